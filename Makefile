@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is a convenience.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+PORT   ?= 50051
+
+.PHONY: run test proto lint bench bench-engine clean check-proto
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Serve the demo flags on localhost:$(PORT) (gRPC) with the embedded store.
+run: $(STAMP)
+	$(BIN)/vexil serve --port $(PORT) --env local --store memory --flags server/demo-flags.yaml
+
+## Run the whole test suite (starts and stops the DynamoDB emulator itself).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Regenerate the protobuf and gRPC code from proto/ (never edit the generated files).
+proto: $(STAMP)
+	$(PY) proto/generate.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check server clients tests bench
+	$(BIN)/ruff format --check server clients tests bench
+
+bench-engine: $(STAMP)
+	$(PY) bench/engine.py $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

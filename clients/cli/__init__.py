@@ -1,0 +1,1 @@
+"""The `vexil` command-line interface."""

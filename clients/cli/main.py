@@ -1,0 +1,453 @@
+"""The `vexil` command: run the server, manage flags, evaluate and watch.
+
+Output is a human-readable table by default and JSON with `--json`.  Exit codes are stable so
+scripts can rely on them (see `EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from vexil.cli import output
+
+# Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid argument; 3 not found;
+# 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable.
+EXIT_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT: 2,
+    grpc.StatusCode.OUT_OF_RANGE: 2,
+    grpc.StatusCode.NOT_FOUND: 3,
+    grpc.StatusCode.ABORTED: 4,
+    grpc.StatusCode.ALREADY_EXISTS: 4,
+    grpc.StatusCode.FAILED_PRECONDITION: 4,
+    grpc.StatusCode.PERMISSION_DENIED: 5,
+    grpc.StatusCode.UNAUTHENTICATED: 5,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 5,
+    grpc.StatusCode.UNAVAILABLE: 6,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 6,
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit code 2 with the message."""
+
+
+def json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vexil import config
+    from vexil.app import serve
+
+    cli = {
+        name: getattr(args, name)
+        for name in (
+            "host",
+            "port",
+            "env",
+            "environments",
+            "store",
+            "flags",
+            "dynamodb_table",
+            "dynamodb_region",
+            "dynamodb_endpoint",
+            "cache_ttl",
+            "cache_maxsize",
+            "poll_interval",
+            "heartbeat_seconds",
+            "watch_queue_size",
+            "shutdown_grace",
+            "log_level",
+        )
+    }
+    try:
+        settings = config.load(cli=cli, config_file=args.config)
+    except config.ConfigError as exc:
+        print(f"vexil serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the vexil server")
+    p.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--env", help="environment profile: local, dev, staging, prod (default local)")
+    p.add_argument("--environments", help="comma-separated environments to serve (default: --env)")
+    p.add_argument("--store", choices=["memory", "dynamodb"], help="flag store (default memory)")
+    p.add_argument("--flags", help="flagd flag-definition file (JSON/YAML) to serve and hot-reload")
+    p.add_argument("--dynamodb-table", help="table name (default feature-flags-<env>)")
+    p.add_argument("--dynamodb-region", help="AWS region (default ap-northeast-1)")
+    p.add_argument("--dynamodb-endpoint", help="endpoint URL, e.g. http://127.0.0.1:8000 for an emulator")
+    p.add_argument("--cache-ttl", type=float, help="full reload interval in seconds (default: profile)")
+    p.add_argument("--cache-maxsize", type=int, help="most flags per environment (default: profile)")
+    p.add_argument("--poll-interval", type=float, help="change-log poll interval in seconds (default 1)")
+    p.add_argument("--heartbeat-seconds", type=float, help="Watch heartbeat interval (default 15)")
+    p.add_argument("--watch-queue-size", type=int, help="changes buffered per subscriber before a resync")
+    p.add_argument("--shutdown-grace", type=float, help="seconds in-flight calls get on SIGTERM (default 10)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    p.set_defaults(func=cmd_serve)
+
+
+# -- remote commands -----------------------------------------------------------------------------
+
+
+class Remote:
+    """A connection to a vexil server for one CLI invocation."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from vexil.v1 import admin_pb2_grpc, evaluation_pb2_grpc
+
+        self.args = args
+        self.channel = grpc.insecure_channel(args.target)
+        self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self.evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self.channel)
+        self.environment = args.environment or ""
+        self.metadata: list[tuple[str, str]] = []
+        token = args.token or os.environ.get("VEXIL_TOKEN", "")
+        if token:
+            self.metadata.append(("authorization", f"Bearer {token}"))
+
+    def call(self, method: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
+        return method(request, timeout=timeout or self.args.timeout, metadata=self.metadata)
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def flag_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Flag as a proto-JSON dict, from a --file and/or individual options (options win)."""
+    flag: dict[str, Any] = dict(base or {})
+    if getattr(args, "file", None):
+        with open(args.file, encoding="utf-8") as fh:
+            body = json_arg(fh.read(), f"--file {args.file}")
+        if not isinstance(body, dict):
+            raise UsageError("--file must hold one flag definition object")
+        mapping = {"defaultVariant": "default_variant"}
+        for key, value in body.items():
+            flag[mapping.get(key, key)] = value
+    if args.variants is not None:
+        flag["variants"] = json_arg(args.variants, "--variants")
+    if "variants" not in flag:
+        flag["variants"] = {"on": True, "off": False}
+        flag.setdefault("default_variant", "off")
+    if args.default is not None:
+        flag["default_variant"] = args.default
+    if args.targeting is not None:
+        flag["targeting"] = json_arg(args.targeting, "--targeting")
+    for name in ("description", "owner"):
+        if getattr(args, name) is not None:
+            flag[name] = getattr(args, name)
+    if args.tag:
+        flag["tags"] = list(args.tag)
+    if args.metadata is not None:
+        flag["metadata"] = json_arg(args.metadata, "--metadata")
+    if args.state is not None:
+        flag["state"] = f"FLAG_STATE_{args.state.upper()}"
+    if isinstance(flag.get("state"), str) and not flag["state"].startswith("FLAG_STATE_"):
+        flag["state"] = f"FLAG_STATE_{flag['state']}"
+    flag["key"] = args.key
+    if args.environment:
+        flag["environment"] = args.environment
+    return flag
+
+
+def parse_flag(flag: dict[str, Any]) -> Any:
+    from vexil.v1 import flag_pb2
+
+    try:
+        return json_format.ParseDict(flag, flag_pb2.Flag())
+    except json_format.ParseError as exc:
+        raise UsageError(f"flag definition: {exc}") from None
+
+
+def cmd_flags_list(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    flags: list[Any] = []
+    token = ""
+    while True:
+        req = admin_pb2.ListFlagsRequest(
+            environment=r.environment, owner=a.owner or "", tag=a.tag or "", page_size=500, page_token=token
+        )
+        resp = r.call(r.admin.ListFlags, req)
+        flags.extend(resp.flags)
+        token = resp.next_page_token
+        if not token:
+            break
+    return [to_dict(f) for f in flags], output.flag_table
+
+
+def cmd_flags_get(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    flag = r.call(r.admin.GetFlag, admin_pb2.GetFlagRequest(environment=r.environment, key=r.args.key))
+    return to_dict(flag), output.flag_detail
+
+
+def cmd_flags_create(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    flag = parse_flag(flag_from_args(r.args))
+    resp = r.call(r.admin.CreateFlag, admin_pb2.CreateFlagRequest(flag=flag, reason=r.args.reason or ""))
+    return to_dict(resp.flag), output.flag_detail
+
+
+def cmd_flags_update(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    current = r.call(r.admin.GetFlag, admin_pb2.GetFlagRequest(environment=r.environment, key=a.key))
+    base = to_dict(current)
+    for output_only in ("version", "created_at", "updated_at", "updated_by"):
+        base.pop(output_only, None)
+    flag = parse_flag(flag_from_args(a, base))
+    expected = a.expected_version if a.expected_version is not None else current.version
+    resp = r.call(
+        r.admin.UpdateFlag,
+        admin_pb2.UpdateFlagRequest(flag=flag, expected_version=expected, reason=a.reason or ""),
+    )
+    return to_dict(resp.flag), output.flag_detail
+
+
+def cmd_flags_delete(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    req = admin_pb2.DeleteFlagRequest(environment=r.environment, key=a.key, reason=a.reason or "")
+    if a.expected_version is not None:
+        req.expected_version = a.expected_version
+    resp = r.call(r.admin.DeleteFlag, req)
+    return to_dict(resp), lambda d: f"deleted {a.key} (was version {d.get('deleted_version', 0)})"
+
+
+def cmd_flags_history(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    req = admin_pb2.GetFlagHistoryRequest(environment=r.environment, key=r.args.key, page_size=r.args.limit)
+    resp = r.call(r.admin.GetFlagHistory, req)
+    return [to_dict(rev) for rev in resp.revisions], output.history_table
+
+
+def cmd_flags_rollback(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    req = admin_pb2.RollbackFlagRequest(
+        environment=r.environment, key=a.key, to_version=a.to, reason=a.reason or ""
+    )
+    if a.expected_version is not None:
+        req.expected_version = a.expected_version
+    resp = r.call(r.admin.RollbackFlag, req)
+    return to_dict(resp.flag), output.flag_detail
+
+
+def cmd_flags_kill(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    if not a.key and not a.all:
+        raise UsageError("name a flag, or pass --all to kill the whole environment")
+    if a.key and a.all:
+        raise UsageError("name a flag or pass --all, not both")
+    req = admin_pb2.SetKillSwitchRequest(
+        environment=r.environment, flag_key=a.key or "", killed=not a.revive, reason=a.reason or ""
+    )
+    resp = r.call(r.admin.SetKillSwitch, req)
+    what = f"flag {a.key}" if a.key else "environment"
+    verb = "revived" if a.revive else "killed"
+    return to_dict(resp), lambda d: f"{what} {verb} (config_version {d.get('config_version', 0)})"
+
+
+def cmd_flags_changes(r: Remote) -> Any:
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    req = admin_pb2.ListChangesRequest(
+        environment=r.environment, since_version=a.since, page_size=a.limit, flag_key=a.key or ""
+    )
+    resp = r.call(r.admin.ListChanges, req)
+    return [to_dict(c) for c in resp.changes], output.change_table
+
+
+def cmd_evaluate(r: Remote) -> Any:
+    from vexil.v1 import evaluation_pb2
+
+    a = r.args
+    context = json_arg(a.context, "--context")
+    if not isinstance(context, dict):
+        raise UsageError("--context must be a JSON object")
+    req = evaluation_pb2.EvaluateRequest(flag_key=a.key, environment=r.environment)
+    req.context.update(context)
+    resp = r.call(r.evaluation.Evaluate, req)
+    return to_dict(resp), output.resolution
+
+
+def cmd_watch(r: Remote) -> Any:
+    from vexil.v1 import evaluation_pb2
+
+    a = r.args
+    req = evaluation_pb2.WatchRequest(environment=r.environment, flag_keys=a.key or [])
+    if a.since is not None:
+        req.since_version = a.since
+    stream = r.evaluation.Watch(req, metadata=r.metadata)
+    received = 0
+    try:
+        for event in stream:
+            data = to_dict(event)
+            print(json.dumps(data) if a.json else output.watch_event(data), flush=True)
+            received += 1
+            if a.count and received >= a.count:
+                stream.cancel()
+                break
+    except KeyboardInterrupt:
+        stream.cancel()
+    return None, None
+
+
+def add_remote(sub: argparse._SubParsersAction) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="server address"
+        )
+        p.add_argument(
+            "-e",
+            "--environment",
+            default=os.environ.get("VEXIL_ENVIRONMENT", ""),
+            help="environment (default: the server's)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+        p.add_argument("--token", help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
+
+    def definition(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--file", help="JSON file with one flagd flag definition")
+        p.add_argument("--variants", help='variants as JSON, e.g. \'{"on": true, "off": false}\'')
+        p.add_argument("--default", help="default variant name")
+        p.add_argument("--targeting", help="JSONLogic targeting rule as JSON")
+        p.add_argument("--description")
+        p.add_argument("--owner")
+        p.add_argument("--tag", action="append", help="tag (repeatable; replaces all tags)")
+        p.add_argument("--metadata", help="metadata as a JSON object")
+        p.add_argument("--state", choices=["enabled", "disabled"])
+        p.add_argument("--reason", help="why (recorded in the change log)")
+
+    flags = sub.add_parser("flags", help="manage flags").add_subparsers(dest="flags_command", required=True)
+    p = flags.add_parser("list", help="list flags")
+    p.add_argument("--owner")
+    p.add_argument("--tag")
+    common(p)
+    p.set_defaults(remote=cmd_flags_list)
+    p = flags.add_parser("get", help="show one flag")
+    p.add_argument("key")
+    common(p)
+    p.set_defaults(remote=cmd_flags_get)
+    p = flags.add_parser("create", help="create a flag (no --variants: a boolean on/off flag)")
+    p.add_argument("key")
+    definition(p)
+    common(p)
+    p.set_defaults(remote=cmd_flags_create)
+    p = flags.add_parser("update", help="change a flag (read, modify, write with its version)")
+    p.add_argument("key")
+    definition(p)
+    p.add_argument("--expected-version", type=int, help="refuse if the flag is not at this version")
+    common(p)
+    p.set_defaults(remote=cmd_flags_update)
+    p = flags.add_parser("delete", help="delete a flag (its history stays)")
+    p.add_argument("key")
+    p.add_argument("--expected-version", type=int)
+    p.add_argument("--reason")
+    common(p)
+    p.set_defaults(remote=cmd_flags_delete)
+    p = flags.add_parser("history", help="a flag's revisions, newest first")
+    p.add_argument("key")
+    p.add_argument("--limit", type=int, default=50)
+    common(p)
+    p.set_defaults(remote=cmd_flags_history)
+    p = flags.add_parser("rollback", help="make an earlier revision current again")
+    p.add_argument("key")
+    p.add_argument("--to", type=int, required=True, help="version to roll back to")
+    p.add_argument("--expected-version", type=int)
+    p.add_argument("--reason")
+    common(p)
+    p.set_defaults(remote=cmd_flags_rollback)
+    p = flags.add_parser("kill", help="kill switch: a flag, or the whole environment with --all")
+    p.add_argument("key", nargs="?")
+    p.add_argument("--all", action="store_true", help="kill every flag of the environment")
+    p.add_argument("--revive", action="store_true", help="turn the kill switch off again")
+    p.add_argument("--reason", help="why (required when killing)")
+    common(p)
+    p.set_defaults(remote=cmd_flags_kill)
+    p = flags.add_parser("changes", help="the change log (audit trail)")
+    p.add_argument("--since", type=int, default=0, help="only after this config_version")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--key", help="only changes of this flag")
+    common(p)
+    p.set_defaults(remote=cmd_flags_changes)
+
+    p = sub.add_parser("evaluate", help="evaluate one flag for a context")
+    p.add_argument("key")
+    p.add_argument("--context", default="{}", help="evaluation context as a JSON object")
+    common(p)
+    p.set_defaults(remote=cmd_evaluate)
+
+    p = sub.add_parser("watch", help="stream flag changes")
+    p.add_argument("--key", action="append", help="only this flag (repeatable)")
+    p.add_argument("--since", type=int, help="resume after this config_version")
+    p.add_argument("--count", type=int, default=0, help="stop after this many events")
+    common(p)
+    p.set_defaults(remote=cmd_watch)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vexil", description="vexil feature-flag service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_serve(sub)
+    add_remote(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "func"):
+        return args.func(args)
+    try:
+        remote = Remote(args)
+        data, render = args.remote(remote)
+    except UsageError as exc:
+        print(f"vexil: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:
+        code = exc.code()  # type: ignore[attr-defined]
+        print(f"vexil: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return EXIT_CODES.get(code, 1)
+    if render is not None:
+        print(json.dumps(data, indent=2) if args.json else render(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Human-readable rendering of the CLI's results (proto-JSON dicts) as aligned text tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers], *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _state(flag: dict[str, Any]) -> str:
+    return "DISABLED" if flag.get("state") == "FLAG_STATE_DISABLED" else "ENABLED"
+
+
+def flag_table(flags: list[dict[str, Any]]) -> str:
+    if not flags:
+        return "(no flags)"
+    rows = [
+        (
+            f["key"],
+            _state(f),
+            f.get("default_variant"),
+            ",".join(sorted(f.get("variants", {}))),
+            "yes" if f.get("targeting") else "no",
+            f.get("owner", ""),
+            f.get("version", "0"),
+        )
+        for f in flags
+    ]
+    return table(("KEY", "STATE", "DEFAULT", "VARIANTS", "TARGETING", "OWNER", "VERSION"), rows)
+
+
+def flag_detail(flag: dict[str, Any]) -> str:
+    order = (
+        "key",
+        "environment",
+        "state",
+        "default_variant",
+        "variants",
+        "targeting",
+        "description",
+        "owner",
+        "tags",
+        "metadata",
+        "version",
+        "created_at",
+        "updated_at",
+        "updated_by",
+    )
+    rows = [(name, flag[name]) for name in order if name in flag]
+    return "\n".join(
+        f"{name:<16} {json.dumps(value) if isinstance(value, dict | list) else value}" for name, value in rows
+    )
+
+
+def history_table(revisions: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            r.get("flag", {}).get("version", "0"),
+            r.get("kind", "").removeprefix("CHANGE_KIND_"),
+            r.get("actor", ""),
+            r.get("timestamp", ""),
+            r.get("reason", ""),
+        )
+        for r in revisions
+    ]
+    return table(("VERSION", "KIND", "ACTOR", "TIME", "REASON"), rows)
+
+
+def change_table(changes: list[dict[str, Any]]) -> str:
+    if not changes:
+        return "(no changes)"
+    rows = [
+        (
+            c.get("config_version", "0"),
+            c.get("kind", "").removeprefix("CHANGE_KIND_"),
+            c.get("flag_key", ""),
+            f"{c.get('before_version', '0')}->{c.get('after_version', '0')}",
+            c.get("actor", ""),
+            c.get("timestamp", ""),
+            c.get("reason", ""),
+        )
+        for c in changes
+    ]
+    return table(("CONFIG", "KIND", "FLAG", "VERSIONS", "ACTOR", "TIME", "REASON"), rows)
+
+
+VALUE_FIELDS = ("bool_value", "string_value", "int_value", "double_value", "object_value")
+
+
+def resolution(res: dict[str, Any]) -> str:
+    value = next((res[f] for f in VALUE_FIELDS if f in res), None)
+    rows = [
+        ("flag", res.get("flag_key", "")),
+        ("value", json.dumps(value) if value is not None else "(caller's default)"),
+        ("variant", res.get("variant", "")),
+        ("reason", res.get("reason", "").removeprefix("REASON_")),
+    ]
+    if res.get("error_code"):
+        rows.append(
+            ("error", f"{res['error_code'].removeprefix('ERROR_CODE_')}: {res.get('error_message', '')}")
+        )
+    rows.append(("flag_version", res.get("flag_version", "0")))
+    rows.append(("config_version", res.get("config_version", "0")))
+    return "\n".join(f"{k:<15} {v}" for k, v in rows)
+
+
+def watch_event(event: dict[str, Any]) -> str:
+    kind = event.get("type", "").removeprefix("TYPE_")
+    version = event.get("config_version", "0")
+    if kind == "SNAPSHOT":
+        return f"[{version}] SNAPSHOT {len(event.get('flags', []))} flags ({event.get('reason', '')})"
+    if kind == "HEARTBEAT":
+        return f"[{version}] HEARTBEAT"
+    change = event.get("change", {})
+    who = change.get("actor", "")
+    what = event.get("flag_key") or event.get("environment", {}).get("name", "")
+    return f"[{version}] {kind} {what} by {who} {change.get('reason', '')}".rstrip()

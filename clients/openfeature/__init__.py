@@ -1,0 +1,1 @@
+"""OpenFeature provider backed by the vexil client (work in progress)."""

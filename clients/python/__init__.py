@@ -1,0 +1,1 @@
+"""Python client SDK for vexil (work in progress: see the client issue)."""

@@ -1,0 +1,1 @@
+"""Protocol adapters: each maps one wire protocol onto the service core."""

@@ -1,0 +1,171 @@
+"""vexil.v1.AdminService: flag management RPCs, a thin adapter over `FlagService`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import grpc
+
+from vexil.api import caller, status
+from vexil.api.convert import (
+    change_to_pb,
+    environment_to_pb,
+    flag_from_pb,
+    flag_to_pb,
+    revision_to_pb,
+    struct_to_dict,
+)
+from vexil.errors import InvalidArgument
+from vexil.model import Change, Flag
+from vexil.service import FlagService
+from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+
+
+def _optional(request: object, field: str) -> int | None:
+    return getattr(request, field) if request.HasField(field) else None  # type: ignore[attr-defined]
+
+
+def _flag_response(change: Change) -> admin_pb2.FlagResponse:
+    response = admin_pb2.FlagResponse(config_version=change.config_version)
+    if change.flag is not None:
+        flag_to_pb(change.flag, response.flag)
+    return response
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, service: FlagService) -> None:
+        self.service = service
+
+    def _flag(self, request: admin_pb2.CreateFlagRequest | admin_pb2.UpdateFlagRequest) -> Flag:
+        if not request.HasField("flag"):
+            raise InvalidArgument("a flag definition is required", "flag")
+        flag = flag_from_pb(request.flag)
+        if not flag.environment:
+            flag = replace(flag, environment=caller.default_environment())
+        return flag
+
+    @status.unary
+    async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
+        change = await self.service.create_flag(
+            self._flag(request), actor=caller.actor(context), reason=request.reason
+        )
+        return _flag_response(change)
+
+    @status.unary
+    async def UpdateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
+        change = await self.service.update_flag(
+            self._flag(request),
+            expected_version=_optional(request, "expected_version"),
+            actor=caller.actor(context),
+            reason=request.reason,
+        )
+        return _flag_response(change)
+
+    @status.unary
+    async def DeleteFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.DeleteFlagResponse:
+        change = await self.service.delete_flag(
+            request.environment or caller.default_environment(),
+            request.key,
+            expected_version=_optional(request, "expected_version"),
+            actor=caller.actor(context),
+            reason=request.reason,
+        )
+        return admin_pb2.DeleteFlagResponse(
+            config_version=change.config_version, deleted_version=change.before_version
+        )
+
+    @status.unary
+    async def GetFlag(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Flag:
+        flag = await self.service.get_flag(request.environment or caller.default_environment(), request.key)
+        return flag_to_pb(flag)
+
+    @status.unary
+    async def ListFlags(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListFlagsResponse:
+        page = await self.service.list_flags(
+            request.environment or caller.default_environment(),
+            owner=request.owner,
+            tag=request.tag,
+            size=request.page_size,
+            token=request.page_token,
+        )
+        response = admin_pb2.ListFlagsResponse(next_page_token=page.next_token)
+        for flag in page.items:
+            flag_to_pb(flag, response.flags.add())
+        return response
+
+    @status.unary
+    async def GetFlagHistory(
+        self, request, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.GetFlagHistoryResponse:
+        page = await self.service.history(
+            request.environment or caller.default_environment(),
+            request.key,
+            size=request.page_size,
+            token=request.page_token,
+        )
+        return admin_pb2.GetFlagHistoryResponse(
+            revisions=[revision_to_pb(r) for r in page.items], next_page_token=page.next_token
+        )
+
+    @status.unary
+    async def RollbackFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
+        change = await self.service.rollback(
+            request.environment or caller.default_environment(),
+            request.key,
+            request.to_version,
+            expected_version=_optional(request, "expected_version"),
+            actor=caller.actor(context),
+            reason=request.reason,
+        )
+        return _flag_response(change)
+
+    @status.unary
+    async def SetKillSwitch(
+        self, request, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.SetKillSwitchResponse:
+        env = request.environment or caller.default_environment()
+        if request.flag_key:
+            change = await self.service.set_flag_killed(
+                env, request.flag_key, request.killed, actor=caller.actor(context), reason=request.reason
+            )
+        else:
+            change = await self.service.set_environment_killed(
+                env, request.killed, actor=caller.actor(context), reason=request.reason
+            )
+        response = admin_pb2.SetKillSwitchResponse(config_version=change.config_version)
+        if change.flag is not None:
+            flag_to_pb(change.flag, response.flag)
+        if change.environment is not None:
+            environment_to_pb(change.environment, response.environment)
+        return response
+
+    @status.unary
+    async def ListChanges(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListChangesResponse:
+        changes = await self.service.list_changes(
+            request.environment or caller.default_environment(),
+            since_version=request.since_version,
+            size=request.page_size,
+            flag_key=request.flag_key,
+        )
+        return admin_pb2.ListChangesResponse(
+            changes=[change_to_pb(c) for c in changes],
+            next_since_version=changes[-1].config_version if changes else request.since_version,
+        )
+
+    @status.unary
+    async def GetEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
+        return environment_to_pb(
+            self.service.get_environment(request.environment or caller.default_environment())
+        )
+
+    @status.unary
+    async def UpdateEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
+        change = await self.service.update_environment(
+            request.environment or caller.default_environment(),
+            evaluators=struct_to_dict(request.evaluators) if request.HasField("evaluators") else None,
+            metadata=struct_to_dict(request.metadata) if request.HasField("metadata") else None,
+            expected_config_version=_optional(request, "expected_config_version"),
+            actor=caller.actor(context),
+            reason=request.reason,
+        )
+        return environment_to_pb(self.service.get_environment(change.environment_name))

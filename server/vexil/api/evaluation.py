@@ -1,0 +1,171 @@
+"""vexil.v1.EvaluationService: Evaluate, EvaluateAll and Watch over the snapshot cache and hub."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+import grpc
+
+from vexil.api import caller, status
+from vexil.api.convert import (
+    change_to_pb,
+    context_from_request,
+    environment_to_pb,
+    flag_to_pb,
+    resolution_to_pb,
+)
+from vexil.engine import ValueType
+from vexil.errors import InvalidArgument
+from vexil.hub import RESYNC, Hub
+from vexil.model import Change, ChangeKind
+from vexil.service import FlagService
+from vexil.snapshot import Snapshot
+from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
+
+WatchEvent = evaluation_pb2.WatchEvent
+EVENT_MEMO_SIZE = 64
+
+VALUE_TYPES = {
+    evaluation_pb2.VALUE_TYPE_UNSPECIFIED: ValueType.ANY,
+    evaluation_pb2.VALUE_TYPE_BOOL: ValueType.BOOL,
+    evaluation_pb2.VALUE_TYPE_STRING: ValueType.STRING,
+    evaluation_pb2.VALUE_TYPE_INT: ValueType.INT,
+    evaluation_pb2.VALUE_TYPE_DOUBLE: ValueType.FLOAT,
+    evaluation_pb2.VALUE_TYPE_OBJECT: ValueType.OBJECT,
+}
+
+
+class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
+    def __init__(self, service: FlagService, hub: Hub, heartbeat_seconds: float = 15.0) -> None:
+        self.service = service
+        self.cache = service.cache
+        self.hub = hub
+        self.heartbeat_seconds = heartbeat_seconds
+        # One event message per change, shared by every subscriber that receives it.
+        self._events: OrderedDict[tuple[str, int], WatchEvent] = OrderedDict()
+
+    def _change_event(self, change: Change) -> WatchEvent:
+        key = (change.environment_name, change.config_version)
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = change_event(change)
+            if len(self._events) > EVENT_MEMO_SIZE:
+                self._events.popitem(last=False)
+        return event
+
+    def _snapshot(self, environment: str) -> Snapshot:
+        return self.cache.get(self.service.environment(environment or caller.default_environment()))
+
+    @status.unary
+    async def Evaluate(
+        self, request: evaluation_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> evaluation_pb2.EvaluateResponse:
+        if not request.flag_key:
+            raise InvalidArgument("name the flag to evaluate", "flag_key")
+        value_type = VALUE_TYPES.get(request.value_type)
+        if value_type is None:
+            raise InvalidArgument(f"unknown value type {request.value_type}", "value_type")
+        snapshot = self._snapshot(request.environment)
+        resolution, version = snapshot.evaluate(request.flag_key, context_from_request(request), value_type)
+        return resolution_to_pb(request.flag_key, resolution, version, snapshot.config_version)
+
+    @status.unary
+    async def EvaluateAll(
+        self, request: evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
+    ) -> evaluation_pb2.EvaluateAllResponse:
+        snapshot = self._snapshot(request.environment)
+        ctx = context_from_request(request)
+        keys = list(request.flag_keys) or sorted(snapshot.entries)
+        response = evaluation_pb2.EvaluateAllResponse(config_version=snapshot.config_version)
+        for key in keys:
+            resolution, version = snapshot.evaluate(key, ctx)
+            resolution_to_pb(key, resolution, version, snapshot.config_version, response.results.add())
+        return response
+
+    @status.streaming
+    async def Watch(
+        self, request: evaluation_pb2.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[evaluation_pb2.WatchEvent]:
+        env = self.service.environment(request.environment or caller.default_environment())
+        keys = frozenset(request.flag_keys) or None
+        # Subscribe before reading the snapshot or the log, so nothing written in between is lost;
+        # anything older than what we send first is skipped below by config_version.
+        sub = self.hub.subscribe(env, keys)
+        try:
+            sent = 0
+            if request.HasField("since_version"):
+                missed, complete = await self._missed(env, request.since_version)
+                if complete:
+                    for change in missed:
+                        if sub.wants(change):
+                            yield change_event(change)
+                    sent = missed[-1].config_version if missed else request.since_version
+                else:
+                    snap = self.cache.get(env)
+                    yield snapshot_event(
+                        snap, keys, "resume-unavailable: changes since that version are gone"
+                    )
+                    sent = snap.config_version
+            else:
+                snap = self.cache.get(env)
+                yield snapshot_event(snap, keys, "initial")
+                sent = snap.config_version
+            while True:
+                item = await sub.next(self.heartbeat_seconds)
+                if item is None:
+                    if sub.closed_reason:
+                        return
+                    yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=sent)
+                elif item is RESYNC:
+                    snap = self.cache.get(env)
+                    yield snapshot_event(snap, keys, "resync: subscriber fell behind")
+                    sent = snap.config_version
+                elif isinstance(item, Change) and item.config_version > sent:
+                    yield self._change_event(item)
+                    sent = item.config_version
+        finally:
+            self.hub.unsubscribe(sub)
+
+    async def _missed(self, env: str, since: int) -> tuple[list[Change], bool]:
+        """Changes after `since` from the log; complete=False when the log cannot cover them."""
+        current = self.cache.get(env).config_version
+        if since > current:
+            raise InvalidArgument(
+                f"since_version {since} is ahead of the environment's config_version {current}",
+                "since_version",
+            )
+        missed: list[Change] = []
+        cursor = since
+        while cursor < current:
+            batch = await self.service.store.list_changes(env, since_version=cursor, limit=1000)
+            if not batch or batch[0].config_version != cursor + 1:
+                return [], False
+            missed.extend(batch)
+            cursor = batch[-1].config_version
+        return missed, True
+
+
+def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:
+    event = WatchEvent(type=WatchEvent.TYPE_SNAPSHOT, config_version=snapshot.config_version, reason=reason)
+    for flag in snapshot.flags():
+        if keys is None or flag.key in keys:
+            flag_to_pb(flag, event.flags.add())
+    environment_to_pb(snapshot.environment, event.environment)
+    return event
+
+
+def change_event(change: Change) -> WatchEvent:
+    event = WatchEvent(config_version=change.config_version, flag_key=change.flag_key)
+    change_to_pb(change, event.change)
+    if change.kind is ChangeKind.ENVIRONMENT:
+        event.type = WatchEvent.TYPE_ENVIRONMENT
+        if change.environment is not None:
+            environment_to_pb(change.environment, event.environment)
+    elif change.kind is ChangeKind.DELETE:
+        event.type = WatchEvent.TYPE_DELETE
+    else:
+        event.type = WatchEvent.TYPE_UPSERT
+        if change.flag is not None:
+            flag_to_pb(change.flag, event.flag)
+    return event

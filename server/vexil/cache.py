@@ -1,0 +1,195 @@
+"""The in-process flag cache: one immutable snapshot per environment, kept current by the change feed.
+
+Three things move a snapshot forward, all through `apply` / `catch_up` so that subscribers see
+changes exactly once and in `config_version` order:
+- local writes (applied as soon as the store acknowledges them);
+- the change log, polled about once a second, which brings writes made through other replicas;
+- a full reload every cache-profile TTL, which also picks up items written to the store by hand
+  (those bypass the change log, so subscribers are told to resync when a reload finds drift).
+
+If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from vexil.errors import NotFound, Unavailable, VexilError
+from vexil.hub import Hub
+from vexil.model import Change
+from vexil.snapshot import Snapshot
+from vexil.store.base import FlagStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """How current one environment's snapshot is."""
+
+    environment: str
+    config_version: int
+    flags: int
+    staleness_seconds: float
+    """Seconds since the snapshot was last confirmed against the store."""
+    healthy: bool
+    """False when the last attempt to reach the store failed (serving stale data: DEGRADED)."""
+    last_error: str = ""
+
+
+class SnapshotCache:
+    """Per-environment snapshots plus the tasks that keep them current."""
+
+    def __init__(
+        self,
+        store: FlagStore,
+        hub: Hub,
+        environments: list[str],
+        *,
+        poll_interval: float = 1.0,
+        reload_interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.environments = list(environments)
+        self.poll_interval = poll_interval
+        self.reload_interval = reload_interval
+        self._snapshots: dict[str, Snapshot] = {}
+        self._locks = {env: asyncio.Lock() for env in self.environments}
+        self._errors: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the read side: no I/O, no locks -------------------------------------------------------
+
+    def get(self, environment: str) -> Snapshot:
+        try:
+            return self._snapshots[environment]
+        except KeyError:
+            if environment in self._locks:
+                raise Unavailable(f"environment '{environment}' is still loading; retry shortly") from None
+            raise NotFound(
+                f"environment '{environment}' is not served here (serves: {', '.join(self.environments)})"
+            ) from None
+
+    def serves(self, environment: str) -> bool:
+        return environment in self._locks
+
+    @property
+    def loaded(self) -> bool:
+        return len(self._snapshots) == len(self.environments)
+
+    def status(self, environment: str) -> FeedStatus:
+        snap = self.get(environment)
+        error = self._errors.get(environment, "")
+        return FeedStatus(
+            environment=environment,
+            config_version=snap.config_version,
+            flags=len(snap.entries),
+            staleness_seconds=max(0.0, time.time() - snap.built_at),
+            healthy=not error,
+            last_error=error,
+        )
+
+    # -- the write side ------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Load every environment (start-up: health says SERVING only after this)."""
+        for env in self.environments:
+            await self.reload(env)
+
+    async def reload(self, environment: str) -> Snapshot:
+        """Rebuild the snapshot from a full read of the store."""
+        async with self._locks[environment]:
+            env, flags = await self.store.load_environment(environment)
+            fresh = Snapshot.build(env, flags)
+            old = self._snapshots.get(environment)
+            self._snapshots[environment] = fresh
+            self._errors.pop(environment, None)
+        if old is not None and _drifted(old, fresh):
+            log.info("full reload of %s found changes outside the change log; resyncing", environment)
+            self.hub.resync_all(environment)
+        return fresh
+
+    async def apply(self, change: Change) -> None:
+        """Apply a change acknowledged by the store (a local write)."""
+        environment = change.environment_name
+        async with self._locks[environment]:
+            current = self._snapshots[environment]
+            if change.config_version <= current.config_version:
+                return
+            if change.config_version == current.config_version + 1:
+                self._swap(current.apply(change), change)
+                return
+        await self.catch_up(environment)
+
+    async def catch_up(self, environment: str) -> int:
+        """Apply every logged change newer than the snapshot; returns how many were applied."""
+        async with self._locks[environment]:
+            current = self._snapshots[environment]
+            changes = await self.store.list_changes(environment, since_version=current.config_version)
+            if changes and changes[0].config_version != current.config_version + 1:
+                trimmed = True
+            else:
+                trimmed = False
+                for change in changes:
+                    current = current.apply(change)
+                    self._swap(current, change)
+                if not changes:
+                    self._snapshots[environment] = current.refreshed()
+            self._errors.pop(environment, None)
+        if trimmed:
+            log.warning("change log of %s no longer reaches our version; full reload", environment)
+            await self.reload(environment)
+            self.hub.resync_all(environment)
+        return len(changes)
+
+    def _swap(self, snapshot: Snapshot, change: Change) -> None:
+        self._snapshots[change.environment_name] = snapshot
+        self.hub.publish(change)
+
+    # -- background feed -----------------------------------------------------------------------
+
+    def start_feed(self) -> None:
+        for env in self.environments:
+            self._tasks.append(asyncio.create_task(self._follow(env), name=f"feed:{env}"))
+
+    async def stop_feed(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _follow(self, environment: str) -> None:
+        next_reload = time.monotonic() + self.reload_interval
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self.catch_up(environment)
+                if time.monotonic() >= next_reload:
+                    await self.reload(environment)
+                    next_reload = time.monotonic() + self.reload_interval
+            except VexilError as exc:
+                self._note_error(environment, exc.message)
+            except Exception as exc:  # the feed must outlive any store fault
+                log.exception("change feed of %s failed", environment)
+                self._note_error(environment, f"{type(exc).__name__}: {exc}")
+
+    def _note_error(self, environment: str, message: str) -> None:
+        if environment not in self._errors:
+            log.warning("store unreachable for %s, serving last snapshot: %s", environment, message)
+        self._errors[environment] = message
+
+
+def _drifted(old: Snapshot, new: Snapshot) -> bool:
+    """True when a reload shows flags that the change log never told us about."""
+    if old.config_version != new.config_version:
+        return True  # jumped over changes that were never published
+    if old.entries.keys() != new.entries.keys():
+        return True
+    return any(old.entries[k].flag != new.entries[k].flag for k in old.entries)

@@ -1,0 +1,74 @@
+"""Arithmetic: `+`, `-`, `*`, `/`, `%`, `min`, `max`.
+
+Operands are coerced with JavaScript's `Number()` rules (`coercion.to_number`), and the result is
+Python arithmetic on the coerced values, as in the reference: integers stay integers, `/` always
+gives a float, `%` takes the sign of the divisor, and dividing by zero fails the evaluation
+(GENERAL error) instead of producing JavaScript's Infinity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vexil.engine.coercion import NAN, to_number
+from vexil.engine.expr import Expr, Operator, Site, eager, fixed_arity
+
+
+def add(*values: Any) -> int | float:
+    total: int | float = 0
+    for value in values:
+        total += to_number(value)
+    return total
+
+
+def multiply(*values: Any) -> int | float:
+    product: int | float = 1
+    for value in values:
+        product *= to_number(value)
+    return product
+
+
+def subtract(a: Any, b: Any) -> int | float:
+    """Binary minus, or negation when the second operand is null (or absent)."""
+    if b is None:
+        return -to_number(a)
+    return to_number(a) - to_number(b)
+
+
+def divide(a: Any, b: Any) -> float:
+    return to_number(a) / to_number(b)
+
+
+def modulo(a: Any, b: Any) -> int | float:
+    return to_number(a) % to_number(b)
+
+
+def minimum(*values: Any) -> int | float:
+    if not values:
+        return NAN
+    return min([to_number(v) for v in values])
+
+
+def maximum(*values: Any) -> int | float:
+    if not values:
+        return NAN
+    return max([to_number(v) for v in values])
+
+
+def _variadic(site: Site, impl: Any) -> Expr:
+    return eager(impl, site.compile_args())
+
+
+def _binary(site: Site, impl: Any) -> Expr:
+    return eager(fixed_arity(impl, 2), site.compile_args())
+
+
+OPERATORS: dict[str, Operator] = {
+    "+": Operator(lambda site: _variadic(site, add), 1, None),
+    "*": Operator(lambda site: _variadic(site, multiply), 1, None),
+    "-": Operator(lambda site: _binary(site, subtract), 1, 2),
+    "/": Operator(lambda site: _binary(site, divide), 2, 2),
+    "%": Operator(lambda site: _binary(site, modulo), 2, 2),
+    "min": Operator(lambda site: _variadic(site, minimum), 1, None),
+    "max": Operator(lambda site: _variadic(site, maximum), 1, None),
+}

@@ -1,0 +1,189 @@
+"""Arrays: `map`, `filter`, `reduce`, `all`, `some`, `none`, `merge`, and `in`.
+
+The iterators compile their sub-rule in *item scope*: there the data is the current element (for
+`reduce`, an object holding `current` and `accumulator`), not the evaluation context, exactly as
+in the reference.  Their first argument is evaluated in the enclosing scope; anything but an
+array counts as no elements.  `all`, `some` and `none` stop at the first element that decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vexil.engine.coercion import to_string, truthy
+from vexil.engine.expr import NULL, Expr, Operator, Site, as_fn, const, dynamic, eager, fixed_arity, truth_fn
+
+
+def _sub_rule(site: Site, index: int) -> Expr:
+    if index < len(site.args):
+        return site.compile_arg(index, item=True)
+    return NULL
+
+
+def build_map(site: Site) -> Expr:
+    if not site.args:
+        return const([])
+    items = as_fn(site.compile_arg(0))
+    sub = as_fn(_sub_rule(site, 1))
+
+    def mapped(data: Any) -> list[Any]:
+        values = items(data)
+        if not isinstance(values, list):
+            return []
+        return [sub(value) for value in values]
+
+    return dynamic(mapped, plain_truth=True)
+
+
+def build_filter(site: Site) -> Expr:
+    if len(site.args) < 2:
+        return const([])
+    items = as_fn(site.compile_arg(0))
+    keep = truth_fn(_sub_rule(site, 1))
+
+    def filtered(data: Any) -> list[Any]:
+        values = items(data)
+        if not isinstance(values, list):
+            return []
+        return [value for value in values if keep(value)]
+
+    return dynamic(filtered, plain_truth=True)
+
+
+def build_reduce(site: Site) -> Expr:
+    """`{"reduce": [items, rule, initial]}`.  The reference does not evaluate `initial`: it is
+    taken as a literal (an operation there is returned as an object); matched, and refused when
+    strict because it is surely a mistake."""
+    if not site.args:
+        return NULL
+    items = as_fn(site.compile_arg(0))
+    sub = as_fn(_sub_rule(site, 1))
+    initial = site.args[2] if len(site.args) > 2 else None
+    if isinstance(initial, dict) and len(initial) == 1:
+        site.invalid(
+            "reduce does not evaluate its initial value; give a literal", site.arg_paths[2]
+        )
+
+    def reduced(data: Any) -> Any:
+        values = items(data)
+        if not isinstance(values, list):
+            return initial
+        scope: dict[str, Any] = {"accumulator": initial}
+        for value in values:
+            scope["current"] = value
+            scope["accumulator"] = sub(scope)
+        return scope["accumulator"]
+
+    return dynamic(reduced)
+
+
+def _quantifier(site: Site, kind: str) -> Expr:
+    if len(site.args) < 2:
+        return const(kind == "none")
+    items = as_fn(site.compile_arg(0))
+    test = truth_fn(_sub_rule(site, 1))
+    if kind == "all":
+
+        def every(data: Any) -> bool:
+            values = items(data)
+            if not isinstance(values, list) or not values:
+                return False
+            return all(test(value) for value in values)
+
+        return dynamic(every, boolean=True)
+
+    if kind == "some":
+
+        def some(data: Any) -> bool:
+            values = items(data)
+            if not isinstance(values, list):
+                return False
+            return any(test(value) for value in values)
+
+        return dynamic(some, boolean=True)
+
+    def none(data: Any) -> bool:
+        values = items(data)
+        if not isinstance(values, list):
+            return True
+        return not any(test(value) for value in values)
+
+    return dynamic(none, boolean=True)
+
+
+def merge(*values: Any) -> list[Any]:
+    """Concatenate arrays one level deep; other values are appended as elements."""
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+def contains(needle: Any, haystack: Any) -> bool:
+    """`in`: membership in an array (by Python equality), or substring of a string."""
+    if isinstance(haystack, list):
+        return needle in haystack
+    if isinstance(haystack, str):
+        return to_string(needle) in haystack
+    return False
+
+
+def _hashable_members(values: list[Any]) -> frozenset[Any] | None:
+    """The array as a set for O(1) membership, when every element is a hashable scalar.
+
+    Python's `x in list` tests identity then `==`; a frozenset tests hash then identity/`==`.
+    For str/int/float/bool/None, equal values hash equally (1, 1.0 and True included), so the
+    answers are the same.  NaN elements are excluded (NaN is only found by identity).
+    """
+    members = []
+    for value in values:
+        if not isinstance(value, str | int | float) and value is not None:
+            return None
+        if isinstance(value, float) and value != value:
+            return None
+        members.append(value)
+    return frozenset(members)
+
+
+def build_in(site: Site) -> Expr:
+    args = site.compile_args()
+    if len(args) == 2 and args[1].const and not args[0].const:
+        needle, haystack = args
+        fn = as_fn(needle)
+        values = haystack.value
+        if isinstance(values, list):
+            members = _hashable_members(values) if len(values) > 3 else None
+            if members is not None:
+
+                def member(data: Any) -> bool:
+                    value = fn(data)
+                    try:
+                        return value in members
+                    except TypeError:  # unhashable needle (array or object)
+                        return value in values
+
+                return dynamic(member, boolean=True)
+            return dynamic(lambda data: fn(data) in values, boolean=True)
+        if isinstance(values, str):
+            text = values
+            return dynamic(
+                lambda data: (v if (v := fn(data)).__class__ is str else to_string(v)) in text,
+                boolean=True,
+            )
+        return dynamic(lambda data: (fn(data), False)[1], boolean=True)
+    return eager(fixed_arity(contains, 2), args, boolean=True)
+
+
+OPERATORS: dict[str, Operator] = {
+    "map": Operator(build_map, 2, 2, eager=False),
+    "filter": Operator(build_filter, 2, 2, eager=False),
+    "reduce": Operator(build_reduce, 2, 3, eager=False),
+    "all": Operator(lambda site: _quantifier(site, "all"), 2, 2, eager=False),
+    "some": Operator(lambda site: _quantifier(site, "some"), 2, 2, eager=False),
+    "none": Operator(lambda site: _quantifier(site, "none"), 2, 2, eager=False),
+    "merge": Operator(lambda site: eager(merge, site.compile_args(), plain_truth=True), 0, None),
+    "in": Operator(build_in, 2, 2),
+}

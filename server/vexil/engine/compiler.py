@@ -1,0 +1,326 @@
+"""Flag definition -> `CompiledFlag`: validation, rule compilation and pre-built resolutions.
+
+Compiling happens once per change to a flag (or to its environment's `$evaluators`), so this is
+where the work goes: the definition is checked (a mistake is reported to whoever wrote it, with
+the path of the offending part), the targeting rule becomes closures, and every resolution that
+does not depend on the context — the static answer, the default, each variant checked against
+each requested type, the disabled answer — is built here, once, and shared by every evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from vexil.engine.errors import FlagValidationError
+from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
+from vexil.engine.rules import compile_rule, variant_name
+from vexil.model import Flag
+
+_STATES = frozenset(("ENABLED", "DISABLED"))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlag:
+    """A flag ready to evaluate.  Immutable: a new one is compiled for every change.
+
+    `value_type` is the type of the flag's variants (INT only when every variant is an integer,
+    FLOAT when numbers are mixed or fractional; ANY only for a non-strict compile of a flag
+    whose variants mix types).  The remaining fields are the evaluator's working set.
+    """
+
+    flag: Flag
+    key: str
+    value_type: ValueType
+    flag_metadata: Mapping[str, Any]
+    rule: Callable[[Any], Any] | None
+    """The compiled targeting; None when the answer does not depend on the context."""
+    full_context: bool
+    """The rule reads the enriched context as a whole (or `$flagd.timestamp`)."""
+    fixed: Mapping[str, Resolution] | None
+    """By requested type: the answer when it does not depend on the context."""
+    matches: Mapping[str, Mapping[str, Resolution]]
+    """By requested type, then variant name: the TARGETING_MATCH answers."""
+    defaults: Mapping[str, Resolution]
+    """By requested type: the answer when the rule yields null."""
+    disabled: Resolution
+
+
+# -- variants and types -----------------------------------------------------------------------
+
+_KIND_NAMES = {
+    ValueType.BOOL: "a boolean",
+    ValueType.STRING: "a string",
+    ValueType.INT: "a number",
+    ValueType.FLOAT: "a number",
+    ValueType.OBJECT: "an object",
+}
+
+
+def _kind(value: Any) -> ValueType | None:
+    if isinstance(value, bool):
+        return ValueType.BOOL
+    if isinstance(value, str):
+        return ValueType.STRING
+    if isinstance(value, int):
+        return ValueType.INT
+    if isinstance(value, float):
+        return ValueType.FLOAT
+    if isinstance(value, dict | list):
+        return ValueType.OBJECT
+    return None
+
+
+def _check_variants(flag: Flag, strict: bool) -> ValueType:
+    """Validate the variants; their common type (ANY when mixed and not strict)."""
+    variants = flag.variants
+    if not isinstance(variants, Mapping) or not variants:
+        raise FlagValidationError("a flag needs at least one variant (name -> value)", "variants")
+    first_name: str | None = None
+    first_kind: ValueType | None = None
+    kinds: set[ValueType] = set()
+    for name, value in variants.items():
+        if not isinstance(name, str) or not name:
+            if strict:
+                raise FlagValidationError(f"variant names are non-empty strings, got {name!r}", "variants")
+            continue
+        kind = _kind(value)
+        if strict:
+            if kind is None:
+                what = "null" if value is None else type(value).__name__
+                raise FlagValidationError(
+                    f"{what} is not a variant value: use a boolean, string, number or object", f"variants.{name}"
+                )
+            if kind is ValueType.FLOAT and not math.isfinite(value):
+                raise FlagValidationError(f"{value!r} is not a finite number", f"variants.{name}")
+            if first_kind is not None and _KIND_NAMES[kind] != _KIND_NAMES[first_kind]:
+                raise FlagValidationError(
+                    f"variant types mixed: '{first_name}' is {_KIND_NAMES[first_kind]} but '{name}' is "
+                    f"{_KIND_NAMES[kind]}; every variant of a flag has the same type",
+                    f"variants.{name}",
+                )
+        if kind is None:
+            kinds.add(ValueType.ANY)
+            continue
+        if first_kind is None:
+            first_name, first_kind = name, kind
+        kinds.add(kind)
+    if kinds == {ValueType.INT, ValueType.FLOAT}:
+        return ValueType.FLOAT
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return ValueType.ANY
+
+
+def _typed(
+    key: str, name: str, value: Any, reason: Reason, wanted: ValueType, metadata: Mapping[str, Any]
+) -> Resolution:
+    """The resolution serving `value` to a caller that asked for `wanted`.
+
+    INT accepts an integral float (returned as int: the flag may have come through JSON or a
+    protobuf Struct, where every number is a double); FLOAT accepts an int (returned as float);
+    BOOL is never a number and a number is never a BOOL.
+    """
+    if wanted is ValueType.ANY:
+        return Resolution(value, name, reason, None, "", metadata)
+    served: Any = _MISMATCH
+    if wanted is ValueType.BOOL:
+        if value.__class__ is bool:
+            served = value
+    elif wanted is ValueType.STRING:
+        if isinstance(value, str):
+            served = value
+    elif wanted is ValueType.INT:
+        if isinstance(value, int) and not isinstance(value, bool):
+            served = value
+        elif isinstance(value, float) and value.is_integer():
+            served = int(value)
+    elif wanted is ValueType.FLOAT:
+        if isinstance(value, float):
+            served = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            try:
+                served = float(value)
+            except OverflowError:
+                return error_resolution(
+                    ErrorCode.GENERAL, f"variant '{name}' of flag '{key}' is too large for a float", metadata
+                )
+    elif wanted is ValueType.OBJECT:
+        if isinstance(value, dict | list):
+            served = value
+    if served is _MISMATCH:
+        kind = _kind(value)
+        what = "null" if kind is None else str(kind).lower()
+        return error_resolution(
+            ErrorCode.TYPE_MISMATCH,
+            f"flag '{key}' is a {what} flag (variant '{name}'), not {str(wanted).lower()}",
+            metadata,
+        )
+    return Resolution(served, name, reason, None, "", metadata)
+
+
+_MISMATCH = object()
+_TYPES = tuple(ValueType)
+
+
+def _default_resolutions(
+    flag: Flag, default: str | None, reason: Reason, metadata: Mapping[str, Any]
+) -> dict[str, Resolution]:
+    """By type: the default variant served with `reason` (DEFAULT without a default variant)."""
+    if default is None:
+        none = Resolution(None, None, Reason.DEFAULT, None, "", metadata)
+        return dict.fromkeys(_TYPES, none)
+    if default not in flag.variants:
+        missing = error_resolution(
+            ErrorCode.GENERAL, f"default variant '{default}' of flag '{flag.key}' is not one of its variants", metadata
+        )
+        return dict.fromkeys(_TYPES, missing)
+    value = flag.variants[default]
+    return {t: _typed(flag.key, default, value, reason, t, metadata) for t in _TYPES}
+
+
+def _match_resolutions(flag: Flag, metadata: Mapping[str, Any]) -> dict[str, dict[str, Resolution]]:
+    tables: dict[str, dict[str, Resolution]] = {t: {} for t in _TYPES}
+    for name, value in flag.variants.items():
+        if not isinstance(name, str):
+            continue
+        for t in _TYPES:
+            if not name or value is None:
+                # The reference cannot serve these (an empty name reads as "no variant").
+                tables[t][name] = error_resolution(
+                    ErrorCode.GENERAL, f"variant '{name}' of flag '{flag.key}' has no value", metadata
+                )
+            else:
+                tables[t][name] = _typed(flag.key, name, value, Reason.TARGETING_MATCH, t, metadata)
+    return tables
+
+
+# -- the compiler -----------------------------------------------------------------------------
+
+
+def _default_variant(flag: Flag, strict: bool) -> str | None:
+    default = flag.default_variant
+    if default is None or default == "":
+        return None
+    if isinstance(default, bool):
+        default = variant_name(default)
+    if not isinstance(default, str):
+        raise FlagValidationError(f"the default variant is a variant name, got {default!r}", "defaultVariant")
+    if strict and default not in flag.variants:
+        names = ", ".join(sorted(str(n) for n in flag.variants)[:10])
+        raise FlagValidationError(f"'{default}' is not one of the variants ({names})", "defaultVariant")
+    return default
+
+
+def _is_static(targeting: Any) -> bool:
+    # The reference tests truthiness: null, {}, [], "", 0 and false all mean "no targeting".
+    try:
+        return not targeting
+    except Exception:
+        return False
+
+
+def compile_flag(
+    flag: Flag,
+    evaluators: Mapping[str, Any] | None = None,
+    *,
+    flag_set_metadata: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> CompiledFlag:
+    """Validate `flag` and compile it for evaluation.
+
+    `evaluators` are the environment's `$evaluators`, which `{"$ref": name}` in the targeting
+    refers to.  `flag_set_metadata` (flagd's flag-set `metadata`) is merged under the flag's own
+    metadata in every resolution.  Raises `FlagValidationError` for a definition the engine
+    refuses; with `strict=False`, only for what cannot be compiled at all (no variants, a
+    non-string key), and everything the reference accepts compiles to the reference's behaviour.
+    """
+    key = flag.key
+    if not isinstance(key, str):
+        raise FlagValidationError(f"the flag key is a string, got {key!r}", "key")
+    state = str(flag.state)
+    if state not in _STATES:
+        raise FlagValidationError(f"state is ENABLED or DISABLED, got {state!r}", "state")
+    if flag.metadata is not None and not isinstance(flag.metadata, Mapping):
+        raise FlagValidationError("metadata is an object", "metadata")
+    value_type = _check_variants(flag, strict)
+    default = _default_variant(flag, strict)
+    merged = {**(flag_set_metadata or {}), **(flag.metadata or {})}
+    metadata: Mapping[str, Any] = MappingProxyType(merged)
+
+    disabled = Resolution(None, None, Reason.DISABLED, None, "", metadata)
+    targeting = flag.targeting
+    static = _is_static(targeting)
+    rule: Callable[[Any], Any] | None = None
+    full_context = False
+    fixed: dict[str, Resolution] | None = None
+    matches = _match_resolutions(flag, metadata)
+    defaults = _default_resolutions(flag, default, Reason.DEFAULT, metadata)
+
+    if not static:
+        if isinstance(targeting, dict):
+            variant_names = frozenset(n for n in flag.variants if isinstance(n, str))
+            expr, full_context = compile_rule(
+                targeting, key, variants=variant_names, evaluators=evaluators, strict=strict
+            )
+            if expr.const:
+                fixed = _fixed_result(flag, expr.value, matches, defaults, metadata)
+            else:
+                rule = expr.fn
+        elif strict:
+            raise FlagValidationError(
+                f"targeting is a JSONLogic rule (an object), got {type(targeting).__name__}", "targeting"
+            )
+        else:
+            bad = error_resolution(ErrorCode.PARSE_ERROR, f"invalid targeting in flag '{key}'", metadata)
+            fixed = dict.fromkeys(_TYPES, bad)
+    if not flag.enabled:
+        fixed = dict.fromkeys(_TYPES, disabled)
+        rule = None
+    elif static:
+        fixed = _default_resolutions(flag, default, Reason.STATIC, metadata)
+
+    return CompiledFlag(
+        flag=flag,
+        key=key,
+        value_type=value_type,
+        flag_metadata=metadata,
+        rule=rule,
+        full_context=full_context,
+        fixed=MappingProxyType(fixed) if fixed is not None else None,
+        matches=MappingProxyType({t: MappingProxyType(table) for t, table in matches.items()}),
+        defaults=MappingProxyType(defaults),
+        disabled=disabled,
+    )
+
+
+def _fixed_result(
+    flag: Flag,
+    result: Any,
+    matches: Mapping[str, Mapping[str, Resolution]],
+    defaults: Mapping[str, Resolution],
+    metadata: Mapping[str, Any],
+) -> dict[str, Resolution]:
+    """By type: the answer of a rule whose result is a constant."""
+    if result is None:
+        return dict(defaults)
+    try:
+        name = variant_name(result)
+    except Exception as exc:  # str() of an enormous integer
+        failed = error_resolution(ErrorCode.GENERAL, f"targeting failed: {exc}", metadata)
+        return dict.fromkeys(_TYPES, failed)
+    out = {}
+    for t in _TYPES:
+        found = matches[t].get(name)  # type: ignore[arg-type]
+        out[t] = found or unknown_variant(flag.key, name, metadata)
+    return out
+
+
+def unknown_variant(key: str, name: Any, metadata: Mapping[str, Any]) -> Resolution:
+    return error_resolution(
+        ErrorCode.GENERAL, f"flag '{key}': the rule chose variant '{name}', which the flag does not have", metadata
+    )
+

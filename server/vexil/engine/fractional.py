@@ -1,0 +1,316 @@
+"""flagd's `fractional`: deterministic percentage rollouts.
+
+    {"fractional": [<bucket-by expression>?, [variant, weight?], [variant, weight?], ...]}
+
+The bucketing value (by default `[flagKey, targetingKey]`, the "shorthand" form used when the
+first argument is itself a bucket) is encoded as deterministic CBOR (integral floats as integers),
+hashed with MurmurHash3 x86-32 (seed 0, unsigned), and mapped onto the summed weights with
+`bucket = (hash * total_weight) >> 32`; the bucket whose cumulative weight first exceeds it wins.
+Weights are integers (default 1, negative ones count as 0).  Anything malformed at evaluation
+time (no targeting key for the shorthand, a non-integer weight, a total of 0 or above 2^31-1)
+yields null, that is the flag's default, never an error: the reference's behaviour.
+
+For speed the common cases skip the general CBOR encoder: strings, small integers, booleans, null
+and arrays of those are encoded inline (with the flag-key prefix of the shorthand form built once
+at compile time), and constant bucket tables are precomputed.  Everything else goes through
+`cbor2` with `canonical=True`, exactly as the reference does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cbor2
+import mmh3
+
+from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic
+
+MAX_TOTAL_WEIGHT = 2_147_483_647
+"""The reference refuses a total weight above MaxInt32."""
+
+_murmur = mmh3.hash
+
+
+# -- deterministic CBOR ---------------------------------------------------------------------------
+
+
+def _head(major: int, length: int) -> bytes:
+    """A CBOR item head in its shortest (canonical) form."""
+    if length < 24:
+        return bytes((major << 5 | length,))
+    if length < 0x100:
+        return bytes((major << 5 | 24, length))
+    if length < 0x10000:
+        return bytes((major << 5 | 25,)) + length.to_bytes(2, "big")
+    if length < 0x100000000:
+        return bytes((major << 5 | 26,)) + length.to_bytes(4, "big")
+    return bytes((major << 5 | 27,)) + length.to_bytes(8, "big")
+
+
+_SMALL_TEXT_HEADS = [bytes((0x60 | n,)) for n in range(24)]
+
+
+def encode_text(text: str) -> bytes:
+    raw = text.encode()
+    size = len(raw)
+    if size < 24:
+        return _SMALL_TEXT_HEADS[size] + raw
+    return _head(3, size) + raw
+
+
+_TWO_POW_64 = 1 << 64
+
+
+def _normalize(value: Any) -> Any:
+    """Integral floats become integers (within the 64-bit range), tuples become arrays."""
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalize(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and -(2**63) <= value <= 2**64 - 1:
+        return int(value)
+    return value
+
+
+def _encode_simple(value: Any) -> bytes | None:
+    """The canonical CBOR of the JSON scalars and arrays the fast path handles, else None."""
+    cls = value.__class__
+    if cls is str:
+        return encode_text(value)
+    if cls is bool:
+        return b"\xf5" if value else b"\xf4"
+    if value is None:
+        return b"\xf6"
+    if cls is int:
+        if 0 <= value < _TWO_POW_64:
+            return _head(0, value)
+        if -_TWO_POW_64 <= value < 0:
+            return _head(1, -1 - value)
+        return None
+    if cls is float:
+        if value.is_integer() and -(2**63) <= value <= 2**64 - 1:
+            return _encode_simple(int(value))
+        return None
+    if cls is list:
+        parts = [_head(4, len(value))]
+        for item in value:
+            encoded = _encode_simple(item)
+            if encoded is None:
+                return None
+            parts.append(encoded)
+        return b"".join(parts)
+    return None
+
+
+def encode_bucket_value(value: Any) -> bytes | None:
+    """Deterministic CBOR of a bucketing value, or None when it cannot be encoded."""
+    try:
+        encoded = _encode_simple(value)
+        if encoded is not None:
+            return encoded
+        return bytes(cbor2.dumps(_normalize(value), canonical=True))
+    except Exception:  # the reference treats any encoding failure as "no bucket"
+        return None
+
+
+def bucket_hash(encoded: bytes) -> int:
+    """MurmurHash3 x86-32, seed 0, as an unsigned 32-bit integer."""
+    return int(_murmur(encoded, 0, False))
+
+
+# -- bucket tables ----------------------------------------------------------------------------
+
+
+def parse_bucket(bucket: Any) -> tuple[Any, int] | None:
+    """`[variant]` or `[variant, weight]` -> (variant, weight >= 0); None when malformed."""
+    if not isinstance(bucket, list | tuple) or not bucket or len(bucket) > 2:
+        return None
+    weight = 1
+    if len(bucket) == 2:
+        raw = bucket[1]
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            return None
+        weight = max(0, raw)
+    return bucket[0], weight
+
+
+Table = tuple[int, tuple[tuple[int, Any], ...]]
+"""(total weight, ((cumulative end, variant), ...)) with zero-weight buckets dropped."""
+
+
+def build_table(buckets: Sequence[Any]) -> Table | None:
+    """The selection table for evaluated buckets, or None when the reference would answer null."""
+    total = 0
+    ends: list[tuple[int, Any]] = []
+    for bucket in buckets:
+        parsed = parse_bucket(bucket)
+        if parsed is None:
+            return None
+        variant, weight = parsed
+        total += weight
+        if weight:
+            ends.append((total, variant))
+    if total > MAX_TOTAL_WEIGHT or total <= 0:
+        return None
+    return total, tuple(ends)
+
+
+def pick(table: Table, hashed: int) -> Any:
+    total, ends = table
+    point = (hashed * total) >> 32
+    for end, variant in ends:
+        if point < end:
+            return variant
+    return None
+
+
+def fractional_values(values: Sequence[Any], data: Any, flag_key: str | None) -> Any:
+    """The operator on evaluated arguments, in full generality (the reference's algorithm).
+
+    `data` is what the shorthand form reads `targetingKey` from; `flag_key` is the flag's key,
+    or None inside an array operator, where the reference reads `$flagd.flagKey` from the item.
+    """
+    if not values:
+        return None
+    first = values[0]
+    if isinstance(first, list | tuple):
+        targeting_key = data.get("targetingKey")
+        if not isinstance(targeting_key, str) or not targeting_key:
+            return None
+        if flag_key is None:
+            flag_key = data.get("$flagd", {}).get("flagKey", "")
+        bucket_by: Any = [flag_key, targeting_key]
+        buckets = values
+    else:
+        bucket_by = first
+        buckets = values[1:]
+    if bucket_by is None:
+        return None
+    encoded = encode_bucket_value(bucket_by)
+    if encoded is None:
+        return None
+    table = build_table(buckets)
+    if table is None:
+        return None
+    return pick(table, bucket_hash(encoded))
+
+
+# -- builder --------------------------------------------------------------------------------
+
+
+def _check_constant_buckets(site: Site, exprs: Sequence[Expr], first_bucket: int) -> None:
+    """Strict checks of literal buckets: shape, integer weights, known variants, total."""
+    compiler = site.compiler
+    total = 0
+    all_known = True
+    if len(exprs) <= first_bucket:
+        site.invalid("fractional needs at least one [variant, weight] bucket")
+    for index in range(first_bucket, len(exprs)):
+        path = site.arg_paths[index]
+        raw = site.args[index]
+        if not isinstance(raw, list):
+            site.invalid("a fractional bucket is an array: [variant, weight]", path)
+            all_known = False
+            continue
+        if not raw or len(raw) > 2:
+            site.invalid(f"a fractional bucket is [variant] or [variant, weight], got {len(raw)} items", path)
+            all_known = False
+            continue
+        if len(raw) == 2:
+            weight = raw[1]
+            if isinstance(weight, bool) or not isinstance(weight, int):
+                if isinstance(weight, dict):
+                    all_known = False  # computed weight: checked when evaluated
+                else:
+                    site.invalid(f"fractional weights must be integers, got {weight!r}", f"{path}[1]")
+                    all_known = False
+                    continue
+            else:
+                total += max(0, weight)
+        else:
+            total += 1
+        if site.result and not isinstance(raw[0], dict | list):
+            compiler.check_variant(raw[0], f"{path}[0]")
+    if all_known and len(exprs) > first_bucket:
+        if total <= 0:
+            site.invalid("the fractional weights add up to 0: no bucket can be chosen")
+        elif total > MAX_TOTAL_WEIGHT:
+            site.invalid(f"the fractional weights add up to {total}, above the maximum {MAX_TOTAL_WEIGHT}")
+
+
+def build_fractional(site: Site) -> Expr:
+    exprs = site.compile_args()
+    if not exprs:
+        site.invalid("fractional needs at least one [variant, weight] bucket")
+        return const(None)
+    # A literal array first is a bucket: the shorthand form, bucketing by [flagKey, targetingKey].
+    # Anything else is the bucket-by expression (which may still evaluate to an array, and then
+    # the reference treats it as a bucket too: handled by the general path).
+    shorthand = isinstance(site.args[0], list)
+    _check_constant_buckets(site, exprs, 0 if shorthand else 1)
+    fns = [as_fn(e) for e in exprs]
+
+    if site.item:
+        # Inside an array operator the data is the current item (as in the reference).
+        return dynamic(lambda data: fractional_values([fn(data) for fn in fns], data, None))
+
+    flag_key = site.compiler.flag_key
+    bucket_exprs = exprs if shorthand else exprs[1:]
+    if not all(e.const for e in bucket_exprs):
+        return dynamic(lambda data: fractional_values([fn(data) for fn in fns], data, flag_key))
+    bucket_values = [e.value for e in bucket_exprs]
+    table = build_table(bucket_values)
+
+    if shorthand:
+        if table is None:
+            return const(None)
+        prefix = b"\x82" + encode_text(flag_key)
+
+        def by_targeting_key(data: Any) -> Any:
+            key = data.get("targetingKey")
+            if key.__class__ is not str and not isinstance(key, str) or not key:
+                return None
+            try:
+                encoded = prefix + encode_text(key)
+            except UnicodeEncodeError:
+                return fractional_values(bucket_values, data, flag_key)
+            return pick(table, _murmur(encoded, 0, False))
+
+        return dynamic(by_targeting_key)
+
+    by = fns[0]
+
+    def general(data: Any, value: Any) -> Any:
+        return fractional_values([value, *bucket_values], data, flag_key)
+
+    if table is None:
+        # Null for every bucket-by value except an array (which the reference reads as a bucket).
+        def malformed(data: Any) -> Any:
+            value = by(data)
+            return general(data, value) if isinstance(value, list | tuple) else None
+
+        return dynamic(malformed)
+
+    def by_expression(data: Any) -> Any:
+        value = by(data)
+        if value.__class__ is str:
+            try:
+                return pick(table, _murmur(encode_text(value), 0, False))
+            except UnicodeEncodeError:
+                return general(data, value)
+        if value is None:
+            return None
+        if isinstance(value, list | tuple):
+            return general(data, value)
+        encoded = encode_bucket_value(value)
+        if encoded is None:
+            return None
+        return pick(table, _murmur(encoded, 0, False))
+
+    return dynamic(by_expression)
+
+
+OPERATORS: dict[str, Operator] = {
+    "fractional": Operator(build_fractional, 1, None),
+}

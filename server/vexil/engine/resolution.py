@@ -1,0 +1,81 @@
+"""What an evaluation answers: the resolution value object and its vocabularies.
+
+The names and meanings are flagd's (and so OpenFeature's), so every protocol adapter can map them
+one-to-one onto its wire format without translation tables that could drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class Reason(StrEnum):
+    """Why a resolution has the value it has (flagd's reasons)."""
+
+    STATIC = "STATIC"
+    """The flag has no targeting: its default variant is served to everyone (safe to cache)."""
+    TARGETING_MATCH = "TARGETING_MATCH"
+    """The targeting rule chose a variant for this context."""
+    DEFAULT = "DEFAULT"
+    """The rule chose nothing (null), or there is no rule and no default variant."""
+    DISABLED = "DISABLED"
+    """The flag (or its whole environment) is switched off: the caller uses its code default."""
+    ERROR = "ERROR"
+    """Evaluation failed; `error_code` says how, and the caller uses its code default."""
+
+
+class ErrorCode(StrEnum):
+    """flagd's error codes; present only when the reason is ERROR."""
+
+    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    PARSE_ERROR = "PARSE_ERROR"
+    GENERAL = "GENERAL"
+
+
+class ValueType(StrEnum):
+    """The type a caller asks for (ANY: no check), and the type of a flag's variants."""
+
+    ANY = "ANY"
+    BOOL = "BOOL"
+    STRING = "STRING"
+    INT = "INT"
+    FLOAT = "FLOAT"
+    OBJECT = "OBJECT"
+
+
+EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of one evaluation.
+
+    `value` and `variant` are None when the caller must substitute its own code default (reasons
+    DISABLED and ERROR, and DEFAULT when the flag has no default variant).  Instances are
+    immutable and shared: the engine pre-builds every context-independent resolution at compile
+    time and hands out the same object on every evaluation.
+    """
+
+    value: Any
+    variant: str | None
+    reason: Reason
+    error_code: ErrorCode | None = None
+    error_message: str = ""
+    flag_metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY_METADATA)
+
+
+def error_resolution(
+    code: ErrorCode, message: str, metadata: Mapping[str, Any] = EMPTY_METADATA
+) -> Resolution:
+    """An ERROR resolution: no value, no variant, the caller falls back to its code default."""
+    return Resolution(None, None, Reason.ERROR, code, message, metadata)
+
+
+def not_found(key: str) -> Resolution:
+    """The resolution for a key the environment does not hold (flagd's FLAG_NOT_FOUND)."""
+    return error_resolution(ErrorCode.FLAG_NOT_FOUND, f"flag '{key}' not found")

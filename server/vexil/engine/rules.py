@@ -1,0 +1,245 @@
+"""The rule compiler: JSONLogic (with flagd's extensions) -> a tree of Python closures.
+
+It walks a targeting rule once, resolves `$ref`s to the environment's `$evaluators`, checks
+every operator's arguments, folds constants, and asks each operator family (one module per
+family) for a closure specialised to its arguments.  The result is an `Expr`; evaluating the
+rule is calling its function with the context.
+
+Strict mode (the default, used for every definition the service accepts) reports definition
+mistakes as `FlagValidationError` with the path of the offending part.  Non-strict mode compiles
+whatever the reference evaluator accepts, with the reference's run-time behaviour for mistakes
+(an unknown operator raises `RuleParseError` when it is reached, wrong argument counts behave as
+the reference's Python functions do); it exists so that the engine can be compared with the
+reference on every input, and to serve definitions stored before a check existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from vexil.engine import access, arithmetic, arrays, comparison, fractional, logic, semver, strings
+from vexil.engine.errors import FlagValidationError, RuleParseError
+from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic
+
+OPERATORS: dict[str, Operator] = {
+    **access.OPERATORS,
+    **logic.OPERATORS,
+    **comparison.OPERATORS,
+    **arithmetic.OPERATORS,
+    **arrays.OPERATORS,
+    **strings.OPERATORS,
+    **fractional.OPERATORS,
+    **semver.OPERATORS,
+}
+"""Every operator the engine knows, by name."""
+
+_TABLE_OPERATORS = frozenset(name for name, op in OPERATORS.items() if op.eager)
+"""Operators the reference dispatches through its operations table (the others are its special
+forms).  Its lookup of a dotted unknown name like `var.x` finds `var` and then fails differently
+(GENERAL instead of PARSE_ERROR); mirrored in non-strict mode."""
+
+MAX_DEPTH = 100
+"""Deeper rules are refused: no real rule nests this deep, and evaluation must not hit Python's
+recursion limit."""
+
+REF = "$ref"
+
+
+def variant_name(value: Any) -> str | None:
+    """The variant a rule result selects, as flagd maps it (null selects none)."""
+    if value is None:
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _describe(names: Collection[str]) -> str:
+    shown = ", ".join(sorted(names)[:10])
+    return shown + (", ..." if len(names) > 10 else "")
+
+
+class RuleCompiler:
+    """Compiles one flag's targeting; holds what the operators need to know about the flag."""
+
+    def __init__(
+        self,
+        flag_key: str,
+        *,
+        variants: Collection[str],
+        evaluators: Mapping[str, Any] | None,
+        strict: bool,
+    ) -> None:
+        self.flag_key = flag_key
+        self.variants = variants
+        self.evaluators: Mapping[str, Any] = evaluators or {}
+        self.strict = strict
+        self.full_context = False
+        self._depth = 0
+        self._refs: list[str] = []
+
+    # -- services for the operator builders --------------------------------------------------
+
+    def invalid(self, message: str, path: str) -> None:
+        if self.strict:
+            raise FlagValidationError(message, path)
+
+    def need_full_context(self) -> None:
+        """The rule reads the enriched context as a whole (or `$flagd.timestamp`): evaluation
+        must materialise it instead of reading the caller's mapping directly."""
+        self.full_context = True
+
+    def check_variant(self, value: Any, path: str) -> None:
+        """A literal the rule can return must name a variant (strict mode)."""
+        name = variant_name(value)
+        if name is not None and name not in self.variants:
+            self.invalid(
+                f"{value!r} is not a variant of this flag (variants: {_describe(self.variants)})", path
+            )
+
+    def check_boolean_result(self, path: str) -> None:
+        missing = [name for name in ("true", "false") if name not in self.variants]
+        if missing:
+            self.invalid(
+                "this rule yields true/false, which select the variants named 'true' and 'false'; "
+                f"the flag has no {' or '.join(repr(m) for m in missing)} variant",
+                path,
+            )
+
+    # -- the walk -------------------------------------------------------------------------------
+
+    def compile(self, node: Any, path: str, *, item: bool = False, result: bool = False) -> Expr:
+        """Compile one JSON node found at `path`.  `item`: inside an array operator's sub-rule.
+        `result`: the node's value is the rule's result (a variant name)."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise FlagValidationError(f"the rule nests deeper than {MAX_DEPTH} levels", path)
+            expr = self._compile(node, path, item, result)
+        finally:
+            self._depth -= 1
+        if result and expr.const:
+            self.check_variant(expr.value, path)
+        return expr
+
+    def _compile(self, node: Any, path: str, item: bool, result: bool) -> Expr:
+        if isinstance(node, list):
+            return self._array(node, path, item)
+        if not isinstance(node, dict):
+            return const(node)
+        if len(node) != 1:
+            if node:
+                self.invalid(
+                    f"an object in a rule must have exactly one key, the operator; this one has {len(node)} "
+                    f"({_describe(node)})",
+                    path,
+                )
+            return const(node)
+        ((op, raw_args),) = node.items()
+        if op == REF and isinstance(raw_args, str):
+            referenced = self._reference(raw_args, path, item, result)
+            if referenced is not None:
+                return referenced
+        args = raw_args if isinstance(raw_args, list) else [raw_args]
+        op_path = f"{path}.{op}"
+        if isinstance(raw_args, list):
+            arg_paths = [f"{op_path}[{i}]" for i in range(len(args))]
+        else:
+            arg_paths = [op_path]
+        operator = OPERATORS.get(op)
+        if operator is None:
+            return self._unknown(op, args, arg_paths, op_path, item)
+        if self.strict:
+            count = len(args)
+            low, high = operator.min_args, operator.max_args
+            if count < low or (high is not None and count > high):
+                if high is None:
+                    wanted = f"at least {low}"
+                elif low == high:
+                    wanted = str(low)
+                else:
+                    wanted = f"{low} to {high}"
+                raise FlagValidationError(
+                    f"{op} takes {wanted} argument{'s' if wanted != '1' else ''}, got {count}", op_path
+                )
+        site = Site(self, op, args, arg_paths, op_path, item, result)
+        return operator.build(site)
+
+    def _array(self, node: list[Any], path: str, item: bool) -> Expr:
+        """A JSON array in a rule is evaluated element by element (each may be an operation)."""
+        exprs = [self.compile(value, f"{path}[{i}]", item=item) for i, value in enumerate(node)]
+        if all(e.const for e in exprs):
+            return const([e.value for e in exprs])
+        fns = [as_fn(e) for e in exprs]
+        return dynamic(lambda data: [fn(data) for fn in fns], plain_truth=True)
+
+    def _reference(self, name: str, path: str, item: bool, result: bool) -> Expr | None:
+        """`{"$ref": "name"}`: the named rule of the environment's `$evaluators`, compiled in
+        place.  None (treat it as an unknown operator) when there is no such evaluator."""
+        if name not in self.evaluators:
+            known = f" (known: {_describe(self.evaluators)})" if self.evaluators else " (there are none)"
+            self.invalid(f"$ref to an unknown evaluator '{name}'{known}", path)
+            return None
+        if name in self._refs:
+            cycle = " -> ".join([*self._refs[self._refs.index(name) :], name])
+            self.invalid(f"$ref cycle: {cycle}", path)
+            return None
+        self._refs.append(name)
+        try:
+            return self.compile(self.evaluators[name], f"$evaluators.{name}", item=item, result=result)
+        except FlagValidationError as exc:
+            if exc.path.startswith("$evaluators."):
+                raise FlagValidationError(f"{exc.message} (through the $ref at {path})", exc.path) from None
+            raise
+        finally:
+            self._refs.pop()
+
+    def _unknown(self, op: str, args: list[Any], arg_paths: list[str], op_path: str, item: bool) -> Expr:
+        if self.strict:
+            if op == REF:
+                raise FlagValidationError("$ref takes the name of an evaluator (a string)", op_path)
+            raise FlagValidationError(f"unknown operator '{op}'", op_path)
+        # As the reference: the arguments are evaluated first, then the lookup fails.
+        exprs = [self.compile(arg, p, item=item) for arg, p in zip(args, arg_paths, strict=True)]
+        fns = [e.fn for e in exprs if e.fn is not None]
+        table_prefix = "." in op and op.split(".")[0] in _TABLE_OPERATORS
+
+        def unknown(data: Any) -> Any:
+            for fn in fns:
+                fn(data)
+            if table_prefix:
+                raise TypeError(f"'{op}' is not an operator")
+            raise RuleParseError(f"unrecognized operation {op!r}")
+
+        return dynamic(unknown)
+
+
+def _is_branching(node: Any) -> bool:
+    """Operators whose result is one of their operands (or another rule's): the operands are
+    checked instead."""
+    return isinstance(node, dict) and len(node) == 1 and next(iter(node)) in _BRANCHING
+
+
+_BRANCHING = frozenset(("if", "?:", "and", "or", "log", "var", REF))
+
+
+def compile_rule(
+    rule: Any,
+    flag_key: str,
+    *,
+    variants: Collection[str],
+    evaluators: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> tuple[Expr, bool]:
+    """Compile a targeting rule: (the expression, whether it needs the materialised context)."""
+    compiler = RuleCompiler(flag_key, variants=variants, evaluators=evaluators, strict=strict)
+    expr = compiler.compile(rule, "targeting", result=True)
+    if not expr.const and expr.boolean and not _is_branching(rule):
+        # e.g. a bare comparison as the whole rule: its true/false select variants "true"/"false".
+        compiler.check_boolean_result("targeting")
+    return expr, compiler.full_context

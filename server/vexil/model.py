@@ -1,0 +1,153 @@
+"""The domain model shared by every layer: flags, environments and the change log.
+
+These are plain immutable values with no behaviour beyond construction helpers, so that the
+engine (pure), the stores (I/O) and the API adapters (gRPC, HTTP) can all speak about the same
+things without importing each other.  JSON-shaped fields (variants, targeting, metadata) hold
+plain Python JSON values (dict, list, str, int, float, bool, None) and are never mutated after
+a value is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+JSON = Any
+"""A JSON value as produced by `json.loads` (integral numbers are `int`)."""
+
+FLAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,62}")
+
+
+class FlagState(StrEnum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+class ChangeKind(StrEnum):
+    """What a change-log entry did; one entry per write."""
+
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    ROLLBACK = "ROLLBACK"
+    KILL = "KILL"
+    """Per-flag kill switch turned on or off (the flag's state changed)."""
+    ENVIRONMENT = "ENVIRONMENT"
+    """Environment-level change: kill switch, `$evaluators` or flag-set metadata."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A flag definition in one environment: flagd's model plus what operators need.
+
+    `default_variant` None means "no default": evaluation then returns the caller's code default.
+    `targeting` None (or an empty object) means the flag is static.
+    `version` is 0 for a flag that has not been stored yet; stores assign 1, 2, ...
+    Timestamps are seconds since the epoch (float), UTC.
+    """
+
+    key: str
+    environment: str
+    variants: Mapping[str, JSON]
+    default_variant: str | None = None
+    state: FlagState = FlagState.ENABLED
+    targeting: JSON = None
+    description: str = ""
+    owner: str = ""
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, JSON] = field(default_factory=dict)
+    version: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    updated_by: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.state is FlagState.ENABLED or self.state == "ENABLED"
+
+    def definition(self) -> dict[str, JSON]:
+        """The flag as flagd's flag-definition JSON (what a flagd file holds under `flags.<key>`)."""
+        out: dict[str, JSON] = {"state": str(self.state), "variants": dict(self.variants)}
+        if self.default_variant is not None:
+            out["defaultVariant"] = self.default_variant
+        if self.targeting not in (None, {}):
+            out["targeting"] = self.targeting
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+def boolean_flag(key: str, environment: str, default_enabled: bool, **fields: Any) -> Flag:
+    """A flag as the operations guide provisions it: no variants, just `defaultEnabled`."""
+    return Flag(
+        key=key,
+        environment=environment,
+        variants={"on": True, "off": False},
+        default_variant="on" if default_enabled else "off",
+        **fields,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """Environment-level configuration, versioned by `config_version` (one step per write)."""
+
+    name: str
+    evaluators: Mapping[str, JSON] = field(default_factory=dict)
+    """flagd's `$evaluators`: named rule fragments that targeting reaches with `$ref`."""
+    kill_switch: bool = False
+    """On: every flag of the environment resolves DISABLED, so callers fall back to code defaults."""
+    kill_reason: str = ""
+    metadata: Mapping[str, JSON] = field(default_factory=dict)
+    """Flag-set metadata (flagd's top-level `metadata`), merged under each flag's own."""
+    config_version: int = 0
+    updated_at: float = 0.0
+    updated_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change-log entry: the audit trail, the replication log and Watch's resume token.
+
+    `flag` is the flag after the change (None for DELETE and ENVIRONMENT changes); `environment`
+    is the environment after an ENVIRONMENT change (None otherwise).
+    """
+
+    environment_name: str
+    config_version: int
+    kind: ChangeKind
+    actor: str
+    timestamp: float
+    flag_key: str = ""
+    before_version: int = 0
+    after_version: int = 0
+    reason: str = ""
+    flag: Flag | None = None
+    environment: Environment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRevision:
+    """One entry of a flag's history: the full definition as it was at `flag.version`."""
+
+    flag: Flag
+    kind: ChangeKind
+    actor: str
+    timestamp: float
+    config_version: int
+    reason: str = ""
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of results with an opaque token for the next one ("" when there is none)."""
+
+    items: list[T]
+    next_token: str = ""

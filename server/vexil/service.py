@@ -1,0 +1,301 @@
+"""The service core: flag management on top of a store, the snapshot cache and the hub.
+
+Every protocol adapter (vexil admin RPCs, flag-file sync, import) goes through here, so a write
+is validated the same way whatever door it came in by: identity and size checks, then a compile
+with the real engine (a definition the engine would reject never reaches the store), then one
+atomic store write, then the change is applied to the local snapshot and fanned out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from vexil.cache import SnapshotCache
+from vexil.engine import FlagValidationError, compile_flag
+from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
+from vexil.model import (
+    ENVIRONMENT_PATTERN,
+    FLAG_KEY_PATTERN,
+    Change,
+    ChangeKind,
+    Environment,
+    Flag,
+    FlagRevision,
+    FlagState,
+    Page,
+)
+from vexil.store.base import FlagStore
+
+MAX_DEFINITION_BYTES = 300 * 1024
+MAX_PAGE_SIZE = 1000
+
+
+def validate_key(key: str, field: str = "key") -> None:
+    if not key:
+        raise InvalidArgument("a flag key is required", field)
+    if not FLAG_KEY_PATTERN.fullmatch(key):
+        raise InvalidArgument(
+            f"'{key[:140]}' is not a valid flag key: use 1-128 characters from A-Z a-z 0-9 _ . -", field
+        )
+
+
+def validate_environment_name(name: str) -> None:
+    if not ENVIRONMENT_PATTERN.fullmatch(name):
+        raise InvalidArgument(
+            f"'{name[:70]}' is not a valid environment name: lowercase letters, digits, _ and -",
+            "environment",
+        )
+
+
+def definition_size(flag: Flag) -> int:
+    body = {
+        "definition": flag.definition(),
+        "description": flag.description,
+        "owner": flag.owner,
+        "tags": list(flag.tags),
+    }
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def page_size(requested: int, default: int = 100) -> int:
+    if requested < 0:
+        raise InvalidArgument("must not be negative", "page_size")
+    return min(requested or default, MAX_PAGE_SIZE)
+
+
+def require_reason(killed: bool, reason: str) -> None:
+    """Killing is an incident action: the audit trail must say why."""
+    if killed and not reason.strip():
+        raise InvalidArgument("say why (it is recorded in the change log)", "reason")
+
+
+class FlagService:
+    """Admin operations; reads come from the store (authoritative), evaluations from the cache."""
+
+    def __init__(
+        self, store: FlagStore, cache: SnapshotCache, default_environment: str, max_flags: int = 10000
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.default_environment = default_environment
+        self.max_flags = max_flags
+
+    def environment(self, name: str) -> str:
+        """The environment a request means: its own, or the server's default; must be served here."""
+        env = name or self.default_environment
+        if not self.cache.serves(env):
+            raise NotFound(
+                f"environment '{env[:70]}' is not served by this server "
+                f"(serves: {', '.join(self.cache.environments)})"
+            )
+        return env
+
+    def validate(self, flag: Flag, evaluators: Mapping[str, Any] | None = None) -> Flag:
+        """Check a definition completely before it is stored; returns it with its environment set.
+
+        `evaluators` replaces the environment's current `$evaluators` for the compile check (a
+        file or import that brings new evaluators along with the flags that use them)."""
+        validate_key(flag.key, "flag.key")
+        flag = replace(flag, environment=self.environment(flag.environment))
+        size = definition_size(flag)
+        if size > MAX_DEFINITION_BYTES:
+            raise InvalidArgument(
+                f"definition is {size} bytes; the limit is {MAX_DEFINITION_BYTES} bytes", "flag"
+            )
+        if len(flag.description) > 4096:
+            raise InvalidArgument("at most 4096 characters", "flag.description")
+        if len(flag.owner) > 256:
+            raise InvalidArgument("at most 256 characters", "flag.owner")
+        for i, tag in enumerate(flag.tags):
+            if not tag or len(tag) > 128:
+                raise InvalidArgument("tags must be 1-128 characters", f"flag.tags[{i}]")
+        if evaluators is None:
+            evaluators = self.cache.get(flag.environment).environment.evaluators
+        try:
+            compile_flag(flag, evaluators)
+        except FlagValidationError as exc:
+            raise InvalidArgument(exc.message, f"flag.{exc.path}" if exc.path else "flag") from None
+        return flag
+
+    async def _applied(self, change: Change) -> Change:
+        await self.cache.apply(change)
+        return change
+
+    # -- flags ---------------------------------------------------------------------------------
+
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
+        flag = self.validate(flag)
+        held = len(self.cache.get(flag.environment).entries)
+        if held >= self.max_flags:
+            raise FailedPrecondition(
+                f"environment '{flag.environment}' holds {held} flags, the cache profile's limit; "
+                "raise cache_maxsize (or use a larger profile) to add more"
+            )
+        return await self._applied(await self.store.create_flag(flag, actor=actor, reason=reason))
+
+    async def update_flag(
+        self, flag: Flag, *, expected_version: int | None, actor: str, reason: str = ""
+    ) -> Change:
+        flag = self.validate(flag)
+        change = await self.store.update_flag(
+            flag, expected_version=expected_version, kind=ChangeKind.UPDATE, actor=actor, reason=reason
+        )
+        return await self._applied(change)
+
+    async def delete_flag(
+        self, environment: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
+    ) -> Change:
+        validate_key(key)
+        env = self.environment(environment)
+        change = await self.store.delete_flag(
+            env, key, expected_version=expected_version, actor=actor, reason=reason
+        )
+        return await self._applied(change)
+
+    async def get_flag(self, environment: str, key: str) -> Flag:
+        validate_key(key)
+        env = self.environment(environment)
+        flag = await self.store.get_flag(env, key)
+        if flag is None:
+            raise NotFound(f"flag '{key}' does not exist in environment '{env}'")
+        return flag
+
+    async def list_flags(
+        self, environment: str, *, owner: str = "", tag: str = "", size: int = 0, token: str = ""
+    ) -> Page[Flag]:
+        env = self.environment(environment)
+        return await self.store.list_flags(
+            env, owner=owner, tag=tag, page_size=page_size(size), page_token=token
+        )
+
+    async def history(
+        self, environment: str, key: str, *, size: int = 0, token: str = ""
+    ) -> Page[FlagRevision]:
+        validate_key(key)
+        env = self.environment(environment)
+        page = await self.store.get_history(env, key, page_size=page_size(size, 50), page_token=token)
+        if not page.items and not token:
+            raise NotFound(f"flag '{key}' has no history in environment '{env}'")
+        return page
+
+    async def rollback(
+        self,
+        environment: str,
+        key: str,
+        to_version: int,
+        *,
+        expected_version: int | None,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        validate_key(key)
+        env = self.environment(environment)
+        if to_version <= 0:
+            raise InvalidArgument("name the version to roll back to (1 or more)", "to_version")
+        revision = await self.store.get_revision(env, key, to_version)
+        if revision is None:
+            raise NotFound(f"flag '{key}' has no version {to_version} in environment '{env}'")
+        if revision.deleted:
+            raise FailedPrecondition(
+                f"version {to_version} of '{key}' records its deletion; pick a version that had a definition"
+            )
+        if await self.store.get_flag(env, key) is None:
+            raise FailedPrecondition(
+                f"flag '{key}' is deleted; create it again (its history continues) instead of rolling back"
+            )
+        self.validate(revision.flag)
+        change = await self.store.update_flag(
+            revision.flag,
+            expected_version=expected_version,
+            kind=ChangeKind.ROLLBACK,
+            actor=actor,
+            reason=reason or f"rollback to version {to_version}",
+        )
+        return await self._applied(change)
+
+    async def set_flag_killed(
+        self, environment: str, key: str, killed: bool, *, actor: str, reason: str
+    ) -> Change:
+        require_reason(killed, reason)
+        flag = await self.get_flag(environment, key)
+        state = FlagState.DISABLED if killed else FlagState.ENABLED
+        change = await self.store.update_flag(
+            replace(flag, state=state),
+            expected_version=flag.version,
+            kind=ChangeKind.KILL,
+            actor=actor,
+            reason=reason,
+        )
+        return await self._applied(change)
+
+    # -- environments --------------------------------------------------------------------------
+
+    def get_environment(self, environment: str) -> Environment:
+        return self.cache.get(self.environment(environment)).environment
+
+    async def set_environment_killed(
+        self, environment: str, killed: bool, *, actor: str, reason: str
+    ) -> Change:
+        require_reason(killed, reason)
+        current = self.get_environment(environment)
+        updated = replace(current, kill_switch=killed, kill_reason=reason if killed else "")
+        change = await self.store.update_environment(
+            updated, expected_config_version=None, actor=actor, reason=reason
+        )
+        return await self._applied(change)
+
+    async def update_environment(
+        self,
+        environment: str,
+        *,
+        evaluators: dict | None,
+        metadata: dict | None,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str = "",
+        check_flags: bool = True,
+    ) -> Change:
+        """Replace `$evaluators` / metadata. `check_flags=False` skips checking that current flags
+        still compile: for callers that replace those flags right after (file sync, import)."""
+        current = self.get_environment(environment)
+        updated = replace(
+            current,
+            evaluators=current.evaluators if evaluators is None else evaluators,
+            metadata=current.metadata if metadata is None else metadata,
+        )
+        if check_flags:
+            self._check_evaluators(updated)
+        change = await self.store.update_environment(
+            updated, expected_config_version=expected_config_version, actor=actor, reason=reason
+        )
+        return await self._applied(change)
+
+    def _check_evaluators(self, environment: Environment) -> None:
+        """New `$evaluators` must keep every current flag compilable."""
+        for flag in self.cache.get(environment.name).flags():
+            try:
+                compile_flag(flag, environment.evaluators)
+            except FlagValidationError as exc:
+                raise InvalidArgument(
+                    f"flag '{flag.key}' would no longer compile: {exc.message}", "evaluators"
+                ) from None
+
+    async def list_changes(
+        self, environment: str, *, since_version: int = 0, size: int = 0, flag_key: str = ""
+    ) -> list[Change]:
+        env = self.environment(environment)
+        limit = page_size(size)
+        if not flag_key:
+            return await self.store.list_changes(env, since_version=since_version, limit=limit)
+        found: list[Change] = []
+        since = since_version
+        while len(found) < limit:
+            batch = await self.store.list_changes(env, since_version=since, limit=MAX_PAGE_SIZE)
+            if not batch:
+                break
+            found.extend(c for c in batch if c.flag_key == flag_key)
+            since = batch[-1].config_version
+        return found[:limit]

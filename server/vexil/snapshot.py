@@ -1,0 +1,124 @@
+"""Immutable per-environment snapshots: what every evaluation reads.
+
+A snapshot is built once per change (compiling only what changed) and swapped in whole, so the
+evaluate path takes no lock, makes no database call and parses no JSON: it is a dict lookup and a
+call into the compiled flag.  A stored flag that does not compile (for instance one written by
+hand with a broken rule) is kept as *broken* and resolves to PARSE_ERROR instead of taking the
+environment down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from vexil.engine import (
+    CompiledFlag,
+    ErrorCode,
+    FlagValidationError,
+    Reason,
+    Resolution,
+    ValueType,
+    compile_flag,
+    evaluate,
+    not_found,
+)
+from vexil.model import Change, ChangeKind, Environment, Flag
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenFlag:
+    """A stored flag that failed to compile; evaluating it answers PARSE_ERROR."""
+
+    flag: Flag
+    message: str
+
+    @property
+    def key(self) -> str:
+        return self.flag.key
+
+    def resolution(self) -> Resolution:
+        return Resolution(
+            value=None,
+            variant=None,
+            reason=Reason.ERROR,
+            error_code=ErrorCode.PARSE_ERROR,
+            error_message=f"flag '{self.flag.key}' cannot be evaluated: {self.message}",
+            flag_metadata=dict(self.flag.metadata),
+        )
+
+
+Entry = CompiledFlag | BrokenFlag
+
+
+def compile_entry(flag: Flag, evaluators: Mapping[str, Any]) -> Entry:
+    try:
+        return compile_flag(flag, evaluators)
+    except FlagValidationError as exc:
+        return BrokenFlag(flag, str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything needed to evaluate one environment at one `config_version`."""
+
+    environment: Environment
+    entries: Mapping[str, Entry]
+    built_at: float = field(default_factory=time.time)
+    """Wall-clock time the data was last confirmed against the store (staleness is measured from it)."""
+
+    @classmethod
+    def build(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
+        evaluators = environment.evaluators
+        return cls(environment, {f.key: compile_entry(f, evaluators) for f in flags})
+
+    @property
+    def name(self) -> str:
+        return self.environment.name
+
+    @property
+    def config_version(self) -> int:
+        return self.environment.config_version
+
+    def flag(self, key: str) -> Flag | None:
+        entry = self.entries.get(key)
+        return entry.flag if entry is not None else None
+
+    def flags(self) -> list[Flag]:
+        return [entry.flag for entry in self.entries.values()]
+
+    def evaluate(
+        self, key: str, context: Mapping[str, Any], value_type: ValueType = ValueType.ANY
+    ) -> tuple[Resolution, int]:
+        """Resolve one flag; returns the resolution and the flag version that produced it."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return not_found(key), 0
+        if type(entry) is BrokenFlag:
+            return entry.resolution(), entry.flag.version
+        return (
+            evaluate(entry, context, value_type, environment_killed=self.environment.kill_switch),
+            entry.flag.version,
+        )
+
+    def apply(self, change: Change) -> Snapshot:
+        """The snapshot after `change` (which must be the next one in config_version order)."""
+        environment = self.environment
+        entries = dict(self.entries)
+        if change.kind is ChangeKind.ENVIRONMENT and change.environment is not None:
+            environment = change.environment
+            if environment.evaluators != self.environment.evaluators:
+                entries = {k: compile_entry(e.flag, environment.evaluators) for k, e in entries.items()}
+        elif change.kind is ChangeKind.DELETE:
+            entries.pop(change.flag_key, None)
+        elif change.flag is not None:
+            entries[change.flag.key] = compile_entry(change.flag, environment.evaluators)
+        if environment.config_version != change.config_version:
+            environment = replace(environment, config_version=change.config_version)
+        return Snapshot(environment, entries)
+
+    def refreshed(self) -> Snapshot:
+        """The same data, confirmed current now (after a successful poll of the store)."""
+        return Snapshot(self.environment, self.entries)

@@ -1,0 +1,105 @@
+"""The store interface: what every persistence backend (memory, DynamoDB) provides.
+
+The service never talks to a database directly; it calls these methods, and the evaluation path
+never calls them at all (it reads immutable snapshots built from `load_environment` and the change
+log).  Every write is atomic: the flag (or environment) item, the environment's `config_version`
+bump, the change-log entry and the history entry land together or not at all.
+
+Versioning rules, identical for every backend:
+- a flag's `version` starts at 1 and grows by one per write; a flag deleted and created again
+  continues its sequence (its history is never overwritten);
+- every write bumps the environment's `config_version` by exactly one, and the change-log entry
+  carries that number, so `list_changes(env, since_version=n)` returns a gap-free sequence;
+- `expected_version=None` means "no optimistic check" (the write still applies atomically on top
+  of whatever is current); an integer is checked and a mismatch raises `Conflict` carrying the
+  current version, with nothing written.
+
+Errors: `NotFound`, `AlreadyExists`, `Conflict`, `InvalidArgument` (item too large) and
+`Unavailable` (backend unreachable; nothing was written) from `vexil.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+
+
+@runtime_checkable
+class FlagStore(Protocol):
+    """Persistence for flags, environments, history and the change log."""
+
+    name: str
+    """Short backend name for logs and health ("memory", "dynamodb")."""
+
+    async def start(self) -> None:
+        """Open connections; must not create tables (that is an explicit operator action)."""
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+    async def ping(self) -> None:
+        """Raise `Unavailable` when the backend cannot be reached (health and readiness)."""
+
+    async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
+        """Everything a snapshot needs, read consistently: the environment (a default
+        `Environment(name=env)` when none is stored yet) and every flag in it."""
+
+    async def get_flag(self, env: str, key: str) -> Flag | None:
+        """The current definition, or None when the flag does not exist."""
+
+    async def list_flags(
+        self,
+        env: str,
+        *,
+        owner: str = "",
+        tag: str = "",
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> Page[Flag]:
+        """Flags of one environment in key order, optionally only one owner's or one tag's."""
+
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
+        """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present."""
+
+    async def update_flag(
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        kind: ChangeKind = ChangeKind.UPDATE,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        """Replace an existing flag's definition (`created_at` is kept); `NotFound` if absent.
+
+        `kind` records why in the change log: UPDATE, ROLLBACK or KILL."""
+
+    async def delete_flag(
+        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
+    ) -> Change:
+        """Remove a flag; its history stays.  `NotFound` if absent."""
+
+    async def update_environment(
+        self,
+        environment: Environment,
+        *,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        """Replace the environment's evaluators, kill switch and metadata (an ENVIRONMENT change)."""
+
+    async def get_history(
+        self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
+    ) -> Page[FlagRevision]:
+        """A flag's revisions, newest first; empty when the flag never existed."""
+
+    async def get_revision(self, env: str, key: str, version: int) -> FlagRevision | None:
+        """One revision of a flag (for rollback), or None."""
+
+    async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
+        """Change-log entries with `config_version > since_version`, ascending, at most `limit`.
+
+        A backend may trim old entries; callers detect that by the first entry's
+        `config_version` not being `since_version + 1`."""

@@ -1,0 +1,293 @@
+"""`MemoryStore`: the embedded default store, everything in process memory.
+
+Why it is safe without locks: every method does all of its reading, checking and mutating with no
+`await` in between, so on one event loop each write is atomic (nothing else can run halfway
+through it).  Do not call it from several threads.
+
+Bounds: the change log keeps the newest `max_changes` entries per environment (the protocol allows
+trimming; a consumer notices by the first entry's `config_version` not being `since + 1` and
+reloads).  Flag history is kept in full, one revision per write, for as long as the process runs:
+memory grows with the number of writes, which is fine for local work and tests and is one reason
+production uses DynamoDB.
+
+Values handed in are copied (their JSON fields go through a strict JSON round trip), so a caller
+mutating its own dicts afterwards cannot change what is stored.  Values handed out are the stored
+objects themselves: treat them as read-only, as the model asks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.store import paging, records
+
+DEFAULT_MAX_CHANGES = 10_000
+
+
+@dataclass(slots=True)
+class _EnvironmentState:
+    """Everything one environment holds; mutated only inside a single synchronous step."""
+
+    environment: Environment
+    flags: dict[str, Flag] = field(default_factory=dict)
+    sorted_keys: list[str] = field(default_factory=list)
+    history: dict[str, list[FlagRevision]] = field(default_factory=dict)
+    changes: deque[Change] = field(default_factory=deque)
+
+
+class MemoryStore:
+    """A complete `FlagStore` in dictionaries; see the module docstring for its guarantees."""
+
+    name = "memory"
+
+    def __init__(self, *, max_changes: int = DEFAULT_MAX_CHANGES) -> None:
+        if max_changes < 1:
+            raise ValueError("max_changes must be at least 1")
+        self._max_changes = max_changes
+        self._environments: dict[str, _EnvironmentState] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to release; the data stays readable (the process owns it)."""
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
+        records.check_environment_name(env)
+        state = self._environments.get(env)
+        if state is None:
+            return Environment(name=env), []
+        return state.environment, [state.flags[key] for key in state.sorted_keys]
+
+    async def get_flag(self, env: str, key: str) -> Flag | None:
+        state = self._environments.get(env)
+        return None if state is None else state.flags.get(key)
+
+    async def list_flags(
+        self,
+        env: str,
+        *,
+        owner: str = "",
+        tag: str = "",
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> Page[Flag]:
+        records.check_environment_name(env)
+        size = paging.clamp_page_size(page_size, 100)
+        after = paging.decode_token(page_token, "k")
+        state = self._environments.get(env)
+        if state is None:
+            return Page(items=[])
+        start = bisect.bisect_right(state.sorted_keys, after) if after else 0
+        items: list[Flag] = []
+        for key in itertools.islice(state.sorted_keys, start, None):
+            flag = state.flags[key]
+            if (owner and flag.owner != owner) or (tag and tag not in flag.tags):
+                continue
+            if len(items) == size:
+                return Page(items=items, next_token=paging.encode_token("k", items[-1].key))
+            items.append(flag)
+        return Page(items=items)
+
+    async def get_history(
+        self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
+    ) -> Page[FlagRevision]:
+        size = paging.clamp_page_size(page_size, 50)
+        before = paging.decode_version_token(page_token)
+        state = self._environments.get(env)
+        revisions = [] if state is None else state.history.get(key, [])
+        # Revisions are stored oldest first with strictly increasing versions.
+        end = len(revisions)
+        if before is not None:
+            end = bisect.bisect_left([r.flag.version for r in revisions], before)
+        start = max(0, end - size)
+        items = list(reversed(revisions[start:end]))
+        token = paging.encode_version_token(items[-1].flag.version) if items and start > 0 else ""
+        return Page(items=items, next_token=token)
+
+    async def get_revision(self, env: str, key: str, version: int) -> FlagRevision | None:
+        state = self._environments.get(env)
+        if state is None:
+            return None
+        for revision in state.history.get(key, []):
+            if revision.flag.version == version:
+                return revision
+        return None
+
+    async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
+        state = self._environments.get(env)
+        if state is None or not state.changes or limit <= 0:
+            return []
+        first = state.changes[0].config_version
+        start = max(0, since_version - first + 1)
+        return list(itertools.islice(state.changes, start, start + limit))
+
+    # --- writes (each one synchronous from its first check to its last mutation) -----------
+
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
+        flag = records.normalize_flag(flag)
+        state = self._state(flag.environment)
+        if flag.key in state.flags:
+            raise AlreadyExists(f"flag {flag.environment}/{flag.key} already exists")
+        version = self._last_version(state, flag.key) + 1
+        ts = records.now()
+        stored = replace(flag, version=version, created_at=ts, updated_at=ts, updated_by=actor)
+        return self._commit_flag(state, stored, ChangeKind.CREATE, 0, actor, reason, deleted=False)
+
+    async def update_flag(
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        kind: ChangeKind = ChangeKind.UPDATE,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        if kind not in (ChangeKind.UPDATE, ChangeKind.ROLLBACK, ChangeKind.KILL):
+            raise InvalidArgument(f"an update is UPDATE, ROLLBACK or KILL, not {kind}", field="kind")
+        flag = records.normalize_flag(flag)
+        state = self._state(flag.environment)
+        current = self._current(state, flag.environment, flag.key, expected_version)
+        ts = records.now()
+        stored = replace(
+            flag,
+            version=current.version + 1,
+            created_at=current.created_at,
+            updated_at=ts,
+            updated_by=actor,
+        )
+        return self._commit_flag(state, stored, kind, current.version, actor, reason, deleted=False)
+
+    async def delete_flag(
+        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
+    ) -> Change:
+        records.check_environment_name(env)
+        state = self._state(env)
+        current = self._current(state, env, key, expected_version)
+        tombstone = replace(current, version=current.version + 1, updated_at=records.now(), updated_by=actor)
+        return self._commit_flag(
+            state, tombstone, ChangeKind.DELETE, current.version, actor, reason, deleted=True
+        )
+
+    async def update_environment(
+        self,
+        environment: Environment,
+        *,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        environment = records.normalize_environment(environment)
+        state = self._state(environment.name)
+        current = state.environment.config_version
+        if expected_config_version is not None and expected_config_version != current:
+            raise Conflict(
+                f"environment {environment.name} is at config version {current},"
+                f" not {expected_config_version}",
+                current_version=current,
+            )
+        ts = records.now()
+        stored = replace(environment, config_version=current + 1, updated_at=ts, updated_by=actor)
+        state.environment = stored
+        change = Change(
+            environment_name=stored.name,
+            config_version=stored.config_version,
+            kind=ChangeKind.ENVIRONMENT,
+            actor=actor,
+            timestamp=ts,
+            before_version=current,
+            after_version=stored.config_version,
+            reason=reason,
+            environment=stored,
+        )
+        self._append_change(state, change)
+        return change
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _state(self, env: str) -> _EnvironmentState:
+        state = self._environments.get(env)
+        if state is None:
+            state = self._environments[env] = _EnvironmentState(Environment(name=env))
+        return state
+
+    @staticmethod
+    def _last_version(state: _EnvironmentState, key: str) -> int:
+        revisions = state.history.get(key)
+        return revisions[-1].flag.version if revisions else 0
+
+    @staticmethod
+    def _current(state: _EnvironmentState, env: str, key: str, expected_version: int | None) -> Flag:
+        current = state.flags.get(key)
+        if current is None:
+            raise NotFound(f"flag {env}/{key} does not exist")
+        if expected_version is not None and expected_version != current.version:
+            raise Conflict(
+                f"flag {env}/{key} is at version {current.version}, not {expected_version}",
+                current_version=current.version,
+            )
+        return current
+
+    def _commit_flag(
+        self,
+        state: _EnvironmentState,
+        flag: Flag,
+        kind: ChangeKind,
+        before_version: int,
+        actor: str,
+        reason: str,
+        *,
+        deleted: bool,
+    ) -> Change:
+        """Apply one flag write: config version, flag, history and change log, in one step."""
+        config_version = state.environment.config_version + 1
+        state.environment = replace(state.environment, config_version=config_version)
+        if deleted:
+            del state.flags[flag.key]
+            state.sorted_keys.pop(bisect.bisect_left(state.sorted_keys, flag.key))
+        else:
+            if flag.key not in state.flags:
+                bisect.insort(state.sorted_keys, flag.key)
+            state.flags[flag.key] = flag
+        state.history.setdefault(flag.key, []).append(
+            FlagRevision(
+                flag=flag,
+                kind=kind,
+                actor=actor,
+                timestamp=flag.updated_at,
+                config_version=config_version,
+                reason=reason,
+                deleted=deleted,
+            )
+        )
+        change = Change(
+            environment_name=flag.environment,
+            config_version=config_version,
+            kind=kind,
+            actor=actor,
+            timestamp=flag.updated_at,
+            flag_key=flag.key,
+            before_version=before_version,
+            after_version=flag.version,
+            reason=reason,
+            flag=None if deleted else flag,
+        )
+        self._append_change(state, change)
+        return change
+
+    def _append_change(self, state: _EnvironmentState, change: Change) -> None:
+        state.changes.append(change)
+        while len(state.changes) > self._max_changes:
+            state.changes.popleft()

@@ -1,0 +1,262 @@
+"""JSON records and validation shared by every store backend.
+
+Both backends normalise flags and environments through this module, so a definition the memory
+store accepts is one DynamoDB accepts too, and both hand back exactly equal values: JSON-shaped
+fields are copied through a strict JSON round trip (the store owns its copy; NaN, sets and other
+non-JSON values are refused up front), and timestamps are produced in a form that survives the
+ISO-8601 text the operations guide uses for `createdAt` without losing a bit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from vexil.errors import InvalidArgument
+from vexil.model import (
+    ENVIRONMENT_PATTERN,
+    FLAG_KEY_PATTERN,
+    JSON,
+    Environment,
+    Flag,
+    FlagState,
+)
+
+MAX_ITEM_BYTES = 350 * 1024
+"""Budget for one stored flag (DynamoDB's hard limit is 400 KB per item; the rest is headroom for
+the history and change-log items that carry the same definition plus a few attributes)."""
+
+
+# --- timestamps ---------------------------------------------------------------------------
+
+
+def format_timestamp(ts: float) -> str:
+    """Seconds since the epoch as ISO-8601 UTC with microseconds, e.g. 2026-11-28T09:30:00.000001Z."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: object) -> float:
+    """Lenient inverse of `format_timestamp`: also accepts the guide's `...T00:00:00Z`, offsets,
+    naive times (taken as UTC) and numbers; anything unreadable becomes 0.0 rather than failing a
+    whole environment load over one hand-written attribute."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def now() -> float:
+    """The current time, rounded so that `parse_timestamp(format_timestamp(t)) == t` exactly.
+
+    Why: stores assign every timestamp, and DynamoDB keeps them as ISO text; going through the
+    text once here means a value returned by a write equals the value read back later."""
+    return parse_timestamp(format_timestamp(time.time()))
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def dump_json(value: JSON, field: str) -> str:
+    """Compact JSON text (UTF-8 kept as is); non-JSON values raise `InvalidArgument(field)`."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"not a JSON value ({exc})", field=field) from None
+
+
+def load_json(text: str) -> JSON:
+    return json.loads(text)
+
+
+def copy_json(value: JSON, field: str) -> JSON:
+    """A private deep copy of a JSON value, validated on the way."""
+    return load_json(dump_json(value, field))
+
+
+def from_decimal(value: Any) -> JSON:
+    """Native DynamoDB values (as decoded by boto) to JSON values: Decimal -> int or float.
+
+    Only used for attributes a person wrote by hand as native maps/lists; vexil itself stores
+    JSON-shaped fields as JSON text so ints and floats keep their type."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {str(k): from_decimal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [from_decimal(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(from_decimal(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+# --- identity -----------------------------------------------------------------------------
+
+
+def check_environment_name(env: str) -> str:
+    if not isinstance(env, str) or not ENVIRONMENT_PATTERN.fullmatch(env):
+        raise InvalidArgument(
+            f"environment name {env!r} must match {ENVIRONMENT_PATTERN.pattern}", field="environment"
+        )
+    return env
+
+
+def check_flag_key(key: str) -> str:
+    """Keys become part of DynamoDB keys (`FLAG#<env>#<key>`), so '#' and friends are refused."""
+    if not isinstance(key, str) or not FLAG_KEY_PATTERN.fullmatch(key):
+        raise InvalidArgument(f"flag key {key!r} must match {FLAG_KEY_PATTERN.pattern}", field="key")
+    return key
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def normalize_flag(flag: Flag) -> Flag:
+    """Validate what storage depends on and return a flag that owns copies of its JSON fields.
+
+    Semantic checks (variant types, default variant present, targeting syntax) belong to the API
+    and engine; the store only refuses what it cannot store faithfully."""
+    check_environment_name(flag.environment)
+    check_flag_key(flag.key)
+    if not isinstance(flag.variants, Mapping):
+        raise InvalidArgument("variants must be an object", field="variants")
+    try:
+        state = FlagState(flag.state)
+    except ValueError:
+        raise InvalidArgument(f"state {flag.state!r} is not ENABLED or DISABLED", field="state") from None
+    if flag.default_variant is not None and not isinstance(flag.default_variant, str):
+        raise InvalidArgument("defaultVariant must be a string or absent", field="defaultVariant")
+    tags = flag.tags
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise InvalidArgument("tags must be a list of strings", field="tags")
+    for name in ("description", "owner", "updated_by"):
+        if not isinstance(getattr(flag, name), str):
+            raise InvalidArgument("must be a string", field=name)
+    if not isinstance(flag.metadata, Mapping):
+        raise InvalidArgument("metadata must be an object", field="metadata")
+    normalized = replace(
+        flag,
+        state=state,
+        variants=copy_json(dict(flag.variants), "variants"),
+        targeting=copy_json(flag.targeting, "targeting"),
+        metadata=copy_json(dict(flag.metadata), "metadata"),
+        tags=tuple(tags),
+    )
+    size = len(dump_json(flag_to_record(normalized), "flag").encode())
+    if size > MAX_ITEM_BYTES:
+        raise too_large(normalized, size)
+    return normalized
+
+
+def too_large(flag: Flag, size: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"flag {flag.environment}/{flag.key} would take {size} bytes; the limit is {MAX_ITEM_BYTES}"
+        " (split large variant values or targeting into several flags or $evaluators)",
+        field="flag",
+    )
+
+
+def flag_to_record(flag: Flag) -> dict[str, JSON]:
+    """The whole flag as one JSON object (history and change-log snapshots)."""
+    return {
+        "key": flag.key,
+        "environment": flag.environment,
+        "variants": dict(flag.variants),
+        "defaultVariant": flag.default_variant,
+        "state": str(flag.state),
+        "targeting": flag.targeting,
+        "description": flag.description,
+        "owner": flag.owner,
+        "tags": list(flag.tags),
+        "metadata": dict(flag.metadata),
+        "version": flag.version,
+        "createdAt": flag.created_at,
+        "updatedAt": flag.updated_at,
+        "updatedBy": flag.updated_by,
+    }
+
+
+def flag_from_record(record: Mapping[str, JSON]) -> Flag:
+    return Flag(
+        key=record["key"],
+        environment=record["environment"],
+        variants=record.get("variants") or {},
+        default_variant=record.get("defaultVariant"),
+        state=FlagState(record.get("state", "ENABLED")),
+        targeting=record.get("targeting"),
+        description=record.get("description", ""),
+        owner=record.get("owner", ""),
+        tags=tuple(record.get("tags") or ()),
+        metadata=record.get("metadata") or {},
+        version=int(record.get("version", 0)),
+        created_at=float(record.get("createdAt", 0.0)),
+        updated_at=float(record.get("updatedAt", 0.0)),
+        updated_by=record.get("updatedBy", ""),
+    )
+
+
+# --- environments -------------------------------------------------------------------------
+
+
+def normalize_environment(environment: Environment) -> Environment:
+    check_environment_name(environment.name)
+    if not isinstance(environment.evaluators, Mapping):
+        raise InvalidArgument("$evaluators must be an object", field="evaluators")
+    if not isinstance(environment.metadata, Mapping):
+        raise InvalidArgument("metadata must be an object", field="metadata")
+    if not isinstance(environment.kill_reason, str):
+        raise InvalidArgument("must be a string", field="kill_reason")
+    normalized = replace(
+        environment,
+        kill_switch=bool(environment.kill_switch),
+        evaluators=copy_json(dict(environment.evaluators), "evaluators"),
+        metadata=copy_json(dict(environment.metadata), "metadata"),
+    )
+    size = len(dump_json(environment_to_record(normalized), "environment").encode())
+    if size > MAX_ITEM_BYTES:
+        raise InvalidArgument(
+            f"environment {environment.name} would take {size} bytes; the limit is {MAX_ITEM_BYTES}",
+            field="environment",
+        )
+    return normalized
+
+
+def environment_to_record(environment: Environment) -> dict[str, JSON]:
+    return {
+        "name": environment.name,
+        "evaluators": dict(environment.evaluators),
+        "killSwitch": environment.kill_switch,
+        "killReason": environment.kill_reason,
+        "metadata": dict(environment.metadata),
+        "configVersion": environment.config_version,
+        "updatedAt": environment.updated_at,
+        "updatedBy": environment.updated_by,
+    }
+
+
+def environment_from_record(record: Mapping[str, JSON]) -> Environment:
+    return Environment(
+        name=record["name"],
+        evaluators=record.get("evaluators") or {},
+        kill_switch=bool(record.get("killSwitch", False)),
+        kill_reason=record.get("killReason", ""),
+        metadata=record.get("metadata") or {},
+        config_version=int(record.get("configVersion", 0)),
+        updated_at=float(record.get("updatedAt", 0.0)),
+        updated_by=record.get("updatedBy", ""),
+    )

@@ -1,0 +1,181 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from vexil.v1 import flag_pb2 as _flag_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateFlagRequest(_message.Message):
+    __slots__ = ("flag", "reason")
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    flag: _flag_pb2.Flag
+    reason: str
+    def __init__(self, flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateFlagRequest(_message.Message):
+    __slots__ = ("flag", "expected_version", "reason")
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    flag: _flag_pb2.Flag
+    expected_version: int
+    reason: str
+    def __init__(self, flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., expected_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class FlagResponse(_message.Message):
+    __slots__ = ("flag", "config_version")
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    flag: _flag_pb2.Flag
+    config_version: int
+    def __init__(self, flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
+class DeleteFlagRequest(_message.Message):
+    __slots__ = ("environment", "key", "expected_version", "reason")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    key: str
+    expected_version: int
+    reason: str
+    def __init__(self, environment: _Optional[str] = ..., key: _Optional[str] = ..., expected_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeleteFlagResponse(_message.Message):
+    __slots__ = ("config_version", "deleted_version")
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DELETED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    config_version: int
+    deleted_version: int
+    def __init__(self, config_version: _Optional[int] = ..., deleted_version: _Optional[int] = ...) -> None: ...
+
+class GetFlagRequest(_message.Message):
+    __slots__ = ("environment", "key")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    key: str
+    def __init__(self, environment: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+
+class ListFlagsRequest(_message.Message):
+    __slots__ = ("environment", "owner", "tag", "page_size", "page_token")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    owner: str
+    tag: str
+    page_size: int
+    page_token: str
+    def __init__(self, environment: _Optional[str] = ..., owner: _Optional[str] = ..., tag: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFlagsResponse(_message.Message):
+    __slots__ = ("flags", "next_page_token")
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    flags: _containers.RepeatedCompositeFieldContainer[_flag_pb2.Flag]
+    next_page_token: str
+    def __init__(self, flags: _Optional[_Iterable[_Union[_flag_pb2.Flag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetFlagHistoryRequest(_message.Message):
+    __slots__ = ("environment", "key", "page_size", "page_token")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    key: str
+    page_size: int
+    page_token: str
+    def __init__(self, environment: _Optional[str] = ..., key: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetFlagHistoryResponse(_message.Message):
+    __slots__ = ("revisions", "next_page_token")
+    REVISIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    revisions: _containers.RepeatedCompositeFieldContainer[_flag_pb2.FlagRevision]
+    next_page_token: str
+    def __init__(self, revisions: _Optional[_Iterable[_Union[_flag_pb2.FlagRevision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RollbackFlagRequest(_message.Message):
+    __slots__ = ("environment", "key", "to_version", "expected_version", "reason")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    key: str
+    to_version: int
+    expected_version: int
+    reason: str
+    def __init__(self, environment: _Optional[str] = ..., key: _Optional[str] = ..., to_version: _Optional[int] = ..., expected_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetKillSwitchRequest(_message.Message):
+    __slots__ = ("environment", "flag_key", "killed", "reason")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
+    KILLED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    flag_key: str
+    killed: bool
+    reason: str
+    def __init__(self, environment: _Optional[str] = ..., flag_key: _Optional[str] = ..., killed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetKillSwitchResponse(_message.Message):
+    __slots__ = ("config_version", "flag", "environment")
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    config_version: int
+    flag: _flag_pb2.Flag
+    environment: _flag_pb2.Environment
+    def __init__(self, config_version: _Optional[int] = ..., flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., environment: _Optional[_Union[_flag_pb2.Environment, _Mapping]] = ...) -> None: ...
+
+class ListChangesRequest(_message.Message):
+    __slots__ = ("environment", "since_version", "page_size", "flag_key")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    since_version: int
+    page_size: int
+    flag_key: str
+    def __init__(self, environment: _Optional[str] = ..., since_version: _Optional[int] = ..., page_size: _Optional[int] = ..., flag_key: _Optional[str] = ...) -> None: ...
+
+class ListChangesResponse(_message.Message):
+    __slots__ = ("changes", "next_since_version")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[_flag_pb2.Change]
+    next_since_version: int
+    def __init__(self, changes: _Optional[_Iterable[_Union[_flag_pb2.Change, _Mapping]]] = ..., next_since_version: _Optional[int] = ...) -> None: ...
+
+class GetEnvironmentRequest(_message.Message):
+    __slots__ = ("environment",)
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    def __init__(self, environment: _Optional[str] = ...) -> None: ...
+
+class UpdateEnvironmentRequest(_message.Message):
+    __slots__ = ("environment", "evaluators", "metadata", "expected_config_version", "reason")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    EVALUATORS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    evaluators: _struct_pb2.Struct
+    metadata: _struct_pb2.Struct
+    expected_config_version: int
+    reason: str
+    def __init__(self, environment: _Optional[str] = ..., evaluators: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expected_config_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,109 @@
+"""The `vexil` CLI against a real server subprocess: tables, --json, and exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.support.servers import VEXIL, ServerProcess
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory) -> str:
+    with ServerProcess(tmp_path_factory.mktemp("cli")) as server:
+        yield server.target
+
+
+def vexil(target: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([VEXIL, *args, "--target", target], capture_output=True, text=True, timeout=60)
+
+
+def test_flag_lifecycle_through_the_cli(target: str) -> None:
+    created = vexil(
+        target,
+        "flags",
+        "create",
+        "cli-flag",
+        "--owner",
+        "ops",
+        "--tag",
+        "demo",
+        "--description",
+        "made by the CLI",
+        "--default",
+        "on",
+        "--reason",
+        "test",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "cli-flag" in created.stdout
+
+    listed = vexil(target, "flags", "list")
+    assert listed.returncode == 0
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:3] == ["KEY", "STATE", "DEFAULT"]
+    assert any(row.split()[0] == "cli-flag" for row in rows)
+
+    as_json = json.loads(vexil(target, "flags", "get", "cli-flag", "--json").stdout)
+    assert as_json["owner"] == "ops" and as_json["tags"] == ["demo"] and as_json["version"] == "1"
+
+    evaluated = json.loads(
+        vexil(target, "evaluate", "cli-flag", "--context", '{"targetingKey": "u"}', "--json").stdout
+    )
+    assert evaluated["bool_value"] is True and evaluated["reason"] == "REASON_STATIC"
+
+    updated = vexil(target, "flags", "update", "cli-flag", "--default", "off", "--json")
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["version"] == "2"
+
+    stale = vexil(target, "flags", "update", "cli-flag", "--default", "on", "--expected-version", "1")
+    assert stale.returncode == 4 and "ABORTED" in stale.stderr
+
+    killed = vexil(target, "flags", "kill", "cli-flag", "--reason", "incident")
+    assert killed.returncode == 0 and "killed" in killed.stdout
+    evaluated = json.loads(vexil(target, "evaluate", "cli-flag", "--json").stdout)
+    assert evaluated["reason"] == "REASON_DISABLED"
+
+    history = vexil(target, "flags", "history", "cli-flag")
+    assert [line.split()[0] for line in history.stdout.splitlines()[1:]] == ["3", "2", "1"]
+
+    rolled = vexil(target, "flags", "rollback", "cli-flag", "--to", "1", "--json")
+    assert rolled.returncode == 0 and json.loads(rolled.stdout)["version"] == "4"
+
+    changes = json.loads(vexil(target, "flags", "changes", "--key", "cli-flag", "--json").stdout)
+    assert [c["kind"] for c in changes] == [
+        "CHANGE_KIND_CREATE",
+        "CHANGE_KIND_UPDATE",
+        "CHANGE_KIND_KILL",
+        "CHANGE_KIND_ROLLBACK",
+    ]
+
+    watched = vexil(target, "watch", "--count", "1", "--json")
+    assert json.loads(watched.stdout.splitlines()[0])["type"] == "TYPE_SNAPSHOT"
+
+    deleted = vexil(target, "flags", "delete", "cli-flag", "--reason", "done")
+    assert deleted.returncode == 0
+
+
+def test_exit_codes(target: str) -> None:
+    assert vexil(target, "flags", "get", "missing").returncode == 3
+    bad = vexil(target, "flags", "create", "bad key!")
+    assert bad.returncode == 2 and "INVALID_ARGUMENT" in bad.stderr and "flag.key" in bad.stderr
+    assert vexil(target, "evaluate", "x", "--context", "[1]").returncode == 2
+    assert vexil(target, "evaluate", "x", "--context", "{nope").returncode == 2
+    assert vexil(target, "flags", "kill").returncode == 2
+    down = subprocess.run(
+        [VEXIL, "flags", "list", "--target", "127.0.0.1:1", "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 6
+
+
+def test_serve_rejects_bad_configuration(tmp_path) -> None:
+    result = subprocess.run([VEXIL, "serve", "--env", "moon"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "env" in result.stderr and "local, dev, staging, prod" in result.stderr

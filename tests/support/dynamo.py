@@ -1,0 +1,143 @@
+"""pytest plugin: a DynamoDB emulator (moto_server) for tests that need one.
+
+Use from any test folder with `pytest_plugins = ["tests.support.dynamo"]` in the top-level
+conftest (or `config.pluginmanager.import_plugin` in a folder's `pytest_configure`).
+
+- `dynamo_endpoint` (session): the emulator's URL.  `VEXIL_TEST_DYNAMODB_ENDPOINT` points at one
+  already running; otherwise `moto_server` is started on a free loopback port and stopped at the
+  end of the session.  Both cost nothing until a test asks for them.
+- `dynamo_table` (function): wipes the emulator (`POST /moto-api/reset`, cheaper than a restart)
+  and yields `(endpoint_url, table_name)` with a freshly created vexil table.
+
+Dummy credentials are set in the environment so nothing ever reaches a real AWS account, and only
+loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ENDPOINT_ENV = "VEXIL_TEST_DYNAMODB_ENDPOINT"
+REGION = "ap-northeast-1"
+TABLE_NAME = "feature-flags-test"
+START_TIMEOUT_S = 20.0
+
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+def _moto_server_executable() -> str:
+    """`moto_server` next to the running interpreter (the venv's), else the first one on PATH."""
+    beside = Path(sys.executable).with_name("moto_server")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("moto_server")
+    if found is None:
+        pytest.skip(f"moto_server not installed (pip install 'moto[server]') and no {ENDPOINT_ENV} given")
+    return found
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1.0):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _reset(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10.0) as response:
+        response.read()
+
+
+def _check_loopback(endpoint: str) -> None:
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise pytest.UsageError(f"{ENDPOINT_ENV} must be a loopback address, not {endpoint!r}")
+
+
+@pytest.fixture(scope="session")
+def dynamo_endpoint() -> Iterator[str]:
+    """URL of a running DynamoDB emulator for the whole session."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DUMMY_AWS_ENV.items():
+            patch.setenv(name, value)
+        given = os.environ.get(ENDPOINT_ENV, "").rstrip("/")
+        if given:
+            _check_loopback(given)
+            yield given
+            return
+        port = _free_loopback_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "MOTO_PORT": str(port)},
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not _answers(endpoint):
+                if process.poll() is not None:
+                    err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                    pytest.fail(f"moto_server exited with {process.returncode}: {err[-2000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not answer on {endpoint} within {START_TIMEOUT_S}s")
+                time.sleep(0.1)
+            yield endpoint
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+            if process.stderr:
+                process.stderr.close()
+
+
+@pytest.fixture
+def dynamo_table(dynamo_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """A wiped emulator holding one freshly created vexil table: `(endpoint_url, table_name)`."""
+    import boto3  # test-side only; the server uses aioboto3
+    from vexil.store.dynamodb_table import table_spec
+
+    for name, value in DUMMY_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    _reset(dynamo_endpoint)
+    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=dynamo_endpoint)
+    try:
+        client.create_table(**table_spec(TABLE_NAME))
+        client.get_waiter("table_exists").wait(
+            TableName=TABLE_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        )
+    finally:
+        client.close()
+    yield dynamo_endpoint, TABLE_NAME

@@ -1,0 +1,152 @@
+"""Real vexil servers for tests: in-process on a loopback port, or as a `vexil serve` subprocess.
+
+In-process servers run on the test's own event loop (the fastest way to drive many scenarios);
+subprocess servers are for what only a separate process can show: signals, memory, the CLI,
+several replicas.  Both listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vexil import config
+from vexil.app import App
+from vexil.store.base import FlagStore
+from vexil.v1 import admin_pb2_grpc, evaluation_pb2_grpc
+
+VEXIL = str(Path(sys.executable).with_name("vexil"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_settings(**overrides: Any) -> config.Settings:
+    """Settings for a test server: loopback, any free port, a fast change feed."""
+    values: dict[str, Any] = {"port": free_port(), "poll_interval": 0.2, "heartbeat_seconds": 15.0}
+    values.update(overrides)
+    return config.load(cli=values, environ={})
+
+
+@dataclass
+class Connected:
+    """A running in-process server and aio stubs on one loopback channel to it."""
+
+    app: App
+    channel: grpc.aio.Channel
+    admin: admin_pb2_grpc.AdminServiceStub
+    evaluation: evaluation_pb2_grpc.EvaluationServiceStub
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.app.port}"
+
+
+@contextlib.asynccontextmanager
+async def connected(app: App) -> AsyncIterator[Connected]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield Connected(
+            app,
+            channel,
+            admin_pb2_grpc.AdminServiceStub(channel),
+            evaluation_pb2_grpc.EvaluationServiceStub(channel),
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: config.Settings, store: FlagStore | None = None) -> AsyncIterator[App]:
+    app = App(settings, store)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop(grace=1.0)
+
+
+def wait_serving(target: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    """Block until the server's gRPC health says SERVING (bounded)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"server exited early with {proc.returncode}")
+            try:
+                resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError(f"{target} not SERVING after {timeout} s")
+
+
+class ServerProcess:
+    """`vexil serve` in a subprocess; stdout/stderr captured to files for assertions."""
+
+    def __init__(self, tmp: Path, *args: str, env: Mapping[str, str] | None = None, port: int = 0) -> None:
+        self.port = port or free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.stdout_path = tmp / f"server-{self.port}.out"
+        self.stderr_path = tmp / f"server-{self.port}.err"
+        self.args = [VEXIL, "serve", "--port", str(self.port), "--host", "127.0.0.1", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=self.stdout_path.open("w"),
+            stderr=self.stderr_path.open("w"),
+            env=self.env,
+        )
+        wait_serving(self.target, timeout, self.proc)
+        return self
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def rss_kib(self) -> int:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
