@@ -11,8 +11,14 @@ from tests.support.servers import Connected, connected, running_app, server_sett
 pytest_plugins = ["tests.support.dynamo"]
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[Connected]:
-    """An in-process vexil server (memory store) with aio stubs on a loopback channel."""
-    async with running_app(server_settings()) as app, connected(app) as conn:
+@pytest.fixture(params=["memory", "dynamodb"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[Connected]:
+    """An in-process vexil server with aio stubs on a loopback channel, once per store: the
+    embedded memory store and DynamoDB (on the emulator) must behave the same."""
+    if request.param == "memory":
+        settings = server_settings()
+    else:
+        endpoint, table = request.getfixturevalue("dynamo_table")
+        settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
+    async with running_app(settings) as app, connected(app) as conn:
         yield conn

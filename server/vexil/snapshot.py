@@ -112,9 +112,16 @@ class Snapshot:
             if environment.evaluators != self.environment.evaluators:
                 entries = {k: compile_entry(e.flag, environment.evaluators) for k, e in entries.items()}
         elif change.kind is ChangeKind.DELETE:
-            entries.pop(change.flag_key, None)
+            current = entries.get(change.flag_key)
+            # A full load may already hold the flag re-created after this delete: keep that.
+            if current is not None and current.flag.version <= change.before_version:
+                del entries[change.flag_key]
         elif change.flag is not None:
-            entries[change.flag.key] = compile_entry(change.flag, environment.evaluators)
+            current = entries.get(change.flag.key)
+            # Changes replay on top of a load that may already be newer for some flags (a load
+            # reads the environment, then the flags): never step a flag back to an older version.
+            if current is None or current.flag.version <= change.flag.version:
+                entries[change.flag.key] = compile_entry(change.flag, environment.evaluators)
         if environment.config_version != change.config_version:
             environment = replace(environment, config_version=change.config_version)
         return Snapshot(environment, entries)

@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
@@ -96,17 +97,21 @@ def dynamo_endpoint() -> Iterator[str]:
             return
         port = _free_loopback_port()
         endpoint = f"http://127.0.0.1:{port}"
+        log = tempfile.TemporaryFile()
         process = subprocess.Popen(
             [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, never a pipe: moto logs every request to stderr, and an unread pipe fills
+            # up after about a thousand requests and freezes the emulator mid-suite.
+            stderr=log,
             env={**os.environ, "MOTO_PORT": str(port)},
         )
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not _answers(endpoint):
                 if process.poll() is not None:
-                    err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
                     pytest.fail(f"moto_server exited with {process.returncode}: {err[-2000:]}")
                 if time.monotonic() > deadline:
                     pytest.fail(f"moto_server did not answer on {endpoint} within {START_TIMEOUT_S}s")
@@ -119,14 +124,14 @@ def dynamo_endpoint() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-            if process.stderr:
-                process.stderr.close()
+            log.close()
 
 
 @pytest.fixture
 def dynamo_table(dynamo_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     """A wiped emulator holding one freshly created vexil table: `(endpoint_url, table_name)`."""
     import boto3  # test-side only; the server uses aioboto3
+
     from vexil.store.dynamodb_table import table_spec
 
     for name, value in DUMMY_AWS_ENV.items():

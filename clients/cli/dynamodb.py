@@ -1,0 +1,104 @@
+"""`vexil dynamodb create-table|describe`: provisioning the table is an explicit operator action.
+
+The table name, region and endpoint come from the same settings as `vexil serve` (flags, then
+`VEXIL_*` variables, then the profile's `feature-flags-<env>` default), so the table an operator
+creates is the one the server will use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from vexil import config
+from vexil.errors import VexilError
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.load(
+        cli={
+            "env": args.env,
+            "dynamodb_table": args.table,
+            "dynamodb_region": args.region,
+            "dynamodb_endpoint": args.dynamodb_endpoint,
+            "store": "dynamodb",
+        },
+        config_file=args.config,
+    )
+
+
+def _render(report: dict[str, Any]) -> str:
+    lines = [
+        f"table        {report['table']} ({report['status']})"
+        + ("" if report.get("created", True) else "  [already existed]"),
+        f"billing      {report['billing']}"
+        + (
+            f" ({report['readCapacity']} RCU / {report['writeCapacity']} WCU)"
+            if report["billing"] == "PROVISIONED"
+            else ""
+        ),
+        f"items        {report['itemCount']} ({report['sizeBytes']} bytes)",
+        "indexes      " + ", ".join(f"{i['name']} {i['status']}" for i in report["indexes"]),
+        f"streams      {report['streams']['viewType'] if report['streams']['enabled'] else 'disabled'}",
+        f"pitr         {report['pitr']}",
+    ]
+    for problem in report.get("problems", []):
+        lines.append(f"PROBLEM      {problem}")
+    return "\n".join(lines)
+
+
+def cmd_dynamodb(args: argparse.Namespace) -> int:
+    from vexil.store.dynamodb_table import create_table, describe_table
+
+    try:
+        settings = _settings(args)
+    except config.ConfigError as exc:
+        print(f"vexil dynamodb: configuration error: {exc}", file=sys.stderr)
+        return 2
+    where = {"region": settings.dynamodb_region, "endpoint_url": settings.dynamodb_endpoint or None}
+    try:
+        if args.dynamodb_command == "create-table":
+            report = asyncio.run(
+                create_table(
+                    settings.table,
+                    billing="PROVISIONED" if args.provisioned else "PAY_PER_REQUEST",
+                    read_capacity=args.read_capacity,
+                    write_capacity=args.write_capacity,
+                    streams=not args.no_streams,
+                    pitr=args.pitr,
+                    **where,
+                )
+            )
+        else:
+            report = asyncio.run(describe_table(settings.table, **where))
+    except VexilError as exc:
+        print(f"vexil dynamodb: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2 if exc.code == "INVALID_ARGUMENT" else 6
+    print(json.dumps(report, indent=2, default=str) if args.json else _render(report))
+    return 1 if report.get("problems") else 0
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("dynamodb", help="create or describe the DynamoDB table")
+    commands = parser.add_subparsers(dest="dynamodb_command", required=True)
+    for name, text in (
+        ("create-table", "create the table with both indexes (idempotent)"),
+        ("describe", "status, items, indexes, streams and PITR of the table"),
+    ):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
+        p.add_argument("--env", help="environment profile (table feature-flags-<env>)")
+        p.add_argument("--table", help="table name (default feature-flags-<env>)")
+        p.add_argument("--region", help="AWS region (default ap-northeast-1)")
+        p.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if name == "create-table":
+            p.add_argument("--provisioned", action="store_true", help="provisioned capacity, not on demand")
+            p.add_argument("--read-capacity", type=int, default=25, help="RCU when provisioned (default 25)")
+            p.add_argument("--write-capacity", type=int, default=25, help="WCU when provisioned (default 25)")
+            p.add_argument("--no-streams", action="store_true", help="do not enable DynamoDB Streams")
+            p.add_argument("--pitr", action="store_true", help="enable point-in-time recovery")
+        p.set_defaults(func=cmd_dynamodb)

@@ -1,0 +1,655 @@
+"""`DynamoStore`: the `FlagStore` on DynamoDB (aioboto3), one table per deployment.
+
+Writes.  Every write is ONE `TransactWriteItems`:
+  1. the environment item's `configVersion` goes from the value read to that value + 1
+     (conditional on the value read: this serialises writes per environment and makes the
+     change log gap-free);
+  2. the flag item is put or deleted, conditional on the version read (a stale caller gets
+     `Conflict` with the current version, taken from the failed condition's ALL_OLD image);
+  3. the history item `VERSION#<n>` and 4. the change-log item `CHANGE#<configVersion>` are put,
+     both conditional on not existing (they are never overwritten).
+A transaction that lost only the race for `configVersion` (another flag was written meanwhile)
+is re-read and retried with jittered exponential backoff, up to `write_attempts` times; after
+that the write fails with `Unavailable` and nothing was written.  A write with
+`expected_version=None` that loses the race on the flag itself is retried the same way (it asks
+to apply on top of whatever is current).
+
+Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent.
+Listing (`load_environment`, `list_flags`) is a consistent, paginated Scan for the flag items of
+the environment.  Why not GSI1: a GSI cannot be read consistently, so a snapshot could claim a
+`configVersion` whose flags it has not seen yet and a replica would then miss that flag until its
+next reload; and flag items provisioned by hand as in the operations guide carry no GSI
+attributes at all, so no index finds them.  The price is that a listing reads the whole table
+(history and change log included); at the expected scale (thousands of flags, reloads every
+60-600 s per replica) that is cheap, and the GSI attributes are still written so a cheaper path
+(or the guide's own owner query) can use them.  `load_environment` reads the environment item
+first, so the flags it returns are at least as new as its `config_version`; replaying the change
+log from there is idempotent when applied by flag version.
+
+Errors.  Connection, timeout and throttling problems are `Unavailable`; nothing from botocore
+escapes (see `dynamodb_client`).  A flag whose item would exceed `records.MAX_ITEM_BYTES` is
+refused with `InvalidArgument` before any request is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.store import dynamodb_items as items
+from vexil.store import paging, records
+from vexil.store.dynamodb_client import (
+    DEFAULT_REGION,
+    ClientSettings,
+    Credentials,
+    error_code,
+    open_client,
+    translated_errors,
+)
+
+Item = items.Item
+
+DEFAULT_WRITE_ATTEMPTS = 20
+BACKOFF_BASE_S = 0.005
+BACKOFF_CAP_S = 0.25
+
+
+class _Retry(Exception):
+    """Internal: the transaction lost a race that re-reading and trying again resolves."""
+
+
+@dataclass(slots=True)
+class _Cancelled:
+    """Why a transaction was cancelled: one reason code (and ALL_OLD image) per action."""
+
+    codes: list[str]
+    images: list[Item | None] = field(default_factory=list)
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.codes) and self.codes[index] not in ("", "None")
+
+    def image(self, index: int) -> Item | None:
+        return self.images[index] if index < len(self.images) else None
+
+
+class DynamoStore:
+    """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
+
+    name = "dynamodb"
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        region: str = DEFAULT_REGION,
+        endpoint_url: str | None = None,
+        credentials: Credentials | None = None,
+        max_attempts: int = 3,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        max_pool_connections: int = 10,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+    ) -> None:
+        """`max_attempts` is the SDK's own retry budget per request (connection errors,
+        throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races."""
+        if not table:
+            raise ValueError("table name is required")
+        if write_attempts < 1:
+            raise ValueError("write_attempts must be at least 1")
+        self.table = table
+        self._settings = ClientSettings(
+            region=region,
+            endpoint_url=endpoint_url,
+            credentials=credentials,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_pool_connections,
+        )
+        self._write_attempts = write_attempts
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"DynamoStore(table={self.table!r}, region={self._settings.region!r},"
+            f" endpoint_url={self._settings.endpoint_url!r})"
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the one client this store uses for its lifetime (no request is sent)."""
+        if self._client is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            self._client = await open_client(self._settings, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def ping(self) -> None:
+        """One cheap eventually-consistent GetItem: proves endpoint, credentials and table."""
+        await self._call(
+            "checking the table",
+            "get_item",
+            Key=items.key("VEXIL#PING", items.METADATA),
+            ProjectionExpression="PK",
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
+        records.check_environment_name(env)
+        environment = items.environment_from_item(env, await self._get(items.env_item_key(env)))
+        return environment, await self._scan_flags(env)
+
+    async def get_flag(self, env: str, key: str) -> Flag | None:
+        if not self._valid_identity(env, key):
+            return None
+        item = await self._get(items.flag_item_key(env, key))
+        return items.flag_from_item(item) if item else None
+
+    async def list_flags(
+        self,
+        env: str,
+        *,
+        owner: str = "",
+        tag: str = "",
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> Page[Flag]:
+        """Key order and filters are applied after the consistent scan (see module docstring);
+        the token is the last key returned, so each page is independent of the previous scan."""
+        records.check_environment_name(env)
+        size = paging.clamp_page_size(page_size, 100)
+        after = paging.decode_token(page_token, "k")
+        selected = [
+            flag
+            for flag in await self._scan_flags(env)
+            if flag.key > after and (not owner or flag.owner == owner) and (not tag or tag in flag.tags)
+        ]
+        if len(selected) > size:
+            token = paging.encode_token("k", selected[size - 1].key)
+            return Page(items=selected[:size], next_token=token)
+        return Page(items=selected)
+
+    async def get_history(
+        self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
+    ) -> Page[FlagRevision]:
+        size = paging.clamp_page_size(page_size, 50)
+        before = paging.decode_version_token(page_token)
+        if not self._valid_identity(env, key):
+            return Page(items=[])
+        pk = items.flag_pk(env, key)
+        upper = items.version_sk(before - 1) if before is not None else items.VERSION_PREFIX + "~"
+        found = await self._query(
+            want=size + 1,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": items.s(pk),
+                ":lo": items.s(items.version_sk(0)),
+                ":hi": items.s(upper),
+            },
+            ScanIndexForward=False,
+        )
+        revisions = [items.revision_from_item(i) for i in found[:size]]
+        token = paging.encode_version_token(revisions[-1].flag.version) if len(found) > size else ""
+        return Page(items=revisions, next_token=token)
+
+    async def get_revision(self, env: str, key: str, version: int) -> FlagRevision | None:
+        if not self._valid_identity(env, key) or version < 1:
+            return None
+        item = await self._get(items.key(items.flag_pk(env, key), items.version_sk(version)))
+        return items.revision_from_item(item) if item else None
+
+    async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
+        if limit <= 0 or not self._valid_identity(env):
+            return []
+        found = await self._query(
+            want=limit,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": items.s(items.env_pk(env)),
+                ":lo": items.s(items.change_sk(max(since_version, 0) + 1)),
+                ":hi": items.s(items.LAST_CHANGE_SK),
+            },
+            ScanIndexForward=True,
+        )
+        return [items.change_from_item(env, i) for i in found]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
+        flag = records.normalize_flag(flag)
+        env, key = flag.environment, flag.key
+
+        async def attempt() -> Change:
+            env_item, last_version = await asyncio.gather(
+                self._get(items.env_item_key(env)), self._last_history_version(env, key)
+            )
+            config_version = items.config_version_of(env_item)
+            ts = records.now()
+            stored = replace(flag, version=last_version + 1, created_at=ts, updated_at=ts, updated_by=actor)
+            change, revision = self._records(stored, ChangeKind.CREATE, 0, config_version, actor, reason)
+            put_flag = {
+                "Put": {"Item": items.flag_to_item(stored), "ConditionExpression": "attribute_not_exists(PK)"}
+            }
+            cancelled = await self._transact(env, config_version, put_flag, revision, change)
+            if cancelled is None:
+                return change
+            if cancelled.failed(1):
+                raise AlreadyExists(f"flag {env}/{key} already exists")
+            raise _Retry  # history slot taken (a concurrent create) or configVersion moved
+
+        return await self._with_retries(f"creating flag {env}/{key}", attempt)
+
+    async def update_flag(
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        kind: ChangeKind = ChangeKind.UPDATE,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        if kind not in (ChangeKind.UPDATE, ChangeKind.ROLLBACK, ChangeKind.KILL):
+            raise InvalidArgument(f"an update is UPDATE, ROLLBACK or KILL, not {kind}", field="kind")
+        flag = records.normalize_flag(flag)
+        env, key = flag.environment, flag.key
+
+        async def attempt() -> Change:
+            env_item, current_item = await asyncio.gather(
+                self._get(items.env_item_key(env)), self._get(items.flag_item_key(env, key))
+            )
+            current = self._check_current(env, key, current_item, expected_version)
+            config_version = items.config_version_of(env_item)
+            next_version, imported = await self._next_version(env, key, current_item, current)
+            stored = replace(
+                flag,
+                version=next_version,
+                created_at=current.created_at,
+                updated_at=records.now(),
+                updated_by=actor,
+            )
+            change, revision = self._records(stored, kind, current.version, config_version, actor, reason)
+            put_flag = {
+                "Put": {"Item": items.flag_to_item(stored), **self._unchanged_condition(current_item)}
+            }
+            cancelled = await self._transact(env, config_version, put_flag, revision, change, imported)
+            if cancelled is None:
+                return change
+            self._raise_flag_race(env, key, cancelled, expected_version)
+            raise _Retry
+
+        return await self._with_retries(f"updating flag {env}/{key}", attempt)
+
+    async def delete_flag(
+        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
+    ) -> Change:
+        records.check_environment_name(env)
+        records.check_flag_key(key)
+
+        async def attempt() -> Change:
+            env_item, current_item = await asyncio.gather(
+                self._get(items.env_item_key(env)), self._get(items.flag_item_key(env, key))
+            )
+            current = self._check_current(env, key, current_item, expected_version)
+            config_version = items.config_version_of(env_item)
+            next_version, imported = await self._next_version(env, key, current_item, current)
+            tombstone = replace(current, version=next_version, updated_at=records.now(), updated_by=actor)
+            change, revision = self._records(
+                tombstone, ChangeKind.DELETE, current.version, config_version, actor, reason, deleted=True
+            )
+            delete_flag = {
+                "Delete": {"Key": items.flag_item_key(env, key), **self._unchanged_condition(current_item)}
+            }
+            cancelled = await self._transact(env, config_version, delete_flag, revision, change, imported)
+            if cancelled is None:
+                return change
+            self._raise_flag_race(env, key, cancelled, expected_version)
+            raise _Retry
+
+        return await self._with_retries(f"deleting flag {env}/{key}", attempt)
+
+    async def update_environment(
+        self,
+        environment: Environment,
+        *,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        environment = records.normalize_environment(environment)
+        env = environment.name
+
+        async def attempt() -> Change:
+            current = items.config_version_of(await self._get(items.env_item_key(env)))
+            if expected_config_version is not None and expected_config_version != current:
+                raise self._environment_conflict(env, current, expected_config_version)
+            stored = replace(
+                environment, config_version=current + 1, updated_at=records.now(), updated_by=actor
+            )
+            change = Change(
+                environment_name=env,
+                config_version=stored.config_version,
+                kind=ChangeKind.ENVIRONMENT,
+                actor=actor,
+                timestamp=stored.updated_at,
+                before_version=current,
+                after_version=stored.config_version,
+                reason=reason,
+                environment=stored,
+            )
+            put_env = {"Put": {"Item": items.environment_to_item(stored), **self._config_condition(current)}}
+            put_change = {
+                "Put": {
+                    "Item": items.change_to_item(change),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+            cancelled = await self._send([put_env, put_change], f"updating environment {env}")
+            if cancelled is None:
+                return change
+            if expected_config_version is not None and cancelled.failed(0):
+                now_at = items.config_version_of(cancelled.image(0))
+                raise self._environment_conflict(env, now_at, expected_config_version)
+            raise _Retry
+
+        return await self._with_retries(f"updating environment {env}", attempt)
+
+    # --- write helpers --------------------------------------------------------------------
+
+    @staticmethod
+    def _check_current(env: str, key: str, item: Item | None, expected_version: int | None) -> Flag:
+        if not item:
+            raise NotFound(f"flag {env}/{key} does not exist")
+        current = items.flag_from_item(item)
+        if expected_version is not None and expected_version != current.version:
+            raise Conflict(
+                f"flag {env}/{key} is at version {current.version}, not {expected_version}",
+                current_version=current.version,
+            )
+        return current
+
+    async def _next_version(
+        self, env: str, key: str, item: Item | None, current: Flag
+    ) -> tuple[int, FlagRevision | None]:
+        """The version the next write gets, and for a hand-written flag the revision recording
+        its provisioned definition (written once, as version 1, so history starts complete and
+        rollback to it works).  A hand-written item can reuse a key whose earlier vexil history
+        exists; its next version then continues that history instead of colliding with it."""
+        if item is None or not items.is_hand_written(item):
+            return current.version + 1, None
+        last = await self._last_history_version(env, key)
+        if last:
+            return last + 1, None
+        imported = FlagRevision(
+            flag=current,
+            kind=ChangeKind.CREATE,
+            actor="",
+            timestamp=current.created_at,
+            config_version=0,
+            reason=items.IMPORT_REASON,
+        )
+        return current.version + 1, imported
+
+    @staticmethod
+    def _unchanged_condition(item: Item | None) -> dict[str, Any]:
+        """Condition: the flag item is still the one read (same version, or still hand-written)."""
+        assert item is not None
+        common = {
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeNames": {"#v": "version"},
+        }
+        if items.is_hand_written(item):
+            return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(#v)", **common}
+        return {
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeValues": {":v": item["version"]},
+            **common,
+        }
+
+    @staticmethod
+    def _config_condition(config_version: int) -> dict[str, Any]:
+        common = {
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeNames": {"#c": "configVersion"},
+        }
+        if config_version == 0:
+            return {"ConditionExpression": "attribute_not_exists(#c)", **common}
+        return {
+            "ConditionExpression": "#c = :c",
+            "ExpressionAttributeValues": {":c": items.n(config_version)},
+            **common,
+        }
+
+    @staticmethod
+    def _records(
+        flag: Flag,
+        kind: ChangeKind,
+        before_version: int,
+        config_version: int,
+        actor: str,
+        reason: str,
+        *,
+        deleted: bool = False,
+    ) -> tuple[Change, FlagRevision]:
+        change = Change(
+            environment_name=flag.environment,
+            config_version=config_version + 1,
+            kind=kind,
+            actor=actor,
+            timestamp=flag.updated_at,
+            flag_key=flag.key,
+            before_version=before_version,
+            after_version=flag.version,
+            reason=reason,
+            flag=None if deleted else flag,
+        )
+        revision = FlagRevision(
+            flag=flag,
+            kind=kind,
+            actor=actor,
+            timestamp=flag.updated_at,
+            config_version=config_version + 1,
+            reason=reason,
+            deleted=deleted,
+        )
+        return change, revision
+
+    @staticmethod
+    def _raise_flag_race(env: str, key: str, cancelled: _Cancelled, expected_version: int | None) -> None:
+        """The flag changed between our read and our transaction: say so, or let it retry."""
+        if not cancelled.failed(1):
+            return
+        image = cancelled.image(1)
+        if not image:
+            raise NotFound(f"flag {env}/{key} was deleted concurrently")
+        if expected_version is not None:
+            current = items.flag_from_item(image).version
+            raise Conflict(
+                f"flag {env}/{key} is at version {current}, not {expected_version}",
+                current_version=current,
+            )
+
+    @staticmethod
+    def _environment_conflict(env: str, current: int, expected: int) -> Conflict:
+        return Conflict(
+            f"environment {env} is at config version {current}, not {expected}", current_version=current
+        )
+
+    async def _transact(
+        self,
+        env: str,
+        config_version: int,
+        flag_action: dict[str, Any],
+        revision: FlagRevision,
+        change: Change,
+        imported: FlagRevision | None = None,
+    ) -> _Cancelled | None:
+        """Send a flag write: [configVersion bump, flag action, history, change, (import)]."""
+        bump = {
+            "Update": {
+                "Key": items.env_item_key(env),
+                "UpdateExpression": "SET #c = :next, itemType = :type",
+                **self._config_condition(config_version),
+            }
+        }
+        bump["Update"].setdefault("ExpressionAttributeValues", {}).update(
+            {":next": items.n(config_version + 1), ":type": items.s(items.TYPE_ENVIRONMENT)}
+        )
+        history_item = items.revision_to_item(revision)
+        change_item = items.change_to_item(change)
+        flag_item = flag_action.get("Put", {}).get("Item")
+        for item in (flag_item, history_item, change_item):
+            if item is not None:
+                size = items.item_size(item)
+                if size > records.MAX_ITEM_BYTES:
+                    raise records.too_large(revision.flag, size)
+        actions = [
+            bump,
+            flag_action,
+            {"Put": {"Item": history_item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Put": {"Item": change_item, "ConditionExpression": "attribute_not_exists(PK)"}},
+        ]
+        if imported is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "Item": items.revision_to_item(imported),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        return await self._send(actions, f"writing flag {env}/{revision.flag.key}")
+
+    async def _send(self, actions: list[dict[str, Any]], doing: str) -> _Cancelled | None:
+        """One TransactWriteItems; None when it committed, the reasons when it was cancelled."""
+        for action in actions:
+            (body,) = action.values()
+            body["TableName"] = self.table
+        client = self._require_client()
+        with translated_errors(doing):
+            try:
+                await client.transact_write_items(TransactItems=actions)
+                return None
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+        codes = [str(r.get("Code") or "None") for r in reasons]
+        if any(code == "ValidationError" for code in codes):
+            messages = "; ".join(
+                str(r.get("Message", "")) for r in reasons if r.get("Code") == "ValidationError"
+            )
+            raise InvalidArgument(f"DynamoDB refused the write: {messages}")
+        return _Cancelled(codes=codes, images=[r.get("Item") for r in reasons])
+
+    async def _with_retries(self, doing: str, attempt: Callable[[], Awaitable[Change]]) -> Change:
+        """Run `attempt` until it commits or raises a definite answer; `_Retry` means re-read."""
+        for n in range(self._write_attempts):
+            try:
+                return await attempt()
+            except _Retry:
+                if n + 1 < self._write_attempts:
+                    await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n)))
+        raise Unavailable(
+            f"gave up {doing} after {self._write_attempts} attempts: other writes to the same"
+            " environment kept winning; nothing was written, retry later"
+        )
+
+    # --- read helpers ---------------------------------------------------------------------
+
+    def _require_client(self) -> Any:
+        if self._client is None:
+            raise Unavailable(f"{self!r} is not started (call start() first)")
+        return self._client
+
+    async def _call(self, doing: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        client = self._require_client()
+        with translated_errors(doing):
+            return await getattr(client, operation)(TableName=self.table, **kwargs)
+
+    async def _get(self, key: Item) -> Item | None:
+        response = await self._call(
+            f"reading {key['PK']['S']}/{key['SK']['S']}", "get_item", Key=key, ConsistentRead=True
+        )
+        return response.get("Item")
+
+    async def _query(self, *, want: int, **kwargs: Any) -> list[Item]:
+        """A consistent Query, following pages until `want` items or the end."""
+        found: list[Item] = []
+        start: Item | None = None
+        while len(found) < want:
+            page_args = {"ConsistentRead": True, "Limit": want - len(found), **kwargs}
+            if start:
+                page_args["ExclusiveStartKey"] = start
+            response = await self._call("querying the table", "query", **page_args)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found
+
+    async def _last_history_version(self, env: str, key: str) -> int:
+        newest = await self._query(
+            want=1,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :v)",
+            ExpressionAttributeValues={
+                ":pk": items.s(items.flag_pk(env, key)),
+                ":v": items.s(items.VERSION_PREFIX),
+            },
+            ScanIndexForward=False,
+            ProjectionExpression="SK",
+        )
+        return int(newest[0]["SK"]["S"].removeprefix(items.VERSION_PREFIX)) if newest else 0
+
+    async def _scan_flags(self, env: str) -> list[Flag]:
+        """Every flag item of `env`, by consistent Scan, in key order (module docstring: why)."""
+        flags: list[Flag] = []
+        start: Item | None = None
+        while True:
+            args: dict[str, Any] = {
+                "ConsistentRead": True,
+                "FilterExpression": "SK = :meta AND begins_with(PK, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":meta": items.s(items.METADATA),
+                    ":prefix": items.s(items.flag_prefix(env)),
+                },
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = await self._call(f"listing flags of {env}", "scan", **args)
+            flags.extend(items.flag_from_item(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        flags.sort(key=lambda f: f.key)
+        return flags
+
+    @staticmethod
+    def _valid_identity(env: str, key: str = "") -> bool:
+        """Reads of impossible names answer "nothing there" instead of building bad keys."""
+        try:
+            records.check_environment_name(env)
+            if key:
+                records.check_flag_key(key)
+        except InvalidArgument:
+            return False
+        return True

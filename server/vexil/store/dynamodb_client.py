@@ -1,0 +1,133 @@
+"""The aioboto3 client for vexil's table: how it is configured and how its errors are translated.
+
+Everything the AWS SDK can raise is turned into a `vexil.errors` value here, in one place, so the
+store and the operator commands never leak a botocore exception to an API adapter: connection,
+timeout and throttling problems become `Unavailable` (retryable, nothing was written); requests
+DynamoDB refuses as malformed become `InvalidArgument`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from vexil.errors import InvalidArgument, Unavailable, VexilError
+
+DEFAULT_REGION = "ap-northeast-1"
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+"""Codes meaning "try again later": the request was not applied."""
+
+VALIDATION_CODES = frozenset({"ValidationException", "SerializationException"})
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Explicit AWS credentials; when absent the SDK's default chain (env, profile, role) is used."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Credentials(access_key_id={self.access_key_id!r}, secret_access_key=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Where and how to reach DynamoDB.
+
+    Timeouts are short on purpose: a store that cannot answer within seconds should report
+    `Unavailable` so the service keeps serving its last snapshot instead of hanging writers."""
+
+    region: str = DEFAULT_REGION
+    endpoint_url: str | None = None
+    credentials: Credentials | None = None
+    max_attempts: int = 3
+    connect_timeout: float = 2.0
+    read_timeout: float = 10.0
+    max_pool_connections: int = 10
+
+
+def new_session(settings: ClientSettings) -> aioboto3.Session:
+    creds = settings.credentials
+    if creds is None:
+        return aioboto3.Session(region_name=settings.region)
+    return aioboto3.Session(
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        aws_session_token=creds.session_token,
+        region_name=settings.region,
+    )
+
+
+async def open_client(settings: ClientSettings, stack: AsyncExitStack) -> Any:
+    """Open one DynamoDB client whose lifetime is tied to `stack` (closed with it)."""
+    config = AioConfig(
+        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=settings.max_pool_connections,
+    )
+    session = new_session(settings)
+    with translated_errors("connecting to DynamoDB"):
+        return await stack.enter_async_context(
+            session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
+        )
+
+
+@asynccontextmanager
+async def client_for(settings: ClientSettings) -> AsyncIterator[Any]:
+    """A short-lived client for one-off operator commands (create/describe table)."""
+    async with AsyncExitStack() as stack:
+        yield await open_client(settings, stack)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: BaseException, doing: str) -> VexilError:
+    """The vexil error for an SDK failure while `doing` something (used in the message)."""
+    if isinstance(exc, VexilError):
+        return exc
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        if code in VALIDATION_CODES:
+            return InvalidArgument(f"DynamoDB refused the request while {doing}: {message}")
+        if code == "ResourceNotFoundException":
+            return Unavailable(f"DynamoDB table not found while {doing} (create it first): {message}")
+        if code in THROTTLING_CODES:
+            return Unavailable(f"DynamoDB is throttling or busy while {doing} ({code}); retry later")
+        return Unavailable(f"DynamoDB failed while {doing} ({code}): {message}")
+    if isinstance(exc, ParamValidationError):
+        return InvalidArgument(f"invalid DynamoDB request while {doing}: {exc}")
+    if isinstance(exc, BotoCoreError | OSError):
+        return Unavailable(f"DynamoDB unreachable while {doing}: {type(exc).__name__}: {exc}")
+    return Unavailable(f"DynamoDB failed while {doing}: {type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def translated_errors(doing: str) -> Iterator[None]:
+    """Re-raise SDK failures inside the block as vexil errors (see `translate`)."""
+    try:
+        yield
+    except (ClientError, BotoCoreError, OSError) as exc:  # TimeoutError is an OSError
+        raise translate(exc, doing) from exc

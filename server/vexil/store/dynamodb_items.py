@@ -1,0 +1,400 @@
+"""Items of vexil's single DynamoDB table and their conversion to and from the model.
+
+Layout (DESIGN.md, "DynamoDB single-table design"):
+
+| item        | PK                 | SK                       |
+|-------------|--------------------|--------------------------|
+| flag        | FLAG#<env>#<key>   | METADATA                 |
+| history     | FLAG#<env>#<key>   | VERSION#<000000000007>   |
+| environment | ENV#<env>          | METADATA                 |
+| change log  | ENV#<env>          | CHANGE#<000000000042>    |
+
+The flag item carries the operations guide's attributes (flagKey, description, defaultEnabled,
+owner, createdAt as ISO-8601 text) so the guide's tooling keeps working, plus vexil's own.
+JSON-shaped fields (variants, targeting, metadata, evaluators) are stored as JSON *text*: DynamoDB
+numbers come back as Decimal and cannot tell 1 from 1.0, and its maps refuse some keys, so text is
+the only encoding that round-trips exactly.  History and change-log items hold the whole flag (or
+environment) as one JSON record.
+
+A flag item written by hand as in the guide (no `variants`, no `version`, no GSI attributes) is
+read as a boolean flag: variants on/off, default `on` if `defaultEnabled`, state ENABLED and
+version 1 (it *is* stored, and the model reserves 0 for "never stored").
+
+Items are in DynamoDB's low-level wire form (`{"S": ...}`, `{"N": ...}`) because the store uses
+the plain client; the small encoder here is all the conversion needed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState
+from vexil.store import records
+
+Item = dict[str, dict[str, Any]]
+"""A DynamoDB item in wire form, e.g. {"PK": {"S": "ENV#prod"}}."""
+
+PAD = 12
+METADATA = "METADATA"
+VERSION_PREFIX = "VERSION#"
+CHANGE_PREFIX = "CHANGE#"
+LAST_CHANGE_SK = CHANGE_PREFIX + "9" * PAD
+
+TYPE_FLAG = "FLAG"
+TYPE_REVISION = "FLAG_VERSION"
+TYPE_ENVIRONMENT = "ENVIRONMENT"
+TYPE_CHANGE = "CHANGE"
+
+HAND_WRITTEN_VERSION = 1
+"""Version served for a flag item without a `version` attribute (provisioned by hand)."""
+
+IMPORT_REASON = "provisioned outside vexil; recorded on its first write through vexil"
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def flag_pk(env: str, key: str) -> str:
+    return f"FLAG#{env}#{key}"
+
+
+def flag_prefix(env: str) -> str:
+    return f"FLAG#{env}#"
+
+
+def env_pk(env: str) -> str:
+    return f"ENV#{env}"
+
+
+def version_sk(version: int) -> str:
+    return f"{VERSION_PREFIX}{version:0{PAD}d}"
+
+
+def change_sk(config_version: int) -> str:
+    return f"{CHANGE_PREFIX}{config_version:0{PAD}d}"
+
+
+def key(pk: str, sk: str) -> Item:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def flag_item_key(env: str, flag_key: str) -> Item:
+    return key(flag_pk(env, flag_key), METADATA)
+
+
+def env_item_key(env: str) -> Item:
+    return key(env_pk(env), METADATA)
+
+
+# --- wire values --------------------------------------------------------------------------
+
+
+def s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, Any]:
+    return {"N": str(value)}
+
+
+def b(value: bool) -> dict[str, Any]:
+    return {"BOOL": value}
+
+
+def js(value: Any, field: str) -> dict[str, Any]:
+    return {"S": records.dump_json(value, field)}
+
+
+def decode(value: Mapping[str, Any]) -> Any:
+    """A wire value to Python (numbers as Decimal, as boto does)."""
+    ((tag, raw),) = value.items()
+    if tag == "S":
+        return raw
+    if tag == "N":
+        return Decimal(raw)
+    if tag == "BOOL":
+        return bool(raw)
+    if tag == "NULL":
+        return None
+    if tag == "L":
+        return [decode(v) for v in raw]
+    if tag == "M":
+        return {k: decode(v) for k, v in raw.items()}
+    if tag == "SS":
+        return set(raw)
+    if tag == "NS":
+        return {Decimal(v) for v in raw}
+    if tag == "B":
+        return bytes(raw) if not isinstance(raw, str) else raw.encode()
+    if tag == "BS":
+        return {bytes(v) for v in raw}
+    raise ValueError(f"unknown DynamoDB type {tag}")
+
+
+def _get(item: Item, name: str, default: Any = None) -> Any:
+    value = item.get(name)
+    return default if value is None else decode(value)
+
+
+def _text(item: Item, name: str) -> str:
+    value = _get(item, name, "")
+    return value if isinstance(value, str) else str(records.from_decimal(value))
+
+
+def _int(item: Item, name: str, default: int = 0) -> int:
+    value = _get(item, name)
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError, ArithmeticError):
+        return default
+
+
+def _json_field(item: Item, name: str, default: Any) -> Any:
+    """A JSON-shaped attribute: JSON text as vexil writes it, or a native map/list by hand."""
+    value = _get(item, name)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return records.load_json(value)
+        except json.JSONDecodeError:
+            return default
+    return records.from_decimal(value)
+
+
+def _truthy(value: Any) -> bool:
+    """`defaultEnabled` as people write it: BOOL, "true"/"1"/"yes", or a number."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on", "enabled")
+    if isinstance(value, Decimal):
+        return value != 0
+    return bool(value)
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def default_enabled(flag: Flag) -> bool:
+    """The guide's `defaultEnabled` for a vexil flag, for tools that still read it: whether the
+    flag serves "on" when nothing matches.  Informational only; vexil never reads it back when
+    the item has `variants`."""
+    if not flag.enabled or flag.default_variant is None:
+        return False
+    value = flag.variants.get(flag.default_variant)
+    return value is True or (not isinstance(value, bool) and value is not None)
+
+
+def flag_to_item(flag: Flag) -> Item:
+    item: Item = {
+        **flag_item_key(flag.environment, flag.key),
+        "itemType": s(TYPE_FLAG),
+        "flagKey": s(flag.key),
+        "environment": s(flag.environment),
+        "description": s(flag.description),
+        "defaultEnabled": b(default_enabled(flag)),
+        "owner": s(flag.owner),
+        "createdAt": s(records.format_timestamp(flag.created_at)),
+        "variants": js(dict(flag.variants), "variants"),
+        "state": s(str(flag.state)),
+        "targeting": js(flag.targeting, "targeting"),
+        "tags": {"L": [s(t) for t in flag.tags]},
+        "metadata": js(dict(flag.metadata), "metadata"),
+        "version": n(flag.version),
+        "updatedAt": s(records.format_timestamp(flag.updated_at)),
+        "updatedBy": s(flag.updated_by),
+        "GSI1PK": s(env_pk(flag.environment)),
+        "GSI1SK": s(f"FLAG#{flag.key}"),
+    }
+    if flag.default_variant is not None:
+        item["defaultVariant"] = s(flag.default_variant)
+    if flag.owner:  # sparse: index keys cannot be empty strings
+        item["GSI2PK"] = s(f"OWNER#{flag.environment}#{flag.owner}")
+        item["GSI2SK"] = s(f"FLAG#{flag.key}")
+    return item
+
+
+def is_hand_written(item: Item) -> bool:
+    """No `version` attribute: provisioned outside vexil (the operations guide's shape)."""
+    return "version" not in item
+
+
+def flag_from_item(item: Item) -> Flag:
+    pk = _text(item, "PK")
+    _, env, key_from_pk = pk.split("#", 2)
+    created_at = records.parse_timestamp(_get(item, "createdAt"))
+    if "variants" in item:
+        variants = _json_field(item, "variants", {})
+        default_variant = _get(item, "defaultVariant")
+    else:
+        on = _truthy(_get(item, "defaultEnabled", False))
+        variants = {"on": True, "off": False}
+        default_variant = "on" if on else "off"
+    try:
+        state = FlagState(_text(item, "state") or FlagState.ENABLED)
+    except ValueError:
+        state = FlagState.ENABLED
+    tags = _get(item, "tags", [])
+    if isinstance(tags, str):
+        tags = _json_field(item, "tags", [])
+    if isinstance(tags, set):
+        tags = sorted(tags)
+    metadata = _json_field(item, "metadata", {})
+    return Flag(
+        key=key_from_pk,
+        environment=env,
+        variants=variants if isinstance(variants, dict) else {},
+        default_variant=default_variant if isinstance(default_variant, str) else None,
+        state=state,
+        targeting=_json_field(item, "targeting", None),
+        description=_text(item, "description"),
+        owner=_text(item, "owner"),
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        version=_int(item, "version", HAND_WRITTEN_VERSION),
+        created_at=created_at,
+        updated_at=records.parse_timestamp(_get(item, "updatedAt")) if "updatedAt" in item else created_at,
+        updated_by=_text(item, "updatedBy"),
+    )
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def revision_to_item(revision: FlagRevision) -> Item:
+    flag = revision.flag
+    return {
+        **key(flag_pk(flag.environment, flag.key), version_sk(flag.version)),
+        "itemType": s(TYPE_REVISION),
+        "version": n(flag.version),
+        "kind": s(str(revision.kind)),
+        "actor": s(revision.actor),
+        "timestamp": s(records.format_timestamp(revision.timestamp)),
+        "configVersion": n(revision.config_version),
+        "reason": s(revision.reason),
+        "deleted": b(revision.deleted),
+        "flag": js(records.flag_to_record(flag), "flag"),
+    }
+
+
+def revision_from_item(item: Item) -> FlagRevision:
+    return FlagRevision(
+        flag=records.flag_from_record(records.load_json(_text(item, "flag"))),
+        kind=ChangeKind(_text(item, "kind")),
+        actor=_text(item, "actor"),
+        timestamp=records.parse_timestamp(_get(item, "timestamp")),
+        config_version=_int(item, "configVersion"),
+        reason=_text(item, "reason"),
+        deleted=bool(_get(item, "deleted", False)),
+    )
+
+
+# --- environments -------------------------------------------------------------------------
+
+
+def environment_to_item(environment: Environment) -> Item:
+    return {
+        **env_item_key(environment.name),
+        "itemType": s(TYPE_ENVIRONMENT),
+        "configVersion": n(environment.config_version),
+        "killSwitch": b(environment.kill_switch),
+        "killReason": s(environment.kill_reason),
+        "evaluators": js(dict(environment.evaluators), "evaluators"),
+        "metadata": js(dict(environment.metadata), "metadata"),
+        "updatedAt": s(records.format_timestamp(environment.updated_at)),
+        "updatedBy": s(environment.updated_by),
+    }
+
+
+def environment_from_item(env: str, item: Item | None) -> Environment:
+    """The stored environment, or the default one when no item exists yet."""
+    if not item:
+        return Environment(name=env)
+    evaluators = _json_field(item, "evaluators", {})
+    metadata = _json_field(item, "metadata", {})
+    return Environment(
+        name=env,
+        evaluators=evaluators if isinstance(evaluators, dict) else {},
+        kill_switch=_truthy(_get(item, "killSwitch", False)),
+        kill_reason=_text(item, "killReason"),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        config_version=_int(item, "configVersion"),
+        updated_at=records.parse_timestamp(_get(item, "updatedAt")),
+        updated_by=_text(item, "updatedBy"),
+    )
+
+
+def config_version_of(item: Item | None) -> int:
+    return _int(item, "configVersion") if item else 0
+
+
+# --- change log ---------------------------------------------------------------------------
+
+
+def change_to_item(change: Change) -> Item:
+    item: Item = {
+        **key(env_pk(change.environment_name), change_sk(change.config_version)),
+        "itemType": s(TYPE_CHANGE),
+        "configVersion": n(change.config_version),
+        "kind": s(str(change.kind)),
+        "actor": s(change.actor),
+        "timestamp": s(records.format_timestamp(change.timestamp)),
+        "flagKey": s(change.flag_key),
+        "beforeVersion": n(change.before_version),
+        "afterVersion": n(change.after_version),
+        "reason": s(change.reason),
+    }
+    if change.flag is not None:
+        item["flag"] = js(records.flag_to_record(change.flag), "flag")
+    if change.environment is not None:
+        item["environment"] = js(records.environment_to_record(change.environment), "environment")
+    return item
+
+
+def change_from_item(env: str, item: Item) -> Change:
+    flag_text = _get(item, "flag")
+    env_text = _get(item, "environment")
+    return Change(
+        environment_name=env,
+        config_version=_int(item, "configVersion"),
+        kind=ChangeKind(_text(item, "kind")),
+        actor=_text(item, "actor"),
+        timestamp=records.parse_timestamp(_get(item, "timestamp")),
+        flag_key=_text(item, "flagKey"),
+        before_version=_int(item, "beforeVersion"),
+        after_version=_int(item, "afterVersion"),
+        reason=_text(item, "reason"),
+        flag=records.flag_from_record(records.load_json(flag_text)) if flag_text else None,
+        environment=(records.environment_from_record(records.load_json(env_text)) if env_text else None),
+    )
+
+
+# --- size ---------------------------------------------------------------------------------
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    """Bytes DynamoDB bills for one wire value (its published sizing rules, rounded up)."""
+    ((tag, raw),) = value.items()
+    if tag in ("S",):
+        return len(raw.encode())
+    if tag == "N":
+        return len(raw.lstrip("-").replace(".", "")) // 2 + 2
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag == "B":
+        return len(raw)
+    if tag == "L":
+        return 3 + sum(1 + value_size(v) for v in raw)
+    if tag == "M":
+        return 3 + sum(1 + len(k.encode()) + value_size(v) for k, v in raw.items())
+    if tag in ("SS", "BS"):
+        return sum(len(v.encode()) if isinstance(v, str) else len(v) for v in raw)
+    if tag == "NS":
+        return sum(len(v) // 2 + 2 for v in raw)
+    raise ValueError(f"unknown DynamoDB type {tag}")
+
+
+def item_size(item: Item) -> int:
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())

@@ -1,0 +1,38 @@
+"""Fixtures for the store tests: one `store` fixture parametrised over every backend.
+
+The DynamoDB emulator fixtures live in `tests/support/dynamo.py` so other test folders can reuse
+them; it is registered here as a plugin unless a higher conftest already did (`pytest_plugins`
+there), so the emulator is started at most once per session either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from vexil.store.base import FlagStore
+from vexil.store.memory import MemoryStore
+
+DYNAMO_PLUGIN = "tests.support.dynamo"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(DYNAMO_PLUGIN):
+        config.pluginmanager.import_plugin(DYNAMO_PLUGIN)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[FlagStore]:
+    """A started, empty store of each backend; closed after the test."""
+    if request.param == "memory":
+        backend: FlagStore = MemoryStore()
+    else:
+        from vexil.store.dynamodb import DynamoStore
+
+        endpoint_url, table = request.getfixturevalue("dynamo_table")
+        backend = DynamoStore(table, endpoint_url=endpoint_url)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
