@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import shutil
 import sys
 import tempfile
 from importlib import resources
@@ -23,18 +24,39 @@ OUT_DIR = ROOT / "server"
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
+# flagd's protos keep the file names the OpenFeature flagd provider registers
+# (`openfeature/schemas/protobuf/flagd/...`): protobuf's descriptor pool accepts the same file
+# twice only under the same name with the same content, and tests load both in one process.
+# Their Python modules still live in vexil's namespace, and their `_pb2_grpc.py` would import
+# the provider's module path, so none is generated (`vexil.api.flagd_protos` registers them).
+RELOCATE = {"openfeature/schemas/protobuf/": "vexil/"}
+
+
 def proto_files() -> list[Path]:
     return sorted(PROTO_DIR.rglob("*.proto"))
 
 
-def generated_names(proto: Path) -> list[Path]:
+def _relocated(rel: Path) -> tuple[Path, bool]:
+    """Where a generated file goes (relative to OUT_DIR), and whether gRPC stubs are wanted."""
+    text = rel.as_posix()
+    for prefix, target in RELOCATE.items():
+        if text.startswith(prefix):
+            return Path(target + text[len(prefix) :]), False
+    return rel, True
+
+
+def generated_names(proto: Path) -> list[tuple[Path, Path]]:
+    """(protoc's output path, checked-in path) for each file generated from `proto`."""
     rel = proto.relative_to(PROTO_DIR).with_suffix("")
-    return [rel.parent / f"{rel.name}{suffix}" for suffix in SUFFIXES]
+    target, with_grpc = _relocated(rel)
+    suffixes = SUFFIXES if with_grpc else SUFFIXES[:2]
+    return [
+        (rel.parent / f"{rel.name}{suffix}", target.parent / f"{target.name}{suffix}") for suffix in suffixes
+    ]
 
 
-def generate(out_dir: Path) -> None:
+def _protoc(out_dir: Path) -> None:
     include = str(resources.files("grpc_tools") / "_proto")
-    out_dir.mkdir(parents=True, exist_ok=True)
     for proto in proto_files():
         args = [
             "grpc_tools.protoc",
@@ -49,16 +71,26 @@ def generate(out_dir: Path) -> None:
             raise SystemExit(f"protoc failed on {proto.relative_to(ROOT)}")
 
 
+def generate(out_dir: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        _protoc(Path(scratch))
+        for proto in proto_files():
+            for produced, target in generated_names(proto):
+                destination = out_dir / target
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(scratch) / produced, destination)
+
+
 def stale_files() -> list[str]:
     """Generated files (relative to OUT_DIR) whose content differs from a fresh generation."""
     with tempfile.TemporaryDirectory() as scratch:
-        generate(Path(scratch))
+        _protoc(Path(scratch))
         stale = []
         for proto in proto_files():
-            for name in generated_names(proto):
-                fresh, current = Path(scratch) / name, OUT_DIR / name
-                if not current.exists() or not filecmp.cmp(fresh, current, shallow=False):
-                    stale.append(str(name))
+            for produced, target in generated_names(proto):
+                current = OUT_DIR / target
+                if not current.exists() or not filecmp.cmp(Path(scratch) / produced, current, shallow=False):
+                    stale.append(str(target))
         return stale
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from vexil.cli import output
+
+from vexil.cli import dynamodb, output
 
 # Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid argument; 3 not found;
 # 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable.
@@ -59,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for name in (
             "host",
             "port",
+            "http_port",
             "env",
             "environments",
             "store",
@@ -92,6 +94,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--http-port", type=int, help="HTTP port: OFREP, /healthz, /readyz (default 3001; 0: off)")
     p.add_argument("--env", help="environment profile: local, dev, staging, prod (default local)")
     p.add_argument("--environments", help="comma-separated environments to serve (default: --env)")
     p.add_argument("--store", choices=["memory", "dynamodb"], help="flag store (default memory)")
@@ -292,6 +295,26 @@ def cmd_flags_changes(r: Remote) -> Any:
     return [to_dict(c) for c in resp.changes], output.change_table
 
 
+def cmd_flags_import(r: Remote) -> Any:
+    from vexil.cli import flagfiles
+
+    a = r.args
+    try:
+        data = flagfiles.run_import(
+            r.call, r.admin, r.environment, a.file, dry_run=a.dry_run, reason=a.reason or ""
+        )
+    except flagfiles.FileProblem as exc:
+        raise UsageError(str(exc)) from None
+    return data, flagfiles.render_summary
+
+
+def cmd_flags_export(r: Remote) -> Any:
+    from vexil.cli import flagfiles
+
+    data = flagfiles.run_export(r.call, r.admin, r.environment, r.args.file)
+    return data, (lambda d: f"exported {d['flags']} flags to {d['file']}") if data else None
+
+
 def cmd_evaluate(r: Remote) -> Any:
     from vexil.v1 import evaluation_pb2
 
@@ -407,6 +430,17 @@ def add_remote(sub: argparse._SubParsersAction) -> None:
     common(p)
     p.set_defaults(remote=cmd_flags_changes)
 
+    p = flags.add_parser("import", help="create/update flags from a flagd file (all or nothing)")
+    p.add_argument("file", help="flagd flag-definition file (JSON or YAML)")
+    p.add_argument("--dry-run", action="store_true", help="check and show what would change; write nothing")
+    p.add_argument("--reason", help="why (recorded in the change log)")
+    common(p)
+    p.set_defaults(remote=cmd_flags_import)
+    p = flags.add_parser("export", help="write the environment as a flagd file (JSON)")
+    p.add_argument("file", nargs="?", help="where to write (default: standard output)")
+    common(p)
+    p.set_defaults(remote=cmd_flags_export)
+
     p = sub.add_parser("evaluate", help="evaluate one flag for a context")
     p.add_argument("key")
     p.add_argument("--context", default="{}", help="evaluation context as a JSON object")
@@ -426,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve(sub)
     add_remote(sub)
+    dynamodb.add(sub)
     return parser
 
 

@@ -15,12 +15,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vexil.api import flagd_protos
 from vexil.api.admin import AdminServicer
 from vexil.api.decoding import DecodingInterceptor
 from vexil.api.evaluation import EvaluationServicer
+from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
+from vexil.api.flagd_sync import FlagdSync
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
 from vexil.flagfile import FileSync
+from vexil.http import HttpServer
 from vexil.hub import Hub
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAMES = (
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    *flagd_protos.SERVICE_NAMES,
 )
 
 
@@ -39,7 +44,7 @@ def build_store(settings: Settings) -> FlagStore:
         from vexil.store.dynamodb import DynamoStore
 
         return DynamoStore(
-            table_name=settings.table,
+            settings.table,
             region=settings.dynamodb_region,
             endpoint_url=settings.dynamodb_endpoint or None,
         )
@@ -74,6 +79,16 @@ class App:
         )
         self.file_sync: FileSync | None = None
         self.port = 0
+        self.http: HttpServer | None = None
+        """The HTTP side (OFREP, health; add routes such as /metrics before `start`)."""
+        if settings.http_port:
+            self.http = HttpServer(
+                self.service,
+                host=settings.host,
+                port=settings.http_port,
+                shutdown_grace=settings.shutdown_grace,
+            )
+        self.http_port = 0
 
     async def start(self) -> int:
         """Load flags, then listen; health turns SERVING only when everything is loaded."""
@@ -82,6 +97,13 @@ class App:
             EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.service), self.server)
+        heartbeat = settings.heartbeat_seconds
+        for descriptor, servicer in (
+            (flagd_protos.EVALUATION_V1, FlagdEvaluationV1(self.service, self.hub, heartbeat)),
+            (flagd_protos.EVALUATION_V2, FlagdEvaluationV2(self.service, self.hub, heartbeat)),
+            (flagd_protos.SYNC_V1, FlagdSync(self.service, self.hub, heartbeat)),
+        ):
+            flagd_protos.add_servicer(self.server, descriptor, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
@@ -92,6 +114,9 @@ class App:
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
         await self.server.start()
+        if self.http is not None:
+            self.http_port = await self.http.start()
+            log.info("HTTP side (OFREP, /healthz, /readyz) on %s:%d", settings.host, self.http_port)
 
         await self.store.start()
         await self.cache.load()
@@ -114,6 +139,8 @@ class App:
         """Graceful shutdown: refuse new calls, end streams cleanly, let in-flight calls finish."""
         grace = self.settings.shutdown_grace if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            await self.http.stop()
         self.hub.close_all("server shutting down")
         await self.server.stop(grace)
         if self.file_sync is not None:

@@ -50,6 +50,8 @@ class Settings:
     """Environments this server serves (default: just `env`)."""
     host: str = "127.0.0.1"
     port: int = 50051
+    http_port: int = 3001
+    """The HTTP side (OFREP, /healthz, /readyz); 0 turns it off."""
     store: str = "memory"
     flags: str = ""
     """A flagd flag-definition file (JSON or YAML) to serve and hot-reload."""
@@ -163,6 +165,12 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"environments (from {where('environments')}): '{env}' is not a valid name")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"port (from {where('port')}): {settings.port} is not a TCP port")
+    if not 0 <= settings.http_port < 65536:
+        raise ConfigError(
+            f"http_port (from {where('http_port')}): {settings.http_port} is not a TCP port (0 turns it off)"
+        )
+    if settings.http_port == settings.port:
+        raise ConfigError(f"http_port (from {where('http_port')}): {settings.http_port} is the gRPC port")
     if settings.store not in STORES:
         raise ConfigError(
             f"store (from {where('store')}): '{settings.store}' is unknown; use {' or '.join(STORES)}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import Connected
+from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 
 
 async def rpc_error(call) -> grpc.aio.AioRpcError:

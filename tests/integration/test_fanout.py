@@ -7,10 +7,10 @@ import asyncio
 import time
 
 import grpc
-from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import ServerProcess
+from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 SUBSCRIBERS = 1000
 CHANNELS = 10

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import grpc
-from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 from tests.support.servers import running_app, server_settings
+from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from vexil.v1 import admin_pb2, flag_pb2
 
 from tests.support.servers import Connected
+from vexil.v1 import admin_pb2, flag_pb2
 
 
 def grpcurl_binary() -> str:

@@ -8,10 +8,10 @@ import asyncio
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from vexil.store.memory import MemoryStore
-from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 
 from tests.support.servers import Connected, connected, running_app, server_settings
+from vexil.store.memory import MemoryStore
+from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 
 WatchEvent = evaluation_pb2.WatchEvent
 

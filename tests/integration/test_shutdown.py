@@ -6,10 +6,10 @@ import asyncio
 import signal
 
 import grpc
-from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import ServerProcess
+from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 WORKERS = 16
 CALLS_PER_WORKER = 400

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from vexil import config
 from vexil.app import App
 from vexil.store.base import FlagStore
@@ -37,7 +38,12 @@ def free_port() -> int:
 
 def server_settings(**overrides: Any) -> config.Settings:
     """Settings for a test server: loopback, any free port, a fast change feed."""
-    values: dict[str, Any] = {"port": free_port(), "poll_interval": 0.2, "heartbeat_seconds": 15.0}
+    values: dict[str, Any] = {
+        "port": free_port(),
+        "http_port": free_port(),
+        "poll_interval": 0.2,
+        "heartbeat_seconds": 15.0,
+    }
     values.update(overrides)
     return config.load(cli=values, environ={})
 
@@ -70,8 +76,8 @@ async def connected(app: App) -> AsyncIterator[Connected]:
 @contextlib.asynccontextmanager
 async def running_app(settings: config.Settings, store: FlagStore | None = None) -> AsyncIterator[App]:
     app = App(settings, store)
-    await app.start()
     try:
+        await app.start()
         yield app
     finally:
         await app.stop(grace=1.0)
@@ -100,10 +106,12 @@ class ServerProcess:
 
     def __init__(self, tmp: Path, *args: str, env: Mapping[str, str] | None = None, port: int = 0) -> None:
         self.port = port or free_port()
+        self.http_port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.stdout_path = tmp / f"server-{self.port}.out"
         self.stderr_path = tmp / f"server-{self.port}.err"
-        self.args = [VEXIL, "serve", "--port", str(self.port), "--host", "127.0.0.1", *args]
+        self.args = [VEXIL, "serve", "--port", str(self.port), "--http-port", str(self.http_port)]
+        self.args += ["--host", "127.0.0.1", *args]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 

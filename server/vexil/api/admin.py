@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import grpc
 
+from vexil import __version__
 from vexil.api import caller, status
 from vexil.api.convert import (
     change_to_pb,
@@ -169,3 +170,28 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             reason=request.reason,
         )
         return environment_to_pb(self.service.get_environment(change.environment_name))
+
+    @status.unary
+    async def GetStatus(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ServerStatus:
+        cache = self.service.cache
+        response = admin_pb2.ServerStatus(store=self.service.store.name, version=__version__)
+        if not cache.loaded:
+            response.state = admin_pb2.ServerStatus.STATE_LOADING
+            return response
+        degraded = False
+        for env in cache.environments:
+            feed = cache.status(env)
+            degraded |= not feed.healthy
+            response.environments.add(
+                name=env,
+                config_version=feed.config_version,
+                flags=feed.flags,
+                staleness_seconds=feed.staleness_seconds,
+                healthy=feed.healthy,
+                last_error=feed.last_error,
+                subscribers=cache.hub.count(env),
+            )
+        response.state = (
+            admin_pb2.ServerStatus.STATE_DEGRADED if degraded else admin_pb2.ServerStatus.STATE_SERVING
+        )
+        return response

@@ -1,6 +1,7 @@
 from google.protobuf import struct_pb2 as _struct_pb2
 from vexil.v1 import flag_pb2 as _flag_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -179,3 +180,47 @@ class UpdateEnvironmentRequest(_message.Message):
     expected_config_version: int
     reason: str
     def __init__(self, environment: _Optional[str] = ..., evaluators: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expected_config_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerStatus(_message.Message):
+    __slots__ = ("state", "store", "environments", "version")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[ServerStatus.State]
+        STATE_SERVING: _ClassVar[ServerStatus.State]
+        STATE_DEGRADED: _ClassVar[ServerStatus.State]
+        STATE_LOADING: _ClassVar[ServerStatus.State]
+    STATE_UNSPECIFIED: ServerStatus.State
+    STATE_SERVING: ServerStatus.State
+    STATE_DEGRADED: ServerStatus.State
+    STATE_LOADING: ServerStatus.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    state: ServerStatus.State
+    store: str
+    environments: _containers.RepeatedCompositeFieldContainer[EnvironmentStatus]
+    version: str
+    def __init__(self, state: _Optional[_Union[ServerStatus.State, str]] = ..., store: _Optional[str] = ..., environments: _Optional[_Iterable[_Union[EnvironmentStatus, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class EnvironmentStatus(_message.Message):
+    __slots__ = ("name", "config_version", "flags", "staleness_seconds", "healthy", "last_error", "subscribers")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    STALENESS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config_version: int
+    flags: int
+    staleness_seconds: float
+    healthy: bool
+    last_error: str
+    subscribers: int
+    def __init__(self, name: _Optional[str] = ..., config_version: _Optional[int] = ..., flags: _Optional[int] = ..., staleness_seconds: _Optional[float] = ..., healthy: _Optional[bool] = ..., last_error: _Optional[str] = ..., subscribers: _Optional[int] = ...) -> None: ...

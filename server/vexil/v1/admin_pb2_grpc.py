@@ -90,6 +90,11 @@ class AdminServiceStub:
                 request_serializer=vexil_dot_v1_dot_admin__pb2.UpdateEnvironmentRequest.SerializeToString,
                 response_deserializer=vexil_dot_v1_dot_flag__pb2.Environment.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/vexil.v1.AdminService/GetStatus',
+                request_serializer=vexil_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=vexil_dot_v1_dot_admin__pb2.ServerStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -170,6 +175,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """How this server is doing: per environment, how current its snapshot is. gRPC health stays
+        SERVING while the store is unreachable (the last snapshot keeps answering); this says DEGRADED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -227,6 +240,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.UpdateEnvironment,
                     request_deserializer=vexil_dot_v1_dot_admin__pb2.UpdateEnvironmentRequest.FromString,
                     response_serializer=vexil_dot_v1_dot_flag__pb2.Environment.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=vexil_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
+                    response_serializer=vexil_dot_v1_dot_admin__pb2.ServerStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +544,33 @@ class AdminService:
             '/vexil.v1.AdminService/UpdateEnvironment',
             vexil_dot_v1_dot_admin__pb2.UpdateEnvironmentRequest.SerializeToString,
             vexil_dot_v1_dot_flag__pb2.Environment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vexil.v1.AdminService/GetStatus',
+            vexil_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
+            vexil_dot_v1_dot_admin__pb2.ServerStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,287 @@
+"""`vexil flags import FILE` and `vexil flags export [FILE]`: flagd flag-definition files, via admin RPCs.
+
+Export writes an environment as one flagd document (`$evaluators`, flag-set `metadata` and every
+flag, with vexil's `description`, `owner` and `tags`), as canonical JSON (sorted keys) so that
+the same flags always export to the same bytes.
+
+Import *merges* a file into an environment: flags in the file are created or updated, flags
+that are not in it stay as they are, and the file's `$evaluators` and `metadata` entries are added
+to (or replace same-named entries of) the environment's.  It is all-or-nothing:
+- everything is checked before anything is written: the file parses, every key is valid and every
+  definition compiles with the real engine against the evaluators it will be evaluated with;
+- the writes carry the versions that were read, so a concurrent change makes the import fail
+  instead of overwriting it;
+- if a write is refused anyway (a concurrent change, a permission, the environment's flag limit),
+  the writes already made are undone in reverse order, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vexil.api.convert import (
+    dict_to_struct,
+    environment_from_pb,
+    flag_from_pb,
+    flag_to_pb,
+    struct_to_dict,
+)
+from vexil.engine import FlagValidationError, compile_flag
+from vexil.errors import InvalidArgument
+from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
+from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
+from vexil.v1 import admin_pb2
+
+Call = Callable[[Callable[..., Any], Any], Any]
+"""`Remote.call`: invoke a stub method with the CLI's timeout and credentials."""
+
+
+class FileProblem(Exception):
+    """The file cannot be imported as it is; nothing was written."""
+
+
+# -- reading an environment --------------------------------------------------------------------
+
+
+def read_environment(call: Call, admin: Any, environment: str) -> tuple[Environment, dict[str, Flag]]:
+    env = environment_from_pb(
+        call(admin.GetEnvironment, admin_pb2.GetEnvironmentRequest(environment=environment))
+    )
+    flags: dict[str, Flag] = {}
+    token = ""
+    while True:
+        request = admin_pb2.ListFlagsRequest(environment=environment, page_size=500, page_token=token)
+        response = call(admin.ListFlags, request)
+        for msg in response.flags:
+            flag = flag_from_pb(msg)
+            flags[flag.key] = flag
+        token = response.next_page_token
+        if not token:
+            return env, flags
+
+
+def export_text(call: Call, admin: Any, environment: str) -> tuple[str, int]:
+    """The environment as canonical flagd JSON, and how many flags it holds."""
+    env, flags = read_environment(call, admin, environment)
+    document = to_document(list(flags.values()), dict(env.evaluators), dict(env.metadata))
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n", len(flags)
+
+
+# -- planning an import ------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    environment: Environment
+    evaluators: dict[str, Any]
+    metadata: dict[str, Any]
+    create: list[Flag] = field(default_factory=list)
+    update: list[tuple[Flag, Flag]] = field(default_factory=list)
+    """(current, wanted) pairs."""
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def environment_changes(self) -> bool:
+        return self.evaluators != self.environment.evaluators or self.metadata != self.environment.metadata
+
+
+def parse_file(path: str, environment: str) -> FlagFile:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileProblem(f"{path}: {exc.strerror}") from None
+    try:
+        parsed = parse_text(text, environment, Path(path).name)
+    except InvalidArgument as exc:
+        raise FileProblem(exc.message) from None
+    # As the server will store them (through protobuf, where `1.0` is `1`), so that comparing
+    # with what is stored finds only real differences.
+    return FlagFile(
+        flags=[flag_from_pb(flag_to_pb(flag)) for flag in parsed.flags],
+        evaluators=struct_to_dict(dict_to_struct(parsed.evaluators)),
+        metadata=struct_to_dict(dict_to_struct(parsed.metadata)),
+    )
+
+
+def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) -> Plan:
+    """What the import will write; raises FileProblem naming every problem found."""
+    plan = Plan(env, {**env.evaluators, **parsed.evaluators}, {**env.metadata, **parsed.metadata})
+    problems: list[str] = []
+
+    def check(flag: Flag, where: str) -> None:
+        if not FLAG_KEY_PATTERN.fullmatch(flag.key):
+            problems.append(f"{where}: not a valid key (1-128 characters from A-Z a-z 0-9 _ . -)")
+            return
+        try:
+            compile_flag(flag, plan.evaluators)
+        except FlagValidationError as exc:
+            problems.append(f"{where}{'.' + exc.path if exc.path else ''}: {exc.message}")
+
+    for flag in parsed.flags:
+        check(flag, f"flags.{flag.key}")
+        existing = current.get(flag.key)
+        if existing is None:
+            plan.create.append(flag)
+        elif same_definition(existing, flag):
+            plan.unchanged.append(flag.key)
+        else:
+            plan.update.append((existing, flag))
+    if plan.evaluators != env.evaluators:
+        imported = {flag.key for flag in parsed.flags}
+        for key, flag in current.items():  # flags the import leaves alone must still compile
+            if key not in imported:
+                check(flag, f"flag {key} (in the environment, not in the file) with the new $evaluators")
+    if problems:
+        raise FileProblem("nothing was imported:\n  " + "\n  ".join(problems))
+    return plan
+
+
+# -- applying it -------------------------------------------------------------------------------
+
+
+def _writable(flag: Flag, environment: str) -> Any:
+    """A flag as a write request carries it (output-only fields cleared)."""
+    return flag_to_pb(
+        replace(flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="")
+    )
+
+
+@dataclass
+class Importer:
+    call: Call
+    admin: Any
+    environment: str
+    reason: str
+    undo: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    not_rolled_back: list[str] = field(default_factory=list)
+
+    def _update_environment(
+        self, evaluators: dict[str, Any], metadata: dict[str, Any], expected: int | None, reason: str
+    ) -> None:
+        request = admin_pb2.UpdateEnvironmentRequest(environment=self.environment, reason=reason)
+        dict_to_struct(evaluators, request.evaluators)
+        dict_to_struct(metadata, request.metadata)
+        if expected is not None:
+            request.expected_config_version = expected
+        self.call(self.admin.UpdateEnvironment, request)
+
+    def apply(self, plan: Plan) -> None:
+        """Write the plan; on any refusal undo what was written, then re-raise."""
+        old = plan.environment
+        try:
+            if plan.environment_changes:
+                self._update_environment(plan.evaluators, plan.metadata, old.config_version, self.reason)
+                undo_reason = f"undo: {self.reason}"
+                self.undo.append(
+                    (
+                        "environment",
+                        lambda: self._update_environment(
+                            dict(old.evaluators), dict(old.metadata), None, undo_reason
+                        ),
+                    )
+                )
+            for flag in plan.create:
+                request = admin_pb2.CreateFlagRequest(
+                    flag=_writable(flag, self.environment), reason=self.reason
+                )
+                created = self.call(self.admin.CreateFlag, request).flag
+                self.undo.append((f"create {flag.key}", self._deleter(flag.key, created.version)))
+            for current, wanted in plan.update:
+                request = admin_pb2.UpdateFlagRequest(
+                    flag=_writable(wanted, self.environment),
+                    expected_version=current.version,
+                    reason=self.reason,
+                )
+                written = self.call(self.admin.UpdateFlag, request).flag
+                self.undo.append((f"update {wanted.key}", self._restorer(current, written.version)))
+        except grpc.RpcError:
+            self.rollback()
+            raise
+
+    def _deleter(self, key: str, version: int) -> Callable[[], Any]:
+        request = admin_pb2.DeleteFlagRequest(
+            environment=self.environment, key=key, expected_version=version, reason=f"undo: {self.reason}"
+        )
+        return lambda: self.call(self.admin.DeleteFlag, request)
+
+    def _restorer(self, previous: Flag, version: int) -> Callable[[], Any]:
+        request = admin_pb2.UpdateFlagRequest(
+            flag=_writable(previous, self.environment),
+            expected_version=version,
+            reason=f"undo: {self.reason}",
+        )
+        return lambda: self.call(self.admin.UpdateFlag, request)
+
+    def rollback(self) -> None:
+        for what, undo in reversed(self.undo):
+            try:
+                undo()
+                self.rolled_back.append(what)
+            except grpc.RpcError as exc:
+                self.not_rolled_back.append(f"{what}: {exc.details()}")  # type: ignore[attr-defined]
+
+
+def summary(plan: Plan, file: str, dry_run: bool) -> dict[str, Any]:
+    return {
+        "file": file,
+        "environment": plan.environment.name,
+        "dry_run": dry_run,
+        "environment_updated": plan.environment_changes,
+        "created": [f.key for f in plan.create],
+        "updated": [wanted.key for _, wanted in plan.update],
+        "unchanged": plan.unchanged,
+    }
+
+
+def render_summary(data: dict[str, Any]) -> str:
+    verb = "would import" if data["dry_run"] else "imported"
+    lines = [f"{verb} {data['file']} into environment {data['environment']}:"]
+    for label in ("created", "updated", "unchanged"):
+        keys = data[label]
+        lines.append(f"  {label:<10} {len(keys):>4}  {', '.join(keys)}".rstrip())
+    if data["environment_updated"]:
+        lines.append("  $evaluators / metadata updated")
+    return "\n".join(lines)
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+def run_import(
+    call: Call, admin: Any, environment: str, path: str, *, dry_run: bool, reason: str
+) -> dict[str, Any]:
+    """Check, plan and (unless `dry_run`) apply an import; returns the summary.
+
+    Raises FileProblem when the file cannot be imported (nothing written), and grpc.RpcError when
+    the server refused a write (after undoing the writes made, reported on stderr)."""
+    parsed = parse_file(path, environment)
+    env, current = read_environment(call, admin, environment)
+    plan = plan_import(parsed, env, current)
+    if not dry_run:
+        importer = Importer(call, admin, environment, reason or f"import {Path(path).name}")
+        try:
+            importer.apply(plan)
+        except grpc.RpcError:
+            print(f"vexil: import failed; undid {len(importer.rolled_back)} write(s)", file=sys.stderr)
+            for problem in importer.not_rolled_back:
+                print(f"vexil: could not undo {problem}", file=sys.stderr)
+            raise
+    return summary(plan, path, dry_run)
+
+
+def run_export(call: Call, admin: Any, environment: str, path: str | None) -> dict[str, Any] | None:
+    """Write the environment to `path`, or to stdout when there is none (then returns None)."""
+    text, count = export_text(call, admin, environment)
+    if path is None:
+        sys.stdout.write(text)
+        return None
+    Path(path).write_text(text, encoding="utf-8")
+    return {"file": path, "flags": count}

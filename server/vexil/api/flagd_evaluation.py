@@ -1,0 +1,239 @@
+"""flagd.evaluation.v1 and v2 `Service`: typed resolution and the event stream, over the snapshot cache.
+
+What flagd providers (every OpenFeature SDK) call in RPC mode.  The answers are the engine's, the
+wire conventions flagd's:
+- evaluation errors are gRPC statuses (`ERROR_STATUS`): the providers turn NOT_FOUND into
+  FLAG_NOT_FOUND, INVALID_ARGUMENT into TYPE_MISMATCH, DATA_LOSS into PARSE_ERROR and anything
+  else into GENERAL;
+- "use your code default" (reason DISABLED, or DEFAULT for a flag without a default variant) is
+  status OK with the reason and neither value nor variant, which is what providers check for;
+- the event stream opens with `provider_ready`, then sends `configuration_change` naming the
+  changed flags in `data.flags` (providers evict exactly those from their cache) and `keep_alive`
+  while idle.
+The environment comes from the `flagd-selector` header (see `flagd_selector`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+import grpc
+from google.protobuf.message import Message
+
+from vexil.api import status
+from vexil.api.convert import context_from_request, dict_to_struct
+from vexil.api.flagd_protos import evaluation_v1, evaluation_v2
+from vexil.api.flagd_selector import header_selector, select_environment
+from vexil.engine import ErrorCode, Resolution, ValueType
+from vexil.hub import RESYNC, Hub
+from vexil.model import Change, ChangeKind
+from vexil.service import FlagService
+from vexil.snapshot import Snapshot
+
+ERROR_STATUS = {
+    ErrorCode.FLAG_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.TYPE_MISMATCH: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.PARSE_ERROR: grpc.StatusCode.DATA_LOSS,
+    ErrorCode.GENERAL: grpc.StatusCode.UNKNOWN,
+}
+"""flagd's mapping of evaluation error codes to gRPC status codes."""
+
+PROVIDER_READY = "provider_ready"
+CONFIGURATION_CHANGE = "configuration_change"
+KEEP_ALIVE = "keep_alive"
+
+CHANGE_TYPES = {ChangeKind.CREATE: "write", ChangeKind.DELETE: "delete"}
+"""flagd's notification types per flag; every other change is an "update"."""
+
+INT64 = range(-(2**63), 2**63)
+EVENT_MEMO_SIZE = 64
+
+
+def merged_metadata(snapshot: Snapshot, resolution: Resolution) -> Mapping[str, Any]:
+    """Flag-set metadata (the environment's) under the flag's own, as flagd answers it."""
+    if not snapshot.environment.metadata:
+        return resolution.flag_metadata
+    return {**snapshot.environment.metadata, **resolution.flag_metadata}
+
+
+def changed_flags(change: Change, snapshot: Snapshot) -> dict[str, str]:
+    """Flag key -> flagd notification type for one change (environment changes touch every flag)."""
+    if change.kind is ChangeKind.ENVIRONMENT or not change.flag_key:
+        return dict.fromkeys(snapshot.entries, "update")
+    return {change.flag_key: CHANGE_TYPES.get(change.kind, "update")}
+
+
+class FlagdEvaluation:
+    """The handlers flagd's v1 and v2 evaluation services share; `pb` is the version's messages."""
+
+    pb: ClassVar[ModuleType]
+
+    def __init__(self, service: FlagService, hub: Hub, keep_alive_seconds: float = 15.0) -> None:
+        self.service = service
+        self.cache = service.cache
+        self.hub = hub
+        self.keep_alive_seconds = keep_alive_seconds
+        # One event per change, shared by every stream that sends it.
+        self._events: OrderedDict[tuple[str, int], Message] = OrderedDict()
+
+    def _environment(self, context: grpc.aio.ServicerContext) -> str:
+        return select_environment(self.service, header_selector(context.invocation_metadata()))
+
+    async def _resolve(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        value_type: ValueType,
+        response_type: type[Message],
+    ) -> Message:
+        snapshot = self.cache.get(self._environment(context))
+        resolution, _ = snapshot.evaluate(request.flag_key, context_from_request(request), value_type)
+        if resolution.error_code is not None:
+            await context.abort(ERROR_STATUS[resolution.error_code], resolution.error_message)
+        response: Any = response_type(reason=str(resolution.reason))
+        if resolution.variant is not None:
+            response.variant = resolution.variant
+        value = resolution.value
+        if value is not None:
+            if value_type is ValueType.OBJECT:
+                if not isinstance(value, Mapping):
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"flag '{request.flag_key}' is a list; flagd's ResolveObject carries only objects",
+                    )
+                dict_to_struct(value, response.value)
+                response.value.SetInParent()
+            elif value_type is ValueType.INT and value not in INT64:
+                await context.abort(
+                    grpc.StatusCode.UNKNOWN, f"flag '{request.flag_key}': {value} does not fit in int64"
+                )
+            else:
+                response.value = value
+        metadata = merged_metadata(snapshot, resolution)
+        if metadata:
+            dict_to_struct(metadata, response.metadata)
+        return response
+
+    @status.unary
+    async def ResolveBoolean(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, ValueType.BOOL, self.pb.ResolveBooleanResponse)
+
+    @status.unary
+    async def ResolveString(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, ValueType.STRING, self.pb.ResolveStringResponse)
+
+    @status.unary
+    async def ResolveFloat(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, ValueType.FLOAT, self.pb.ResolveFloatResponse)
+
+    @status.unary
+    async def ResolveInt(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, ValueType.INT, self.pb.ResolveIntResponse)
+
+    @status.unary
+    async def ResolveObject(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, ValueType.OBJECT, self.pb.ResolveObjectResponse)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _event(self, kind: str, flags: Mapping[str, str] | None = None) -> Message:
+        event: Any = self.pb.EventStreamResponse(type=kind)
+        event.data.SetInParent()
+        if flags:
+            dict_to_struct({"flags": {key: {"type": t} for key, t in flags.items()}}, event.data)
+        return event
+
+    def _change_event(self, change: Change, snapshot: Snapshot) -> Message:
+        key = (change.environment_name, change.config_version)
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = self._event(CONFIGURATION_CHANGE, changed_flags(change, snapshot))
+            if len(self._events) > EVENT_MEMO_SIZE:
+                self._events.popitem(last=False)
+        return event
+
+    @status.streaming
+    async def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        environment = self._environment(context)
+        # Subscribe before reading the snapshot, so nothing written in between is missed.
+        sub = self.hub.subscribe(environment)
+        try:
+            snapshot = self.cache.get(environment)
+            sent = snapshot.config_version
+            known = set(snapshot.entries)
+            yield self._event(PROVIDER_READY)
+            while True:
+                item = await sub.next(self.keep_alive_seconds)
+                if item is None:
+                    if sub.closed_reason:
+                        return
+                    yield self._event(KEEP_ALIVE)
+                    continue
+                snapshot = self.cache.get(environment)
+                if item is RESYNC:
+                    # Changes were missed: every flag we ever named, or that exists now, may differ.
+                    known |= set(snapshot.entries)
+                    yield self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
+                    sent = snapshot.config_version
+                elif isinstance(item, Change) and item.config_version > sent:
+                    known |= set(snapshot.entries)
+                    yield self._change_event(item, snapshot)
+                    sent = item.config_version
+        finally:
+            self.hub.unsubscribe(sub)
+
+
+class FlagdEvaluationV2(FlagdEvaluation):
+    """flagd.evaluation.v2.Service: what current flagd providers call."""
+
+    pb = evaluation_v2
+
+
+class FlagdEvaluationV1(FlagdEvaluation):
+    """flagd.evaluation.v1.Service: the older protocol, with ResolveAll."""
+
+    pb = evaluation_v1
+
+    @status.unary
+    async def ResolveAll(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        """Every flag with a value for this context (as flagd: flags without one are left out)."""
+        snapshot = self.cache.get(self._environment(context))
+        ctx = context_from_request(request)
+        response = evaluation_v1.ResolveAllResponse()
+        for key in sorted(snapshot.entries):
+            resolution, _ = snapshot.evaluate(key, ctx)
+            flag = _any_flag(resolution, merged_metadata(snapshot, resolution))
+            if flag is not None:
+                response.flags[key].CopyFrom(flag)
+        if snapshot.environment.metadata:
+            dict_to_struct(snapshot.environment.metadata, response.metadata)
+        return response
+
+
+def _any_flag(resolution: Resolution, metadata: Mapping[str, Any]) -> Message | None:
+    """The AnyFlag for a resolution, None when it has no value AnyFlag can carry (no value, an
+    error, a list, an integer beyond a double)."""
+    value = resolution.value
+    if resolution.error_code is not None or value is None:
+        return None
+    out: Any = evaluation_v1.AnyFlag(reason=str(resolution.reason), variant=resolution.variant or "")
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, int | float):
+        try:
+            out.double_value = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, Mapping):
+        dict_to_struct(value, out.object_value)
+        out.object_value.SetInParent()
+    else:
+        return None
+    if metadata:
+        dict_to_struct(metadata, out.metadata)
+    return out

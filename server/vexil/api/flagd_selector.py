@@ -1,0 +1,70 @@
+"""Which environment a flagd or OFREP caller means, for callers that know nothing of vexil.
+
+flagd selects a flag set with the `flagd-selector` request header (`flagSetId=<name>`); its sync
+protocol also has a deprecated `selector` request field.  vexil reads an environment from either
+(the header wins), and also accepts a bare name (`prod`).  Without a selector, the credentials'
+environment applies (a key scoped to one environment), else the server's default environment.
+
+Problems with a selector are FAILED_PRECONDITION, not INVALID_ARGUMENT or NOT_FOUND: flagd
+providers read those two codes as TYPE_MISMATCH and FLAG_NOT_FOUND, which would hide that the
+client is pointed at an environment this server does not serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vexil.api import caller
+from vexil.errors import FailedPrecondition, NotFound, PermissionDenied
+from vexil.service import FlagService
+
+SELECTOR_HEADER = "flagd-selector"
+SELECTOR_KEY = "flagSetId"
+
+
+def parse_selector(selector: str) -> str:
+    """The environment a selector names, "" when it names none.
+
+    Accepted: `flagSetId=<env>` (flagd's form; repeating the same pair is harmless) or `<env>`.
+    flagd's other selector keys (`source=...`) name flag sources vexil does not have, so a
+    selector using them is refused instead of silently serving some other environment.
+    """
+    text = selector.strip()
+    if not text:
+        return ""
+    if "=" not in text and "," not in text:
+        return text
+    chosen = ""
+    for part in text.split(","):
+        key, sep, value = (item.strip() for item in part.partition("="))
+        if not sep or key != SELECTOR_KEY or not value:
+            raise FailedPrecondition(
+                f"selector '{text[:100]}' is not understood: use '{SELECTOR_KEY}=<environment>' "
+                "or just '<environment>'"
+            )
+        if chosen and value != chosen:
+            raise FailedPrecondition(f"selector '{text[:100]}' names more than one environment")
+        chosen = value
+    return chosen
+
+
+def select_environment(service: FlagService, selector: str = "") -> str:
+    """The served environment the caller means (see the module docstring for the rules)."""
+    name = parse_selector(selector) or caller.default_environment()
+    try:
+        environment = service.environment(name)
+    except NotFound as exc:
+        raise FailedPrecondition(exc.message) from None
+    principal = caller.current_principal.get()
+    allowed = principal.environments if principal is not None else None
+    if allowed is not None and environment not in allowed:
+        raise PermissionDenied(f"these credentials may not read environment '{environment}'")
+    return environment
+
+
+def header_selector(metadata: Iterable[tuple[str, str]] | None) -> str:
+    """The `flagd-selector` value among request metadata (gRPC) or headers, "" when absent."""
+    for key, value in metadata or ():
+        if key.lower() == SELECTOR_HEADER:
+            return value
+    return ""

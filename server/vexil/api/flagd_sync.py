@@ -1,0 +1,80 @@
+"""flagd.sync.v1.FlagSyncService: the whole flag configuration, for providers in in-process mode.
+
+`SyncFlags` sends the environment's configuration as a flagd document (`flagd_document`) at once
+and again after every change; each response is complete, so a provider that missed some simply
+catches up with the next, and changes that arrive while one is being sent collapse into one
+response.  `GetMetadata` answers the sync context: static attributes flagd can be configured to add
+to every evaluation.  vexil adds none (so in-process answers stay equal to vexil's own), and the
+context is an empty object rather than absent because providers index into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from vexil.api import status
+from vexil.api.flagd_document import DocumentCache
+from vexil.api.flagd_protos import sync_v1
+from vexil.api.flagd_selector import header_selector, select_environment
+from vexil.hub import RESYNC, Hub
+from vexil.model import Change
+from vexil.service import FlagService
+
+
+class FlagdSync:
+    def __init__(self, service: FlagService, hub: Hub, idle_seconds: float = 15.0) -> None:
+        self.service = service
+        self.cache = service.cache
+        self.hub = hub
+        self.idle_seconds = idle_seconds
+        self.documents = DocumentCache()
+
+    def _environment(self, request: Any, context: grpc.aio.ServicerContext) -> str:
+        """The header wins over the deprecated `selector` field, as in flagd."""
+        selector = header_selector(context.invocation_metadata()) or request.selector
+        return select_environment(self.service, selector)
+
+    @status.streaming
+    async def SyncFlags(
+        self, request: sync_v1.SyncFlagsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[sync_v1.SyncFlagsResponse]:
+        environment = self._environment(request, context)
+        # Subscribe before reading the snapshot, so nothing written in between is missed.
+        sub = self.hub.subscribe(environment)
+        try:
+            snapshot = self.cache.get(environment)
+            yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
+            sent = snapshot.config_version
+            while True:
+                item = await sub.next(self.idle_seconds)
+                if item is None:
+                    if sub.closed_reason:
+                        return
+                    continue
+                stale = item is RESYNC or (isinstance(item, Change) and item.config_version > sent)
+                if stale:
+                    snapshot = self.cache.get(environment)
+                    yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
+                    sent = snapshot.config_version
+        finally:
+            self.hub.unsubscribe(sub)
+
+    @status.unary
+    async def FetchAllFlags(
+        self, request: sync_v1.FetchAllFlagsRequest, context: grpc.aio.ServicerContext
+    ) -> sync_v1.FetchAllFlagsResponse:
+        snapshot = self.cache.get(self._environment(request, context))
+        return sync_v1.FetchAllFlagsResponse(flag_configuration=self.documents.json(snapshot))
+
+    @status.unary
+    async def GetMetadata(
+        self, request: sync_v1.GetMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> sync_v1.GetMetadataResponse:
+        # Not tied to an environment (flagd providers call it without their selector), so it
+        # answers whatever the selector would have been.
+        response = sync_v1.GetMetadataResponse()
+        response.metadata.SetInParent()
+        return response

@@ -1,0 +1,1 @@
+"""Generated flagd protocol code (see `vexil.flagd`)."""

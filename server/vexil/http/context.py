@@ -1,0 +1,57 @@
+"""The evaluation context of an OFREP request body, held to the same limits as a gRPC request.
+
+JSON from HTTP and protobuf Structs from gRPC must reach the engine as the same Python values, so
+integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), and the
+size and depth limits are the gRPC adapters' (`vexil.api.convert`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from vexil.api.convert import MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH
+from vexil.errors import InvalidArgument
+
+
+class InvalidContext(InvalidArgument):
+    """The body is not `{"context": {...}}` within the limits (OFREP's INVALID_CONTEXT)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidContext(f"{name} is not a JSON number", "context")
+
+
+def parse_request(body: bytes) -> dict[str, Any]:
+    """The context of an OFREP evaluation request (`{}` for an empty body or no `context`)."""
+    if not body.strip():
+        return {}
+    if len(body) > MAX_CONTEXT_BYTES:
+        raise InvalidContext(f"the request is {len(body)} bytes; the limit is {MAX_CONTEXT_BYTES}", "context")
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, InvalidContext):
+            raise
+        raise InvalidContext(f"the request body is not valid JSON: {exc}", "context") from None
+    if not isinstance(data, dict):
+        raise InvalidContext('the request body is a JSON object: {"context": {...}}', "context")
+    context = data.get("context")
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise InvalidContext(f"must be a JSON object, got {type(context).__name__}", "context")
+    return _normalized(context, 0)
+
+
+def _normalized(value: Any, depth: int) -> Any:
+    if depth > MAX_CONTEXT_DEPTH:
+        raise InvalidContext(f"nested deeper than {MAX_CONTEXT_DEPTH} levels", "context")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _normalized(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalized(v, depth + 1) for v in value]
+    return value

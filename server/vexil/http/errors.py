@@ -1,0 +1,60 @@
+"""One mapping from the core's errors to HTTP responses, like `vexil.api.status` for gRPC.
+
+Bodies are OFREP's error shapes: `{"errorDetails"}` in general, plus `key` and an OpenFeature
+`errorCode` where OFREP asks for them (a single flag's 400 and 404).  Messages reach the caller
+unchanged; unexpected exceptions are logged and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from vexil.errors import ResourceExhausted, VexilError
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "NOT_FOUND": 404,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAVAILABLE": 503,
+}
+
+
+dumps = functools.partial(json.dumps, ensure_ascii=False)
+"""JSON as UTF-8 text (aiohttp's default escapes every non-ASCII character)."""
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=dumps)
+
+
+def json_error(status: int, details: str, **fields: Any) -> web.Response:
+    return json_response({**fields, "errorDetails": details}, status=status)
+
+
+def error_response(exc: VexilError, key: str | None = None) -> web.Response:
+    """The response for a core error; `key` for the single-flag endpoint, whose 400 names the flag."""
+    status = HTTP_STATUS.get(exc.code, 500)
+    fields: dict[str, Any] = {}
+    if status == 400:
+        fields = {"key": key, "errorCode": "GENERAL"} if key is not None else {"errorCode": "GENERAL"}
+    response = json_error(status, exc.message, **fields)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, ResourceExhausted) and exc.retry_after:
+        response.headers["Retry-After"] = f"{exc.retry_after:.0f}"
+    return response
+
+
+def internal_error(where: str) -> web.Response:
+    log.exception("unexpected error in %s", where)
+    return json_error(500, f"internal error in {where}; see the server log")

@@ -1,0 +1,92 @@
+"""The HTTP side: an aiohttp server on the gRPC server's event loop, with OFREP and health routes.
+
+Other routes (such as `/metrics`) are added with `add_routes` before `start`.  Authentication is
+a pluggable coroutine (`Authenticator`): it sees each OFREP request and returns the caller's
+`Principal` (or None to let it through anonymously) or raises `Unauthenticated` /
+`PermissionDenied`, which become 401 / 403.  Health and other operational routes are not
+authenticated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from vexil.api import caller
+from vexil.api.caller import Principal
+from vexil.errors import VexilError
+from vexil.http import health, ofrep
+from vexil.http.errors import error_response, internal_error
+from vexil.service import FlagService
+
+Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+AUTHENTICATED_PREFIX = "/ofrep/"
+
+
+class HttpServer:
+    def __init__(
+        self,
+        service: FlagService,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3001,
+        authenticate: Authenticator | None = None,
+        shutdown_grace: float = 10.0,
+    ) -> None:
+        """`port` 0 picks a free port (`start` returns the one it got)."""
+        self.host = host
+        self.port = port
+        self.authenticate = authenticate
+        self.shutdown_grace = shutdown_grace
+        self.readiness = health.Readiness(service.cache)
+        self.app = web.Application(middlewares=[self._middleware])
+        self.app[ofrep.SERVICE] = service
+        self.app[health.READINESS] = self.readiness
+        self.app.add_routes([*health.routes(), *ofrep.routes()])
+        self._runner: web.AppRunner | None = None
+
+    def add_routes(self, routes: Iterable[web.AbstractRouteDef]) -> None:
+        """Add routes (before `start`): how `/metrics` and other operational endpoints join."""
+        self.app.add_routes(routes)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authentication for OFREP, and the core's errors as HTTP responses."""
+        key = request.match_info.get("key")
+        token = None
+        try:
+            if self.authenticate is not None and request.path.startswith(AUTHENTICATED_PREFIX):
+                token = caller.current_principal.set(await self.authenticate(request))
+            return await handler(request)
+        except VexilError as exc:
+            return error_response(exc, key)
+        except web.HTTPException:
+            raise
+        except Exception:
+            return internal_error(f"{request.method} {request.path}")
+        finally:
+            if token is not None:
+                caller.current_principal.reset(token)
+
+    async def start(self) -> int:
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_grace)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise RuntimeError(f"cannot listen on {self.host}:{self.port} (HTTP): {exc.strerror}") from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        return self.port
+
+    async def stop(self) -> None:
+        """Report not ready, then close: in-flight requests get `shutdown_grace` seconds."""
+        self.readiness.draining = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,226 @@
+"""OFREP on the HTTP side: the real `openfeature-provider-ofrep` client, and the raw protocol (ETag /
+304, 404, 400, 401, 403, 429, 500), and the health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from openfeature.contrib.provider.ofrep import OFREPProvider
+
+from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
+from tests.flagd.harness import OpenFeature
+from tests.support.servers import Connected
+from vexil.api.caller import Principal
+from vexil.cache import SnapshotCache
+from vexil.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from vexil.http import HttpServer
+from vexil.http.health import Readiness
+from vexil.hub import Hub
+from vexil.store.memory import MemoryStore
+from vexil.v1 import admin_pb2
+
+INTEGER_FLAGS = {"limit"}
+BOOLEAN_FLAGS = {"bool-static", "new-ui"}
+
+
+def base_url(conn: Connected) -> str:
+    return f"http://127.0.0.1:{conn.app.http_port}"
+
+
+@pytest.fixture
+async def http(flagd_server: Connected) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url(flagd_server)) as session:
+        yield session
+
+
+async def test_ofrep_provider_matches_native_evaluate(
+    flagd_server: Connected, openfeature: OpenFeature
+) -> None:
+    client = await openfeature.use(OFREPProvider(base_url(flagd_server)))
+    for key in [*FLAGS, "missing"]:
+        for context in CONTEXTS:
+            for kind in TYPED_DEFAULTS:
+                got = await openfeature.answer(client, kind, key, context)
+                expected = await native(flagd_server, key, context, kind)
+                # OFREP carries no type (only JSON's), so its client type-checks what it parses,
+                # with Python's notion of types: a boolean passes as an integer, and an integer
+                # flag's value is not a float.  vexil answers both as flagd does (TYPE_MISMATCH, 10.0).
+                if kind == "integer" and key in BOOLEAN_FLAGS:
+                    assert expected.error_code == "TYPE_MISMATCH" and got.value in (True, False)
+                elif kind == "float" and key in INTEGER_FLAGS:
+                    assert got.error_code == "TYPE_MISMATCH" and expected.value in (10.0, 100.0)
+                else:
+                    assert got == expected, (key, context, kind)
+
+
+async def test_a_float_flags_integral_values_are_sent_as_floats(
+    flagd_server: Connected, openfeature: OpenFeature
+) -> None:
+    flag = flag_pb("weight", {"variants": {"one": 1, "half": 0.5}, "defaultVariant": "one"})
+    await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
+    client = await openfeature.use(OFREPProvider(base_url(flagd_server)))
+    answer = await openfeature.answer(client, "float", "weight", {})
+    assert answer.value == 1.0 and isinstance(answer.value, float) and answer.error_code is None
+
+
+async def post(http: aiohttp.ClientSession, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
+    async with http.post(path, **kwargs) as response:
+        body = await response.json() if response.content_length else None
+        return response.status, body, response.headers
+
+
+async def test_single_flag_answers(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": {"country": "JP"}})
+    assert status == 200
+    assert body == {
+        "key": "color",
+        "value": "red",
+        "variant": "red",
+        "reason": "TARGETING_MATCH",
+        "metadata": {"team": "platform", "tier": 1, "owner-team": "web"},
+    }
+    # "Use your code default": 200 without a value.
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/killed", json={})
+    assert status == 200 and "value" not in body
+    assert (body["reason"], body["variant"]) == ("DISABLED", "")
+
+
+async def test_404_and_400s(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/missing", json={"context": {}})
+    assert status == 404 and body["key"] == "missing" and body["errorCode"] == "FLAG_NOT_FOUND"
+    assert "missing" in body["errorDetails"]
+
+    for payload in (b"{not json", b'{"context": [1, 2]}', b"[]", b'{"context": {"x": NaN}}'):
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", data=payload)
+        assert status == 400 and body["errorCode"] == "INVALID_CONTEXT" and body["key"] == "color", payload
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", data=payload)
+        assert status == 400 and body["errorCode"] == "INVALID_CONTEXT" and "key" not in body, payload
+    deep: Any = "bottom"
+    for _ in range(40):
+        deep = {"d": deep}
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": deep})
+    assert status == 400 and body["errorCode"] == "INVALID_CONTEXT" and "deeper" in body["errorDetails"]
+
+    await store_broken_flag(flagd_server, "hand-written")
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/hand-written", json={})
+    assert status == 400 and body["errorCode"] == "PARSE_ERROR"
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", json={})
+    assert status == 200
+    (broken,) = [flag for flag in body["flags"] if flag["key"] == "hand-written"]
+    assert broken["errorCode"] == "PARSE_ERROR" and "value" not in broken
+
+    headers = {"flagd-selector": "flagSetId=nowhere"}
+    status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={}, headers=headers)
+    assert status == 400 and body["errorCode"] == "GENERAL" and "nowhere" in body["errorDetails"]
+
+
+async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    context = {"context": {"targetingKey": "user-1", "country": "JP"}}
+    status, body, headers = await post(http, "/ofrep/v1/evaluate/flags", json=context)
+    assert status == 200 and [f["key"] for f in body["flags"]] == sorted(FLAGS)
+    assert body["metadata"] == {"team": "platform", "tier": 1}
+    tag = headers["ETag"]
+
+    status, body, headers = await post(
+        http, "/ofrep/v1/evaluate/flags", json=context, headers={"If-None-Match": tag}
+    )
+    assert (status, body, headers["ETag"]) == (304, None, tag)
+    listed = {"If-None-Match": f'"other", W/{tag}'}
+    assert (await post(http, "/ofrep/v1/evaluate/flags", json=context, headers=listed))[0] == 304
+
+    # Another context is another answer, whatever the client remembers.
+    other = {"context": {"targetingKey": "user-2"}}
+    status, _, headers = await post(
+        http, "/ofrep/v1/evaluate/flags", json=other, headers={"If-None-Match": tag}
+    )
+    assert status == 200 and headers["ETag"] != tag
+
+    # A write changes the environment's config_version, and with it the ETag.
+    await flagd_server.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="killed"))
+    status, body, headers = await post(
+        http, "/ofrep/v1/evaluate/flags", json=context, headers={"If-None-Match": tag}
+    )
+    assert status == 200 and headers["ETag"] != tag and "killed" not in {f["key"] for f in body["flags"]}
+
+
+async def test_health_endpoints(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    async with http.get("/healthz") as response:
+        assert response.status == 200 and (await response.json()) == {"status": "ok"}
+    async with http.get("/readyz") as response:
+        body = await response.json()
+    assert response.status == 200 and body["status"] == "ready"
+    (local,) = body["environments"]
+    assert local["environment"] == "local" and local["flags"] == len(FLAGS) and local["healthy"]
+    assert 0 <= local["staleness_seconds"] < 60
+
+
+def test_readiness_while_loading_and_draining() -> None:
+    readiness = Readiness(SnapshotCache(MemoryStore(), Hub(), ["local"]))
+    assert readiness.report() == (
+        False,
+        {"status": "loading", "environments": [{"environment": "local", "loaded": False}]},
+    )
+    readiness.draining = True
+    assert readiness.report()[1]["status"] == "draining"
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    """A stand-in for the security layer: the hook's contract, not a real credential check."""
+    token = request.headers.get("Authorization", "")
+    if token == "Bearer local-key":
+        return Principal("local-key", "evaluator", frozenset({"local"}))
+    if token == "Bearer other-key":
+        return Principal("other-key", "evaluator", frozenset({"beta", "gamma"}))
+    if token == "Bearer unserved-key":
+        return Principal("unserved-key", "evaluator", frozenset({"gamma"}))
+    if token == "Bearer too-many":
+        raise ResourceExhausted("slow down", retry_after=3)
+    if token == "Bearer broken":
+        raise RuntimeError("the hook itself failed")
+    if token == "Bearer no":
+        raise PermissionDenied("this key may not evaluate")
+    raise Unauthenticated("send 'authorization: Bearer <key>'")
+
+
+async def test_authentication_hook_401_403_429_500(flagd_server: Connected) -> None:
+    server = HttpServer(flagd_server.app.service, port=0, authenticate=authenticate)
+    port = await server.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            path = "/ofrep/v1/evaluate/flags/color"
+            status, body, headers = await post(http, path, json={})
+            assert (
+                status == 401 and headers["WWW-Authenticate"] == "Bearer" and "Bearer" in body["errorDetails"]
+            )
+            ok = await post(http, path, json={}, headers={"Authorization": "Bearer local-key"})
+            assert ok[0] == 200 and ok[1]["value"] == "blue"
+            # A key scoped to another environment may not read this one.
+            assert (await post(http, path, json={}, headers={"Authorization": "Bearer other-key"}))[0] == 403
+            assert (await post(http, path, json={}, headers={"Authorization": "Bearer no"}))[0] == 403
+            # A key for one environment means that one; this server does not serve it.
+            status, body, _ = await post(
+                http, path, json={}, headers={"Authorization": "Bearer unserved-key"}
+            )
+            assert status == 400 and "gamma" in body["errorDetails"]
+            status, _, headers = await post(http, path, json={}, headers={"Authorization": "Bearer too-many"})
+            assert status == 429 and headers["Retry-After"] == "3"
+            status, body, _ = await post(http, path, json={}, headers={"Authorization": "Bearer broken"})
+            assert (
+                status == 500 and "server log" in body["errorDetails"] and "hook" not in body["errorDetails"]
+            )
+            async with http.get("/healthz") as response:  # operational routes are not authenticated
+                assert response.status == 200
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skip(
+    reason="needs vexil's security layer (being built separately): once App passes its authenticator "
+    "to HttpServer, assert that an OFREP request without a valid API key gets 401 from `vexil serve`"
+)
+async def test_serve_requires_credentials_for_ofrep() -> None:
+    raise AssertionError("replace with a real check against the security layer")

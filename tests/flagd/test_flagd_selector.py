@@ -1,0 +1,99 @@
+"""Environment selection for callers that know nothing of vexil: selector header, deprecated selector
+field, credentials' environment, server default."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.flagd.flagset import flag_pb
+from tests.flagd.harness import stub
+from tests.support.servers import Connected, connected, running_app, server_settings
+from vexil.api import caller
+from vexil.api.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
+from vexil.api.flagd_selector import select_environment
+from vexil.errors import PermissionDenied
+from vexil.v1 import admin_pb2
+
+
+@pytest.fixture
+async def two_environments() -> AsyncIterator[Connected]:
+    async with running_app(server_settings(environments="local,beta")) as app, connected(app) as conn:
+        for env in ("local", "beta"):
+            flag = flag_pb("where", {"variants": {"v": f"from {env}"}, "defaultVariant": "v"}, env)
+            await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
+        yield conn
+
+
+async def where(conn: Connected, selector: str | None) -> str:
+    metadata = (("flagd-selector", selector),) if selector is not None else None
+    request = evaluation_v2.ResolveStringRequest(flag_key="where")
+    return (await stub(conn.channel, EVALUATION_V2).ResolveString(request, metadata=metadata)).value
+
+
+async def test_the_selector_header_picks_the_environment(two_environments: Connected) -> None:
+    assert await where(two_environments, None) == "from local"  # the server's default environment
+    assert await where(two_environments, "flagSetId=beta") == "from beta"
+    assert await where(two_environments, "beta") == "from beta"  # a bare name
+    assert await where(two_environments, " flagSetId = beta , flagSetId=beta") == "from beta"
+    assert await where(two_environments, "") == "from local"
+
+
+@pytest.mark.parametrize(
+    "selector", ["flagSetId=gamma", "source=flags.json", "flagSetId=local,flagSetId=beta"]
+)
+async def test_selectors_vexil_cannot_honour_are_refused(two_environments: Connected, selector: str) -> None:
+    """FAILED_PRECONDITION, which providers report as GENERAL: not FLAG_NOT_FOUND or TYPE_MISMATCH."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await where(two_environments, selector)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "gamma" in err.value.details() or "selector" in err.value.details()
+
+
+async def test_sync_honours_the_deprecated_field_but_the_header_wins(two_environments: Connected) -> None:
+    sync = stub(two_environments.channel, SYNC_V1)
+    by_field = await sync.FetchAllFlags(sync_v1.FetchAllFlagsRequest(selector="beta"))
+    assert "from beta" in by_field.flag_configuration
+    both = await sync.FetchAllFlags(
+        sync_v1.FetchAllFlagsRequest(selector="beta"), metadata=(("flagd-selector", "flagSetId=local"),)
+    )
+    assert "from local" in both.flag_configuration
+
+
+async def test_event_stream_follows_only_the_selected_environment(two_environments: Connected) -> None:
+    events = stub(two_environments.channel, EVALUATION_V2).EventStream(
+        evaluation_v2.EventStreamRequest(), metadata=(("flagd-selector", "flagSetId=beta"),)
+    )
+    assert (await asyncio.wait_for(events.read(), 5)).type == "provider_ready"
+    for env in ("local", "beta"):
+        flag = flag_pb(f"new-in-{env}", {"variants": {"on": True}, "defaultVariant": "on"}, env)
+        await two_environments.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
+    event = await asyncio.wait_for(events.read(), 5)
+    assert event.type == "configuration_change" and list(event.data["flags"].keys()) == ["new-in-beta"]
+    events.cancel()
+
+
+def as_principal(environments: frozenset[str] | None) -> Any:
+    return caller.current_principal.set(caller.Principal("key-1", "evaluator", environments))
+
+
+async def test_credentials_scope_the_environment(two_environments: Connected) -> None:
+    service = two_environments.app.service
+    token = as_principal(frozenset({"beta"}))
+    try:
+        assert select_environment(service, "") == "beta"  # the credentials' one environment
+        assert select_environment(service, "flagSetId=beta") == "beta"
+        with pytest.raises(PermissionDenied):
+            select_environment(service, "flagSetId=local")
+    finally:
+        caller.current_principal.reset(token)
+    token = as_principal(None)  # unrestricted credentials: the selector, else the server default
+    try:
+        assert select_environment(service, "beta") == "beta"
+        assert select_environment(service, "") == "local"
+    finally:
+        caller.current_principal.reset(token)

@@ -1,0 +1,78 @@
+"""flagd.sync.v1 on the wire: the whole configuration as flagd JSON, first and after every change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from openfeature.contrib.tools.flagd.core import FlagdCore
+
+from tests.flagd.flagset import ENV_METADATA, EVALUATORS, FLAGS, flag_pb
+from tests.flagd.harness import stub
+from tests.support.servers import Connected
+from vexil.api.convert import dict_to_struct
+from vexil.api.flagd_protos import SYNC_V1, sync_v1
+from vexil.v1 import admin_pb2
+
+
+async def next_document(stream: Any) -> dict[str, Any]:
+    response = await asyncio.wait_for(stream.read(), 5)
+    assert not response.HasField("sync_context")
+    return json.loads(response.flag_configuration)
+
+
+async def test_first_response_is_the_whole_configuration_in_flagds_shape(flagd_server: Connected) -> None:
+    extras = flag_pb("documented", {"variants": {"on": True}, "defaultVariant": "on"})
+    extras.description, extras.owner = "for people", "web-team"
+    extras.tags.extend(["ui"])
+    dict_to_struct({"ticket": "X-1", "nested": {"no": "objects in flagd metadata"}}, extras.metadata)
+    await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=extras))
+
+    stream = stub(flagd_server.channel, SYNC_V1).SyncFlags(sync_v1.SyncFlagsRequest(provider_id="test"))
+    document = await next_document(stream)
+    stream.cancel()
+    assert set(document) == {"flags", "$evaluators", "metadata"}
+    assert document["$evaluators"] == EVALUATORS and document["metadata"] == ENV_METADATA
+    assert set(document["flags"]) == {*FLAGS, "documented"}
+    color = document["flags"]["color"]
+    assert color == {**FLAGS["color"], "state": "ENABLED", "metadata": {**ENV_METADATA, "owner-team": "web"}}
+    # Only flagd's fields and scalar metadata: providers reject a whole document over one bad flag.
+    assert document["flags"]["documented"] == {
+        "state": "ENABLED",
+        "variants": {"on": True},
+        "defaultVariant": "on",
+        "metadata": {**ENV_METADATA, "ticket": "X-1"},
+    }
+    assert document["flags"]["no-default"].get("defaultVariant") is None
+    reference = FlagdCore()
+    reference.set_flags(json.dumps(document))
+    assert reference.resolve_string_value("color", "x").value == "blue"
+
+
+async def test_every_change_sends_the_whole_configuration_again(flagd_server: Connected) -> None:
+    stream = stub(flagd_server.channel, SYNC_V1).SyncFlags(sync_v1.SyncFlagsRequest())
+    first = await next_document(stream)
+    body = {**FLAGS["limit"], "defaultVariant": "big"}
+    await flagd_server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("limit", body)))
+    second = await next_document(stream)
+    assert second["flags"]["limit"]["defaultVariant"] == "big"
+    assert {k: v for k, v in second["flags"].items() if k != "limit"} == {
+        k: v for k, v in first["flags"].items() if k != "limit"
+    }
+    await flagd_server.admin.SetKillSwitch(admin_pb2.SetKillSwitchRequest(killed=True, reason="incident"))
+    killed = await next_document(stream)  # flagd has no environment kill switch: every flag DISABLED
+    assert {flag["state"] for flag in killed["flags"].values()} == {"DISABLED"}
+    stream.cancel()
+
+
+async def test_fetch_all_flags_and_get_metadata(flagd_server: Connected) -> None:
+    sync = stub(flagd_server.channel, SYNC_V1)
+    stream = sync.SyncFlags(sync_v1.SyncFlagsRequest())
+    streamed = await next_document(stream)
+    stream.cancel()
+    fetched = await sync.FetchAllFlags(sync_v1.FetchAllFlagsRequest())
+    assert json.loads(fetched.flag_configuration) == streamed
+    metadata = await sync.GetMetadata(sync_v1.GetMetadataRequest())
+    # The sync context: present (providers index into it) and empty (vexil adds no static context).
+    assert metadata.HasField("metadata") and dict(metadata.metadata) == {}
