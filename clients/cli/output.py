@@ -105,7 +105,7 @@ def resolution(res: dict[str, Any]) -> str:
     value = next((res[f] for f in VALUE_FIELDS if f in res), None)
     rows = [
         ("flag", res.get("flag_key", "")),
-        ("value", json.dumps(value) if value is not None else "(caller's default)"),
+        ("value", json.dumps(value, ensure_ascii=False) if value is not None else "(caller's default)"),
         ("variant", res.get("variant", "")),
         ("reason", res.get("reason", "").removeprefix("REASON_")),
     ]

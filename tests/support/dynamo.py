@@ -19,8 +19,8 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -97,7 +97,7 @@ def dynamo_endpoint() -> Iterator[str]:
             return
         port = _free_loopback_port()
         endpoint = f"http://127.0.0.1:{port}"
-        log = tempfile.TemporaryFile()
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, after the process)
         process = subprocess.Popen(
             [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
