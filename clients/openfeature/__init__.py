@@ -1,1 +1,5 @@
-"""OpenFeature provider backed by the vexil client (work in progress)."""
+"""OpenFeature provider for vexil: `VexilProvider` (needs the `openfeature` extra)."""
+
+from vexil.openfeature.provider import VexilProvider, context_of, resolution
+
+__all__ = ["VexilProvider", "context_of", "resolution"]

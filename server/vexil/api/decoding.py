@@ -60,23 +60,42 @@ def _guard_stream(behavior: Callable, name: str) -> Callable:
 
 
 class DecodingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once and reuses the wrapper: this runs on every call."""
+
+    def __init__(self) -> None:
+        # method -> (handler as given, its wrapper): one entry per method, so it stays bounded
+        # even if a later interceptor hands out a fresh handler on every call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+        if handler is None:
             return handler
-        name = handler_call_details.method.rsplit("/", 1)[-1] + " request"
-        if handler.unary_unary is not None:
-            return handler._replace(
-                request_deserializer=_safe(handler.request_deserializer),
-                unary_unary=_guard_unary(handler.unary_unary, name),
-            )
-        if handler.unary_stream is not None:
-            return handler._replace(
-                request_deserializer=_safe(handler.request_deserializer),
-                unary_stream=_guard_stream(handler.unary_stream, name),
-            )
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    if handler.request_streaming or handler.request_deserializer is None:
         return handler
+    name = method.rsplit("/", 1)[-1] + " request"
+    if handler.unary_unary is not None:
+        return handler._replace(
+            request_deserializer=_safe(handler.request_deserializer),
+            unary_unary=_guard_unary(handler.unary_unary, name),
+        )
+    if handler.unary_stream is not None:
+        return handler._replace(
+            request_deserializer=_safe(handler.request_deserializer),
+            unary_stream=_guard_stream(handler.unary_stream, name),
+        )
+    return handler

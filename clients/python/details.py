@@ -1,0 +1,191 @@
+"""What an evaluation returns: the value plus why, and the vocabularies to say why.
+
+Reasons and error codes are flagd's and OpenFeature's names, so code written against one maps
+one-to-one onto the other.  The client adds three error codes the server never sends but a
+client can hit: PROVIDER_NOT_READY (local mode before the first snapshot), INVALID_CONTEXT (the
+server refused the context) and PROVIDER_FATAL (the credentials were refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from vexil.api.convert import struct_to_dict, value_to_python
+from vexil.engine import ErrorCode as EngineErrorCode
+from vexil.engine import Reason as EngineReason
+from vexil.engine import Resolution
+from vexil.v1 import evaluation_pb2
+
+T = TypeVar("T")
+
+
+class Reason(StrEnum):
+    """Why a value was served (flagd's reasons, equal to OpenFeature's of the same name)."""
+
+    STATIC = "STATIC"
+    TARGETING_MATCH = "TARGETING_MATCH"
+    DEFAULT = "DEFAULT"
+    DISABLED = "DISABLED"
+    ERROR = "ERROR"
+
+
+class ErrorCode(StrEnum):
+    """Why an evaluation failed (OpenFeature's error codes)."""
+
+    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    PARSE_ERROR = "PARSE_ERROR"
+    GENERAL = "GENERAL"
+    PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
+    INVALID_CONTEXT = "INVALID_CONTEXT"
+    PROVIDER_FATAL = "PROVIDER_FATAL"
+
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(slots=True)
+class EvaluationDetails(Generic[T]):
+    """One evaluation: the value to use and everything about how it was chosen.
+
+    `value` is always usable: when the flag is disabled, failed, or has no default variant it is
+    the caller's default.  `flag_version` and `config_version` say which data answered (0 when
+    unknown), which is what to log when a flag misbehaves.
+
+    A value object: treat it as read-only.  (It is not a frozen dataclass only because frozen
+    construction costs about 2 us, several times a whole local evaluation.)
+    """
+
+    flag_key: str
+    value: T
+    variant: str | None = None
+    reason: Reason = Reason.ERROR
+    error_code: ErrorCode | None = None
+    error_message: str = ""
+    flag_version: int = 0
+    config_version: int = 0
+    flag_metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+    @property
+    def is_error(self) -> bool:
+        return self.error_code is not None
+
+
+def failed(
+    key: str, default: T, code: ErrorCode, message: str, config_version: int = 0
+) -> EvaluationDetails[T]:
+    """The caller's default, with the reason ERROR and why."""
+    return EvaluationDetails(key, default, None, Reason.ERROR, code, message, 0, config_version)
+
+
+# -- from the engine (local mode) ---------------------------------------------------------------
+
+_REASONS = {EngineReason(r.value): r for r in Reason}
+_ERRORS = {EngineErrorCode(c.value): c for c in ErrorCode if c.value in EngineErrorCode.__members__}
+
+
+def from_resolution(
+    key: str, default: T, resolution: Resolution, flag_version: int, config_version: int
+) -> EvaluationDetails[T]:
+    value = resolution.value
+    code = resolution.error_code
+    if value is None:
+        value = default
+    elif value.__class__ is dict or value.__class__ is list:
+        value = copy_json(value)
+    return EvaluationDetails(
+        key,
+        value,
+        resolution.variant,
+        _REASONS[resolution.reason],
+        None if code is None else _ERRORS[code],
+        resolution.error_message,
+        flag_version,
+        config_version,
+        dict(resolution.flag_metadata) if resolution.flag_metadata else EMPTY,
+    )
+
+
+def copy_json(value: Any) -> Any:
+    """A private copy of an object value, so a caller mutating it cannot alter the snapshot.
+    (Shallow C-level copies, descending only into nested containers: most values are flat.)"""
+    if value.__class__ is dict:
+        out = value.copy()
+        for key, item in out.items():
+            if item.__class__ is dict or item.__class__ is list:
+                out[key] = copy_json(item)
+        return out
+    if value.__class__ is list:
+        out = value.copy()
+        for index, item in enumerate(out):
+            if item.__class__ is dict or item.__class__ is list:
+                out[index] = copy_json(item)
+        return out
+    return value
+
+
+# -- from the wire (remote mode) ----------------------------------------------------------------
+
+_PB_REASONS = {evaluation_pb2.Reason.Value(f"REASON_{r.value}"): r for r in Reason}
+_PB_ERRORS = {
+    evaluation_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}"): c
+    for c in ErrorCode
+    if f"ERROR_CODE_{c.value}" in evaluation_pb2.ErrorCode.DESCRIPTOR.values_by_name
+}
+
+
+def from_response(key: str, default: T, msg: evaluation_pb2.EvaluateResponse) -> EvaluationDetails[T]:
+    kind = msg.WhichOneof("value")
+    value: Any
+    if kind is None:
+        value = default
+    elif kind == "object_value":
+        value = value_to_python(msg.object_value)
+    else:
+        value = getattr(msg, kind)
+    reason = _PB_REASONS.get(msg.reason)
+    code = _PB_ERRORS.get(msg.error_code) if msg.error_code else None
+    message = msg.error_message
+    if reason is None:  # a newer server with a reason this client does not know
+        reason, code = Reason.ERROR, ErrorCode.GENERAL
+        message = message or f"unknown reason {msg.reason} from the server"
+    if code is not None or reason in (Reason.ERROR, Reason.DISABLED):
+        value = default
+    return EvaluationDetails(
+        key,
+        value,
+        msg.variant or None,
+        reason,
+        code,
+        message,
+        msg.flag_version,
+        msg.config_version,
+        struct_to_dict(msg.metadata) if msg.HasField("metadata") else EMPTY,
+    )
+
+
+# What a failed call means for the caller.  Credentials refused will not fix themselves on
+# retry: PROVIDER_FATAL (OpenFeature's "do not expect this to recover").  A refused request is
+# almost always the context (size or depth limits).  Everything else is transient: GENERAL.
+_STATUS_ERRORS = {
+    grpc.StatusCode.UNAUTHENTICATED: ErrorCode.PROVIDER_FATAL,
+    grpc.StatusCode.PERMISSION_DENIED: ErrorCode.PROVIDER_FATAL,
+    grpc.StatusCode.INVALID_ARGUMENT: ErrorCode.INVALID_CONTEXT,
+}
+
+
+def from_rpc_error(key: str, default: T, error: grpc.RpcError, deadline: float) -> EvaluationDetails[T]:
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else None
+    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"DEADLINE_EXCEEDED: no answer within {deadline * 1000:.0f} ms"
+    else:
+        message = f"{name}: {details or 'the call failed'}"
+    return failed(key, default, _STATUS_ERRORS.get(code, ErrorCode.GENERAL), message)  # type: ignore[arg-type]

@@ -1,0 +1,261 @@
+"""Live updates with the blocking client: change listeners, state events, reconnect and resume
+across a server restart (with writes through another replica meanwhile), divergent servers,
+silent streams, and the STALE -> ERROR grace period."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from tests.client.conftest import FAST
+from tests.client.support import (
+    Admin,
+    FakeEvaluation,
+    FakeServer,
+    LoopThread,
+    Replica,
+    bool_flag,
+    flag,
+    replica,
+    wait_until,
+)
+from vexil.client import ChangeEvent, ChangeKind, Client, ConnectionState, Reason, StateEvent
+from vexil.store.memory import MemoryStore
+
+
+class Recorder:
+    """Collects change and state events from the watcher thread."""
+
+    def __init__(self, client: Client) -> None:
+        self.changes: list[ChangeEvent] = []
+        self.states: list[StateEvent] = []
+        self._lock = threading.Lock()
+        client.on_change(self._change)
+        client.on_state(self._state)
+        client.start()  # clients are built with start=False so no event is missed
+
+    def _change(self, event: ChangeEvent) -> None:
+        with self._lock:
+            self.changes.append(event)
+
+    def _state(self, event: StateEvent) -> None:
+        with self._lock:
+            self.states.append(event)
+
+    @property
+    def versions(self) -> list[int]:
+        return [e.config_version for e in self.changes]
+
+    @property
+    def state_names(self) -> list[str]:
+        return [str(e.state) for e in self.states]
+
+
+def caught_up(client: Client, version: int) -> Callable[[], bool]:
+    return lambda: client.status().config_version >= version
+
+
+@pytest.mark.parametrize("mode", ["remote", "local"])
+def test_admin_changes_reach_on_change_listeners(server: Replica, admin: Admin, mode: str) -> None:
+    admin.create(bool_flag("checkout", "off"))
+    admin.create(bool_flag("search", "off"))
+    with Client(target=server.target, mode=mode, **FAST) as client:
+        assert client.wait_for_ready(10)
+        everything: list[ChangeEvent] = []
+        checkout: list[ChangeEvent] = []
+        client.on_change(everything.append)
+        unsubscribe = client.on_change(checkout.append, flag_key="checkout")
+
+        version = admin.update(bool_flag("checkout", "on"), reason="launch")
+        assert wait_until(lambda: len(checkout) == 1, 10)
+        event = checkout[0]
+        assert (event.kind, event.flag_keys, event.config_version) == (
+            ChangeKind.UPSERT,
+            {"checkout"},
+            version,
+        )
+        assert event.reason == "launch" and event.actor.startswith("anonymous@")
+        assert client.bool_value("checkout", False) is True  # the listener sees the new answer
+
+        admin.update(bool_flag("search", "on"))
+        version = admin.kill_environment(True)
+        assert wait_until(lambda: len(checkout) == 2, 10)
+        assert (checkout[1].kind, checkout[1].flag_keys) == (ChangeKind.ENVIRONMENT, {"checkout", "search"})
+        assert client.bool_details("checkout", False).reason == Reason.DISABLED
+
+        unsubscribe()
+        version = admin.delete("checkout")
+        assert wait_until(lambda: everything and everything[-1].config_version == version, 10)
+        assert [e.kind for e in everything] == [ChangeKind.UPSERT] * 2 + [
+            ChangeKind.ENVIRONMENT,
+            ChangeKind.DELETE,
+        ]
+        assert len(checkout) == 2
+
+
+def test_a_failing_listener_does_not_stop_the_client(server: Replica, admin: Admin) -> None:
+    admin.create(bool_flag("x", "off"))
+    with Client(target=server.target, mode="local", **FAST) as client:
+        assert client.wait_for_ready(10)
+
+        def broken(event: ChangeEvent) -> None:
+            raise RuntimeError("listener bug")
+
+        client.on_change(broken)
+        client.on_state(broken)  # type: ignore[arg-type]
+        version = admin.update(bool_flag("x", "on"))
+        assert wait_until(caught_up(client, version), 10)
+        assert client.bool_value("x", False) is True and client.state is ConnectionState.READY
+
+
+@pytest.mark.parametrize("how", ["graceful", "abrupt"])
+def test_restart_on_the_same_port_with_writes_through_another_replica(
+    loop_thread: LoopThread, how: str
+) -> None:
+    store = MemoryStore()  # one database, two replicas
+    first = Replica(loop_thread, store).start()
+    second = Replica(loop_thread, store).start()
+    admin_first, admin_second = Admin(first.target), Admin(second.target)
+    try:
+        admin_first.create(bool_flag("checkout", "off"))
+        admin_first.create(flag("banner", {"a": "A", "b": "B"}, "a"))
+        with Client(target=first.target, mode="local", start=False, **FAST) as client:
+            seen = Recorder(client)
+            assert client.wait_for_ready(10)
+            start = admin_first.update(bool_flag("checkout", "on"))
+            assert wait_until(caught_up(client, start), 10)
+
+            # Mid-stream: the client is connected and following.
+            port = first.port
+            if how == "graceful":
+                first.stop()  # streams end cleanly, then the port closes
+            else:
+                first.kill()  # streams are cut, as when the process dies
+            assert wait_until(lambda: client.state is ConnectionState.STALE, 10)
+            assert client.bool_value("checkout", False) is True  # still served while disconnected
+            assert client.status().snapshot_age is not None
+
+            written = [
+                admin_second.update(flag("banner", {"a": "A", "b": "B"}, "b")),
+                admin_second.create(bool_flag("new-while-down", "on")),
+                admin_second.update(bool_flag("checkout", "off")),
+                admin_second.delete("new-while-down"),
+                admin_second.evaluators({"is_jp": {"==": [{"var": "country"}, "JP"]}}),
+                admin_second.create(
+                    flag("jp", {"y": "yes", "n": "no"}, "n", {"if": [{"$ref": "is_jp"}, "y", "n"]})
+                ),
+            ]
+            assert written == list(range(start + 1, start + 7))
+
+            restarted = Replica(loop_thread, store, port=port).start()
+            try:
+                assert wait_until(caught_up(client, written[-1]), 15)
+                assert wait_until(lambda: client.state is ConnectionState.READY, 5)
+                # Nothing missed, nothing twice, in order, and no full snapshot was needed.
+                assert seen.versions == list(range(start, written[-1] + 1))
+                assert ChangeKind.SNAPSHOT not in {e.kind for e in seen.changes}
+                assert seen.state_names == ["READY", "STALE", "READY"]
+                assert client.string_value("banner", "?") == "B"
+                assert client.bool_value("checkout", True) is False
+                assert client.bool_details("new-while-down", False).error_code == "FLAG_NOT_FOUND"
+                assert client.string_value("jp", "?", {"country": "JP"}) == "yes"
+                # and it keeps following the restarted server
+                live = Admin(restarted.target)
+                version = live.update(bool_flag("checkout", "on"))
+                live.close()
+                assert wait_until(caught_up(client, version), 10)
+                assert client.bool_value("checkout", False) is True
+            finally:
+                restarted.stop()
+    finally:
+        admin_first.close()
+        admin_second.close()
+        second.stop()
+
+
+@pytest.mark.parametrize("history", ["diverged", "younger", "trimmed"])
+def test_a_server_that_cannot_resume_sends_a_full_snapshot(
+    loop_thread: LoopThread, history: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart the server's history may not be the one the client followed: a fresh
+    store (same versions, other content, or fewer versions) or a change log trimmed past the
+    client's version.  The client must end up with exactly the server's data."""
+    # "younger" leaves the server exactly one version behind: it answers the resume with
+    # silence, which the client waits out (RESUME_TIMEOUT) before asking for a snapshot.
+    monkeypatch.setattr("vexil.client.watcher.RESUME_TIMEOUT", 0.5)
+    expected: dict[str, bool] = {}
+    store = MemoryStore(max_changes=2) if history == "trimmed" else MemoryStore()
+    server = Replica(loop_thread, store).start()
+    admin = Admin(server.target)
+    try:
+        for key in ("a", "b", "c"):
+            admin.create(bool_flag(key, "off"))
+        admin.close()
+        with Client(target=server.target, mode="local", start=False, **FAST) as client:
+            seen = Recorder(client)
+            assert client.wait_for_ready(10) and client.status().config_version == 3
+            server.stop()
+            # The data the server will have when it comes back, written while it is down
+            # (through another replica of the same store, or into a fresh store).
+            later = store if history == "trimmed" else MemoryStore()
+            with replica(loop_thread, later) as other:
+                writer = Admin(other.target)
+                if history == "diverged":  # versions 1..3 again, other flags
+                    expected = {"a": True, "x": True, "y": False}
+                    for key, default in (("a", "on"), ("x", "on"), ("y", "off")):
+                        writer.create(bool_flag(key, default))
+                elif history == "younger":  # one version behind the client: it answers with silence
+                    expected = {"z": True}
+                    writer.create(bool_flag("z", "on"))
+                elif history == "trimmed":  # the log keeps only the last two of versions 4..7
+                    expected = {"a": True, "b": True, "c": False, "d": True}
+                    writer.update(bool_flag("a", "on"))
+                    writer.update(bool_flag("b", "on"))
+                    writer.create(bool_flag("d", "on"))
+                version = writer.create(bool_flag("last", "on"))
+                expected["last"] = True
+                writer.close()
+            server = Replica(loop_thread, later, port=server.port).start()
+            assert wait_until(lambda: client.status().config_version == version, 15)
+            assert wait_until(lambda: client.all_values() == expected, 5), client.all_values()
+            snapshots = [e for e in seen.changes if e.kind is ChangeKind.SNAPSHOT]
+            assert len(snapshots) == 1 and snapshots[0].flag_keys >= {"b", "last"}
+            assert seen.state_names == ["READY", "STALE", "READY"]
+    finally:
+        server.stop()
+
+
+def test_stale_becomes_error_after_the_grace_period_and_data_keeps_serving(
+    server: Replica, admin: Admin
+) -> None:
+    admin.create(flag("banner", {"a": "A"}, "a"))
+    with Client(target=server.target, mode="local", stale_grace=0.3, start=False, **FAST) as client:
+        seen = Recorder(client)
+        assert client.wait_for_ready(10)
+        server.stop()
+        assert wait_until(lambda: client.state is ConnectionState.ERROR, 10)
+        assert seen.state_names == ["READY", "STALE", "ERROR"]
+        assert "disconnected for more than 0.3 s" in seen.states[-1].message
+        assert client.string_value("banner", "?") == "A"
+        status = client.status()
+        assert status.source == "server" and status.flag_count == 1
+        assert status.snapshot_age is not None and status.snapshot_age >= 0.3
+
+        server.start()  # same port: back to READY
+        assert wait_until(lambda: client.state is ConnectionState.READY, 15)
+        assert seen.state_names == ["READY", "STALE", "ERROR", "READY"]
+
+
+def test_a_silent_stream_is_replaced(loop_thread: LoopThread) -> None:
+    """A connection that stops delivering anything (not even heartbeats) is abandoned after
+    `idle_timeout` and a new stream is opened."""
+    servicer = FakeEvaluation()
+    fake = FakeServer(loop_thread, servicer)
+    try:
+        with Client(target=fake.target, idle_timeout=0.3, **FAST) as client:
+            assert client.wait_for_ready(5)
+            assert wait_until(lambda: len(servicer.metadata) >= 3, 10)
+    finally:
+        fake.stop()
