@@ -9,6 +9,7 @@ environment down.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,8 @@ from vexil.engine import (
     not_found,
 )
 from vexil.model import Change, ChangeKind, Environment, Flag
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +56,30 @@ class BrokenFlag:
 Entry = CompiledFlag | BrokenFlag
 
 
-def compile_entry(flag: Flag, evaluators: Mapping[str, Any]) -> Entry:
+def compile_entry(flag: Flag, environment: Environment) -> Entry:
+    """Compile against the environment's `$evaluators`, with its flag-set metadata merged under
+    the flag's own (what every resolution reports).
+
+    Writes through vexil are validated strictly, but a stored flag can still fail that (written by
+    hand, or its `$ref` target removed): it is then served exactly as flagd would serve it, errors
+    surfacing only on the paths that reach them, and only a flag even flagd could not load is
+    kept as broken."""
     try:
-        return compile_flag(flag, evaluators)
-    except FlagValidationError as exc:
-        return BrokenFlag(flag, str(exc))
+        return compile_flag(flag, environment.evaluators, flag_set_metadata=environment.metadata)
+    except FlagValidationError as strict_error:
+        try:
+            lenient = compile_flag(
+                flag, environment.evaluators, flag_set_metadata=environment.metadata, strict=False
+            )
+        except FlagValidationError:
+            return BrokenFlag(flag, str(strict_error))
+        log.warning(
+            "flag %s/%s does not validate (%s); serving it as flagd would",
+            environment.name,
+            flag.key,
+            strict_error,
+        )
+        return lenient
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +93,7 @@ class Snapshot:
 
     @classmethod
     def build(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
-        evaluators = environment.evaluators
-        return cls(environment, {f.key: compile_entry(f, evaluators) for f in flags})
+        return cls(environment, {f.key: compile_entry(f, environment) for f in flags})
 
     @property
     def name(self) -> str:
@@ -109,8 +130,9 @@ class Snapshot:
         entries = dict(self.entries)
         if change.kind is ChangeKind.ENVIRONMENT and change.environment is not None:
             environment = change.environment
-            if environment.evaluators != self.environment.evaluators:
-                entries = {k: compile_entry(e.flag, environment.evaluators) for k, e in entries.items()}
+            old = self.environment
+            if environment.evaluators != old.evaluators or environment.metadata != old.metadata:
+                entries = {k: compile_entry(e.flag, environment) for k, e in entries.items()}
         elif change.kind is ChangeKind.DELETE:
             current = entries.get(change.flag_key)
             # A full load may already hold the flag re-created after this delete: keep that.
@@ -121,7 +143,7 @@ class Snapshot:
             # Changes replay on top of a load that may already be newer for some flags (a load
             # reads the environment, then the flags): never step a flag back to an older version.
             if current is None or current.flag.version <= change.flag.version:
-                entries[change.flag.key] = compile_entry(change.flag, environment.evaluators)
+                entries[change.flag.key] = compile_entry(change.flag, environment)
         if environment.config_version != change.config_version:
             environment = replace(environment, config_version=change.config_version)
         return Snapshot(environment, entries)

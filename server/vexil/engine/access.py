@@ -190,7 +190,15 @@ def build_var(site: Site) -> Expr:
         folded = None if site.item else _flagd_constant(site, key.value, default)
         if folded is not None:
             return folded
-        return dynamic(getter(site, key.value, default))
+        props = static_path(key.value)
+        simple = (
+            not site.item
+            and props is not None
+            and len(props) == 1
+            and default.const
+            and default.value is None
+        )
+        return dynamic(getter(site, key.value, default), key=props[0] if simple and props else None)
     if not site.item:
         site.compiler.need_full_context()
     key_fn = as_fn(key)
@@ -226,7 +234,7 @@ def build_missing(site: Site) -> Expr:
 
 def build_missing_some(site: Site) -> Expr:
     args = site.compile_args()
-    need, keys = (args + [NULL, NULL])[:2]
+    need, keys = [*args, NULL, NULL][:2]
     extras = evaluate_all(args[2:])
     if keys.const and isinstance(keys.value, list) and extras is None:
         key_list = list(keys.value)

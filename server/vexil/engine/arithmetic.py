@@ -60,7 +60,8 @@ def _variadic(site: Site, impl: Any) -> Expr:
 
 
 def _binary(site: Site, impl: Any) -> Expr:
-    return eager(fixed_arity(impl, 2), site.compile_args())
+    args = site.compile_args()
+    return eager(fixed_arity(impl, 2, len(args)), args)
 
 
 OPERATORS: dict[str, Operator] = {

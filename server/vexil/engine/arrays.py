@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vexil.engine.coercion import to_string, truthy
+from vexil.engine.coercion import to_string
 from vexil.engine.expr import NULL, Expr, Operator, Site, as_fn, const, dynamic, eager, fixed_arity, truth_fn
 
 
@@ -60,9 +60,7 @@ def build_reduce(site: Site) -> Expr:
     sub = as_fn(_sub_rule(site, 1))
     initial = site.args[2] if len(site.args) > 2 else None
     if isinstance(initial, dict) and len(initial) == 1:
-        site.invalid(
-            "reduce does not evaluate its initial value; give a literal", site.arg_paths[2]
-        )
+        site.invalid("reduce does not evaluate its initial value; give a literal", site.arg_paths[2])
 
     def reduced(data: Any) -> Any:
         values = items(data)
@@ -152,29 +150,37 @@ def build_in(site: Site) -> Expr:
     args = site.compile_args()
     if len(args) == 2 and args[1].const and not args[0].const:
         needle, haystack = args
-        fn = as_fn(needle)
         values = haystack.value
         if isinstance(values, list):
-            members = _hashable_members(values) if len(values) > 3 else None
-            if members is not None:
-
-                def member(data: Any) -> bool:
-                    value = fn(data)
-                    try:
-                        return value in members
-                    except TypeError:  # unhashable needle (array or object)
-                        return value in values
-
-                return dynamic(member, boolean=True)
-            return dynamic(lambda data: fn(data) in values, boolean=True)
+            return _member_of(needle, values)
         if isinstance(values, str):
-            text = values
+            text, fn = values, as_fn(needle)
             return dynamic(
                 lambda data: (v if (v := fn(data)).__class__ is str else to_string(v)) in text,
                 boolean=True,
             )
+        fn = as_fn(needle)
         return dynamic(lambda data: (fn(data), False)[1], boolean=True)
-    return eager(fixed_arity(contains, 2), args, boolean=True)
+    return eager(fixed_arity(contains, 2, len(args)), args, boolean=True)
+
+
+def _member_of(needle: Expr, values: list[Any]) -> Expr:
+    """`{"in": [x, [literal, ...]]}`: a set lookup when the array allows it, else a list scan."""
+    k, fn = needle.key, as_fn(needle)
+    members = _hashable_members(values) if len(values) > 3 else None
+    if members is None:
+        if k is not None:
+            return dynamic(lambda data: data.get(k) in values, boolean=True)
+        return dynamic(lambda data: fn(data) in values, boolean=True)
+
+    def member(data: Any) -> bool:
+        value = data.get(k) if k is not None else fn(data)
+        try:
+            return value in members
+        except TypeError:  # unhashable needle (array or object)
+            return value in values
+
+    return dynamic(member, boolean=True)
 
 
 OPERATORS: dict[str, Operator] = {

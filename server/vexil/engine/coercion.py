@@ -67,7 +67,7 @@ def to_string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float):
-        return "%.15g" % value
+        return f"{value:.15g}"
     if isinstance(value, int):
         return str(value)
     if value is None:

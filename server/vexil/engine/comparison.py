@@ -7,6 +7,7 @@ common type inline and fall back to the full coercion rules (`coercion.py`) othe
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -30,31 +31,53 @@ def _strict_not_equals(a: Any, b: Any) -> bool:
 
 def _equality(site: Site, loose: Callable[[Any, Any], bool], negate: bool, strict: bool) -> Expr:
     args = site.compile_args()
-    if len(args) == 2 and args[1].const and not args[0].const:
-        left, right = args
-        fn = as_fn(left)
-        literal = right.value
+    if len(args) == 2 and args[0].const != args[1].const:
+        # An attribute against a literal (either side: these four operators are symmetric).
+        subject, other = (args[0], args[1]) if args[1].const else (args[1], args[0])
+        literal = other.value
         if strict:
-            if negate:
-                return dynamic(lambda data: fn(data) != literal, boolean=True)
-            return dynamic(lambda data: fn(data) == literal, boolean=True)
+            return _strict_fast(subject, literal, negate)
         literal_type = literal.__class__
         if literal_type is str or literal_type is int or literal_type is float:
-            # Same type on both sides: a plain comparison; anything else takes the slow path.
-            if negate:
-                return dynamic(
-                    lambda data: (
-                        v != literal if (v := fn(data)).__class__ is literal_type else not loose_equals(v, literal)
-                    ),
-                    boolean=True,
-                )
+            return _loose_fast(subject, literal, negate)
+    return eager(fixed_arity(loose, 2, len(args)), args, boolean=True)
+
+
+def _strict_fast(subject: Expr, literal: Any, negate: bool) -> Expr:
+    k, fn = subject.key, as_fn(subject)
+    if negate:
+        if k is not None:
+            return dynamic(lambda data: data.get(k) != literal, boolean=True)
+        return dynamic(lambda data: fn(data) != literal, boolean=True)
+    if k is not None:
+        return dynamic(lambda data: data.get(k) == literal, boolean=True)
+    return dynamic(lambda data: fn(data) == literal, boolean=True)
+
+
+def _loose_fast(subject: Expr, literal: Any, negate: bool) -> Expr:
+    """Same type on both sides: a plain comparison; anything else takes the coercion path."""
+    k, fn, kind = subject.key, as_fn(subject), literal.__class__
+    if negate:
+        if k is not None:
             return dynamic(
                 lambda data: (
-                    v == literal if (v := fn(data)).__class__ is literal_type else loose_equals(v, literal)
+                    v != literal if (v := data.get(k)).__class__ is kind else not loose_equals(v, literal)
                 ),
                 boolean=True,
             )
-    return eager(fixed_arity(loose, 2), args, boolean=True)
+        return dynamic(
+            lambda data: v != literal if (v := fn(data)).__class__ is kind else not loose_equals(v, literal),
+            boolean=True,
+        )
+    if k is not None:
+        return dynamic(
+            lambda data: v == literal if (v := data.get(k)).__class__ is kind else loose_equals(v, literal),
+            boolean=True,
+        )
+    return dynamic(
+        lambda data: v == literal if (v := fn(data)).__class__ is kind else loose_equals(v, literal),
+        boolean=True,
+    )
 
 
 def build_equals(site: Site) -> Expr:
@@ -73,30 +96,130 @@ def build_strict_not_equals(site: Site) -> Expr:
     return _equality(site, _strict_not_equals, negate=True, strict=True)
 
 
-def _number_fast(op: str, fn: Callable[[Any], Any], literal: Any, pairwise: Callable[[Any, Any], bool]) -> Expr:
-    """`{"<": [x, 18]}`: a number on the right; numbers on the left compare directly."""
+_INLINE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _number_right(op: str, subject: Expr, literal: Any, pairwise: Callable[[Any, Any], bool]) -> Expr:
+    """`{"<": [x, 18]}`: a number on the right; ints and floats on the left compare directly."""
+    k, fn = subject.key, as_fn(subject)
+    if k is not None:
+        fn = None  # type: ignore[assignment]
     if op == "<":
+        if fn is None:
+            return dynamic(
+                lambda data: (
+                    v < literal
+                    if (c := (v := data.get(k)).__class__) is int or c is float
+                    else pairwise(v, literal)
+                ),
+                boolean=True,
+            )
         return dynamic(
-            lambda data: v < literal if (v := fn(data)).__class__ in _NUMBERS else pairwise(v, literal),
+            lambda data: (
+                v < literal if (c := (v := fn(data)).__class__) is int or c is float else pairwise(v, literal)
+            ),
             boolean=True,
         )
     if op == "<=":
+        if fn is None:
+            return dynamic(
+                lambda data: (
+                    v <= literal
+                    if (c := (v := data.get(k)).__class__) is int or c is float
+                    else pairwise(v, literal)
+                ),
+                boolean=True,
+            )
         return dynamic(
-            lambda data: v <= literal if (v := fn(data)).__class__ in _NUMBERS else pairwise(v, literal),
+            lambda data: (
+                v <= literal
+                if (c := (v := fn(data)).__class__) is int or c is float
+                else pairwise(v, literal)
+            ),
             boolean=True,
         )
     if op == ">":
+        if fn is None:
+            return dynamic(
+                lambda data: (
+                    v > literal
+                    if (c := (v := data.get(k)).__class__) is int or c is float
+                    else pairwise(v, literal)
+                ),
+                boolean=True,
+            )
         return dynamic(
-            lambda data: v > literal if (v := fn(data)).__class__ in _NUMBERS else pairwise(v, literal),
+            lambda data: (
+                v > literal if (c := (v := fn(data)).__class__) is int or c is float else pairwise(v, literal)
+            ),
+            boolean=True,
+        )
+    if fn is None:
+        return dynamic(
+            lambda data: (
+                v >= literal
+                if (c := (v := data.get(k)).__class__) is int or c is float
+                else pairwise(v, literal)
+            ),
             boolean=True,
         )
     return dynamic(
-        lambda data: v >= literal if (v := fn(data)).__class__ in _NUMBERS else pairwise(v, literal),
+        lambda data: (
+            v >= literal if (c := (v := fn(data)).__class__) is int or c is float else pairwise(v, literal)
+        ),
         boolean=True,
     )
 
 
-_NUMBERS = (int, float)
+def _between_numbers(
+    op: str, subject: Expr, low: Any, high: Any, pairwise: Callable[[Any, Any], bool]
+) -> Expr:
+    """`{"<": [18, x, 65]}` with number bounds: a chained comparison for int/float `x`."""
+    k, fn = subject.key, as_fn(subject)
+    test = _INLINE[op]
+
+    def slow(v: Any) -> bool:
+        return pairwise(low, v) and pairwise(v, high)
+
+    if op == "<":
+        if k is not None:
+            return dynamic(
+                lambda data: (
+                    low < v < high if (c := (v := data.get(k)).__class__) is int or c is float else slow(v)
+                ),
+                boolean=True,
+            )
+        return dynamic(
+            lambda data: low < v < high if (c := (v := fn(data)).__class__) is int or c is float else slow(v),
+            boolean=True,
+        )
+    if op == "<=":
+        if k is not None:
+            return dynamic(
+                lambda data: (
+                    low <= v <= high if (c := (v := data.get(k)).__class__) is int or c is float else slow(v)
+                ),
+                boolean=True,
+            )
+        return dynamic(
+            lambda data: (
+                low <= v <= high if (c := (v := fn(data)).__class__) is int or c is float else slow(v)
+            ),
+            boolean=True,
+        )
+    return dynamic(
+        lambda data: (
+            test(low, v) and test(v, high)
+            if (c := (v := fn(data)).__class__) is int or c is float
+            else slow(v)
+        ),
+        boolean=True,
+    )
 
 
 def _ordering(site: Site, pairwise: Callable[[Any, Any], bool]) -> Expr:
@@ -112,13 +235,19 @@ def _ordering(site: Site, pairwise: Callable[[Any, Any], bool]) -> Expr:
     if len(args) in (2, 3) and (len(args) == 2 or args[2].const) and not (args[0].const and args[1].const):
         a, b = args[0], args[1]
         high = args[2].value if len(args) == 3 else None
-        fa, fb = as_fn(a), as_fn(b)
         if high is None:
             if b.const and b.value.__class__ in _NUMBERS:
-                return _number_fast(site.op, fa, b.value, pairwise)
+                return _number_right(site.op, a, b.value, pairwise)
+            fa, fb = as_fn(a), as_fn(b)
             return dynamic(lambda data: pairwise(fa(data), fb(data)), boolean=True)
+        if a.const and a.value.__class__ in _NUMBERS and high.__class__ in _NUMBERS:
+            return _between_numbers(site.op, b, a.value, high, pairwise)
+        fa, fb = as_fn(a), as_fn(b)
         return dynamic(lambda data: pairwise(fa(data), y := fb(data)) and pairwise(y, high), boolean=True)
-    return eager(fixed_arity(between, 3), args, boolean=True)
+    return eager(fixed_arity(between, 3, len(args)), args, boolean=True)
+
+
+_NUMBERS = (int, float)
 
 
 def build_less(site: Site) -> Expr:

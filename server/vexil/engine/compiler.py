@@ -16,8 +16,9 @@ from types import MappingProxyType
 from typing import Any
 
 from vexil.engine.errors import FlagValidationError
+from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
-from vexil.engine.rules import compile_rule, variant_name
+from vexil.engine.rules import REF, compile_rule, variant_name
 from vexil.model import Flag
 
 _STATES = frozenset(("ENABLED", "DISABLED"))
@@ -26,6 +27,9 @@ _STATES = frozenset(("ENABLED", "DISABLED"))
 @dataclass(frozen=True, slots=True)
 class CompiledFlag:
     """A flag ready to evaluate.  Immutable: a new one is compiled for every change.
+
+    The tables are plain dicts for lookup speed (a mapping proxy costs a third more per
+    evaluation); nothing mutates them after compilation.
 
     `value_type` is the type of the flag's variants (INT only when every variant is an integer,
     FLOAT when numbers are mixed or fractional; ANY only for a non-strict compile of a flag
@@ -85,17 +89,20 @@ def _check_variants(flag: Flag, strict: bool) -> ValueType:
     for name, value in variants.items():
         if not isinstance(name, str) or not name:
             if strict:
-                raise FlagValidationError(f"variant names are non-empty strings, got {name!r}", "variants")
+                raise FlagValidationError(
+                    f"variant names are non-empty strings, got {shown(name)}", "variants"
+                )
             continue
         kind = _kind(value)
         if strict:
             if kind is None:
                 what = "null" if value is None else type(value).__name__
                 raise FlagValidationError(
-                    f"{what} is not a variant value: use a boolean, string, number or object", f"variants.{name}"
+                    f"{what} is not a variant value: use a boolean, string, number or object",
+                    f"variants.{name}",
                 )
             if kind is ValueType.FLOAT and not math.isfinite(value):
-                raise FlagValidationError(f"{value!r} is not a finite number", f"variants.{name}")
+                raise FlagValidationError(f"{shown(value)} is not a finite number", f"variants.{name}")
             if first_kind is not None and _KIND_NAMES[kind] != _KIND_NAMES[first_kind]:
                 raise FlagValidationError(
                     f"variant types mixed: '{first_name}' is {_KIND_NAMES[first_kind]} but '{name}' is "
@@ -148,9 +155,8 @@ def _typed(
                 return error_resolution(
                     ErrorCode.GENERAL, f"variant '{name}' of flag '{key}' is too large for a float", metadata
                 )
-    elif wanted is ValueType.OBJECT:
-        if isinstance(value, dict | list):
-            served = value
+    elif wanted is ValueType.OBJECT and isinstance(value, dict | list):
+        served = value
     if served is _MISMATCH:
         kind = _kind(value)
         what = "null" if kind is None else str(kind).lower()
@@ -175,7 +181,9 @@ def _default_resolutions(
         return dict.fromkeys(_TYPES, none)
     if default not in flag.variants:
         missing = error_resolution(
-            ErrorCode.GENERAL, f"default variant '{default}' of flag '{flag.key}' is not one of its variants", metadata
+            ErrorCode.GENERAL,
+            f"default variant '{default}' of flag '{flag.key}' is not one of its variants",
+            metadata,
         )
         return dict.fromkeys(_TYPES, missing)
     value = flag.variants[default]
@@ -208,11 +216,33 @@ def _default_variant(flag: Flag, strict: bool) -> str | None:
     if isinstance(default, bool):
         default = variant_name(default)
     if not isinstance(default, str):
-        raise FlagValidationError(f"the default variant is a variant name, got {default!r}", "defaultVariant")
+        raise FlagValidationError(
+            f"the default variant is a variant name, got {shown(default)}", "defaultVariant"
+        )
     if strict and default not in flag.variants:
         names = ", ".join(sorted(str(n) for n in flag.variants)[:10])
         raise FlagValidationError(f"'{default}' is not one of the variants ({names})", "defaultVariant")
     return default
+
+
+def _root_reference(targeting: Any, evaluators: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """A targeting that is only a `$ref` is the referenced rule (which may be static or not an
+    object at all: decided on the rule itself, as the reference does after substitution).
+    Returns the rule and the path it is found at."""
+    path = "targeting"
+    seen: set[str] = set()
+    while (
+        isinstance(targeting, dict)
+        and len(targeting) == 1
+        and isinstance(name := targeting.get(REF), str)
+        and evaluators
+        and name in evaluators
+        and name not in seen
+    ):
+        seen.add(name)
+        targeting = evaluators[name]
+        path = f"$evaluators.{name}"
+    return targeting, path
 
 
 def _is_static(targeting: Any) -> bool:
@@ -240,19 +270,21 @@ def compile_flag(
     """
     key = flag.key
     if not isinstance(key, str):
-        raise FlagValidationError(f"the flag key is a string, got {key!r}", "key")
+        raise FlagValidationError(f"the flag key is a string, got {shown(key)}", "key")
     state = str(flag.state)
     if state not in _STATES:
-        raise FlagValidationError(f"state is ENABLED or DISABLED, got {state!r}", "state")
+        raise FlagValidationError(f"state is ENABLED or DISABLED, got {shown(state)}", "state")
     if flag.metadata is not None and not isinstance(flag.metadata, Mapping):
         raise FlagValidationError("metadata is an object", "metadata")
+    if evaluators is not None and not isinstance(evaluators, Mapping):
+        raise FlagValidationError("$evaluators is an object (name -> rule)", "$evaluators")
     value_type = _check_variants(flag, strict)
     default = _default_variant(flag, strict)
     merged = {**(flag_set_metadata or {}), **(flag.metadata or {})}
     metadata: Mapping[str, Any] = MappingProxyType(merged)
 
     disabled = Resolution(None, None, Reason.DISABLED, None, "", metadata)
-    targeting = flag.targeting
+    targeting, targeting_path = _root_reference(flag.targeting, evaluators)
     static = _is_static(targeting)
     rule: Callable[[Any], Any] | None = None
     full_context = False
@@ -264,7 +296,12 @@ def compile_flag(
         if isinstance(targeting, dict):
             variant_names = frozenset(n for n in flag.variants if isinstance(n, str))
             expr, full_context = compile_rule(
-                targeting, key, variants=variant_names, evaluators=evaluators, strict=strict
+                targeting,
+                key,
+                variants=variant_names,
+                evaluators=evaluators,
+                strict=strict,
+                path=targeting_path,
             )
             if expr.const:
                 fixed = _fixed_result(flag, expr.value, matches, defaults, metadata)
@@ -272,7 +309,7 @@ def compile_flag(
                 rule = expr.fn
         elif strict:
             raise FlagValidationError(
-                f"targeting is a JSONLogic rule (an object), got {type(targeting).__name__}", "targeting"
+                f"targeting is a JSONLogic rule (an object), got {type(targeting).__name__}", targeting_path
             )
         else:
             bad = error_resolution(ErrorCode.PARSE_ERROR, f"invalid targeting in flag '{key}'", metadata)
@@ -290,9 +327,9 @@ def compile_flag(
         flag_metadata=metadata,
         rule=rule,
         full_context=full_context,
-        fixed=MappingProxyType(fixed) if fixed is not None else None,
-        matches=MappingProxyType({t: MappingProxyType(table) for t, table in matches.items()}),
-        defaults=MappingProxyType(defaults),
+        fixed=fixed,
+        matches=matches,
+        defaults=defaults,
         disabled=disabled,
     )
 
@@ -321,6 +358,7 @@ def _fixed_result(
 
 def unknown_variant(key: str, name: Any, metadata: Mapping[str, Any]) -> Resolution:
     return error_resolution(
-        ErrorCode.GENERAL, f"flag '{key}': the rule chose variant '{name}', which the flag does not have", metadata
+        ErrorCode.GENERAL,
+        f"flag '{key}': the rule chose variant '{name}', which the flag does not have",
+        metadata,
     )
-

@@ -14,6 +14,7 @@ from typing import Any
 
 from vexil.engine.compiler import CompiledFlag, unknown_variant
 from vexil.engine.errors import RuleParseError
+from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Resolution, ValueType, error_resolution
 
 _EMPTY: Mapping[str, Any] = {}
@@ -69,7 +70,9 @@ def evaluate(
         found = table.get(result)
         return found if found is not None else unknown_variant(compiled.key, result, compiled.flag_metadata)
     except RuleParseError as exc:
-        return error_resolution(ErrorCode.PARSE_ERROR, f"flag '{compiled.key}': {exc}", compiled.flag_metadata)
+        return error_resolution(
+            ErrorCode.PARSE_ERROR, f"flag '{compiled.key}': {exc}", compiled.flag_metadata
+        )
     except Exception as exc:
         return _failed(compiled, exc)
 
@@ -98,6 +101,6 @@ def _failed(compiled: Any, exc: Exception) -> Resolution:
 def _unknown_type(compiled: CompiledFlag, value_type: Any) -> Resolution:
     return error_resolution(
         ErrorCode.GENERAL,
-        f"unknown value type {value_type!r}; use one of {', '.join(ValueType)}",
+        f"unknown value type {shown(value_type)}; use one of {', '.join(ValueType)}",
         compiled.flag_metadata,
     )

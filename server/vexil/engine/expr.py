@@ -34,10 +34,12 @@ class Expr:
     `plain_truth` is true when Python's truthiness of every value the node can produce equals
     JSONLogic's (that is, it can never produce NaN or an object), so conditions can test the
     value directly instead of calling `truthy`.  `boolean` is true when the node only ever
-    produces true, false or null (comparisons, `!`, `in`, `sem_ver`...).
+    produces true, false or null (comparisons, `!`, `in`, `sem_ver`...).  `key` is set when the
+    node is a plain read of one top-level context attribute (`{"var": "country"}`): builders then
+    read `data.get(key)` inline instead of calling the node, saving a call per evaluation.
     """
 
-    __slots__ = ("boolean", "const", "fn", "plain_truth", "value")
+    __slots__ = ("boolean", "const", "fn", "key", "plain_truth", "value")
 
     def __init__(
         self,
@@ -46,9 +48,11 @@ class Expr:
         *,
         plain_truth: bool = False,
         boolean: bool = False,
+        key: str | None = None,
     ) -> None:
         self.fn = fn
         self.value = value
+        self.key = key
         self.const = fn is None
         if fn is None:
             plain_truth = truthy(value) == bool(value)
@@ -60,12 +64,22 @@ class Expr:
         return f"Const({self.value!r})" if self.const else f"Expr({self.fn!r})"
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """`repr(value)` for messages: shortened, and never failing (an integer with thousands of
+    digits, for one, cannot be printed)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def const(value: Any) -> Expr:
     return Expr(None, value)
 
 
-def dynamic(fn: Fn, *, plain_truth: bool = False, boolean: bool = False) -> Expr:
-    return Expr(fn, plain_truth=plain_truth, boolean=boolean)
+def dynamic(fn: Fn, *, plain_truth: bool = False, boolean: bool = False, key: str | None = None) -> Expr:
+    return Expr(fn, plain_truth=plain_truth, boolean=boolean, key=key)
 
 
 NULL = const(None)
@@ -105,10 +119,12 @@ def evaluate_all(exprs: Sequence[Expr]) -> Fn | None:
     return run
 
 
-def fixed_arity(impl: Callable[..., Any], count: int) -> Callable[..., Any]:
+def fixed_arity(impl: Callable[..., Any], count: int, given: int | None = None) -> Callable[..., Any]:
     """`impl` called the way the reference calls a Python function with `count` optional
     parameters and `*_ignored`: missing arguments are null, extra ones are dropped (after having
-    been evaluated like every argument)."""
+    been evaluated like every argument).  `impl` itself when `given` arguments fit exactly."""
+    if given == count:
+        return impl
 
     def call(*values: Any) -> Any:
         if len(values) != count:

@@ -24,7 +24,7 @@ from typing import Any
 import cbor2
 import mmh3
 
-from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic
+from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
 
 MAX_TOTAL_WEIGHT = 2_147_483_647
 """The reference refuses a total weight above MaxInt32."""
@@ -223,7 +223,7 @@ def _check_constant_buckets(site: Site, exprs: Sequence[Expr], first_bucket: int
                 if isinstance(weight, dict):
                     all_known = False  # computed weight: checked when evaluated
                 else:
-                    site.invalid(f"fractional weights must be integers, got {weight!r}", f"{path}[1]")
+                    site.invalid(f"fractional weights must be integers, got {shown(weight)}", f"{path}[1]")
                     all_known = False
                     continue
             else:
@@ -266,16 +266,26 @@ def build_fractional(site: Site) -> Expr:
         if table is None:
             return const(None)
         prefix = b"\x82" + encode_text(flag_key)
+        total, ends = table
+        heads = _SMALL_TEXT_HEADS
 
         def by_targeting_key(data: Any) -> Any:
+            # The hot path of every percentage rollout: encoding and selection inlined.
             key = data.get("targetingKey")
-            if key.__class__ is not str and not isinstance(key, str) or not key:
+            if (key.__class__ is not str and not isinstance(key, str)) or not key:
                 return None
             try:
-                encoded = prefix + encode_text(key)
+                raw = key.encode()
             except UnicodeEncodeError:
                 return fractional_values(bucket_values, data, flag_key)
-            return pick(table, _murmur(encoded, 0, False))
+            size = len(raw)
+            point = (
+                _murmur(prefix + (heads[size] if size < 24 else _head(3, size)) + raw, 0, False) * total
+            ) >> 32
+            for end, variant in ends:
+                if point < end:
+                    return variant
+            return None
 
         return dynamic(by_targeting_key)
 

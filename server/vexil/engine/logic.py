@@ -53,15 +53,16 @@ def build_if(site: Site) -> Expr:
     boolean = all(b.boolean for b in branches)
     if not pairs:
         return otherwise
-    if len(pairs) == 1:
+    if len(pairs) == 1 and pairs[0][0].plain_truth:
         cond, then = pairs[0]
         return dynamic(_branch_fn(truth_fn(cond), then, otherwise), plain_truth=plain, boolean=boolean)
-    table = tuple((truth_fn(c), t.const, t.value if t.const else t.fn) for c, t in pairs)
+    table = tuple((as_fn(c), c.plain_truth, t.const, t.value if t.const else t.fn) for c, t in pairs)
     o_const, o_value = otherwise.const, otherwise.value if otherwise.const else otherwise.fn
 
     def chain(data: Any) -> Any:
-        for cond, is_const, then in table:
-            if cond(data):
+        for cond, plain_cond, is_const, then in table:
+            taken = cond(data)
+            if taken if plain_cond or taken.__class__ is bool else truthy(taken):
                 return then if is_const else then(data)
         return o_value if o_const else o_value(data)
 
@@ -96,15 +97,28 @@ def _build_chain(site: Site, stop_when: bool) -> Expr:
         return folded
     if len(kept) == 1:
         return kept[0]
+    # The last operand is returned as it is: only the others' truthiness matters.
     plain = all(e.plain_truth for e in kept)
     boolean = all(e.boolean for e in kept)
-    if plain and len(kept) == 2:
-        f0, f1 = as_fn(kept[0]), as_fn(kept[1])
-        if stop_when:
-            return dynamic(lambda data: f0(data) or f1(data), plain_truth=True, boolean=boolean)
-        return dynamic(lambda data: f0(data) and f1(data), plain_truth=True, boolean=boolean)
-    steps = tuple((as_fn(e), e.plain_truth) for e in kept[:-1])
-    last = as_fn(kept[-1])
+    fns = [as_fn(e) for e in kept]
+    if all(e.plain_truth for e in kept[:-1]):
+        # Python's own `and` / `or` have exactly these semantics for such operands.
+        if len(fns) == 2:
+            f0, f1 = fns
+            if stop_when:
+                return dynamic(lambda data: f0(data) or f1(data), plain_truth=plain, boolean=boolean)
+            return dynamic(lambda data: f0(data) and f1(data), plain_truth=plain, boolean=boolean)
+        if len(fns) == 3:
+            f0, f1, f2 = fns
+            if stop_when:
+                return dynamic(
+                    lambda data: f0(data) or f1(data) or f2(data), plain_truth=plain, boolean=boolean
+                )
+            return dynamic(
+                lambda data: f0(data) and f1(data) and f2(data), plain_truth=plain, boolean=boolean
+            )
+    steps = tuple((fn, e.plain_truth) for fn, e in zip(fns[:-1], kept[:-1], strict=True))
+    last = fns[-1]
 
     def chain(data: Any) -> Any:
         for fn, plain_value in steps:
@@ -136,6 +150,11 @@ def build_not(site: Site) -> Expr:
     if not extras:
         if operand.plain_truth:
             return dynamic(lambda data: not fn(data), boolean=True)
+        k = operand.key
+        if k is not None:
+            return dynamic(
+                lambda data: not v if (v := data.get(k)).__class__ is bool else not truthy(v), boolean=True
+            )
         return dynamic(lambda data: not truthy(fn(data)), boolean=True)
     return eager(lambda a, *_: not truthy(a), args, boolean=True)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from vexil.engine import access, arithmetic, arrays, comparison, fractional, logic, semver, strings
 from vexil.engine.errors import FlagValidationError, RuleParseError
-from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic
+from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
 
 OPERATORS: dict[str, Operator] = {
     **access.OPERATORS,
@@ -59,8 +59,8 @@ def variant_name(value: Any) -> str | None:
     return str(value)
 
 
-def _describe(names: Collection[str]) -> str:
-    shown = ", ".join(sorted(names)[:10])
+def _describe(names: Collection[Any]) -> str:
+    shown = ", ".join(sorted(str(name) for name in names)[:10])
     return shown + (", ..." if len(names) > 10 else "")
 
 
@@ -96,10 +96,15 @@ class RuleCompiler:
 
     def check_variant(self, value: Any, path: str) -> None:
         """A literal the rule can return must name a variant (strict mode)."""
-        name = variant_name(value)
+        if not self.strict:
+            return
+        try:
+            name = variant_name(value)
+        except Exception:  # e.g. an integer too long to print
+            name = ""
         if name is not None and name not in self.variants:
             self.invalid(
-                f"{value!r} is not a variant of this flag (variants: {_describe(self.variants)})", path
+                f"{shown(value)} is not a variant of this flag (variants: {_describe(self.variants)})", path
             )
 
     def check_boolean_result(self, path: str) -> None:
@@ -147,10 +152,8 @@ class RuleCompiler:
                 return referenced
         args = raw_args if isinstance(raw_args, list) else [raw_args]
         op_path = f"{path}.{op}"
-        if isinstance(raw_args, list):
-            arg_paths = [f"{op_path}[{i}]" for i in range(len(args))]
-        else:
-            arg_paths = [op_path]
+        lone = not isinstance(raw_args, list)
+        arg_paths = [op_path] if lone else [f"{op_path}[{i}]" for i in range(len(args))]
         operator = OPERATORS.get(op)
         if operator is None:
             return self._unknown(op, args, arg_paths, op_path, item)
@@ -207,14 +210,14 @@ class RuleCompiler:
         # As the reference: the arguments are evaluated first, then the lookup fails.
         exprs = [self.compile(arg, p, item=item) for arg, p in zip(args, arg_paths, strict=True)]
         fns = [e.fn for e in exprs if e.fn is not None]
-        table_prefix = "." in op and op.split(".")[0] in _TABLE_OPERATORS
+        table_prefix = isinstance(op, str) and "." in op and op.split(".")[0] in _TABLE_OPERATORS
 
         def unknown(data: Any) -> Any:
             for fn in fns:
                 fn(data)
             if table_prefix:
                 raise TypeError(f"'{op}' is not an operator")
-            raise RuleParseError(f"unrecognized operation {op!r}")
+            raise RuleParseError(f"unrecognized operation {shown(op)}")
 
         return dynamic(unknown)
 
@@ -235,11 +238,12 @@ def compile_rule(
     variants: Collection[str],
     evaluators: Mapping[str, Any] | None = None,
     strict: bool = True,
+    path: str = "targeting",
 ) -> tuple[Expr, bool]:
     """Compile a targeting rule: (the expression, whether it needs the materialised context)."""
     compiler = RuleCompiler(flag_key, variants=variants, evaluators=evaluators, strict=strict)
-    expr = compiler.compile(rule, "targeting", result=True)
+    expr = compiler.compile(rule, path, result=True)
     if not expr.const and expr.boolean and not _is_branching(rule):
         # e.g. a bare comparison as the whole rule: its true/false select variants "true"/"false".
-        compiler.check_boolean_result("targeting")
+        compiler.check_boolean_result(path)
     return expr, compiler.full_context

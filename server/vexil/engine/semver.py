@@ -13,11 +13,12 @@ versions arrive again and again.  A literal version in the rule is parsed once, 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
 
-from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager
+from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager, shown
 
 _NUMBER = r"0|[1-9][0-9]*"
 _PRE_IDENTIFIER = r"0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*"
@@ -68,7 +69,11 @@ _MISSING = object()
 def version_key(value: Any) -> Key | None:
     """`parse_version` of any JSON value's string form, memoised for strings."""
     if value.__class__ is not str:
-        return parse_version(str(value))
+        try:
+            text = str(value)
+        except ValueError:  # an integer too long to print: not a version (as in the reference)
+            return None
+        return parse_version(text)
     key = _CACHE.get(value, _MISSING)
     if key is _MISSING:
         key = parse_version(value)
@@ -105,27 +110,61 @@ def compare_versions(*values: Any) -> bool | None:
     return compare(a, b)
 
 
+_TUPLE_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _against_literal(subject: Expr, op: str, literal: Any) -> Expr:
+    """`{"sem_ver": [x, op, "1.2.3"]}`: the literal parsed once; the attribute's key looked up
+    in the memo inline; the comparison a C-level tuple comparison (or a major/minor test)."""
+    target = version_key(literal)
+    fn = as_fn(subject)
+    if op not in COMPARATORS or target is None:
+        return dynamic(lambda data: (fn(data), None)[1], boolean=True)
+    k = subject.key
+    cache_get = _CACHE.get
+
+    def key_of(data: Any) -> Key | None:
+        value = data.get(k) if k is not None else fn(data)
+        if value.__class__ is str:
+            found = cache_get(value, _MISSING)
+            if found is not _MISSING:
+                return found  # type: ignore[no-any-return]
+        return version_key(value)
+
+    if op == "^":
+        major = target[0]
+        return dynamic(lambda data: None if (v := key_of(data)) is None else v[0] == major, boolean=True)
+    if op == "~":
+        major, minor = target[0], target[1]
+        return dynamic(
+            lambda data: None if (v := key_of(data)) is None else v[0] == major and v[1] == minor,
+            boolean=True,
+        )
+    test = _TUPLE_ORDER[op]
+    return dynamic(lambda data: None if (v := key_of(data)) is None else test(v, target), boolean=True)
+
+
 def build_sem_ver(site: Site) -> Expr:
     args = site.compile_args()
     if len(args) == 3:
         left, op, right = args
-        if op.const and op.value not in COMPARATORS:
+        if op.const and not (isinstance(op.value, str) and op.value in COMPARATORS):
             site.invalid(
-                f"unknown sem_ver operator {op.value!r}; use one of {', '.join(COMPARATORS)}", site.arg_paths[1]
+                f"unknown sem_ver operator {shown(op.value)}; use one of {', '.join(COMPARATORS)}",
+                site.arg_paths[1],
             )
         for expr, path in ((left, site.arg_paths[0]), (right, site.arg_paths[2])):
             if expr.const and version_key(expr.value) is None:
-                site.invalid(f"{expr.value!r} is not a semantic version", path)
+                site.invalid(f"{shown(expr.value)} is not a semantic version", path)
         if op.const and right.const and not left.const and isinstance(op.value, str):
-            compare = COMPARATORS.get(op.value)
-            target = version_key(right.value)
-            fn = as_fn(left)
-            if compare is None or target is None:
-                return dynamic(lambda data: (fn(data), None)[1], boolean=True)
-            return dynamic(
-                lambda data: None if (k := version_key(fn(data))) is None else compare(k, target),
-                boolean=True,
-            )
+            return _against_literal(left, op.value, right.value)
     return eager(compare_versions, args, boolean=True)
 
 

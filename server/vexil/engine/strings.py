@@ -70,13 +70,22 @@ def substring(text: Any, start: Any, length: Any) -> str:
     return text[index:end]
 
 
+def build_substr(site: Site) -> Expr:
+    args = site.compile_args()
+    return eager(fixed_arity(substring, 3, len(args)), args, plain_truth=True)
+
+
 def _string_test(site: Site, method: Any) -> Expr:
     """`starts_with` / `ends_with`: true/false for two strings, null for anything else."""
     args = site.compile_args()
     if len(args) == 2 and args[1].const and not args[0].const:
         affix = args[1].value
-        fn = as_fn(args[0])
+        k, fn = args[0].key, as_fn(args[0])
         if isinstance(affix, str):
+            if k is not None:
+                return dynamic(
+                    lambda data: method(v, affix) if isinstance(v := data.get(k), str) else None, boolean=True
+                )
             return dynamic(
                 lambda data: method(v, affix) if isinstance(v := fn(data), str) else None, boolean=True
             )
@@ -95,7 +104,7 @@ def _string_test(site: Site, method: Any) -> Expr:
 
 OPERATORS: dict[str, Operator] = {
     "cat": Operator(build_cat, 0, None),
-    "substr": Operator(lambda site: eager(fixed_arity(substring, 3), site.compile_args(), plain_truth=True), 2, 3),
+    "substr": Operator(build_substr, 2, 3),
     "starts_with": Operator(lambda site: _string_test(site, str.startswith), 2, 2),
     "ends_with": Operator(lambda site: _string_test(site, str.endswith), 2, 2),
 }
