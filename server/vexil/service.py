@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from vexil.api.caller import require_environment
 from vexil.cache import SnapshotCache
 from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -84,13 +85,15 @@ class FlagService:
         self.max_flags = max_flags
 
     def environment(self, name: str) -> str:
-        """The environment a request means: its own, or the server's default; must be served here."""
+        """The environment a request means: its own, or the server's default; must be served here
+        and within the calling credentials' scope (PERMISSION_DENIED otherwise)."""
         env = name or self.default_environment
         if not self.cache.serves(env):
             raise NotFound(
                 f"environment '{env[:70]}' is not served by this server "
                 f"(serves: {', '.join(self.cache.environments)})"
             )
+        require_environment(env)
         return env
 
     def validate(self, flag: Flag, evaluators: Mapping[str, Any] | None = None) -> Flag:

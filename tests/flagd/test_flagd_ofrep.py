@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,7 +14,7 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 
 from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
 from tests.flagd.harness import OpenFeature
-from tests.support.servers import Connected
+from tests.support.servers import Connected, ServerProcess
 from vexil.api.caller import Principal
 from vexil.cache import SnapshotCache
 from vexil.errors import PermissionDenied, ResourceExhausted, Unauthenticated
@@ -218,9 +219,22 @@ async def test_authentication_hook_401_403_429_500(flagd_server: Connected) -> N
         await server.stop()
 
 
-@pytest.mark.skip(
-    reason="needs vexil's security layer (being built separately): once App passes its authenticator "
-    "to HttpServer, assert that an OFREP request without a valid API key gets 401 from `vexil serve`"
-)
-async def test_serve_requires_credentials_for_ofrep() -> None:
-    raise AssertionError("replace with a real check against the security layer")
+async def test_serve_requires_credentials_for_ofrep(tmp_path: Path) -> None:
+    """`vexil serve` with authentication on (here: a bootstrap admin key, local profile) passes its
+    authenticator to the HTTP side: OFREP without a valid API key is 401, with one it is served."""
+    admin = "vxk_0000000000000001_" + "k" * 43
+    with ServerProcess(tmp_path, env={"VEXIL_BOOTSTRAP_ADMIN_KEY": admin}) as server:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.http_port}") as http:
+            path = "/ofrep/v1/evaluate/flags/anything"
+            status, body, headers = await post(http, path, json={})
+            assert (
+                status == 401
+                and headers["WWW-Authenticate"] == "Bearer"
+                and "credentials" in body["errorDetails"]
+            )
+            wrong = {"Authorization": "Bearer vxk_0000000000000001_" + "x" * 43}
+            assert (await post(http, path, json={}, headers=wrong))[0] == 401
+            status, body, _ = await post(http, path, json={}, headers={"Authorization": f"Bearer {admin}"})
+            assert status == 404 and body["errorCode"] == "FLAG_NOT_FOUND"
+            async with http.get("/healthz") as response:  # operational routes stay open
+                assert response.status == 200

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from vexil.errors import PermissionDenied
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -39,3 +41,17 @@ def default_environment() -> str:
     if principal is not None and principal.environments and len(principal.environments) == 1:
         return next(iter(principal.environments))
     return ""
+
+
+def require_environment(environment: str) -> None:
+    """PERMISSION_DENIED unless the call's credentials may act in `environment`.
+
+    `FlagService.environment` calls this for every request that names (or defaults to) an
+    environment, so the scope is enforced once for every adapter instead of per RPC."""
+    principal = current_principal.get()
+    if (
+        principal is not None
+        and principal.environments is not None
+        and environment not in principal.environments
+    ):
+        raise PermissionDenied(f"these credentials may not act in environment '{environment[:70]}'")

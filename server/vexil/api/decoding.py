@@ -8,7 +8,8 @@ is answered with INVALID_ARGUMENT and a message that says what to fix.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -50,6 +51,9 @@ def _guard_unary(behavior: Callable, name: str) -> Callable:
 
 
 def _guard_stream(behavior: Callable, name: str) -> Callable:
+    if inspect.iscoroutinefunction(behavior):  # writes with context.write() (e.g. Health/Watch)
+        return _guard_unary(behavior, name)
+
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if request is UNDECODABLE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE.format(name=name))
@@ -84,10 +88,41 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
+async def _checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, name: str) -> Any:
+    async for request in requests:
+        if request is UNDECODABLE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE.format(name=name))
+        yield request
+
+
+def _guard_request_stream(handler: grpc.RpcMethodHandler, name: str) -> grpc.RpcMethodHandler:
+    """Client-streaming methods (such as reflection): each request is checked as it arrives."""
+    attr = "stream_unary" if handler.stream_unary is not None else "stream_stream"
+    behavior = getattr(handler, attr)
+    if behavior is None:
+        return handler
+    if attr == "stream_unary" or inspect.iscoroutinefunction(behavior):
+
+        async def returning(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            return await behavior(_checked(requests, context, name), context)
+
+        guarded: Callable = returning
+    else:
+
+        async def streaming(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async for item in behavior(_checked(requests, context, name), context):
+                yield item
+
+        guarded = streaming
+    return handler._replace(request_deserializer=_safe(handler.request_deserializer), **{attr: guarded})
+
+
 def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-    if handler.request_streaming or handler.request_deserializer is None:
+    if handler.request_deserializer is None:
         return handler
     name = method.rsplit("/", 1)[-1] + " request"
+    if handler.request_streaming:
+        return _guard_request_stream(handler, name)
     if handler.unary_unary is not None:
         return handler._replace(
             request_deserializer=_safe(handler.request_deserializer),

@@ -9,6 +9,7 @@ authenticated.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -35,8 +36,14 @@ class HttpServer:
         port: int = 3001,
         authenticate: Authenticator | None = None,
         shutdown_grace: float = 10.0,
+        reuse_port: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """`port` 0 picks a free port (`start` returns the one it got)."""
+        """`port` 0 picks a free port (`start` returns the one it got); `reuse_port` lets several
+        worker processes share it (SO_REUSEPORT)."""
+        self.reuse_port = reuse_port
+        self.ssl_context = ssl_context
+        """TLS for this listener (`vexil.security.tls`); None serves plain HTTP."""
         self.host = host
         self.port = port
         self.authenticate = authenticate
@@ -74,7 +81,9 @@ class HttpServer:
     async def start(self) -> int:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_grace)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(
+            runner, self.host, self.port, reuse_port=self.reuse_port or None, ssl_context=self.ssl_context
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -1,0 +1,248 @@
+"""`vexil keys create|list|rotate|revoke`: API key management over the KeyService (admin role).
+
+A new or rotated key's token is printed once; vexil stores only its hash, so a lost token cannot
+be shown again (rotate the key instead).
+
+`vexil keys create --bootstrap` makes the first admin credential, when no admin exists yet to
+call the server with.  With the DynamoDB store it writes an admin key for every environment
+straight into the table, with the operator's AWS credentials (whoever may write the table is
+trusted anyway).  With the memory store there is no table to write to: it prints a fresh token
+to hand to the server as `VEXIL_BOOTSTRAP_ADMIN_KEY`, which registers it at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from google.protobuf import json_format
+
+from vexil.cli import credentials, output
+
+ROLES = ("evaluator", "editor", "admin")
+DAY = 86400
+
+
+def _dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _usage(message: str) -> Exception:
+    from vexil.cli.main import UsageError
+
+    return UsageError(message)
+
+
+def _stub(r: Any) -> Any:
+    from vexil.v1 import keys_pb2_grpc
+
+    return keys_pb2_grpc.KeyServiceStub(r.channel)
+
+
+def _state(key: dict[str, Any]) -> str:
+    if key.get("revoked"):
+        return "revoked"
+    if key.get("previous_secret_expires_at"):
+        return "rotating"
+    return "active"
+
+
+def key_table(keys: list[dict[str, Any]]) -> str:
+    if not keys:
+        return "(no keys)"
+    rows = [
+        (
+            k["id"],
+            k.get("environment", ""),
+            k.get("role", "").removeprefix("ROLE_").lower(),
+            _state(k),
+            k.get("expires_at", ""),
+            k.get("last_used_at", "never"),
+            k.get("description", ""),
+        )
+        for k in keys
+    ]
+    return output.table(("ID", "ENVIRONMENT", "ROLE", "STATE", "EXPIRES", "LAST USED", "DESCRIPTION"), rows)
+
+
+def issued(data: dict[str, Any]) -> str:
+    rows = [
+        ("id", data.get("id", "")),
+        ("environment", data.get("environment", "")),
+        ("role", data.get("role", "").removeprefix("ROLE_").lower()),
+        ("expires_at", data.get("expires_at", "")),
+    ]
+    if data.get("previous_secret_expires_at"):
+        rows.append(("old secret until", data["previous_secret_expires_at"]))
+    rows.append(("token", data["token"]))
+    lines = [f"{name:<17} {value}" for name, value in rows]
+    lines += ["", "Store the token now: it is not shown again. Send it as 'authorization: Bearer <token>'."]
+    if data.get("hint"):
+        lines += [data["hint"]]
+    return "\n".join(lines)
+
+
+def cmd_create(r: Any) -> Any:
+    from vexil.v1 import keys_pb2
+
+    a = r.args
+    if a.bootstrap:
+        return bootstrap(a)
+    if not a.role:
+        raise _usage("--role is required: evaluator, editor or admin")
+    environment = "*" if a.all_environments else r.environment
+    request = keys_pb2.CreateKeyRequest(
+        environment=environment,
+        role=getattr(keys_pb2, f"ROLE_{a.role.upper()}"),
+        description=a.description or "",
+        ttl_seconds=round(a.ttl_days * DAY) if a.ttl_days else 0,
+    )
+    response = r.call(_stub(r).CreateKey, request)
+    return {**_dict(response.key), "token": response.token}, issued
+
+
+def cmd_list(r: Any) -> Any:
+    from vexil.v1 import keys_pb2
+
+    request = keys_pb2.ListKeysRequest(environment=r.environment, include_revoked=r.args.all)
+    return [_dict(k) for k in r.call(_stub(r).ListKeys, request).keys], key_table
+
+
+def cmd_rotate(r: Any) -> Any:
+    from vexil.v1 import keys_pb2
+
+    a = r.args
+    request = keys_pb2.RotateKeyRequest(id=a.id, ttl_seconds=round(a.ttl_days * DAY) if a.ttl_days else 0)
+    if a.overlap_hours is not None:
+        request.overlap_seconds = round(a.overlap_hours * 3600)
+    response = r.call(_stub(r).RotateKey, request)
+    return {**_dict(response.key), "token": response.token}, issued
+
+
+def cmd_revoke(r: Any) -> Any:
+    from vexil.v1 import keys_pb2
+
+    a = r.args
+    key = r.call(_stub(r).RevokeKey, keys_pb2.RevokeKeyRequest(id=a.id, reason=a.reason or ""))
+    return _dict(key), lambda d: f"revoked {d['id']} ({d.get('environment', '')}, {_state(d)})"
+
+
+def bootstrap(a: argparse.Namespace) -> Any:
+    """The first admin credential (module docstring): written to DynamoDB, or printed for memory."""
+    from vexil import config
+    from vexil.errors import VexilError
+    from vexil.security import apikeys
+
+    try:
+        settings = config.load(
+            cli={
+                "env": a.env,
+                "store": a.store,
+                "dynamodb_table": a.table,
+                "dynamodb_region": a.region,
+                "dynamodb_endpoint": a.dynamodb_endpoint,
+            },
+            config_file=a.config,
+        )
+    except config.ConfigError as exc:
+        raise _usage(f"configuration error: {exc}") from None
+    role = a.role or "admin"
+    if settings.store != "dynamodb":
+        key_id, token = apikeys.new_token()
+        hint = (
+            "The memory store lives in the server process: start it with this token in "
+            "VEXIL_BOOTSTRAP_ADMIN_KEY (an admin key for every environment, registered at start)."
+        )
+        return {"id": key_id, "environment": "*", "role": "admin", "token": token, "hint": hint}, issued
+    try:
+        key = asyncio.run(_write_bootstrap(settings, role, a.description))
+    except VexilError as exc:
+        print(f"vexil keys: {exc.code}: {exc.message}", file=sys.stderr)
+        raise SystemExit(2 if exc.code == "INVALID_ARGUMENT" else 6) from None
+    data = {
+        "id": key.key.id,
+        "environment": key.key.environment,
+        "role": key.key.role,
+        "expires_at": key.key.expires_at,
+        "token": key.token,
+    }
+    return data, issued
+
+
+async def _write_bootstrap(settings: Any, role: str, description: str | None) -> Any:
+    from vexil.security.keys import KeyManager
+    from vexil.store.keys_dynamodb import DynamoKeyStore
+
+    store = DynamoKeyStore(
+        settings.table, region=settings.dynamodb_region, endpoint_url=settings.dynamodb_endpoint or None
+    )
+    manager = KeyManager(store, lifetime=settings.key_lifetime_days * DAY)
+    await store.start()
+    try:
+        return await manager.create(
+            environment="*",
+            role=role,
+            actor=f"bootstrap:{os.environ.get('USER', 'operator')}",
+            description=description or "bootstrap admin key (vexil keys create --bootstrap)",
+        )
+    finally:
+        await store.close()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """The connection options every remote command has (as `vexil flags ...`)."""
+    p.add_argument(
+        "--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="server address"
+    )
+    p.add_argument(
+        "-e",
+        "--environment",
+        default=os.environ.get("VEXIL_ENVIRONMENT", ""),
+        help="environment (default: the credential's, else the server's)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    p.add_argument("--token", help="admin credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
+    credentials.add_tls_options(p)
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="manage API keys (admin)").add_subparsers(
+        dest="keys_command", required=True
+    )
+    p = keys.add_parser("create", help="create a key and print its token (shown once)")
+    p.add_argument("--role", choices=ROLES, help="what the key may do")
+    p.add_argument("--description", help="who or what the key is for")
+    p.add_argument("--ttl-days", type=float, help="lifetime in days (default: the server's, 90)")
+    p.add_argument("--all-environments", action="store_true", help="scope '*' instead of --environment")
+    b = p.add_argument_group("bootstrap (the first admin key, without a server call)")
+    b.add_argument("--bootstrap", action="store_true", help="write an admin key for every environment")
+    b.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
+    b.add_argument("--env", help="environment profile (table feature-flags-<env>)")
+    b.add_argument("--store", choices=["memory", "dynamodb"], help="where the server keeps keys")
+    b.add_argument("--table", help="table name (default feature-flags-<env>)")
+    b.add_argument("--region", help="AWS region (default ap-northeast-1)")
+    b.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
+    _common(p)
+    p.set_defaults(remote=cmd_create)
+
+    p = keys.add_parser("list", help="keys you may manage (secrets are never shown)")
+    p.add_argument("--all", action="store_true", help="include revoked keys")
+    _common(p)
+    p.set_defaults(remote=cmd_list)
+
+    p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
+    p.add_argument("id")
+    p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
+    p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90)")
+    _common(p)
+    p.set_defaults(remote=cmd_rotate)
+
+    p = keys.add_parser("revoke", help="revoke at once (open streams end too)")
+    p.add_argument("id")
+    p.add_argument("--reason", help="why (recorded in the audit log)")
+    _common(p)
+    p.set_defaults(remote=cmd_revoke)

@@ -1,0 +1,252 @@
+"""The gRPC side of security: an authentication interceptor and a rate-limit interceptor.
+
+Order in the server (`vexil.app`): decoding -> authentication -> rate limit -> the rest.  Each
+interceptor looks up the method's rule in `policy` once and caches the wrapped handler per
+method, so a call pays for its checks and nothing else; open methods (health, reflection) are
+passed through untouched.
+
+Authentication sets `vexil.api.caller.current_principal` for the duration of the call (the
+adapters read it for `actor` and the default environment, `FlagService.environment` for the
+environment scope) and, for streams, a `StreamTicket` that lets the security layer end the
+stream when its credentials stop being valid (`streams`).  Failures end the call with the
+`VexilError`'s status (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED with `retry-after`,
+UNAVAILABLE when the key store cannot be read); anything unexpected is INTERNAL with a generic
+message and the traceback in the server log.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from vexil.api import status
+from vexil.api.caller import current_principal
+from vexil.errors import PermissionDenied, ResourceExhausted, VexilError
+from vexil.security import audit, roles
+from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
+from vexil.security.policy import Rule, rule_for
+from vexil.security.ratelimit import RateLimiter
+from vexil.security.streams import StreamRegistry, StreamTicket
+
+Behavior = Callable[..., Any]
+Wrap = Callable[[Behavior], Behavior]
+
+_RESPONSE_UNARY = ("unary_unary", "stream_unary")
+_RESPONSE_STREAMING = ("unary_stream", "stream_stream")
+
+
+def replace_behavior(
+    handler: grpc.RpcMethodHandler, unary: Wrap, streaming: Wrap, writer: Wrap
+) -> grpc.RpcMethodHandler:
+    """The handler with its behaviour wrapped by `unary`, `streaming` (a streaming response from
+    an async generator) or `writer` (a streaming response written with `context.write`)."""
+    for attr in _RESPONSE_UNARY:
+        behavior = getattr(handler, attr)
+        if behavior is not None:
+            return handler._replace(**{attr: unary(behavior)})
+    for attr in _RESPONSE_STREAMING:
+        behavior = getattr(handler, attr)
+        if behavior is not None:
+            wrap = writer if inspect.iscoroutinefunction(behavior) else streaming
+            return handler._replace(**{attr: wrap(behavior)})
+    return handler
+
+
+def peer_host(peer: str) -> str:
+    """`ipv4:10.0.0.1:5555` -> `10.0.0.1`, `ipv6:[::1]:5555` -> `::1`: a client, not a connection."""
+    kind, _, address = peer.partition(":")
+    if kind == "ipv4":
+        return address.rpartition(":")[0] or address
+    if kind == "ipv6":
+        return address.rpartition("]")[0].lstrip("[") or address
+    return peer
+
+
+async def _end_if_closed(ticket: StreamTicket, context: grpc.aio.ServicerContext) -> None:
+    """A stream whose credentials were revoked ends UNAUTHENTICATED, saying why."""
+    if ticket.closed_reason:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, ticket.closed_reason)
+
+
+class _CachingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once and reuses it while the inner handler is unchanged."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
+
+
+Rejected = Callable[[VexilError, str], None]
+"""Observer told of each refused call (the error, the method path): metrics count them."""
+
+
+def _ignore(exc: VexilError, method: str) -> None:
+    return None
+
+
+def classify(exc: VexilError) -> tuple[str, str]:
+    """What a refusal was, for the metrics: ("rate_limit", "client" | "global") or
+    ("auth", missing | malformed | expired | revoked | forbidden | unknown)."""
+    if isinstance(exc, ResourceExhausted):
+        return "rate_limit", "global" if "server's" in exc.message else "client"
+    if isinstance(exc, PermissionDenied):
+        return "auth", "forbidden"
+    text = exc.message.lower()
+    if exc.message == MISSING:
+        return "auth", "missing"
+    for word in ("expired", "revoked"):
+        if word in text:
+            return "auth", word
+    if "rotated" in text:
+        return "auth", "revoked"
+    if any(word in text for word in ("malformed", "header", "bearer", "too long", "must be")):
+        return "auth", "malformed"
+    return "auth", "unknown"
+
+
+class AuthInterceptor(_CachingInterceptor):
+    def __init__(
+        self, authenticator: Authenticator, streams: StreamRegistry, on_rejected: Rejected = _ignore
+    ) -> None:
+        super().__init__()
+        self.authenticator = authenticator
+        self.streams = streams
+        self.on_rejected = on_rejected
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        rule = rule_for(method)
+        if rule is not None and rule.role is None:
+            return handler
+        identify = self._identifier(method, rule)
+        streams = self.streams
+
+        def unary(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                identity = await identify(context)
+                token = current_principal.set(identity.principal)
+                try:
+                    return await behavior(request, context)
+                finally:
+                    current_principal.reset(token)
+
+            return call
+
+        def streaming(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                identity = await identify(context)
+                with streams.tracking(identity) as ticket:
+                    async for item in behavior(request, context):
+                        yield item
+                    await _end_if_closed(ticket, context)
+
+            return call
+
+        def writer(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
+                identity = await identify(context)
+                with streams.tracking(identity) as ticket:
+                    await behavior(request, context)
+                    await _end_if_closed(ticket, context)
+
+            return call
+
+        return replace_behavior(handler, unary, streaming, writer)
+
+    def _identifier(
+        self, method: str, rule: Rule | None
+    ) -> Callable[[grpc.aio.ServicerContext], Awaitable[Identity]]:
+        authenticate = self.authenticator.authenticate
+        on_rejected = self.on_rejected
+        name = method.rsplit("/", 1)[-1]
+
+        async def identify(context: grpc.aio.ServicerContext) -> Identity:
+            peer = context.peer() or ""
+            try:
+                if rule is None or rule.role is None:
+                    raise PermissionDenied(f"{name} has no access rule; it is closed to everyone")
+                values = [v for k, v in context.invocation_metadata() or () if k == AUTHORIZATION]
+                identity = await authenticate(values, peer=peer, method=method)
+                role = identity.principal.role
+                if not roles.allows(role, rule.role):
+                    audit.auth_failed("role too low", peer=peer, method=method, key_id=identity.key_id)
+                    raise PermissionDenied(
+                        f"{name} needs the {rule.role} role; these credentials have {role or 'no role'}"
+                    )
+                return identity
+            except VexilError as exc:
+                on_rejected(exc, method)
+                await status.abort(context, exc)
+            except (grpc.aio.AbortError, grpc.aio.UsageError):
+                raise
+            except Exception:
+                await status.abort_internal(context, "authentication")
+            raise AssertionError("unreachable: abort raises")
+
+        return identify
+
+
+class RateLimitInterceptor(_CachingInterceptor):
+    """Counts each call (a stream once, when it opens) against `policy`'s limit for the method."""
+
+    def __init__(self, limiter: RateLimiter, on_rejected: Rejected = _ignore) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.on_rejected = on_rejected
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        rule = rule_for(method)
+        if rule is None or not self.limiter.limits(rule.api):
+            return handler
+        check = self.limiter.check
+        on_rejected = self.on_rejected
+        api = rule.api
+
+        async def admit(context: grpc.aio.ServicerContext) -> None:
+            principal = current_principal.get()
+            if principal is not None:
+                client, role = principal.subject, principal.role
+            else:
+                client, role = "peer:" + peer_host(context.peer() or ""), ""
+            try:
+                check(api, client, role)
+            except VexilError as exc:
+                on_rejected(exc, method)
+                await status.abort(context, exc)
+
+        def unary(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await admit(context)
+                return await behavior(request, context)
+
+            return call
+
+        def streaming(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                await admit(context)
+                async for item in behavior(request, context):
+                    yield item
+
+            return call
+
+        return replace_behavior(handler, unary, streaming, unary)

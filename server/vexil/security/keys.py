@@ -1,0 +1,313 @@
+"""API key lifecycle (create, rotate, revoke) and the cached lookups that authenticate every call.
+
+Lookups.  Authenticating a call reads the key by id through a `cachetools.TTLCache` (at most 60 s,
+`key_cache_ttl`), so the store sees about one read per key per TTL per replica, not one per call.
+That TTL is how long a revocation made on another replica can take to arrive; on the replica that
+revokes, the cache is updated at once.  Unknown ids are cached too (as None), so random tokens
+cannot turn into a flood of store reads; concurrent misses for one id share one read.  When the
+store is unreachable, the last record seen for a key keeps answering (like the flag snapshots),
+so a DynamoDB outage does not log every client out; nothing can be revoked during it anyway.
+
+`last_used_at` is recorded without a write per call: uses are noted in a dict and flushed to the
+store every `usage_flush_seconds`, so it is accurate to about a minute.
+
+Changes to a key (rotate, revoke) are reported to `on_change`, which ends the streams that the
+change invalidates (`streams.StreamRegistry.recheck`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from cachetools import LRUCache, TTLCache
+
+from vexil.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
+from vexil.security import apikeys, audit
+from vexil.security.roles import ADMIN, ROLES
+from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey, KeyStore
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+DEFAULT_LIFETIME = 90 * DAY
+DEFAULT_OVERLAP = 86400.0
+MAX_CACHE_TTL = 60.0
+CACHE_SIZE = 100_000
+MAX_DESCRIPTION = 256
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key and its token: the only moment the token exists outside the caller's hands."""
+
+    key: ApiKey
+    token: str
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(key={self.key!r}, token=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    key: ApiKey
+    matched_hash: str
+    """Which stored hash the secret matched; streams re-check that one (rotation cut-off)."""
+
+
+class KeyManager:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        cache_ttl: float = 30.0,
+        lifetime: float = DEFAULT_LIFETIME,
+        overlap: float = DEFAULT_OVERLAP,
+        usage_flush_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not 0 < cache_ttl <= MAX_CACHE_TTL:
+            raise ValueError(f"cache_ttl must be in (0, {MAX_CACHE_TTL:.0f}] seconds")
+        self.store = store
+        self.lifetime = lifetime
+        self.overlap = overlap
+        self.usage_flush_seconds = usage_flush_seconds
+        self.clock = clock
+        self.on_change: Callable[[ApiKey], None] = lambda key: None
+        self._cache: TTLCache[str, ApiKey | None] = TTLCache(CACHE_SIZE, cache_ttl)
+        self._last_known: LRUCache[str, ApiKey] = LRUCache(CACHE_SIZE)
+        self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
+        self._used: dict[str, float] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.start()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="vexil-key-usage")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.flush_usage()
+        await self.store.close()
+
+    # -- authentication ----------------------------------------------------------------------
+
+    async def verify(self, token: str) -> VerifiedKey:
+        """The key a token belongs to, if it currently accepts it; `Unauthenticated` otherwise.
+
+        The secret is checked before anything about the key is said, so only a holder of a
+        (once) valid secret learns that a key is revoked or expired."""
+        parsed = apikeys.parse_token(token)
+        if parsed is None:
+            raise Unauthenticated("malformed API key")
+        key = await self.lookup(parsed.key_id)
+        matched = apikeys.matching_hash(key, parsed.secret) if key is not None else ""
+        if key is None or not matched:
+            raise Unauthenticated("invalid credentials")
+        reason = apikeys.rejection(key, matched, self.clock())
+        if reason:
+            raise Unauthenticated(reason)
+        self._used[key.id] = self.clock()
+        return VerifiedKey(key, matched)
+
+    async def lookup(self, key_id: str) -> ApiKey | None:
+        """The key by id, through the cache (see the module docstring)."""
+        try:
+            return self._cache[key_id]
+        except KeyError:
+            pass
+        loading = self._loading.get(key_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key_id))
+            self._loading[key_id] = loading
+            loading.add_done_callback(lambda done: self._forget_load(key_id, done))
+        return await asyncio.shield(loading)
+
+    def _forget_load(self, key_id: str, done: asyncio.Future[ApiKey | None]) -> None:
+        if self._loading.get(key_id) is done:
+            del self._loading[key_id]
+        if not done.cancelled():
+            done.exception()  # mark retrieved: callers that were cancelled never awaited it
+
+    async def _load(self, key_id: str) -> ApiKey | None:
+        me = self._loading.get(key_id)
+        try:
+            key = await self.store.get_key(key_id)
+        except Unavailable:
+            stale = self._last_known.get(key_id)
+            if stale is None:
+                raise
+            log.warning("key store unavailable; using the last known record of key %s", key_id)
+            self._cache[key_id] = stale  # retry the store after a TTL, not on every call
+            return stale
+        if self._loading.get(key_id) is me:  # a local rotate/revoke meanwhile wins over this read
+            self._remember(key_id, key)
+        return key
+
+    def _remember(self, key_id: str, key: ApiKey | None) -> None:
+        self._cache[key_id] = key
+        if key is not None:
+            self._last_known[key_id] = key
+
+    # -- management --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        environment: str,
+        role: str,
+        actor: str,
+        peer: str = "",
+        description: str = "",
+        lifetime: float | None = None,
+        token: str = "",
+    ) -> IssuedKey:
+        """A new key; `token` is for bootstrap (a token chosen by the operator), else one is made."""
+        check_role(role)
+        if len(description) > MAX_DESCRIPTION:
+            raise InvalidArgument(f"at most {MAX_DESCRIPTION} characters", "description")
+        lifetime = self._lifetime(lifetime)
+        if token:
+            parsed = apikeys.parse_token(token)
+            if parsed is None:
+                raise InvalidArgument("not a vexil API key token (vxk_<16 hex>_<secret>)", "token")
+            key_id, secret = parsed.key_id, parsed.secret
+        else:
+            key_id, secret = apikeys.new_key_id(), apikeys.new_secret()
+        now = self.clock()
+        key = ApiKey(
+            id=key_id,
+            environment=environment,
+            role=role,
+            secret_hash=apikeys.hash_secret(secret),
+            created_at=now,
+            expires_at=now + lifetime,
+            created_by=actor,
+            description=description,
+        )
+        await self.store.create_key(key)
+        self._remember(key_id, key)
+        audit.key_created(key_id, environment=environment, role=role, actor=actor, peer=peer)
+        return IssuedKey(key, apikeys.format_token(key_id, secret))
+
+    async def rotate(
+        self,
+        key_id: str,
+        *,
+        actor: str,
+        peer: str = "",
+        overlap: float | None = None,
+        lifetime: float | None = None,
+    ) -> IssuedKey:
+        """A new secret (and a fresh lifetime); the old secret keeps working for `overlap` seconds.
+
+        Only one previous secret is kept: rotating again within the overlap ends the oldest."""
+        overlap = self.overlap if overlap is None else overlap
+        if overlap < 0:
+            raise InvalidArgument("must not be negative", "overlap_seconds")
+        key = await self.get(key_id)
+        if key.revoked:
+            raise InvalidArgument(f"API key {key_id} is revoked; create a new one", "id")
+        now = self.clock()
+        secret = apikeys.new_secret()
+        rotated = replace(
+            key,
+            secret_hash=apikeys.hash_secret(secret),
+            previous_hash=key.secret_hash if overlap > 0 and now < key.expires_at else "",
+            previous_expires_at=min(now + overlap, key.expires_at) if overlap > 0 else 0.0,
+            rotated_at=now,
+            expires_at=now + self._lifetime(lifetime),
+        )
+        stored = await self.store.replace_key(rotated, expected_revision=key.revision)
+        self._changed(stored)
+        audit.key_rotated(key_id, overlap_seconds=overlap, actor=actor, peer=peer)
+        return IssuedKey(stored, apikeys.format_token(key_id, secret))
+
+    async def revoke(self, key_id: str, *, actor: str, peer: str = "", reason: str = "") -> ApiKey:
+        """Revoke at once; revoking a revoked key is a no-op that returns it."""
+        if len(reason) > MAX_DESCRIPTION:
+            raise InvalidArgument(f"at most {MAX_DESCRIPTION} characters", "reason")
+        key = await self.get(key_id)
+        if key.revoked:
+            self._changed(key)
+            return key
+        revoked = replace(key, revoked_at=self.clock(), revoked_by=actor, revoked_reason=reason)
+        stored = await self.store.replace_key(revoked, expected_revision=key.revision)
+        self._changed(stored)
+        audit.key_revoked(key_id, reason=reason, actor=actor, peer=peer)
+        return stored
+
+    async def get(self, key_id: str) -> ApiKey:
+        """The key as stored now (never from the cache: management acts on the truth)."""
+        if not apikeys.ID_PATTERN.fullmatch(key_id):
+            raise InvalidArgument("an API key id is 16 hexadecimal digits", "id")
+        key = await self.store.get_key(key_id)
+        if key is None:
+            raise NotFound(f"API key {key_id} does not exist")
+        return key
+
+    async def list(self) -> list[ApiKey]:
+        return await self.store.list_keys()
+
+    async def ensure_bootstrap(self, token: str) -> None:
+        """Register the operator's bootstrap admin token unless its key id already exists.
+
+        An existing key (even a revoked one) is left alone: revoking the bootstrap key retires
+        it for good on a persistent store, although the variable is still set."""
+        parsed = apikeys.parse_token(token)
+        if parsed is None:
+            raise InvalidArgument("VEXIL_BOOTSTRAP_ADMIN_KEY is not a vexil API key token")
+        if await self.store.get_key(parsed.key_id) is not None:
+            log.info("bootstrap admin key %s already exists; left as it is", parsed.key_id)
+            return
+        try:
+            await self.create(
+                environment=ALL_ENVIRONMENTS,
+                role=ADMIN,
+                actor="bootstrap",
+                description="bootstrap admin key (VEXIL_BOOTSTRAP_ADMIN_KEY)",
+                token=token,
+            )
+        except AlreadyExists:  # another replica registered it first
+            return
+
+    def _changed(self, key: ApiKey) -> None:
+        self._loading.pop(key.id, None)
+        self._remember(key.id, key)
+        self.on_change(key)
+
+    def _lifetime(self, lifetime: float | None) -> float:
+        lifetime = self.lifetime if lifetime is None or lifetime == 0 else lifetime
+        if lifetime <= 0:
+            raise InvalidArgument("must be positive", "ttl_seconds")
+        return lifetime
+
+    # -- last used ---------------------------------------------------------------------------
+
+    async def flush_usage(self) -> None:
+        """Write the noted uses to the store (best effort: a failure is logged and dropped)."""
+        used, self._used = self._used, {}
+        for key_id, at in used.items():
+            try:
+                await self.store.record_use(key_id, at)
+            except Exception as exc:
+                log.warning("could not record use of API key %s: %s", key_id, exc)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.usage_flush_seconds)
+            await self.flush_usage()
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidArgument(f"'{role[:40]}' is not a role; use one of {', '.join(ROLES)}", "role")

@@ -1,0 +1,168 @@
+"""Ending open streams when their credentials stop being valid.
+
+A stream (Watch, flagd EventStream, flagd SyncFlags) authenticates once, when it opens, and may
+then run for days.  So the auth interceptor gives every authenticated stream a `StreamTicket`
+(held in a context variable for the duration of the call), and `TrackedHub.subscribe` - which
+every streaming adapter already calls from inside its handler - attaches the hub subscription
+to the ticket.  The adapters need no change: closing a ticket closes its subscriptions
+(`Subscription.close(reason)`), their loops end, and the interceptor then ends the call with
+UNAUTHENTICATED and the reason.
+
+When does a ticket close?
+- at once, on the replica that rotates or revokes a key (`recheck`, via `KeyManager.on_change`);
+- on other replicas, at the next `sweep` after their key cache expires (sweeps run every
+  `sweep_seconds`; the key cache TTL is at most 60 s), which also catches keys that reach
+  their expiry and JWTs that reach their `exp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+
+from vexil.api.caller import current_principal
+from vexil.hub import Hub, Subscription
+from vexil.security import apikeys
+from vexil.security.authn import Identity
+from vexil.security.keys import KeyManager
+from vexil.store.keys import ApiKey
+
+log = logging.getLogger(__name__)
+
+
+class StreamTicket:
+    """One authenticated stream: its identity, its subscriptions, and why it was ended."""
+
+    __slots__ = ("closed_reason", "identity", "subscriptions")
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.subscriptions: list[Subscription] = []
+        self.closed_reason = ""
+
+    def attach(self, sub: Subscription) -> None:
+        if self.closed_reason:
+            sub.close(self.closed_reason)
+        else:
+            self.subscriptions.append(sub)
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason:
+            return
+        self.closed_reason = reason
+        for sub in self.subscriptions:
+            sub.close(reason)
+
+
+current_ticket: ContextVar[StreamTicket | None] = ContextVar("vexil_stream_ticket", default=None)
+
+
+class TrackedHub(Hub):
+    """The hub, plus: a subscription made inside an authenticated stream joins its ticket."""
+
+    def subscribe(self, environment: str, flag_keys: Iterable[str] | None = None) -> Subscription:
+        sub = super().subscribe(environment, flag_keys)
+        ticket = current_ticket.get()
+        if ticket is not None:
+            ticket.attach(sub)
+        return sub
+
+
+class StreamRegistry:
+    """Every open authenticated stream, by API key id, and the sweeps that end invalid ones."""
+
+    def __init__(
+        self, keys: KeyManager, *, sweep_seconds: float = 1.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.keys = keys
+        self.sweep_seconds = sweep_seconds
+        self.clock = clock
+        self._by_key: dict[str, set[StreamTicket]] = {}
+        self._expiring: set[StreamTicket] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def open(self, identity: Identity) -> StreamTicket:
+        ticket = StreamTicket(identity)
+        if identity.key_id:
+            self._by_key.setdefault(identity.key_id, set()).add(ticket)
+        if identity.expires_at:
+            self._expiring.add(ticket)
+        return ticket
+
+    def release(self, ticket: StreamTicket) -> None:
+        key_id = ticket.identity.key_id
+        tickets = self._by_key.get(key_id)
+        if tickets is not None:
+            tickets.discard(ticket)
+            if not tickets:
+                del self._by_key[key_id]
+        self._expiring.discard(ticket)
+
+    @contextlib.contextmanager
+    def tracking(self, identity: Identity) -> Iterator[StreamTicket]:
+        """For the duration of one stream call: its ticket registered, and current (so that
+        `TrackedHub.subscribe` attaches the call's subscriptions), with the caller's principal."""
+        ticket = self.open(identity)
+        principal_token = current_principal.set(identity.principal)
+        ticket_token = current_ticket.set(ticket)
+        try:
+            yield ticket
+        finally:
+            self.release(ticket)
+            # A stream's generator may be finalised from another context (client gone); that
+            # context is being discarded anyway.
+            with contextlib.suppress(ValueError):
+                current_ticket.reset(ticket_token)
+            with contextlib.suppress(ValueError):
+                current_principal.reset(principal_token)
+
+    def count(self) -> int:
+        return sum(len(t) for t in self._by_key.values()) + len(self._expiring)
+
+    def recheck(self, key: ApiKey) -> None:
+        """End the streams that `key`, as it is now, no longer accepts."""
+        now = self.clock()
+        for ticket in tuple(self._by_key.get(key.id, ())):
+            reason = apikeys.rejection(key, ticket.identity.matched_hash, now)
+            if reason:
+                ticket.close(reason)
+
+    async def sweep(self) -> None:
+        """One pass over every open stream (see the module docstring)."""
+        now = self.clock()
+        for ticket in tuple(self._expiring):
+            if now >= ticket.identity.expires_at:
+                ticket.close("token expired")
+        for key_id in tuple(self._by_key):
+            try:
+                key = await self.keys.lookup(key_id)
+            except Exception as exc:  # the store is down: keep serving, try again next sweep
+                log.debug("cannot re-check streams of key %s: %s", key_id, exc)
+                continue
+            if key is None:
+                for ticket in tuple(self._by_key.get(key_id, ())):
+                    ticket.close("API key deleted")
+            else:
+                self.recheck(key)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="vexil-stream-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("stream sweep failed")

@@ -1,0 +1,226 @@
+"""`DynamoKeyStore`: API keys in vexil's single DynamoDB table, beside the flags.
+
+One item per key: `PK = APIKEY#<id>`, `SK = METADATA` (DESIGN.md, "DynamoDB single-table
+design").  It holds the secret's salted hash (never the secret), the environment scope, role,
+timestamps as ISO-8601 text like the flag items, and a `revision` number that makes rotation and
+revocation conditional writes.  Flag listing never sees these items (it filters on the
+`FLAG#<env>#` prefix) and they carry no GSI attributes.
+
+Listing is a consistent Scan filtered on the `APIKEY#` prefix: key management is rare and keys
+are few, so reading the table is cheaper than maintaining an index only for it.  Errors go
+through the flag store's translation (`dynamodb_client`): nothing from botocore escapes.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vexil.errors import AlreadyExists, Conflict, NotFound, Unavailable
+from vexil.store import dynamodb_items as items
+from vexil.store.dynamodb_client import (
+    DEFAULT_REGION,
+    ClientSettings,
+    Credentials,
+    error_code,
+    open_client,
+    translated_errors,
+)
+from vexil.store.keys import ApiKey
+from vexil.store.records import format_timestamp, parse_timestamp
+
+PREFIX = "APIKEY#"
+TYPE_API_KEY = "APIKEY"
+
+_TEXT = {
+    "environment": "environment",
+    "role": "role",
+    "secret_hash": "secretHash",
+    "created_by": "createdBy",
+    "description": "description",
+    "revoked_by": "revokedBy",
+    "revoked_reason": "revokedReason",
+    "previous_hash": "previousHash",
+}
+_TIMES = {
+    "created_at": "createdAt",
+    "expires_at": "expiresAt",
+    "last_used_at": "lastUsedAt",
+    "revoked_at": "revokedAt",
+    "rotated_at": "rotatedAt",
+    "previous_expires_at": "previousExpiresAt",
+}
+
+
+def key_item_key(key_id: str) -> items.Item:
+    return items.key(PREFIX + key_id, items.METADATA)
+
+
+def key_to_item(key: ApiKey) -> items.Item:
+    item: items.Item = {
+        **key_item_key(key.id),
+        "itemType": items.s(TYPE_API_KEY),
+        "keyId": items.s(key.id),
+        "revision": items.n(key.revision),
+    }
+    for field, attribute in _TEXT.items():
+        value = getattr(key, field)
+        if value:
+            item[attribute] = items.s(value)
+    for field, attribute in _TIMES.items():
+        value = getattr(key, field)
+        if value:
+            item[attribute] = items.s(format_timestamp(value))
+    return item
+
+
+def key_from_item(item: items.Item) -> ApiKey:
+    def text(attribute: str) -> str:
+        value = item.get(attribute)
+        return str(items.decode(value)) if value else ""
+
+    values: dict[str, Any] = {field: text(attribute) for field, attribute in _TEXT.items()}
+    values.update({field: parse_timestamp(text(attribute)) for field, attribute in _TIMES.items()})
+    revision = item.get("revision")
+    return ApiKey(
+        id=text("keyId") or text("PK").removeprefix(PREFIX),
+        revision=int(items.decode(revision)) if revision else 1,
+        **values,
+    )
+
+
+class DynamoKeyStore:
+    """A `KeyStore` on vexil's DynamoDB table (see the module docstring)."""
+
+    name = "dynamodb"
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        region: str = DEFAULT_REGION,
+        endpoint_url: str | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        if not table:
+            raise ValueError("table name is required")
+        self.table = table
+        self._settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"DynamoKeyStore(table={self.table!r}, endpoint_url={self._settings.endpoint_url!r})"
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            self._client = await open_client(self._settings, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def _require_client(self) -> Any:
+        if self._client is None:
+            raise Unavailable(f"{self!r} is not started (call start() first)")
+        return self._client
+
+    async def create_key(self, key: ApiKey) -> None:
+        client = self._require_client()
+        with translated_errors(f"creating API key {key.id}"):
+            try:
+                await client.put_item(
+                    TableName=self.table,
+                    Item=key_to_item(key),
+                    ConditionExpression="attribute_not_exists(PK)",
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise AlreadyExists(f"API key {key.id} already exists") from None
+                raise
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        client = self._require_client()
+        with translated_errors(f"reading API key {key_id}"):
+            response = await client.get_item(
+                TableName=self.table, Key=key_item_key(key_id), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return key_from_item(item) if item else None
+
+    async def list_keys(self) -> list[ApiKey]:
+        client = self._require_client()
+        found: list[ApiKey] = []
+        start: items.Item | None = None
+        while True:
+            args: dict[str, Any] = {
+                "TableName": self.table,
+                "ConsistentRead": True,
+                "FilterExpression": "SK = :meta AND begins_with(PK, :prefix)",
+                "ExpressionAttributeValues": {":meta": items.s(items.METADATA), ":prefix": items.s(PREFIX)},
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            with translated_errors("listing API keys"):
+                response = await client.scan(**args)
+            found.extend(key_from_item(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return sorted(found, key=lambda k: k.id)
+
+    async def replace_key(self, key: ApiKey, *, expected_revision: int) -> ApiKey:
+        client = self._require_client()
+        stored = replace(key, revision=expected_revision + 1)
+        with translated_errors(f"updating API key {key.id}"):
+            try:
+                await client.put_item(
+                    TableName=self.table,
+                    Item=key_to_item(stored),
+                    ConditionExpression="#r = :r",
+                    ExpressionAttributeNames={"#r": "revision"},
+                    ExpressionAttributeValues={":r": items.n(expected_revision)},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old = exc.response.get("Item")
+                if not old:
+                    raise NotFound(f"API key {key.id} does not exist") from None
+                current = key_from_item(old).revision
+                raise Conflict(
+                    f"API key {key.id} changed concurrently (revision {current}, not "
+                    f"{expected_revision}); read it again",
+                    current_version=current,
+                ) from None
+        return stored
+
+    async def record_use(self, key_id: str, used_at: float) -> None:
+        client = self._require_client()
+        stamp = format_timestamp(used_at)
+        with translated_errors(f"recording use of API key {key_id}"):
+            try:
+                await client.update_item(
+                    TableName=self.table,
+                    Key=key_item_key(key_id),
+                    UpdateExpression="SET lastUsedAt = :t",
+                    # ISO-8601 text in one format compares like the times it spells.
+                    ConditionExpression="attribute_exists(PK) AND "
+                    "(attribute_not_exists(lastUsedAt) OR lastUsedAt < :t)",
+                    ExpressionAttributeValues={":t": items.s(stamp)},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise

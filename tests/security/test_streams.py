@@ -1,0 +1,161 @@
+"""Open streams end when their credentials stop being valid: revoked (at once on this replica,
+within the key cache TTL on another), rotated out, expired, and JWTs at their `exp`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import grpc
+import jwt
+import pytest
+
+from tests.flagd.harness import stub
+from tests.security.conftest import Secure, open_secure
+from tests.support.pki import PkiFiles
+from vexil.api import flagd_protos
+from vexil.store.keys import MemoryKeyStore
+from vexil.v1 import evaluation_pb2, keys_pb2
+
+WatchRequest = evaluation_pb2.WatchRequest
+
+
+def open_streams(server: Secure, token: str) -> dict[str, Any]:
+    """Watch, flagd EventStream (v1 and v2) and SyncFlags, all opened with `token`."""
+    md = (("authorization", f"Bearer {token}"),)
+    v1 = stub(server.channel, flagd_protos.EVALUATION_V1)
+    v2 = stub(server.channel, flagd_protos.EVALUATION_V2)
+    sync = stub(server.channel, flagd_protos.SYNC_V1)
+    return {
+        "Watch": server.evaluation.Watch(WatchRequest(), metadata=md),
+        "EventStream v1": v1.EventStream(flagd_protos.evaluation_v1.EventStreamRequest(), metadata=md),
+        "EventStream v2": v2.EventStream(flagd_protos.evaluation_v2.EventStreamRequest(), metadata=md),
+        "SyncFlags": sync.SyncFlags(flagd_protos.sync_v1.SyncFlagsRequest(), metadata=md),
+    }
+
+
+async def ended(stream: Any, within: float) -> grpc.aio.AioRpcError:
+    """Read until the stream ends (heartbeats are fine); its error, or fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            stream.cancel()
+            raise AssertionError(f"stream still open after {within} s")
+        try:
+            message = await asyncio.wait_for(stream.read(), remaining)
+        except grpc.aio.AioRpcError as exc:
+            return exc
+        except TimeoutError:
+            continue
+        assert message is not grpc.aio.EOF, "stream ended without a status"
+
+
+async def started(streams: dict[str, Any]) -> None:
+    for stream in streams.values():
+        await asyncio.wait_for(stream.read(), 5)
+
+
+async def test_revoking_a_key_ends_its_open_streams_at_once(secure: Secure) -> None:
+    token = await secure.issue("evaluator")
+    bystander = open_streams(secure, secure.tokens["evaluator"])
+    streams = open_streams(secure, token)
+    await started(streams)
+    await started(bystander)
+    assert secure.app.security.streams.count() == 8
+    await secure.key_service.RevokeKey(keys_pb2.RevokeKeyRequest(id=token[4:20]), metadata=secure.md("root"))
+    for name, stream in streams.items():
+        error = await ended(stream, within=1.0)
+        assert (error.code(), error.details()) == (grpc.StatusCode.UNAUTHENTICATED, "API key revoked"), name
+    assert secure.app.security.streams.count() == 4  # other keys' streams go on
+    for name, stream in bystander.items():
+        if name != "SyncFlags":  # the others send heartbeats while idle
+            assert await asyncio.wait_for(stream.read(), 5) is not grpc.aio.EOF
+        stream.cancel()
+    await asyncio.sleep(0.1)
+    assert secure.app.security.streams.count() == 0
+
+
+async def test_a_revocation_on_another_replica_ends_streams_within_the_cache_ttl(pki: PkiFiles) -> None:
+    keys = MemoryKeyStore()  # shared, as the DynamoDB table is by real replicas
+    async with (
+        open_secure(pki, key_store=keys, key_cache_ttl=1.0) as replica_a,
+        open_secure(pki, key_store=keys, key_cache_ttl=1.0) as replica_b,
+    ):
+        root = await replica_a.issue("admin", "*")
+        token = await replica_a.issue("evaluator")
+        watch = replica_b.evaluation.Watch(WatchRequest(), metadata=(("authorization", f"Bearer {token}"),))
+        await asyncio.wait_for(watch.read(), 5)
+        revoked_at = time.monotonic()
+        await replica_a.key_service.RevokeKey(
+            keys_pb2.RevokeKeyRequest(id=token[4:20]), metadata=(("authorization", f"Bearer {root}"),)
+        )
+        error = await ended(watch, within=4.0)
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert time.monotonic() - revoked_at <= 1.0 + 1.0 + 1.0  # TTL + one sweep + slack
+
+
+async def test_rotation_ends_streams_of_the_old_secret_when_its_overlap_ends(secure: Secure) -> None:
+    token = await secure.issue("evaluator")
+    old = secure.evaluation.Watch(WatchRequest(), metadata=(("authorization", f"Bearer {token}"),))
+    await asyncio.wait_for(old.read(), 5)
+    rotated = await secure.key_service.RotateKey(
+        keys_pb2.RotateKeyRequest(id=token[4:20], overlap_seconds=3600), metadata=secure.md("root")
+    )
+    new = secure.evaluation.Watch(WatchRequest(), metadata=(("authorization", f"Bearer {rotated.token}"),))
+    await asyncio.wait_for(new.read(), 5)
+    assert await asyncio.wait_for(old.read(), 5) is not grpc.aio.EOF  # overlap: still open
+    secure.app.security.streams.clock = lambda: time.time() + 3601
+    await secure.app.security.streams.sweep()
+    error = await ended(old, within=1.0)
+    assert "rotated out" in (error.details() or "")
+    assert await asyncio.wait_for(new.read(), 5) is not grpc.aio.EOF
+    new.cancel()
+
+
+async def test_expired_keys_and_tokens_end_their_streams(pki: PkiFiles, tmp_path: Any) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 40)
+    async with open_secure(
+        pki, jwt_secret_file=str(secret), jwt_issuer="idp", jwt_audience="vexil"
+    ) as server:
+        token = await server.issue("evaluator", lifetime=3600)
+        now = int(time.time())
+        claims = {"iss": "idp", "aud": "vexil", "sub": "ops", "iat": now, "exp": now + 60}
+        admin_jwt = jwt.encode(
+            {**claims, "roles": ["admin"], "environments": ["*"]}, "s" * 40, algorithm="HS256"
+        )
+        key_watch = server.evaluation.Watch(WatchRequest(), metadata=(("authorization", f"Bearer {token}"),))
+        jwt_watch = server.evaluation.Watch(
+            WatchRequest(), metadata=(("authorization", f"Bearer {admin_jwt}"),)
+        )
+        await asyncio.wait_for(key_watch.read(), 5)
+        await asyncio.wait_for(jwt_watch.read(), 5)
+        server.app.security.streams.clock = lambda: time.time() + 120
+        await server.app.security.streams.sweep()
+        assert (await ended(jwt_watch, within=1.0)).details() == "token expired"
+        assert await asyncio.wait_for(key_watch.read(), 5) is not grpc.aio.EOF
+        server.app.security.streams.clock = lambda: time.time() + 3601
+        await server.app.security.streams.sweep()
+        assert (await ended(key_watch, within=1.0)).details() == "API key expired"
+
+
+@pytest.mark.parametrize("revoke_first", [True, False])
+async def test_a_ticket_closed_before_its_stream_subscribes_still_ends_it(revoke_first: bool) -> None:
+    from vexil.api.caller import Principal
+    from vexil.security.authn import Identity
+    from vexil.security.streams import StreamTicket, TrackedHub, current_ticket
+
+    hub = TrackedHub()
+    ticket = StreamTicket(Identity(Principal("key:x", "evaluator"), key_id="x"))
+    if revoke_first:
+        ticket.close("API key revoked")
+    token = current_ticket.set(ticket)
+    try:
+        sub = hub.subscribe("local")
+    finally:
+        current_ticket.reset(token)
+    ticket.close("API key revoked")
+    assert sub.closed_reason == "API key revoked"
+    assert hub.subscribe("local").closed_reason == ""  # outside a stream call: untracked
