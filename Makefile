@@ -32,6 +32,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check server clients tests bench
 
 ## Engine speed against the flagd reference (exit code non-zero if the two ever disagree).
+## Benchmarks (about 5 minutes; QUICK=1: under a minute): table on stdout, JSON under bench-results/.
+## h2load (Debian's nghttp2-client) generates the load; if it cannot be installed, a Python load
+## generator is used instead and the table says so.
+bench: $(STAMP)
+	@command -v h2load >/dev/null 2>&1 || { echo "installing h2load (nghttp2-client)"; \
+	  { apt-get install -y -qq nghttp2-client >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq nghttp2-client >/dev/null 2>&1; }; } || \
+	  echo "h2load unavailable: using the Python load generator (see the table)"; }
+	$(PY) -m bench.run $(if $(QUICK),--quick,)
+
 bench-engine: $(STAMP)
 	$(PY) bench/engine.py $(if $(QUICK),--quick,--json bench-results/engine.json)
 

@@ -13,12 +13,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import json_format
 
-from vexil.cli import dynamodb, output
+from vexil.cli import credentials, dynamodb, keys, ops, output
+
+if TYPE_CHECKING:
+    from vexil.config import Settings
 
 # Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid argument; 3 not found;
 # 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable.
@@ -54,6 +57,7 @@ def json_arg(text: str, what: str) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from vexil import config
     from vexil.app import serve
+    from vexil.security.layer import check as security_check
 
     cli = {
         name: getattr(args, name)
@@ -75,18 +79,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "watch_queue_size",
             "shutdown_grace",
             "log_level",
+            "workers",
+            *credentials.SERVE_SETTINGS,
         )
     }
     try:
         settings = config.load(cli=cli, config_file=args.config)
+        security_check(settings)
     except config.ConfigError as exc:
         print(f"vexil serve: configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(settings))
+    workers = () if args.worker_child or settings.workers == 1 else worker_command(settings)
+    asyncio.run(serve(settings, workers))
     return 0
+
+
+def worker_command(settings: Settings) -> list[str]:
+    """How the parent of `--workers N` starts each child: every resolved setting spelled out as a
+    flag, so a child runs exactly the parent's settings whatever their source (file, environment,
+    flags).  Children leave `--flags` out: the parent alone syncs the flag file into the shared
+    store, and every worker (the parent too) follows the store's change log."""
+    from vexil import config
+
+    command = [sys.executable, "-m", "vexil.cli.main", "serve", "--worker-child"]
+    for name in config.FIELDS:
+        value = getattr(settings, name)
+        if name == "flags" or value in ("", ()) or name in config.SECRET_SETTINGS:  # secrets: via env
+            continue
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        command += ["--" + name.replace("_", "-"), text]
+    return command
 
 
 def add_serve(sub: argparse._SubParsersAction) -> None:
@@ -109,6 +134,13 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch-queue-size", type=int, help="changes buffered per subscriber before a resync")
     p.add_argument("--shutdown-grace", type=float, help="seconds in-flight calls get on SIGTERM (default 10)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="server processes on the port (SO_REUSEPORT; default 1); more than 1 needs --store dynamodb",
+    )
+    p.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
+    credentials.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -122,7 +154,7 @@ class Remote:
         from vexil.v1 import admin_pb2_grpc, evaluation_pb2_grpc
 
         self.args = args
-        self.channel = grpc.insecure_channel(args.target)
+        self.channel = credentials.channel(args, UsageError)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self.channel)
         self.environment = args.environment or ""
@@ -364,6 +396,7 @@ def add_remote(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
         p.add_argument("--token", help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
+        credentials.add_tls_options(p)
 
     def definition(p: argparse.ArgumentParser) -> None:
         p.add_argument("--file", help="JSON file with one flagd flag definition")
@@ -461,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve(sub)
     add_remote(sub)
     dynamodb.add(sub)
+    ops.add(sub)
+    keys.add(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -21,20 +22,27 @@ from vexil.api.decoding import DecodingInterceptor
 from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
+from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
+from vexil.errors import VexilError
 from vexil.flagfile import FileSync
 from vexil.http import HttpServer
-from vexil.hub import Hub
+from vexil.observability import Metrics, MetricsInterceptor, instrument_http
+from vexil.observability.interceptor import protocol_of
+from vexil.security.interceptors import classify
+from vexil.security.layer import SecurityLayer
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
-from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
+from vexil.store.keys import KeyStore
+from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    keys_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
     *flagd_protos.SERVICE_NAMES,
 )
 
@@ -56,10 +64,19 @@ def build_store(settings: Settings) -> FlagStore:
 class App:
     """One vexil server process: gRPC services over one store, cache and hub."""
 
-    def __init__(self, settings: Settings, store: FlagStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: FlagStore | None = None, key_store: KeyStore | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = Metrics()
+        """This process's metrics (served at /metrics); made first so every part can report to it."""
         self.store = store if store is not None else build_store(settings)
-        self.hub = Hub(queue_size=settings.watch_queue_size)
+        instrument = getattr(self.store, "instrument", None)  # stores with a client to measure
+        if instrument is not None:
+            instrument(self.metrics.dynamodb.attach)
+        self.security = SecurityLayer(settings, key_store)
+        """Authentication, authorization, rate limits, TLS and API keys (`vexil.security`)."""
+        self.hub = self.security.hub(settings.watch_queue_size)
         profile = settings.profile
         self.cache = SnapshotCache(
             self.store,
@@ -69,11 +86,18 @@ class App:
             reload_interval=profile.ttl_seconds,
         )
         self.service = FlagService(self.store, self.cache, settings.env, max_flags=profile.maxsize)
+        self.metrics.watch_cache(self.cache, profile.maxsize)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[DecodingInterceptor()],
+            interceptors=[
+                DecodingInterceptor(),
+                *self.security.interceptors(self._count_rejection),
+                MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),
+            ],
             options=[
-                ("grpc.so_reuseport", 0),
+                # Off unless several workers share the port on purpose: a second server started
+                # by mistake on a busy port must fail, not silently take half the connections.
+                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ],
         )
@@ -87,8 +111,20 @@ class App:
                 host=settings.host,
                 port=settings.http_port,
                 shutdown_grace=settings.shutdown_grace,
+                reuse_port=settings.workers > 1,
+                authenticate=self.security.http_authenticator,
+                ssl_context=self.security.http_ssl_context,
             )
+            instrument_http(self.http, self.metrics)
         self.http_port = 0
+
+    def _count_rejection(self, exc: VexilError, method: str) -> None:
+        """Calls the security interceptors refuse never reach the metrics interceptor: count them."""
+        kind, label = classify(exc)
+        if kind == "rate_limit":
+            self.metrics.rate_limit_rejected(label, protocol_of(method))
+        else:
+            self.metrics.auth_failed(label, protocol_of(method))
 
     async def start(self) -> int:
         """Load flags, then listen; health turns SERVING only when everything is loaded."""
@@ -97,6 +133,9 @@ class App:
             EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.service), self.server)
+        keys_pb2_grpc.add_KeyServiceServicer_to_server(
+            KeyServicer(self.security.keys, self.service), self.server
+        )
         heartbeat = settings.heartbeat_seconds
         for descriptor, servicer in (
             (flagd_protos.EVALUATION_V1, FlagdEvaluationV1(self.service, self.hub, heartbeat)),
@@ -110,7 +149,12 @@ class App:
         )
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        credentials = self.security.grpc_credentials()
+        if credentials is not None:
+            self.port = self.server.add_secure_port(address, credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
         await self.server.start()
@@ -119,6 +163,7 @@ class App:
             log.info("HTTP side (OFREP, /healthz, /readyz) on %s:%d", settings.host, self.http_port)
 
         await self.store.start()
+        await self.security.start()
         await self.cache.load()
         if settings.flags:
             self.file_sync = FileSync(settings.flags, self.service, settings.env, settings.poll_interval)
@@ -146,23 +191,61 @@ class App:
         if self.file_sync is not None:
             await self.file_sync.stop()
         await self.cache.stop_feed()
+        await self.security.stop()
         await self.store.close()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    With `worker_command` (the parent of `settings.workers` processes), start that command
+    `workers - 1` times once this process listens, forward the stop signal to those children and
+    wait for them, so a supervisor that stops the parent stops the whole group."""
     app = App(settings)
     stop = asyncio.Event()
+    received: list[int] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
+    children: list[asyncio.subprocess.Process] = []
+    watchers: list[asyncio.Task[None]] = []
     try:
         await app.start()
+        if worker_command:
+            for _ in range(settings.workers - 1):
+                children.append(await asyncio.create_subprocess_exec(*worker_command))
+            watchers = [asyncio.create_task(_watch(child, stop)) for child in children]
         print(f"vexil listening on {settings.host}:{app.port}", flush=True)
         await stop.wait()
         log.info("shutting down (grace %.0f s)", settings.shutdown_grace)
     finally:
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(received[0] if received else signal.SIGTERM)
         try:
             await app.stop()
         except Exception:
             log.exception("error during shutdown")
+        await _reap(children, settings.shutdown_grace + 5.0)
+        for watcher in watchers:
+            watcher.cancel()
+
+
+async def _watch(child: asyncio.subprocess.Process, stop: asyncio.Event) -> None:
+    """Say so when a worker dies while the group is meant to be running (the others keep serving)."""
+    code = await child.wait()
+    if not stop.is_set():
+        log.error("worker %d exited unexpectedly with %s; the other workers keep serving", child.pid, code)
+
+
+async def _reap(children: list[asyncio.subprocess.Process], timeout: float) -> None:
+    """Wait for the worker children (already signalled); kill any that outlive their grace."""
+    for child in children:
+        try:
+            code = await asyncio.wait_for(child.wait(), timeout)
+        except TimeoutError:
+            log.error("worker %d did not stop within %.0f s; killing it", child.pid, timeout)
+            child.kill()
+            code = await child.wait()
+        if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+            log.warning("worker %d exited with %s", child.pid, code)

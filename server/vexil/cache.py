@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vexil.errors import NotFound, Unavailable, VexilError
@@ -62,6 +63,8 @@ class SnapshotCache:
         self._locks = {env: asyncio.Lock() for env in self.environments}
         self._errors: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.listeners: list[Callable[[Change], None]] = []
+        """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
 
     # -- the read side: no I/O, no locks -------------------------------------------------------
 
@@ -150,6 +153,8 @@ class SnapshotCache:
     def _swap(self, snapshot: Snapshot, change: Change) -> None:
         self._snapshots[change.environment_name] = snapshot
         self.hub.publish(change)
+        for listener in self.listeners:
+            listener(change)
 
     # -- background feed -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,45 @@ class Settings:
     watch_queue_size: int = 256
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
+    workers: int = 1
+    """Server processes on one port (SO_REUSEPORT): the parent starts `workers - 1` children, each a
+    full server following the change log, so more than one needs a shared store (DynamoDB)."""
+
+    # -- security (see vexil.security and the README's "Security" section) --
+    tls_cert: str = ""
+    """PEM certificate chain for both listeners; with `tls_key`, turns TLS on."""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    """PEM CA bundle: clients must present a certificate it signed (mutual TLS)."""
+    auth_mode: str = ""
+    """`required` or `none`; default: `none` for the local profile unless credentials are
+    configured (JWT key, bootstrap key), `required` for every other profile."""
+    insecure: bool = False
+    """Let a profile other than local run without TLS or authentication (a development loop)."""
+    jwt_secret_file: str = ""
+    """File holding the HS256 shared secret (a file, so the secret never appears in argv)."""
+    jwt_public_key: str = ""
+    """PEM public key file: RS256 (RSA) or ES256 (P-256)."""
+    jwt_jwks_file: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_clock_skew: float = 30.0
+    """Seconds of clock difference tolerated on exp/iat/nbf (at most 300)."""
+    rate_limits: str = ""
+    """`on` or `off`; default: on when authentication is required."""
+    rate_limit_admin: float = 100.0
+    """Admin API calls per minute per client (0: unlimited)."""
+    rate_limit_admin_roles: tuple[str, ...] = ()
+    """Per-role overrides of `rate_limit_admin`, e.g. `admin=600,editor=200`."""
+    rate_limit_evaluation: float = 10000.0
+    """Evaluation calls per second for the whole server (0: unlimited)."""
+    key_cache_ttl: float = 30.0
+    """Seconds a key lookup is cached: bounds how long a revocation takes on other replicas."""
+    key_lifetime_days: float = 90.0
+    key_rotation_overlap_hours: float = 24.0
+    """How long a rotated key's old secret keeps working (default for RotateKey)."""
+    bootstrap_admin_key: str = field(default="", repr=False, metadata={"secret": True})
+    """An admin token (`vexil keys create --bootstrap` prints one) registered at start if absent."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Where each non-default setting came from, for error messages."""
 
@@ -87,8 +127,42 @@ class Settings:
     def table(self) -> str:
         return self.dynamodb_table or f"feature-flags-{self.env}"
 
+    @property
+    def jwt_enabled(self) -> bool:
+        return bool(self.jwt_secret_file or self.jwt_public_key or self.jwt_jwks_file)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every call but health and reflection needs credentials (see `auth_mode`)."""
+        if self.auth_mode:
+            return self.auth_mode == "required"
+        return self.env != "local" or self.jwt_enabled or bool(self.bootstrap_admin_key)
+
+    @property
+    def rate_limits_active(self) -> bool:
+        if self.rate_limits:
+            return self.rate_limits == "on"
+        return self.auth_required
+
+    @property
+    def admin_rate_limits(self) -> dict[str, float]:
+        """`rate_limit_admin_roles` as role -> calls per minute (validated by `validate`)."""
+        limits = {}
+        for entry in self.rate_limit_admin_roles:
+            role, _, limit = entry.partition("=")
+            limits[role.strip()] = float(limit)
+        return limits
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
+SECRET_SETTINGS = frozenset(name for name, f in FIELDS.items() if f.metadata.get("secret"))
+"""Settings whose values are secrets: never printed, never passed on a command line."""
+AUTH_MODES = ("none", "required")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+BOOTSTRAP_KEY = re.compile(r"vxk_[0-9a-f]{16}_[A-Za-z0-9_\-]{32,128}")
+"""The API key token format (`vexil.security.apikeys`), checked here so a typo stops start-up."""
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
@@ -98,6 +172,13 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in TRUE + FALSE:
+                raise ValueError(text)
+            return text in TRUE
         if kind == "tuple[str, ...]":
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(str(i).strip() for i in items if str(i).strip())
@@ -183,5 +264,122 @@ def validate(settings: Settings) -> None:
     for name in ("cache_ttl", "cache_maxsize"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means the profile's)")
+    if settings.workers < 1:
+        raise ConfigError(f"workers (from {where('workers')}): must be at least 1")
+    if settings.workers > 1 and settings.store == "memory":
+        raise ConfigError(
+            f"workers (from {where('workers')}): {settings.workers} workers need a shared store; the "
+            "memory store lives inside one process, so each worker would serve flags of its own. "
+            "Use --store dynamodb, or run one worker"
+        )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")
+    validate_security(settings)
+
+
+def validate_security(settings: Settings) -> None:
+    """The security settings make sense together; key material is checked when it is loaded
+    (`vexil.security.layer`), and whether this profile may serve so at all by `require_secure`."""
+
+    def where(name: str) -> str:
+        return settings.sources.get(name, "default")
+
+    if settings.auth_mode not in ("", *AUTH_MODES):
+        raise ConfigError(
+            f"auth_mode (from {where('auth_mode')}): '{settings.auth_mode}' is unknown; use "
+            f"{' or '.join(AUTH_MODES)}"
+        )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError("tls_cert and tls_key go together: set both to turn TLS on, or neither")
+    if settings.tls_client_ca and not settings.tls_cert:
+        raise ConfigError(
+            f"tls_client_ca (from {where('tls_client_ca')}): mutual TLS needs tls_cert and tls_key"
+        )
+    for name in (
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "jwt_secret_file",
+        "jwt_public_key",
+        "jwt_jwks_file",
+    ):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name} (from {where(name)}): no such file: {path}")
+    jwt_keys = [n for n in ("jwt_secret_file", "jwt_public_key", "jwt_jwks_file") if getattr(settings, n)]
+    if len(jwt_keys) > 1:
+        raise ConfigError(f"{' and '.join(jwt_keys)}: configure one JWT key source, not several")
+    if jwt_keys and not (settings.jwt_issuer and settings.jwt_audience):
+        raise ConfigError(f"{jwt_keys[0]}: JWT authentication needs jwt_issuer and jwt_audience too")
+    if (settings.jwt_issuer or settings.jwt_audience) and not jwt_keys:
+        raise ConfigError(
+            "jwt_issuer / jwt_audience: set a JWT key too (jwt_secret_file, jwt_public_key or jwt_jwks_file)"
+        )
+    if not 0 <= settings.jwt_clock_skew <= 300:
+        raise ConfigError(f"jwt_clock_skew (from {where('jwt_clock_skew')}): must be 0 to 300 seconds")
+    if settings.auth_mode == "none" and (jwt_keys or settings.bootstrap_admin_key):
+        raise ConfigError(
+            f"auth_mode (from {where('auth_mode')}): 'none' ignores the configured credentials "
+            "(JWT key, bootstrap admin key); drop them or use auth_mode required"
+        )
+    if settings.rate_limits not in ("", "on", "off"):
+        raise ConfigError(f"rate_limits (from {where('rate_limits')}): use on or off")
+    for name in ("rate_limit_admin", "rate_limit_evaluation"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means unlimited)")
+    for entry in settings.rate_limit_admin_roles:
+        role, sep, limit = entry.partition("=")
+        try:
+            valid = sep and role.strip() in ("evaluator", "editor", "admin") and float(limit) >= 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"rate_limit_admin_roles (from {where('rate_limit_admin_roles')}): '{entry}' is not "
+                "<role>=<calls per minute> with role evaluator, editor or admin"
+            )
+    if not 0 < settings.key_cache_ttl <= 60:
+        raise ConfigError(
+            f"key_cache_ttl (from {where('key_cache_ttl')}): must be more than 0 and at most 60 seconds"
+        )
+    if not 0 < settings.key_lifetime_days <= 3650:
+        raise ConfigError(
+            f"key_lifetime_days (from {where('key_lifetime_days')}): must be more than 0 (at most 3650)"
+        )
+    if settings.key_rotation_overlap_hours < 0:
+        raise ConfigError(
+            f"key_rotation_overlap_hours (from {where('key_rotation_overlap_hours')}): must not be negative"
+        )
+    if settings.bootstrap_admin_key and not BOOTSTRAP_KEY.fullmatch(settings.bootstrap_admin_key):
+        # Never repeat the value: it is a credential.
+        raise ConfigError(
+            f"bootstrap_admin_key (from {where('bootstrap_admin_key')}): not a vexil API key token "
+            "(vxk_<16 hex digits>_<secret>); `vexil keys create --bootstrap` prints one"
+        )
+
+
+def require_secure(settings: Settings) -> None:
+    """Secure by default: refuse to *serve* outside the local profile without TLS and
+    authentication, and in the local profile without authentication beyond loopback, unless
+    `insecure` says this is a development loop.  (Checked when a server starts, not by `load`:
+    operator commands such as `vexil dynamodb create-table --env prod` load prod settings too.)"""
+    if settings.insecure:
+        return
+    if settings.env != "local":
+        missing = [
+            what
+            for what, ok in (("TLS", bool(settings.tls_cert)), ("authentication", settings.auth_required))
+            if not ok
+        ]
+        if missing:
+            raise ConfigError(
+                f"env '{settings.env}' serves only with TLS and authentication; missing: "
+                f"{', '.join(missing)}. Set tls_cert and tls_key (and keep auth_mode required), "
+                "or pass --insecure for a development loop"
+            )
+    elif not settings.auth_required and settings.host not in LOOPBACK:
+        raise ConfigError(
+            f"host (from {settings.sources.get('host', 'default')}): the local profile runs without "
+            f"authentication, so it listens on loopback only, not {settings.host}; turn authentication "
+            "on (auth_mode required) or pass --insecure"
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from vexil.store.base import FlagStore
 from vexil.store.memory import MemoryStore
 

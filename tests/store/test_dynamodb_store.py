@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from vexil.errors import Conflict, InvalidArgument, Unavailable
 from vexil.model import ChangeKind, Flag
 from vexil.store.dynamodb import DynamoStore

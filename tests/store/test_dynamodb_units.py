@@ -15,6 +15,7 @@ from botocore.exceptions import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vexil.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from vexil.model import Flag, FlagState
 from vexil.store import dynamodb_items as items

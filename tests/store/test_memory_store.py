@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from vexil.errors import Conflict
 from vexil.model import Flag
 from vexil.store.memory import MemoryStore

@@ -7,6 +7,7 @@ like the others, so the service can switch stores by configuration alone.
 from __future__ import annotations
 
 import pytest
+
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from vexil.model import ChangeKind, Environment, Flag, FlagState
 from vexil.store.base import FlagStore

@@ -22,9 +22,11 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.pki import PkiFiles
 from vexil import config
 from vexil.app import App
 from vexil.store.base import FlagStore
+from vexil.store.keys import KeyStore
 from vexil.v1 import admin_pb2_grpc, evaluation_pb2_grpc
 
 VEXIL = str(Path(sys.executable).with_name("vexil"))
@@ -74,8 +76,10 @@ async def connected(app: App) -> AsyncIterator[Connected]:
 
 
 @contextlib.asynccontextmanager
-async def running_app(settings: config.Settings, store: FlagStore | None = None) -> AsyncIterator[App]:
-    app = App(settings, store)
+async def running_app(
+    settings: config.Settings, store: FlagStore | None = None, key_store: KeyStore | None = None
+) -> AsyncIterator[App]:
+    app = App(settings, store, key_store)
     try:
         await app.start()
         yield app
@@ -83,10 +87,41 @@ async def running_app(settings: config.Settings, store: FlagStore | None = None)
         await app.stop(grace=1.0)
 
 
-def wait_serving(target: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    """Block until the server's gRPC health says SERVING (bounded)."""
+def secure_settings(pki: PkiFiles, *, mtls: bool = False, **overrides: Any) -> config.Settings:
+    """`server_settings` with TLS (mutual TLS with `mtls`) and authentication required."""
+    values: dict[str, Any] = {"tls_cert": pki.server_cert, "tls_key": pki.server_key, "auth_mode": "required"}
+    if mtls:
+        values["tls_client_ca"] = pki.ca
+    values.update(overrides)
+    return server_settings(**values)
+
+
+def tls_channel(target: str, pki: PkiFiles, *, client_cert: bool = False) -> grpc.aio.Channel:
+    """An aio channel that trusts the test CA (and presents the test client certificate)."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pki.read("ca"),
+        private_key=pki.read("client_key") if client_cert else None,
+        certificate_chain=pki.read("client_cert") if client_cert else None,
+    )
+    return grpc.aio.secure_channel(target, credentials)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying `token` the way every vexil client sends it."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+def wait_serving(
+    target: str, timeout: float = 20.0, proc: subprocess.Popen | None = None, ca_cert: str = ""
+) -> None:
+    """Block until the server's gRPC health says SERVING (bounded); over TLS when given a CA."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target) as channel:
+    if ca_cert:
+        credentials = grpc.ssl_channel_credentials(Path(ca_cert).read_bytes())
+        opened = grpc.secure_channel(target, credentials)
+    else:
+        opened = grpc.insecure_channel(target)
+    with opened as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -104,7 +139,16 @@ def wait_serving(target: str, timeout: float = 20.0, proc: subprocess.Popen | No
 class ServerProcess:
     """`vexil serve` in a subprocess; stdout/stderr captured to files for assertions."""
 
-    def __init__(self, tmp: Path, *args: str, env: Mapping[str, str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        port: int = 0,
+        ca_cert: str = "",
+    ) -> None:
+        """`ca_cert`: the server speaks TLS (its args say so) and health is checked trusting it."""
+        self.ca_cert = ca_cert
         self.port = port or free_port()
         self.http_port = free_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -122,7 +166,7 @@ class ServerProcess:
             stderr=self.stderr_path.open("w"),
             env=self.env,
         )
-        wait_serving(self.target, timeout, self.proc)
+        wait_serving(self.target, timeout, self.proc, self.ca_cert)
         return self
 
     def signal(self, sig: int = signal.SIGTERM) -> None:

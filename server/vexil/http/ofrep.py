@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +33,8 @@ from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 
 SERVICE: web.AppKey[FlagService] = web.AppKey("flag_service", FlagService)
+EVALUATED: web.AppKey[Callable[[str | None, Resolution], None]] = web.AppKey("evaluated")
+"""Optional: called with (key, resolution) per evaluation, key None inside a bulk answer (metrics)."""
 
 EVALUATE_FLAG = "/ofrep/v1/evaluate/flags/{key}"
 EVALUATE_FLAGS = "/ofrep/v1/evaluate/flags"
@@ -83,6 +85,9 @@ async def evaluate_flag(request: web.Request) -> web.Response:
         return json_error(400, exc.message, key=key, errorCode="INVALID_CONTEXT")
     snapshot = _snapshot(request)
     resolution, _ = snapshot.evaluate(key, context)
+    observe = request.app.get(EVALUATED)
+    if observe is not None:
+        observe(key, resolution)
     if resolution.error_code is ErrorCode.FLAG_NOT_FOUND:
         return json_error(404, resolution.error_message, key=key, errorCode="FLAG_NOT_FOUND")
     if resolution.error_code is not None:
@@ -115,8 +120,11 @@ async def evaluate_flags(request: web.Request) -> web.Response:
     if matches(request.headers.get("If-None-Match", ""), tag):
         return web.Response(status=304, headers={"ETag": tag})
     flags = []
+    observe = request.app.get(EVALUATED)
     for key in sorted(snapshot.entries):
         resolution, _ = snapshot.evaluate(key, context)
+        if observe is not None:
+            observe(None, resolution)
         if resolution.error_code is not None:
             flags.append(failure_body(key, resolution))
         else:

@@ -118,6 +118,10 @@ class DynamoStore:
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
 
+    def instrument(self, on_open: Callable[[Any], None]) -> None:
+        """Have `on_open` called with the client when `start` opens it (metrics hooks)."""
+        self._settings = replace(self._settings, on_open=on_open)
+
     def __repr__(self) -> str:
         return (
             f"DynamoStore(table={self.table!r}, region={self._settings.region!r},"

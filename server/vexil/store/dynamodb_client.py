@@ -8,9 +8,9 @@ DynamoDB refuses as malformed become `InvalidArgument`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aioboto3
@@ -63,6 +63,8 @@ class ClientSettings:
     connect_timeout: float = 2.0
     read_timeout: float = 10.0
     max_pool_connections: int = 10
+    on_open: Callable[[Any], None] | None = field(default=None, compare=False)
+    """Called with each client opened (instrumentation: `vexil.observability.dynamodb`)."""
 
 
 def new_session(settings: ClientSettings) -> aioboto3.Session:
@@ -87,9 +89,12 @@ async def open_client(settings: ClientSettings, stack: AsyncExitStack) -> Any:
     )
     session = new_session(settings)
     with translated_errors("connecting to DynamoDB"):
-        return await stack.enter_async_context(
+        client = await stack.enter_async_context(
             session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
         )
+    if settings.on_open is not None:
+        settings.on_open(client)
+    return client
 
 
 @asynccontextmanager
