@@ -127,7 +127,7 @@ class App:
             self.metrics.auth_failed(label, protocol_of(method))
 
     async def start(self) -> int:
-        """Load flags, then listen; health turns SERVING only when everything is loaded."""
+        """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
         evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
             EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
@@ -149,6 +149,34 @@ class App:
         )
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # A lone server listens first, so health checks can watch it load (NOT_SERVING). A worker
+        # of a port group loads first: listening early would let the kernel hand it connections
+        # that it could only answer with "still loading" while its siblings are ready.
+        in_group = settings.workers > 1
+        if not in_group:
+            await self._listen()
+        await self.store.start()
+        await self.security.start()
+        await self.cache.load()
+        if settings.flags:
+            self.file_sync = FileSync(settings.flags, self.service, settings.env, settings.poll_interval)
+            await self.file_sync.start()
+        self.cache.start_feed()
+        if in_group:
+            await self._listen()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "vexil serving %s on %s:%d (store %s)",
+            ", ".join(settings.served_environments),
+            settings.host,
+            self.port,
+            self.store.name,
+        )
+        return self.port
+
+    async def _listen(self) -> None:
+        settings = self.settings
         address = f"{settings.host}:{settings.port}"
         credentials = self.security.grpc_credentials()
         if credentials is not None:
@@ -161,24 +189,6 @@ class App:
         if self.http is not None:
             self.http_port = await self.http.start()
             log.info("HTTP side (OFREP, /healthz, /readyz) on %s:%d", settings.host, self.http_port)
-
-        await self.store.start()
-        await self.security.start()
-        await self.cache.load()
-        if settings.flags:
-            self.file_sync = FileSync(settings.flags, self.service, settings.env, settings.poll_interval)
-            await self.file_sync.start()
-        self.cache.start_feed()
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info(
-            "vexil serving %s on %s:%d (store %s)",
-            ", ".join(settings.served_environments),
-            settings.host,
-            self.port,
-            self.store.name,
-        )
-        return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: refuse new calls, end streams cleanly, let in-flight calls finish."""
