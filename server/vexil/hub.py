@@ -78,7 +78,10 @@ class Subscription:
                 return self._queue.popleft()
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                # asyncio.timeout arms one timer; wait_for would also create a Task per message
+                # per subscriber, which showed up as ~14 % of the server's time in fan-out.
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return None
 

@@ -1,0 +1,1 @@
+"""vexil's benchmark suite: `make bench` (or `python -m bench.run`); see `bench/run.py`."""

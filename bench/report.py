@@ -1,0 +1,331 @@
+"""The benchmark's table and its targets, both computed from the results JSON alone.
+
+Keeping them apart from the measuring means the table of any saved results file can be printed
+again (`python -m bench.report bench-results/bench-....json`), and what is judged against a target
+is exactly what is in the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EVALUATE_CASES = ("static", "targeting", "fractional")
+LABELS = {
+    "static": "Evaluate static",
+    "targeting": "Evaluate targeting",
+    "fractional": "Evaluate fractional",
+    "evaluate_all": "EvaluateAll (100)",
+}
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _ratio(spread: dict[str, Any] | None) -> str:
+    """`0.91x [0.85-0.97]`: the median ratio over rounds and its range (one round: no range)."""
+    if not spread or spread.get("median") is None:
+        return "-"
+    text = f"{spread['median']:.2f}x"
+    if len(spread.get("rounds", [])) > 1:
+        text += f" [{spread['min']:.2f}-{spread['max']:.2f}]"
+    return text
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _median(spread: dict[str, Any] | None) -> float | None:
+    return None if not spread else spread.get("median")
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's five targets, each met, missed, or not measured (None) in these results."""
+    single = _get(results, "scenarios", "evaluate", "single", "vexil") or {}
+    out = []
+
+    def add(name: str, goal: str, value: float | None, met: bool | None, detail: str) -> None:
+        out.append({"name": name, "goal": goal, "value": value, "met": met, "detail": detail})
+
+    sat = {c: _median(_get(single, c, "vs_floor", "saturation")) for c in EVALUATE_CASES}
+    worst = min((v for v in sat.values() if v is not None), default=None)
+    add(
+        "Evaluate saturation throughput",
+        ">= 0.8x floor",
+        worst,
+        None if worst is None else worst >= 0.8,
+        "worst of " + ", ".join(f"{c} {_num(v, '.2f')}x" for c, v in sat.items()),
+    )
+    p50 = {c: _median(_get(single, c, "vs_floor", "serial_p50")) for c in EVALUATE_CASES}
+    worst = max((v for v in p50.values() if v is not None), default=None)
+    add(
+        "Evaluate p50 at concurrency 1",
+        "<= 1.3x floor",
+        worst,
+        None if worst is None else worst <= 1.3,
+        "worst of " + ", ".join(f"{c} {_num(v, '.2f')}x" for c, v in p50.items()),
+    )
+    p99 = {c: _median(_get(single, c, "paced_p99_ms")) for c in EVALUATE_CASES}
+    worst = max((v for v in p99.values() if v is not None), default=None)
+    floor_p99 = _median(_get(results, "scenarios", "evaluate", "single", "floor", "evaluate", "paced_p99_ms"))
+    add(
+        "Evaluate p99 at half load",
+        "< 5 ms",
+        worst,
+        None if worst is None else worst < 5.0,
+        "worst of "
+        + ", ".join(f"{c} {_num(v, '.2f')} ms" for c, v in p99.items())
+        + f"; the floor's {_num(floor_p99, '.2f')} ms",
+    )
+    fan = _get(results, "scenarios", "fanout", "vexil", "publish_to_last", "p99_ms")
+    fan_floor = _get(results, "scenarios", "fanout", "floor", "publish_to_last", "p99_ms")
+    add(
+        "Fan-out to 1,000 subscribers p99",
+        "< 100 ms",
+        fan,
+        None if fan is None else fan < 100.0,
+        f"the floor's {_num(fan_floor, '.0f')} ms",
+    )
+    prop = _get(results, "scenarios", "propagation", "write_to_other_replica", "p99_ms")
+    add(
+        "Cross-replica propagation p99",
+        "< 1.5 s",
+        prop,
+        None if prop is None else prop < 1500.0,
+        "poll interval 1 s, DynamoDB emulator",
+    )
+    return out
+
+
+def _evaluate_table(ev: dict[str, Any], tool: str) -> list[str]:
+    lines = []
+    header = (
+        f"{'':<22}{'sat. req/s':>11} {'x floor':<18}{'CPU us/req':>11} {'x floor':<18}"
+        f"{'serial p50':>11} {'x floor':<18}{'half-load p50/p99':>18} {'x floor (p99)':<18}"
+    )
+    single = ev.get("single") or {}
+    rounds = len(_get(single, "floor", "evaluate", "saturation_rps", "rounds") or [])
+    lines.append(
+        f"Evaluate, one process (memory store): median of {rounds} round(s), ratio to the floor "
+        "measured in the same round [range over rounds]; latencies in ms"
+    )
+    lines.append(header)
+
+    def row(label: str, fig: dict[str, Any], ratios: dict[str, Any] | None) -> str:
+        def r(name: str) -> str:
+            return _ratio((ratios or {}).get(name)) if ratios else "1.00x"
+
+        p50, p99 = (_num(_median(fig.get(f"paced_{q}_ms")), ".2f") for q in ("p50", "p99"))
+        half = f"{p50} / {p99}"
+        return (
+            f"{label:<22}{_num(_median(fig.get('saturation_rps')), ',.0f'):>11} {r('saturation'):<18}"
+            f"{_num(_median(fig.get('cpu_us_per_request')), ',.0f'):>11} {r('cpu_per_request'):<18}"
+            f"{_num(_median(fig.get('serial_p50_ms')), '.3f'):>11} {r('serial_p50'):<18}"
+            f"{half:>18} {r('paced_p99'):<18}"
+        )
+
+    floor = single.get("floor") or {}
+    vexil = single.get("vexil") or {}
+    if "evaluate" in floor:
+        lines.append(row("floor (no-op)", floor["evaluate"], None))
+    for case in EVALUATE_CASES:
+        if case in vexil:
+            lines.append(row(LABELS[case], vexil[case], vexil[case].get("vs_floor")))
+    if "evaluate_all" in floor:
+        lines.append(row("floor EvaluateAll", floor["evaluate_all"], None))
+    if "evaluate_all" in vexil:
+        lines.append(
+            row(LABELS["evaluate_all"], vexil["evaluate_all"], vexil["evaluate_all"].get("vs_floor"))
+        )
+    paced = _median(_get(floor, "evaluate", "paced_rps"))
+    lines.append(
+        f"  half load = 50 % of the floor's saturation in each round (~{_num(paced, ',.0f')} req/s for "
+        + (
+            "Evaluate), evenly paced over 8 connections (staggered h2load timing scripts)"
+            if tool.startswith("h2load")
+            else "Evaluate), paced evenly by the Python load generator"
+        )
+    )
+    lines.append(
+        "  CPU us/req: the server's CPU time (all threads) per request under saturation: the cost of a "
+        "call, less sensitive than throughput to other work on the machine"
+    )
+    server_side = ev.get("server_side") or {}
+    if server_side.get("available"):
+        lines.append(
+            f"  server-side counter of Evaluate/EvaluateAll answers by gRPC code: {server_side['by_code']}"
+        )
+
+    workers = ev.get("workers")
+    if workers:
+        lines.append("")
+        lines.append(
+            "Workers: `vexil serve --workers 2` (DynamoDB store) beside the floor run as two processes "
+            "on one port; ratios to that floor / to one vexil process"
+        )
+        w = 18
+        lines.append(
+            f"{'':<22}{'sat. req/s':>11} {'x floor2':<{w}}{'x 1 worker':<{w}}{'serial p50':>11} "
+            f"{'x 1 worker':<{w}}{'half-load p99':>14} {'x floor2':<{w}}{'x 1 worker':<{w}}"
+        )
+        floor2 = workers.get("floor") or {}
+        for kind, label in (("evaluate", "floor x2 (no-op)"), ("evaluate_all", "floor x2 EvaluateAll")):
+            if kind in floor2:
+                fig = floor2[kind]
+                vs_one = _get(workers, "floor_vs_one_floor", kind) or {}
+                lines.append(
+                    f"{label:<22}{_num(_median(fig['saturation_rps']), ',.0f'):>11} {'1.00x':<{w}}"
+                    f"{_ratio(vs_one.get('saturation')):<{w}}"
+                    f"{_num(_median(fig['serial_p50_ms']), '.3f'):>11} "
+                    f"{_ratio(vs_one.get('serial_p50')):<{w}}"
+                    f"{_num(_median(fig['paced_p99_ms']), '.2f'):>14} {'1.00x':<{w}}"
+                    f"{_ratio(vs_one.get('paced_p99')):<{w}}"
+                )
+        for case, fig in (workers.get("vexil") or {}).items():
+            vs_floor = fig.get("vs_floor") or {}
+            vs_one = fig.get("vs_one_worker") or {}
+            lines.append(
+                f"{LABELS[case] + ' x2':<22}{_num(_median(fig['saturation_rps']), ',.0f'):>11} "
+                f"{_ratio(vs_floor.get('saturation')):<{w}}{_ratio(vs_one.get('saturation')):<{w}}"
+                f"{_num(_median(fig['serial_p50_ms']), '.3f'):>11} {_ratio(vs_one.get('serial_p50')):<{w}}"
+                f"{_num(_median(fig['paced_p99_ms']), '.2f'):>14} {_ratio(vs_floor.get('paced_p99')):<{w}}"
+                f"{_ratio(vs_one.get('paced_p99')):<{w}}"
+            )
+        lines.append(
+            "  floor x2 rows: 'x 1 worker' compares with the one-process floor; the load generator shares "
+            "the 2 cores with both workers (FACTS: 0-30 % gain expected here)"
+        )
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    """The human-readable table of a results dict (what `make bench` prints at the end)."""
+    m = results.get("machine", {})
+    gen = results.get("load_generator", {})
+    sc = results.get("scenarios", {})
+    lines = [
+        f"vexil benchmark - {results.get('mode')} - {results.get('started')} - {results.get('seconds')} s",
+        f"machine: {m.get('cores')} cores ({m.get('machine')}), {m.get('platform')}, "
+        f"Python {m.get('python')}, grpcio {m.get('grpcio')}",
+        f"load average 1 min: {_num((m.get('loadavg_start') or [None])[0], '.2f')} at start, "
+        f"{_num((m.get('loadavg_end') or [None])[0], '.2f')} at end "
+        "(above ~1 means other work shared the cores)",
+        f"load generator: {gen.get('tool')} ({gen.get('version')})",
+    ]
+    if not str(gen.get("tool", "")).startswith("h2load"):
+        lines.append(
+            "  NOTE: without h2load, the Python load generator caps near 2/3 of the floor and "
+            "competes for the server's CPU, so throughput figures are low and ratios compressed"
+        )
+
+    def failed(name: str) -> bool:
+        if name not in sc:
+            return True
+        if "error" in sc[name]:
+            lines.append(f"{name}: FAILED: {sc[name]['error']}")
+            return True
+        return False
+
+    if not failed("evaluate"):
+        lines.append("")
+        lines += _evaluate_table(sc["evaluate"], str(gen.get("tool", "")))
+
+    if not failed("fanout"):
+        fan = sc["fanout"]
+        floor = fan.get("floor", {})
+        vexil = fan.get("vexil", {})
+        writes = _get(vexil, "writes")
+        lines += [
+            "",
+            f"Fan-out: {_get(vexil, 'subscribers')} Watch subscribers on 10 connections, one write at a "
+            f"time, from the admin call to the last subscriber ({writes} writes each, alternating "
+            "floor/vexil)",
+            f"{'':<10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}   {'write ack p50':>13}   "
+            "RSS idle -> with streams",
+        ]
+        for name, fig in (("floor", floor), ("vexil", vexil)):
+            pub = fig.get("publish_to_last", {})
+            lines.append(
+                f"{name:<10}{_num(pub.get('p50_ms'), '.1f'):>8}{_num(pub.get('p99_ms'), '.1f'):>8}"
+                f"{_num(pub.get('max_ms'), '.1f'):>8}   "
+                f"{_num(_get(fig, 'write_ack', 'p50_ms'), '.2f'):>10} ms"
+                f"   {_num(fig.get('rss_idle_mib'), '.0f')} -> {_num(fig.get('rss_streams_mib'), '.0f')} MiB"
+            )
+        fp50 = _get(floor, "publish_to_last", "p50_ms")
+        vp50 = _get(vexil, "publish_to_last", "p50_ms")
+        if fp50 and vp50:
+            lines.append(f"  vexil / floor: p50 {vp50 / fp50:.2f}x (p99 of {writes} writes is their maximum)")
+
+    if not failed("propagation"):
+        prop = sc["propagation"]
+        fig = prop.get("write_to_other_replica", {})
+        lines += [
+            "",
+            f"Propagation: 2 replicas on the DynamoDB emulator, change-log poll every "
+            f"{prop.get('poll_interval_seconds')} s; write through A -> B's Watch delivers it "
+            f"({prop.get('writes')} writes at random 0.15-0.35 s spacing)",
+            f"  p50 {_num(fig.get('p50_ms'), ',.0f')} ms, p99 {_num(fig.get('p99_ms'), ',.0f')} ms, "
+            f"max {_num(fig.get('max_ms'), ',.0f')} ms; the write itself (ack) p50 "
+            f"{_num(_get(prop, 'write_ack', 'p50_ms'), '.0f')} ms",
+        ]
+
+    if not failed("footprint"):
+        fp = sc["footprint"]
+        scan = fp.get("store_scan_seconds")
+        lines += [
+            "",
+            f"Footprint: {fp['flags']:,} flags in the DynamoDB emulator (written in "
+            f"{fp['emulator_load_seconds']:.1f} s with batch writes), {fp['streams']:,} Watch streams",
+            f"  start -> SERVING {fp['start_to_serving_seconds']:.2f} s"
+            + (f" (of which the emulator's Scan {scan:.2f} s)" if scan is not None else "")
+            + f"; RSS {fp['rss_idle_mib']:.0f} MiB idle, {fp['rss_streams_mib']:.0f} MiB with streams "
+            f"(opened in {fp['streams_open_seconds']:.1f} s)",
+        ]
+
+    if not failed("clients"):
+        cl = sc["clients"]
+        lines += ["", "Through the real client: openfeature-provider-flagd in its own process, evaluations/s"]
+        lines.append(f"  {'mode':<12}{'static flag':>14}{'targeting flag':>16}")
+        for mode, fig in cl.items():
+            lines.append(
+                f"  {mode:<12}{fig['static']['evaluations_per_second']:>14,.0f}"
+                f"{fig['targeting']['evaluations_per_second']:>16,.0f}"
+            )
+        lines.append(
+            "  rpc: the provider caches STATIC answers (its default LRU), so the static flag measures that "
+            "cache and the targeting flag a gRPC round trip; in-process: flagd's own evaluator locally"
+        )
+
+    if not failed("engine"):
+        eng = sc["engine"]
+        lines += [
+            "",
+            "Engine (bench/engine.py: vexil's engine vs openfeature-flagd-core, same flags and contexts)",
+        ]
+        lines += [f"  {line}" for line in eng.get("table", [])]
+
+    lines += ["", "Targets"]
+    for t in results.get("targets", []):
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[t["met"]]
+        value = t["value"]
+        shown = "-" if value is None else (f"{value:.2f}" if value < 100 else f"{value:,.0f}")
+        lines.append(f"  [{mark}] {t['name']} {t['goal']}: {shown}  ({t['detail']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table of a saved results file."""
+    args = sys.argv[1:] if argv is None else argv
+    print(render(json.loads(Path(args[0]).read_text())))
+
+
+if __name__ == "__main__":
+    main()
