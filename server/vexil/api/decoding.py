@@ -9,11 +9,13 @@ is answered with INVALID_ARGUMENT and a message that says what to fix.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+
+from vexil.api.wrapping import WrappingInterceptor
 
 MESSAGE = (
     "request could not be decoded as {name}: it is malformed or nested too deeply "
@@ -63,29 +65,9 @@ def _guard_stream(behavior: Callable, name: str) -> Callable:
     return handler
 
 
-class DecodingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps each method's handler once and reuses the wrapper: this runs on every call."""
-
-    def __init__(self) -> None:
-        # method -> (handler as given, its wrapper): one entry per method, so it stays bounded
-        # even if a later interceptor hands out a fresh handler on every call.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = _wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+class DecodingInterceptor(WrappingInterceptor):
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return _wrap(handler, method)
 
 
 async def _checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, name: str) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from vexil.api.wrapping import WrappingInterceptor
 from vexil.observability.evaluations import Observe, observer_for
 from vexil.observability.stats import CallStats, EvaluationCounts, Level, RequestStats
 
@@ -50,34 +51,19 @@ def status_name(context: grpc.aio.ServicerContext, exc: BaseException | None) ->
     return "UNKNOWN"
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Feeds `RequestStats` and `EvaluationCounts` from every gRPC call it sees."""
 
     def __init__(self, requests: RequestStats, evaluations: EvaluationCounts) -> None:
         self.requests = requests
         self.evaluations = evaluations
-        # method -> (handler as given, its wrapper); only methods that exist, so it stays bounded.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        super().__init__()
         self._unknown = requests.call("grpc", UNKNOWN_METHOD)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            self._unknown.ended("UNIMPLEMENTED")
-            return handler
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def unknown_method(self, method: str) -> None:
+        self._unknown.ended("UNIMPLEMENTED")
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         protocol = protocol_of(method)
         name = method.lstrip("/")
         stats = self.requests.call(protocol, name)

@@ -24,6 +24,7 @@ import grpc
 
 from vexil.api import status
 from vexil.api.caller import current_principal
+from vexil.api.wrapping import WrappingInterceptor
 from vexil.errors import PermissionDenied, ResourceExhausted, VexilError
 from vexil.security import audit, roles
 from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
@@ -71,32 +72,6 @@ async def _end_if_closed(ticket: StreamTicket, context: grpc.aio.ServicerContext
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, ticket.closed_reason)
 
 
-class _CachingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps each method's handler once and reuses it while the inner handler is unchanged."""
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self.wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        raise NotImplementedError
-
-
 Rejected = Callable[[VexilError, str], None]
 """Observer told of each refused call (the error, the method path): metrics count them."""
 
@@ -125,7 +100,7 @@ def classify(exc: VexilError) -> tuple[str, str]:
     return "auth", "unknown"
 
 
-class AuthInterceptor(_CachingInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     def __init__(
         self, authenticator: Authenticator, streams: StreamRegistry, on_rejected: Rejected = _ignore
     ) -> None:
@@ -206,7 +181,7 @@ class AuthInterceptor(_CachingInterceptor):
         return identify
 
 
-class RateLimitInterceptor(_CachingInterceptor):
+class RateLimitInterceptor(WrappingInterceptor):
     """Counts each call (a stream once, when it opens) against `policy`'s limit for the method."""
 
     def __init__(self, limiter: RateLimiter, on_rejected: Rejected = _ignore) -> None:
