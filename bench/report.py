@@ -48,7 +48,8 @@ def _median(spread: dict[str, Any] | None) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's five targets, each met, missed, or not measured (None) in these results."""
+    """The benchmark issue's five targets and the client issue's local-mode target, each met,
+    missed, or not measured (None) in these results."""
     single = _get(results, "scenarios", "evaluate", "single", "vexil") or {}
     out = []
 
@@ -101,6 +102,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         prop,
         None if prop is None else prop < 1500.0,
         "poll interval 1 s, DynamoDB emulator",
+    )
+    local = _get(results, "scenarios", "local", "value_ratio") or {}
+    scalar, overall = local.get("scalar"), local.get("all")
+    add(
+        "Client local-mode value getters (all flags)",
+        "<= 1.5x the raw engine",
+        overall,
+        None if overall is None else overall <= 1.5,
+        f"scalar flags {_num(scalar, '.2f')}x; object values pay for a private copy per call",
     )
     return out
 
@@ -311,6 +321,13 @@ def render(results: dict[str, Any]) -> str:
             "Engine (bench/engine.py: vexil's engine vs openfeature-flagd-core, same flags and contexts)",
         ]
         lines += [f"  {line}" for line in eng.get("table", [])]
+
+    if not failed("local"):
+        lines += [
+            "",
+            "Client local mode (clients/bench_local.py: vexil.client getters vs Snapshot.evaluate)",
+        ]
+        lines += [f"  {line}" for line in sc["local"].get("table", [])]
 
     lines += ["", "Targets"]
     for t in results.get("targets", []):

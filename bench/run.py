@@ -40,8 +40,9 @@ from bench.report import render, targets
 from tests.support.dynamo import DUMMY_AWS_ENV
 
 T = TypeVar("T")
-SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine")
+SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine", "local")
 ENGINE = Path(__file__).with_name("engine.py")
+LOCAL = Path(__file__).resolve().parent.parent / "clients" / "bench_local.py"
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,24 @@ class Bench:
         for line in out.stdout.splitlines():
             say(f"  {line}")
         return {"exit_code": out.returncode, "table": out.stdout.splitlines(), **json.loads(path.read_text())}
+
+    def local(self) -> dict[str, Any]:
+        """The Python client's local mode against the raw engine (`clients/bench_local.py`)."""
+        quick = ["--quick"] if self.plan is QUICK else []
+        out = subprocess.run(
+            [sys.executable, str(LOCAL), *quick], capture_output=True, text=True, timeout=600
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"clients/bench_local.py exited with {out.returncode}: {out.stderr[-1500:]}")
+        table = out.stdout.splitlines()
+        for line in table:
+            say(f"  {line}")
+        ratios = {}
+        for line in table:
+            for label in ("scalar flags", "all flags"):
+                if line.startswith(label):
+                    ratios[label.split()[0]] = float(line.split("x")[0].split()[-1])
+        return {"table": table, "value_ratio": ratios}
 
 
 def server_side_check(before: dict[Any, float], after: dict[Any, float]) -> dict[str, Any]:
