@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,8 +49,8 @@ from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
     ClientSettings,
     Credentials,
+    OwnsClient,
     error_code,
-    open_client,
     translated_errors,
 )
 
@@ -80,7 +79,7 @@ class _Cancelled:
         return self.images[index] if index < len(self.images) else None
 
 
-class DynamoStore:
+class DynamoStore(OwnsClient):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
     name = "dynamodb"
@@ -115,8 +114,6 @@ class DynamoStore:
             max_pool_connections=max_pool_connections,
         )
         self._write_attempts = write_attempts
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
         """Have `on_open` called with the client when `start` opens it (metrics hooks)."""
@@ -129,23 +126,6 @@ class DynamoStore:
         )
 
     # --- lifecycle ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Open the one client this store uses for its lifetime (no request is sent)."""
-        if self._client is not None:
-            return
-        stack = AsyncExitStack()
-        try:
-            self._client = await open_client(self._settings, stack)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
-
-    async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
 
     async def ping(self) -> None:
         """One cheap eventually-consistent GetItem: proves endpoint, credentials and table."""
@@ -579,11 +559,6 @@ class DynamoStore:
         )
 
     # --- read helpers ---------------------------------------------------------------------
-
-    def _require_client(self) -> Any:
-        if self._client is None:
-            raise Unavailable(f"{self!r} is not started (call start() first)")
-        return self._client
 
     async def _call(self, doing: str, operation: str, **kwargs: Any) -> dict[str, Any]:
         client = self._require_client()

@@ -97,6 +97,37 @@ async def open_client(settings: ClientSettings, stack: AsyncExitStack) -> Any:
     return client
 
 
+class OwnsClient:
+    """One long-lived client, opened by `start` and closed by `close`: the lifecycle both
+    DynamoDB stores (flags, API keys) share.  Subclasses set `_settings` in `__init__`."""
+
+    _settings: ClientSettings
+    _stack: AsyncExitStack | None = None
+    _client: Any = None
+
+    async def start(self) -> None:
+        """Open the client (no request is sent); idempotent."""
+        if self._client is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            self._client = await open_client(self._settings, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def _require_client(self) -> Any:
+        if self._client is None:
+            raise Unavailable(f"{self!r} is not started (call start() first)")
+        return self._client
+
+
 @asynccontextmanager
 async def client_for(settings: ClientSettings) -> AsyncIterator[Any]:
     """A short-lived client for one-off operator commands (create/describe table)."""

@@ -13,20 +13,19 @@ through the flag store's translation (`dynamodb_client`): nothing from botocore 
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vexil.errors import AlreadyExists, Conflict, NotFound, Unavailable
+from vexil.errors import AlreadyExists, Conflict, NotFound
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
     ClientSettings,
     Credentials,
+    OwnsClient,
     error_code,
-    open_client,
     translated_errors,
 )
 from vexil.store.keys import ApiKey
@@ -92,7 +91,7 @@ def key_from_item(item: items.Item) -> ApiKey:
     )
 
 
-class DynamoKeyStore:
+class DynamoKeyStore(OwnsClient):
     """A `KeyStore` on vexil's DynamoDB table (see the module docstring)."""
 
     name = "dynamodb"
@@ -109,32 +108,9 @@ class DynamoKeyStore:
             raise ValueError("table name is required")
         self.table = table
         self._settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
 
     def __repr__(self) -> str:
         return f"DynamoKeyStore(table={self.table!r}, endpoint_url={self._settings.endpoint_url!r})"
-
-    async def start(self) -> None:
-        if self._client is not None:
-            return
-        stack = AsyncExitStack()
-        try:
-            self._client = await open_client(self._settings, stack)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
-
-    async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
-
-    def _require_client(self) -> Any:
-        if self._client is None:
-            raise Unavailable(f"{self!r} is not started (call start() first)")
-        return self._client
 
     async def create_key(self, key: ApiKey) -> None:
         client = self._require_client()
