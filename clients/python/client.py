@@ -69,9 +69,11 @@ class Client(ClientCore):
         if cfg.mode is Mode.LOCAL:
             # Local evaluation costs a few hundred nanoseconds, so even the getter's own frame
             # shows: bind the value getters straight to the snapshot readers (closures that
-            # shadow the methods below, which document the API and serve remote mode).
+            # shadow the methods below, which document the API and serve remote mode); the same
+            # for the details getters.
             for name, value_type in _GETTERS.items():
                 setattr(self, name, self._flags.reader(value_type))
+                setattr(self, name.replace("_value", "_details"), self._flags.explainer(value_type))
         if start:
             self.start()
 
@@ -98,6 +100,7 @@ class Client(ClientCore):
         self._all = _closed_all
         for name in _GETTERS:
             self.__dict__.pop(name, None)
+            self.__dict__.pop(name.replace("_value", "_details"), None)
         self._watcher.close()
         self._channel.close()
         self._tracker.set(ConnectionState.CLOSED, "closed")

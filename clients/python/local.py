@@ -9,22 +9,17 @@ whole, so readers on any thread take no lock: they read one attribute and evalua
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from vexil.api.convert import environment_from_pb, flag_from_pb, seconds
 from vexil.client.changes import ChangeEvent, ChangeKind
 from vexil.client.context import EXACT, ContextError, wire_context
-from vexil.client.details import (
-    ErrorCode,
-    EvaluationDetails,
-    copy_json,
-    failed,
-    from_resolution,
-)
-from vexil.client.reads import NOTHING, Reads, context_reads
-from vexil.engine import ValueType
+from vexil.client.details import ErrorCode, EvaluationDetails, failed, from_resolution
+from vexil.client.frozen import freeze
+from vexil.client.reads import Reads, context_reads
+from vexil.engine import CompiledFlag, Resolution, ValueType, evaluate
 from vexil.model import Change, Environment, Flag
 from vexil.model import ChangeKind as ModelChangeKind
 from vexil.snapshot import Snapshot
@@ -36,22 +31,27 @@ Reader = Callable[..., Any]
 WatchEvent = evaluation_pb2.WatchEvent
 
 NOT_READY = "no flag data yet: waiting for the first snapshot from the server"
+MEMO_LIMIT = 65_536
+"""Most shared details one snapshot keeps (it needs one per flag, type and variant served)."""
+Memo = dict[int, tuple[Resolution, EvaluationDetails[Any]]]
+"""id(resolution) -> (that resolution, its details) for answers that carry a value."""
 
 
 class LocalFlags:
     """The client's copy of one environment, and evaluation against it."""
 
-    __slots__ = ("_readers", "_view", "confirmed_at", "source")
+    __slots__ = ("_explainers", "_readers", "_view", "confirmed_at", "source")
 
     def __init__(self) -> None:
-        self._view: tuple[Snapshot, Mapping[str, Reads]] | None = None
-        """The snapshot and, per flag, the context attributes its rule reads: one tuple, swapped
-        in one assignment, so a reader never pairs a snapshot with another snapshot's reads."""
+        self._view: tuple[Snapshot, Serving, Memo] | None = None
+        """The snapshot, what getters read of it (see `serving`) and the details built from it:
+        one tuple, swapped in one assignment, so a getter never mixes two snapshots."""
         self.source = ""
         """Where the data came from: "server", "flags file" or "persisted snapshot"."""
         self.confirmed_at = 0.0
         """Wall-clock time the data was last known to match the server (0: never)."""
         self._readers = {value_type: self.reader(value_type) for value_type in ValueType}
+        self._explainers = {value_type: self.explainer(value_type) for value_type in ValueType}
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -68,21 +68,45 @@ class LocalFlags:
     def value(self, key: str, default: T, context: Mapping[str, Any] | None, value_type: ValueType) -> T:
         return self._readers[value_type](key, default, context)  # type: ignore[no-any-return]
 
-    def reader(self, value_type: ValueType) -> Reader:
-        """A value getter for one type: `get(flag_key, default, context=None) -> value`.
+    def details(
+        self, key: str, default: T, context: Mapping[str, Any] | None, value_type: ValueType
+    ) -> EvaluationDetails[T]:
+        return self._explainers[value_type](key, default, context)  # type: ignore[no-any-return]
 
-        Clients bind these as their local-mode getters.  This is the hot path, where a whole
-        evaluation costs a few hundred nanoseconds and every frame shows: a closure is the
-        cheapest callable CPython has, and `server_view` is inlined for its common case."""
+    def reader(self, value_type: ValueType) -> Reader:
+        """A value getter for one type: `get(flag_key, default, context=None) -> value`."""
+        return self._getter(value_type, explain=False)
+
+    def explainer(self, value_type: ValueType) -> Reader:
+        """A details getter for one type: `get(flag_key, default, context=None) -> EvaluationDetails`."""
+        return self._getter(value_type, explain=True)
+
+    def _getter(self, value_type: ValueType, explain: bool) -> Reader:
+        """The local-mode getters, which clients bind in place of their methods.
+
+        This is the hot path, where a whole evaluation costs a few hundred nanoseconds and every
+        frame shows: a closure is the cheapest callable CPython has, the check that the
+        attributes a rule reads already look as the server would see them (str, bool, null,
+        ints a double holds; else `wire_context` converts) is inlined, and the engine is called
+        with the compiled flag from `serving`.
+
+        Most answers do not depend on the caller's default (the flag has a value), so details
+        for them are built once per snapshot and shared: `EvaluationDetails` is immutable, and
+        each such answer is one of the engine's pre-built resolutions, which keys the memo."""
         flags = self
-        copy = value_type is ValueType.OBJECT or value_type is ValueType.ANY
 
         def get(key: str, default: Any, context: Mapping[str, Any] | None = None) -> Any:
             view = flags._view
             if view is None:
-                return default
+                return failed(key, default, ErrorCode.PROVIDER_NOT_READY, NOT_READY) if explain else default
             try:
-                needs = view[1].get(key, NOTHING)
+                record = view[1].get(key)
+                if record is None:  # unknown, broken, or the environment is killed
+                    if not explain:
+                        return default
+                    resolution, version = view[0].evaluate(key, context, value_type)  # type: ignore[arg-type]
+                    return from_resolution(key, default, resolution, version, view[0].config_version)
+                compiled, needs = record
                 if needs:  # the rule reads these: do they already look as on the server?
                     if context.__class__ is dict:
                         for name in needs:
@@ -100,45 +124,42 @@ class LocalFlags:
                         context = wire_context(context)
                 elif needs is None:
                     context = wire_context(context)
-                value = view[0].evaluate(key, context, value_type)[0].value  # type: ignore[arg-type]
-                if value is None:
+                resolution = evaluate(compiled, context, value_type)  # type: ignore[arg-type]
+                if not explain:
+                    value = resolution.value
+                    return default if value is None else value
+                memo = view[2]
+                hit = memo.get(id(resolution))  # the memo holds the resolution: its id stays unique
+                if hit is not None:
+                    return hit[1]
+                details = from_resolution(
+                    key, default, resolution, compiled.flag.version, view[0].config_version
+                )
+                if resolution.value is not None and len(memo) < MEMO_LIMIT:
+                    memo[id(resolution)] = (resolution, details)
+                return details
+            except Exception as exc:  # a context the server would refuse, or an engine bug
+                if not explain:
                     return default
-                return copy_json(value) if copy else value
-            except Exception:
-                return default
+                if isinstance(exc, ContextError):
+                    return failed(key, default, ErrorCode.INVALID_CONTEXT, str(exc), view[0].config_version)
+                return failed(key, default, ErrorCode.GENERAL, f"{type(exc).__name__}: {exc}")
 
         return get
-
-    def details(
-        self, key: str, default: T, context: Mapping[str, Any] | None, value_type: ValueType
-    ) -> EvaluationDetails[T]:
-        view = self._view
-        if view is None:
-            return failed(key, default, ErrorCode.PROVIDER_NOT_READY, NOT_READY)
-        snapshot = view[0]
-        try:
-            ctx = server_view(context, view[1].get(key, NOTHING))
-        except ContextError as exc:
-            return failed(key, default, ErrorCode.INVALID_CONTEXT, str(exc), snapshot.config_version)
-        try:
-            resolution, version = snapshot.evaluate(key, ctx, value_type)  # type: ignore[arg-type]
-            return from_resolution(key, default, resolution, version, snapshot.config_version)
-        except Exception as exc:  # the engine promises not to raise; keep the promise regardless
-            return failed(key, default, ErrorCode.GENERAL, f"{type(exc).__name__}: {exc}")
 
     def all_details(self, context: Mapping[str, Any] | None) -> dict[str, EvaluationDetails[Any]]:
         snapshot = self.snapshot
         if snapshot is None:
             return {}
-        return {key: self.details(key, None, context, ValueType.ANY) for key in sorted(snapshot.entries)}
+        get = self._explainers[ValueType.ANY]
+        return {key: get(key, None, context) for key in sorted(snapshot.entries)}
 
     # -- data in ---------------------------------------------------------------------------------
 
     def replace(self, snapshot: Snapshot, source: str, confirmed_at: float) -> frozenset[str] | None:
         """Install a whole snapshot; returns the keys whose answers may differ (None: first data)."""
         old = self.snapshot
-        evaluators = snapshot.environment.evaluators
-        self._view = (snapshot, {k: context_reads(e, evaluators) for k, e in snapshot.entries.items()})
+        self._view = (snapshot, serving(snapshot), {})
         self.source = source
         self.confirmed_at = confirmed_at
         return None if old is None else changed_keys(old, snapshot)
@@ -147,19 +168,11 @@ class LocalFlags:
         """Apply the next change event (its config_version must follow the snapshot's)."""
         view = self._view
         assert view is not None
-        snapshot, reads = view
+        snapshot, table, _ = view
         change = change_from_event(event, snapshot.name)
         after = snapshot.apply(change)
-        evaluators = after.environment.evaluators
-        if evaluators != snapshot.environment.evaluators:
-            fresh = {k: context_reads(e, evaluators) for k, e in after.entries.items()}
-        else:
-            fresh = dict(reads)
-            fresh.pop(event.flag_key, None)
-            entry = after.entries.get(event.flag_key)
-            if entry is not None:
-                fresh[event.flag_key] = context_reads(entry, evaluators)
-        self._view = (after, fresh)
+        whole = change.kind is ModelChangeKind.ENVIRONMENT  # evaluators or kill switch: redo all
+        self._view = (after, serving(after, None if whole else table, event.flag_key), {})
         self.confirmed_at = time.time()
         if change.kind is ModelChangeKind.ENVIRONMENT:
             keys = frozenset(snapshot.entries)
@@ -188,22 +201,33 @@ class LocalFlags:
         return False
 
 
-def server_view(context: Any, needs: Reads) -> Any:
-    """The context as a rule reading `needs` must see it: the server's view of those attributes
-    (see `reads.py`); the caller's own mapping when they already look that way, or for none."""
-    if not needs:
-        return wire_context(context) if needs is None else context
-    if context.__class__ is not dict:
-        return wire_context(context)
-    for name in needs:
-        item = context.get(name)
-        cls = item.__class__
-        if cls is str or cls is bool or item is None:
-            continue
-        if cls is int and -EXACT <= item <= EXACT:
-            continue
-        return wire_context(context)
-    return context
+Serving = Mapping[str, tuple[CompiledFlag, Reads]]
+"""Per flag that can serve a value: its compiled form and the context attributes its rule reads."""
+
+
+def serving(snapshot: Snapshot, previous: Serving | None = None, changed: str = "") -> Serving:
+    """What the getters evaluate directly: the flags that can answer with a value, each with
+    the attributes its rule reads (`reads.py`).  Broken flags are left out, and all flags are
+    while the environment's kill switch is on: the value is then the caller's default (the
+    details getters ask `Snapshot.evaluate` for the reason).
+
+    With `previous` (the table before a change to flag `changed` only), only that flag is redone.
+    """
+    if snapshot.environment.kill_switch:
+        return {}
+    evaluators = snapshot.environment.evaluators
+    if previous is None:
+        return {
+            key: (entry, context_reads(entry, evaluators))
+            for key, entry in snapshot.entries.items()
+            if isinstance(entry, CompiledFlag)
+        }
+    table = dict(previous)
+    table.pop(changed, None)
+    entry = snapshot.entries.get(changed)
+    if isinstance(entry, CompiledFlag):
+        table[changed] = (entry, context_reads(entry, evaluators))
+    return table
 
 
 def snapshot_from_event(event: evaluation_pb2.WatchEvent) -> Snapshot:
@@ -211,7 +235,18 @@ def snapshot_from_event(event: evaluation_pb2.WatchEvent) -> Snapshot:
     environment = environment_from_pb(event.environment)
     if environment.config_version != event.config_version:
         environment = replace(environment, config_version=event.config_version)
-    return Snapshot.build(environment, [flag_from_pb(f) for f in event.flags])
+    return local_snapshot(environment, [flag_from_pb(f) for f in event.flags])
+
+
+def local_snapshot(environment: Environment, flags: Iterable[Flag]) -> Snapshot:
+    """A snapshot for local evaluation: every way flag data reaches the client builds it here."""
+    return Snapshot.build(environment, [local_flag(flag) for flag in flags])
+
+
+def local_flag(flag: Flag) -> Flag:
+    """`flag` with its variant values frozen: local getters hand them out without a copy
+    (see `frozen.py`), so no caller can change what the next caller is served."""
+    return replace(flag, variants=freeze(flag.variants))
 
 
 def change_from_event(event: evaluation_pb2.WatchEvent, environment: str) -> Change:
@@ -234,7 +269,7 @@ def change_from_event(event: evaluation_pb2.WatchEvent, environment: str) -> Cha
         return Change(kind=ModelChangeKind.DELETE, **common)
     if event.type == WatchEvent.TYPE_UPSERT:
         kind = _KINDS.get(event.change.kind, ModelChangeKind.UPDATE)
-        return Change(kind=kind, flag=flag_from_pb(event.flag), **common)
+        return Change(kind=kind, flag=local_flag(flag_from_pb(event.flag)), **common)
     raise ValueError(f"not a change event: type {event.type}")
 
 

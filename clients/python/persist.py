@@ -20,6 +20,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from vexil.api.convert import environment_to_pb, flag_to_pb
+from vexil.client.local import local_snapshot
 from vexil.errors import VexilError
 from vexil.flagfile import parse_text
 from vexil.model import Environment
@@ -43,7 +44,7 @@ def load_flags_file(path: str, environment: str) -> Snapshot:
     except (ValueError, VexilError) as exc:
         raise BootstrapError(str(exc) if path in str(exc) else f"flags file {path}: {exc}") from None
     env = Environment(name=environment or "local", evaluators=parsed.evaluators, metadata=parsed.metadata)
-    return Snapshot.build(env, parsed.flags)
+    return local_snapshot(env, parsed.flags)
 
 
 def save_snapshot(path: str, snapshot: Snapshot, confirmed_at: float) -> None:

@@ -25,6 +25,7 @@ FLAGS_FILE = {
             "defaultVariant": "en",
             "targeting": {"if": [{"$ref": "is_jp"}, "jp", None]},
         },
+        "limits": {"state": "ENABLED", "variants": {"basic": {"rps": [10, 20]}}, "defaultVariant": "basic"},
     },
 }
 
@@ -47,8 +48,12 @@ def test_flags_file_until_the_server_answers(loop_thread: LoopThread, tmp_path: 
         assert client.string_value("banner", "?", {"country": "JP"}) == "こんにちは"
         details = client.bool_details("checkout", True)
         assert (details.reason, details.flag_version, details.config_version) == (Reason.STATIC, 0, 0)
+        limits = client.object_value("limits", {})
+        assert limits == {"rps": [10, 20]}
+        with pytest.raises(TypeError):  # as read-only as values from the server
+            limits["rps"].append(30)
         status = client.status()
-        assert (status.source, status.flag_count, status.snapshot_age) == ("flags file", 2, float("inf"))
+        assert (status.source, status.flag_count, status.snapshot_age) == ("flags file", 3, float("inf"))
 
         server = Replica(loop_thread, MemoryStore(), port=port).start()
         try:
@@ -74,6 +79,7 @@ def test_persisted_snapshot_survives_a_restart_of_the_service(
 ) -> None:
     saved = tmp_path / "cache" / "vexil-snapshot.json"
     admin.create(flag("banner", {"a": "A", "b": "B"}, "a"))
+    admin.create(flag("limits", {"basic": {"rps": 10}}, "basic"))
     with Client(target=server.target, mode="local", snapshot_file=str(saved), **FAST) as client:
         assert client.wait_for_ready(10)
         version = admin.update(flag("banner", {"a": "A", "b": "B"}, "b"))
@@ -86,6 +92,9 @@ def test_persisted_snapshot_survives_a_restart_of_the_service(
         assert restarted.string_value("banner", "?") == "B"
         details = restarted.string_details("banner", "?")
         assert (details.variant, details.flag_version, details.config_version) == ("b", 2, version)
+        with pytest.raises(TypeError):
+            restarted.object_value("limits", {})["rps"] = 0
+        assert restarted.object_value("limits", {}) == {"rps": 10}
         status = restarted.status()
         assert status.source == "persisted snapshot"
         assert status.snapshot_age is not None and 0 <= status.snapshot_age < 60

@@ -3,6 +3,8 @@ caller's default (never an exception) whenever the flag cannot be served."""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -127,12 +129,44 @@ def test_environment_kill_switch_serves_every_callers_default(client: Client, ad
     assert client.string_value("banner", "safe", {"country": "JP"}) == "safe"
 
 
-def test_object_values_are_private_copies(client: Client) -> None:
-    first = client.object_value("limits", {})
-    first["rps"] = -1
-    first["burst"].append(99)
+def test_object_values_are_read_only_json(client: Client) -> None:
+    value = client.object_value("limits", {})
+    assert isinstance(value, dict) and isinstance(value["burst"], list)
+    assert json.loads(json.dumps(value)) == {"rps": 10, "burst": [1, 2]}
+    with pytest.raises(TypeError, match=r"copy\.deepcopy"):
+        value["rps"] = -1
+    with pytest.raises(TypeError, match="read-only"):
+        value["burst"].append(99)
+    with pytest.raises(TypeError):
+        value.update(rps=0)
+    mine = copy.deepcopy(value)  # the documented way to get one's own, mutable copy
+    mine["rps"] = -1
+    mine["burst"].append(99)
+    assert (type(mine), type(mine["burst"])) == (dict, list)
     assert client.object_value("limits", {}) == {"rps": 10, "burst": [1, 2]}
     assert client.object_details("limits", {}).value == {"rps": 10, "burst": [1, 2]}
+    details = client.bool_details("dark-mode", False)
+    with pytest.raises(AttributeError):
+        details.value = True  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        details.flag_metadata["owner"] = "me"  # type: ignore[index]
+
+
+def test_details_follow_every_change_and_each_callers_default(client: Client, admin: Admin) -> None:
+    """Local mode shares one details object per answer; a change anywhere must still show."""
+    before = client.bool_details("dark-mode", False)
+    assert before.config_version == 7 and client.bool_details("dark-mode", False) == before
+    assert client.string_details("no-default", "mine", {"country": "FR"}).value == "mine"
+    assert client.string_details("no-default", "yours", {"country": "FR"}).value == "yours"
+    version = admin.update(flag("limits", {"basic": {"rps": 1}, "pro": {"rps": 100.5}}, "pro"))
+    if client.config.mode == "local":
+        assert wait_for_version(client, version)
+    after = client.bool_details("dark-mode", False)
+    assert (after.value, after.flag_version, after.config_version) == (True, 1, version)
+    limits = client.object_details("limits", {})
+    assert (limits.value, limits.variant, limits.flag_version) == ({"rps": 100.5}, "pro", 2)
+    with pytest.raises(TypeError):  # a flag that arrived as a change is read-only too
+        limits.value["rps"] = 0  # type: ignore[index]
 
 
 def test_a_context_the_server_refuses_yields_the_default(client: Client) -> None:
