@@ -161,6 +161,31 @@ async def test_resume_with_since_version_misses_nothing(server: Connected) -> No
     resumed.cancel()
 
 
+async def test_resume_with_nothing_missed_is_confirmed_at_once(server: Connected) -> None:
+    """Without the confirmation a caught-up subscriber could not tell "resumed" from "still
+    connecting" until the first heartbeat, 15 s later."""
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("mine")))
+    current = (
+        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("other")))
+    ).config_version
+
+    stream = server.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=current))
+    event = await next_event(stream, timeout=2.0)  # the heartbeat interval here is 15 s
+    assert (event.type, event.config_version) == (WatchEvent.TYPE_HEARTBEAT, current)
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("mine", default="on")))
+    live = await next_event(stream)  # and the stream carries on as usual
+    assert (live.type, live.flag_key, live.config_version) == (WatchEvent.TYPE_UPSERT, "mine", current + 1)
+    stream.cancel()
+
+    # Changes were missed, but none about the flags this subscriber follows.
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("other", default="on")))
+    request = evaluation_pb2.WatchRequest(since_version=current + 1, flag_keys=["mine"])
+    stream = server.evaluation.Watch(request)
+    event = await next_event(stream, timeout=2.0)
+    assert (event.type, event.config_version) == (WatchEvent.TYPE_HEARTBEAT, current + 2)
+    stream.cancel()
+
+
 async def test_resume_beyond_the_log_gets_a_fresh_snapshot() -> None:
     store = MemoryStore(max_changes=3)
     async with running_app(server_settings(), store) as app, connected(app) as conn:

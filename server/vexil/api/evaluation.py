@@ -97,10 +97,14 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             if request.HasField("since_version"):
                 missed, complete = await self._missed(env, request.since_version)
                 if complete:
+                    replayed = 0
                     for change in missed:
                         if sub.wants(change):
                             yield change_event(change)
+                            replayed += 1
                     sent = missed[-1].config_version if missed else request.since_version
+                    if not replayed:  # say "caught up" now, not at the first heartbeat
+                        yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=sent)
                 else:
                     snap = self.cache.get(env)
                     yield snapshot_event(
