@@ -48,7 +48,7 @@ def _median(spread: dict[str, Any] | None) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The benchmark issue's five targets and the client issue's local-mode target, each met,
+    """The benchmark issue's five targets and the client issue's local-mode ones, each met,
     missed, or not measured (None) in these results."""
     single = _get(results, "scenarios", "evaluate", "single", "vexil") or {}
     out = []

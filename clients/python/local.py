@@ -129,7 +129,10 @@ class LocalFlags:
                     value = resolution.value
                     return default if value is None else value
                 memo = view[2]
-                hit = memo.get(id(resolution))  # the memo holds the resolution: its id stays unique
+                # The memo holds each resolution it keys, so an id cannot be reused while it is
+                # in there.  (Resolutions belong to one compiled flag: tests/client checks that
+                # the engine never shares one between flags, which would mix up flag keys here.)
+                hit = memo.get(id(resolution))
                 if hit is not None:
                     return hit[1]
                 details = from_resolution(

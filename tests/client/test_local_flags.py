@@ -114,3 +114,24 @@ def test_only_answers_with_a_value_are_shared() -> None:
         local.details("banner", "?", {"country": country}, ValueType.STRING)
     assert local.details("banner", "?", {"country": "JP"}, ValueType.STRING) is first
     assert len(view[2]) == 2  # one per distinct answer: "jp" (TARGETING_MATCH) and "en" (DEFAULT)
+
+
+def test_the_engine_never_shares_a_resolution_between_flags() -> None:
+    """The details memo is keyed by resolution: two flags answering alike must still answer
+    with two resolution objects, or one flag's details (key, version) would serve the other."""
+    rule = {"if": [{"==": [{"var": "country"}, "JP"]}, "off", None]}
+    twins = [Flag(key, "test", {"on": True, "off": False}, "on", targeting=rule, version=1) for key in "ab"]
+    local = LocalFlags()
+    local.replace(local_snapshot(Environment("test", config_version=1), twins), "test", 1.0)
+    snapshot = local.snapshot
+    assert snapshot is not None
+    shared = 0
+    for context in ({}, {"country": "JP"}):
+        for vt in ValueType:
+            first, second = (snapshot.evaluate(key, context, vt)[0] for key in "ab")
+            if first.value is not None:  # only answers with a value are memoised
+                assert first.value == second.value and first is not second, (context, vt)
+                shared += 1
+    assert shared == 4  # ANY and BOOL, each for both contexts
+    a, b = (local.details(key, False, {}, ValueType.BOOL) for key in "ab")
+    assert (a.flag_key, b.flag_key) == ("a", "b")
