@@ -86,6 +86,24 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    """What every command that talks to a server takes: where, which environment, how to print,
+    how long to wait, which credential, and TLS."""
+    p.add_argument(
+        "--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="server address"
+    )
+    p.add_argument(
+        "-e",
+        "--environment",
+        default=os.environ.get("VEXIL_ENVIRONMENT", ""),
+        help="environment (default: the credential's, else the server's)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    p.add_argument("--token", help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
+    add_tls_options(p)
+
+
 def add_tls_options(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument(

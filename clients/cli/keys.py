@@ -192,23 +192,6 @@ async def _write_bootstrap(settings: Any, role: str, description: str | None) ->
         await store.close()
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    """The connection options every remote command has (as `vexil flags ...`)."""
-    p.add_argument(
-        "--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="server address"
-    )
-    p.add_argument(
-        "-e",
-        "--environment",
-        default=os.environ.get("VEXIL_ENVIRONMENT", ""),
-        help="environment (default: the credential's, else the server's)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
-    p.add_argument("--token", help="admin credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
-    credentials.add_tls_options(p)
-
-
 def add(sub: argparse._SubParsersAction) -> None:
     keys = sub.add_parser("keys", help="manage API keys (admin)").add_subparsers(
         dest="keys_command", required=True
@@ -226,23 +209,23 @@ def add(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--table", help="table name (default feature-flags-<env>)")
     b.add_argument("--region", help="AWS region (default ap-northeast-1)")
     b.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
-    _common(p)
+    credentials.add_connection_options(p)
     p.set_defaults(remote=cmd_create)
 
     p = keys.add_parser("list", help="keys you may manage (secrets are never shown)")
     p.add_argument("--all", action="store_true", help="include revoked keys")
-    _common(p)
+    credentials.add_connection_options(p)
     p.set_defaults(remote=cmd_list)
 
     p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
     p.add_argument("id")
     p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
     p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90)")
-    _common(p)
+    credentials.add_connection_options(p)
     p.set_defaults(remote=cmd_rotate)
 
     p = keys.add_parser("revoke", help="revoke at once (open streams end too)")
     p.add_argument("id")
     p.add_argument("--reason", help="why (recorded in the audit log)")
-    _common(p)
+    credentials.add_connection_options(p)
     p.set_defaults(remote=cmd_revoke)

@@ -1,9 +1,10 @@
 """What an evaluation returns: the value plus why, and the vocabularies to say why.
 
 Reasons and error codes are flagd's and OpenFeature's names, so code written against one maps
-one-to-one onto the other.  The client adds three error codes the server never sends but a
-client can hit: PROVIDER_NOT_READY (local mode before the first snapshot), INVALID_CONTEXT (the
-server refused the context) and PROVIDER_FATAL (the credentials were refused).
+one-to-one onto the other.  `Reason` is the engine's own, so local answers need no translation.
+`ErrorCode` is OpenFeature's, a superset of the engine's: it adds three codes the server never
+sends but a client can hit: PROVIDER_NOT_READY (local mode before the first snapshot),
+INVALID_CONTEXT (the server refused the context) and PROVIDER_FATAL (credentials refused).
 """
 
 from __future__ import annotations
@@ -18,21 +19,10 @@ import grpc
 from vexil.api.convert import struct_to_dict, value_to_python
 from vexil.client.frozen import freeze
 from vexil.engine import ErrorCode as EngineErrorCode
-from vexil.engine import Reason as EngineReason
-from vexil.engine import Resolution
+from vexil.engine import Reason, Resolution
 from vexil.v1 import evaluation_pb2
 
 T = TypeVar("T")
-
-
-class Reason(StrEnum):
-    """Why a value was served (flagd's reasons, equal to OpenFeature's of the same name)."""
-
-    STATIC = "STATIC"
-    TARGETING_MATCH = "TARGETING_MATCH"
-    DEFAULT = "DEFAULT"
-    DISABLED = "DISABLED"
-    ERROR = "ERROR"
 
 
 class ErrorCode(StrEnum):
@@ -87,7 +77,6 @@ def failed(
 
 # -- from the engine (local mode) ---------------------------------------------------------------
 
-_REASONS = {EngineReason(r.value): r for r in Reason}
 _ERRORS = {EngineErrorCode(c.value): c for c in ErrorCode if c.value in EngineErrorCode.__members__}
 
 
@@ -102,7 +91,7 @@ def from_resolution(
         key,
         value,
         resolution.variant,
-        _REASONS[resolution.reason],
+        resolution.reason,
         None if code is None else _ERRORS[code],
         resolution.error_message,
         flag_version,

@@ -252,8 +252,7 @@ class DynamoStore(OwnsClient):
         actor: str,
         reason: str = "",
     ) -> Change:
-        if kind not in (ChangeKind.UPDATE, ChangeKind.ROLLBACK, ChangeKind.KILL):
-            raise InvalidArgument(f"an update is UPDATE, ROLLBACK or KILL, not {kind}", field="kind")
+        records.check_update_kind(kind)
         flag = records.normalize_flag(flag)
         env, key = flag.environment, flag.key
 

@@ -22,7 +22,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from vexil.errors import AlreadyExists, Conflict, NotFound
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
 from vexil.store import paging, records
 
@@ -155,8 +155,7 @@ class MemoryStore:
         actor: str,
         reason: str = "",
     ) -> Change:
-        if kind not in (ChangeKind.UPDATE, ChangeKind.ROLLBACK, ChangeKind.KILL):
-            raise InvalidArgument(f"an update is UPDATE, ROLLBACK or KILL, not {kind}", field="kind")
+        records.check_update_kind(kind)
         flag = records.normalize_flag(flag)
         state = self._state(flag.environment)
         current = self._current(state, flag.environment, flag.key, expected_version)

@@ -22,6 +22,7 @@ from vexil.model import (
     ENVIRONMENT_PATTERN,
     FLAG_KEY_PATTERN,
     JSON,
+    ChangeKind,
     Environment,
     Flag,
     FlagState,
@@ -124,6 +125,15 @@ def check_flag_key(key: str) -> str:
 
 
 # --- flags --------------------------------------------------------------------------------
+
+
+UPDATE_KINDS = frozenset((ChangeKind.UPDATE, ChangeKind.ROLLBACK, ChangeKind.KILL))
+
+
+def check_update_kind(kind: ChangeKind) -> None:
+    """An update records why it happened; creates and deletes have their own calls."""
+    if kind not in UPDATE_KINDS:
+        raise InvalidArgument(f"an update is UPDATE, ROLLBACK or KILL, not {kind}", field="kind")
 
 
 def normalize_flag(flag: Flag) -> Flag:
