@@ -7,13 +7,24 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PORT   ?= 50051
 
-.PHONY: run test proto lint bench bench-engine clean check-proto
+.PHONY: run test proto lint lock bench bench-engine clean check-proto
 
-$(STAMP): pyproject.toml
+LOCK   := requirements/dev.lock
+
+# Installs exactly what the lock names (versions and hashes, pip and setuptools included), then the
+# project itself without build isolation, so nothing depends on what an index serves today.
+# `pip check` fails when pyproject.toml asks for something the lock does not hold: run `make lock`.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+## Re-resolve the lock from pyproject.toml (the only way the toolchain moves).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra openfeature \
+	  --generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(LOCK)
 
 ## Serve the demo flags on localhost:$(PORT) (gRPC) with the embedded store.
 run: $(STAMP)
