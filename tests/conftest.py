@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.servers import Connected, connected, running_app, server_settings
 
-pytest_plugins = ["tests.support.dynamo"]
+pytest_plugins = ["tests.support.dynamo", "tests.support.no_skips"]
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
