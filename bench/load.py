@@ -3,7 +3,7 @@
 h2load (Debian's `nghttp2-client`) is a C HTTP/2 client: it sends a pre-encoded gRPC frame
 (`-d frame.bin`) as fast as the server answers, using a fraction of a core, so the Python server
 under test keeps the CPU.  A Python load generator caps at about two thirds of the floor and
-steals the server's CPU (FACTS.md), so it is only the fallback when h2load is missing, and the
+steals the server's CPU (measured on a 2-core machine: 65-70 % of the floor), so it is only the fallback when h2load is missing, and the
 results say which tool produced them.
 
 A paced load (a fixed request rate) is evenly spaced: with h2load, one process per connection
@@ -47,8 +47,8 @@ from google.protobuf.message import Message
 
 H2LOAD_HEADERS = ("-H", "content-type: application/grpc", "-H", "te: trailers")
 SATURATION = {"clients": 8, "streams": 4}
-"""32 calls in flight keep one Python server busy without queueing much (FACTS.md uses -c4 -m8; the
-same here within noise).  Eight connections rather than four because SO_REUSEPORT spreads
+"""32 calls in flight keep one Python server busy without queueing much (-c4 -m8 measured the
+same within noise).  Eight connections rather than four because SO_REUSEPORT spreads
 connections, not calls, over `--workers`: all landing on one worker is then 1 in 128, not 1 in 8."""
 SERIAL = {"clients": 1, "streams": 1}
 

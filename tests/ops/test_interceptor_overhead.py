@@ -3,7 +3,7 @@
 The handler is called directly (no network), once bare and once through the interceptor's
 wrapper, so the difference is the interceptor's own work: a clock read on each side, a few
 integer updates and reading flag key and reason off the messages.  A gRPC call costs about
-170 µs of server CPU here (FACTS.md), so a few microseconds is the budget.
+170 µs of server CPU on a 2-core machine (README, "Performance"), so a few microseconds is the budget.
 """
 
 from __future__ import annotations

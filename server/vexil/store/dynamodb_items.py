@@ -1,6 +1,6 @@
 """Items of vexil's single DynamoDB table and their conversion to and from the model.
 
-Layout (DESIGN.md, "DynamoDB single-table design"):
+Layout (docs/dynamodb.md):
 
 | item        | PK                 | SK                       |
 |-------------|--------------------|--------------------------|

@@ -1,10 +1,10 @@
 """`DynamoKeyStore`: API keys in vexil's single DynamoDB table, beside the flags.
 
-One item per key: `PK = APIKEY#<id>`, `SK = METADATA` (DESIGN.md, "DynamoDB single-table
-design").  It holds the secret's salted hash (never the secret), the environment scope, role,
-timestamps as ISO-8601 text like the flag items, and a `revision` number that makes rotation and
-revocation conditional writes.  Flag listing never sees these items (it filters on the
-`FLAG#<env>#` prefix) and they carry no GSI attributes.
+One item per key: `PK = APIKEY#<id>`, `SK = METADATA` (docs/dynamodb.md).  It holds the secret's
+salted hash (never the secret), the environment scope, role, timestamps as ISO-8601 text like
+the flag items, and a `revision` number that makes rotation and revocation conditional writes.
+Flag listing never sees these items (it filters on the `FLAG#<env>#` prefix) and they carry no
+GSI attributes.
 
 Listing is a consistent Scan filtered on the `APIKEY#` prefix: key management is rare and keys
 are few, so reading the table is cheaper than maintaining an index only for it.  Errors go
