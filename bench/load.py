@@ -3,8 +3,8 @@
 h2load (Debian's `nghttp2-client`) is a C HTTP/2 client: it sends a pre-encoded gRPC frame
 (`-d frame.bin`) as fast as the server answers, using a fraction of a core, so the Python server
 under test keeps the CPU.  A Python load generator caps at about two thirds of the floor and
-steals the server's CPU (measured on a 2-core machine: 65-70 % of the floor), so it is only the fallback when h2load is missing, and the
-results say which tool produced them.
+steals the server's CPU (measured on a 2-core machine: 65-70 % of the floor), so it is only the
+fallback when h2load is missing, and the results say which tool produced them.
 
 A paced load (a fixed request rate) is evenly spaced: with h2load, one process per connection
 replaying a staggered timing script (`--rps` would send bursts every ~10 ms); the Python
