@@ -38,9 +38,11 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(PY) proto/generate.py
 
+## ruff, and mypy over the whole `vexil` namespace (tools/typecheck.py); the suite runs both too.
 lint: $(STAMP)
-	$(BIN)/ruff check server clients tests bench
-	$(BIN)/ruff format --check server clients tests bench
+	$(BIN)/ruff check server clients tests bench tools
+	$(BIN)/ruff format --check server clients tests bench tools
+	$(PY) tools/typecheck.py
 
 ## Engine speed against the flagd reference (exit code non-zero if the two ever disagree).
 ## Benchmarks (about 5 minutes; QUICK=1: under a minute): table on stdout, JSON under bench-results/.
