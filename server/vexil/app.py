@@ -28,8 +28,9 @@ from vexil.config import Settings
 from vexil.errors import VexilError
 from vexil.flagfile import FileSync
 from vexil.http import HttpServer
-from vexil.observability import Metrics, MetricsInterceptor, instrument_http
-from vexil.observability.interceptor import protocol_of
+from vexil.observability.interceptor import MetricsInterceptor, protocol_of
+from vexil.observability.metrics import Metrics
+from vexil.observability.web import instrument_http
 from vexil.security.interceptors import classify
 from vexil.security.layer import SecurityLayer
 from vexil.service import FlagService

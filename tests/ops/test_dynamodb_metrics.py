@@ -9,7 +9,7 @@ from aiohttp import web
 from tests.ops.support import bool_flag, scrape
 from tests.support.servers import connected, free_port, running_app, server_settings
 from vexil.errors import Unavailable
-from vexil.observability import Metrics
+from vexil.observability.metrics import Metrics
 from vexil.ops.scrape import Scrape
 from vexil.store.dynamodb import DynamoStore
 from vexil.v1 import admin_pb2, evaluation_pb2

@@ -18,7 +18,7 @@ from tests.ops.support import bool_flag
 from tests.support.servers import running_app, server_settings
 from vexil.api.convert import flag_from_pb
 from vexil.api.evaluation import EvaluationServicer
-from vexil.observability import MetricsInterceptor
+from vexil.observability.interceptor import MetricsInterceptor
 from vexil.v1 import evaluation_pb2
 
 CALLS = 20_000

@@ -1,25 +1,12 @@
-"""Persistence backends behind one interface (`FlagStore`).
+"""Persistence backends behind one interface.
 
-`MemoryStore` is the embedded default; `DynamoStore` (aioboto3) is imported lazily so that a
-memory-only process does not pay for loading the AWS SDK.
+Import what you need from its modules; this package re-exports nothing, so a memory-only process
+never loads the AWS SDK:
+
+- `base`: `FlagStore`, the contract every backend meets (the contract tests run it on both);
+- `memory`: `MemoryStore`, the embedded default;
+- `dynamodb` (with `dynamodb_items`, `dynamodb_client`, `dynamodb_table`): `DynamoStore`, one
+  table per deployment;
+- `records`, `paging`: what both backends share;
+- `keys`, `keys_dynamodb`: API key storage.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-from vexil.store.base import FlagStore
-from vexil.store.memory import MemoryStore
-
-if TYPE_CHECKING:
-    from vexil.store.dynamodb import DynamoStore
-
-__all__ = ["DynamoStore", "FlagStore", "MemoryStore"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "DynamoStore":
-        from vexil.store.dynamodb import DynamoStore
-
-        return DynamoStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
