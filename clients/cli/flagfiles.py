@@ -149,7 +149,9 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
 def _writable(flag: Flag, environment: str) -> Any:
     """A flag as a write request carries it (output-only fields cleared)."""
     return flag_to_pb(
-        replace(flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="")
+        replace(
+            flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="", managed_by=""
+        )
     )
 
 
