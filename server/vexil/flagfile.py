@@ -176,7 +176,8 @@ class FileSync:
         for flag in parsed.flags:  # validate everything before writing anything
             service.validate(flag, evaluators)
         wanted = {flag.key: flag for flag in parsed.flags}
-        self._check_unmanaged(snapshot.flags(), wanted, evaluators)
+        if any(name in env.evaluators and env.evaluators[name] != body for name, body in evaluators.items()):
+            self._check_unmanaged(snapshot.flags(), wanted, evaluators)  # only a replaced one can break them
         writes = 0
         if env.evaluators != evaluators or env.metadata != metadata:
             await service.update_environment(

@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import connected, running_app, server_settings
+from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
 
 DISABLED = flag_pb2.FLAG_STATE_DISABLED
@@ -89,3 +90,44 @@ async def _true(value: bool) -> bool:
 
 async def _absent(admin: admin_pb2_grpc.AdminServiceStub, key: str) -> bool:
     return await get(admin, key) is None
+
+
+async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) -> None:
+    """The file's `$evaluators` are added to the environment's: entries it does not name stay, and
+    a file that would replace one with a definition an API flag cannot compile is refused."""
+    staff = {"ends_with": [{"var": "email"}, "@example.com"]}
+    shared = {"==": [{"var": "tier"}, "gold"]}
+    path = tmp_path / "flags.json"
+    path.write_text(
+        json.dumps({"$evaluators": {"is-staff": staff, "shared": shared}, "flags": {"f": body("on")}})
+    )
+    async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
+        admin = conn.admin
+        theirs = admin_pb2.UpdateEnvironmentRequest(environment="local")
+        dict_to_struct({"is-staff": staff, "shared": shared, "api-only": shared}, theirs.evaluators)
+        await admin.UpdateEnvironment(theirs)
+        rule = bool_flag("api-shared")
+        dict_to_struct({"if": [{"$ref": "shared"}, "on", "off"]}, rule.targeting)
+        await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=rule))
+
+        async def evaluators() -> dict:
+            env = await admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment="local"))
+            return struct_to_dict(env.evaluators)
+
+        staff_v2 = {"ends_with": [{"var": "email"}, "@staff.example.com"]}
+        path.write_text(json.dumps({"$evaluators": {"is-staff": staff_v2}, "flags": {"f": body("on")}}))
+
+        async def merged() -> bool:
+            return (await evaluators()).get("is-staff") == staff_v2
+
+        await eventually(merged)
+        assert await evaluators() == {"is-staff": staff_v2, "shared": shared, "api-only": shared}
+
+        broken = {"$evaluators": {"shared": {"no_such_op": [1]}}, "flags": {"f": body("off")}}
+        path.write_text(json.dumps(broken))
+        sync = app.file_sync
+        assert sync is not None
+        await eventually(lambda: _true(bool(sync.last_error)))
+        assert "api-shared" in sync.last_error
+        assert (await evaluators())["shared"] == shared
+        assert (await get(admin, "f")).default_variant == "on", "a refused file writes nothing"
