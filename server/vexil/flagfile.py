@@ -169,27 +169,9 @@ class FileSync:
     async def sync(self) -> int:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
         parsed = parse_text(self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name))
-        service = self.service
-        snapshot = service.cache.get(self.environment)
-        env = snapshot.environment
-        evaluators, metadata = self._environment_config(parsed, env)
-        for flag in parsed.flags:  # validate everything before writing anything
-            service.validate(flag, evaluators)
         wanted = {flag.key: flag for flag in parsed.flags}
-        if any(name in env.evaluators and env.evaluators[name] != body for name, body in evaluators.items()):
-            self._check_unmanaged(snapshot.flags(), wanted, evaluators)  # only a replaced one can break them
-        writes = 0
-        if env.evaluators != evaluators or env.metadata != metadata:
-            await service.update_environment(
-                self.environment,
-                evaluators=evaluators,
-                metadata=metadata,
-                expected_config_version=None,
-                actor=self.actor,
-                reason="flags file changed",
-                check_flags=False,  # checked above: the file's flags and every flag it leaves alone
-            )
-            writes += 1
+        writes = await self._apply_environment(parsed, wanted)
+        snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
             writes += await self._retrying(
                 key, snapshot.flag(key), lambda current, f=flag: self._put(f, current)
@@ -199,6 +181,43 @@ class FileSync:
                 if current.managed_by == self.owner and current.key not in wanted:
                     writes += await self._retrying(current.key, current, self._remove)
         return writes
+
+    async def _apply_environment(self, parsed: FlagFile, wanted: dict[str, Flag]) -> int:
+        """Validate the whole file against the environment it makes, before writing anything, then
+        write the `$evaluators` and metadata it changes with the config version they were read at
+        (another replica or operator may have changed them since this replica's snapshot)."""
+        service = self.service
+        for _ in range(ATTEMPTS):
+            snapshot = service.cache.get(self.environment)
+            env = snapshot.environment
+            evaluators, metadata = self._environment_config(parsed, env)
+            for flag in parsed.flags:
+                service.validate(flag, evaluators)
+            if any(
+                name in env.evaluators and env.evaluators[name] != body for name, body in evaluators.items()
+            ):
+                self._check_unmanaged(
+                    snapshot.flags(), wanted, evaluators
+                )  # only a replaced one can break them
+            if env.evaluators == evaluators and env.metadata == metadata:
+                return 0
+            try:
+                await service.update_environment(
+                    self.environment,
+                    evaluators=evaluators,
+                    metadata=metadata,
+                    expected_config_version=env.config_version,
+                    actor=self.actor,
+                    reason="flags file changed",
+                    check_flags=False,  # checked above: the file's flags and every flag it leaves alone
+                )
+                return 1
+            except Conflict:
+                await service.cache.catch_up(self.environment)
+        raise Conflict(
+            f"environment '{self.environment}' kept changing while {self.path.name} was applied; "
+            "nothing of the file was written (save the file again to retry)"
+        )
 
     def _environment_config(self, parsed: FlagFile, env: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """The `$evaluators` and metadata after this file: its entries are added to the

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,45 @@ async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) ->
         assert "api-shared" in sync.last_error
         assert (await evaluators())["shared"] == shared
         assert (await get(admin, "f")).default_variant == "on", "a refused file writes nothing"
+
+
+class OtherWriterFirst:
+    """The service, but another replica changes the environment's `$evaluators` in the store
+    (not yet in this replica's snapshot) just before the file's environment write."""
+
+    def __init__(self, service: Any, evaluators: dict[str, Any]) -> None:
+        self._service = service
+        self._evaluators = evaluators
+        self.interfered = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    async def update_environment(self, environment: str, **kwargs: Any) -> Any:
+        if not self.interfered:
+            self.interfered = True
+            current, _ = await self._service.store.load_environment(environment)
+            theirs = replace(current, evaluators={**current.evaluators, **self._evaluators})
+            await self._service.store.update_environment(theirs, expected_config_version=None, actor="bob")
+        return await self._service.update_environment(environment, **kwargs)
+
+
+async def test_file_environment_write_never_overwrites_a_concurrent_change(tmp_path) -> None:
+    staff = {"ends_with": [{"var": "email"}, "@example.com"]}
+    theirs = {"is-theirs": {"==": [{"var": "tier"}, "gold"]}}
+    path = tmp_path / "flags.json"
+    write_file(path, {"f": body("on")})
+    async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
+        sync = app.file_sync
+        assert sync is not None
+        interfering = OtherWriterFirst(app.service, theirs)
+        sync.service = interfering
+        path.write_text(json.dumps({"$evaluators": {"is-staff": staff}, "flags": {"f": body("off")}}))
+
+        async def applied() -> bool:
+            return (await get(conn.admin, "f")).default_variant == "off"
+
+        await eventually(applied)
+        assert interfering.interfered
+        env = await conn.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment="local"))
+        assert struct_to_dict(env.evaluators) == {"is-staff": staff, **theirs}
