@@ -170,7 +170,7 @@ class FileSync:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
         parsed = parse_text(self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name))
         wanted = {flag.key: flag for flag in parsed.flags}
-        writes = await self._apply_environment(parsed, wanted)
+        writes = await self._apply_environment(parsed)
         snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
             writes += await self._retrying(
@@ -182,7 +182,7 @@ class FileSync:
                     writes += await self._retrying(current.key, current, self._remove)
         return writes
 
-    async def _apply_environment(self, parsed: FlagFile, wanted: dict[str, Flag]) -> int:
+    async def _apply_environment(self, parsed: FlagFile) -> int:
         """Validate the whole file against the environment it makes, before writing anything, then
         write the `$evaluators` and metadata it changes with the config version they were read at
         (another replica or operator may have changed them since this replica's snapshot)."""
@@ -193,12 +193,9 @@ class FileSync:
             evaluators, metadata = self._environment_config(parsed, env)
             for flag in parsed.flags:
                 service.validate(flag, evaluators)
-            if any(
-                name in env.evaluators and env.evaluators[name] != body for name, body in evaluators.items()
-            ):
-                self._check_unmanaged(
-                    snapshot.flags(), wanted, evaluators
-                )  # only a replaced one can break them
+            replaced = [name for name, body in evaluators.items() if env.evaluators.get(name, body) != body]
+            if replaced:  # an added entry cannot break a flag, a replaced one can
+                self._check_unmanaged(snapshot.flags(), evaluators)
             if env.evaluators == evaluators and env.metadata == metadata:
                 return 0
             try:
@@ -227,13 +224,11 @@ class FileSync:
             return {**parsed.evaluators, **env.evaluators}, {**parsed.metadata, **env.metadata}
         return {**env.evaluators, **parsed.evaluators}, {**env.metadata, **parsed.metadata}
 
-    def _check_unmanaged(
-        self, flags: list[Flag], wanted: dict[str, Flag], evaluators: dict[str, Any]
-    ) -> None:
+    def _check_unmanaged(self, flags: list[Flag], evaluators: dict[str, Any]) -> None:
         """Flags the file will not rewrite must still compile with the `$evaluators` it brings."""
         for flag in flags:
-            if flag.managed_by == self.owner and (flag.key in wanted or self.mode == "sync"):
-                continue  # rewritten from the file, or deleted
+            if flag.managed_by == self.owner and self.mode == "sync":
+                continue  # rewritten from the file, or deleted as no longer in it
             try:
                 compile_flag(flag, evaluators)
             except FlagValidationError as exc:
@@ -259,7 +254,8 @@ class FileSync:
         return 0
 
     async def _put(self, flag: Flag, current: Flag | None) -> int:
-        """Create `flag` if missing; in `sync` mode update it if this file manages it."""
+        """Create `flag` if missing; in `sync` mode update it if this file manages it (keeping the
+        stored state: only the kill switch changes the state of an existing flag)."""
         service = self.service
         if current is None:
             owned = replace(flag, managed_by=self.owner)  # the file's state applies: it creates the flag
