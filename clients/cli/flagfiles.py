@@ -12,7 +12,9 @@ to (or replace same-named entries of) the environment's.  It is all-or-nothing:
 - the writes carry the versions that were read, so a concurrent change makes the import fail
   instead of overwriting it;
 - if a write is refused anyway (a concurrent change, a permission, the environment's flag limit),
-  the writes already made are undone in reverse order, and the report says so.
+  the writes already made are undone in reverse order, and the report says so.  Undoing is
+  versioned too: a write that someone else changed after the import made it is left as it is and
+  reported (with what to do), never overwritten.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ Call = Callable[[Callable[..., Any], Any], Any]
 
 class FileProblem(Exception):
     """The file cannot be imported as it is; nothing was written."""
+
+
+class UndoRefused(Exception):
+    """Undoing one of the import's writes would overwrite a change someone else made since."""
 
 
 # -- reading an environment --------------------------------------------------------------------
@@ -149,7 +155,9 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
 def _writable(flag: Flag, environment: str) -> Any:
     """A flag as a write request carries it (output-only fields cleared)."""
     return flag_to_pb(
-        replace(flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="")
+        replace(
+            flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="", managed_by=""
+        )
     )
 
 
@@ -164,30 +172,24 @@ class Importer:
     not_rolled_back: list[str] = field(default_factory=list)
 
     def _update_environment(
-        self, evaluators: dict[str, Any], metadata: dict[str, Any], expected: int | None, reason: str
-    ) -> None:
-        request = admin_pb2.UpdateEnvironmentRequest(environment=self.environment, reason=reason)
+        self, evaluators: dict[str, Any], metadata: dict[str, Any], expected: int, reason: str
+    ) -> Environment:
+        request = admin_pb2.UpdateEnvironmentRequest(
+            environment=self.environment, reason=reason, expected_config_version=expected
+        )
         dict_to_struct(evaluators, request.evaluators)
         dict_to_struct(metadata, request.metadata)
-        if expected is not None:
-            request.expected_config_version = expected
-        self.call(self.admin.UpdateEnvironment, request)
+        return environment_from_pb(self.call(self.admin.UpdateEnvironment, request))
 
     def apply(self, plan: Plan) -> None:
         """Write the plan; on any refusal undo what was written, then re-raise."""
         old = plan.environment
         try:
             if plan.environment_changes:
-                self._update_environment(plan.evaluators, plan.metadata, old.config_version, self.reason)
-                undo_reason = f"undo: {self.reason}"
-                self.undo.append(
-                    (
-                        "environment",
-                        lambda: self._update_environment(
-                            dict(old.evaluators), dict(old.metadata), None, undo_reason
-                        ),
-                    )
+                written = self._update_environment(
+                    plan.evaluators, plan.metadata, old.config_version, self.reason
                 )
+                self.undo.append(("environment", self._environment_restorer(old, written)))
             for flag in plan.create:
                 request = admin_pb2.CreateFlagRequest(
                     flag=_writable(flag, self.environment), reason=self.reason
@@ -205,6 +207,28 @@ class Importer:
         except grpc.RpcError:
             self.rollback()
             raise
+
+    def _environment_restorer(self, previous: Environment, written: Environment) -> Callable[[], Any]:
+        """Put the previous `$evaluators` and metadata back, only while they are still what the
+        import wrote (every flag write moves `config_version`, so it cannot tell on its own), and
+        only if nothing writes in between (expected config version)."""
+
+        def undo() -> None:
+            request = admin_pb2.GetEnvironmentRequest(environment=self.environment)
+            current = environment_from_pb(self.call(self.admin.GetEnvironment, request))
+            if (current.evaluators, current.metadata) != (written.evaluators, written.metadata):
+                raise UndoRefused(
+                    "its $evaluators or metadata were changed by someone else after the import "
+                    f"wrote them (now at config version {current.config_version})"
+                )
+            self._update_environment(
+                dict(previous.evaluators),
+                dict(previous.metadata),
+                current.config_version,
+                f"undo: {self.reason}",
+            )
+
+        return undo
 
     def _deleter(self, key: str, version: int) -> Callable[[], Any]:
         request = admin_pb2.DeleteFlagRequest(
@@ -227,6 +251,8 @@ class Importer:
                 self.rolled_back.append(what)
             except grpc.RpcError as exc:
                 self.not_rolled_back.append(f"{what}: {exc.details()}")  # type: ignore[attr-defined]
+            except UndoRefused as exc:
+                self.not_rolled_back.append(f"{what}: {exc}")
 
 
 def summary(plan: Plan, file: str, dry_run: bool) -> dict[str, Any]:
@@ -273,6 +299,13 @@ def run_import(
             print(f"vexil: import failed; undid {len(importer.rolled_back)} write(s)", file=sys.stderr)
             for problem in importer.not_rolled_back:
                 print(f"vexil: could not undo {problem}", file=sys.stderr)
+            if importer.not_rolled_back:
+                print(
+                    "vexil: those writes of the import are still in place and were not overwritten, "
+                    "because someone else changed the environment meanwhile: compare it with "
+                    f"`vexil flags export -e {environment}` and put back by hand what should not stay",
+                    file=sys.stderr,
+                )
             raise
     return summary(plan, path, dry_run)
 

@@ -69,6 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "environments",
             "store",
             "flags",
+            "flags_mode",
             "dynamodb_table",
             "dynamodb_region",
             "dynamodb_endpoint",
@@ -124,6 +125,12 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--environments", help="comma-separated environments to serve (default: --env)")
     p.add_argument("--store", choices=["memory", "dynamodb"], help="flag store (default memory)")
     p.add_argument("--flags", help="flagd flag-definition file (JSON/YAML) to serve and hot-reload")
+    p.add_argument(
+        "--flags-mode",
+        choices=["seed", "sync"],
+        help="what --flags may do: seed (create missing flags) or sync (also update and delete the "
+        "file's own flags); required with --store dynamodb (default with memory: sync)",
+    )
     p.add_argument("--dynamodb-table", help="table name (default feature-flags-<env>)")
     p.add_argument("--dynamodb-region", help="AWS region (default ap-northeast-1)")
     p.add_argument("--dynamodb-endpoint", help="endpoint URL, e.g. http://127.0.0.1:8000 for an emulator")
@@ -256,7 +263,7 @@ def cmd_flags_update(r: Remote) -> Any:
     a = r.args
     current = r.call(r.admin.GetFlag, admin_pb2.GetFlagRequest(environment=r.environment, key=a.key))
     base = to_dict(current)
-    for output_only in ("version", "created_at", "updated_at", "updated_by"):
+    for output_only in ("version", "created_at", "updated_at", "updated_by", "managed_by"):
         base.pop(output_only, None)
     flag = parse_flag(flag_from_args(a, base))
     expected = a.expected_version if a.expected_version is not None else current.version

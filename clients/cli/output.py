@@ -59,6 +59,7 @@ def flag_detail(flag: dict[str, Any]) -> str:
         "created_at",
         "updated_at",
         "updated_by",
+        "managed_by",
     )
     rows = [(name, flag[name]) for name in order if name in flag]
     return "\n".join(

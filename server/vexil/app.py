@@ -160,7 +160,9 @@ class App:
         await self.security.start()
         await self.cache.load()
         if settings.flags:
-            self.file_sync = FileSync(settings.flags, self.service, settings.env, settings.poll_interval)
+            self.file_sync = FileSync(
+                settings.flags, self.service, settings.env, settings.poll_interval, mode=settings.file_mode
+            )
             await self.file_sync.start()
         self.cache.start_feed()
         if in_group:

@@ -41,6 +41,7 @@ PROFILES: dict[str, CacheProfile] = {
 }
 
 STORES = ("memory", "dynamodb")
+FLAGS_MODES = ("seed", "sync")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Settings:
     store: str = "memory"
     flags: str = ""
     """A flagd flag-definition file (JSON or YAML) to serve and hot-reload."""
+    flags_mode: str = ""
+    """What `flags` may do to the store: `seed` (create missing flags only) or `sync` (also update
+    and delete the flags the file created).  Required with the DynamoDB store, where the table is
+    shared with other replicas and operators; the memory store defaults to `sync`."""
     dynamodb_table: str = ""
     """Default `feature-flags-<env>`, as in the operations guide."""
     dynamodb_region: str = "ap-northeast-1"
@@ -118,6 +123,11 @@ class Settings:
             ttl_seconds=self.cache_ttl or base.ttl_seconds,
             maxsize=self.cache_maxsize or base.maxsize,
         )
+
+    @property
+    def file_mode(self) -> str:
+        """`flags_mode`, or the memory store's default (`sync`: the process owns its store)."""
+        return self.flags_mode or "sync"
 
     @property
     def served_environments(self) -> tuple[str, ...]:
@@ -258,6 +268,17 @@ def validate(settings: Settings) -> None:
         )
     if settings.flags and not Path(settings.flags).is_file():
         raise ConfigError(f"flags (from {where('flags')}): no such file: {settings.flags}")
+    if settings.flags_mode not in ("", *FLAGS_MODES):
+        raise ConfigError(
+            f"flags_mode (from {where('flags_mode')}): '{settings.flags_mode}' is unknown; "
+            f"use {' or '.join(FLAGS_MODES)}"
+        )
+    if settings.flags and settings.store == "dynamodb" and not settings.flags_mode:
+        raise ConfigError(
+            f"flags (from {where('flags')}): the DynamoDB table is shared, so say what the file may do "
+            "to it: --flags-mode seed (create missing flags only) or --flags-mode sync (also update "
+            "and delete the flags the file created; never other flags, never a kill)"
+        )
     for name in ("poll_interval", "heartbeat_seconds", "shutdown_grace"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} (from {where(name)}): must be greater than 0")

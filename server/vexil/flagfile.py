@@ -4,10 +4,11 @@ The file format is flagd's: `{"flags": {key: {state, variants, defaultVariant, t
 metadata}}, "$evaluators": {...}, "metadata": {...}}`.  vexil accepts three optional per-flag
 extensions that flagd ignores: `description`, `owner` and `tags`.
 
-`FileSync` makes the file the source of truth for one environment: at start and whenever the
-file changes it validates the whole file first, then writes only the differences through the
-service (so they are versioned, audited and pushed to subscribers like any admin write).  A file
-that does not parse or validate is reported and ignored: what is being served stays as it was.
+`FileSync` applies the file to one environment: at start and whenever the file changes it
+validates the whole file first, then writes only the differences through the service (so they are
+versioned, audited and pushed to subscribers like any admin write).  It manages only the flags it
+created and never changes a flag's state once it exists (see `FileSync`).  A file that does not
+parse or validate is reported and ignored: what is being served stays as it was.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vexil.errors import InvalidArgument, VexilError
+from vexil.engine import FlagValidationError, compile_flag
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, VexilError
 from vexil.model import Flag, FlagState
 
 log = logging.getLogger(__name__)
@@ -129,15 +132,36 @@ def same_definition(a: Flag, b: Flag) -> bool:
     )
 
 
-class FileSync:
-    """Keeps one environment in step with a flag file, polling its modification time."""
+MODES = ("seed", "sync")
+ATTEMPTS = 3
+"""Writes of one flag tried at most this often when another writer moves it in between."""
 
-    def __init__(self, path: str, service: Any, environment: str, interval: float = 1.0) -> None:
+
+class FileSync:
+    """Applies a flag file to one environment, at start and whenever its modification time changes.
+
+    The file is a source of flags, not the master of the environment: every flag it creates is
+    recorded as managed by it (`Flag.managed_by`, `file:<file name>`), and it never writes any
+    other flag.  In `sync` mode it also updates its own flags to follow the file and deletes
+    those removed from it; in `seed` mode it only creates the flags that are missing.  A flag's
+    state is the file's only when the file creates it: after that, killing and reviving is
+    SetKillSwitch's alone, so a killed flag stays killed whatever the file says.
+    """
+
+    def __init__(
+        self, path: str, service: Any, environment: str, interval: float = 1.0, mode: str = "sync"
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.path = Path(path)
         self.service = service
         self.environment = environment
         self.interval = interval
+        self.mode = mode
         self.actor = f"file:{self.path.name}"
+        self.owner = self.actor
+        """The `managed_by` of the flags this file creates (the name, not the path, so replicas
+        that mount the same file at different places agree on it)."""
         self._stamp: tuple[float, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_error = ""
@@ -145,44 +169,136 @@ class FileSync:
     async def sync(self) -> int:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
         parsed = parse_text(self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name))
-        service = self.service
-        for flag in parsed.flags:  # validate everything before writing anything
-            service.validate(flag, parsed.evaluators)
-        snapshot = service.cache.get(self.environment)
-        writes = 0
-        env = snapshot.environment
-        if env.evaluators != parsed.evaluators or env.metadata != parsed.metadata:
-            await service.update_environment(
-                self.environment,
-                evaluators=parsed.evaluators,
-                metadata=parsed.metadata,
-                expected_config_version=None,
-                actor=self.actor,
-                reason="flags file changed",
-                check_flags=False,  # every flag of the file was checked against these evaluators
-            )
-            writes += 1
         wanted = {flag.key: flag for flag in parsed.flags}
+        writes = await self._apply_environment(parsed)
+        snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
-            current = snapshot.flag(key)
-            if current is None:
-                await service.create_flag(flag, actor=self.actor, reason="flags file changed")
-                writes += 1
-            elif not same_definition(current, flag):
-                await service.update_flag(
-                    flag, expected_version=None, actor=self.actor, reason="flags file changed"
-                )
-                writes += 1
-        for key in sorted(set(snapshot.entries) - set(wanted)):
-            await service.delete_flag(
-                self.environment,
-                key,
-                expected_version=None,
-                actor=self.actor,
-                reason="removed from flags file",
+            writes += await self._retrying(
+                key, snapshot.flag(key), lambda current, f=flag: self._put(f, current)
             )
-            writes += 1
+        if self.mode == "sync":
+            for current in sorted(snapshot.flags(), key=lambda f: f.key):
+                if current.managed_by == self.owner and current.key not in wanted:
+                    writes += await self._retrying(current.key, current, self._remove)
         return writes
+
+    async def _apply_environment(self, parsed: FlagFile) -> int:
+        """Validate the whole file against the environment it makes, before writing anything, then
+        write the `$evaluators` and metadata it changes with the config version they were read at
+        (another replica or operator may have changed them since this replica's snapshot)."""
+        service = self.service
+        for _ in range(ATTEMPTS):
+            snapshot = service.cache.get(self.environment)
+            env = snapshot.environment
+            evaluators, metadata = self._environment_config(parsed, env)
+            for flag in parsed.flags:
+                service.validate(flag, evaluators)
+            replaced = [name for name, body in evaluators.items() if env.evaluators.get(name, body) != body]
+            if replaced:  # an added entry cannot break a flag, a replaced one can
+                self._check_unmanaged(snapshot.flags(), evaluators)
+            if env.evaluators == evaluators and env.metadata == metadata:
+                return 0
+            try:
+                await service.update_environment(
+                    self.environment,
+                    evaluators=evaluators,
+                    metadata=metadata,
+                    expected_config_version=env.config_version,
+                    actor=self.actor,
+                    reason="flags file changed",
+                    check_flags=False,  # checked above: the file's flags and every flag it leaves alone
+                )
+                return 1
+            except Conflict:
+                await service.cache.catch_up(self.environment)
+        raise Conflict(
+            f"environment '{self.environment}' kept changing while {self.path.name} was applied; "
+            "nothing of the file was written (save the file again to retry)"
+        )
+
+    def _environment_config(self, parsed: FlagFile, env: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The `$evaluators` and metadata after this file: its entries are added to the
+        environment's (in `sync` mode replacing same-named ones, in `seed` mode never), and
+        entries it does not name stay, since flags the file does not manage may use them."""
+        if self.mode == "seed":
+            return {**parsed.evaluators, **env.evaluators}, {**parsed.metadata, **env.metadata}
+        return {**env.evaluators, **parsed.evaluators}, {**env.metadata, **parsed.metadata}
+
+    def _check_unmanaged(self, flags: list[Flag], evaluators: dict[str, Any]) -> None:
+        """Flags the file will not rewrite must still compile with the `$evaluators` it brings."""
+        for flag in flags:
+            if flag.managed_by == self.owner and self.mode == "sync":
+                continue  # rewritten from the file, or deleted as no longer in it
+            try:
+                compile_flag(flag, evaluators)
+            except FlagValidationError as exc:
+                raise InvalidArgument(
+                    f"flag '{flag.key}' (not managed by this file) would no longer compile with the "
+                    f"file's $evaluators: {exc.message}",
+                    f"{self.path.name}: $evaluators",
+                ) from None
+
+    async def _retrying(
+        self, key: str, current: Flag | None, write: Callable[[Flag | None], Awaitable[int]]
+    ) -> int:
+        """`write(current)`; when another writer moved the flag in between, decide again from
+        the store's current flag (bounded: a flag written that often is left for the next sync)."""
+        for _ in range(ATTEMPTS):
+            try:
+                return await write(current)
+            except (Conflict, AlreadyExists, NotFound):
+                current = await self.service.store.get_flag(self.environment, key)
+        log.warning(
+            "flags file %s: flag %s kept changing while being synced; left as it is", self.path.name, key
+        )
+        return 0
+
+    async def _put(self, flag: Flag, current: Flag | None) -> int:
+        """Create `flag` if missing; in `sync` mode update it if this file manages it (keeping the
+        stored state: only the kill switch changes the state of an existing flag)."""
+        service = self.service
+        if current is None:
+            owned = replace(flag, managed_by=self.owner)  # the file's state applies: it creates the flag
+            await service.create_flag(owned, actor=self.actor, reason="flags file changed")
+            return 1
+        if current.managed_by != self.owner:
+            if not same_definition(flag, current):
+                log.warning(
+                    "flags file %s: flag %s is %s, not by this file; left as it is",
+                    self.path.name,
+                    flag.key,
+                    f"managed by {current.managed_by}" if current.managed_by else "managed through the API",
+                )
+            return 0
+        if flag.state != current.state:
+            log.warning(
+                "flags file %s: flag %s is %s in the store but %s in the file; the store's state stays "
+                "(only SetKillSwitch kills or revives a flag)",
+                self.path.name,
+                flag.key,
+                current.state,
+                flag.state,
+            )
+        desired = replace(flag, state=current.state)
+        if self.mode == "seed" or same_definition(current, desired):
+            return 0
+        await service.update_flag(
+            desired, expected_version=current.version, actor=self.actor, reason="flags file changed"
+        )
+        return 1
+
+    async def _remove(self, current: Flag | None) -> int:
+        """Delete a flag this file created and no longer defines (if it is still so)."""
+        if current is None or current.managed_by != self.owner:
+            return 0
+        await self.service.delete_flag(
+            self.environment,
+            current.key,
+            expected_version=current.version,
+            actor=self.actor,
+            reason="removed from flags file",
+        )
+        return 1
 
     def _current_stamp(self) -> tuple[float, int] | None:
         try:

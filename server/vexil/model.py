@@ -66,6 +66,11 @@ class Flag:
     created_at: float = 0.0
     updated_at: float = 0.0
     updated_by: str = ""
+    managed_by: str = ""
+    """Who owns the definition: "" for the admin API, `file:<name>` for a flags file (which then
+    updates and deletes it as the file changes, and never touches any other flag).  Set when the
+    flag is created and kept by every later write, so an edit through the API, a kill or a
+    rollback does not take the flag away from its file."""
 
     @property
     def enabled(self) -> bool:

@@ -40,7 +40,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def _flag(self, request: admin_pb2.CreateFlagRequest | admin_pb2.UpdateFlagRequest) -> Flag:
         if not request.HasField("flag"):
             raise InvalidArgument("a flag definition is required", "flag")
-        flag = flag_from_pb(request.flag)
+        flag = replace(flag_from_pb(request.flag), managed_by="")  # output only: the API manages its flags
         if not flag.environment:
             flag = replace(flag, environment=caller.default_environment())
         return flag

@@ -130,6 +130,7 @@ def flag_from_pb(msg: flag_pb2.Flag) -> Flag:
         created_at=seconds(msg.created_at),
         updated_at=seconds(msg.updated_at),
         updated_by=msg.updated_by,
+        managed_by=msg.managed_by,
     )
 
 
@@ -153,6 +154,7 @@ def flag_to_pb(flag: Flag, out: flag_pb2.Flag | None = None) -> flag_pb2.Flag:
     msg.created_at.CopyFrom(timestamp(flag.created_at))
     msg.updated_at.CopyFrom(timestamp(flag.updated_at))
     msg.updated_by = flag.updated_by
+    msg.managed_by = flag.managed_by
     return msg
 
 

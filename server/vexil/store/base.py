@@ -71,7 +71,8 @@ class FlagStore(Protocol):
         actor: str,
         reason: str = "",
     ) -> Change:
-        """Replace an existing flag's definition (`created_at` is kept); `NotFound` if absent.
+        """Replace an existing flag's definition (`created_at` and `managed_by` are kept); `NotFound`
+        if absent.
 
         `kind` records why in the change log: UPDATE, ROLLBACK or KILL."""
 

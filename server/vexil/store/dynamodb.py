@@ -269,6 +269,7 @@ class DynamoStore(OwnsClient):
                 created_at=current.created_at,
                 updated_at=records.now(),
                 updated_by=actor,
+                managed_by=current.managed_by,
             )
             change, revision = self._records(stored, kind, current.version, config_version, actor, reason)
             put_flag = {

@@ -210,6 +210,8 @@ def flag_to_item(flag: Flag) -> Item:
     }
     if flag.default_variant is not None:
         item["defaultVariant"] = s(flag.default_variant)
+    if flag.managed_by:  # absent on items of flags made through the API (and on older items)
+        item["managedBy"] = s(flag.managed_by)
     if flag.owner:  # sparse: index keys cannot be empty strings
         item["GSI2PK"] = s(f"OWNER#{flag.environment}#{flag.owner}")
         item["GSI2SK"] = s(f"FLAG#{flag.key}")
@@ -257,6 +259,7 @@ def flag_from_item(item: Item) -> Flag:
         created_at=created_at,
         updated_at=records.parse_timestamp(_get(item, "updatedAt")) if "updatedAt" in item else created_at,
         updated_by=_text(item, "updatedBy"),
+        managed_by=_text(item, "managedBy"),
     )
 
 

@@ -166,6 +166,7 @@ class MemoryStore:
             created_at=current.created_at,
             updated_at=ts,
             updated_by=actor,
+            managed_by=current.managed_by,
         )
         return self._commit_flag(state, stored, kind, current.version, actor, reason, deleted=False)
 

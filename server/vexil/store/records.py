@@ -154,7 +154,7 @@ def normalize_flag(flag: Flag) -> Flag:
     tags = flag.tags
     if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgument("tags must be a list of strings", field="tags")
-    for name in ("description", "owner", "updated_by"):
+    for name in ("description", "owner", "updated_by", "managed_by"):
         if not isinstance(getattr(flag, name), str):
             raise InvalidArgument("must be a string", field=name)
     if not isinstance(flag.metadata, Mapping):
@@ -198,6 +198,7 @@ def flag_to_record(flag: Flag) -> dict[str, JSON]:
         "createdAt": flag.created_at,
         "updatedAt": flag.updated_at,
         "updatedBy": flag.updated_by,
+        "managedBy": flag.managed_by,
     }
 
 
@@ -217,6 +218,7 @@ def flag_from_record(record: Mapping[str, JSON]) -> Flag:
         created_at=float(record.get("createdAt", 0.0)),
         updated_at=float(record.get("updatedAt", 0.0)),
         updated_by=record.get("updatedBy", ""),
+        managed_by=record.get("managedBy", ""),
     )
 
 

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vexil/v1/flag.proto\x12\x08vexil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x04\n\x04\x46lag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.vexil.v1.FlagState\x12.\n\x08variants\x18\x04 \x03(\x0b\x32\x1c.vexil.v1.Flag.VariantsEntry\x12\x1c\n\x0f\x64\x65\x66\x61ult_variant\x18\x05 \x01(\tH\x00\x88\x01\x01\x12*\n\ttargeting\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0c\n\x04tags\x18\t \x03(\t\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x0b \x01(\x04\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x0e \x01(\t\x1aG\n\rVariantsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x12\n\x10_default_variant\"\xf9\x01\n\x0b\x45nvironment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\nevaluators\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bkill_switch\x18\x03 \x01(\x08\x12\x13\n\x0bkill_reason\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x63onfig_version\x18\x06 \x01(\x04\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x08 \x01(\t\"\xe8\x01\n\x06\x43hange\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x04\x12\"\n\x04kind\x18\x03 \x01(\x0e\x32\x14.vexil.v1.ChangeKind\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66lag_key\x18\x06 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_version\x18\x07 \x01(\x04\x12\x15\n\rafter_version\x18\x08 \x01(\x04\x12\x0e\n\x06reason\x18\t \x01(\t\"\xc7\x01\n\x0c\x46lagRevision\x12\x1c\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x0e.vexil.v1.Flag\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.vexil.v1.ChangeKind\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63onfig_version\x18\x05 \x01(\x04\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x07 \x01(\x08*X\n\tFlagState\x12\x1a\n\x16\x46LAG_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46LAG_STATE_ENABLED\x10\x01\x12\x17\n\x13\x46LAG_STATE_DISABLED\x10\x02*\xbe\x01\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANGE_KIND_CREATE\x10\x01\x12\x16\n\x12\x43HANGE_KIND_UPDATE\x10\x02\x12\x16\n\x12\x43HANGE_KIND_DELETE\x10\x03\x12\x18\n\x14\x43HANGE_KIND_ROLLBACK\x10\x04\x12\x14\n\x10\x43HANGE_KIND_KILL\x10\x05\x12\x1b\n\x17\x43HANGE_KIND_ENVIRONMENT\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vexil/v1/flag.proto\x12\x08vexil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n\x04\x46lag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.vexil.v1.FlagState\x12.\n\x08variants\x18\x04 \x03(\x0b\x32\x1c.vexil.v1.Flag.VariantsEntry\x12\x1c\n\x0f\x64\x65\x66\x61ult_variant\x18\x05 \x01(\tH\x00\x88\x01\x01\x12*\n\ttargeting\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0c\n\x04tags\x18\t \x03(\t\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x0b \x01(\x04\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x0e \x01(\t\x12\x12\n\nmanaged_by\x18\x0f \x01(\t\x1aG\n\rVariantsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x12\n\x10_default_variant\"\xf9\x01\n\x0b\x45nvironment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\nevaluators\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bkill_switch\x18\x03 \x01(\x08\x12\x13\n\x0bkill_reason\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x63onfig_version\x18\x06 \x01(\x04\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x08 \x01(\t\"\xe8\x01\n\x06\x43hange\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x04\x12\"\n\x04kind\x18\x03 \x01(\x0e\x32\x14.vexil.v1.ChangeKind\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66lag_key\x18\x06 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_version\x18\x07 \x01(\x04\x12\x15\n\rafter_version\x18\x08 \x01(\x04\x12\x0e\n\x06reason\x18\t \x01(\t\"\xc7\x01\n\x0c\x46lagRevision\x12\x1c\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x0e.vexil.v1.Flag\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.vexil.v1.ChangeKind\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63onfig_version\x18\x05 \x01(\x04\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x07 \x01(\x08*X\n\tFlagState\x12\x1a\n\x16\x46LAG_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46LAG_STATE_ENABLED\x10\x01\x12\x17\n\x13\x46LAG_STATE_DISABLED\x10\x02*\xbe\x01\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANGE_KIND_CREATE\x10\x01\x12\x16\n\x12\x43HANGE_KIND_UPDATE\x10\x02\x12\x16\n\x12\x43HANGE_KIND_DELETE\x10\x03\x12\x18\n\x14\x43HANGE_KIND_ROLLBACK\x10\x04\x12\x14\n\x10\x43HANGE_KIND_KILL\x10\x05\x12\x1b\n\x17\x43HANGE_KIND_ENVIRONMENT\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +35,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FLAG_VARIANTSENTRY']._loaded_options = None
   _globals['_FLAG_VARIANTSENTRY']._serialized_options = b'8\001'
-  _globals['_FLAGSTATE']._serialized_start=1305
-  _globals['_FLAGSTATE']._serialized_end=1393
-  _globals['_CHANGEKIND']._serialized_start=1396
-  _globals['_CHANGEKIND']._serialized_end=1586
+  _globals['_FLAGSTATE']._serialized_start=1325
+  _globals['_FLAGSTATE']._serialized_end=1413
+  _globals['_CHANGEKIND']._serialized_start=1416
+  _globals['_CHANGEKIND']._serialized_end=1606
   _globals['_FLAG']._serialized_start=97
-  _globals['_FLAG']._serialized_end=614
-  _globals['_FLAG_VARIANTSENTRY']._serialized_start=523
-  _globals['_FLAG_VARIANTSENTRY']._serialized_end=594
-  _globals['_ENVIRONMENT']._serialized_start=617
-  _globals['_ENVIRONMENT']._serialized_end=866
-  _globals['_CHANGE']._serialized_start=869
-  _globals['_CHANGE']._serialized_end=1101
-  _globals['_FLAGREVISION']._serialized_start=1104
-  _globals['_FLAGREVISION']._serialized_end=1303
+  _globals['_FLAG']._serialized_end=634
+  _globals['_FLAG_VARIANTSENTRY']._serialized_start=543
+  _globals['_FLAG_VARIANTSENTRY']._serialized_end=614
+  _globals['_ENVIRONMENT']._serialized_start=637
+  _globals['_ENVIRONMENT']._serialized_end=886
+  _globals['_CHANGE']._serialized_start=889
+  _globals['_CHANGE']._serialized_end=1121
+  _globals['_FLAGREVISION']._serialized_start=1124
+  _globals['_FLAGREVISION']._serialized_end=1323
 # @@protoc_insertion_point(module_scope)
