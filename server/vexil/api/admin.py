@@ -59,6 +59,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             expected_version=_optional(request, "expected_version"),
             actor=caller.actor(context),
             reason=request.reason,
+            # No state in the request: keep the stored one (the kill switch is SetKillSwitch's).
+            keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
         )
         return _flag_response(change)
 
