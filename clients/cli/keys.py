@@ -179,7 +179,11 @@ async def _write_bootstrap(settings: Any, role: str, description: str | None) ->
     store = DynamoKeyStore(
         settings.table, region=settings.dynamodb_region, endpoint_url=settings.dynamodb_endpoint or None
     )
-    manager = KeyManager(store, lifetime=settings.key_lifetime_days * DAY)
+    manager = KeyManager(
+        store,
+        lifetime=settings.key_lifetime_days * DAY,
+        max_lifetime=settings.key_max_lifetime_days * DAY,
+    )
     await store.start()
     try:
         return await manager.create(

@@ -134,7 +134,8 @@ class App:
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.service), self.server)
         keys_pb2_grpc.add_KeyServiceServicer_to_server(
-            KeyServicer(self.security.keys, self.service), self.server
+            KeyServicer(self.security.keys, self.service, auth_required=settings.auth_required),
+            self.server,
         )
         heartbeat = settings.heartbeat_seconds
         for descriptor, servicer in (

@@ -104,6 +104,9 @@ class Settings:
     key_cache_ttl: float = 30.0
     """Seconds a key lookup is cached: bounds how long a revocation takes on other replicas."""
     key_lifetime_days: float = 90.0
+    """Lifetime of a key created or rotated without one."""
+    key_max_lifetime_days: float = 365.0
+    """The longest lifetime a key may be given; longer requests are refused (INVALID_ARGUMENT)."""
     key_rotation_overlap_hours: float = 24.0
     """How long a rotated key's old secret keeps working (default for RotateKey)."""
     bootstrap_admin_key: str = field(default="", repr=False, metadata={"secret": True})
@@ -342,9 +345,15 @@ def validate_security(settings: Settings) -> None:
         raise ConfigError(
             f"key_cache_ttl (from {where('key_cache_ttl')}): must be more than 0 and at most 60 seconds"
         )
-    if not 0 < settings.key_lifetime_days <= 3650:
+    if not 0 < settings.key_max_lifetime_days <= 3650:
         raise ConfigError(
-            f"key_lifetime_days (from {where('key_lifetime_days')}): must be more than 0 (at most 3650)"
+            f"key_max_lifetime_days (from {where('key_max_lifetime_days')}): must be more than 0 "
+            "(at most 3650)"
+        )
+    if not 0 < settings.key_lifetime_days <= settings.key_max_lifetime_days:
+        raise ConfigError(
+            f"key_lifetime_days (from {where('key_lifetime_days')}): must be more than 0 and at most "
+            f"key_max_lifetime_days ({settings.key_max_lifetime_days:g})"
         )
     if settings.key_rotation_overlap_hours < 0:
         raise ConfigError(

@@ -85,6 +85,7 @@ class SecurityLayer:
             key_store if key_store is not None else build_key_store(settings),
             cache_ttl=settings.key_cache_ttl,
             lifetime=settings.key_lifetime_days * DAY,
+            max_lifetime=settings.key_max_lifetime_days * DAY,
             overlap=settings.key_rotation_overlap_hours * 3600.0,
         )
         self.authenticator = Authenticator(self.keys, build_jwt(settings)) if settings.auth_required else None
