@@ -113,6 +113,7 @@ class App:
                 shutdown_grace=settings.shutdown_grace,
                 reuse_port=settings.workers > 1,
                 authenticate=self.security.http_authenticator,
+                authenticate_operations=self.security.operations_authenticator,
                 ssl_context=self.security.http_ssl_context,
             )
             instrument_http(self.http, self.metrics)

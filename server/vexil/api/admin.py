@@ -181,7 +181,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             response.state = admin_pb2.ServerStatus.STATE_LOADING
             return response
         degraded = False
-        for env in cache.environments:
+        for env in caller.visible(cache.environments):
             feed = cache.status(env)
             degraded |= not feed.healthy
             response.environments.add(

@@ -2,6 +2,7 @@
 
 - `interceptors`: authentication then rate limiting (empty in the open local mode);
 - `http_authenticator`: the same for OFREP on the HTTP side;
+- `operations_authenticator`: who may read `/metrics` and the `/readyz` detail;
 - `grpc_credentials` / `http_ssl_context`: TLS for both listeners (None without TLS);
 - `hub`: the hub that lets revoked credentials end their streams;
 - `keys`: API key management (the KeyService servicer and the bootstrap key use it).
@@ -19,7 +20,7 @@ import grpc
 
 from vexil.config import ConfigError, Settings, require_secure
 from vexil.security.authn import Authenticator
-from vexil.security.http import HttpAuthenticator
+from vexil.security.http import HttpAuthenticator, OperationsAuthenticator
 from vexil.security.interceptors import AuthInterceptor, RateLimitInterceptor, Rejected
 from vexil.security.jwt_verifier import JwtConfigError, JwtVerifier
 from vexil.security.keys import DAY, KeyManager
@@ -126,6 +127,15 @@ class SecurityLayer:
         if self.authenticator is None and self.limiter is None:
             return None
         return HttpAuthenticator(self.authenticator, self.limiter)
+
+    @property
+    def operations_authenticator(self) -> OperationsAuthenticator | None:
+        """Who may read `/metrics` and the `/readyz` detail: outside the local profile, only
+        credentials for every environment; None (open) in the local profile or without
+        authentication (an `--insecure` loop, which says so loudly)."""
+        if self.authenticator is None or self.settings.env == "local":
+            return None
+        return OperationsAuthenticator(self.authenticator)
 
     def grpc_credentials(self) -> grpc.ServerCredentials | None:
         if self.tls is None:
