@@ -18,9 +18,10 @@ from pathlib import Path
 
 import grpc
 
-from vexil.config import ConfigError, Settings, require_secure
+from vexil.config import ConfigError, Settings, insecure_reasons, require_secure
 from vexil.security.authn import Authenticator
 from vexil.security.http import HttpAuthenticator, OperationsAuthenticator
+from vexil.security.insecure import InsecureNotice
 from vexil.security.interceptors import AuthInterceptor, RateLimitInterceptor, Rejected
 from vexil.security.jwt_verifier import JwtConfigError, JwtVerifier
 from vexil.security.keys import DAY, KeyManager
@@ -82,6 +83,8 @@ class SecurityLayer:
     def __init__(self, settings: Settings, key_store: KeyStore | None = None) -> None:
         require_secure(settings)
         self.settings = settings
+        self.insecure = InsecureNotice(insecure_reasons(settings))
+        """Why this server serves insecurely (`insecure.reasons`, empty when it does not)."""
         self.keys = KeyManager(
             key_store if key_store is not None else build_key_store(settings),
             cache_ttl=settings.key_cache_ttl,
@@ -146,11 +149,13 @@ class SecurityLayer:
             raise ConfigError(str(exc)) from None
 
     async def start(self) -> None:
+        self.insecure.start()
         await self.keys.start()
         if self.settings.bootstrap_admin_key:
             await self.keys.ensure_bootstrap(self.settings.bootstrap_admin_key)
         self.streams.start()
 
     async def stop(self) -> None:
+        await self.insecure.stop()
         await self.streams.stop()
         await self.keys.stop()
