@@ -4,12 +4,14 @@ are bounded by a setting, and an admin lists keys only of environments in its sc
 
 from __future__ import annotations
 
+import subprocess
+
 import grpc
 import pytest
 
 from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
-from tests.support.servers import connected, running_app, secure_settings, server_settings
+from tests.support.servers import VEXIL, connected, running_app, secure_settings, server_settings
 from vexil import config
 from vexil.v1 import keys_pb2, keys_pb2_grpc
 
@@ -135,3 +137,16 @@ async def test_listing_keys_of_another_environment_is_refused(secure: Secure) ->
         keys_pb2.ListKeysRequest(environment="local"), metadata=local_admin
     )
     assert own.keys and {k.environment for k in own.keys} == {"local"}
+
+
+@pytest.mark.parametrize("days", ["-1", "0.000001", "nan", "inf"])
+@pytest.mark.parametrize("command", [["create", "--role", "evaluator"], ["rotate", "0123456789abcdef"]])
+def test_the_cli_refuses_a_lifetime_out_of_range(command: list[str], days: str) -> None:
+    done = subprocess.run(
+        [VEXIL, "keys", *command, "--ttl-days", days, "--target", "127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--ttl-days" in done.stderr and "Traceback" not in done.stderr
