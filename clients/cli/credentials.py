@@ -34,6 +34,7 @@ SERVE_SETTINGS = (
     "rate_limit_evaluation",
     "key_cache_ttl",
     "key_lifetime_days",
+    "key_max_lifetime_days",
     "key_rotation_overlap_hours",
 )
 """The security settings `vexil serve` takes as flags (the names of `vexil.config.Settings`)."""
@@ -81,6 +82,9 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
         "--key-cache-ttl", type=float, help="seconds API key lookups are cached (default 30, max 60)"
     )
     g.add_argument("--key-lifetime-days", type=float, help="default API key lifetime (default 90)")
+    g.add_argument(
+        "--key-max-lifetime-days", type=float, help="longest API key lifetime a request may ask (default 365)"
+    )
     g.add_argument(
         "--key-rotation-overlap-hours", type=float, help="old secret's grace after a rotation (default 24)"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from typing import Any
@@ -85,6 +86,16 @@ def issued(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _ttl_seconds(days: float | None) -> int:
+    """`--ttl-days` as the request's seconds (0: the server's default), refused when it is not a
+    positive number of at least a second (0 on the wire would silently mean the default)."""
+    if days is None:
+        return 0
+    if not math.isfinite(days) or days * DAY < 1:
+        raise _usage(f"--ttl-days must be a positive number of days, not {days:g}")
+    return round(days * DAY)
+
+
 def cmd_create(r: Any) -> Any:
     from vexil.v1 import keys_pb2
 
@@ -98,7 +109,7 @@ def cmd_create(r: Any) -> Any:
         environment=environment,
         role=getattr(keys_pb2, f"ROLE_{a.role.upper()}"),
         description=a.description or "",
-        ttl_seconds=round(a.ttl_days * DAY) if a.ttl_days else 0,
+        ttl_seconds=_ttl_seconds(a.ttl_days),
     )
     response = r.call(_stub(r).CreateKey, request)
     return {**_dict(response.key), "token": response.token}, issued
@@ -115,7 +126,7 @@ def cmd_rotate(r: Any) -> Any:
     from vexil.v1 import keys_pb2
 
     a = r.args
-    request = keys_pb2.RotateKeyRequest(id=a.id, ttl_seconds=round(a.ttl_days * DAY) if a.ttl_days else 0)
+    request = keys_pb2.RotateKeyRequest(id=a.id, ttl_seconds=_ttl_seconds(a.ttl_days))
     if a.overlap_hours is not None:
         request.overlap_seconds = round(a.overlap_hours * 3600)
     response = r.call(_stub(r).RotateKey, request)
@@ -179,7 +190,11 @@ async def _write_bootstrap(settings: Any, role: str, description: str | None) ->
     store = DynamoKeyStore(
         settings.table, region=settings.dynamodb_region, endpoint_url=settings.dynamodb_endpoint or None
     )
-    manager = KeyManager(store, lifetime=settings.key_lifetime_days * DAY)
+    manager = KeyManager(
+        store,
+        lifetime=settings.key_lifetime_days * DAY,
+        max_lifetime=settings.key_max_lifetime_days * DAY,
+    )
     await store.start()
     try:
         return await manager.create(
@@ -199,7 +214,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = keys.add_parser("create", help="create a key and print its token (shown once)")
     p.add_argument("--role", choices=ROLES, help="what the key may do")
     p.add_argument("--description", help="who or what the key is for")
-    p.add_argument("--ttl-days", type=float, help="lifetime in days (default: the server's, 90)")
+    p.add_argument(
+        "--ttl-days",
+        type=float,
+        help="lifetime in days (default: the server's, 90; at most its maximum, 365)",
+    )
     p.add_argument("--all-environments", action="store_true", help="scope '*' instead of --environment")
     b = p.add_argument_group("bootstrap (the first admin key, without a server call)")
     b.add_argument("--bootstrap", action="store_true", help="write an admin key for every environment")
@@ -220,7 +239,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
     p.add_argument("id")
     p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
-    p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90)")
+    p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90, at most 365)")
     credentials.add_connection_options(p)
     p.set_defaults(remote=cmd_rotate)
 

@@ -261,9 +261,15 @@ def cmd_flags_update(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
+    if a.state is not None:
+        raise UsageError(
+            "a flag's state is its kill switch, which an update never changes: use "
+            f"`vexil flags kill {a.key} --reason ...` (or `vexil flags kill {a.key} --revive`; admin role)"
+        )
     current = r.call(r.admin.GetFlag, admin_pb2.GetFlagRequest(environment=r.environment, key=a.key))
     base = to_dict(current)
-    for output_only in ("version", "created_at", "updated_at", "updated_by", "managed_by"):
+    # "state" too: a request without one keeps the stored state, even if a kill lands meanwhile.
+    for output_only in ("version", "created_at", "updated_at", "updated_by", "managed_by", "state"):
         base.pop(output_only, None)
     flag = parse_flag(flag_from_args(a, base))
     expected = a.expected_version if a.expected_version is not None else current.version
@@ -399,7 +405,11 @@ def add_remote(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--owner")
         p.add_argument("--tag", action="append", help="tag (repeatable; replaces all tags)")
         p.add_argument("--metadata", help="metadata as a JSON object")
-        p.add_argument("--state", choices=["enabled", "disabled"])
+        p.add_argument(
+            "--state",
+            choices=["enabled", "disabled"],
+            help="create: the initial state; update: refused, use `vexil flags kill` (the kill switch)",
+        )
         p.add_argument("--reason", help="why (recorded in the change log)")
 
     flags = sub.add_parser("flags", help="manage flags").add_subparsers(dest="flags_command", required=True)

@@ -166,11 +166,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     url = _metrics_url(args)
     scrape, status = None, None
     problems: list[str] = []
+    headers = {name.title(): value for name, value in _metadata(args)}  # /metrics outside local
     try:
-        scrape = fetch(url, args.timeout)
+        scrape = fetch(url, args.timeout, headers)
         if args.window:
             time.sleep(args.window)
-            scrape = fetch(url, args.timeout).since(scrape)
+            scrape = fetch(url, args.timeout, headers).since(scrape)
     except VexilError as exc:
         problems.append(exc.message)
     with grpc.insecure_channel(args.target) as channel:

@@ -77,6 +77,7 @@ class App:
             instrument(self.metrics.dynamodb.attach)
         self.security = SecurityLayer(settings, key_store)
         """Authentication, authorization, rate limits, TLS and API keys (`vexil.security`)."""
+        self.metrics.insecure.set(1 if self.security.insecure.reasons else 0)
         self.hub = self.security.hub(settings.watch_queue_size)
         profile = settings.profile
         self.cache = SnapshotCache(
@@ -114,6 +115,7 @@ class App:
                 shutdown_grace=settings.shutdown_grace,
                 reuse_port=settings.workers > 1,
                 authenticate=self.security.http_authenticator,
+                authenticate_operations=self.security.operations_authenticator,
                 ssl_context=self.security.http_ssl_context,
             )
             instrument_http(self.http, self.metrics)
@@ -133,9 +135,12 @@ class App:
         evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
             EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
         )
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.service), self.server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(self.service, insecure_reasons=self.security.insecure.reasons), self.server
+        )
         keys_pb2_grpc.add_KeyServiceServicer_to_server(
-            KeyServicer(self.security.keys, self.service), self.server
+            KeyServicer(self.security.keys, self.service, auth_required=settings.auth_required),
+            self.server,
         )
         heartbeat = settings.heartbeat_seconds
         for descriptor, servicer in (

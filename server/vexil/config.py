@@ -9,6 +9,7 @@ names the setting and its source instead of failing later in some unrelated plac
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -109,6 +110,9 @@ class Settings:
     key_cache_ttl: float = 30.0
     """Seconds a key lookup is cached: bounds how long a revocation takes on other replicas."""
     key_lifetime_days: float = 90.0
+    """Lifetime of a key created or rotated without one."""
+    key_max_lifetime_days: float = 365.0
+    """The longest lifetime a key may be given; longer requests are refused (INVALID_ARGUMENT)."""
     key_rotation_overlap_hours: float = 24.0
     """How long a rotated key's old secret keeps working (default for RotateKey)."""
     bootstrap_admin_key: str = field(default="", repr=False, metadata={"secret": True})
@@ -363,9 +367,15 @@ def validate_security(settings: Settings) -> None:
         raise ConfigError(
             f"key_cache_ttl (from {where('key_cache_ttl')}): must be more than 0 and at most 60 seconds"
         )
-    if not 0 < settings.key_lifetime_days <= 3650:
+    if not 0 < settings.key_max_lifetime_days <= 3650:
         raise ConfigError(
-            f"key_lifetime_days (from {where('key_lifetime_days')}): must be more than 0 (at most 3650)"
+            f"key_max_lifetime_days (from {where('key_max_lifetime_days')}): must be more than 0 "
+            "(at most 3650)"
+        )
+    if not 0 < settings.key_lifetime_days <= settings.key_max_lifetime_days:
+        raise ConfigError(
+            f"key_lifetime_days (from {where('key_lifetime_days')}): must be more than 0 and at most "
+            f"key_max_lifetime_days ({settings.key_max_lifetime_days:g})"
         )
     if settings.key_rotation_overlap_hours < 0:
         raise ConfigError(
@@ -398,9 +408,37 @@ def require_secure(settings: Settings) -> None:
                 f"{', '.join(missing)}. Set tls_cert and tls_key (and keep auth_mode required), "
                 "or pass --insecure for a development loop"
             )
-    elif not settings.auth_required and settings.host not in LOOPBACK:
+    elif not settings.auth_required and not is_loopback(settings.host):
         raise ConfigError(
             f"host (from {settings.sources.get('host', 'default')}): the local profile runs without "
             f"authentication, so it listens on loopback only, not {settings.host}; turn authentication "
             "on (auth_mode required) or pass --insecure"
         )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_reasons(settings: Settings) -> list[str]:
+    """Why a server with these settings serves less than securely ([] when it does not): what
+    `--insecure` let through outside the local profile, and plaintext or open access on an
+    address other machines reach (in every profile). The server says each one loudly."""
+    reasons = []
+    remote = not is_loopback(settings.host)
+    tls = bool(settings.tls_cert)
+    if settings.env != "local" and not tls:
+        reasons.append(f"env '{settings.env}' serves without TLS (--insecure)")
+    if settings.env != "local" and not settings.auth_required:
+        reasons.append(f"env '{settings.env}' serves without authentication (--insecure)")
+    if remote and not tls:
+        reasons.append(f"plaintext (no TLS) on the non-loopback address {settings.host}")
+    if remote and not settings.auth_required and settings.env == "local":
+        reasons.append(f"no authentication on the non-loopback address {settings.host} (--insecure)")
+    return reasons

@@ -9,14 +9,14 @@ atomic store write, then the change is applied to the local snapshot and fanned 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from vexil.api.caller import require_environment
 from vexil.cache import SnapshotCache
 from vexil.engine import FlagValidationError, compile_flag
-from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
+from vexil.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vexil.model import (
     ENVIRONMENT_PATTERN,
     FLAG_KEY_PATTERN,
@@ -32,6 +32,9 @@ from vexil.store.base import FlagStore
 
 MAX_DEFINITION_BYTES = 300 * 1024
 MAX_PAGE_SIZE = 1000
+WRITE_ATTEMPTS = 5
+"""How often a write that did not name a version re-reads and tries again when another write
+lands between its read and its conditional write (each attempt is one read and one write)."""
 
 
 def validate_key(key: str, field: str = "key") -> None:
@@ -140,13 +143,70 @@ class FlagService:
         return await self._applied(await self.store.create_flag(flag, actor=actor, reason=reason))
 
     async def update_flag(
-        self, flag: Flag, *, expected_version: int | None, actor: str, reason: str = ""
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        actor: str,
+        reason: str = "",
+        keep_state: bool = False,
     ) -> Change:
+        """Replace a flag's definition; its state (the kill switch) is not part of it.
+
+        `keep_state`: the request did not say a state, so the stored one is kept. Otherwise a state
+        that differs from the stored one is refused: only `set_flag_killed` kills or revives."""
         flag = self.validate(flag)
-        change = await self.store.update_flag(
-            flag, expected_version=expected_version, kind=ChangeKind.UPDATE, actor=actor, reason=reason
+        return await self._write_definition(
+            flag,
+            expected_version=expected_version,
+            kind=ChangeKind.UPDATE,
+            actor=actor,
+            reason=reason,
+            keep_state=keep_state,
         )
-        return await self._applied(change)
+
+    async def _write_definition(
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        kind: ChangeKind,
+        actor: str,
+        reason: str,
+        keep_state: bool,
+    ) -> Change:
+        """Write a validated definition over the stored flag without touching its state.
+
+        The state check and the write must see the same flag: the write is conditional on the
+        version read, so a kill landing in between makes it fail (Conflict) instead of being
+        undone. A caller that named no version gets a bounded number of fresh tries; one that
+        named a version gets the Conflict, as with any other concurrent write."""
+        for attempt in range(WRITE_ATTEMPTS):
+            current = await self.store.get_flag(flag.environment, flag.key)
+            if current is None:
+                raise NotFound(f"flag '{flag.key}' does not exist in environment '{flag.environment}'")
+            if keep_state:
+                flag = replace(flag, state=current.state)
+            elif flag.state != current.state:
+                raise FailedPrecondition(
+                    f"flag '{flag.key}' is {current.state} and {kind} does not change a flag's state: "
+                    "that is the kill switch, turned on and off only by SetKillSwitch (an admin's "
+                    "`vexil flags kill`); leave state out to keep it"
+                )
+            try:
+                change = await self.store.update_flag(
+                    flag,
+                    expected_version=current.version if expected_version is None else expected_version,
+                    kind=kind,
+                    actor=actor,
+                    reason=reason,
+                )
+            except Conflict:
+                if expected_version is not None or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            return await self._applied(change)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def delete_flag(
         self, environment: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
@@ -210,29 +270,39 @@ class FlagService:
                 f"flag '{key}' is deleted; create it again (its history continues) instead of rolling back"
             )
         self.validate(revision.flag)
-        change = await self.store.update_flag(
+        return await self._write_definition(
             revision.flag,
             expected_version=expected_version,
             kind=ChangeKind.ROLLBACK,
             actor=actor,
             reason=reason or f"rollback to version {to_version}",
+            keep_state=True,  # a rollback restores a definition, never an old kill state
         )
-        return await self._applied(change)
 
     async def set_flag_killed(
         self, environment: str, key: str, killed: bool, *, actor: str, reason: str
     ) -> Change:
+        """The one way a flag's state changes (a KILL change in the log). Reads and writes the
+        stored flag conditionally on its version, retrying a bounded number of times, so a
+        concurrent definition update is neither lost nor able to undo the kill."""
         require_reason(killed, reason)
-        flag = await self.get_flag(environment, key)
         state = FlagState.DISABLED if killed else FlagState.ENABLED
-        change = await self.store.update_flag(
-            replace(flag, state=state),
-            expected_version=flag.version,
-            kind=ChangeKind.KILL,
-            actor=actor,
-            reason=reason,
-        )
-        return await self._applied(change)
+        for attempt in range(WRITE_ATTEMPTS):
+            flag = await self.get_flag(environment, key)
+            try:
+                change = await self.store.update_flag(
+                    replace(flag, state=state),
+                    expected_version=flag.version,
+                    kind=ChangeKind.KILL,
+                    actor=actor,
+                    reason=reason,
+                )
+            except Conflict:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            return await self._applied(change)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- environments --------------------------------------------------------------------------
 
@@ -242,13 +312,15 @@ class FlagService:
     async def set_environment_killed(
         self, environment: str, killed: bool, *, actor: str, reason: str
     ) -> Change:
+        """The one way the environment kill switch changes."""
         require_reason(killed, reason)
-        current = self.get_environment(environment)
-        updated = replace(current, kill_switch=killed, kill_reason=reason if killed else "")
-        change = await self.store.update_environment(
-            updated, expected_config_version=None, actor=actor, reason=reason
+        return await self._write_environment(
+            environment,
+            lambda current: replace(current, kill_switch=killed, kill_reason=reason if killed else ""),
+            expected_config_version=None,
+            actor=actor,
+            reason=reason,
         )
-        return await self._applied(change)
 
     async def update_environment(
         self,
@@ -261,20 +333,63 @@ class FlagService:
         reason: str = "",
         check_flags: bool = True,
     ) -> Change:
-        """Replace `$evaluators` / metadata. `check_flags=False` skips checking that current flags
-        still compile: for callers that replace those flags right after (file sync, import)."""
-        current = self.get_environment(environment)
-        updated = replace(
-            current,
-            evaluators=current.evaluators if evaluators is None else evaluators,
-            metadata=current.metadata if metadata is None else metadata,
+        """Replace `$evaluators` / metadata; the kill switch stays as stored. `check_flags=False`
+        skips checking that current flags still compile: for callers that replace those flags
+        right after (file sync, import)."""
+
+        def change(current: Environment) -> Environment:
+            updated = replace(
+                current,
+                evaluators=current.evaluators if evaluators is None else evaluators,
+                metadata=current.metadata if metadata is None else metadata,
+            )
+            if check_flags:
+                self._check_evaluators(updated)
+            return updated
+
+        return await self._write_environment(
+            environment,
+            change,
+            expected_config_version=expected_config_version,
+            actor=actor,
+            reason=reason,
         )
-        if check_flags:
-            self._check_evaluators(updated)
-        change = await self.store.update_environment(
-            updated, expected_config_version=expected_config_version, actor=actor, reason=reason
-        )
-        return await self._applied(change)
+
+    async def _write_environment(
+        self,
+        environment: str,
+        change: Callable[[Environment], Environment],
+        *,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str,
+    ) -> Change:
+        """Apply `change` to the environment as stored (not as cached: the cache may not have
+        applied a kill yet) and write it conditionally on the config version read, so nothing
+        that landed in between (a kill, a revive) is overwritten; bounded fresh tries when the
+        caller named no version."""
+        env = self.environment(environment)
+        for attempt in range(WRITE_ATTEMPTS):
+            current, _ = await self.store.load_environment(env)
+            if expected_config_version is not None and expected_config_version != current.config_version:
+                raise Conflict(
+                    f"environment '{env}' is at config version {current.config_version}, "
+                    f"not {expected_config_version}",
+                    current_version=current.config_version,
+                )
+            try:
+                written = await self.store.update_environment(
+                    change(current),
+                    expected_config_version=current.config_version,
+                    actor=actor,
+                    reason=reason,
+                )
+            except Conflict:
+                if expected_config_version is not None or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            return await self._applied(written)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _check_evaluators(self, environment: Environment) -> None:
         """New `$evaluators` must keep every current flag compilable."""

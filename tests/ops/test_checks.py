@@ -48,19 +48,28 @@ def statuses(ran) -> dict[str, str]:
     return {r["check"]: r["status"] for r in json.loads(ran.out)["results"]}
 
 
+ADMIN_TOKEN = "vxk_00000000000000ad_" + "a" * 43
+
+
 async def test_daily_check_on_a_healthy_server_is_all_pass(tmp_path) -> None:
     keys = MemoryKeyStore()
     await keys.create_key(api_key("00000000000000a1", expires_in_days=80))
-    async with serving(server_settings(), keys) as app, connected(app) as c:
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("fresh", owner="web")))
+    # Keys are listed only with authentication on (the key service refuses calls without it).
+    settings = server_settings(bootstrap_admin_key=ADMIN_TOKEN)
+    md = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
+    async with serving(settings, keys) as app, connected(app) as c:
+        await c.admin.CreateFlag(
+            admin_pb2.CreateFlagRequest(flag=bool_flag("fresh", owner="web")), metadata=md
+        )
         for _ in range(20):
-            await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="fresh"))
+            await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="fresh"), metadata=md)
         backup_dir = tmp_path / "backups"
-        exported = await vexil("backup", "export", str(backup_dir / "today.json"), *server_args(app))
+        token = ("--token", ADMIN_TOKEN)
+        exported = await vexil("backup", "export", str(backup_dir / "today.json"), *server_args(app), *token)
         assert exported.code == 0, exported.err
 
         ran = await vexil(
-            "ops", "check", "daily", *server_args(app), "--backup-dir", str(backup_dir), "--json"
+            "ops", "check", "daily", *server_args(app), *token, "--backup-dir", str(backup_dir), "--json"
         )
         assert ran.code == 0, ran.out + ran.err
         assert statuses(ran) == {
@@ -72,7 +81,9 @@ async def test_daily_check_on_a_healthy_server_is_all_pass(tmp_path) -> None:
             "stale-flags": "PASS",
             "backups": "PASS",
         }
-        text = await vexil("ops", "check", "daily", *server_args(app), "--backup-dir", str(backup_dir))
+        text = await vexil(
+            "ops", "check", "daily", *server_args(app), *token, "--backup-dir", str(backup_dir)
+        )
         assert text.code == 0 and "7 PASS  0 WARN  0 FAIL" in text.out
         assert "システムヘルス監視" in text.out
 

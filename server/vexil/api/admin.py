@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import grpc
@@ -34,8 +35,10 @@ def _flag_response(change: Change) -> admin_pb2.FlagResponse:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, service: FlagService) -> None:
+    def __init__(self, service: FlagService, *, insecure_reasons: Sequence[str] = ()) -> None:
         self.service = service
+        self.insecure_reasons = tuple(insecure_reasons)
+        """Why this server serves insecurely; GetStatus says so to every caller that may read it."""
 
     def _flag(self, request: admin_pb2.CreateFlagRequest | admin_pb2.UpdateFlagRequest) -> Flag:
         if not request.HasField("flag"):
@@ -59,6 +62,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             expected_version=_optional(request, "expected_version"),
             actor=caller.actor(context),
             reason=request.reason,
+            # No state in the request: keep the stored one (the kill switch is SetKillSwitch's).
+            keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
         )
         return _flag_response(change)
 
@@ -174,12 +179,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def GetStatus(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ServerStatus:
         cache = self.service.cache
-        response = admin_pb2.ServerStatus(store=self.service.store.name, version=__version__)
+        response = admin_pb2.ServerStatus(
+            store=self.service.store.name,
+            version=__version__,
+            insecure=bool(self.insecure_reasons),
+            insecure_reasons=self.insecure_reasons,
+        )
         if not cache.loaded:
             response.state = admin_pb2.ServerStatus.STATE_LOADING
             return response
         degraded = False
-        for env in cache.environments:
+        for env in caller.visible(cache.environments):
             feed = cache.status(env)
             degraded |= not feed.healthy
             response.environments.add(

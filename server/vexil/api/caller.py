@@ -7,6 +7,7 @@ runs open on loopback) callers are recorded as anonymous with their peer address
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -55,3 +56,11 @@ def require_environment(environment: str) -> None:
         and environment not in principal.environments
     ):
         raise PermissionDenied(f"these credentials may not act in environment '{environment[:70]}'")
+
+
+def visible(environments: Iterable[str]) -> list[str]:
+    """The environments the call's credentials may see: status and listings name no others."""
+    principal = current_principal.get()
+    if principal is None or principal.environments is None:
+        return list(environments)
+    return [env for env in environments if env in principal.environments]

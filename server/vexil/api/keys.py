@@ -1,9 +1,11 @@
 """vexil.v1.KeyService: API key management, a thin adapter over `security.keys.KeyManager`.
 
 The policy table already admits only admins; this adapter adds the environment scope: an admin
-whose credential is scoped to some environments manages only keys of those, and only an admin
-holding every environment may create a `*` key.  In the open local mode (no principal) every
-key is manageable, like everything else there.
+whose credential is scoped to some environments manages only keys of those (naming another
+environment is PERMISSION_DENIED), and only an admin holding every environment may create a `*`
+key.  Without authentication (the open local mode) every call is refused: a key made by anyone
+there would be a real credential on every server sharing the store.  The first admin key comes
+from bootstrap (`vexil keys create --bootstrap`, `VEXIL_BOOTSTRAP_ADMIN_KEY`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from vexil.api import caller, status
-from vexil.errors import InvalidArgument, NotFound, PermissionDenied
+from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from vexil.model import ENVIRONMENT_PATTERN
 from vexil.security.keys import IssuedKey, KeyManager
 from vexil.service import FlagService
@@ -68,10 +70,22 @@ def may_manage(environment: str) -> bool:
     return environment != ALL_ENVIRONMENTS and environment in principal.environments
 
 
+AUTH_OFF = (
+    "API keys are managed only with authentication on (this server runs open); start it with "
+    "auth_mode required (--auth-mode required or VEXIL_AUTH_MODE=required) and a first admin key "
+    "from `vexil keys create --bootstrap` (VEXIL_BOOTSTRAP_ADMIN_KEY)"
+)
+
+
 class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
-    def __init__(self, keys: KeyManager, service: FlagService) -> None:
+    def __init__(self, keys: KeyManager, service: FlagService, *, auth_required: bool = True) -> None:
         self.keys = keys
         self.service = service
+        self.auth_required = auth_required
+
+    def _require_auth(self) -> None:
+        if not self.auth_required:
+            raise FailedPrecondition(AUTH_OFF)
 
     def _environment(self, requested: str) -> str:
         if requested == ALL_ENVIRONMENTS:
@@ -96,6 +110,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def CreateKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.IssuedKey:
+        self._require_auth()
         role = ROLE_FROM_PB.get(request.role)
         if role is None:
             raise InvalidArgument("name the key's role: evaluator, editor or admin", "role")
@@ -113,7 +128,10 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def ListKeys(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.ListKeysResponse:
+        self._require_auth()
         response = keys_pb2.ListKeysResponse()
+        if request.environment:
+            self._check_scope(request.environment)
         keys = sorted(await self.keys.list(), key=lambda k: (-k.created_at, k.id))
         for key in keys:
             if request.environment and key.environment != request.environment:
@@ -125,6 +143,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def RotateKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.IssuedKey:
+        self._require_auth()
         key = await self._managed(request.id)
         issued = await self.keys.rotate(
             key.id,
@@ -137,6 +156,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def RevokeKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.ApiKey:
+        self._require_auth()
         key = await self._managed(request.id)
         revoked = await self.keys.revoke(
             key.id, reason=request.reason, actor=caller.actor(context), peer=context.peer() or ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from vexil.engine.errors import FlagValidationError
+from vexil.engine.errors import FlagValidationError, describe_failure
 from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
 from vexil.engine.rules import REF, compile_rule, variant_name
@@ -347,7 +347,7 @@ def _fixed_result(
     try:
         name = variant_name(result)
     except Exception as exc:  # str() of an enormous integer
-        failed = error_resolution(ErrorCode.GENERAL, f"targeting failed: {exc}", metadata)
+        failed = error_resolution(ErrorCode.GENERAL, f"flag '{flag.key}': {describe_failure(exc)}", metadata)
         return dict.fromkeys(_TYPES, failed)
     out = {}
     for t in _TYPES:

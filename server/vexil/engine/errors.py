@@ -29,3 +29,29 @@ class RuleParseError(Exception):
     Only reachable for flags compiled with `strict=False` (the reference's behaviour: an unknown
     operator is reported as PARSE_ERROR when, and only when, evaluation reaches it).
     """
+
+
+class RuleFailure(Exception):
+    """Raised while a rule runs by an operator that knows what went wrong and where, in the
+    rule's own terms (`division by zero in targeting at targeting.if[0]./`)."""
+
+
+_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
+    (ZeroDivisionError, "division by zero"),
+    (OverflowError, "a number too large to compute with"),
+    (RecursionError, "the rule is nested too deeply"),
+    (MemoryError, "the rule needs too much memory"),
+    (TypeError, "an operator got a value of a type it cannot use"),
+    (ValueError, "an operator got a value it cannot use"),
+)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What failed, for the caller's error message: the rule's terms, never Python's (no
+    exception class names or interpreter hints, which say nothing to a flag's author)."""
+    if isinstance(exc, RuleFailure):
+        return str(exc)
+    for kind, text in _FAILURES:
+        if isinstance(exc, kind):
+            return f"{text} in targeting"
+    return "an unexpected failure in targeting"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vexil.engine.compiler import CompiledFlag, unknown_variant
-from vexil.engine.errors import RuleParseError
+from vexil.engine.errors import RuleParseError, describe_failure
 from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Resolution, ValueType, error_resolution
 
@@ -91,11 +91,7 @@ def _failed(compiled: Any, exc: Exception) -> Resolution:
         key, metadata = compiled.key, compiled.flag_metadata
     except Exception:  # not a CompiledFlag at all
         return error_resolution(ErrorCode.GENERAL, f"cannot evaluate {type(compiled).__name__}")
-    try:
-        message = f"flag '{key}': targeting failed: {type(exc).__name__}: {exc}"
-    except Exception:  # an exception whose str() fails
-        message = f"flag '{key}': targeting failed: {type(exc).__name__}"
-    return error_resolution(ErrorCode.GENERAL, message, metadata)
+    return error_resolution(ErrorCode.GENERAL, f"flag '{key}': {describe_failure(exc)}", metadata)
 
 
 def _unknown_type(compiled: CompiledFlag, value_type: Any) -> Resolution:

@@ -3,6 +3,8 @@
 Readiness stays 200 while the store is unreachable: the last snapshots keep serving, which is
 the point of them, so a store outage must not take every replica out of its load balancer.  The
 body says so (`degraded`) and shows each environment's staleness from `SnapshotCache.status`.
+That detail names every environment: outside the local profile only callers with credentials for
+every environment see it (`HttpServer` marks the request), others get just ready / not ready.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Readiness:
 
 
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness", Readiness)
+DETAIL: web.RequestKey[bool] = web.RequestKey("readyz_detail", bool)
+"""Request key: False when the caller may not see the detail (which names every environment);
+unset means it may (the local profile, or credentials that cover every environment)."""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -52,6 +57,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready, body = request.app[READINESS].report()
+    if not request.get(DETAIL, True):
+        body = {"status": "ready" if ready else "not ready"}
     return json_response(body, status=200 if ready else 503)
 
 

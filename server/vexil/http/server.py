@@ -25,6 +25,10 @@ Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 AUTHENTICATED_PREFIX = "/ofrep/"
+CREDENTIALED_PATHS = frozenset({"/metrics"})
+"""Operational routes that need `authenticate_operations`' credentials when it is set."""
+DETAILED_PATHS = frozenset({"/readyz"})
+"""Routes that answer anyone, but give their detail only to `authenticate_operations`' callers."""
 
 
 class HttpServer:
@@ -38,9 +42,12 @@ class HttpServer:
         shutdown_grace: float = 10.0,
         reuse_port: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        authenticate_operations: Authenticator | None = None,
     ) -> None:
         """`port` 0 picks a free port (`start` returns the one it got); `reuse_port` lets several
-        worker processes share it (SO_REUSEPORT)."""
+        worker processes share it (SO_REUSEPORT). `authenticate_operations`: who may read
+        `/metrics` and the `/readyz` detail (None: anyone, as in the local profile)."""
+        self.authenticate_operations = authenticate_operations
         self.reuse_port = reuse_port
         self.ssl_context = ssl_context
         """TLS for this listener (`vexil.security.tls`); None serves plain HTTP."""
@@ -67,6 +74,11 @@ class HttpServer:
         try:
             if self.authenticate is not None and request.path.startswith(AUTHENTICATED_PREFIX):
                 token = caller.current_principal.set(await self.authenticate(request))
+            elif self.authenticate_operations is not None:
+                if request.path in CREDENTIALED_PATHS:
+                    await self.authenticate_operations(request)
+                elif request.path in DETAILED_PATHS:
+                    request[health.DETAIL] = await self._may_see_detail(request)
             return await handler(request)
         except VexilError as exc:
             return error_response(exc, key)
@@ -77,6 +89,17 @@ class HttpServer:
         finally:
             if token is not None:
                 caller.current_principal.reset(token)
+
+    async def _may_see_detail(self, request: web.Request) -> bool:
+        """Whether the request's credentials (if any) may see what an operational route details."""
+        assert self.authenticate_operations is not None
+        if "Authorization" not in request.headers:
+            return False
+        try:
+            await self.authenticate_operations(request)
+        except VexilError:
+            return False
+        return True
 
     async def start(self) -> int:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_grace)

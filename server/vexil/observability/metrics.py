@@ -92,6 +92,12 @@ class Metrics:
             ["reason", "protocol"],
             registry=self.registry,
         )
+        self.insecure = Gauge(
+            "vexil_insecure",
+            "1 while this process serves without TLS or authentication where it matters"
+            " (--insecure outside the local profile, or plaintext on a non-loopback address).",
+            registry=self.registry,
+        )
         info = Gauge("vexil_build_info", "vexil's version (always 1).", ["version"], registry=self.registry)
         info.labels(__version__).set(1)
         ProcessCollector(registry=self.registry)

@@ -107,7 +107,8 @@ def server_inputs(sources: Sources, inputs: Inputs, *, flags: bool = True, keys:
     """GetStatus, flags and keys over gRPC, and /metrics over HTTP, into `inputs`."""
     if sources.metrics_url:
         try:
-            inputs.scrape = fetch(sources.metrics_url, sources.timeout)
+            headers = {name.title(): value for name, value in sources.metadata}
+            inputs.scrape = fetch(sources.metrics_url, sources.timeout, headers)
         except VexilError as exc:
             inputs.errors["metrics"] = exc.message
     if not sources.target:

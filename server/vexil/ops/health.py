@@ -61,6 +61,8 @@ class HealthReport:
     environments: list[dict[str, Any]] = field(default_factory=list)
     window: str = "since start"
     problems: list[str] = field(default_factory=list)
+    insecure: list[str] = field(default_factory=list)
+    """GetStatus's `insecure_reasons`: a server serving without TLS or authentication is a warning."""
 
     @property
     def state_level(self) -> Level:
@@ -70,7 +72,8 @@ class HealthReport:
     def level(self) -> Level:
         if self.problems:
             return Level.CRIT
-        return worst([self.state_level, *(r.level for r in self.readings)])
+        insecure = [Level.WARN] if self.insecure else []
+        return worst([self.state_level, *insecure, *(r.level for r in self.readings)])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class HealthReport:
             "indicators": [r.as_dict() for r in self.readings],
             "environments": self.environments,
             "problems": self.problems,
+            "insecure": self.insecure,
         }
 
 
@@ -144,4 +148,7 @@ def report(status: dict[str, Any] | None, scrape: Scrape | None, window: str = "
     state = status.get("state", "STATE_UNSPECIFIED") if status is not None else "UNREACHABLE"
     found = readings(scrape, (status or {}).get("store", "")) if scrape is not None else []
     envs = list((status or {}).get("environments", []))
-    return HealthReport(state=state, readings=found, environments=envs, window=window, problems=problems)
+    insecure = list((status or {}).get("insecure_reasons", []))
+    return HealthReport(
+        state=state, readings=found, environments=envs, window=window, problems=problems, insecure=insecure
+    )

@@ -105,6 +105,8 @@ def health(report: dict[str, Any], *, target: str, colour: bool) -> str:
         )
     for problem in report.get("problems", []):
         lines.append(paint(f"problem: {problem}", "CRIT", colour))
+    for reason in report.get("insecure", []):
+        lines.append(paint(f"INSECURE: {reason}", "WARN", colour))
     lines.append("")
     lines.append(f"overall: {paint(report['level'], report['level'], colour)}")
     return "\n".join(lines)

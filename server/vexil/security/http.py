@@ -44,3 +44,28 @@ class HttpAuthenticator:
         if self.limiter is not None:
             self.limiter.check(RULE.api, client, role)
         return principal
+
+
+OPERATIONS_RULE = POLICY["OPERATIONS"]
+
+
+class OperationsAuthenticator:
+    """`/metrics` and the `/readyz` detail: a credential with at least `OPERATIONS_RULE`'s role
+    whose scope is every environment (what they show names every environment and flag), e.g. a
+    scraper's `vexil keys create --role evaluator -e '*'`. Not rate limited: scrapers are few."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def __call__(self, request: web.Request) -> Principal:
+        peer = request.remote or ""
+        values = request.headers.getall("Authorization", [])
+        identity = await self.authenticator.authenticate(values, peer=peer, method=request.path)
+        principal = identity.principal
+        assert OPERATIONS_RULE.role is not None
+        if not roles.allows(principal.role, OPERATIONS_RULE.role) or principal.environments is not None:
+            audit.auth_failed("scope too narrow", peer=peer, method=request.path, key_id=identity.key_id)
+            raise PermissionDenied(
+                f"{request.path} shows every environment: it needs a credential for every environment ('*')"
+            )
+        return principal

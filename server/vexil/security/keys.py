@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 DEFAULT_LIFETIME = 90 * DAY
+DEFAULT_MAX_LIFETIME = 365 * DAY
+"""The longest lifetime a key may be given (`key_max_lifetime_days`): a leaked key must end."""
 DEFAULT_OVERLAP = 86400.0
 MAX_CACHE_TTL = 60.0
 CACHE_SIZE = 100_000
@@ -66,14 +68,18 @@ class KeyManager:
         *,
         cache_ttl: float = 30.0,
         lifetime: float = DEFAULT_LIFETIME,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
         overlap: float = DEFAULT_OVERLAP,
         usage_flush_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not 0 < cache_ttl <= MAX_CACHE_TTL:
             raise ValueError(f"cache_ttl must be in (0, {MAX_CACHE_TTL:.0f}] seconds")
+        if not 0 < lifetime <= max_lifetime:
+            raise ValueError("the default key lifetime must be more than 0 and at most the maximum")
         self.store = store
         self.lifetime = lifetime
+        self.max_lifetime = max_lifetime
         self.overlap = overlap
         self.usage_flush_seconds = usage_flush_seconds
         self.clock = clock
@@ -286,9 +292,15 @@ class KeyManager:
         self.on_change(key)
 
     def _lifetime(self, lifetime: float | None) -> float:
+        """A requested lifetime (None or 0: the default), checked before anything is written."""
         lifetime = self.lifetime if lifetime is None or lifetime == 0 else lifetime
-        if lifetime <= 0:
-            raise InvalidArgument("must be positive", "ttl_seconds")
+        if not 0 < lifetime <= self.max_lifetime:
+            raise InvalidArgument(
+                f"a key lives more than 0 and at most {self.max_lifetime:.0f} seconds "
+                f"({self.max_lifetime / DAY:g} days, key_max_lifetime_days); 0 means the default, "
+                f"{self.lifetime:.0f} seconds",
+                "ttl_seconds",
+            )
         return lifetime
 
     # -- last used ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 - `interceptors`: authentication then rate limiting (empty in the open local mode);
 - `http_authenticator`: the same for OFREP on the HTTP side;
+- `operations_authenticator`: who may read `/metrics` and the `/readyz` detail;
 - `grpc_credentials` / `http_ssl_context`: TLS for both listeners (None without TLS);
 - `hub`: the hub that lets revoked credentials end their streams;
 - `keys`: API key management (the KeyService servicer and the bootstrap key use it).
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import grpc
 
-from vexil.config import ConfigError, Settings, require_secure
+from vexil.config import ConfigError, Settings, insecure_reasons, require_secure
 from vexil.security.authn import Authenticator
-from vexil.security.http import HttpAuthenticator
+from vexil.security.http import HttpAuthenticator, OperationsAuthenticator
+from vexil.security.insecure import InsecureNotice
 from vexil.security.interceptors import AuthInterceptor, RateLimitInterceptor, Rejected
 from vexil.security.jwt_verifier import JwtConfigError, JwtVerifier
 from vexil.security.keys import DAY, KeyManager
@@ -81,10 +83,13 @@ class SecurityLayer:
     def __init__(self, settings: Settings, key_store: KeyStore | None = None) -> None:
         require_secure(settings)
         self.settings = settings
+        self.insecure = InsecureNotice(insecure_reasons(settings))
+        """Why this server serves insecurely (`insecure.reasons`, empty when it does not)."""
         self.keys = KeyManager(
             key_store if key_store is not None else build_key_store(settings),
             cache_ttl=settings.key_cache_ttl,
             lifetime=settings.key_lifetime_days * DAY,
+            max_lifetime=settings.key_max_lifetime_days * DAY,
             overlap=settings.key_rotation_overlap_hours * 3600.0,
         )
         self.authenticator = Authenticator(self.keys, build_jwt(settings)) if settings.auth_required else None
@@ -126,6 +131,15 @@ class SecurityLayer:
             return None
         return HttpAuthenticator(self.authenticator, self.limiter)
 
+    @property
+    def operations_authenticator(self) -> OperationsAuthenticator | None:
+        """Who may read `/metrics` and the `/readyz` detail: outside the local profile, only
+        credentials for every environment; None (open) in the local profile or without
+        authentication (an `--insecure` loop, which says so loudly)."""
+        if self.authenticator is None or self.settings.env == "local":
+            return None
+        return OperationsAuthenticator(self.authenticator)
+
     def grpc_credentials(self) -> grpc.ServerCredentials | None:
         if self.tls is None:
             return None
@@ -135,11 +149,13 @@ class SecurityLayer:
             raise ConfigError(str(exc)) from None
 
     async def start(self) -> None:
+        self.insecure.start()
         await self.keys.start()
         if self.settings.bootstrap_admin_key:
             await self.keys.ensure_bootstrap(self.settings.bootstrap_admin_key)
         self.streams.start()
 
     async def stop(self) -> None:
+        await self.insecure.stop()
         await self.streams.stop()
         await self.keys.stop()

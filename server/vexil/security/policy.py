@@ -73,6 +73,9 @@ POLICY: dict[str, Rule] = {
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": OPEN,
     # HTTP side (checked by `vexil.security.http`, not an RPC)
     "OFREP": EVALUATE,
+    # `/metrics` and the `/readyz` detail outside the local profile: they name every environment
+    # and flag, so they need a credential valid for every environment (`vexil.security.http`).
+    "OPERATIONS": Rule(EVALUATOR, OPEN_API),
 }
 
 

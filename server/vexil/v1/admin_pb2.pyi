@@ -186,7 +186,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerStatus(_message.Message):
-    __slots__ = ("state", "store", "environments", "version")
+    __slots__ = ("state", "store", "environments", "version", "insecure", "insecure_reasons")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ServerStatus.State]
@@ -201,11 +201,15 @@ class ServerStatus(_message.Message):
     STORE_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_REASONS_FIELD_NUMBER: _ClassVar[int]
     state: ServerStatus.State
     store: str
     environments: _containers.RepeatedCompositeFieldContainer[EnvironmentStatus]
     version: str
-    def __init__(self, state: _Optional[_Union[ServerStatus.State, str]] = ..., store: _Optional[str] = ..., environments: _Optional[_Iterable[_Union[EnvironmentStatus, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...
+    insecure: bool
+    insecure_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, state: _Optional[_Union[ServerStatus.State, str]] = ..., store: _Optional[str] = ..., environments: _Optional[_Iterable[_Union[EnvironmentStatus, _Mapping]]] = ..., version: _Optional[str] = ..., insecure: _Optional[bool] = ..., insecure_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnvironmentStatus(_message.Message):
     __slots__ = ("name", "config_version", "flags", "staleness_seconds", "healthy", "last_error", "subscribers")

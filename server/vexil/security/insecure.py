@@ -1,0 +1,51 @@
+"""Running insecure is loud: a WARNING at start and again every few minutes, for as long as the
+server serves without TLS or authentication where that matters (`config.insecure_reasons`).
+
+A development loop (`--insecure`) is fine; one left running in production by mistake must not
+look like a healthy server in its logs. The `vexil_insecure` gauge and GetStatus say it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+log = logging.getLogger("vexil.security")
+
+REPEAT_SECONDS = 300.0
+"""How often the warning is repeated while the server runs insecure."""
+
+
+class InsecureNotice:
+    """Logs `reasons` at start and every `REPEAT_SECONDS` until stopped; silent when empty."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        self.reasons = tuple(reasons)
+        self._task: asyncio.Task[None] | None = None
+
+    def warn(self) -> None:
+        log.warning(
+            "INSECURE: %s. Anyone who reaches this server can read or change flags and see "
+            "credentials in transit; set tls_cert/tls_key and auth_mode required (and drop --insecure)",
+            "; ".join(self.reasons),
+        )
+
+    def start(self) -> None:
+        if not self.reasons or self._task is not None:
+            return
+        self.warn()
+        self._task = asyncio.create_task(self._repeat(), name="vexil-insecure-notice")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _repeat(self) -> None:
+        while True:
+            await asyncio.sleep(REPEAT_SECONDS)
+            self.warn()

@@ -1,0 +1,242 @@
+"""The kill switch is sticky and admin-owned: only SetKillSwitch kills or revives a flag (or an
+environment). UpdateFlag, UpdateEnvironment and rollback keep the state as stored, also when a
+kill lands between their read and their write, and a kill survives a restart. Both stores."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.security.conftest import Secure
+from tests.support.pki import PkiFiles
+from tests.support.servers import VEXIL, bearer, running_app, secure_settings, tls_channel
+from vexil.model import ChangeKind, Flag, FlagState
+from vexil.store.base import FlagStore
+from vexil.store.keys import MemoryKeyStore
+from vexil.store.memory import MemoryStore
+from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
+
+ENABLED, DISABLED = flag_pb2.FLAG_STATE_ENABLED, flag_pb2.FLAG_STATE_DISABLED
+
+
+class KillsOnce:
+    """A real store that lets "another replica" kill flag `armed` at the worst moment: right
+    after the server's next read of that flag, or right before its next write of it."""
+
+    armed = ""
+
+    async def _fire(self, flag: Flag | None) -> None:
+        if flag is not None and flag.key == self.armed:
+            self.armed = ""
+            await super().update_flag(  # type: ignore[misc]
+                replace(flag, state=FlagState.DISABLED),
+                expected_version=flag.version,
+                kind=ChangeKind.KILL,
+                actor="admin@other-replica",
+                reason="incident",
+            )
+
+    async def get_flag(self, env: str, key: str) -> Flag | None:
+        flag = await super().get_flag(env, key)  # type: ignore[misc]
+        await self._fire(flag)
+        return flag
+
+    async def update_flag(self, flag: Flag, **kwargs: Any) -> Any:
+        if flag.key == self.armed:
+            await self._fire(await super().get_flag(flag.environment, flag.key))  # type: ignore[misc]
+        return await super().update_flag(flag, **kwargs)  # type: ignore[misc]
+
+
+class RacingMemoryStore(KillsOnce, MemoryStore):
+    pass
+
+
+def make_store(kind: str, request: pytest.FixtureRequest) -> FlagStore:
+    if kind == "memory":
+        return RacingMemoryStore()
+    from vexil.store.dynamodb import DynamoStore
+
+    class RacingDynamoStore(KillsOnce, DynamoStore):
+        pass
+
+    endpoint, table = request.getfixturevalue("dynamo_table")
+    return RacingDynamoStore(table, region="ap-northeast-1", endpoint_url=endpoint)
+
+
+@contextlib.asynccontextmanager
+async def serve(pki: PkiFiles, store: FlagStore, **overrides: Any) -> AsyncIterator[Secure]:
+    settings = secure_settings(pki, environments="local", **overrides)
+    async with (
+        running_app(settings, store, MemoryKeyStore()) as app,
+        tls_channel(f"127.0.0.1:{app.port}", pki) as channel,
+    ):
+        server = Secure(app, channel)
+        for role in ("editor", "admin"):
+            server.tokens[role] = await server.issue(role)
+        yield server
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> FlagStore:
+    return make_store(request.param, request)
+
+
+def bool_flag(key: str, **fields: Any) -> flag_pb2.Flag:
+    flag = flag_pb2.Flag(key=key, default_variant="on", **fields)
+    flag.variants["on"].bool_value = True
+    flag.variants["off"].bool_value = False
+    return flag
+
+
+async def create(server: Secure, key: str) -> flag_pb2.Flag:
+    response = await server.admin.CreateFlag(
+        admin_pb2.CreateFlagRequest(flag=bool_flag(key)), metadata=server.md("editor")
+    )
+    return response.flag
+
+
+async def kill(server: Secure, key: str, killed: bool = True) -> None:
+    await server.admin.SetKillSwitch(
+        admin_pb2.SetKillSwitchRequest(flag_key=key, killed=killed, reason="incident 42"),
+        metadata=server.md("admin"),
+    )
+
+
+async def stored(server: Secure, key: str) -> flag_pb2.Flag:
+    return await server.admin.GetFlag(admin_pb2.GetFlagRequest(key=key), metadata=server.md("editor"))
+
+
+async def kinds(server: Secure, key: str) -> list[int]:
+    changes = await server.admin.ListChanges(
+        admin_pb2.ListChangesRequest(flag_key=key), metadata=server.md("editor")
+    )
+    return [c.kind for c in changes.changes]
+
+
+async def reason(server: Secure, key: str) -> int:
+    response = await server.evaluation.Evaluate(
+        evaluation_pb2.EvaluateRequest(flag_key=key), metadata=bearer(server.tokens["admin"])
+    )
+    return response.reason
+
+
+async def update(server: Secure, flag: flag_pb2.Flag, who: str = "editor") -> flag_pb2.Flag:
+    response = await server.admin.UpdateFlag(
+        admin_pb2.UpdateFlagRequest(flag=flag, reason="edit"), metadata=server.md(who)
+    )
+    return response.flag
+
+
+@pytest.mark.parametrize("who", ["editor", "admin"])
+async def test_update_flag_never_revives_a_killed_flag(pki: PkiFiles, store: FlagStore, who: str) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        await kill(server, "checkout")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await update(server, bool_flag("checkout", state=ENABLED, description="x"), who)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "SetKillSwitch" in (err.value.details() or "")
+        assert (await stored(server, "checkout")).state == DISABLED
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
+        assert (await kinds(server, "checkout"))[-1] == flag_pb2.CHANGE_KIND_KILL
+
+
+async def test_update_flag_never_kills_either(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await update(server, bool_flag("checkout", state=DISABLED))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert (await stored(server, "checkout")).state == ENABLED
+
+
+async def test_update_without_a_state_keeps_the_kill(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        await kill(server, "checkout")
+        written = await update(server, bool_flag("checkout", description="new text"))
+        assert written.state == DISABLED and written.description == "new text"
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
+        # Saying the state it already has is fine too.
+        written = await update(server, bool_flag("checkout", state=DISABLED, description="again"))
+        assert written.state == DISABLED
+        want = [flag_pb2.CHANGE_KIND_CREATE, flag_pb2.CHANGE_KIND_KILL] + [flag_pb2.CHANGE_KIND_UPDATE] * 2
+        assert await kinds(server, "checkout") == want
+
+
+async def test_rollback_keeps_the_current_state(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")  # v1, enabled
+        await kill(server, "checkout")  # v2, killed
+        rolled = await server.admin.RollbackFlag(
+            admin_pb2.RollbackFlagRequest(key="checkout", to_version=1), metadata=server.md("editor")
+        )
+        assert rolled.flag.state == DISABLED  # v1 was enabled: rolling back must not revive
+        await kill(server, "checkout", killed=False)  # v4, revived
+        rolled = await server.admin.RollbackFlag(
+            admin_pb2.RollbackFlagRequest(key="checkout", to_version=2), metadata=server.md("editor")
+        )
+        assert rolled.flag.state == ENABLED  # v2 was killed: rolling back must not kill
+        assert (await kinds(server, "checkout"))[-1] == flag_pb2.CHANGE_KIND_ROLLBACK
+
+
+async def test_a_kill_landing_between_read_and_write_is_not_undone(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        store.armed = "checkout"  # type: ignore[attr-defined]
+        written = await update(server, bool_flag("checkout", description="edited during an incident"))
+        assert store.armed == ""  # type: ignore[attr-defined]  (the kill did land)
+        assert written.state == DISABLED and written.description == "edited during an incident"
+        assert (await stored(server, "checkout")).state == DISABLED
+
+        await create(server, "search")
+        store.armed = "search"  # type: ignore[attr-defined]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await update(server, bool_flag("search", state=ENABLED, description="x"))
+        assert err.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED)
+        assert (await stored(server, "search")).state == DISABLED
+
+
+async def test_a_kill_survives_a_restart(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        await kill(server, "checkout")
+    async with serve(pki, store) as server:
+        assert (await stored(server, "checkout")).state == DISABLED
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
+
+
+async def test_update_environment_keeps_the_environment_kill(pki: PkiFiles, store: FlagStore) -> None:
+    # A slow change feed: the kill below reaches the store (as from another replica) but not
+    # this server's snapshot before UpdateEnvironment runs.
+    async with serve(pki, store, poll_interval=60.0) as server:
+        environment, _ = await store.load_environment("local")
+        await store.update_environment(
+            replace(environment, kill_switch=True, kill_reason="incident"),
+            expected_config_version=None,
+            actor="admin@other-replica",
+            reason="incident",
+        )
+        request = admin_pb2.UpdateEnvironmentRequest(reason="new evaluators")
+        request.evaluators.update({"beta": {"in": ["beta", {"var": "group"}]}})
+        updated = await server.admin.UpdateEnvironment(request, metadata=server.md("admin"))
+        assert updated.kill_switch
+        after, _ = await store.load_environment("local")
+        assert after.kill_switch and after.kill_reason == "incident" and "beta" in after.evaluators
+
+
+def test_the_cli_says_to_use_the_kill_command() -> None:
+    done = subprocess.run(
+        [VEXIL, "flags", "update", "checkout", "--state", "enabled", "--target", "127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "vexil flags kill" in done.stderr

@@ -1,0 +1,104 @@
+"""Scope everywhere: GetStatus names only the caller's environments, evaluation errors speak of
+the rule (never Python), and outside the local profile `/metrics` and the `/readyz` detail need
+a credential for every environment while `/healthz` and a bare ready / not ready stay open."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import aiohttp
+import pytest
+
+from tests.security.conftest import Secure, open_secure
+from tests.support.pki import PkiFiles
+from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
+
+STATUS_SEEN = {
+    # caller -> environments GetStatus may name (the server serves local and beta)
+    "editor": ["local"],
+    "beta-editor": ["beta"],
+    "admin": ["local"],
+    "root": ["beta", "local"],
+}
+
+
+async def test_status_shows_only_the_callers_environments(secure: Secure) -> None:
+    for who, seen in STATUS_SEEN.items():
+        status = await secure.admin.GetStatus(admin_pb2.GetStatusRequest(), metadata=secure.md(who))
+        assert sorted(env.name for env in status.environments) == seen, who
+        assert status.state == admin_pb2.ServerStatus.STATE_SERVING
+
+
+FAILING_RULES = {
+    # targeting -> the error message an evaluation with {"n": 0} must carry
+    "ratio": (
+        {"if": [{"/": [1, {"var": "n"}]}, "on", "off"]},
+        "flag 'ratio': division by zero in targeting at targeting.if[0]./",
+    ),
+    "bucket": (
+        {"if": [{"==": [{"%": [7, {"var": "n"}]}, 1]}, "on", "off"]},
+        "flag 'bucket': division by zero in targeting at targeting.if[0].==[0].%",
+    ),
+}
+PYTHON_WORDS = ("Error", "Exception", "Traceback", "sys.", "int_max_str_digits")
+
+
+async def test_evaluation_errors_name_the_rule_not_python(secure: Secure) -> None:
+    for key, (targeting, message) in FAILING_RULES.items():
+        flag = flag_pb2.Flag(key=key, default_variant="off")
+        flag.variants["on"].bool_value = True
+        flag.variants["off"].bool_value = False
+        flag.targeting.update(targeting)
+        await secure.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag), metadata=secure.md("editor"))
+        request = evaluation_pb2.EvaluateRequest(flag_key=key)
+        request.context.update({"n": 0})
+        response = await secure.evaluation.Evaluate(request, metadata=secure.md("evaluator"))
+        assert response.reason == evaluation_pb2.REASON_ERROR
+        assert response.error_message == message
+        assert not any(word in response.error_message for word in PYTHON_WORDS)
+
+
+def _tls(pki: PkiFiles) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=pki.ca)
+
+
+async def _get(server: Secure, pki: PkiFiles, path: str, token: str = "") -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = f"https://localhost:{server.app.http_port}{path}"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers, ssl=_tls(pki)) as r:
+        return r.status, await r.text()
+
+
+@pytest.mark.parametrize("profile", ["prod", "staging", "dev"])
+async def test_metrics_and_readiness_detail_need_credentials_outside_local(
+    pki: PkiFiles, profile: str
+) -> None:
+    async with open_secure(pki, env=profile) as server:
+        scoped = await server.issue("admin", "local")
+        everywhere = await server.issue("evaluator", "*")
+        garbage = "vxk_0123456789abcdef_" + "x" * 43
+
+        assert (await _get(server, pki, "/healthz"))[0] == 200
+        for token, status in (("", 401), (garbage, 401), (scoped, 403), (everywhere, 200)):
+            got, body = await _get(server, pki, "/metrics", token)
+            assert got == status, (token[:20], got, body)
+            if status != 200:
+                assert "local" not in body and "vexil_" not in body
+        assert "vexil_" in (await _get(server, pki, "/metrics", everywhere))[1]
+
+        for token in ("", garbage, scoped):
+            got, body = await _get(server, pki, "/readyz", token)
+            assert (got, json.loads(body)) == (200, {"status": "ready"})
+        got, body = await _get(server, pki, "/readyz", everywhere)
+        detail = json.loads(body)
+        assert got == 200 and detail["status"] == "ready"
+        assert sorted(env["environment"] for env in detail["environments"]) == ["beta", "local"]
+
+
+async def test_the_local_profile_keeps_metrics_and_readiness_open(secure: Secure, pki: PkiFiles) -> None:
+    assert secure.app.settings.env == "local"
+    got, body = await _get(secure, pki, "/metrics")
+    assert got == 200 and "vexil_" in body
+    got, body = await _get(secure, pki, "/readyz")
+    assert got == 200 and "environments" in json.loads(body)
