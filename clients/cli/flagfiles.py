@@ -92,6 +92,9 @@ class Plan:
     update: list[tuple[Flag, Flag]] = field(default_factory=list)
     """(current, wanted) pairs."""
     unchanged: list[str] = field(default_factory=list)
+    state_kept: list[str] = field(default_factory=list)
+    """Flags whose state in the file differs from the environment's: the environment's stays
+    (only the kill switch kills or revives an existing flag)."""
 
     @property
     def environment_changes(self) -> bool:
@@ -135,7 +138,11 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
         existing = current.get(flag.key)
         if existing is None:
             plan.create.append(flag)
-        elif same_definition(existing, flag):
+            continue
+        if flag.state != existing.state:
+            plan.state_kept.append(flag.key)
+            flag = replace(flag, state=existing.state)
+        if same_definition(existing, flag):
             plan.unchanged.append(flag.key)
         else:
             plan.update.append((existing, flag))
@@ -264,6 +271,7 @@ def summary(plan: Plan, file: str, dry_run: bool) -> dict[str, Any]:
         "created": [f.key for f in plan.create],
         "updated": [wanted.key for _, wanted in plan.update],
         "unchanged": plan.unchanged,
+        "state_kept": plan.state_kept,
     }
 
 
@@ -275,6 +283,10 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append(f"  {label:<10} {len(keys):>4}  {', '.join(keys)}".rstrip())
     if data["environment_updated"]:
         lines.append("  $evaluators / metadata updated")
+    if data["state_kept"]:
+        kept = data["state_kept"]
+        lines.append(f"  state kept {len(kept):>4}  {', '.join(kept)}")
+        lines.append("  (their state in the file differs; `vexil flags kill` kills or revives a flag)")
     return "\n".join(lines)
 
 

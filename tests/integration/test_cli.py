@@ -107,3 +107,27 @@ def test_serve_rejects_bad_configuration(tmp_path) -> None:
     result = subprocess.run([VEXIL, "serve", "--env", "moon"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "env" in result.stderr and "local, dev, staging, prod" in result.stderr
+
+
+def test_import_keeps_a_killed_flag_killed(target: str, tmp_path) -> None:
+    """A file that says ENABLED imports its definition but never revives a killed flag."""
+    assert vexil(target, "flags", "create", "imp-kill", "--default", "on", "--reason", "t").returncode == 0
+    killed = vexil(target, "flags", "kill", "imp-kill", "--reason", "incident")
+    assert killed.returncode == 0, killed.stderr
+    doc = {
+        "flags": {
+            "imp-kill": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+            }
+        }
+    }
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(doc))
+    imported = vexil(target, "flags", "import", str(path), "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["state_kept"] == ["imp-kill"]
+    flag = json.loads(vexil(target, "flags", "get", "imp-kill", "--json").stdout)
+    assert flag["state"] in ("DISABLED", "FLAG_STATE_DISABLED")
+    assert flag["default_variant"] == "off"  # the rest of the definition was imported
