@@ -149,13 +149,17 @@ class SnapshotCache:
             old = self._snapshots.get(environment)
             if old is None:
                 self._adoptions[environment] = await self.store.adoption(environment)
-            elif backwards := _went_backwards(old, fresh):
+            elif (backwards := _went_backwards(old, fresh)) or environment in self._regressed:
                 adoption = await self.store.adoption(environment)
                 if not adoption or adoption == self._adoptions.get(environment):
                     self._hold(environment, backwards)
                     return old
                 log.warning(
-                    "%s: adopting the store's state (adoption %s): %s", environment, adoption, backwards
+                    "%s: adopting the store's state (adoption %s): config_version %d with %d flags",
+                    environment,
+                    adoption,
+                    fresh.config_version,
+                    len(fresh.entries),
                 )
                 self._adoptions[environment] = adoption
                 adopted = True
@@ -169,7 +173,12 @@ class SnapshotCache:
         return fresh
 
     def _hold(self, environment: str, backwards: str) -> None:
-        """Keep the last-known-good snapshot of a store that went backwards, and say so."""
+        """Keep the last-known-good snapshot of a store that went backwards, and say so.
+
+        `backwards` is "" when the store no longer looks behind but has not been adopted
+        either: the hold and its first reason stay."""
+        if not backwards:
+            return
         if environment not in self._regressed:
             where = getattr(self.store, "table", self.store.name)
             log.error(
@@ -186,11 +195,12 @@ class SnapshotCache:
         )
 
     async def apply(self, change: Change) -> None:
-        """Apply a change acknowledged by the store (a local write)."""
+        """Apply a change acknowledged by the store (a local write).  Not while the store is
+        behind the served snapshot: the write is stored and served once that state is adopted."""
         environment = change.environment_name
         async with self._locks[environment]:
             current = self._snapshots[environment]
-            if change.config_version <= current.config_version:
+            if change.config_version <= current.config_version or environment in self._regressed:
                 return
             if change.config_version == current.config_version + 1:
                 self._swap(current.apply(change), change)
@@ -207,7 +217,7 @@ class SnapshotCache:
         async with self._locks[environment]:
             current = self._snapshots[environment]
             if environment in self._regressed:
-                behind = await self._may_recover(environment, current)
+                behind = await self._newly_adopted(environment)
             else:
                 changes = await self.store.list_changes(environment, since_version=current.config_version)
                 if changes and changes[0].config_version != current.config_version + 1:
@@ -229,12 +239,12 @@ class SnapshotCache:
             self.hub.resync_all(environment)
         return len(changes)
 
-    async def _may_recover(self, environment: str, held: Snapshot) -> bool:
-        """While a store is behind, two cheap reads per poll (not a full reload): is there a new
-        adoption, or has the store caught up with what we serve (data put back)?"""
-        if await self.store.adoption(environment) != self._adoptions.get(environment):
-            return True
-        return await self.store.stored_config_version(environment) >= held.config_version
+    async def _newly_adopted(self, environment: str) -> bool:
+        """While a store is behind, one cheap read per poll (not a full reload): has an operator
+        adopted its state?  Nothing else releases the hold: a table that has grown past the
+        served version again (rebuilt by writes, or data put back) is still another history,
+        which only an operator can vouch for."""
+        return await self.store.adoption(environment) != self._adoptions.get(environment)
 
     def _swap(self, snapshot: Snapshot, change: Change) -> None:
         self._snapshots[change.environment_name] = snapshot
