@@ -124,6 +124,8 @@ class App:
             )
             instrument_http(self.http, self.metrics)
         self.http_port = 0
+        self.served = False
+        """True once health said SERVING: only then is there traffic for `stop` to drain."""
 
     def _count_rejection(self, exc: VexilError, method: str) -> None:
         """Calls the security interceptors refuse never reach the metrics interceptor: count them."""
@@ -173,6 +175,7 @@ class App:
             await self._listen()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.served = True
         log.info(
             "vexil serving %s on %s:%d (store %s)",
             ", ".join(settings.served_environments),
@@ -203,7 +206,7 @@ class App:
         with UNAVAILABLE (clients reconnect elsewhere), refuse new calls and give in-flight ones
         `grace` seconds to complete."""
         grace = self.settings.shutdown_grace if grace is None else grace
-        drain = self.settings.drain_seconds if drain is None else drain
+        drain = (self.settings.drain_seconds if drain is None else drain) if self.served else 0.0
         await self.health.enter_graceful_shutdown()
         if self.http is not None:
             self.http.readiness.draining = True
