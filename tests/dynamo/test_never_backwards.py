@@ -82,10 +82,14 @@ async def until(condition, what: str) -> float:
 
 async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
-    # A short cache TTL too, so that both ways of reading the store (the change-log poll and
-    # the full reload) meet the recreated table.
-    options = ("--poll-interval", POLL, "--cache-ttl", "1")
-    with replica(tmp_path, endpoint, table, *options) as a, replica(tmp_path, endpoint, table, *options) as b:
+    # Both ways of reading the store meet the recreated table: A also reloads fully every second;
+    # B keeps the local profile's 60 s reload, longer than any wait here, so only its change-log
+    # poll can notice.
+    poll = ("--poll-interval", POLL)
+    with (
+        replica(tmp_path, endpoint, table, *poll, "--cache-ttl", "1") as a,
+        replica(tmp_path, endpoint, table, *poll) as b,
+    ):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             for key in FLAGS:
