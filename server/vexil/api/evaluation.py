@@ -135,7 +135,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         """Changes after `since` from the log; complete=False when the log cannot cover them."""
         current = self.cache.get(env).config_version
         if since > current:
-            current = await self._caught_up(env, since, current)
+            current = await self._caught_up(env, since)
         missed: list[Change] = []
         cursor = since
         while cursor < current:
@@ -146,7 +146,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             cursor = batch[-1].config_version
         return missed, True
 
-    async def _caught_up(self, env: str, since: int, current: int) -> int:
+    async def _caught_up(self, env: str, since: int) -> int:
         """Wait for this replica to reach `since` (a version written through another replica
         that our change feed has not brought yet); returns the version it then serves.
 
