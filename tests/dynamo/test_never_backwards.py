@@ -103,6 +103,10 @@ async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dyn
                     lambda channel=channel: _equal(served(channel), expected), "both replicas serve the flags"
                 )
 
+            watch_b = evaluation_pb2_grpc.EvaluationServiceStub(cb).Watch(evaluation_pb2.WatchRequest())
+            initial = await asyncio.wait_for(watch_b.read(), WAIT_S)
+            assert initial.type == WatchEvent.TYPE_SNAPSHOT and len(initial.flags) == len(FLAGS)
+
             recreate_table(endpoint, table)
             recreated = time.monotonic()
 
@@ -162,6 +166,11 @@ async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dyn
 
                 await until(adopted, f"replica {name} adopts the recreated table")
                 assert await served(channel) == {}
+
+            # B's subscriber is handed the adopted state as a fresh snapshot (nothing before it).
+            event = await asyncio.wait_for(watch_b.read(), WAIT_S)
+            assert (event.type, event.config_version, len(event.flags)) == (WatchEvent.TYPE_SNAPSHOT, 0, 0)
+            watch_b.cancel()
 
             # Adopted means adopted: writes go on from the store's state and every replica serves them.
             change = await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("alpha")))
