@@ -129,7 +129,7 @@ async def one_run(tmp_path) -> tuple[Run, str]:
         server.stop()
 
 
-async def test_sigterm_under_load_drains_then_completes_every_call(tmp_path) -> None:
+async def test_sigterm_during_load(tmp_path) -> None:
     runs: list[Run] = []
     for i in range(RUNS):
         run_dir = tmp_path / f"run{i}"
