@@ -8,6 +8,7 @@ without touching the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -126,6 +127,7 @@ class App:
         self.http_port = 0
         self.served = False
         """True once health said SERVING: only then is there traffic for `stop` to drain."""
+        self._drain_cut = asyncio.Event()
 
     def _count_rejection(self, exc: VexilError, method: str) -> None:
         """Calls the security interceptors refuse never reach the metrics interceptor: count them."""
@@ -200,6 +202,10 @@ class App:
             self.http_port = await self.http.start()
             log.info("HTTP side (OFREP, /healthz, /readyz) on %s:%d", settings.host, self.http_port)
 
+    def cut_drain(self) -> None:
+        """End the drain window now (a second stop signal: someone is waiting at a terminal)."""
+        self._drain_cut.set()
+
     async def stop(self, grace: float | None = None, drain: float | None = None) -> None:
         """Drain, then stop: health NOT_SERVING and /readyz 503 at once, but keep serving (new
         connections too) for `drain` seconds while load balancers move away; then end streams
@@ -211,7 +217,9 @@ class App:
         if self.http is not None:
             self.http.readiness.draining = True
         if drain > 0:
-            await asyncio.sleep(drain)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain):
+                    await self._drain_cut.wait()
         deadline = time.monotonic() + grace
         self.gate.close()
         self.hub.close_all("server shutting down")
@@ -236,10 +244,20 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
     stop = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     children: list[asyncio.subprocess.Process] = []
     watchers: list[asyncio.Task[None]] = []
+
+    def on_signal(sig: int) -> None:
+        if stop.is_set():  # a second signal: stop draining, finish in-flight calls and exit
+            app.cut_drain()
+            for child in children:
+                if child.returncode is None:
+                    child.send_signal(sig)
+        received.append(sig)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
         if worker_command:

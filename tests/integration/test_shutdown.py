@@ -147,3 +147,23 @@ async def test_sigterm_during_load(tmp_path) -> None:
         assert run.readyz_status == 503
         assert run.watch_code == grpc.StatusCode.UNAVAILABLE, "streams must end so clients reconnect"
         assert run.exit_code == 0
+
+
+def test_a_second_signal_cuts_the_drain_short(tmp_path) -> None:
+    """Someone at a terminal pressing Ctrl-C twice does not wait out the drain window."""
+    server = ServerProcess(tmp_path, "--drain-seconds", "120").start()
+    try:
+        server.signal(signal.SIGINT)
+        deadline = time.monotonic() + WAIT_S
+        with grpc.insecure_channel(server.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while health.Check(health_pb2.HealthCheckRequest(), timeout=5).status != NOT_SERVING:
+                assert time.monotonic() < deadline, "the first signal did not start the drain"
+                time.sleep(0.02)
+        second = time.monotonic()
+        server.signal(signal.SIGINT)
+        assert server.wait(WAIT_S) == 0
+        print(f"exited {time.monotonic() - second:.2f} s after the second signal (drain: 120 s)")
+        assert "Traceback" not in server.stderr, server.stderr
+    finally:
+        server.stop()
