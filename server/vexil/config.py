@@ -264,9 +264,11 @@ def validate(settings: Settings) -> None:
     for name in ("poll_interval", "heartbeat_seconds", "shutdown_grace"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} (from {where(name)}): must be greater than 0")
-    for name in ("cache_ttl", "cache_maxsize", "drain_seconds"):
+    for name in ("cache_ttl", "cache_maxsize"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means the profile's)")
+    if settings.drain_seconds < 0:
+        raise ConfigError(f"drain_seconds (from {where('drain_seconds')}): must not be negative (0: none)")
     if settings.workers < 1:
         raise ConfigError(f"workers (from {where('workers')}): must be at least 1")
     if settings.workers > 1 and settings.store == "memory":
