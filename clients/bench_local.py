@@ -169,7 +169,7 @@ class Server:
         return self.app.cache.get(self.settings.env)
 
     def stop(self) -> None:
-        self.run(self.app.stop(grace=0.5))
+        self.run(self.app.stop(grace=0.5, drain=0))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

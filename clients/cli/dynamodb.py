@@ -1,4 +1,8 @@
-"""`vexil dynamodb create-table|describe`: provisioning the table is an explicit operator action.
+"""`vexil dynamodb create-table|describe|adopt`: provisioning the table is an explicit operator action.
+
+So is `adopt`: replicas never follow a table that went backwards (recreated or restored empty
+under them) on their own; they keep serving their last snapshot until an operator records an
+adoption in the table, which every replica reads on its next poll.
 
 The table name, region and endpoint come from the same settings as `vexil serve` (flags, then
 `VEXIL_*` variables, then the profile's `feature-flags-<env>` default), so the table an operator
@@ -50,6 +54,30 @@ def _render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def _adopt(settings: config.Settings) -> dict[str, Any]:
+    """Record the adoption in the table, with the state the replicas will switch to."""
+    import getpass
+
+    from vexil.store.dynamodb import DynamoStore
+
+    store = DynamoStore(
+        settings.table, region=settings.dynamodb_region, endpoint_url=settings.dynamodb_endpoint or None
+    )
+    await store.start()
+    try:
+        environment, flags = await store.load_environment(settings.env)
+        adoption = await store.adopt(settings.env, actor=f"adopt:{getpass.getuser()}")
+    finally:
+        await store.close()
+    return {
+        "table": settings.table,
+        "environment": settings.env,
+        "adoption": adoption,
+        "configVersion": environment.config_version,
+        "flags": len(flags),
+    }
+
+
 def cmd_dynamodb(args: argparse.Namespace) -> int:
     from vexil.store.dynamodb_table import create_table, describe_table
 
@@ -72,6 +100,17 @@ def cmd_dynamodb(args: argparse.Namespace) -> int:
                     **where,
                 )
             )
+        elif args.dynamodb_command == "adopt":
+            adopted = asyncio.run(_adopt(settings))
+            if args.json:
+                print(json.dumps(adopted, indent=2))
+            else:
+                print(
+                    f"adopted {adopted['table']} for environment {adopted['environment']}: replicas"
+                    f" serve config_version {adopted['configVersion']} with {adopted['flags']} flags"
+                    " from their next poll"
+                )
+            return 0
         else:
             report = asyncio.run(describe_table(settings.table, **where))
     except VexilError as exc:
@@ -82,11 +121,12 @@ def cmd_dynamodb(args: argparse.Namespace) -> int:
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("dynamodb", help="create or describe the DynamoDB table")
+    parser = sub.add_parser("dynamodb", help="create, describe or adopt the DynamoDB table")
     commands = parser.add_subparsers(dest="dynamodb_command", required=True)
     for name, text in (
         ("create-table", "create the table with both indexes (idempotent)"),
         ("describe", "status, items, indexes, streams and PITR of the table"),
+        ("adopt", "make every replica serve the table's state for --env although it went backwards"),
     ):
         p = commands.add_parser(name, help=text)
         p.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")

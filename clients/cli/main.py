@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "heartbeat_seconds",
             "watch_queue_size",
             "shutdown_grace",
+            "drain_seconds",
             "log_level",
             "workers",
             *credentials.SERVE_SETTINGS,
@@ -140,6 +141,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat-seconds", type=float, help="Watch heartbeat interval (default 15)")
     p.add_argument("--watch-queue-size", type=int, help="changes buffered per subscriber before a resync")
     p.add_argument("--shutdown-grace", type=float, help="seconds in-flight calls get on SIGTERM (default 10)")
+    p.add_argument("--drain-seconds", type=float, help="seconds still served on SIGTERM (default 5)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     p.add_argument(
         "--workers",

@@ -8,8 +8,10 @@ without touching the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -22,6 +24,7 @@ from vexil.api.decoding import DecodingInterceptor
 from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
+from vexil.api.gate import ShutdownGate
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
@@ -39,6 +42,9 @@ from vexil.store.keys import KeyStore
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+SETTLE_QUIET_S = 0.1
+"""On shutdown, refuse new calls until none has come for this long (within the grace)."""
 
 SERVICE_NAMES = (
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
@@ -90,8 +96,10 @@ class App:
         self.service = FlagService(self.store, self.cache, settings.env, max_flags=profile.maxsize)
         self.metrics.watch_cache(self.cache, profile.maxsize)
         self.health = health.aio.HealthServicer()
+        self.gate = ShutdownGate()
         self.server = grpc.aio.server(
             interceptors=[
+                self.gate,
                 DecodingInterceptor(),
                 *self.security.interceptors(self._count_rejection),
                 MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),
@@ -120,6 +128,9 @@ class App:
             )
             instrument_http(self.http, self.metrics)
         self.http_port = 0
+        self.served = False
+        """True once health said SERVING: only then is there traffic for `stop` to drain."""
+        self._drain_cut = asyncio.Event()
 
     def _count_rejection(self, exc: VexilError, method: str) -> None:
         """Calls the security interceptors refuse never reach the metrics interceptor: count them."""
@@ -174,6 +185,7 @@ class App:
             await self._listen()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.served = True
         log.info(
             "vexil serving %s on %s:%d (store %s)",
             ", ".join(settings.served_environments),
@@ -198,14 +210,31 @@ class App:
             self.http_port = await self.http.start()
             log.info("HTTP side (OFREP, /healthz, /readyz) on %s:%d", settings.host, self.http_port)
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Graceful shutdown: refuse new calls, end streams cleanly, let in-flight calls finish."""
+    def cut_drain(self) -> None:
+        """End the drain window now (a second stop signal: someone is waiting at a terminal)."""
+        self._drain_cut.set()
+
+    async def stop(self, grace: float | None = None, drain: float | None = None) -> None:
+        """Drain, then stop: health NOT_SERVING and /readyz 503 at once, but keep serving (new
+        connections too) for `drain` seconds while load balancers move away; then end streams
+        with UNAVAILABLE (clients reconnect elsewhere), refuse new calls and give in-flight ones
+        `grace` seconds to complete."""
         grace = self.settings.shutdown_grace if grace is None else grace
+        drain = (self.settings.drain_seconds if drain is None else drain) if self.served else 0.0
         await self.health.enter_graceful_shutdown()
         if self.http is not None:
-            await self.http.stop()
+            self.http.readiness.draining = True
+        if drain > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain):
+                    await self._drain_cut.wait()
+        deadline = time.monotonic() + grace
+        self.gate.close()
         self.hub.close_all("server shutting down")
-        await self.server.stop(grace)
+        await self.gate.settle(SETTLE_QUIET_S, deadline)
+        if self.http is not None:
+            await self.http.stop()
+        await self.server.stop(max(0.0, deadline - time.monotonic()))
         if self.file_sync is not None:
             await self.file_sync.stop()
         await self.cache.stop_feed()
@@ -223,10 +252,20 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
     stop = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     children: list[asyncio.subprocess.Process] = []
     watchers: list[asyncio.Task[None]] = []
+
+    def on_signal(sig: int) -> None:
+        if stop.is_set():  # a second signal: stop draining, finish in-flight calls and exit
+            app.cut_drain()
+            for child in children:
+                if child.returncode is None:
+                    child.send_signal(sig)
+        received.append(sig)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
         if worker_command:
@@ -235,7 +274,11 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
             watchers = [asyncio.create_task(_watch(child, stop)) for child in children]
         print(f"vexil listening on {settings.host}:{app.port}", flush=True)
         await stop.wait()
-        log.info("shutting down (grace %.0f s)", settings.shutdown_grace)
+        log.info(
+            "shutting down: draining %.1f s, then in-flight calls get %.1f s",
+            settings.drain_seconds,
+            settings.shutdown_grace,
+        )
     finally:
         for child in children:
             if child.returncode is None:
@@ -244,7 +287,7 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
             await app.stop()
         except Exception:
             log.exception("error during shutdown")
-        await _reap(children, settings.shutdown_grace + 5.0)
+        await _reap(children, settings.drain_seconds + settings.shutdown_grace + 5.0)
         for watcher in watchers:
             watcher.cancel()
 

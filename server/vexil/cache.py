@@ -8,6 +8,12 @@ changes exactly once and in `config_version` order:
   (those bypass the change log, so subscribers are told to resync when a reload finds drift).
 
 If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is.
+
+Never backwards: a store found at a lower `config_version` than the one served, or empty where
+flags were (a table recreated or restored under running replicas), is not adopted. The last-known
+-good snapshot keeps serving, `status` says DEGRADED with the reason, and an ERROR names the table,
+until an operator adopts the store's state on purpose (`FlagStore.adopt`, `vexil dynamodb adopt`):
+every replica sees the new adoption id on its next poll and switches.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class FeedStatus:
     healthy: bool
     """False when the last attempt to reach the store failed (serving stale data: DEGRADED)."""
     last_error: str = ""
+    regressed: bool = False
+    """True while the store is behind the served snapshot (last-known-good serving, DEGRADED)."""
 
 
 class SnapshotCache:
@@ -62,6 +70,12 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._locks = {env: asyncio.Lock() for env in self.environments}
         self._errors: dict[str, str] = {}
+        self._regressed: dict[str, str] = {}
+        """Why the store of an environment is behind its served snapshot (absent: it is not)."""
+        self._adoptions: dict[str, str] = {}
+        """The store's adoption id each snapshot was loaded under (a new one means: adopt)."""
+        self._advanced: dict[str, asyncio.Event] = {}
+        """Set (and dropped) whenever an environment's config_version moves forward."""
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[Change], None]] = []
         """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
@@ -87,7 +101,8 @@ class SnapshotCache:
 
     def status(self, environment: str) -> FeedStatus:
         snap = self.get(environment)
-        error = self._errors.get(environment, "")
+        regressed = self._regressed.get(environment, "")
+        error = regressed or self._errors.get(environment, "")
         return FeedStatus(
             environment=environment,
             config_version=snap.config_version,
@@ -95,7 +110,27 @@ class SnapshotCache:
             staleness_seconds=max(0.0, time.time() - snap.built_at),
             healthy=not error,
             last_error=error,
+            regressed=bool(regressed),
         )
+
+    async def wait_for_version(self, environment: str, version: int, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until the snapshot serves `version` or later; True if it does.
+
+        For a stream resuming from a version written through another replica: the change feed
+        brings it here within a poll or two."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.get(environment).config_version < version:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            advanced = self._advanced.setdefault(environment, asyncio.Event())
+            try:
+                async with asyncio.timeout(remaining):
+                    await advanced.wait()
+            except TimeoutError:
+                return self.get(environment).config_version >= version
+        return True
 
     # -- the write side ------------------------------------------------------------------------
 
@@ -105,24 +140,67 @@ class SnapshotCache:
             await self.reload(env)
 
     async def reload(self, environment: str) -> Snapshot:
-        """Rebuild the snapshot from a full read of the store."""
+        """Rebuild the snapshot from a full read of the store, unless the store went backwards
+        (then the served snapshot stays, see the module docstring)."""
+        adopted = False
         async with self._locks[environment]:
             env, flags = await self.store.load_environment(environment)
             fresh = Snapshot.build(env, flags)
             old = self._snapshots.get(environment)
+            if old is None:
+                self._adoptions[environment] = await self.store.adoption(environment)
+            elif (backwards := _went_backwards(old, fresh)) or environment in self._regressed:
+                adoption = await self.store.adoption(environment)
+                if not adoption or adoption == self._adoptions.get(environment):
+                    self._hold(environment, backwards)
+                    return old
+                log.warning(
+                    "%s: adopting the store's state (adoption %s): config_version %d with %d flags",
+                    environment,
+                    adoption,
+                    fresh.config_version,
+                    len(fresh.entries),
+                )
+                self._adoptions[environment] = adoption
+                adopted = True
             self._snapshots[environment] = fresh
             self._errors.pop(environment, None)
-        if old is not None and _drifted(old, fresh):
+            self._regressed.pop(environment, None)
+            self._advance(environment)
+        if old is not None and (adopted or _drifted(old, fresh)):
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)
         return fresh
 
+    def _hold(self, environment: str, backwards: str) -> None:
+        """Keep the last-known-good snapshot of a store that went backwards, and say so.
+
+        `backwards` is "" when the store no longer looks behind but has not been adopted
+        either: the hold and its first reason stay."""
+        if not backwards:
+            return
+        if environment not in self._regressed:
+            where = getattr(self.store, "table", self.store.name)
+            log.error(
+                "store %s went backwards for environment %s: %s; serving the last-known-good"
+                " snapshot until an operator adopts the store's state (vexil dynamodb adopt --env %s)",
+                where,
+                environment,
+                backwards,
+                environment,
+            )
+        self._regressed[environment] = (
+            f"store went backwards: {backwards}; serving the last-known-good snapshot"
+            f" (adopt the store's state with `vexil dynamodb adopt --env {environment}`)"
+        )
+
     async def apply(self, change: Change) -> None:
-        """Apply a change acknowledged by the store (a local write)."""
+        """Apply a change acknowledged by the store (a local write).  Not while the store is
+        behind the served snapshot: the write is stored and served once that state is adopted."""
         environment = change.environment_name
         async with self._locks[environment]:
             current = self._snapshots[environment]
-            if change.config_version <= current.config_version:
+            if change.config_version <= current.config_version or environment in self._regressed:
                 return
             if change.config_version == current.config_version + 1:
                 self._swap(current.apply(change), change)
@@ -130,28 +208,47 @@ class SnapshotCache:
         await self.catch_up(environment)
 
     async def catch_up(self, environment: str) -> int:
-        """Apply every logged change newer than the snapshot; returns how many were applied."""
+        """Apply every logged change newer than the snapshot; returns how many were applied.
+
+        When the log has nothing new, one read of the stored `config_version` tells a quiet
+        store from one that went backwards (which a full reload then confirms and holds off)."""
+        trimmed = behind = False
+        changes: list[Change] = []
         async with self._locks[environment]:
             current = self._snapshots[environment]
-            changes = await self.store.list_changes(environment, since_version=current.config_version)
-            if changes and changes[0].config_version != current.config_version + 1:
-                trimmed = True
+            if environment in self._regressed:
+                behind = await self._newly_adopted(environment)
             else:
-                trimmed = False
-                for change in changes:
-                    current = current.apply(change)
-                    self._swap(current, change)
-                if not changes:
+                changes = await self.store.list_changes(environment, since_version=current.config_version)
+                if changes and changes[0].config_version != current.config_version + 1:
+                    trimmed = True
+                elif changes:
+                    for change in changes:
+                        current = current.apply(change)
+                        self._swap(current, change)
+                elif await self.store.stored_config_version(environment) < current.config_version:
+                    behind = True
+                else:
                     self._snapshots[environment] = current.refreshed()
             self._errors.pop(environment, None)
-        if trimmed:
+        if behind:
+            await self.reload(environment)
+        elif trimmed:
             log.warning("change log of %s no longer reaches our version; full reload", environment)
             await self.reload(environment)
             self.hub.resync_all(environment)
         return len(changes)
 
+    async def _newly_adopted(self, environment: str) -> bool:
+        """While a store is behind, one cheap read per poll (not a full reload): has an operator
+        adopted its state?  Nothing else releases the hold: a table that has grown past the
+        served version again (rebuilt by writes, or data put back) is still another history,
+        which only an operator can vouch for."""
+        return await self.store.adoption(environment) != self._adoptions.get(environment)
+
     def _swap(self, snapshot: Snapshot, change: Change) -> None:
         self._snapshots[change.environment_name] = snapshot
+        self._advance(change.environment_name)
         self.hub.publish(change)
         for listener in self.listeners:
             listener(change)
@@ -185,10 +282,31 @@ class SnapshotCache:
                 log.exception("change feed of %s failed", environment)
                 self._note_error(environment, f"{type(exc).__name__}: {exc}")
 
+    def _advance(self, environment: str) -> None:
+        """Wake whoever waits for this environment's next version (`wait_for_version`)."""
+        advanced = self._advanced.pop(environment, None)
+        if advanced is not None:
+            advanced.set()
+
     def _note_error(self, environment: str, message: str) -> None:
         if environment not in self._errors:
             log.warning("store unreachable for %s, serving last snapshot: %s", environment, message)
         self._errors[environment] = message
+
+
+def _went_backwards(served: Snapshot, stored: Snapshot) -> str:
+    """Why adopting `stored` would move `served` backwards ("" when it would not)."""
+    if stored.config_version < served.config_version:
+        return (
+            f"it holds config_version {stored.config_version} with {len(stored.entries)} flags,"
+            f" below the {served.config_version} served (with {len(served.entries)} flags)"
+        )
+    if served.entries and not stored.entries and stored.config_version == served.config_version:
+        return (
+            f"it holds no flags at config_version {stored.config_version},"
+            f" where {len(served.entries)} were served"
+        )
+    return ""
 
 
 def _drifted(old: Snapshot, new: Snapshot) -> bool:

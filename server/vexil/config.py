@@ -74,6 +74,9 @@ class Settings:
     heartbeat_seconds: float = 15.0
     watch_queue_size: int = 256
     shutdown_grace: float = 10.0
+    drain_seconds: float = 5.0
+    """On SIGTERM: seconds of serving on while health says NOT_SERVING (load balancers move
+    away), before new calls are refused and in-flight ones get `shutdown_grace`."""
     log_level: str = "INFO"
     workers: int = 1
     """Server processes on one port (SO_REUSEPORT): the parent starts `workers - 1` children, each a
@@ -289,6 +292,8 @@ def validate(settings: Settings) -> None:
     for name in ("cache_ttl", "cache_maxsize"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means the profile's)")
+    if settings.drain_seconds < 0:
+        raise ConfigError(f"drain_seconds (from {where('drain_seconds')}): must not be negative (0: none)")
     if settings.workers < 1:
         raise ConfigError(f"workers (from {where('workers')}): must be at least 1")
     if settings.workers > 1 and settings.store == "memory":

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from vexil.errors import Unavailable, VexilError
 from vexil.model import Change
 
 DEFAULT_QUEUE_SIZE = 256
@@ -37,6 +38,8 @@ class Subscription:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _overflowed: bool = False
     closed_reason: str = ""
+    closed_error: VexilError | None = None
+    """Raised by `next` once closed with one (the stream then ends with its status)."""
 
     def wants(self, change: Change) -> bool:
         return self.flag_keys is None or not change.flag_key or change.flag_key in self.flag_keys
@@ -57,9 +60,11 @@ class Subscription:
         self._overflowed = True
         self._wakeup.set()
 
-    def close(self, reason: str) -> None:
-        """End the subscription (server shutdown, credential revoked); `next` then returns None."""
+    def close(self, reason: str, error: VexilError | None = None) -> None:
+        """End the subscription: `next` then raises `error`, or returns None without one (a
+        revoked credential: the security layer picks the status)."""
         self.closed_reason = reason
+        self.closed_error = error
         self._wakeup.set()
 
     @property
@@ -70,6 +75,8 @@ class Subscription:
         """The next change, RESYNC, or None on timeout or close (check `closed_reason`)."""
         while True:
             if self.closed_reason:
+                if self.closed_error is not None:
+                    raise self.closed_error
                 return None
             if self._overflowed:
                 self._overflowed = False
@@ -114,9 +121,11 @@ class Hub:
             sub.request_resync()
 
     def close_all(self, reason: str) -> None:
+        """End every stream with UNAVAILABLE (server shutdown): clients reconnect, elsewhere."""
+        error = Unavailable(f"{reason}; reconnect")
         for subs in self._subscribers.values():
             for sub in tuple(subs):
-                sub.close(reason)
+                sub.close(reason, error)
 
     def count(self, environment: str | None = None) -> int:
         if environment is not None:

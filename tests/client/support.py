@@ -73,7 +73,7 @@ class Replica:
         return self
 
     def stop(self) -> None:
-        """Graceful shutdown: streams end cleanly (status OK) before the port closes."""
+        """Graceful shutdown: streams end UNAVAILABLE (clients reconnect) before the port closes."""
         if self.app is not None:
             self.loop.run(self.app.stop(grace=0.5))
             self.app = None

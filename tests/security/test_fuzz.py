@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.security.conftest import Secure
 from tests.security.rpcs import RPCS, call
 from tests.support.pki import PkiFiles
+from tests.support.servers import tls_channel
 from vexil.security import policy
-from vexil.v1 import evaluation_pb2
+from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 FUZZ = settings(
     max_examples=250,
@@ -80,11 +83,45 @@ request = st.one_of(st.none(), st.binary(max_size=200))
 
 
 @pytest.fixture
-async def fuzz_server(secure: Secure) -> Secure:
-    """The secure server (one per test, shared by its examples) plus a revoked key."""
+async def fuzz_server(secure: Secure, pki: PkiFiles) -> AsyncIterator[Secure]:
+    """The secure server (one per test, shared by its examples) plus a revoked key.
+
+    After all of a test's examples, the server they fuzzed must still serve: checked here, on
+    that very server (a failure shows as an error in the test's teardown)."""
     secure.tokens["revoked"] = await secure.issue("evaluator")
     await secure.keys.revoke(secure.tokens["revoked"][4:20], actor="test")
-    return secure
+    yield secure
+    await still_serves(secure, pki)
+
+
+async def still_serves(server: Secure, pki: PkiFiles) -> None:
+    """Health SERVING, evaluation, a Watch and OFREP, on the fuzzed connection and on a new one."""
+    evaluator = server.md("evaluator")
+    async with tls_channel(server.target, pki) as fresh:
+        for channel in (server.channel, fresh):
+            health = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+            response = await stub.Evaluate(
+                evaluation_pb2.EvaluateRequest(flag_key="f"), metadata=evaluator, timeout=5
+            )
+            assert response.flag_key == "f"
+            watch = stub.Watch(evaluation_pb2.WatchRequest(), metadata=evaluator, timeout=5)
+            assert (await watch.read()).type == evaluation_pb2.WatchEvent.TYPE_SNAPSHOT
+            watch.cancel()
+    url = f"https://localhost:{server.app.http_port}/ofrep/v1/evaluate/flags/f"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url,
+            json={"context": {}},
+            headers={"Authorization": evaluator[0][1]},
+            ssl=ssl.create_default_context(cafile=pki.ca),
+        ) as answer,
+    ):
+        assert answer.status in (200, 404), await answer.text()  # answered, not refused or failed
 
 
 def secrets_of(server: Secure) -> list[str]:
@@ -146,10 +183,3 @@ async def test_fuzz_ofrep(fuzz_server: Secure, pki: PkiFiles, header: Any, body:
     assert not any(secret in text for secret in secrets_of(fuzz_server))
     if "Authorization" in headers and len(headers["Authorization"]) >= 12:
         assert headers["Authorization"].removeprefix("Bearer ") not in text
-
-
-async def test_the_server_still_serves_after_the_fuzzing(fuzz_server: Secure) -> None:
-    response = await fuzz_server.evaluation.Evaluate(
-        evaluation_pb2.EvaluateRequest(flag_key="f"), metadata=fuzz_server.md("evaluator")
-    )
-    assert response.flag_key == "f"

@@ -384,3 +384,28 @@ async def test_load_environment_returns_every_flag(store: FlagStore) -> None:
     assert environment.config_version == 31
     assert sorted(f.key for f in flags) == [k for k in keys if k != "load-007"]
     assert all(f.version == 1 for f in flags)
+
+
+async def test_stored_config_version_and_adoption(store: FlagStore) -> None:
+    """What a replica reads on each poll to tell a quiet store from one that went backwards,
+    and the operator's adoption record, which environment writes never erase."""
+    assert await store.stored_config_version(ENV) == 0
+    assert await store.adoption(ENV) == ""
+    await store.create_flag(make_flag("a"), actor="t")
+    await store.create_flag(make_flag("b"), actor="t")
+    assert await store.stored_config_version(ENV) == 2
+
+    first = await store.adopt(ENV, actor="operator")
+    assert first and await store.adoption(ENV) == first
+    await store.update_environment(
+        Environment(name=ENV, metadata={"team": "x"}), expected_config_version=None, actor="t"
+    )
+    assert await store.adoption(ENV) == first
+    assert await store.stored_config_version(ENV) == 3
+    second = await store.adopt(ENV, actor="operator")
+    assert second != first and await store.adoption(ENV) == second
+    # Adopting writes nothing a snapshot is built from.
+    environment, flags = await store.load_environment(ENV)
+    assert environment.config_version == 3 and [f.key for f in flags] == ["a", "b"]
+    assert [c.config_version for c in await store.list_changes(ENV)] == [1, 2, 3]
+    assert await store.adoption("elsewhere") == "" and await store.stored_config_version("elsewhere") == 0

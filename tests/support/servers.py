@@ -45,6 +45,7 @@ def server_settings(**overrides: Any) -> config.Settings:
         "http_port": free_port(),
         "poll_interval": 0.2,
         "heartbeat_seconds": 15.0,
+        "drain_seconds": 0.0,
     }
     values.update(overrides)
     return config.load(cli=values, environ={})
@@ -156,7 +157,8 @@ class ServerProcess:
         self.stderr_path = tmp / f"server-{self.port}.err"
         self.args = [VEXIL, "serve", "--port", str(self.port), "--http-port", str(self.http_port)]
         self.args += ["--host", "127.0.0.1", *args]
-        self.env = {**os.environ, **(env or {})}
+        # No drain window unless a test asks for one (`--drain-seconds`): stopping stays fast.
+        self.env = {"VEXIL_DRAIN_SECONDS": "0", **os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:

@@ -36,6 +36,7 @@ def test_profiles_from_the_operations_guide() -> None:
         ({"VEXIL_FLAGS": "/nonexistent.yaml"}, "no such file"),
         ({"VEXIL_POLL_INTERVAL": "0"}, "poll_interval (from VEXIL_POLL_INTERVAL): must be greater than 0"),
         ({"VEXIL_ENVIRONMENTS": "local,Bad Env"}, "'Bad Env' is not a valid name"),
+        ({"VEXIL_DRAIN_SECONDS": "-1"}, "drain_seconds (from VEXIL_DRAIN_SECONDS): must not be negative"),
     ],
 )
 def test_invalid_settings_name_the_setting_and_source(environ: dict, message: str) -> None:
@@ -48,3 +49,8 @@ def test_unknown_key_in_config_file(tmp_path) -> None:
     path.write_text("prot = 1\n")
     with pytest.raises(config.ConfigError, match="unknown setting 'prot'"):
         config.load(environ={}, config_file=str(path))
+
+
+def test_drain_defaults_to_five_seconds_and_zero_turns_it_off() -> None:
+    assert config.load(environ={}).drain_seconds == 5.0
+    assert config.load(environ={"VEXIL_DRAIN_SECONDS": "0"}).drain_seconds == 0.0

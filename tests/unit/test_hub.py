@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from vexil.errors import Unavailable
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change, ChangeKind
 
@@ -43,6 +46,14 @@ async def test_filters_environments_and_close() -> None:
     waiter = asyncio.create_task(sub.next(5))
     await asyncio.sleep(0)
     hub.close_all("bye")
-    assert await waiter is None and sub.closed_reason == "bye"
+    # Shutdown ends streams with UNAVAILABLE, so that clients reconnect (to another replica).
+    with pytest.raises(Unavailable, match="bye"):
+        await waiter
+    assert sub.closed_reason == "bye"
     hub.unsubscribe(sub)
     assert hub.count() == 0
+
+    # A close without an error (a revoked credential) leaves the status to the security layer.
+    other = hub.subscribe("local")
+    other.close("key revoked")
+    assert await other.next(5) is None and other.closed_reason == "key revoked"

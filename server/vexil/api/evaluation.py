@@ -16,7 +16,7 @@ from vexil.api.convert import (
     resolution_to_pb,
 )
 from vexil.engine import ValueType
-from vexil.errors import InvalidArgument
+from vexil.errors import InvalidArgument, Unavailable
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change, ChangeKind
 from vexil.service import FlagService
@@ -135,10 +135,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         """Changes after `since` from the log; complete=False when the log cannot cover them."""
         current = self.cache.get(env).config_version
         if since > current:
-            raise InvalidArgument(
-                f"since_version {since} is ahead of the environment's config_version {current}",
-                "since_version",
-            )
+            current = await self._caught_up(env, since)
         missed: list[Change] = []
         cursor = since
         while cursor < current:
@@ -148,6 +145,30 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             missed.extend(batch)
             cursor = batch[-1].config_version
         return missed, True
+
+    async def _caught_up(self, env: str, since: int) -> int:
+        """Wait for this replica to reach `since` (a version written through another replica
+        that our change feed has not brought yet); returns the version it then serves.
+
+        Only a version ahead of the store itself is the client's mistake (INVALID_ARGUMENT); a
+        replica still behind after about two polls is UNAVAILABLE (retry, here or elsewhere)."""
+        stored = await self.service.store.stored_config_version(env)
+        if since > stored:
+            raise InvalidArgument(
+                f"since_version {since} is ahead of the environment's config_version {stored} in the"
+                " store; resume from a config_version this environment has sent you",
+                "since_version",
+            )
+        wait = 2 * self.cache.poll_interval
+        if not await self.cache.wait_for_version(env, since, wait):
+            await self.cache.catch_up(env)  # the feed may be slow under load: one direct look
+            current = self.cache.get(env).config_version
+            if current < since:
+                raise Unavailable(
+                    f"this replica serves config_version {current}, behind since_version {since};"
+                    " retry shortly"
+                )
+        return self.cache.get(env).config_version
 
 
 def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:

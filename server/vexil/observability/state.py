@@ -17,7 +17,8 @@ from vexil.errors import VexilError
 
 class CacheCollector(Collector):
     """Per environment: snapshot age, config version, flags held and their limit, store health,
-    loaded or not, and the hub's subscribers (Watch, EventStream and SyncFlags streams)."""
+    whether the store went backwards, loaded or not, and the hub's subscribers (Watch,
+    EventStream and SyncFlags streams)."""
 
     def __init__(self, cache: SnapshotCache, max_flags: int) -> None:
         self.cache = cache
@@ -39,6 +40,11 @@ class CacheCollector(Collector):
             "vexil_store_healthy",
             "1 while the change feed reaches the store; 0 while serving the last snapshot (DEGRADED).",
         )
+        regressed = gauge(
+            "vexil_store_regressed",
+            "1 while the store is behind the served snapshot (a lower config_version, or empty where"
+            " flags were): the last-known-good snapshot serves until an operator adopts the store.",
+        )
         loaded = gauge("vexil_environment_loaded", "1 once the environment's flags are loaded.")
         subscribers = gauge(
             "vexil_subscribers", "Streaming subscribers of the environment (Watch, EventStream, SyncFlags)."
@@ -56,4 +62,5 @@ class CacheCollector(Collector):
             version.add_metric([env], status.config_version)
             flags.add_metric([env], status.flags)
             healthy.add_metric([env], 1 if status.healthy else 0)
-        yield from (age, version, flags, limit, healthy, loaded, subscribers)
+            regressed.add_metric([env], 1 if status.regressed else 0)
+        yield from (age, version, flags, limit, healthy, regressed, loaded, subscribers)

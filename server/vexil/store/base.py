@@ -104,3 +104,18 @@ class FlagStore(Protocol):
 
         A backend may trim old entries; callers detect that by the first entry's
         `config_version` not being `since_version + 1`."""
+
+    async def stored_config_version(self, env: str) -> int:
+        """The environment's `config_version` as stored now (0 when it has no item): one cheap
+        read that lets a replica notice a store that went backwards (a table recreated or
+        restored under it) when the change log has nothing new to say."""
+
+    async def adoption(self, env: str) -> str:
+        """The id of the operator's latest adoption of the store's state for `env` ("" if none).
+
+        A replica whose store went backwards keeps serving its last-known-good snapshot until
+        this id changes: that is how an operator tells every replica at once to take the new
+        state (`vexil dynamodb adopt`)."""
+
+    async def adopt(self, env: str, *, actor: str) -> str:
+        """Record a new adoption of the store's current state for `env`; returns its id."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -217,7 +218,43 @@ class DynamoStore(OwnsClient):
         )
         return [items.change_from_item(env, i) for i in found]
 
+    async def stored_config_version(self, env: str) -> int:
+        if not self._valid_identity(env):
+            return 0
+        response = await self._call(
+            f"reading the config_version of {env}",
+            "get_item",
+            Key=items.env_item_key(env),
+            ConsistentRead=True,
+            ProjectionExpression="configVersion",
+        )
+        return items.config_version_of(response.get("Item"))
+
+    async def adoption(self, env: str) -> str:
+        if not self._valid_identity(env):
+            return ""
+        item = await self._get(items.adoption_item_key(env))
+        return item.get("adoptionId", {}).get("S", "") if item else ""
+
     # --- writes ---------------------------------------------------------------------------
+
+    async def adopt(self, env: str, *, actor: str) -> str:
+        """Its own item beside the environment item, so environment writes (which put that item
+        whole) never erase it."""
+        records.check_environment_name(env)
+        adoption_id = uuid.uuid4().hex
+        await self._call(
+            f"recording the adoption of {env}",
+            "put_item",
+            Item={
+                **items.adoption_item_key(env),
+                "itemType": items.s(items.TYPE_ADOPTION),
+                "adoptionId": items.s(adoption_id),
+                "adoptedAt": items.s(records.format_timestamp(records.now())),
+                "adoptedBy": items.s(actor),
+            },
+        )
+        return adoption_id
 
     async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
         flag = records.normalize_flag(flag)

@@ -39,6 +39,8 @@ Item = dict[str, dict[str, Any]]
 
 PAD = 12
 METADATA = "METADATA"
+ADOPTION = "ADOPTION"
+"""SK of an environment's adoption record (the operator took the store's state as it is)."""
 VERSION_PREFIX = "VERSION#"
 CHANGE_PREFIX = "CHANGE#"
 LAST_CHANGE_SK = CHANGE_PREFIX + "9" * PAD
@@ -47,6 +49,7 @@ TYPE_FLAG = "FLAG"
 TYPE_REVISION = "FLAG_VERSION"
 TYPE_ENVIRONMENT = "ENVIRONMENT"
 TYPE_CHANGE = "CHANGE"
+TYPE_ADOPTION = "ADOPTION"
 
 HAND_WRITTEN_VERSION = 1
 """Version served for a flag item without a `version` attribute (provisioned by hand)."""
@@ -87,6 +90,10 @@ def flag_item_key(env: str, flag_key: str) -> Item:
 
 def env_item_key(env: str) -> Item:
     return key(env_pk(env), METADATA)
+
+
+def adoption_item_key(env: str) -> Item:
+    return key(env_pk(env), ADOPTION)
 
 
 # --- wire values --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -50,6 +51,7 @@ class MemoryStore:
             raise ValueError("max_changes must be at least 1")
         self._max_changes = max_changes
         self._environments: dict[str, _EnvironmentState] = {}
+        self._adoptions: dict[str, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -133,6 +135,18 @@ class MemoryStore:
         first = state.changes[0].config_version
         start = max(0, since_version - first + 1)
         return list(itertools.islice(state.changes, start, start + limit))
+
+    async def stored_config_version(self, env: str) -> int:
+        state = self._environments.get(env)
+        return state.environment.config_version if state is not None else 0
+
+    async def adoption(self, env: str) -> str:
+        return self._adoptions.get(env, "")
+
+    async def adopt(self, env: str, *, actor: str) -> str:
+        records.check_environment_name(env)
+        self._adoptions[env] = uuid.uuid4().hex
+        return self._adoptions[env]
 
     # --- writes (each one synchronous from its first check to its last mutation) -----------
 

@@ -1,0 +1,60 @@
+"""The shutdown gate: the first interceptor, refusing new calls once the server stops.
+
+Why not just `grpc.aio.Server.stop`: it stops taking calls from gRPC core at once, and core then
+cancels every call that had already arrived but not yet reached a handler.  Their clients see
+CANCELLED, which says nothing about whether the call ran, so they cannot safely retry it.  The
+gate refuses such calls itself, with UNAVAILABLE ("retry, elsewhere"), while the server is still
+running; `settle` waits until clients stop sending before the server is finally stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+_BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+class ShutdownGate(grpc.aio.ServerInterceptor):
+    """Open: calls pass untouched (one await). Closed: every new call ends UNAVAILABLE before
+    any handler runs; calls already past it carry on."""
+
+    def __init__(self, message: str = "server shutting down; retry on another replica") -> None:
+        self.message = message
+        self.closed = False
+        self._last_refused = 0.0
+
+    def close(self) -> None:
+        self.closed = True
+        self._last_refused = time.monotonic()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if not self.closed or handler is None:
+            return handler
+        self._last_refused = time.monotonic()
+        for attr in _BEHAVIORS:
+            if getattr(handler, attr) is not None:
+                return handler._replace(**{attr: self._refuse})
+        return handler
+
+    async def _refuse(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, self.message)
+
+    async def settle(self, quiet: float, deadline: float) -> None:
+        """Wait (until `deadline`, a `time.monotonic` value) for `quiet` seconds without a new
+        call: the clients that raced the close have had their UNAVAILABLE and moved on."""
+        while True:
+            now = time.monotonic()
+            wait = min(self._last_refused + quiet, deadline) - now
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
