@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from vexil.engine import FlagValidationError, ValueType, compile_flag, evaluate
 
-from .reference import NOW, TYPED, Outcome, ReferenceFlag, outcome, vexil_flag
+from .reference import CBOR, NOW, TYPED, Outcome, ReferenceFlag, outcome, vexil_flag
 from .strategies import (
     condition_evaluator_sets,
     contexts,
@@ -52,9 +52,9 @@ def compare_flag(
 ) -> None:
     reference = ReferenceFlag(key, definition, evaluators)
     flag = vexil_flag(key, definition)
-    lenient = compile_flag(flag, evaluators, strict=False)
+    lenient = compile_flag(flag, evaluators, flag_set_metadata=CBOR, strict=False)
     try:
-        strict = compile_flag(flag, evaluators)
+        strict = compile_flag(flag, evaluators, flag_set_metadata=CBOR)
     except FlagValidationError as exc:
         assert exc.message and isinstance(exc.path, str)
         strict = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from vexil.engine import fractional
 from vexil.engine.errors import FlagValidationError
 from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
@@ -264,9 +265,11 @@ def compile_flag(
 
     `evaluators` are the environment's `$evaluators`, which `{"$ref": name}` in the targeting
     refers to.  `flag_set_metadata` (flagd's flag-set `metadata`) is merged under the flag's own
-    metadata in every resolution.  Raises `FlagValidationError` for a definition the engine
-    refuses; with `strict=False`, only for what cannot be compiled at all (no variants, a
-    non-string key), and everything the reference accepts compiles to the reference's behaviour.
+    metadata in every resolution; its `fractionalHashing` (`"string"`, the default, or `"cbor"`)
+    chooses how `fractional` buckets (see `fractional.py`).  Raises `FlagValidationError` for
+    a definition the engine refuses; with `strict=False`, only for what cannot be compiled at
+    all (no variants, a non-string key), and everything the reference accepts compiles to the
+    reference's behaviour.
     """
     key = flag.key
     if not isinstance(key, str):
@@ -278,6 +281,15 @@ def compile_flag(
         raise FlagValidationError("metadata is an object", "metadata")
     if evaluators is not None and not isinstance(evaluators, Mapping):
         raise FlagValidationError("$evaluators is an object (name -> rule)", "$evaluators")
+    hashing = fractional.hashing_of(flag_set_metadata)
+    if hashing is None:
+        if strict:
+            raise FlagValidationError(
+                f"the flag set's {fractional.HASHING_KEY} is one of {', '.join(fractional.HASHINGS)}, "
+                f"got {shown(flag_set_metadata.get(fractional.HASHING_KEY))}",  # type: ignore[union-attr]
+                f"metadata.{fractional.HASHING_KEY}",
+            )
+        hashing = fractional.STRING
     value_type = _check_variants(flag, strict)
     default = _default_variant(flag, strict)
     merged = {**(flag_set_metadata or {}), **(flag.metadata or {})}
@@ -302,6 +314,7 @@ def compile_flag(
                 evaluators=evaluators,
                 strict=strict,
                 path=targeting_path,
+                fractional_hashing=hashing,
             )
             if expr.const:
                 fixed = _fixed_result(flag, expr.value, matches, defaults, metadata)
