@@ -7,7 +7,13 @@ extensions that flagd ignores: `description`, `owner` and `tags`.
 `FileSync` makes the file the source of truth for one environment: at start and whenever the
 file changes it validates the whole file first, then writes only the differences through the
 service (so they are versioned, audited and pushed to subscribers like any admin write).  A file
-that does not parse or validate is reported and ignored: what is being served stays as it was.
+that does not parse is reported and ignored: what is being served stays as it was.
+
+A file loads as flagd loads it (`lenient=True`): one flag flagd would reject (a bad state, no
+variants, a default variant the flag lacks, ...) is skipped with a WARNING naming the flag and the
+path to fix, and the rest serve; a flag flagd loads but the admin API would refuse (a rule naming
+a variant the flag lacks, wrong argument counts, ...) is loaded, with a WARNING, and answers at
+evaluation time as flagd answers.
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ class FlagFile:
     flags: list[Flag]
     evaluators: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Lenient parse only: flag key -> why flagd would reject it (the message names the path)."""
 
 
-def parse_text(text: str, environment: str, source: str = "flags file") -> FlagFile:
+def parse_text(text: str, environment: str, source: str = "flags file", *, lenient: bool = False) -> FlagFile:
     """Parse flagd JSON or YAML (YAML is a superset, but JSON errors read better, so try it first)."""
     try:
         data = json.loads(text)
@@ -46,10 +54,14 @@ def parse_text(text: str, environment: str, source: str = "flags file") -> FlagF
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InvalidArgument(f"neither JSON nor YAML: {exc}", source) from None
-    return parse_document(data, environment, source)
+    return parse_document(data, environment, source, lenient=lenient)
 
 
-def parse_document(data: Any, environment: str, source: str = "flags file") -> FlagFile:
+def parse_document(
+    data: Any, environment: str, source: str = "flags file", *, lenient: bool = False
+) -> FlagFile:
+    """The flags of a flagd document.  A malformed flag raises `InvalidArgument`, or with
+    `lenient` (as flagd loads a file) is left out and reported in `FlagFile.skipped`."""
     if not isinstance(data, dict):
         raise InvalidArgument("the top level must be an object with a 'flags' member", source)
     flags_obj = data.get("flags", {})
@@ -61,8 +73,16 @@ def parse_document(data: Any, environment: str, source: str = "flags file") -> F
         raise InvalidArgument("must be an object", f"{source}: $evaluators")
     if not isinstance(metadata, dict):
         raise InvalidArgument("must be an object", f"{source}: metadata")
-    flags = [_flag(key, body, environment, f"{source}: flags.{key}") for key, body in flags_obj.items()]
-    return FlagFile(flags=flags, evaluators=evaluators, metadata=metadata)
+    flags: list[Flag] = []
+    skipped: dict[str, str] = {}
+    for key, body in flags_obj.items():
+        try:
+            flags.append(_flag(key, body, environment, f"{source}: flags.{key}"))
+        except InvalidArgument as exc:
+            if not lenient:
+                raise
+            skipped[str(key)] = exc.message
+    return FlagFile(flags=flags, evaluators=evaluators, metadata=metadata, skipped=skipped)
 
 
 def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
@@ -80,6 +100,9 @@ def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
     default = body.get("defaultVariant")
     if default is not None and not isinstance(default, str):
         raise InvalidArgument("must be a variant name or null", f"{where}.defaultVariant")
+    if default and default not in variants:
+        names = ", ".join(sorted(str(n) for n in variants)[:10])
+        raise InvalidArgument(f"'{default}' is not one of the variants ({names})", f"{where}.defaultVariant")
     tags = body.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgument("must be a list of strings", f"{where}.tags")
@@ -144,10 +167,11 @@ class FileSync:
 
     async def sync(self) -> int:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
-        parsed = parse_text(self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name))
+        parsed = parse_text(
+            self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name), lenient=True
+        )
         service = self.service
-        for flag in parsed.flags:  # validate everything before writing anything
-            service.validate(flag, parsed.evaluators)
+        accepted, skipped = self._as_flagd_loads(parsed)  # validate everything before writing anything
         snapshot = service.cache.get(self.environment)
         writes = 0
         env = snapshot.environment
@@ -162,18 +186,19 @@ class FileSync:
                 check_flags=False,  # every flag of the file was checked against these evaluators
             )
             writes += 1
-        wanted = {flag.key: flag for flag in parsed.flags}
+        wanted = {flag.key: flag for flag in accepted}
         for key, flag in wanted.items():
             current = snapshot.flag(key)
             if current is None:
-                await service.create_flag(flag, actor=self.actor, reason="flags file changed")
+                await service.create_flag(flag, actor=self.actor, reason="flags file changed", lenient=True)
                 writes += 1
             elif not same_definition(current, flag):
                 await service.update_flag(
-                    flag, expected_version=None, actor=self.actor, reason="flags file changed"
+                    flag, expected_version=None, actor=self.actor, reason="flags file changed", lenient=True
                 )
                 writes += 1
-        for key in sorted(set(snapshot.entries) - set(wanted)):
+        # A flag skipped now keeps what it had: a mistake in the file never deletes it.
+        for key in sorted(set(snapshot.entries) - set(wanted) - skipped):
             await service.delete_flag(
                 self.environment,
                 key,
@@ -183,6 +208,34 @@ class FileSync:
             )
             writes += 1
         return writes
+
+    def _as_flagd_loads(self, parsed: FlagFile) -> tuple[list[Flag], set[str]]:
+        """The flags to serve and the keys skipped, each reported with a WARNING: a flag flagd
+        would reject is skipped; one the admin API would refuse but flagd loads is served."""
+        name = self.path.name
+        for key, why in parsed.skipped.items():
+            log.warning("flag '%s' skipped (flagd does not load it either): %s", key, why)
+        accepted: list[Flag] = []
+        skipped = set(parsed.skipped)
+        for flag in parsed.flags:
+            try:
+                self.service.validate(flag, parsed.evaluators)
+            except InvalidArgument as strict:
+                try:
+                    self.service.validate(flag, parsed.evaluators, lenient=True)
+                except InvalidArgument as exc:
+                    log.warning("%s: flag '%s' skipped: %s", name, flag.key, exc.message)
+                    skipped.add(flag.key)
+                    continue
+                log.warning(
+                    "%s: flag '%s' loaded as flagd loads it, answering at evaluation time (the admin "
+                    "API would refuse it: %s)",
+                    name,
+                    flag.key,
+                    strict.message,
+                )
+            accepted.append(flag)
+        return accepted, skipped
 
     def _current_stamp(self) -> tuple[float, int] | None:
         try:

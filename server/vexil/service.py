@@ -96,11 +96,15 @@ class FlagService:
         require_environment(env)
         return env
 
-    def validate(self, flag: Flag, evaluators: Mapping[str, Any] | None = None) -> Flag:
+    def validate(
+        self, flag: Flag, evaluators: Mapping[str, Any] | None = None, *, lenient: bool = False
+    ) -> Flag:
         """Check a definition completely before it is stored; returns it with its environment set.
 
         `evaluators` replaces the environment's current `$evaluators` for the compile check (a
-        file or import that brings new evaluators along with the flags that use them)."""
+        file or import that brings new evaluators along with the flags that use them).
+        `lenient`: accept what flagd loads (a flags file), whose mistakes answer at evaluation
+        time as flagd answers; the admin API is always strict."""
         validate_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
         size = definition_size(flag)
@@ -118,7 +122,7 @@ class FlagService:
         if evaluators is None:
             evaluators = self.cache.get(flag.environment).environment.evaluators
         try:
-            compile_flag(flag, evaluators)
+            compile_flag(flag, evaluators, strict=not lenient)
         except FlagValidationError as exc:
             raise InvalidArgument(exc.message, f"flag.{exc.path}" if exc.path else "flag") from None
         return flag
@@ -129,8 +133,8 @@ class FlagService:
 
     # -- flags ---------------------------------------------------------------------------------
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        flag = self.validate(flag)
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "", lenient: bool = False) -> Change:
+        flag = self.validate(flag, lenient=lenient)
         held = len(self.cache.get(flag.environment).entries)
         if held >= self.max_flags:
             raise FailedPrecondition(
@@ -140,9 +144,15 @@ class FlagService:
         return await self._applied(await self.store.create_flag(flag, actor=actor, reason=reason))
 
     async def update_flag(
-        self, flag: Flag, *, expected_version: int | None, actor: str, reason: str = ""
+        self,
+        flag: Flag,
+        *,
+        expected_version: int | None,
+        actor: str,
+        reason: str = "",
+        lenient: bool = False,
     ) -> Change:
-        flag = self.validate(flag)
+        flag = self.validate(flag, lenient=lenient)
         change = await self.store.update_flag(
             flag, expected_version=expected_version, kind=ChangeKind.UPDATE, actor=actor, reason=reason
         )

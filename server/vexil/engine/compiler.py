@@ -246,6 +246,33 @@ def _root_reference(targeting: Any, evaluators: Mapping[str, Any] | None) -> tup
     return targeting, path
 
 
+def missing_reference(
+    node: Any, evaluators: Mapping[str, Any] | None, seen: frozenset[str] = frozenset()
+) -> str | None:
+    """The name of the first `$ref` in `node` (or in the evaluators it reaches) that names no
+    evaluator, else None.  flagd substitutes `$ref`s when it loads a flag: one it cannot
+    resolve makes that flag a PARSE_ERROR, whatever the context."""
+    if isinstance(node, list):
+        for item in node:
+            if (found := missing_reference(item, evaluators, seen)) is not None:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    for op, args in node.items():
+        if op == REF and isinstance(args, str):
+            if not evaluators or args not in evaluators:
+                return args
+            if args not in seen:
+                found = missing_reference(evaluators[args], evaluators, seen | {args})
+                if found is not None:
+                    return found
+            continue
+        if (found := missing_reference(args, evaluators, seen)) is not None:
+            return found
+    return None
+
+
 def _is_static(targeting: Any) -> bool:
     # The reference tests truthiness: null, {}, [], "", 0 and false all mean "no targeting".
     try:
@@ -304,7 +331,13 @@ def compile_flag(
     matches = _match_resolutions(flag, metadata)
     defaults = _default_resolutions(flag, default, Reason.DEFAULT, metadata)
 
-    if not static:
+    missing = None if static or strict else missing_reference(targeting, evaluators)
+    if missing is not None:
+        bad = error_resolution(
+            ErrorCode.PARSE_ERROR, f"flag '{key}': $ref to an unknown evaluator '{missing}'", metadata
+        )
+        fixed = dict.fromkeys(_TYPES, bad)
+    elif not static:
         if isinstance(targeting, dict):
             variant_names = frozenset(n for n in flag.variants if isinstance(n, str))
             expr, full_context = compile_rule(

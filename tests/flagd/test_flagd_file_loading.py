@@ -1,0 +1,146 @@
+"""`vexil serve --flags FILE` loads a file as flagd loads it.
+
+One flag flagd would reject (a bad state, a default variant the flag lacks, no variants) is
+skipped with a WARNING that names it and the offending path; every other flag serves.  Flags
+that flagd loads but that vexil's admin API refuses (a rule naming a variant the flag lacks,
+wrong argument counts, an unknown `sem_ver` operator, a `$ref` to a missing evaluator, all-zero
+`fractional` weights) are loaded and answer at evaluation time as flagd answers: the expected
+answers below are written from flagd's documentation and its conformance suite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.client.support import flag
+from tests.support.servers import ServerProcess
+from vexil.client import Client, ErrorCode, Reason
+from vexil.v1 import admin_pb2, admin_pb2_grpc
+
+AB = {"a": "A", "b": "B"}
+BOOLEAN_NAMES = {"true": "T", "false": "F", "x": "X"}
+
+FILE: dict[str, Any] = {
+    "$evaluators": {"is_fr": {"==": [{"var": "country"}, "FR"]}},
+    "flags": {
+        "good": {
+            "state": "ENABLED",
+            "variants": AB,
+            "defaultVariant": "a",
+            "targeting": {"if": [{"$ref": "is_fr"}, "b", "a"]},
+        },
+        "missing-variant": {
+            "state": "ENABLED",
+            "variants": AB,
+            "defaultVariant": "a",
+            "targeting": {"if": [{"$ref": "is_fr"}, "c", "b"]},
+        },
+        "missing-ref": {
+            "state": "ENABLED",
+            "variants": AB,
+            "defaultVariant": "a",
+            "targeting": {"if": [{"var": "beta"}, {"$ref": "nope"}, "b"]},
+        },
+        "semver-unknown-operator": {
+            "state": "ENABLED",
+            "variants": BOOLEAN_NAMES,
+            "defaultVariant": "x",
+            "targeting": {"sem_ver": [{"var": "version"}, "=~", "1.0.0"]},
+        },
+        "semver-two-arguments": {
+            "state": "ENABLED",
+            "variants": BOOLEAN_NAMES,
+            "defaultVariant": "x",
+            "targeting": {"sem_ver": [{"var": "version"}, "="]},
+        },
+        "starts-with-one-argument": {
+            "state": "ENABLED",
+            "variants": BOOLEAN_NAMES,
+            "defaultVariant": "x",
+            "targeting": {"starts_with": [{"var": "email"}]},
+        },
+        "zero-weights": {
+            "state": "ENABLED",
+            "variants": AB,
+            "defaultVariant": "b",
+            "targeting": {"fractional": [["a", 0], ["b", 0]]},
+        },
+        "null-without-default": {
+            "state": "ENABLED",
+            "variants": AB,
+            "targeting": {"if": [{"$ref": "is_fr"}, "b", None]},
+        },
+        "rejected-state": {"state": "MAYBE", "variants": AB, "defaultVariant": "a"},
+        "rejected-default": {"state": "ENABLED", "variants": AB, "defaultVariant": "zzz"},
+        "rejected-variants": {"state": "ENABLED", "variants": {}},
+    },
+}
+
+REJECTED = {
+    "rejected-state": "flags.rejected-state.state",
+    "rejected-default": "flags.rejected-default.defaultVariant",
+    "rejected-variants": "flags.rejected-variants.variants",
+}
+
+FR, US = {"targetingKey": "u1", "country": "FR"}, {"targetingKey": "u1", "country": "US"}
+V1 = {"version": "1.0.0", "email": "a@b.c"}
+
+# (flag, context) -> (value, variant, reason, error code); "code" is the caller's default.
+EXPECTED: list[tuple[str, dict[str, Any], tuple[Any, ...]]] = [
+    ("good", FR, ("B", "b", Reason.TARGETING_MATCH, None)),
+    ("good", US, ("A", "a", Reason.TARGETING_MATCH, None)),
+    ("missing-variant", US, ("B", "b", Reason.TARGETING_MATCH, None)),
+    ("missing-variant", FR, ("code", None, Reason.ERROR, ErrorCode.GENERAL)),
+    ("missing-ref", {"beta": False}, ("code", None, Reason.ERROR, ErrorCode.PARSE_ERROR)),
+    ("missing-ref", {"beta": True}, ("code", None, Reason.ERROR, ErrorCode.PARSE_ERROR)),
+    ("semver-unknown-operator", V1, ("X", "x", Reason.DEFAULT, None)),
+    ("semver-two-arguments", V1, ("X", "x", Reason.DEFAULT, None)),
+    ("starts-with-one-argument", V1, ("X", "x", Reason.DEFAULT, None)),
+    ("zero-weights", US, ("B", "b", Reason.DEFAULT, None)),
+    ("null-without-default", US, ("code", None, Reason.DEFAULT, None)),
+    ("null-without-default", FR, ("B", "b", Reason.TARGETING_MATCH, None)),
+    *[(key, US, ("code", None, Reason.ERROR, ErrorCode.FLAG_NOT_FOUND)) for key in REJECTED],
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("flagd-file")
+    path = tmp / "flags.json"
+    path.write_text(json.dumps(FILE))
+    with ServerProcess(tmp, "--flags", str(path)) as process:
+        yield process
+
+
+def test_every_flag_flagd_loads_is_served(served: ServerProcess) -> None:
+    with Client(target=served.target, mode="remote") as client:
+        assert client.wait_for_ready(10)
+        got = []
+        for key, context, _ in EXPECTED:
+            d = client.string_details(key, "code", context)
+            got.append((key, context, (d.value, d.variant, d.reason, d.error_code)))
+    assert got == EXPECTED
+
+
+def test_each_rejected_flag_is_named_in_a_warning(served: ServerProcess) -> None:
+    warnings = [line for line in served.stderr.splitlines() if "WARNING" in line]
+    for key, path in REJECTED.items():
+        assert [line for line in warnings if path in line], (key, warnings)
+    assert not [line for line in warnings if "flags.good" in line]
+
+
+def test_the_admin_api_stays_strict(served: ServerProcess) -> None:
+    """What a file may hold is still refused through the admin API, with the path to fix."""
+    with grpc.insecure_channel(served.target) as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        body = FILE["flags"]["missing-variant"]
+        request = admin_pb2.CreateFlagRequest(flag=flag("another", body["variants"], "a", body["targeting"]))
+        with pytest.raises(grpc.RpcError) as refused:
+            admin.CreateFlag(request, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "targeting.if[1]" in (refused.value.details() or "")
