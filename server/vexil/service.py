@@ -15,7 +15,7 @@ from typing import Any
 
 from vexil.api.caller import require_environment
 from vexil.cache import SnapshotCache
-from vexil.engine import FlagValidationError, compile_flag
+from vexil.engine import FlagValidationError, compile_flag, fractional
 from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
 from vexil.model import (
     ENVIRONMENT_PATTERN,
@@ -65,6 +65,17 @@ def page_size(requested: int, default: int = 100) -> int:
     if requested < 0:
         raise InvalidArgument("must not be negative", "page_size")
     return min(requested or default, MAX_PAGE_SIZE)
+
+
+def check_fractional_hashing(metadata: Mapping[str, Any]) -> None:
+    """The environment's `fractionalHashing`, if set, must name a hashing the engine has (a
+    flags file's unknown value is served as the default, with a warning, as flagd would)."""
+    if fractional.hashing_of(metadata) is None:
+        raise InvalidArgument(
+            f"is one of {', '.join(map(repr, fractional.HASHINGS))} "
+            f"(default {fractional.STRING!r}: flagd's; {fractional.CBOR!r}: the Python flagd core's)",
+            f"metadata.{fractional.HASHING_KEY}",
+        )
 
 
 def require_reason(killed: bool, reason: str) -> None:
@@ -280,6 +291,7 @@ class FlagService:
             metadata=current.metadata if metadata is None else metadata,
         )
         if check_flags:
+            check_fractional_hashing(updated.metadata)
             self._check_evaluators(updated)
         change = await self.store.update_environment(
             updated, expected_config_version=expected_config_version, actor=actor, reason=reason
@@ -287,11 +299,18 @@ class FlagService:
         return await self._applied(change)
 
     def _check_evaluators(self, environment: Environment) -> None:
-        """New `$evaluators` must keep every current flag compilable."""
+        """New `$evaluators` must keep every current flag compilable.  A flag that already does
+        not (loaded from a file or a hand-written item, served as flagd serves it) is no reason
+        to refuse."""
+        current = self.cache.get(environment.name).environment.evaluators
         for flag in self.cache.get(environment.name).flags():
             try:
                 compile_flag(flag, environment.evaluators)
             except FlagValidationError as exc:
+                try:
+                    compile_flag(flag, current)
+                except FlagValidationError:
+                    continue
                 raise InvalidArgument(
                     f"flag '{flag.key}' would no longer compile: {exc.message}", "evaluators"
                 ) from None

@@ -11,13 +11,15 @@ answers below are written from flagd's documentation and its conformance suite.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from tests.client.support import flag
+from tests.client.support import flag, struct
 from tests.support.servers import ServerProcess
 from vexil.client import Client, ErrorCode, Reason
 from vexil.v1 import admin_pb2, admin_pb2_grpc
@@ -144,3 +146,55 @@ def test_the_admin_api_stays_strict(served: ServerProcess) -> None:
             admin.CreateFlag(request, timeout=10)
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "targeting.if[1]" in (refused.value.details() or "")
+
+
+def test_the_admin_api_refuses_an_unknown_fractional_hashing(served: ServerProcess) -> None:
+    with grpc.insecure_channel(served.target) as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        request = admin_pb2.UpdateEnvironmentRequest(metadata=struct({"fractionalHashing": "md5"}))
+        with pytest.raises(grpc.RpcError) as refused:
+            admin.UpdateEnvironment(request, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "metadata.fractionalHashing" in (refused.value.details() or "")
+        env = admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(), timeout=10)
+        assert "fractionalHashing" not in env.metadata
+
+
+def test_flags_served_as_flagd_serves_them_do_not_block_environment_updates(served: ServerProcess) -> None:
+    """The admin API checks that new `$evaluators` keep the flags compiling; flags that already
+    did not (loaded from the file as flagd loads them) are no reason to refuse."""
+    with grpc.insecure_channel(served.target) as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        request = admin_pb2.UpdateEnvironmentRequest(
+            evaluators=struct(FILE["$evaluators"]), metadata=struct({"team": "web"})
+        )
+        admin.UpdateEnvironment(request, timeout=10)
+        assert dict(admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(), timeout=10).metadata) == {
+            "team": "web"
+        }
+        broken = admin_pb2.UpdateEnvironmentRequest(evaluators=struct({}), metadata=struct({"team": "web"}))
+        with pytest.raises(grpc.RpcError) as refused:  # "good" would lose its evaluator
+            admin.UpdateEnvironment(broken, timeout=10)
+        assert "flag 'good'" in (refused.value.details() or "")
+
+
+def test_a_flag_broken_by_an_edit_keeps_what_it_had(tmp_path: Path) -> None:
+    """Reloading an edited file: a flag the edit made unloadable keeps its last good definition
+    (a mistake in the file deletes nothing), the other changes apply."""
+    path = tmp_path / "flags.json"
+    good = FILE["flags"]["good"]
+    path.write_text(json.dumps({"$evaluators": FILE["$evaluators"], "flags": {"good": good}}))
+    with (
+        ServerProcess(tmp_path, "--flags", str(path)) as process,
+        Client(target=process.target, mode="remote") as client,
+    ):
+        assert client.wait_for_ready(10)
+        assert client.string_value("good", "code", FR) == "B"
+        edited = {"good": {**good, "state": "MAYBE"}, "added": {"variants": AB, "defaultVariant": "b"}}
+        path.write_text(json.dumps({"$evaluators": FILE["$evaluators"], "flags": edited}))
+        deadline = time.monotonic() + 20
+        while client.string_value("added", "code") != "B" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.string_value("added", "code") == "B"
+        assert client.string_value("good", "code", FR) == "B"
+        assert "flags.good.state" in process.stderr
