@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from tests.client.support import flag, struct
+from tests.engine import jscore
 from tests.support.servers import ServerProcess
 from vexil.client import Client, ErrorCode, Reason
 from vexil.v1 import admin_pb2, admin_pb2_grpc
@@ -198,3 +199,15 @@ def test_a_flag_broken_by_an_edit_keeps_what_it_had(tmp_path: Path) -> None:
         assert client.string_value("added", "code") == "B"
         assert client.string_value("good", "code", FR) == "B"
         assert "flags.good.state" in process.stderr
+
+
+def test_the_javascript_core_answers_the_loaded_flags_alike() -> None:
+    """The expected answers above (for the flags flagd loads) are the JavaScript flagd core's too."""
+    jscore.install()
+    loaded = {k: v for k, v in FILE["flags"].items() if k not in REJECTED}
+    document = {"$evaluators": FILE["$evaluators"], "flags": loaded}
+    rows = [(key, context, want) for key, context, want in EXPECTED if key in loaded]
+    (results,) = jscore.resolve([(document, [(key, context) for key, context, _ in rows])])
+    for (key, context, want), got in zip(rows, results, strict=True):
+        value = "code" if got["value"] is None else got["value"]
+        assert (value, got["variant"], got["reason"], got["errorCode"]) == want, (key, context)
