@@ -150,7 +150,8 @@ NAMES = ["red", "blue", "green", "on", "1", "true"]
 weights = st.one_of(
     st.integers(0, 100),
     st.integers(-5, 5),
-    st.sampled_from([2**31 - 1, 2**31, 10**12, 50.0, 0.0, 1.5, "50", None, True, False]),
+    st.sampled_from([50.0, 25.0, 0.0, -3.0]),  # integral floats: integers to flagd (JSON numbers)
+    st.sampled_from([2**31 - 1, 2**31, 10**12, 1.5, "50", None, True, False]),
 )
 bucket_variants = st.one_of(st.sampled_from(NAMES), st.sampled_from([None, True, 1, "missing", ["x"]]))
 buckets = st.one_of(
@@ -158,6 +159,7 @@ buckets = st.one_of(
     st.tuples(bucket_variants).map(list),
     st.tuples(st.sampled_from(NAMES), st.just({"if": [{"var": "beta"}, 100, 0]})).map(list),
     st.tuples(st.just({"var": "color"}), st.integers(0, 50)).map(list),
+    st.tuples(st.sampled_from(NAMES), st.just({"var": "w"})).map(list),
     st.sampled_from([[], ["red", 1, 2], "red"]),
 )
 bucket_bys = st.one_of(
@@ -200,6 +202,7 @@ contexts = st.fixed_dictionaries(
         "pair": st.sampled_from([["red", 1], ["blue"], ["nope", 2], [], "red"]),
         "color": st.sampled_from(["red", "green", "orange", 5]),
         "beta": st.booleans(),
+        "w": st.sampled_from([50, 50.0, 0.0, -2.0, 1.5, "50", None, 2**31]),
     },
 )
 
