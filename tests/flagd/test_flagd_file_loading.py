@@ -18,10 +18,14 @@ from typing import Any
 
 import grpc
 import pytest
+from openfeature.contrib.tools.flagd.core import FlagdCore
+from openfeature.evaluation_context import EvaluationContext
 
 from tests.client.support import flag, struct
 from tests.engine import jscore
+from tests.flagd.harness import stub
 from tests.support.servers import ServerProcess
+from vexil.api.flagd_protos import SYNC_V1, sync_v1
 from vexil.client import Client, ErrorCode, Reason
 from vexil.v1 import admin_pb2, admin_pb2_grpc
 
@@ -211,3 +215,26 @@ def test_the_javascript_core_answers_the_loaded_flags_alike() -> None:
     for (key, context, want), got in zip(rows, results, strict=True):
         value = "code" if got["value"] is None else got["value"]
         assert (value, got["variant"], got["reason"], got["errorCode"]) == want, (key, context)
+
+
+def test_in_process_providers_get_the_loaded_flags(served: ServerProcess) -> None:
+    """flagd.sync.v1 hands the loaded flags to in-process providers as they are; both flagd cores
+    accept the document (they refuse a whole document over one bad flag) and answer alike."""
+    with grpc.insecure_channel(served.target) as channel:
+        fetched = stub(channel, SYNC_V1).FetchAllFlags(sync_v1.FetchAllFlagsRequest(), timeout=10)
+    document = json.loads(fetched.flag_configuration)
+    loaded = sorted(k for k in FILE["flags"] if k not in REJECTED)
+    assert sorted(document["flags"]) == loaded
+    python_core = FlagdCore()
+    python_core.set_flags(json.dumps(document))
+    assert (
+        python_core.resolve_string_value("good", "x", EvaluationContext("u1", {"country": "FR"})).value == "B"
+    )
+    jscore.install()
+    rows = [(key, context, want) for key, context, want in EXPECTED if key in loaded]
+    (results,) = jscore.resolve([(document, [(key, context) for key, context, _ in rows])])
+    got = [
+        ("code" if r["value"] is None else r["value"], r["variant"], r["reason"], r["errorCode"])
+        for r in results
+    ]
+    assert got == [want for _, _, want in rows]
