@@ -35,6 +35,7 @@ except ImportError:  # running from a checkout without installing: use the sourc
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
 from vexil.engine import CompiledFlag, ValueType, compile_flag, evaluate
+from vexil.engine.fractional import CBOR, HASHING_KEY
 from vexil.model import Flag
 
 try:
@@ -66,6 +67,9 @@ NESTED = {
         None,
     ]
 }
+CBOR_SET = {HASHING_KEY: CBOR}
+"""The flag-set metadata that makes vexil hash `fractional` as the reference does."""
+
 SEM_VER = {"if": [{"sem_ver": [{"var": "appVersion"}, ">=", "3.2.0"]}, "new", "old"]}
 FRACTIONAL = {"fractional": [["control", 50], ["treatment-a", 25], ["treatment-b", 25]]}
 
@@ -284,7 +288,10 @@ def measure(
             flag_set["$evaluators"] = evaluators
         core.set_flags(flag_set)
         runners["reference"] = reference_runner(calls, core)
-        disagreements = check_agreement(calls, table, core)
+        # The reference hashes `fractional` as CBOR: agreement is checked in that mode, while the
+        # timings are of the default (flagd's string hashing).
+        cbor = {flag.key: compile_flag(flag, evaluators, flag_set_metadata=CBOR_SET) for flag, _ in flags}
+        disagreements = check_agreement(calls, cbor, core)
     samples: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():  # warm-up
         time_calls(run)

@@ -9,6 +9,12 @@ validates the whole file first, then writes only the differences through the ser
 versioned, audited and pushed to subscribers like any admin write).  It manages only the flags it
 created and never changes a flag's state once it exists (see `FileSync`).  A file that does not
 parse or validate is reported and ignored: what is being served stays as it was.
+
+A file loads as flagd loads it: one flag flagd would reject (a bad state, no variants, a default
+variant the flag lacks, ...) is skipped with a WARNING naming the flag and the path to fix, and the
+rest serve; a flag flagd loads but the admin API would refuse (a rule naming a variant the flag
+lacks, wrong argument counts, ...) is loaded, with a WARNING, and answers at evaluation time as
+flagd answers.
 """
 
 from __future__ import annotations
@@ -38,9 +44,11 @@ class FlagFile:
     flags: list[Flag]
     evaluators: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Lenient parse only: flag key -> why flagd would reject it (the message names the path)."""
 
 
-def parse_text(text: str, environment: str, source: str = "flags file") -> FlagFile:
+def parse_text(text: str, environment: str, source: str = "flags file", *, lenient: bool = False) -> FlagFile:
     """Parse flagd JSON or YAML (YAML is a superset, but JSON errors read better, so try it first)."""
     try:
         data = json.loads(text)
@@ -49,10 +57,14 @@ def parse_text(text: str, environment: str, source: str = "flags file") -> FlagF
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InvalidArgument(f"neither JSON nor YAML: {exc}", source) from None
-    return parse_document(data, environment, source)
+    return parse_document(data, environment, source, lenient=lenient)
 
 
-def parse_document(data: Any, environment: str, source: str = "flags file") -> FlagFile:
+def parse_document(
+    data: Any, environment: str, source: str = "flags file", *, lenient: bool = False
+) -> FlagFile:
+    """The flags of a flagd document.  A malformed flag raises `InvalidArgument`, or with
+    `lenient` (as flagd loads a file) is left out and reported in `FlagFile.skipped`."""
     if not isinstance(data, dict):
         raise InvalidArgument("the top level must be an object with a 'flags' member", source)
     flags_obj = data.get("flags", {})
@@ -64,8 +76,16 @@ def parse_document(data: Any, environment: str, source: str = "flags file") -> F
         raise InvalidArgument("must be an object", f"{source}: $evaluators")
     if not isinstance(metadata, dict):
         raise InvalidArgument("must be an object", f"{source}: metadata")
-    flags = [_flag(key, body, environment, f"{source}: flags.{key}") for key, body in flags_obj.items()]
-    return FlagFile(flags=flags, evaluators=evaluators, metadata=metadata)
+    flags: list[Flag] = []
+    skipped: dict[str, str] = {}
+    for key, body in flags_obj.items():
+        try:
+            flags.append(_flag(key, body, environment, f"{source}: flags.{key}"))
+        except InvalidArgument as exc:
+            if not lenient:
+                raise
+            skipped[str(key)] = exc.message
+    return FlagFile(flags=flags, evaluators=evaluators, metadata=metadata, skipped=skipped)
 
 
 def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
@@ -83,6 +103,9 @@ def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
     default = body.get("defaultVariant")
     if default is not None and not isinstance(default, str):
         raise InvalidArgument("must be a variant name or null", f"{where}.defaultVariant")
+    if default and default not in variants:
+        names = ", ".join(sorted(str(n) for n in variants)[:10])
+        raise InvalidArgument(f"'{default}' is not one of the variants ({names})", f"{where}.defaultVariant")
     tags = body.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgument("must be a list of strings", f"{where}.tags")
@@ -168,9 +191,11 @@ class FileSync:
 
     async def sync(self) -> int:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
-        parsed = parse_text(self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name))
-        wanted = {flag.key: flag for flag in parsed.flags}
-        writes = await self._apply_environment(parsed)
+        parsed = parse_text(
+            self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name), lenient=True
+        )
+        writes, accepted, skipped = await self._apply_environment(parsed)
+        wanted = {flag.key: flag for flag in accepted}
         snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
             writes += await self._retrying(
@@ -178,26 +203,27 @@ class FileSync:
             )
         if self.mode == "sync":
             for current in sorted(snapshot.flags(), key=lambda f: f.key):
-                if current.managed_by == self.owner and current.key not in wanted:
+                # A flag skipped now keeps what it had: a mistake in the file never deletes it.
+                if current.managed_by == self.owner and current.key not in wanted.keys() | skipped:
                     writes += await self._retrying(current.key, current, self._remove)
         return writes
 
-    async def _apply_environment(self, parsed: FlagFile) -> int:
+    async def _apply_environment(self, parsed: FlagFile) -> tuple[int, list[Flag], set[str]]:
         """Validate the whole file against the environment it makes, before writing anything, then
         write the `$evaluators` and metadata it changes with the config version they were read at
-        (another replica or operator may have changed them since this replica's snapshot)."""
+        (another replica or operator may have changed them since this replica's snapshot).
+        Returns the writes made, the flags to serve and the keys skipped."""
         service = self.service
         for _ in range(ATTEMPTS):
             snapshot = service.cache.get(self.environment)
             env = snapshot.environment
             evaluators, metadata = self._environment_config(parsed, env)
-            for flag in parsed.flags:
-                service.validate(flag, evaluators)
+            accepted, skipped = self._as_flagd_loads(parsed, evaluators)
             replaced = [name for name, body in evaluators.items() if env.evaluators.get(name, body) != body]
             if replaced:  # an added entry cannot break a flag, a replaced one can
                 self._check_unmanaged(snapshot.flags(), evaluators)
             if env.evaluators == evaluators and env.metadata == metadata:
-                return 0
+                return 0, accepted, skipped
             try:
                 await service.update_environment(
                     self.environment,
@@ -208,7 +234,7 @@ class FileSync:
                     reason="flags file changed",
                     check_flags=False,  # checked above: the file's flags and every flag it leaves alone
                 )
-                return 1
+                return 1, accepted, skipped
             except Conflict:
                 await service.cache.catch_up(self.environment)
         raise Conflict(
@@ -259,7 +285,7 @@ class FileSync:
         service = self.service
         if current is None:
             owned = replace(flag, managed_by=self.owner)  # the file's state applies: it creates the flag
-            await service.create_flag(owned, actor=self.actor, reason="flags file changed")
+            await service.create_flag(owned, actor=self.actor, reason="flags file changed", lenient=True)
             return 1
         if current.managed_by != self.owner:
             if not same_definition(flag, current):
@@ -283,7 +309,11 @@ class FileSync:
         if self.mode == "seed" or same_definition(current, desired):
             return 0
         await service.update_flag(
-            desired, expected_version=current.version, actor=self.actor, reason="flags file changed"
+            desired,
+            expected_version=current.version,
+            actor=self.actor,
+            reason="flags file changed",
+            lenient=True,
         )
         return 1
 
@@ -299,6 +329,34 @@ class FileSync:
             reason="removed from flags file",
         )
         return 1
+
+    def _as_flagd_loads(self, parsed: FlagFile, evaluators: dict[str, Any]) -> tuple[list[Flag], set[str]]:
+        """The flags to serve and the keys skipped, each reported with a WARNING: a flag flagd
+        would reject is skipped; one the admin API would refuse but flagd loads is served."""
+        name = self.path.name
+        for key, why in parsed.skipped.items():
+            log.warning("flag '%s' skipped (flagd does not load it either): %s", key, why)
+        accepted: list[Flag] = []
+        skipped = set(parsed.skipped)
+        for flag in parsed.flags:
+            try:
+                self.service.validate(flag, evaluators)
+            except InvalidArgument as strict:
+                try:
+                    self.service.validate(flag, evaluators, lenient=True)
+                except InvalidArgument as exc:
+                    log.warning("%s: flag '%s' skipped: %s", name, flag.key, exc.message)
+                    skipped.add(flag.key)
+                    continue
+                log.warning(
+                    "%s: flag '%s' loaded as flagd loads it, answering at evaluation time (the admin "
+                    "API would refuse it: %s)",
+                    name,
+                    flag.key,
+                    strict.message,
+                )
+            accepted.append(flag)
+        return accepted, skipped
 
     def _current_stamp(self) -> tuple[float, int] | None:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from vexil.api.caller import require_environment
 from vexil.cache import SnapshotCache
-from vexil.engine import FlagValidationError, compile_flag
+from vexil.engine import FlagValidationError, compile_flag, fractional
 from vexil.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vexil.model import (
     ENVIRONMENT_PATTERN,
@@ -70,6 +70,17 @@ def page_size(requested: int, default: int = 100) -> int:
     return min(requested or default, MAX_PAGE_SIZE)
 
 
+def check_fractional_hashing(metadata: Mapping[str, Any]) -> None:
+    """The environment's `fractionalHashing`, if set, must name a hashing the engine has (a
+    flags file's unknown value is served as the default, with a warning, as flagd would)."""
+    if fractional.hashing_of(metadata) is None:
+        raise InvalidArgument(
+            f"is one of {', '.join(map(repr, fractional.HASHINGS))} "
+            f"(default {fractional.STRING!r}: flagd's; {fractional.CBOR!r}: the Python flagd core's)",
+            f"metadata.{fractional.HASHING_KEY}",
+        )
+
+
 def require_reason(killed: bool, reason: str) -> None:
     """Killing is an incident action: the audit trail must say why."""
     if killed and not reason.strip():
@@ -99,11 +110,15 @@ class FlagService:
         require_environment(env)
         return env
 
-    def validate(self, flag: Flag, evaluators: Mapping[str, Any] | None = None) -> Flag:
+    def validate(
+        self, flag: Flag, evaluators: Mapping[str, Any] | None = None, *, lenient: bool = False
+    ) -> Flag:
         """Check a definition completely before it is stored; returns it with its environment set.
 
         `evaluators` replaces the environment's current `$evaluators` for the compile check (a
-        file or import that brings new evaluators along with the flags that use them)."""
+        file or import that brings new evaluators along with the flags that use them).
+        `lenient`: accept what flagd loads (a flags file), whose mistakes answer at evaluation
+        time as flagd answers; the admin API is always strict."""
         validate_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
         size = definition_size(flag)
@@ -121,7 +136,7 @@ class FlagService:
         if evaluators is None:
             evaluators = self.cache.get(flag.environment).environment.evaluators
         try:
-            compile_flag(flag, evaluators)
+            compile_flag(flag, evaluators, strict=not lenient)
         except FlagValidationError as exc:
             raise InvalidArgument(exc.message, f"flag.{exc.path}" if exc.path else "flag") from None
         return flag
@@ -132,8 +147,8 @@ class FlagService:
 
     # -- flags ---------------------------------------------------------------------------------
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        flag = self.validate(flag)
+    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "", lenient: bool = False) -> Change:
+        flag = self.validate(flag, lenient=lenient)
         held = len(self.cache.get(flag.environment).entries)
         if held >= self.max_flags:
             raise FailedPrecondition(
@@ -150,12 +165,13 @@ class FlagService:
         actor: str,
         reason: str = "",
         keep_state: bool = False,
+        lenient: bool = False,
     ) -> Change:
         """Replace a flag's definition; its state (the kill switch) is not part of it.
 
         `keep_state`: the request did not say a state, so the stored one is kept. Otherwise a state
         that differs from the stored one is refused: only `set_flag_killed` kills or revives."""
-        flag = self.validate(flag)
+        flag = self.validate(flag, lenient=lenient)
         return await self._write_definition(
             flag,
             expected_version=expected_version,
@@ -344,6 +360,7 @@ class FlagService:
                 metadata=current.metadata if metadata is None else metadata,
             )
             if check_flags:
+                check_fractional_hashing(updated.metadata)
                 self._check_evaluators(updated)
             return updated
 
@@ -392,11 +409,18 @@ class FlagService:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _check_evaluators(self, environment: Environment) -> None:
-        """New `$evaluators` must keep every current flag compilable."""
+        """New `$evaluators` must keep every current flag compilable.  A flag that already does
+        not (loaded from a file or a hand-written item, served as flagd serves it) is no reason
+        to refuse."""
+        current = self.cache.get(environment.name).environment.evaluators
         for flag in self.cache.get(environment.name).flags():
             try:
                 compile_flag(flag, environment.evaluators)
             except FlagValidationError as exc:
+                try:
+                    compile_flag(flag, current)
+                except FlagValidationError:
+                    continue
                 raise InvalidArgument(
                     f"flag '{flag.key}' would no longer compile: {exc.message}", "evaluators"
                 ) from None

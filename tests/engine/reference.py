@@ -34,6 +34,11 @@ _TARGETING_MODULE = importlib.import_module("openfeature.contrib.tools.flagd.cor
 NOW = 1_767_225_600
 """A fixed `$flagd.timestamp` for both engines (2026-01-01T00:00:00Z)."""
 
+CBOR = {"fractionalHashing": "cbor"}
+"""Flag-set metadata choosing the Python core's `fractional` hashing: every comparison with that
+core compiles vexil's side in this mode (flagd's own string hashing is compared with the
+JavaScript core in test_fractional_flagd.py)."""
+
 TYPED = (ValueType.BOOL, ValueType.STRING, ValueType.INT, ValueType.FLOAT, ValueType.OBJECT)
 
 _METHODS = {
@@ -161,5 +166,7 @@ def vexil_outcome(
     *,
     strict: bool = False,
 ) -> Outcome:
-    compiled = compile_flag(vexil_flag(key, flag_definition), evaluators, strict=strict)
+    compiled = compile_flag(
+        vexil_flag(key, flag_definition), evaluators, flag_set_metadata=CBOR, strict=strict
+    )
     return outcome(evaluate(compiled, context, value_type, now=NOW))

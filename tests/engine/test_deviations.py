@@ -125,3 +125,18 @@ def test_refs_only_apply_to_targeting() -> None:
     ref, ours = both(variants, "on", None, {}, ValueType.OBJECT, {"a": {"x": 1}})
     assert ref.value == {"x": 1}
     assert ours.value == {"$ref": "a"}
+
+
+def test_a_ref_to_a_missing_evaluator_makes_the_flag_a_parse_error(js_core: Any) -> None:
+    """Python core: PARSE_ERROR only when evaluation reaches the `$ref`.  vexil, as flagd and
+    its JavaScript core (which substitute `$ref`s when a flag is loaded): that flag answers
+    PARSE_ERROR whatever the context; the other flags of the file are not affected."""
+    targeting = {"if": [{"var": "beta"}, {"$ref": "nope"}, "off"]}
+    words = {"on": "yes", "off": "no"}
+    ref, ours = both(words, "on", targeting, {"beta": False}, ValueType.STRING)
+    assert (ref.variant, ref.reason) == ("off", "TARGETING_MATCH")
+    assert (ours.reason, ours.error_code) == ("ERROR", "PARSE_ERROR")
+    flags = {"flags": {"f": definition(words, "on", targeting), "g": definition(words, "on", None)}}
+    (js, other) = js_core.resolve([(flags, [("f", {"beta": False})]), (flags, [("g", {})])])
+    assert (js[0]["reason"], js[0]["errorCode"]) == ("ERROR", "PARSE_ERROR")
+    assert other[0]["reason"] == "STATIC"

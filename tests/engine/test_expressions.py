@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vexil.engine.errors import RuleParseError
+from vexil.engine.fractional import CBOR
 from vexil.engine.rules import compile_rule
 
 from .reference import NOW, typed_json
@@ -62,7 +63,7 @@ def reference_value(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) 
 
 
 def vexil_value(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) -> tuple[Any, ...]:
-    expr, full = compile_rule(rule, key, variants=frozenset(), strict=False)
+    expr, full = compile_rule(rule, key, variants=frozenset(), strict=False, fractional_hashing=CBOR)
     data: Any = context
     if full:
         data = dict(context)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vexil.engine import ValueType, compile_flag, evaluate
-from vexil.engine.fractional import encode_bucket_value
+from vexil.engine.fractional import CBOR, encode_bucket_value
 from vexil.engine.rules import compile_rule
 from vexil.engine.semver import parse_version
 from vexil.model import Flag
@@ -41,7 +41,7 @@ def run(rule: Any, context: dict[str, Any] | None = None, key: str = "flag") -> 
     """The rule's value under vexil, after asserting the reference gives the same."""
     context = CONTEXT if context is None else context
     check(rule, context, key)
-    expr, full = compile_rule(rule, key, variants=frozenset(), strict=False)
+    expr, full = compile_rule(rule, key, variants=frozenset(), strict=False, fractional_hashing=CBOR)
     data: Any = context
     if full:
         data = {

@@ -6,9 +6,18 @@ from __future__ import annotations
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 
-from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
+from tests.flagd.flagset import (
+    CONTEXTS,
+    ENV_METADATA,
+    FLAGS,
+    TYPED_DEFAULTS,
+    flag_pb,
+    native,
+    store_broken_flag,
+)
 from tests.flagd.harness import OpenFeature, eventually
 from tests.support.servers import Connected, connected, running_app, server_settings
+from vexil.api.convert import dict_to_struct
 from vexil.v1 import admin_pb2
 
 BOOLEAN_FLAGS = {"bool-static", "new-ui"}  # enabled boolean flags ("killed" answers DISABLED to any type)
@@ -27,6 +36,10 @@ def in_process_provider(conn: Connected, **options) -> FlagdProvider:
 async def test_local_evaluation_matches_native_evaluate(
     flagd_server: Connected, openfeature: OpenFeature
 ) -> None:
+    # This provider's evaluator hashes `fractional` as CBOR: its environment opts in to that.
+    request = admin_pb2.UpdateEnvironmentRequest()
+    dict_to_struct({**ENV_METADATA, "fractionalHashing": "cbor"}, request.metadata)
+    await flagd_server.admin.UpdateEnvironment(request)
     client = await openfeature.use(in_process_provider(flagd_server))
     reasons = set()
     for key in [*FLAGS, "missing"]:

@@ -8,6 +8,7 @@ following the operations guide (or the AWS CLI) does, independently of vexil's o
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -16,8 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
+from vexil.engine import ErrorCode, Reason
 from vexil.errors import Conflict, InvalidArgument, Unavailable
 from vexil.model import ChangeKind, Flag
+from vexil.snapshot import Snapshot
 from vexil.store.dynamodb import DynamoStore
 from vexil.store.dynamodb_table import GSI2_NAME, create_table, describe_table
 from vexil.store.records import MAX_ITEM_BYTES
@@ -400,3 +403,37 @@ async def test_create_table_is_idempotent_and_described(dynamo_table: tuple[str,
         await describe_table("missing", endpoint_url=endpoint_url)
     with pytest.raises(InvalidArgument):
         await create_table("bad", endpoint_url=endpoint_url, billing="FREE")  # type: ignore[arg-type]
+
+
+async def test_hand_written_items_load_as_flagd_loads_a_file(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    """A hand-written item the admin API would refuse never takes the environment down: it
+    answers at evaluation time as flagd answers (expected answers from flagd's documentation)."""
+    _, table = dynamo_table
+
+    def item(key: str, targeting: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **metadata_key(key),
+            "flagKey": {"S": key},
+            "variants": {"S": json.dumps({"a": "A", "b": "B"})},
+            "defaultVariant": {"S": "a"},
+            "targeting": {"S": json.dumps(targeting)},
+        }
+
+    raw.put_item(TableName=table, Item=item("missing-variant", {"if": [{"var": "fr"}, "c", "b"]}))
+    raw.put_item(TableName=table, Item=item("missing-ref", {"if": [{"var": "fr"}, {"$ref": "nope"}, "b"]}))
+    raw.put_item(TableName=table, Item=item("zero-weights", {"fractional": [["a", 0], ["b", 0]]}))
+    raw.put_item(TableName=table, Item=guide_item("plain", default_enabled=True))
+    environment, flags = await dstore.load_environment(ENV)
+    snapshot = Snapshot.build(environment, flags)
+
+    def answer(key: str, context: dict[str, Any]) -> tuple[Any, ...]:
+        r, _ = snapshot.evaluate(key, context)
+        return (r.value, r.variant, r.reason, r.error_code)
+
+    assert answer("missing-variant", {"fr": False}) == ("B", "b", Reason.TARGETING_MATCH, None)
+    assert answer("missing-variant", {"fr": True}) == (None, None, Reason.ERROR, ErrorCode.GENERAL)
+    assert answer("missing-ref", {"fr": False}) == (None, None, Reason.ERROR, ErrorCode.PARSE_ERROR)
+    assert answer("zero-weights", {"targetingKey": "u1"}) == ("A", "a", Reason.DEFAULT, None)
+    assert answer("plain", {}) == (True, "on", Reason.STATIC, None)

@@ -5,8 +5,10 @@ flagd's `fractional`, `sem_ver`, `starts_with`, `ends_with` and `$ref`) into Pyt
 once per change.  `evaluate` resolves a compiled flag for a context, as often as callers ask,
 without walking JSON and without raising: failures are ERROR resolutions.
 
-The answers are flagd's, checked against the reference implementation (`openfeature-flagd-core`)
-on generated flags and contexts; the few deliberate differences are documented in the tests.
+The answers are flagd's, checked against the reference implementations on generated flags and
+contexts (`fractional` against the JavaScript `@openfeature/flagd-core`, which hashes as flagd
+does; everything else, and `fractional` in the per-environment CBOR mode, against the Python
+`openfeature-flagd-core`); the few deliberate differences are documented in the tests.
 """
 
 from vexil.engine.compiler import CompiledFlag, compile_flag

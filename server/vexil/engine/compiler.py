@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from vexil.engine import fractional
 from vexil.engine.errors import FlagValidationError, describe_failure
 from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
@@ -245,6 +246,33 @@ def _root_reference(targeting: Any, evaluators: Mapping[str, Any] | None) -> tup
     return targeting, path
 
 
+def missing_reference(
+    node: Any, evaluators: Mapping[str, Any] | None, seen: frozenset[str] = frozenset()
+) -> str | None:
+    """The name of the first `$ref` in `node` (or in the evaluators it reaches) that names no
+    evaluator, else None.  flagd substitutes `$ref`s when it loads a flag: one it cannot
+    resolve makes that flag a PARSE_ERROR, whatever the context."""
+    if isinstance(node, list):
+        for item in node:
+            if (found := missing_reference(item, evaluators, seen)) is not None:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    for op, args in node.items():
+        if op == REF and isinstance(args, str):
+            if not evaluators or args not in evaluators:
+                return args
+            if args not in seen:
+                found = missing_reference(evaluators[args], evaluators, seen | {args})
+                if found is not None:
+                    return found
+            continue
+        if (found := missing_reference(args, evaluators, seen)) is not None:
+            return found
+    return None
+
+
 def _is_static(targeting: Any) -> bool:
     # The reference tests truthiness: null, {}, [], "", 0 and false all mean "no targeting".
     try:
@@ -264,9 +292,11 @@ def compile_flag(
 
     `evaluators` are the environment's `$evaluators`, which `{"$ref": name}` in the targeting
     refers to.  `flag_set_metadata` (flagd's flag-set `metadata`) is merged under the flag's own
-    metadata in every resolution.  Raises `FlagValidationError` for a definition the engine
-    refuses; with `strict=False`, only for what cannot be compiled at all (no variants, a
-    non-string key), and everything the reference accepts compiles to the reference's behaviour.
+    metadata in every resolution; its `fractionalHashing` (`"string"`, the default, or `"cbor"`)
+    chooses how `fractional` buckets (see `fractional.py`).  Raises `FlagValidationError` for
+    a definition the engine refuses; with `strict=False`, only for what cannot be compiled at
+    all (no variants, a non-string key), and everything the reference accepts compiles to the
+    reference's behaviour.
     """
     key = flag.key
     if not isinstance(key, str):
@@ -278,6 +308,15 @@ def compile_flag(
         raise FlagValidationError("metadata is an object", "metadata")
     if evaluators is not None and not isinstance(evaluators, Mapping):
         raise FlagValidationError("$evaluators is an object (name -> rule)", "$evaluators")
+    hashing = fractional.hashing_of(flag_set_metadata)
+    if hashing is None:
+        if strict:
+            raise FlagValidationError(
+                f"the flag set's {fractional.HASHING_KEY} is one of {', '.join(fractional.HASHINGS)}, "
+                f"got {shown(flag_set_metadata.get(fractional.HASHING_KEY))}",  # type: ignore[union-attr]
+                f"metadata.{fractional.HASHING_KEY}",
+            )
+        hashing = fractional.STRING
     value_type = _check_variants(flag, strict)
     default = _default_variant(flag, strict)
     merged = {**(flag_set_metadata or {}), **(flag.metadata or {})}
@@ -292,7 +331,13 @@ def compile_flag(
     matches = _match_resolutions(flag, metadata)
     defaults = _default_resolutions(flag, default, Reason.DEFAULT, metadata)
 
-    if not static:
+    missing = None if static or strict else missing_reference(targeting, evaluators)
+    if missing is not None:
+        bad = error_resolution(
+            ErrorCode.PARSE_ERROR, f"flag '{key}': $ref to an unknown evaluator '{missing}'", metadata
+        )
+        fixed = dict.fromkeys(_TYPES, bad)
+    elif not static:
         if isinstance(targeting, dict):
             variant_names = frozenset(n for n in flag.variants if isinstance(n, str))
             expr, full_context = compile_rule(
@@ -302,6 +347,7 @@ def compile_flag(
                 evaluators=evaluators,
                 strict=strict,
                 path=targeting_path,
+                fractional_hashing=hashing,
             )
             if expr.const:
                 fixed = _fixed_result(flag, expr.value, matches, defaults, metadata)

@@ -2,23 +2,34 @@
 
     {"fractional": [<bucket-by expression>?, [variant, weight?], [variant, weight?], ...]}
 
-The bucketing value (by default `[flagKey, targetingKey]`, the "shorthand" form used when the
-first argument is itself a bucket) is encoded as deterministic CBOR (integral floats as integers),
-hashed with MurmurHash3 x86-32 (seed 0, unsigned), and mapped onto the summed weights with
-`bucket = (hash * total_weight) >> 32`; the bucket whose cumulative weight first exceeds it wins.
-Weights are integers (default 1, negative ones count as 0).  Anything malformed at evaluation
-time (no targeting key for the shorthand, a non-integer weight, a total of 0 or above 2^31-1)
-yields null, that is the flag's default, never an error: the reference's behaviour.
+Two hashings of the bucketing value exist among flagd implementations, chosen per environment
+with the flag-set metadata key `fractionalHashing`:
 
-For speed the common cases skip the general CBOR encoder: strings, small integers, booleans, null
-and arrays of those are encoded inline (with the flag-key prefix of the shorthand form built once
-at compile time), and constant bucket tables are precomputed.  Everything else goes through
-`cbor2` with `canonical=True`, exactly as the reference does.
+- `"string"` (the default): flagd's own ("fractional v2", as flagd and the JavaScript
+  `@openfeature/flagd-core` 4.x bucket).  A first argument that evaluates to a string is the
+  bucketing value; anything else means the shorthand form, bucketing by the flag key and the
+  targeting key concatenated.  The UTF-8 bytes are hashed with MurmurHash3 x86-32 (seed 0,
+  unsigned) and mapped onto the summed weights with `bucket = (hash * total_weight) >> 32`.
+- `"cbor"`: the Python `openfeature-flagd-core` 2.0.0 (an accepted flagd proposal not yet in
+  flagd itself): any JSON value is the bucketing value (`[flagKey, targetingKey]` in the
+  shorthand, used when the first argument is itself a bucket), encoded as deterministic CBOR
+  (integral floats as integers) before hashing.  For fleets whose in-process providers already
+  bucket this way.
+
+In both, the bucket whose cumulative weight first exceeds the point wins.  Weights are integers
+(default 1, negative ones count as 0; the string hashing also takes an integral float, as a JSON
+number it is).  Anything malformed at evaluation time (no targeting key for the shorthand, a
+non-integer weight, a total of 0 or above 2^31-1) yields null, that is the flag's default,
+never an error.
+
+For speed the common cases skip the general paths: the shorthand hashes one concatenated string
+(string) or an inline CBOR encoding with the flag-key prefix built once at compile time (cbor),
+and constant bucket tables are precomputed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cbor2
@@ -28,6 +39,22 @@ from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
 
 MAX_TOTAL_WEIGHT = 2_147_483_647
 """The reference refuses a total weight above MaxInt32."""
+
+HASHING_KEY = "fractionalHashing"
+"""The flag-set (environment) metadata key that chooses the hashing."""
+STRING = "string"
+CBOR = "cbor"
+HASHINGS = (STRING, CBOR)
+
+
+def hashing_of(metadata: Any) -> str | None:
+    """The hashing an environment's metadata asks for: STRING when it says nothing, None when
+    it names one that does not exist."""
+    if not isinstance(metadata, Mapping):
+        return STRING
+    chosen = metadata.get(HASHING_KEY, STRING)
+    return chosen if chosen in HASHINGS else None
+
 
 _murmur = mmh3.hash
 
@@ -196,6 +223,86 @@ def fractional_values(values: Sequence[Any], data: Any, flag_key: str | None) ->
     return pick(table, bucket_hash(encoded))
 
 
+# -- flagd's string hashing (v2) -------------------------------------------------------------------
+
+
+def _string_weight(raw: Any) -> int | None:
+    """A weight as flagd reads it: an integer (an integral float is one), negatives as 0."""
+    cls = raw.__class__
+    if cls is int:
+        return raw if raw > 0 else 0
+    if cls is float and raw.is_integer():
+        return int(raw) if raw > 0 else 0
+    if cls is not bool and isinstance(raw, int):
+        return max(0, int(raw))
+    return None
+
+
+def build_string_table(buckets: Sequence[Any]) -> Table | None:
+    """The selection table as flagd builds it, or None when flagd answers null: a bucket that is
+    not `[variant]` / `[variant, weight]`, a variant that is not a string, number, boolean or
+    null, a weight that is not an integer, or a total of 0 or above MaxInt32."""
+    total = 0
+    ends: list[tuple[int, Any]] = []
+    for bucket in buckets:
+        if not isinstance(bucket, list | tuple) or not bucket or len(bucket) > 2:
+            return None
+        variant = bucket[0]
+        if variant is not None and not isinstance(variant, str | int | float):
+            return None
+        weight = 1
+        if len(bucket) == 2:
+            parsed = _string_weight(bucket[1])
+            if parsed is None:
+                return None
+            weight = parsed
+        total += weight
+        if weight:
+            ends.append((total, variant))
+    if total > MAX_TOTAL_WEIGHT or total <= 0:
+        return None
+    return total, tuple(ends)
+
+
+def string_hash(text: str) -> int | None:
+    """MurmurHash3 x86-32 (seed 0, unsigned) of the UTF-8 bytes; None for a string that has no
+    UTF-8 form (a lone surrogate)."""
+    try:
+        return int(_murmur(text.encode(), 0, False))
+    except UnicodeEncodeError:
+        return None
+
+
+def fractional_string_values(values: Sequence[Any], data: Any, flag_key: str | None) -> Any:
+    """flagd's operator on evaluated arguments, in full generality.
+
+    A string first argument is the bucketing value; anything else means the shorthand (and is
+    then read as the first bucket).  `flag_key` is None inside an array operator, where the
+    data is the current item and the flag key is read from its `$flagd.flagKey`, as flagd does.
+    """
+    if not values:
+        return None
+    first = values[0]
+    if isinstance(first, str):
+        bucket_by = first
+        buckets = values[1:]
+    else:
+        targeting_key = data.get("targetingKey") if isinstance(data, Mapping) else None
+        if not isinstance(targeting_key, str) or not targeting_key:
+            return None
+        if flag_key is None:
+            flagd = data.get("$flagd")
+            found = flagd.get("flagKey") if isinstance(flagd, Mapping) else None
+            flag_key = found if isinstance(found, str) else ""
+        bucket_by = flag_key + targeting_key
+        buckets = values
+    table = build_string_table(buckets)
+    if table is None:
+        return None
+    hashed = string_hash(bucket_by)
+    return None if hashed is None else pick(table, hashed)
+
+
 # -- builder --------------------------------------------------------------------------------
 
 
@@ -240,6 +347,74 @@ def _check_constant_buckets(site: Site, exprs: Sequence[Expr], first_bucket: int
 
 
 def build_fractional(site: Site) -> Expr:
+    """The hashing of the flag's environment decides which flagd `fractional` this is."""
+    if site.compiler.fractional_hashing == CBOR:
+        return _build_cbor(site)
+    return _build_string(site)
+
+
+def _build_string(site: Site) -> Expr:
+    exprs = site.compile_args()
+    if not exprs:
+        site.invalid("fractional needs at least one [variant, weight] bucket")
+        return const(None)
+    # As in the CBOR form, the strict checks read a literal array first as a bucket.
+    shorthand = isinstance(site.args[0], list)
+    _check_constant_buckets(site, exprs, 0 if shorthand else 1)
+    fns = [as_fn(e) for e in exprs]
+
+    if site.item:
+        return dynamic(lambda data: fractional_string_values([fn(data) for fn in fns], data, None))
+
+    flag_key = site.compiler.flag_key
+    if not all(e.const for e in exprs[1:]):
+        return dynamic(lambda data: fractional_string_values([fn(data) for fn in fns], data, flag_key))
+    if shorthand and exprs[0].const:
+        bucket_values = [e.value for e in exprs]
+        table = build_string_table(bucket_values)
+        if table is None:
+            return const(None)
+        total, ends = table
+
+        def by_targeting_key(data: Any) -> Any:
+            # The hot path of every percentage rollout: hashing and selection inlined.
+            key = data.get("targetingKey")
+            if key.__class__ is not str and not isinstance(key, str):
+                return None
+            if not key:
+                return None
+            try:
+                point = (_murmur((flag_key + key).encode(), 0, False) * total) >> 32
+            except UnicodeEncodeError:
+                return None
+            for end, variant in ends:
+                if point < end:
+                    return variant
+            return None
+
+        return dynamic(by_targeting_key)
+
+    rest = [e.value for e in exprs[1:]]
+    rest_table = build_string_table(rest)
+    by = fns[0]
+
+    def by_expression(data: Any) -> Any:
+        value = by(data)
+        if value.__class__ is str and rest_table is not None:
+            try:
+                point = (_murmur(value.encode(), 0, False) * rest_table[0]) >> 32
+            except UnicodeEncodeError:
+                return None
+            for end, variant in rest_table[1]:
+                if point < end:
+                    return variant
+            return None
+        return fractional_string_values([value, *rest], data, flag_key)
+
+    return dynamic(by_expression)
+
+
+def _build_cbor(site: Site) -> Expr:
     exprs = site.compile_args()
     if not exprs:
         site.invalid("fractional needs at least one [variant, weight] bucket")

@@ -74,8 +74,10 @@ class RuleCompiler:
         variants: Collection[str],
         evaluators: Mapping[str, Any] | None,
         strict: bool,
+        fractional_hashing: str = fractional.STRING,
     ) -> None:
         self.flag_key = flag_key
+        self.fractional_hashing = fractional_hashing
         self.variants = variants
         self.evaluators: Mapping[str, Any] = evaluators or {}
         self.strict = strict
@@ -239,9 +241,19 @@ def compile_rule(
     evaluators: Mapping[str, Any] | None = None,
     strict: bool = True,
     path: str = "targeting",
+    fractional_hashing: str = fractional.STRING,
 ) -> tuple[Expr, bool]:
-    """Compile a targeting rule: (the expression, whether it needs the materialised context)."""
-    compiler = RuleCompiler(flag_key, variants=variants, evaluators=evaluators, strict=strict)
+    """Compile a targeting rule: (the expression, whether it needs the materialised context).
+
+    `fractional_hashing` is the environment's choice of `fractional` hashing (`fractional.STRING`,
+    flagd's, or `fractional.CBOR`)."""
+    compiler = RuleCompiler(
+        flag_key,
+        variants=variants,
+        evaluators=evaluators,
+        strict=strict,
+        fractional_hashing=fractional_hashing,
+    )
     expr = compiler.compile(rule, path, result=True)
     if not expr.const and expr.boolean and not _is_branching(rule):
         # e.g. a bare comparison as the whole rule: its true/false select variants "true"/"false".
