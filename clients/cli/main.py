@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -158,10 +157,7 @@ class Remote:
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self.channel)
         self.environment = args.environment or ""
-        self.metadata: list[tuple[str, str]] = []
-        token = args.token or os.environ.get("VEXIL_TOKEN", "")
-        if token:
-            self.metadata.append(("authorization", f"Bearer {token}"))
+        self.metadata = credentials.connection(args).metadata
 
     def call(self, method: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
         return method(request, timeout=timeout or self.args.timeout, metadata=self.metadata)
