@@ -527,7 +527,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from vexil.ops import checks, gather, render
 
-    settings = _settings(args) if args.table or os.environ.get("VEXIL_DYNAMODB_TABLE") else None
+    # `--env` names the table as it does for `vexil backup` (feature-flags-<env>).
+    wants_table = args.table or args.env or os.environ.get("VEXIL_DYNAMODB_TABLE")
+    settings = _settings(args) if wants_table else None
     sources = gather.Sources(
         server=_connection(args),
         table=settings.table if settings else "",
@@ -539,7 +541,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     asyncio.run(gather.table_inputs(sources, inputs))
     gather.export_inputs(sources.backup_dir, inputs)
     if inputs.keys is None and "keys" in inputs.errors and not sources.table:
-        inputs.errors["keys"] += "; for a DynamoDB deployment pass --table to read them from the table"
+        inputs.errors["keys"] += (
+            "; for a DynamoDB deployment pass --env (or --table) to read them from the table"
+        )
     results = checks.run(args.schedule, inputs)
     data = [r.as_dict() for r in results]
     _emit(

@@ -241,7 +241,11 @@ def _backup_result(name: str, item: str, i: Inputs, max_age: float) -> Result:
             details.append(f"{what}: {i.errors[what]}")
     if i.backups is None and i.exports is None and i.pitr is None:
         return Result(
-            name, item, Status.FAIL, "no backup source to check (pass --table or --backup-dir)", details
+            name,
+            item,
+            Status.FAIL,
+            "no backup source to check (pass --env or --table, or --backup-dir)",
+            details,
         )
     newest = max(evidence, key=lambda e: e[1], default=None)
     if newest is not None:
