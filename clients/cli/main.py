@@ -368,7 +368,7 @@ def cmd_watch(r: Remote) -> Any:
     try:
         for event in stream:
             data = to_dict(event)
-            print(json.dumps(data) if a.json else output.watch_event(data), flush=True)
+            print(json.dumps(output.plain(data)) if a.json else output.watch_event(data), flush=True)
             received += 1
             if a.count and received >= a.count:
                 stream.cancel()
@@ -496,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vexil: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_CODES.get(code, 1)
     if render is not None:
-        print(json.dumps(data, indent=2) if args.json else render(data))
+        print(json.dumps(output.plain(data), indent=2) if args.json else render(data))
     return 0
 
 
