@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from vexil.config import Settings
 
 # Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid argument; 3 not found;
-# 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable.
+# 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable
+# (also: it ended a `watch` stream).
 EXIT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: 2,
     grpc.StatusCode.OUT_OF_RANGE: 2,
@@ -41,6 +42,10 @@ EXIT_CODES = {
 
 class UsageError(Exception):
     """Bad command-line input: exit code 2 with the message."""
+
+
+class ServerGone(Exception):
+    """The server ended a stream the command meant to keep open: exit code 6 with the message."""
 
 
 def json_arg(text: str, what: str) -> Any:
@@ -375,6 +380,9 @@ def cmd_watch(r: Remote) -> Any:
                 break
     except KeyboardInterrupt:
         stream.cancel()
+        return None, None
+    if not (a.count and received >= a.count):
+        raise ServerGone(f"the server ended the Watch stream after {received} events")
     return None, None
 
 
@@ -470,7 +478,10 @@ def add_remote(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vexil import __version__
+
     parser = argparse.ArgumentParser(prog="vexil", description="vexil feature-flag service")
+    parser.add_argument("--version", action="version", version=f"vexil {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve(sub)
     add_remote(sub)
@@ -491,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vexil: {exc}", file=sys.stderr)
         return 2
+    except ServerGone as exc:
+        print(f"vexil: UNAVAILABLE: {exc}", file=sys.stderr)
+        return 6
     except grpc.RpcError as exc:
         code = exc.code()  # type: ignore[attr-defined]
         print(f"vexil: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
