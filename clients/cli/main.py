@@ -96,8 +96,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level.upper() != "DEBUG":  # "Found credentials in environment variables", per client
+        logging.getLogger("aiobotocore.credentials").setLevel(logging.WARNING)
     workers = () if args.worker_child or settings.workers == 1 else worker_command(settings)
-    asyncio.run(serve(settings, workers))
+    from vexil.cli.startup import explain, ports_in_use
+
+    if not args.worker_child:  # the workers of a group share the parent's port on purpose
+        busy = ports_in_use(settings)
+        if busy:
+            print(f"vexil serve: {busy}", file=sys.stderr)
+            return 4
+    try:
+        asyncio.run(serve(settings, workers))
+    except Exception as exc:  # a start-up failure: one line and its exit code (vexil.cli.startup)
+        logging.getLogger("vexil").debug("start-up failed", exc_info=True)
+        code, message = explain(exc, settings)
+        print(f"vexil serve: {message}", file=sys.stderr)
+        return code
     return 0
 
 
