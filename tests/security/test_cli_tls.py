@@ -36,7 +36,7 @@ async def test_status_reads_grpc_and_https_metrics_over_tls(secure: Secure, pki:
     ran = await vexil("status", *tls_args(secure, pki), "--json", env=http_env(secure))
     assert ran.code == 0, ran.out + ran.err
     data = json.loads(ran.out)
-    assert data["state"] == "STATE_SERVING"
+    assert data["state"] == "SERVING"
     assert data["problems"] == [], data["problems"]  # /metrics was read over https
     by_name = {i["indicator"]: i for i in data["indicators"]}
     assert by_name["availability"]["value"] is not None
