@@ -163,14 +163,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from vexil.ops.scrape import fetch
 
     server = _connection(args)
-    url, context = server.metrics_url(), server.ssl_context()
+    url, headers, context = server.metrics_url(), server.http_headers, server.ssl_context()
     scrape, status = None, None
     problems: list[str] = []
     try:
-        scrape = fetch(url, server.timeout, context)
+        scrape = fetch(url, server.timeout, headers, context)
         if args.window:
             time.sleep(args.window)
-            scrape = fetch(url, server.timeout, context).since(scrape)
+            scrape = fetch(url, server.timeout, headers, context).since(scrape)
     except VexilError as exc:
         problems.append(exc.message)
     with server.channel() as channel:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.ops.support import bool_flag, vexil
-from tests.security.conftest import Secure
+from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
 from vexil.v1 import admin_pb2
 
@@ -84,3 +84,16 @@ async def test_flags_list_over_tls(secure: Secure, pki: PkiFiles) -> None:
 async def test_a_plaintext_client_is_refused_not_silently_downgraded(secure: Secure) -> None:
     ran = await vexil("status", "--target", secure.target, "--json", "--timeout", "3")
     assert ran.code == 6, ran.out + ran.err
+
+
+async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
+    """Under mTLS both ports want the client certificate: gRPC and the https scrape present it."""
+    async with open_secure(pki, mtls=True) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root]
+        client = ["--client-cert", pki.client_cert, "--client-key", pki.client_key]
+        ran = await vexil("status", *args, *client, "--json", env=http_env(server))
+        without = await vexil("status", *args, "--json", "--timeout", "3", env=http_env(server))
+    assert ran.code == 0, ran.out + ran.err
+    assert json.loads(ran.out)["problems"] == []
+    assert without.code == 6, without.out + without.err  # no certificate: neither port answers

@@ -46,6 +46,11 @@ class Connection:
     def metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """The credential for the HTTP side (`/metrics` outside the local profile)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def check(self) -> None:
         if bool(self.client_cert) != bool(self.client_key):
             raise ConnectionOptionsError("--client-cert and --client-key go together")

@@ -108,7 +108,7 @@ def server_inputs(sources: Sources, inputs: Inputs, *, flags: bool = True, keys:
         inputs.errors.setdefault("status", "no server given")
         return
     try:
-        inputs.scrape = fetch(server.metrics_url(), server.timeout, server.ssl_context())
+        inputs.scrape = fetch(server.metrics_url(), server.timeout, server.http_headers, server.ssl_context())
     except (VexilError, ConnectionOptionsError) as exc:
         inputs.errors["metrics"] = getattr(exc, "message", str(exc))
     metadata, timeout = server.metadata, server.timeout
