@@ -123,3 +123,11 @@ def test_not_run_blocks_say_why() -> None:
     text = README.read_text()
     for marker in re.findall(r"<!-- not-run.*?-->", text):
         assert NOT_RUN.match(marker), marker
+
+
+def test_the_tools_the_readme_names_are_in_the_virtualenv() -> None:
+    named = set(re.findall(r"\.venv/bin/([\w-]+)", README.read_text()))
+    assert {"grpcurl", "moto_server"} <= named, named
+    venv_bin = Path(sys.executable).parent
+    for tool in named - {"activate"}:
+        assert (venv_bin / tool).exists(), f"the README names .venv/bin/{tool}, which is not installed"
