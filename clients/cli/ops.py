@@ -139,7 +139,7 @@ def _run(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except Usage as exc:
+        except (Usage, ConnectionOptionsError) as exc:
             print(f"vexil: {exc}", file=sys.stderr)
             return 2
         except VexilError as exc:

@@ -3,8 +3,12 @@ mean TLS for it too (unit test of `vexil.ops.connection` with the parser of `vex
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from tests.support.servers import VEXIL
 from vexil.cli.main import build_parser
 from vexil.ops.connection import Connection, ConnectionOptionsError
 
@@ -55,3 +59,21 @@ def test_every_server_command_takes_the_same_connection_options(
         "k",
         "from-env",
     )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "--http-url", "http://127.0.0.1:1"],
+        ["status"],
+        ["ops", "check", "daily", "--http-url", "http://127.0.0.1:1"],
+        ["flags", "list"],
+    ],
+)
+def test_an_unreadable_ca_file_is_a_usage_error(command: list[str], tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing-ca.pem")
+    done = subprocess.run(
+        [VEXIL, *command, "--ca-cert", missing, "--timeout", "1"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "missing-ca.pem" in done.stderr, done.stderr

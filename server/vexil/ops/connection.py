@@ -88,6 +88,11 @@ class Connection:
             context = ssl.create_default_context(cafile=self.ca_cert or None)
             if self.client_cert:
                 context.load_cert_chain(self.client_cert, self.client_key)
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLError as exc:
             raise ConnectionOptionsError(f"TLS files for {self.base_url()}: {exc}") from None
+        except OSError as exc:
+            files = exc.filename or " / ".join(
+                f for f in (self.ca_cert, self.client_cert, self.client_key) if f
+            )
+            raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
