@@ -6,8 +6,10 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 PORT   ?= 50051
+HTTP_PORT     ?= 3001
+DYNAMODB_PORT ?= 8000
 
-.PHONY: run test proto lint lock bench bench-engine clean check-proto
+.PHONY: run run-dynamodb test proto lint lock bench bench-engine clean check-proto
 
 LOCK   := requirements/dev.lock
 
@@ -26,9 +28,16 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra openfeature \
 	  --generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(LOCK)
 
-## Serve the demo flags on localhost:$(PORT) (gRPC) with the embedded store.
+## Serve the demo flags on localhost:$(PORT) (gRPC) with the embedded store: environment `local`
+## holds them, `staging` starts empty (a target for `vexil flags import`).
 run: $(STAMP)
-	$(BIN)/vexil serve --port $(PORT) --env local --store memory --flags server/demo-flags.yaml
+	$(BIN)/vexil serve --port $(PORT) --env local --environments local,staging --store memory \
+	  --flags server/demo-flags.yaml
+
+## The same from DynamoDB: the emulator (moto_server, from the venv) on $(DYNAMODB_PORT), the table,
+## the demo flags imported; Ctrl-C stops the server and the emulator.
+run-dynamodb: $(STAMP)
+	$(PY) scripts/run_dynamodb.py --port $(PORT) --http-port $(HTTP_PORT) --dynamodb-port $(DYNAMODB_PORT)
 
 ## Run the whole test suite (starts and stops the DynamoDB emulator itself).
 test: $(STAMP)
@@ -40,8 +49,8 @@ proto: $(STAMP)
 
 ## ruff, and mypy over the whole `vexil` namespace (tools/typecheck.py); the suite runs both too.
 lint: $(STAMP)
-	$(BIN)/ruff check server clients tests bench tools
-	$(BIN)/ruff format --check server clients tests bench tools
+	$(BIN)/ruff check server clients tests bench scripts tools
+	$(BIN)/ruff format --check server clients tests bench scripts tools
 	$(PY) tools/typecheck.py
 
 ## Engine speed against the flagd reference (exit code non-zero if the two ever disagree).

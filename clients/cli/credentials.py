@@ -14,7 +14,7 @@ import os
 
 import grpc
 
-from vexil.security.tls import channel_credentials
+from vexil.ops.connection import Connection, ConnectionOptionsError
 
 SERVE_SETTINGS = (
     "tls_cert",
@@ -90,21 +90,36 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_connection_options(p: argparse.ArgumentParser) -> None:
+def add_connection_options(
+    p: argparse.ArgumentParser, *, output: bool = True, environment: bool = True, http: bool = False
+) -> None:
     """What every command that talks to a server takes: where, which environment, how to print,
-    how long to wait, which credential, and TLS."""
-    p.add_argument(
-        "--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="server address"
-    )
-    p.add_argument(
-        "-e",
-        "--environment",
-        default=os.environ.get("VEXIL_ENVIRONMENT", ""),
-        help="environment (default: the credential's, else the server's)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    how long to wait, which credential, and TLS; with `http`, where the server's HTTP side is.
+    `output`/`environment` False: the command defines its own `--json` / `-e`."""
+    env = os.environ.get
+    p.add_argument("--target", default=env("VEXIL_TARGET", "localhost:50051"), help="server address")
+    if environment:
+        p.add_argument(
+            "-e",
+            "--environment",
+            default=env("VEXIL_ENVIRONMENT", ""),
+            help="environment (default: the credential's, else the server's)",
+        )
+    if output:
+        p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
-    p.add_argument("--token", help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
+    p.add_argument(
+        "--token",
+        default=env("VEXIL_TOKEN", ""),
+        help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)",
+    )
+    if http:
+        p.add_argument(
+            "--http-url",
+            default=env("VEXIL_HTTP_URL", ""),
+            help="the server's HTTP side, e.g. https://vexil.internal:3001 (also VEXIL_HTTP_URL;"
+            " default: the target's host, port 3001, https when TLS is on)",
+        )
     add_tls_options(p)
 
 
@@ -126,19 +141,28 @@ def add_tls_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def connection(args: argparse.Namespace) -> Connection:
+    """The connection options of `add_connection_options` as one `Connection`."""
+    return Connection(
+        target=args.target,
+        token=args.token,
+        timeout=args.timeout,
+        tls=args.tls,
+        ca_cert=args.ca_cert,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+        server_name=args.tls_server_name,
+        http_url=getattr(args, "http_url", ""),
+    )
+
+
 def channel(args: argparse.Namespace, usage_error: type[Exception] = ValueError) -> grpc.Channel:
     """A channel to `args.target`: TLS if any TLS option is given, else plaintext (local).
     Unusable options raise `usage_error` (the CLI's own, so it exits with its usage code)."""
-    if not (args.tls or args.ca_cert or args.client_cert):
-        return grpc.insecure_channel(args.target)
-    if bool(args.client_cert) != bool(args.client_key):
-        raise usage_error("--client-cert and --client-key go together")
-    options = [("grpc.ssl_target_name_override", args.tls_server_name)] if args.tls_server_name else []
     try:
-        creds = channel_credentials(args.ca_cert, args.client_cert, args.client_key)
-    except OSError as exc:
-        raise usage_error(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
-    return grpc.secure_channel(args.target, creds, options=options)
+        return connection(args).channel()
+    except ConnectionOptionsError as exc:
+        raise usage_error(str(exc)) from None
 
 
 def bearer_metadata(token: str) -> list[tuple[str, str]]:

@@ -177,7 +177,7 @@ def bootstrap(a: argparse.Namespace) -> Any:
         "id": key.key.id,
         "environment": key.key.environment,
         "role": key.key.role,
-        "expires_at": key.key.expires_at,
+        "expires_at": output.iso_time(key.key.expires_at),
         "token": key.token,
     }
     return data, issued

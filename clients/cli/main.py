@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,8 @@ if TYPE_CHECKING:
     from vexil.config import Settings
 
 # Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid argument; 3 not found;
-# 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable.
+# 4 conflict (stale version, already exists, precondition); 5 not allowed; 6 server unavailable
+# (also: it ended a `watch` stream).
 EXIT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: 2,
     grpc.StatusCode.OUT_OF_RANGE: 2,
@@ -42,6 +42,10 @@ EXIT_CODES = {
 
 class UsageError(Exception):
     """Bad command-line input: exit code 2 with the message."""
+
+
+class ServerGone(Exception):
+    """The server ended a stream the command meant to keep open: exit code 6 with the message."""
 
 
 def json_arg(text: str, what: str) -> Any:
@@ -94,8 +98,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level.upper() != "DEBUG":  # "Found credentials in environment variables", per client
+        logging.getLogger("aiobotocore.credentials").setLevel(logging.WARNING)
     workers = () if args.worker_child or settings.workers == 1 else worker_command(settings)
-    asyncio.run(serve(settings, workers))
+    from vexil.cli.startup import explain, ports_in_use
+
+    if not args.worker_child:  # the workers of a group share the parent's port on purpose
+        busy = ports_in_use(settings)
+        if busy:
+            print(f"vexil serve: {busy}", file=sys.stderr)
+            return 4
+    try:
+        asyncio.run(serve(settings, workers))
+    except Exception as exc:  # a start-up failure: one line and its exit code (vexil.cli.startup)
+        logging.getLogger("vexil").debug("start-up failed", exc_info=True)
+        code, message = explain(exc, settings)
+        print(f"vexil serve: {message}", file=sys.stderr)
+        return code
     return 0
 
 
@@ -167,10 +186,7 @@ class Remote:
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self.channel)
         self.environment = args.environment or ""
-        self.metadata: list[tuple[str, str]] = []
-        token = args.token or os.environ.get("VEXIL_TOKEN", "")
-        if token:
-            self.metadata.append(("authorization", f"Bearer {token}"))
+        self.metadata = credentials.connection(args).metadata
 
     def call(self, method: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
         return method(request, timeout=timeout or self.args.timeout, metadata=self.metadata)
@@ -387,13 +403,16 @@ def cmd_watch(r: Remote) -> Any:
     try:
         for event in stream:
             data = to_dict(event)
-            print(json.dumps(data) if a.json else output.watch_event(data), flush=True)
+            print(json.dumps(output.plain(data)) if a.json else output.watch_event(data), flush=True)
             received += 1
             if a.count and received >= a.count:
                 stream.cancel()
                 break
     except KeyboardInterrupt:
         stream.cancel()
+        return None, None
+    if not (a.count and received >= a.count):
+        raise ServerGone(f"the server ended the Watch stream after {received} events")
     return None, None
 
 
@@ -493,7 +512,10 @@ def add_remote(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vexil import __version__
+
     parser = argparse.ArgumentParser(prog="vexil", description="vexil feature-flag service")
+    parser.add_argument("--version", action="version", version=f"vexil {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve(sub)
     add_remote(sub)
@@ -514,12 +536,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vexil: {exc}", file=sys.stderr)
         return 2
+    except ServerGone as exc:
+        print(f"vexil: UNAVAILABLE: {exc}", file=sys.stderr)
+        return 6
     except grpc.RpcError as exc:
         code = exc.code()  # type: ignore[attr-defined]
         print(f"vexil: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_CODES.get(code, 1)
     if render is not None:
-        print(json.dumps(data, indent=2) if args.json else render(data))
+        print(json.dumps(output.plain(data), indent=2) if args.json else render(data))
     return 0
 
 

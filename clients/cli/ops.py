@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from vexil import config
+from vexil.cli import credentials
 from vexil.errors import VexilError
 from vexil.observability.thresholds import STALE_FLAG_DAYS
+from vexil.ops.connection import Connection, ConnectionOptionsError
 
 if TYPE_CHECKING:
     from vexil.ops import backups, exportfile
@@ -63,10 +65,9 @@ class Usage(Exception):
 
 
 def _server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default=os.environ.get("VEXIL_TARGET", "localhost:50051"), help="gRPC address")
-    p.add_argument("--http-url", help="server's HTTP side (default: the target's host, port 3001)")
-    p.add_argument("--token", help="credential sent as 'authorization: Bearer' (also VEXIL_TOKEN)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    """The CLI's one set of connection options (TLS, token, HTTP URL); `-e` and `--json` are
+    these commands' own."""
+    credentials.add_connection_options(p, output=False, environment=False, http=True)
 
 
 def _table_options(p: argparse.ArgumentParser) -> None:
@@ -105,17 +106,15 @@ def _client(settings: config.Settings) -> ClientSettings:
     return ClientSettings(region=settings.dynamodb_region, endpoint_url=settings.dynamodb_endpoint or None)
 
 
-def _metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
-    token = getattr(args, "token", None) or os.environ.get("VEXIL_TOKEN", "")
-    return [("authorization", f"Bearer {token}")] if token else []
-
-
-def _metrics_url(args: argparse.Namespace) -> str:
-    from vexil.ops import gather
-
-    if args.http_url:
-        return args.http_url.rstrip("/") + "/metrics"
-    return gather.default_metrics_url(args.target)
+def _connection(args: argparse.Namespace) -> Connection:
+    """The server connection the options describe; unusable options are a usage error."""
+    server = credentials.connection(args)
+    try:
+        server.check()
+        server.ssl_context()
+    except ConnectionOptionsError as exc:
+        raise Usage(str(exc)) from None
+    return server
 
 
 def _colour(args: argparse.Namespace) -> bool:
@@ -140,7 +139,7 @@ def _run(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except Usage as exc:
+        except (Usage, ConnectionOptionsError) as exc:
             print(f"vexil: {exc}", file=sys.stderr)
             return 2
         except VexilError as exc:
@@ -163,20 +162,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     from vexil.ops import gather, health, render
     from vexil.ops.scrape import fetch
 
-    url = _metrics_url(args)
+    server = _connection(args)
+    url, headers, context = server.metrics_url(), server.http_headers, server.ssl_context()
     scrape, status = None, None
     problems: list[str] = []
-    headers = {name.title(): value for name, value in _metadata(args)}  # /metrics outside local
     try:
-        scrape = fetch(url, args.timeout, headers)
+        scrape = fetch(url, server.timeout, headers, context)
         if args.window:
             time.sleep(args.window)
-            scrape = fetch(url, args.timeout, headers).since(scrape)
+            scrape = fetch(url, server.timeout, headers, context).since(scrape)
     except VexilError as exc:
         problems.append(exc.message)
-    with grpc.insecure_channel(args.target) as channel:
+    with server.channel() as channel:
         try:
-            status = gather.get_status(channel, _metadata(args), args.timeout)
+            status = gather.get_status(channel, server.metadata, server.timeout)
         except grpc.RpcError as exc:
             problems.append(f"GetStatus: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
     window = f"last {args.window:g} s" if args.window else "since the server started"
@@ -294,12 +293,14 @@ def _parse_time(text: str) -> float:
 # -- export / import -----------------------------------------------------------------------------
 
 
-def _caller(args: argparse.Namespace) -> Callable[[Callable[..., Any], Any], Any]:
-    metadata = _metadata(args)
-    return lambda method, request: method(request, timeout=args.timeout, metadata=metadata)
+def _caller(server: Connection) -> Callable[[Callable[..., Any], Any], Any]:
+    metadata = server.metadata
+    return lambda method, request: method(request, timeout=server.timeout, metadata=metadata)
 
 
-def _server_items(args: argparse.Namespace, channel: grpc.Channel) -> tuple[list[dict[str, Any]], list[str]]:
+def _server_items(
+    args: argparse.Namespace, server: Connection, channel: grpc.Channel
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every environment of the server (or `-e` one) as items, through the admin API."""
     from vexil.api.convert import flag_from_pb, seconds
     from vexil.cli import flagfiles
@@ -308,9 +309,9 @@ def _server_items(args: argparse.Namespace, channel: grpc.Channel) -> tuple[list
     from vexil.ops import items as itemsets
     from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
 
-    call = _caller(args)
+    call = _caller(server)
     admin = admin_pb2_grpc.AdminServiceStub(channel)
-    status = gather.get_status(channel, _metadata(args), args.timeout)
+    status = gather.get_status(channel, server.metadata, server.timeout)
     names = [args.environment] if args.environment else [e["name"] for e in status.get("environments", [])]
     found: list[dict[str, Any]] = []
     for name in names:
@@ -348,9 +349,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     progress = _progress(args)
     if args.source == "server":
+        server = _connection(args)
         progress.start(f"exporting from the server at {args.target}")
-        with grpc.insecure_channel(args.target) as channel:
-            found, names = _server_items(args, channel)
+        with server.channel() as channel:
+            found, names = _server_items(args, server, channel)
         source: dict[str, Any] = {"kind": "server", "target": args.target, "environments": names}
     else:
         settings = _settings(args)
@@ -412,10 +414,11 @@ def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[
     from vexil.ops import items as itemsets
     from vexil.v1 import admin_pb2, admin_pb2_grpc
 
-    call = _caller(args)
+    server = _connection(args)
+    call = _caller(server)
     reason = args.reason or f"import {os.path.basename(args.file)}"
     summaries = []
-    with grpc.insecure_channel(args.target) as channel:
+    with server.channel() as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         for name, (environment, flags) in itemsets.environments(export.items).items():
             if args.environment and name != args.environment:
@@ -524,12 +527,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from vexil.ops import checks, gather, render
 
-    settings = _settings(args) if args.table or os.environ.get("VEXIL_DYNAMODB_TABLE") else None
+    # `--env` names the table as it does for `vexil backup` (feature-flags-<env>).
+    wants_table = args.table or args.env or os.environ.get("VEXIL_DYNAMODB_TABLE")
+    settings = _settings(args) if wants_table else None
     sources = gather.Sources(
-        target=args.target,
-        metrics_url=_metrics_url(args),
-        metadata=_metadata(args),
-        timeout=args.timeout,
+        server=_connection(args),
         table=settings.table if settings else "",
         client=_client(settings) if settings else None,
         backup_dir=args.backup_dir or "",
@@ -539,7 +541,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     asyncio.run(gather.table_inputs(sources, inputs))
     gather.export_inputs(sources.backup_dir, inputs)
     if inputs.keys is None and "keys" in inputs.errors and not sources.table:
-        inputs.errors["keys"] += "; for a DynamoDB deployment pass --table to read them from the table"
+        inputs.errors["keys"] += (
+            "; for a DynamoDB deployment pass --env (or --table) to read them from the table"
+        )
     results = checks.run(args.schedule, inputs)
     data = [r.as_dict() for r in results]
     _emit(

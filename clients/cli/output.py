@@ -6,6 +6,48 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+SHORT_ENUMS = {
+    "state": "FLAG_STATE_",
+    "kind": "CHANGE_KIND_",
+    "reason": "REASON_",
+    "error_code": "ERROR_CODE_",
+    "value_type": "VALUE_TYPE_",
+    "role": "ROLE_",
+    "type": "TYPE_",
+}
+"""Enum fields of the proto-JSON dicts, by name, and the prefix the tables leave out."""
+LOWER_ENUMS = frozenset({"role"})
+"""Enums the tables (and the command-line options) spell in lower case: `--role evaluator`."""
+USER_DATA = frozenset({"variants", "targeting", "metadata", "context", "evaluators", "object_value", "value"})
+"""Fields holding a flag's own JSON, passed through untouched (a variant may be any string)."""
+
+
+def plain(data: Any) -> Any:
+    """The JSON the CLI prints: proto-JSON with the tables' short enum names (`ENABLED`,
+    `evaluator`, `CREATE`) instead of the proto's prefixed ones, so scripts read what people see."""
+    if isinstance(data, list):
+        return [plain(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        prefix = SHORT_ENUMS.get(name)
+        if name in USER_DATA:
+            out[name] = value
+        elif prefix and isinstance(value, str) and value.startswith(prefix):
+            short = value.removeprefix(prefix)
+            out[name] = short.lower() if name in LOWER_ENUMS else short
+        else:
+            out[name] = plain(value)
+    return out
+
+
+def iso_time(seconds: float) -> str:
+    """Seconds since the epoch as the proto-JSON spelling of a Timestamp: ISO-8601 UTC."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in headers], *[[_cell(c) for c in row] for row in rows]]

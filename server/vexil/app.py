@@ -28,7 +28,7 @@ from vexil.api.gate import ShutdownGate
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
-from vexil.errors import VexilError
+from vexil.errors import CannotListen, VexilError
 from vexil.flagfile import FileSync
 from vexil.http import HttpServer
 from vexil.observability.interceptor import MetricsInterceptor, protocol_of
@@ -199,12 +199,17 @@ class App:
         settings = self.settings
         address = f"{settings.host}:{settings.port}"
         credentials = self.security.grpc_credentials()
-        if credentials is not None:
-            self.port = self.server.add_secure_port(address, credentials)
-        else:
-            self.port = self.server.add_insecure_port(address)
+        try:
+            if credentials is not None:
+                self.port = self.server.add_secure_port(address, credentials)
+            else:
+                self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind": in use, or not an address of this host
+            self.port = 0
         if self.port == 0:
-            raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
+            raise CannotListen(
+                f"cannot listen on {address} (gRPC): address already in use or not this host's"
+            )
         await self.server.start()
         if self.http is not None:
             self.http_port = await self.http.start()

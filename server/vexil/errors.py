@@ -70,3 +70,9 @@ class ResourceExhausted(VexilError):
     def __init__(self, message: str, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CannotListen(VexilError):
+    """A listener could not bind its address (a port in use, an address not of this host)."""
+
+    code = "FAILED_PRECONDITION"

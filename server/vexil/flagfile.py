@@ -100,7 +100,17 @@ def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
     variants = body.get("variants")
     if not isinstance(variants, dict) or not variants:
         raise InvalidArgument("a non-empty object of variant name -> value is required", f"{where}.variants")
+    unquoted = [name for name in variants if isinstance(name, bool)]
+    if unquoted:
+        raise InvalidArgument(
+            f"variant names must be strings; {_yaml_boolean(unquoted[0], '')}", f"{where}.variants"
+        )
     default = body.get("defaultVariant")
+    if isinstance(default, bool):
+        raise InvalidArgument(
+            f"must be a variant name or null; {_yaml_boolean(default, 'defaultVariant: ')}",
+            f"{where}.defaultVariant",
+        )
     if default is not None and not isinstance(default, str):
         raise InvalidArgument("must be a variant name or null", f"{where}.defaultVariant")
     if default and default not in variants:
@@ -124,6 +134,12 @@ def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
         tags=tuple(tags),
         metadata=metadata,
     )
+
+
+def _yaml_boolean(value: bool, prefix: str) -> str:
+    """YAML 1.1 reads unquoted on/off, yes/no, true/false as booleans: say which to quote."""
+    words, example = ("on, yes or true", "on") if value else ("off, no or false", "off")
+    return f'YAML reads an unquoted {words} as {str(value).lower()}: quote the name, e.g. {prefix}"{example}"'
 
 
 def to_document(flags: list[Flag], evaluators: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:

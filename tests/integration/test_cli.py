@@ -52,7 +52,7 @@ def test_flag_lifecycle_through_the_cli(target: str) -> None:
     evaluated = json.loads(
         vexil(target, "evaluate", "cli-flag", "--context", '{"targetingKey": "u"}', "--json").stdout
     )
-    assert evaluated["bool_value"] is True and evaluated["reason"] == "REASON_STATIC"
+    assert evaluated["bool_value"] is True and evaluated["reason"] == "STATIC"
 
     updated = vexil(target, "flags", "update", "cli-flag", "--default", "off", "--json")
     assert updated.returncode == 0, updated.stderr
@@ -64,7 +64,7 @@ def test_flag_lifecycle_through_the_cli(target: str) -> None:
     killed = vexil(target, "flags", "kill", "cli-flag", "--reason", "incident")
     assert killed.returncode == 0 and "killed" in killed.stdout
     evaluated = json.loads(vexil(target, "evaluate", "cli-flag", "--json").stdout)
-    assert evaluated["reason"] == "REASON_DISABLED"
+    assert evaluated["reason"] == "DISABLED"
 
     history = vexil(target, "flags", "history", "cli-flag")
     assert [line.split()[0] for line in history.stdout.splitlines()[1:]] == ["3", "2", "1"]
@@ -74,14 +74,14 @@ def test_flag_lifecycle_through_the_cli(target: str) -> None:
 
     changes = json.loads(vexil(target, "flags", "changes", "--key", "cli-flag", "--json").stdout)
     assert [c["kind"] for c in changes] == [
-        "CHANGE_KIND_CREATE",
-        "CHANGE_KIND_UPDATE",
-        "CHANGE_KIND_KILL",
-        "CHANGE_KIND_ROLLBACK",
+        "CREATE",
+        "UPDATE",
+        "KILL",
+        "ROLLBACK",
     ]
 
     watched = vexil(target, "watch", "--count", "1", "--json")
-    assert json.loads(watched.stdout.splitlines()[0])["type"] == "TYPE_SNAPSHOT"
+    assert json.loads(watched.stdout.splitlines()[0])["type"] == "SNAPSHOT"
 
     deleted = vexil(target, "flags", "delete", "cli-flag", "--reason", "done")
     assert deleted.returncode == 0

@@ -95,10 +95,11 @@ def test_progress_lines_are_throttled_off_a_terminal() -> None:
 
 def checks_inputs(consumed_per_second: float, throttles: float = 0) -> checks.Inputs:
     now = 1_800_000_000.0
+    uptime = 7200.0  # more than the hour of history utilisation is judged from
     text = (
-        f"process_start_time_seconds {now - 1000}\n"
+        f"process_start_time_seconds {now - uptime}\n"
         'vexil_dynamodb_consumed_capacity_units_total{operation="Query",kind="read"} '
-        f"{consumed_per_second * 1000}\n"
+        f"{consumed_per_second * uptime}\n"
         f'vexil_dynamodb_throttles_total{{operation="Query"}} {throttles}\n'
         'vexil_snapshot_flags{environment="prod"} 10\n'
         'vexil_snapshot_flags_limit{environment="prod"} 10000\n'

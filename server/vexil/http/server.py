@@ -16,7 +16,7 @@ from aiohttp import web
 
 from vexil.api import caller
 from vexil.api.caller import Principal
-from vexil.errors import VexilError
+from vexil.errors import CannotListen, VexilError
 from vexil.http import health, ofrep
 from vexil.http.errors import error_response, internal_error
 from vexil.service import FlagService
@@ -111,7 +111,7 @@ class HttpServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise RuntimeError(f"cannot listen on {self.host}:{self.port} (HTTP): {exc.strerror}") from None
+            raise CannotListen(f"cannot listen on {self.host}:{self.port} (HTTP): {exc.strerror}") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         return self.port

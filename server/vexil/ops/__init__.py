@@ -8,5 +8,6 @@ and `vexil ops check ...` (`vexil.cli.ops` only parses arguments and renders res
 - `verify`: item-by-item comparison naming what is missing, extra or different;
 - `drill`: backup -> restore -> verify -> serve, timed against RTO / RPO;
 - `scrape`, `health`: a server's /metrics read back into the guide's health table;
-- `gather`, `checks`, `keys`: the daily / weekly / monthly checklists.
+- `gather`, `checks`, `keys`: the daily / weekly / monthly checklists;
+- `connection`: how all of these reach a server (TLS, credential, its HTTP side).
 """

@@ -38,7 +38,7 @@ class BackupInfo:
     type: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "createdAt": _iso(self.created_at)}
+        return {**asdict(self), "created_at": _iso(self.created_at)}  # ISO, as all CLI JSON
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from vexil.ops.keys import KeyView
 
 DAY = 86400.0
+MIN_UTILISATION_HISTORY = 3600.0
+"""Uptime below which average consumed capacity says nothing about provisioned capacity."""
+MIN_COST_HISTORY = DAY
+"""Uptime below which a month's consumption is not extrapolated (a day's cycle at least)."""
 
 
 class Status(StrEnum):
@@ -237,7 +241,11 @@ def _backup_result(name: str, item: str, i: Inputs, max_age: float) -> Result:
             details.append(f"{what}: {i.errors[what]}")
     if i.backups is None and i.exports is None and i.pitr is None:
         return Result(
-            name, item, Status.FAIL, "no backup source to check (pass --table or --backup-dir)", details
+            name,
+            item,
+            Status.FAIL,
+            "no backup source to check (pass --env or --table, or --backup-dir)",
+            details,
         )
     newest = max(evidence, key=lambda e: e[1], default=None)
     if newest is not None:
@@ -267,6 +275,13 @@ def capacity(i: Inputs) -> Result:
         details.append(f"DynamoDB throttled {throttles:.0f} attempts since start")
         status = max(status, Status.WARN, key=list(Status).index)
     utilisation = _dynamodb_utilisation(i)
+    uptime = _uptime(i)
+    if utilisation and uptime < MIN_UTILISATION_HISTORY:
+        details.append(
+            f"DynamoDB capacity not judged: too little history ({_age(uptime)} since the server started,"
+            f" needs {_age(MIN_UTILISATION_HISTORY)})"
+        )
+        utilisation = {}
     for kind, used in utilisation.items():
         level = t.CAPACITY.judge(used)
         details.append(f"DynamoDB {kind} capacity: {used:.0%} of provisioned [{level}]")
@@ -277,12 +292,17 @@ def capacity(i: Inputs) -> Result:
     return Result("capacity", item, status, shown, details)
 
 
+def _uptime(i: Inputs) -> float:
+    """Seconds the scraped server has been up (0 when unknown): the history its counters hold."""
+    started = i.scrape.max("process_start_time_seconds") if i.scrape is not None else None
+    return i.now - started if started else 0.0
+
+
 def _dynamodb_utilisation(i: Inputs) -> dict[str, float]:
     """Average consumed / provisioned capacity since the server started (provisioned tables)."""
     if i.scrape is None or i.table is None or i.table.get("billing") != "PROVISIONED":
         return {}
-    started = i.scrape.max("process_start_time_seconds")
-    uptime = i.now - started if started else 0.0
+    uptime = _uptime(i)
     if uptime <= 0:
         return {}
     out = {}
@@ -347,15 +367,21 @@ def security_patches(i: Inputs) -> Result:
 def cost(i: Inputs) -> Result:
     details = []
     if i.scrape is not None:
-        started = i.scrape.max("process_start_time_seconds")
-        uptime = i.now - started if started else 0.0
+        uptime = _uptime(i)
         for kind in ("read", "write"):
             used = i.scrape.sum(
                 "vexil_dynamodb_consumed_capacity_units_total", lambda labels, k=kind: labels.get("kind") == k
             )
-            if uptime > 0 and used:
+            if not used:
+                continue
+            if uptime >= MIN_COST_HISTORY:
                 monthly = used / uptime * 30 * DAY
                 details.append(f"{kind} capacity units: {used:.0f} since start, about {monthly:,.0f} a month")
+            else:
+                details.append(
+                    f"{kind} capacity units: {used:.0f} in {_age(uptime)} since start; too little history"
+                    f" to estimate a month (needs {_age(MIN_COST_HISTORY)})"
+                )
     if i.table is not None:
         table = i.table
         details.append(

@@ -24,6 +24,7 @@ from vexil.errors import VexilError
 from vexil.model import Flag
 from vexil.ops import exportfile
 from vexil.ops.checks import Inputs
+from vexil.ops.connection import Connection, ConnectionOptionsError
 from vexil.ops.keys import KeyView, read_table_keys
 from vexil.ops.scrape import fetch
 from vexil.v1 import admin_pb2, admin_pb2_grpc
@@ -36,11 +37,8 @@ Metadata = Sequence[tuple[str, str]]
 
 @dataclass
 class Sources:
-    target: str = ""
-    """gRPC address of a server ("" to skip the server)."""
-    metrics_url: str = ""
-    metadata: Metadata = ()
-    timeout: float = 10.0
+    server: Connection | None = None
+    """How to reach the server (gRPC and its HTTP side); None to skip the server."""
     table: str = ""
     """DynamoDB table ("" when the deployment has none)."""
     client: ClientSettings | None = None
@@ -105,18 +103,18 @@ def _rpc_error(exc: grpc.RpcError) -> str:
 
 def server_inputs(sources: Sources, inputs: Inputs, *, flags: bool = True, keys: bool = True) -> None:
     """GetStatus, flags and keys over gRPC, and /metrics over HTTP, into `inputs`."""
-    if sources.metrics_url:
-        try:
-            headers = {name.title(): value for name, value in sources.metadata}
-            inputs.scrape = fetch(sources.metrics_url, sources.timeout, headers)
-        except VexilError as exc:
-            inputs.errors["metrics"] = exc.message
-    if not sources.target:
+    server = sources.server
+    if server is None:
         inputs.errors.setdefault("status", "no server given")
         return
-    with grpc.insecure_channel(sources.target) as channel:
+    try:
+        inputs.scrape = fetch(server.metrics_url(), server.timeout, server.http_headers, server.ssl_context())
+    except (VexilError, ConnectionOptionsError) as exc:
+        inputs.errors["metrics"] = getattr(exc, "message", str(exc))
+    metadata, timeout = server.metadata, server.timeout
+    with server.channel() as channel:
         try:
-            inputs.status = get_status(channel, sources.metadata, sources.timeout)
+            inputs.status = get_status(channel, metadata, timeout)
         except grpc.RpcError as exc:
             inputs.errors["status"] = _rpc_error(exc)
             inputs.errors.setdefault("flags", inputs.errors["status"])
@@ -126,14 +124,14 @@ def server_inputs(sources: Sources, inputs: Inputs, *, flags: bool = True, keys:
         if flags:
             try:
                 inputs.flags = {
-                    env["name"]: list_flags(channel, env["name"], sources.metadata, sources.timeout)
+                    env["name"]: list_flags(channel, env["name"], metadata, timeout)
                     for env in inputs.status.get("environments", [])
                 }
             except grpc.RpcError as exc:
                 inputs.errors["flags"] = _rpc_error(exc)
         if keys:
             try:
-                inputs.keys = list_server_keys(channel, sources.metadata, sources.timeout)
+                inputs.keys = list_server_keys(channel, metadata, timeout)
             except ImportError:
                 inputs.errors["keys"] = "this build has no key-management API"
             except grpc.RpcError as exc:
@@ -194,8 +192,3 @@ def export_inputs(directory: str, inputs: Inputs) -> None:
     inputs.exports = sorted(found, key=lambda f: f[1], reverse=True)
     if damaged:
         inputs.errors["exports"] = "; ".join(damaged)
-
-
-def default_metrics_url(target: str, http_port: int = 3001) -> str:
-    host = target.rsplit(":", 1)[0] if ":" in target else target
-    return f"http://{host or '127.0.0.1'}:{http_port}/metrics"

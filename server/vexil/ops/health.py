@@ -77,7 +77,7 @@ class HealthReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "state": self.state,
+            "state": self.state.removeprefix("STATE_"),  # the table's name: SERVING, DEGRADED
             "stateLevel": str(self.state_level),
             "level": str(self.level),
             "window": self.window,

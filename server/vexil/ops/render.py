@@ -189,6 +189,6 @@ def backups(found: list[dict[str, Any]]) -> str:
     if not found:
         return "(no backups)"
     rows = [
-        (b["name"], b["createdAt"], b["status"], str(b["size_bytes"]), b["type"], b["arn"]) for b in found
+        (b["name"], b["created_at"], b["status"], str(b["size_bytes"]), b["type"], b["arn"]) for b in found
     ]
     return table(("NAME", "CREATED", "STATUS", "BYTES", "TYPE", "ARN"), rows)

@@ -9,6 +9,7 @@ rate window, or the whole uptime when asked for a single reading.
 from __future__ import annotations
 
 import math
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -111,12 +112,17 @@ def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
     return None
 
 
-def fetch(url: str, timeout: float = 5.0, headers: Mapping[str, str] | None = None) -> Scrape:
-    """GET a /metrics URL (outside the local profile `headers` carry the credentials it needs);
-    `Unavailable` when the server cannot be reached."""
+def fetch(
+    url: str,
+    timeout: float = 5.0,
+    headers: Mapping[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Scrape:
+    """GET a /metrics URL (outside the local profile `headers` carry the credentials it needs;
+    `https` with `context`'s trust); `Unavailable` when the server cannot be reached."""
     try:
         request = urllib.request.Request(url, headers=dict(headers or {}))
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return Scrape.parse(response.read().decode("utf-8"))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

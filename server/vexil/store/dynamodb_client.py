@@ -15,7 +15,7 @@ from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
 from vexil.errors import InvalidArgument, Unavailable, VexilError
 
@@ -139,6 +139,14 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+class TableNotFound(Unavailable):
+    """The table does not exist (in this region, at this endpoint): create it first."""
+
+
+class NoCredentials(Unavailable):
+    """The AWS SDK found no credentials: nothing was sent to DynamoDB."""
+
+
 def translate(exc: BaseException, doing: str) -> VexilError:
     """The vexil error for an SDK failure while `doing` something (used in the message)."""
     if isinstance(exc, VexilError):
@@ -149,12 +157,17 @@ def translate(exc: BaseException, doing: str) -> VexilError:
         if code in VALIDATION_CODES:
             return InvalidArgument(f"DynamoDB refused the request while {doing}: {message}")
         if code == "ResourceNotFoundException":
-            return Unavailable(f"DynamoDB table not found while {doing} (create it first): {message}")
+            return TableNotFound(f"DynamoDB table not found while {doing} (create it first): {message}")
         if code in THROTTLING_CODES:
             return Unavailable(f"DynamoDB is throttling or busy while {doing} ({code}); retry later")
         return Unavailable(f"DynamoDB failed while {doing} ({code}): {message}")
     if isinstance(exc, ParamValidationError):
         return InvalidArgument(f"invalid DynamoDB request while {doing}: {exc}")
+    if isinstance(exc, NoCredentialsError):
+        return NoCredentials(
+            f"no AWS credentials while {doing}: set AWS_PROFILE or AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY (an emulator accepts any values)"
+        )
     if isinstance(exc, BotoCoreError | OSError):
         return Unavailable(f"DynamoDB unreachable while {doing}: {type(exc).__name__}: {exc}")
     return Unavailable(f"DynamoDB failed while {doing}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,99 @@
+"""Every `vexil` command that talks to a server speaks TLS and sends the credential the same way:
+against a real TLS server with authentication required, `status`, `ops check`, `backup export`
+and `flags list` work with `--ca-cert` and `--token` (or their variables), and none falls back
+to plaintext gRPC or `http://`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.ops.support import bool_flag, vexil
+from tests.security.conftest import Secure, open_secure
+from tests.support.pki import PkiFiles
+from vexil.v1 import admin_pb2
+
+
+def tls_args(secure: Secure, pki: PkiFiles) -> list[str]:
+    """Only the gRPC target and the CA: the HTTP side is found from them (https, port below)."""
+    return ["--target", secure.target, "--ca-cert", pki.ca, "--token", secure.tokens["root"]]
+
+
+def http_env(secure: Secure) -> dict[str, str]:
+    """The test server's HTTP port is not 3001: name it through the documented variable."""
+    return {"VEXIL_HTTP_URL": f"https://127.0.0.1:{secure.app.http_port}"}
+
+
+async def create_flag(secure: Secure) -> None:
+    await secure.admin.CreateFlag(
+        admin_pb2.CreateFlagRequest(flag=bool_flag("tls-flag", environment="local")),
+        metadata=secure.md("root"),
+    )
+
+
+async def test_status_reads_grpc_and_https_metrics_over_tls(secure: Secure, pki: PkiFiles) -> None:
+    await create_flag(secure)
+    ran = await vexil("status", *tls_args(secure, pki), "--json", env=http_env(secure))
+    assert ran.code == 0, ran.out + ran.err
+    data = json.loads(ran.out)
+    assert data["state"] == "SERVING"
+    assert data["problems"] == [], data["problems"]  # /metrics was read over https
+    by_name = {i["indicator"]: i for i in data["indicators"]}
+    assert by_name["availability"]["value"] is not None
+
+
+async def test_status_over_tls_with_variables_only(secure: Secure, pki: PkiFiles) -> None:
+    env = {
+        **http_env(secure),
+        "VEXIL_TARGET": secure.target,
+        "VEXIL_CA_CERT": pki.ca,
+        "VEXIL_TOKEN": secure.tokens["root"],
+    }
+    ran = await vexil("status", "--json", env=env)
+    assert ran.code == 0, ran.out + ran.err
+    assert json.loads(ran.out)["problems"] == []
+
+
+async def test_ops_check_daily_reaches_a_tls_server(secure: Secure, pki: PkiFiles) -> None:
+    await create_flag(secure)
+    ran = await vexil("ops", "check", "daily", *tls_args(secure, pki), "--json", env=http_env(secure))
+    results = {r["check"]: r for r in json.loads(ran.out)["results"]}
+    assert results["health"]["status"] == "PASS", results["health"]
+    for name in ("error-rate", "performance", "security-alerts", "stale-flags"):
+        assert results[name]["status"] != "FAIL", results[name]
+        assert "cannot read" not in results[name]["summary"], results[name]
+    assert results["keys"]["status"] in ("PASS", "WARN"), results["keys"]  # listed through KeyService
+
+
+async def test_backup_export_from_a_tls_server(secure: Secure, pki: PkiFiles, tmp_path: Path) -> None:
+    await create_flag(secure)
+    out = tmp_path / "export.json"
+    ran = await vexil("backup", "export", str(out), *tls_args(secure, pki), "--json", "--quiet")
+    assert ran.code == 0, ran.out + ran.err
+    assert json.loads(ran.out)["itemCount"] >= 2  # the environment and the flag at least
+    assert "FLAG#local#tls-flag" in out.read_text()
+
+
+async def test_flags_list_over_tls(secure: Secure, pki: PkiFiles) -> None:
+    await create_flag(secure)
+    ran = await vexil("flags", "list", *tls_args(secure, pki), "-e", "local", "--json")
+    assert ran.code == 0, ran.out + ran.err
+    assert [f["key"] for f in json.loads(ran.out)] == ["tls-flag"]
+
+
+async def test_a_plaintext_client_is_refused_not_silently_downgraded(secure: Secure) -> None:
+    ran = await vexil("status", "--target", secure.target, "--json", "--timeout", "3")
+    assert ran.code == 6, ran.out + ran.err
+
+
+async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
+    """Under mTLS both ports want the client certificate: gRPC and the https scrape present it."""
+    async with open_secure(pki, mtls=True) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root]
+        client = ["--client-cert", pki.client_cert, "--client-key", pki.client_key]
+        ran = await vexil("status", *args, *client, "--json", env=http_env(server))
+        without = await vexil("status", *args, "--json", "--timeout", "3", env=http_env(server))
+    assert ran.code == 0, ran.out + ran.err
+    assert json.loads(ran.out)["problems"] == []
+    assert without.code == 6, without.out + without.err  # no certificate: neither port answers
