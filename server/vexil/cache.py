@@ -7,7 +7,8 @@ changes exactly once and in `config_version` order:
 - a full reload every cache-profile TTL, which also picks up items written to the store by hand
   (those bypass the change log, so subscribers are told to resync when a reload finds drift).
 
-If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is.
+If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is,
+and `require_store` lets writes fail at once instead of each waiting out the write deadline.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from vexil.errors import NotFound, Unavailable, VexilError
 from vexil.hub import Hub
@@ -40,6 +42,8 @@ class FeedStatus:
     healthy: bool
     """False when the last attempt to reach the store failed (serving stale data: DEGRADED)."""
     last_error: str = ""
+    unhealthy_since: float = 0.0
+    """Unix time of the first failure of the current outage (0 while healthy)."""
 
 
 class SnapshotCache:
@@ -62,6 +66,7 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._locks = {env: asyncio.Lock() for env in self.environments}
         self._errors: dict[str, str] = {}
+        self._unhealthy_since: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[Change], None]] = []
         """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
@@ -95,6 +100,21 @@ class SnapshotCache:
             staleness_seconds=max(0.0, time.time() - snap.built_at),
             healthy=not error,
             last_error=error,
+            unhealthy_since=self._unhealthy_since.get(environment, 0.0),
+        )
+
+    def require_store(self, environment: str) -> None:
+        """Raise `Unavailable` at once while the change feed finds the store unreachable: a write
+        would only wait out its deadline to fail the same way (the feed clears this as soon as it
+        reaches the store again, within about a poll interval)."""
+        error = self._errors.get(environment)
+        if error is None:
+            return
+        since = datetime.fromtimestamp(self._unhealthy_since.get(environment, time.time()), UTC)
+        reason = error if len(error) <= 200 else error[:199] + "…"
+        raise Unavailable(
+            f"store unavailable since {since.isoformat(timespec='seconds')}: {reason}; nothing was"
+            " written, retry when the server reports SERVING again"
         )
 
     # -- the write side ------------------------------------------------------------------------
@@ -111,7 +131,7 @@ class SnapshotCache:
             fresh = Snapshot.build(env, flags)
             old = self._snapshots.get(environment)
             self._snapshots[environment] = fresh
-            self._errors.pop(environment, None)
+            self._healthy(environment)
         if old is not None and _drifted(old, fresh):
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)
@@ -143,7 +163,7 @@ class SnapshotCache:
                     self._swap(current, change)
                 if not changes:
                     self._snapshots[environment] = current.refreshed()
-            self._errors.pop(environment, None)
+            self._healthy(environment)
         if trimmed:
             log.warning("change log of %s no longer reaches our version; full reload", environment)
             await self.reload(environment)
@@ -188,7 +208,12 @@ class SnapshotCache:
     def _note_error(self, environment: str, message: str) -> None:
         if environment not in self._errors:
             log.warning("store unreachable for %s, serving last snapshot: %s", environment, message)
+            self._unhealthy_since[environment] = time.time()
         self._errors[environment] = message
+
+    def _healthy(self, environment: str) -> None:
+        self._errors.pop(environment, None)
+        self._unhealthy_since.pop(environment, None)
 
 
 def _drifted(old: Snapshot, new: Snapshot) -> bool:

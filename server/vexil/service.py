@@ -131,6 +131,7 @@ class FlagService:
 
     async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
         flag = self.validate(flag)
+        self.cache.require_store(flag.environment)
         held = len(self.cache.get(flag.environment).entries)
         if held >= self.max_flags:
             raise FailedPrecondition(
@@ -143,6 +144,7 @@ class FlagService:
         self, flag: Flag, *, expected_version: int | None, actor: str, reason: str = ""
     ) -> Change:
         flag = self.validate(flag)
+        self.cache.require_store(flag.environment)
         change = await self.store.update_flag(
             flag, expected_version=expected_version, kind=ChangeKind.UPDATE, actor=actor, reason=reason
         )
@@ -153,6 +155,7 @@ class FlagService:
     ) -> Change:
         validate_key(key)
         env = self.environment(environment)
+        self.cache.require_store(env)
         change = await self.store.delete_flag(
             env, key, expected_version=expected_version, actor=actor, reason=reason
         )
@@ -198,6 +201,7 @@ class FlagService:
         env = self.environment(environment)
         if to_version <= 0:
             raise InvalidArgument("name the version to roll back to (1 or more)", "to_version")
+        self.cache.require_store(env)
         revision = await self.store.get_revision(env, key, to_version)
         if revision is None:
             raise NotFound(f"flag '{key}' has no version {to_version} in environment '{env}'")
@@ -223,6 +227,7 @@ class FlagService:
         self, environment: str, key: str, killed: bool, *, actor: str, reason: str
     ) -> Change:
         require_reason(killed, reason)
+        self.cache.require_store(self.environment(environment))
         flag = await self.get_flag(environment, key)
         state = FlagState.DISABLED if killed else FlagState.ENABLED
         change = await self.store.update_flag(
@@ -244,6 +249,7 @@ class FlagService:
     ) -> Change:
         require_reason(killed, reason)
         current = self.get_environment(environment)
+        self.cache.require_store(current.name)
         updated = replace(current, kill_switch=killed, kill_reason=reason if killed else "")
         change = await self.store.update_environment(
             updated, expected_config_version=None, actor=actor, reason=reason
@@ -271,6 +277,7 @@ class FlagService:
         )
         if check_flags:
             self._check_evaluators(updated)
+        self.cache.require_store(current.name)
         change = await self.store.update_environment(
             updated, expected_config_version=expected_config_version, actor=actor, reason=reason
         )
