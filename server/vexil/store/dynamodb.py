@@ -576,8 +576,8 @@ class DynamoStore(OwnsClient):
             raise InvalidArgument(f"DynamoDB refused the write: {messages}")
         if CONDITION_FAILED not in codes:
             undecided = sorted({c for c in codes if c not in NO_REASON})
-            if undecided and all(c in RETRYABLE_REASONS for c in undecided):
-                raise _Retry(f"DynamoDB cancelled it ({', '.join(undecided)})")
+            if all(c in RETRYABLE_REASONS for c in undecided):  # none given: nothing decided either
+                raise _Retry(f"DynamoDB cancelled it ({', '.join(undecided) or 'no reason given'})")
             raise Unavailable(
                 f"DynamoDB cancelled the transaction while {doing} ({', '.join(undecided) or 'no reason'});"
                 " nothing was written"
@@ -607,10 +607,7 @@ class DynamoStore(OwnsClient):
                     raise self._deadline_passed(doing, bool(sent)) from None
         finally:
             _transaction_sent.reset(token)
-        raise Unavailable(
-            f"gave up {doing} after {n + 1} attempts in {self._write_timeout:g} s: {why};"
-            " nothing was written, retry later"
-        )
+        raise Unavailable(f"gave up {doing} after {n + 1} attempts: {why}; nothing was written, retry later")
 
     def _deadline_passed(self, doing: str, sent: bool) -> Unavailable:
         outcome = (
