@@ -42,8 +42,6 @@ class FeedStatus:
     healthy: bool
     """False when the last attempt to reach the store failed (serving stale data: DEGRADED)."""
     last_error: str = ""
-    unhealthy_since: float = 0.0
-    """Unix time of the first failure of the current outage (0 while healthy)."""
 
 
 class SnapshotCache:
@@ -66,7 +64,9 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._locks = {env: asyncio.Lock() for env in self.environments}
         self._errors: dict[str, str] = {}
-        self._unhealthy_since: dict[str, float] = {}
+        self._unreachable_since: dict[str, float] = {}
+        """When the feed's store calls began failing with `Unavailable` (meaningful while the
+        environment is in `_errors`; success clears `_errors`, the next outage restarts this)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[Change], None]] = []
         """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
@@ -100,21 +100,21 @@ class SnapshotCache:
             staleness_seconds=max(0.0, time.time() - snap.built_at),
             healthy=not error,
             last_error=error,
-            unhealthy_since=self._unhealthy_since.get(environment, 0.0),
         )
 
     def require_store(self, environment: str) -> None:
         """Raise `Unavailable` at once while the change feed finds the store unreachable: a write
-        would only wait out its deadline to fail the same way (the feed clears this as soon as it
-        reaches the store again, within about a poll interval)."""
+        would only wait out its deadline to fail the same way.  The feed clears this as soon as it
+        reaches the store again (within about a poll interval)."""
         error = self._errors.get(environment)
-        if error is None:
+        since = self._unreachable_since.get(environment)
+        if error is None or since is None:
             return
-        since = datetime.fromtimestamp(self._unhealthy_since.get(environment, time.time()), UTC)
+        at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
         reason = error if len(error) <= 200 else error[:199] + "…"
         raise Unavailable(
-            f"store unavailable since {since.isoformat(timespec='seconds')}: {reason}; nothing was"
-            " written, retry when the server reports SERVING again"
+            f"store unavailable since {at}: {reason}; nothing was written, retry when the server"
+            " reports SERVING again"
         )
 
     # -- the write side ------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class SnapshotCache:
             fresh = Snapshot.build(env, flags)
             old = self._snapshots.get(environment)
             self._snapshots[environment] = fresh
-            self._healthy(environment)
+            self._errors.pop(environment, None)
         if old is not None and _drifted(old, fresh):
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)
@@ -163,7 +163,7 @@ class SnapshotCache:
                     self._swap(current, change)
                 if not changes:
                     self._snapshots[environment] = current.refreshed()
-            self._healthy(environment)
+            self._errors.pop(environment, None)
         if trimmed:
             log.warning("change log of %s no longer reaches our version; full reload", environment)
             await self.reload(environment)
@@ -200,20 +200,20 @@ class SnapshotCache:
                     await self.reload(environment)
                     next_reload = time.monotonic() + self.reload_interval
             except VexilError as exc:
-                self._note_error(environment, exc.message)
+                self._note_error(environment, exc.message, unreachable=isinstance(exc, Unavailable))
             except Exception as exc:  # the feed must outlive any store fault
                 log.exception("change feed of %s failed", environment)
                 self._note_error(environment, f"{type(exc).__name__}: {exc}")
 
-    def _note_error(self, environment: str, message: str) -> None:
-        if environment not in self._errors:
+    def _note_error(self, environment: str, message: str, *, unreachable: bool = False) -> None:
+        first = environment not in self._errors
+        if first:
             log.warning("store unreachable for %s, serving last snapshot: %s", environment, message)
-            self._unhealthy_since[environment] = time.time()
         self._errors[environment] = message
-
-    def _healthy(self, environment: str) -> None:
-        self._errors.pop(environment, None)
-        self._unhealthy_since.pop(environment, None)
+        if not unreachable:
+            self._unreachable_since.pop(environment, None)
+        elif first or environment not in self._unreachable_since:
+            self._unreachable_since[environment] = time.time()
 
 
 def _drifted(old: Snapshot, new: Snapshot) -> bool:
