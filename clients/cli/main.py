@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "cache_ttl",
             "cache_maxsize",
             "poll_interval",
+            "write_timeout",
             "heartbeat_seconds",
             "watch_queue_size",
             "shutdown_grace",
@@ -157,6 +158,9 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-ttl", type=float, help="full reload interval in seconds (default: profile)")
     p.add_argument("--cache-maxsize", type=int, help="most flags per environment (default: profile)")
     p.add_argument("--poll-interval", type=float, help="change-log poll interval in seconds (default 1)")
+    p.add_argument(
+        "--write-timeout", type=float, help="seconds a write may take, retries included (default 5)"
+    )
     p.add_argument("--heartbeat-seconds", type=float, help="Watch heartbeat interval (default 15)")
     p.add_argument("--watch-queue-size", type=int, help="changes buffered per subscriber before a resync")
     p.add_argument("--shutdown-grace", type=float, help="seconds in-flight calls get on SIGTERM (default 10)")

@@ -62,6 +62,7 @@ def build_store(settings: Settings) -> FlagStore:
             settings.table,
             region=settings.dynamodb_region,
             endpoint_url=settings.dynamodb_endpoint or None,
+            write_timeout=settings.write_timeout,
         )
     from vexil.store.memory import MemoryStore
 

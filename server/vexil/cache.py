@@ -7,7 +7,8 @@ changes exactly once and in `config_version` order:
 - a full reload every cache-profile TTL, which also picks up items written to the store by hand
   (those bypass the change log, so subscribers are told to resync when a reload finds drift).
 
-If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is.
+If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is,
+and `require_store` lets writes fail at once instead of each waiting out the write deadline.
 
 Never backwards: a store found at a lower `config_version` than the one served, or empty where
 flags were (a table recreated or restored under running replicas), is not adopted. The last-known
@@ -24,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from vexil.errors import NotFound, Unavailable, VexilError
 from vexil.hub import Hub
@@ -76,6 +78,9 @@ class SnapshotCache:
         """The store's adoption id each snapshot was loaded under (a new one means: adopt)."""
         self._advanced: dict[str, asyncio.Event] = {}
         """Set (and dropped) whenever an environment's config_version moves forward."""
+        self._unreachable_since: dict[str, float] = {}
+        """When the feed's store calls began failing with `Unavailable` (meaningful while the
+        environment is in `_errors`; success clears `_errors`, the next outage restarts this)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[Change], None]] = []
         """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
@@ -131,6 +136,21 @@ class SnapshotCache:
             except TimeoutError:
                 return self.get(environment).config_version >= version
         return True
+
+    def require_store(self, environment: str) -> None:
+        """Raise `Unavailable` at once while the change feed finds the store unreachable: a write
+        would only wait out its deadline to fail the same way.  The feed clears this as soon as it
+        reaches the store again (within about a poll interval)."""
+        error = self._errors.get(environment)
+        since = self._unreachable_since.get(environment)
+        if error is None or since is None:
+            return
+        at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        reason = error if len(error) <= 200 else error[:199] + "…"
+        raise Unavailable(
+            f"store unavailable since {at}: {reason}; nothing was written, retry when the server"
+            " reports SERVING again"
+        )
 
     # -- the write side ------------------------------------------------------------------------
 
@@ -277,7 +297,7 @@ class SnapshotCache:
                     await self.reload(environment)
                     next_reload = time.monotonic() + self.reload_interval
             except VexilError as exc:
-                self._note_error(environment, exc.message)
+                self._note_error(environment, exc.message, unreachable=isinstance(exc, Unavailable))
             except Exception as exc:  # the feed must outlive any store fault
                 log.exception("change feed of %s failed", environment)
                 self._note_error(environment, f"{type(exc).__name__}: {exc}")
@@ -288,10 +308,15 @@ class SnapshotCache:
         if advanced is not None:
             advanced.set()
 
-    def _note_error(self, environment: str, message: str) -> None:
-        if environment not in self._errors:
+    def _note_error(self, environment: str, message: str, *, unreachable: bool = False) -> None:
+        first = environment not in self._errors
+        if first:
             log.warning("store unreachable for %s, serving last snapshot: %s", environment, message)
         self._errors[environment] = message
+        if not unreachable:
+            self._unreachable_since.pop(environment, None)
+        elif first or environment not in self._unreachable_since:
+            self._unreachable_since[environment] = time.time()
 
 
 def _went_backwards(served: Snapshot, stored: Snapshot) -> str:

@@ -71,6 +71,9 @@ class Settings:
     cache_maxsize: int = 0
     """0: from the profile."""
     poll_interval: float = 1.0
+    write_timeout: float = 5.0
+    """The write deadline: seconds one admin write may take against the store, retries
+    included, before it fails with UNAVAILABLE (instead of hanging on a stalled database)."""
     heartbeat_seconds: float = 15.0
     watch_queue_size: int = 256
     shutdown_grace: float = 10.0
@@ -286,7 +289,7 @@ def validate(settings: Settings) -> None:
             "to it: --flags-mode seed (create missing flags only) or --flags-mode sync (also update "
             "and delete the flags the file created; never other flags, never a kill)"
         )
-    for name in ("poll_interval", "heartbeat_seconds", "shutdown_grace"):
+    for name in ("poll_interval", "write_timeout", "heartbeat_seconds", "shutdown_grace"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} (from {where(name)}): must be greater than 0")
     for name in ("cache_ttl", "cache_maxsize"):

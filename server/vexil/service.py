@@ -149,6 +149,7 @@ class FlagService:
 
     async def create_flag(self, flag: Flag, *, actor: str, reason: str = "", lenient: bool = False) -> Change:
         flag = self.validate(flag, lenient=lenient)
+        self.cache.require_store(flag.environment)
         held = len(self.cache.get(flag.environment).entries)
         if held >= self.max_flags:
             raise FailedPrecondition(
@@ -172,6 +173,7 @@ class FlagService:
         `keep_state`: the request did not say a state, so the stored one is kept. Otherwise a state
         that differs from the stored one is refused: only `set_flag_killed` kills or revives."""
         flag = self.validate(flag, lenient=lenient)
+        self.cache.require_store(flag.environment)
         return await self._write_definition(
             flag,
             expected_version=expected_version,
@@ -229,6 +231,7 @@ class FlagService:
     ) -> Change:
         validate_key(key)
         env = self.environment(environment)
+        self.cache.require_store(env)
         change = await self.store.delete_flag(
             env, key, expected_version=expected_version, actor=actor, reason=reason
         )
@@ -274,6 +277,7 @@ class FlagService:
         env = self.environment(environment)
         if to_version <= 0:
             raise InvalidArgument("name the version to roll back to (1 or more)", "to_version")
+        self.cache.require_store(env)
         revision = await self.store.get_revision(env, key, to_version)
         if revision is None:
             raise NotFound(f"flag '{key}' has no version {to_version} in environment '{env}'")
@@ -302,6 +306,7 @@ class FlagService:
         stored flag conditionally on its version, retrying a bounded number of times, so a
         concurrent definition update is neither lost nor able to undo the kill."""
         require_reason(killed, reason)
+        self.cache.require_store(self.environment(environment))
         state = FlagState.DISABLED if killed else FlagState.ENABLED
         for attempt in range(WRITE_ATTEMPTS):
             flag = await self.get_flag(environment, key)
@@ -386,6 +391,7 @@ class FlagService:
         that landed in between (a kill, a revive) is overwritten; bounded fresh tries when the
         caller named no version."""
         env = self.environment(environment)
+        self.cache.require_store(env)
         for attempt in range(WRITE_ATTEMPTS):
             current, _ = await self.store.load_environment(env)
             if expected_config_version is not None and expected_config_version != current.config_version:

@@ -113,12 +113,18 @@ async def test_store_outage_and_recovery(dynamo_table, fault: str) -> None:
 
 
 async def test_slow_store_does_not_slow_evaluation(dynamo_table) -> None:
-    """A 2 s delay on every request to DynamoDB: writes are slow but land; evaluations are not."""
+    """A 2 s delay on every request to DynamoDB: writes are slow but land; evaluations are not.
+    (A write takes two such round trips, close to the default write deadline of 5 s; the deadline
+    is raised here so this stays about slowness, `test_write_faults` is about the deadline.)"""
     endpoint, table = dynamo_table
     upstream = urllib.parse.urlsplit(endpoint)
     proxy = await FaultProxy(upstream.hostname, upstream.port).start()
     settings = server_settings(
-        store="dynamodb", dynamodb_table=table, dynamodb_endpoint=proxy.endpoint, poll_interval=0.2
+        store="dynamodb",
+        dynamodb_table=table,
+        dynamodb_endpoint=proxy.endpoint,
+        poll_interval=0.2,
+        write_timeout=30.0,
     )
     try:
         async with running_app(settings) as app, connected(app) as a:

@@ -216,9 +216,12 @@ async def racing_store(dynamo_table: tuple[str, str]) -> AsyncIterator[DynamoSto
     by restoring a copy of the whole table, so truly parallel requests can undo each other's
     committed writes (checked: 20 parallel writers lost committed transactions).  Real DynamoDB
     is atomic.  With one connection the writers still interleave at every await (read, check,
-    transact), which is what the store's concurrency control has to handle."""
+    transact), which is what the store's concurrency control has to handle.  The write deadline
+    is raised: on the emulator, one request at a time and far slower than DynamoDB, the last of
+    fifteen writers queued behind each other can need more than the default 5 s, and these tests
+    are about what lands, not how fast (`tests/dynamo/test_write_faults.py` is about the deadline)."""
     endpoint_url, table = dynamo_table
-    store = DynamoStore(table, endpoint_url=endpoint_url, max_pool_connections=1)
+    store = DynamoStore(table, endpoint_url=endpoint_url, max_pool_connections=1, write_timeout=60.0)
     await store.start()
     yield store
     await store.close()

@@ -4,8 +4,10 @@ Use from any test folder with `pytest_plugins = ["tests.support.dynamo"]` in the
 conftest (or `config.pluginmanager.import_plugin` in a folder's `pytest_configure`).
 
 - `dynamo_endpoint` (session): the emulator's URL.  `VEXIL_TEST_DYNAMODB_ENDPOINT` points at one
-  already running; otherwise `moto_server` is started on a free loopback port and stopped at the
-  end of the session.  Both cost nothing until a test asks for them.
+  already running; otherwise a single-threaded moto server (`moto_single.py`: moto's threaded
+  `moto_server` loses concurrent transactions, so a lost write would not be vexil's) is started
+  on a free loopback port and stopped at the end of the session.  Both cost nothing until a test
+  asks for them.  One given by the variable must be single-threaded too for the race tests.
 - `dynamo_table` (function): wipes the emulator (`POST /moto-api/reset`, cheaper than a restart)
   and yields `(endpoint_url, table_name)` with a freshly created vexil table.
 
@@ -16,7 +18,6 @@ loopback addresses are used.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -47,15 +48,7 @@ DUMMY_AWS_ENV = {
 }
 
 
-def _moto_server_executable() -> str:
-    """`moto_server` next to the running interpreter (the venv's), else the first one on PATH."""
-    beside = Path(sys.executable).with_name("moto_server")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("moto_server")
-    if found is None:
-        pytest.skip(f"moto_server not installed (pip install 'moto[server]') and no {ENDPOINT_ENV} given")
-    return found
+SINGLE_THREADED_SERVER = Path(__file__).with_name("moto_single.py")
 
 
 def _free_loopback_port() -> int:
@@ -99,7 +92,7 @@ def dynamo_endpoint() -> Iterator[str]:
         endpoint = f"http://127.0.0.1:{port}"
         log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, after the process)
         process = subprocess.Popen(
-            [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, str(SINGLE_THREADED_SERVER), "127.0.0.1", str(port)],
             stdout=subprocess.DEVNULL,
             # A file, never a pipe: moto logs every request to stderr, and an unread pipe fills
             # up after about a thousand requests and freezes the emulator mid-suite.
@@ -112,9 +105,9 @@ def dynamo_endpoint() -> Iterator[str]:
                 if process.poll() is not None:
                     log.seek(0)
                     err = log.read().decode(errors="replace")
-                    pytest.fail(f"moto_server exited with {process.returncode}: {err[-2000:]}")
+                    pytest.fail(f"the DynamoDB emulator exited with {process.returncode}: {err[-2000:]}")
                 if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer on {endpoint} within {START_TIMEOUT_S}s")
+                    pytest.fail(f"the DynamoDB emulator gave no answer on {endpoint} in {START_TIMEOUT_S}s")
                 time.sleep(0.1)
             yield endpoint
         finally:

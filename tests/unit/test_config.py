@@ -35,6 +35,7 @@ def test_profiles_from_the_operations_guide() -> None:
         ({"VEXIL_STORE": "redis"}, "store (from VEXIL_STORE): 'redis' is unknown"),
         ({"VEXIL_FLAGS": "/nonexistent.yaml"}, "no such file"),
         ({"VEXIL_POLL_INTERVAL": "0"}, "poll_interval (from VEXIL_POLL_INTERVAL): must be greater than 0"),
+        ({"VEXIL_WRITE_TIMEOUT": "-1"}, "write_timeout (from VEXIL_WRITE_TIMEOUT): must be greater than 0"),
         ({"VEXIL_ENVIRONMENTS": "local,Bad Env"}, "'Bad Env' is not a valid name"),
         ({"VEXIL_DRAIN_SECONDS": "-1"}, "drain_seconds (from VEXIL_DRAIN_SECONDS): must not be negative"),
     ],

@@ -12,7 +12,15 @@ A transaction that lost only the race for `configVersion` (another flag was writ
 is re-read and retried with jittered exponential backoff, up to `write_attempts` times; after
 that the write fails with `Unavailable` and nothing was written.  A write with
 `expected_version=None` that loses the race on the flag itself is retried the same way (it asks
-to apply on top of whatever is current).
+to apply on top of whatever is current).  Only a `ConditionalCheckFailed` cancellation reason is
+a lost race; `TransactionConflict` (another transaction was in flight on one of our items,
+routine when writers share a flag) and throttling reasons mean nothing was decided, so they are
+retried the same way, never answered as "already exists" or "deleted concurrently".
+
+Deadline.  A write, retries included, gets `write_timeout` seconds (default 5).  When they run
+out the write fails with `Unavailable` at once instead of waiting for the SDK's own retries and
+read timeouts (a stalled table used to hold a writer for about 44 s); the message says whether
+the transaction had been sent, since only then may it have been applied.
 
 Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent.
 Listing (`load_environment`, `list_flags`) is a consistent, paginated Scan for the flag items of
@@ -37,6 +45,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,12 +67,22 @@ from vexil.store.dynamodb_client import (
 Item = items.Item
 
 DEFAULT_WRITE_ATTEMPTS = 20
+DEFAULT_WRITE_TIMEOUT_S = 5.0
 BACKOFF_BASE_S = 0.005
 BACKOFF_CAP_S = 0.25
 
+CONDITION_FAILED = "ConditionalCheckFailed"
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+"""Cancellation reasons that decide nothing: the same transaction, re-read, may well commit."""
+NO_REASON = ("", "None")
+
+_transaction_sent: ContextVar[list[bool] | None] = ContextVar("_transaction_sent", default=None)
+"""Set per write by `_with_retries`: whether a transaction was sent (its outcome may be unknown)."""
+
 
 class _Retry(Exception):
-    """Internal: the transaction lost a race that re-reading and trying again resolves."""
+    """Internal: the transaction lost a race (or met a conflict) that re-reading and trying again
+    resolves; the message says which, for the answer when the attempts run out."""
 
 
 @dataclass(slots=True)
@@ -74,7 +93,8 @@ class _Cancelled:
     images: list[Item | None] = field(default_factory=list)
 
     def failed(self, index: int) -> bool:
-        return index < len(self.codes) and self.codes[index] not in ("", "None")
+        """Whether action `index` failed its condition (a lost race, a definite answer)."""
+        return index < len(self.codes) and self.codes[index] == CONDITION_FAILED
 
     def image(self, index: int) -> Item | None:
         return self.images[index] if index < len(self.images) else None
@@ -94,16 +114,22 @@ class DynamoStore(OwnsClient):
         credentials: Credentials | None = None,
         max_attempts: int = 3,
         connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
+        read_timeout: float | None = None,
         max_pool_connections: int = 10,
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT_S,
     ) -> None:
         """`max_attempts` is the SDK's own retry budget per request (connection errors,
-        throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races."""
+        throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races;
+        `write_timeout` bounds a whole write, retries included.  `read_timeout` (per request)
+        defaults to `write_timeout`: a request that waits longer cannot be part of a write that
+        succeeds, and a shorter wait lets the change feed notice a stalled table sooner."""
         if not table:
             raise ValueError("table name is required")
         if write_attempts < 1:
             raise ValueError("write_attempts must be at least 1")
+        if write_timeout <= 0:
+            raise ValueError("write_timeout must be greater than 0")
         self.table = table
         self._settings = ClientSettings(
             region=region,
@@ -111,10 +137,11 @@ class DynamoStore(OwnsClient):
             credentials=credentials,
             max_attempts=max_attempts,
             connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            read_timeout=write_timeout if read_timeout is None else read_timeout,
             max_pool_connections=max_pool_connections,
         )
         self._write_attempts = write_attempts
+        self._write_timeout = write_timeout
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
         """Have `on_open` called with the client when `start` opens it (metrics hooks)."""
@@ -566,6 +593,9 @@ class DynamoStore(OwnsClient):
             (body,) = action.values()
             body["TableName"] = self.table
         client = self._require_client()
+        sent = _transaction_sent.get()
+        if sent is not None:
+            sent.append(True)
         with translated_errors(doing):
             try:
                 await client.transact_write_items(TransactItems=actions)
@@ -574,25 +604,58 @@ class DynamoStore(OwnsClient):
                 if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
+        if sent:
+            sent.clear()  # cancelled: definitely not applied
         codes = [str(r.get("Code") or "None") for r in reasons]
         if any(code == "ValidationError" for code in codes):
             messages = "; ".join(
                 str(r.get("Message", "")) for r in reasons if r.get("Code") == "ValidationError"
             )
             raise InvalidArgument(f"DynamoDB refused the write: {messages}")
+        if CONDITION_FAILED not in codes:
+            undecided = sorted({c for c in codes if c not in NO_REASON})
+            if all(c in RETRYABLE_REASONS for c in undecided):  # none given: nothing decided either
+                raise _Retry(f"DynamoDB cancelled it ({', '.join(undecided) or 'no reason given'})")
+            raise Unavailable(
+                f"DynamoDB cancelled the transaction while {doing} ({', '.join(undecided) or 'no reason'});"
+                " nothing was written"
+            )
         return _Cancelled(codes=codes, images=[r.get("Item") for r in reasons])
 
     async def _with_retries(self, doing: str, attempt: Callable[[], Awaitable[Change]]) -> Change:
-        """Run `attempt` until it commits or raises a definite answer; `_Retry` means re-read."""
-        for n in range(self._write_attempts):
-            try:
-                return await attempt()
-            except _Retry:
-                if n + 1 < self._write_attempts:
-                    await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n)))
-        raise Unavailable(
-            f"gave up {doing} after {self._write_attempts} attempts: other writes to the same"
-            " environment kept winning; nothing was written, retry later"
+        """Run `attempt` until it commits or raises a definite answer, within the write deadline;
+        `_Retry` means re-read and try again after a jittered backoff."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._write_timeout
+        sent: list[bool] = []
+        token = _transaction_sent.set(sent)
+        why = "other writes to the same environment kept winning"
+        try:
+            for n in range(self._write_attempts):
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        return await attempt()
+                except _Retry as retry:
+                    why = str(retry) or why
+                    pause = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n))
+                    if n + 1 == self._write_attempts or loop.time() + pause >= deadline:
+                        break
+                    await asyncio.sleep(pause)
+                except TimeoutError:
+                    raise self._deadline_passed(doing, bool(sent)) from None
+        finally:
+            _transaction_sent.reset(token)
+        raise Unavailable(f"gave up {doing} after {n + 1} attempts: {why}; nothing was written, retry later")
+
+    def _deadline_passed(self, doing: str, sent: bool) -> Unavailable:
+        outcome = (
+            "the transaction was sent and may still have been applied: read the flag before retrying"
+            if sent
+            else "nothing was written"
+        )
+        return Unavailable(
+            f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while"
+            f" {doing}; {outcome}"
         )
 
     # --- read helpers ---------------------------------------------------------------------
