@@ -86,7 +86,10 @@ def cmd_dynamodb(args: argparse.Namespace) -> int:
     except config.ConfigError as exc:
         print(f"vexil dynamodb: configuration error: {exc}", file=sys.stderr)
         return 2
-    where = {"region": settings.dynamodb_region, "endpoint_url": settings.dynamodb_endpoint or None}
+    where: dict[str, Any] = {
+        "region": settings.dynamodb_region,
+        "endpoint_url": settings.dynamodb_endpoint or None,
+    }
     try:
         if args.dynamodb_command == "create-table":
             report = asyncio.run(

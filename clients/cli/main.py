@@ -210,7 +210,7 @@ def flag_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None)
             raise UsageError("--file must hold one flag definition object")
         mapping = {"defaultVariant": "default_variant"}
         for key, value in body.items():
-            flag[mapping.get(key, key)] = value
+            flag[mapping.get(str(key), str(key))] = value
     if args.variants is not None:
         flag["variants"] = json_arg(args.variants, "--variants")
     if "variants" not in flag:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -214,9 +215,7 @@ class FileSync:
         wanted = {flag.key: flag for flag in accepted}
         snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
-            writes += await self._retrying(
-                key, snapshot.flag(key), lambda current, f=flag: self._put(f, current)
-            )
+            writes += await self._retrying(key, snapshot.flag(key), functools.partial(self._put, flag))
         if self.mode == "sync":
             for current in sorted(snapshot.flags(), key=lambda f: f.key):
                 # A flag skipped now keeps what it had: a mistake in the file never deletes it.

@@ -117,7 +117,7 @@ class Snapshot:
         entry = self.entries.get(key)
         if entry is None:
             return not_found(key), 0
-        if type(entry) is BrokenFlag:
+        if isinstance(entry, BrokenFlag):
             return entry.resolution(), entry.flag.version
         return (
             evaluate(entry, context, value_type, environment_killed=self.environment.kill_switch),

@@ -189,13 +189,13 @@ class FlagdEvaluation:
 class FlagdEvaluationV2(FlagdEvaluation):
     """flagd.evaluation.v2.Service: what current flagd providers call."""
 
-    pb = evaluation_v2
+    pb: ClassVar[ModuleType] = evaluation_v2
 
 
 class FlagdEvaluationV1(FlagdEvaluation):
     """flagd.evaluation.v1.Service: the older protocol, with ResolveAll."""
 
-    pb = evaluation_v1
+    pb: ClassVar[ModuleType] = evaluation_v1
 
     @status.unary
     async def ResolveAll(self, request: Any, context: grpc.aio.ServicerContext) -> Message:

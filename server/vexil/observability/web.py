@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from vexil.http import ofrep
@@ -35,9 +36,7 @@ def metrics_handler(registry: CollectorRegistry) -> Handler:
     return metrics
 
 
-def request_middleware(
-    requests: RequestStats,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def request_middleware(requests: RequestStats) -> Middleware:
     """Latency, status and in-flight count of every HTTP request, labelled by route template."""
     by_route: dict[object, CallStats] = {}
     in_flight = {protocol: requests.in_flight(protocol) for protocol in ("ofrep", "http")}

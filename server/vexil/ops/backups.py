@@ -205,10 +205,10 @@ async def restore_pitr(
     status = await pitr_status(client, table)
     if not status.enabled:
         raise InvalidArgument(f"point-in-time recovery is not enabled on {table} (vexil backup pitr enable)")
-    window = (status.earliest, status.latest)
-    if at is not None and None not in window and not window[0] <= at <= window[1]:
+    earliest, latest = status.earliest, status.latest
+    if at is not None and earliest is not None and latest is not None and not earliest <= at <= latest:
         raise InvalidArgument(
-            f"{_iso(at)} is outside the restorable window {_iso(window[0])} .. {_iso(window[1])}",
+            f"{_iso(at)} is outside the restorable window {_iso(earliest)} .. {_iso(latest)}",
             field="time",
         )
     point = (

@@ -11,7 +11,7 @@ says so and WARNs or FAILs: none passes for lack of evidence.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -126,7 +126,7 @@ def error_rate(i: Inputs) -> Result:
     if i.scrape is None:
         return Result("error-rate", item, Status.FAIL, f"no metrics: {i.missing('metrics')}")
     reading = next(r for r in readings(i.scrape, i.store) if r.indicator is t.ERROR_RATE)
-    errors = {}
+    errors: dict[str, float] = {}
     for s in i.scrape.series("vexil_requests_total", lambda labels: labels.get("outcome") == "server_error"):
         if s.value:
             key = f"{s.labels.get('method')} {s.labels.get('code')}"
@@ -292,6 +292,11 @@ def capacity(i: Inputs) -> Result:
     return Result("capacity", item, status, shown, details)
 
 
+def _label_is(name: str, value: str) -> Callable[[Mapping[str, str]], bool]:
+    """A series filter: the label `name` is `value`."""
+    return lambda labels: labels.get(name) == value
+
+
 def _uptime(i: Inputs) -> float:
     """Seconds the scraped server has been up (0 when unknown): the history its counters hold."""
     started = i.scrape.max("process_start_time_seconds") if i.scrape is not None else None
@@ -307,9 +312,7 @@ def _dynamodb_utilisation(i: Inputs) -> dict[str, float]:
         return {}
     out = {}
     for kind, provisioned in (("read", i.table.get("readCapacity")), ("write", i.table.get("writeCapacity"))):
-        used = i.scrape.sum(
-            "vexil_dynamodb_consumed_capacity_units_total", lambda labels, k=kind: labels.get("kind") == k
-        )
+        used = i.scrape.sum("vexil_dynamodb_consumed_capacity_units_total", _label_is("kind", kind))
         if provisioned:
             out[kind] = used / uptime / float(provisioned)
     return out
@@ -369,9 +372,7 @@ def cost(i: Inputs) -> Result:
     if i.scrape is not None:
         uptime = _uptime(i)
         for kind in ("read", "write"):
-            used = i.scrape.sum(
-                "vexil_dynamodb_consumed_capacity_units_total", lambda labels, k=kind: labels.get("kind") == k
-            )
+            used = i.scrape.sum("vexil_dynamodb_consumed_capacity_units_total", _label_is("kind", kind))
             if not used:
                 continue
             if uptime >= MIN_COST_HISTORY:
