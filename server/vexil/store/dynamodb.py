@@ -661,9 +661,18 @@ class DynamoStore(OwnsClient):
     # --- read helpers ---------------------------------------------------------------------
 
     async def _call(self, doing: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One read, SDK retries included, within the write deadline: the reads a write makes
+        first (the current flag, the environment) must not outlast the write they serve."""
         client = self._require_client()
-        with translated_errors(doing):
-            return await getattr(client, operation)(TableName=self.table, **kwargs)
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                with translated_errors(doing):
+                    return await getattr(client, operation)(TableName=self.table, **kwargs)
+        except TimeoutError:
+            raise Unavailable(
+                f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while"
+                f" {doing}; nothing was written"
+            ) from None
 
     async def _get(self, key: Item) -> Item | None:
         response = await self._call(
