@@ -415,6 +415,13 @@ def cmd_watch(r: Remote) -> Any:
     except KeyboardInterrupt:
         stream.cancel()
         return None, None
+    except grpc.RpcError as exc:
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            raise
+        # A draining server ends its streams UNAVAILABLE so that clients reconnect elsewhere.
+        raise ServerGone(
+            f"the server ended the Watch stream after {received} events: {exc.details()}"  # type: ignore[attr-defined]
+        ) from None
     if not (a.count and received >= a.count):
         raise ServerGone(f"the server ended the Watch stream after {received} events")
     return None, None
