@@ -25,6 +25,7 @@ from vexil.api.flagd_sync import FlagdSync
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
+from vexil.engine import budget
 from vexil.errors import VexilError
 from vexil.flagfile import FileSync
 from vexil.http import HttpServer
@@ -32,6 +33,7 @@ from vexil.observability import Metrics, MetricsInterceptor, instrument_http
 from vexil.observability.interceptor import protocol_of
 from vexil.security.interceptors import classify
 from vexil.security.layer import SecurityLayer
+from vexil.security.ratelimit import QuotaExceeded
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
 from vexil.store.keys import KeyStore
@@ -68,6 +70,9 @@ class App:
         self, settings: Settings, store: FlagStore | None = None, key_store: KeyStore | None = None
     ) -> None:
         self.settings = settings
+        budget.configure(
+            operations=settings.evaluation_budget_operations, characters=settings.evaluation_budget_characters
+        )
         self.metrics = Metrics()
         """This process's metrics (served at /metrics); made first so every part can report to it."""
         self.store = store if store is not None else build_store(settings)
@@ -123,6 +128,8 @@ class App:
         kind, label = classify(exc)
         if kind == "rate_limit":
             self.metrics.rate_limit_rejected(label, protocol_of(method))
+            if isinstance(exc, QuotaExceeded):
+                self.metrics.quota_exceeded(exc.role)
         else:
             self.metrics.auth_failed(label, protocol_of(method))
 
@@ -130,7 +137,10 @@ class App:
         """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
         evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
-            EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
+            EvaluationServicer(
+                self.service, self.hub, settings.heartbeat_seconds, max_keys=settings.evaluate_all_max_keys
+            ),
+            self.server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.service), self.server)
         keys_pb2_grpc.add_KeyServiceServicer_to_server(

@@ -53,11 +53,15 @@ async def probed(server: Connected, load: Callable[[], Awaitable[Any]]) -> tuple
     done = asyncio.Event()
 
     async def probe() -> None:
+        # Latency counts from when a call was due (every 5 ms), not from when the loop got round
+        # to sending it: a hold that starts between two calls is seen too.
         deadline = time.monotonic() + 60.0
+        due = time.perf_counter()
         while not done.is_set() and time.monotonic() < deadline:
-            started = time.perf_counter()
             await health.Check(health_pb2.HealthCheckRequest(), timeout=30)
-            latencies.append(time.perf_counter() - started)
+            ended = time.perf_counter()
+            latencies.append(ended - due)
+            due = ended + 0.005
             await asyncio.sleep(0.005)
 
     task = asyncio.create_task(probe())
@@ -154,11 +158,11 @@ async def test_evaluate_all_refuses_more_distinct_keys_than_the_limit(server: Co
 
 
 async def test_evaluating_every_flag_gives_the_loop_back_between_flags(server: Connected) -> None:
-    # 40 flags each just inside the budget (about 10 ms each): a bulk answer holds ~0.4 s of work,
-    # which must be served in slices, the probe passing between them.
+    # 100 flags each inside the budget (several ms each): a bulk answer holds about a second of
+    # work, which must be served in slices, the probe passing between them.
     inner = {"reduce": [list(range(100)), {"+": [ACC, CUR]}, 0]}
     rule = {">": [{"reduce": [{"var": "xs"}, {"+": [ACC, inner]}, 0]}, 0]}
-    for i in range(40):
+    for i in range(100):
         await create(server, f"heavy-{i:02d}", rule)
     ctx = {"xs": ["x"] * 60}  # 60 x 100 inner steps: inside the budget, not cut off
 
@@ -166,6 +170,6 @@ async def test_evaluating_every_flag_gives_the_loop_back_between_flags(server: C
         return await server.evaluation.EvaluateAll(evaluation_pb2.EvaluateAllRequest(context=context(**ctx)))
 
     response, latencies = await probed(server, call)
-    assert len(response.results) == 40
+    assert len(response.results) == 100
     assert all(r.reason == evaluation_pb2.REASON_TARGETING_MATCH for r in response.results)
-    assert p99(latencies) < 0.2, sorted(latencies)[-3:]
+    assert p99(latencies) < PROBE_P99, sorted(latencies)[-3:]
