@@ -125,6 +125,18 @@ def test_one_iterator_over_a_huge_array_is_cut_off() -> None:
     assert served.reason is Reason.TARGETING_MATCH and served.variant == "yes"
 
 
+def test_printing_arrays_in_a_loop_is_charged() -> None:
+    # Each element, an array of 5,000 numbers, is printed to compare it with a string.
+    rule = pick({"some": [{"var": "xs"}, {"==": [{"var": ""}, "x"]}]})
+    resolution, took = timed(make(rule), {"xs": [list(range(5_000))] * 300})
+    assert resolution.reason is Reason.ERROR and "evaluation budget exceeded" in resolution.error_message
+    assert took < WALL
+    # The same comparison in a rule without a loop is not metered, even right after a cut-off.
+    top = pick({"==": [{"var": "a"}, "0,1,2"]})
+    assert evaluate(compile_flag(make(top)), {"a": [0, 1, 2]}).variant == "yes"
+    assert evaluate(compile_flag(make(top)), {"a": list(range(100_000))}).variant == "no"
+
+
 def test_the_budget_is_per_evaluation_and_configurable(small_budget: None) -> None:
     # 180 elements x weight 5 (one per element, plus the sub-rule's 4 nodes: `==`, `var`, its
     # path, the literal) = 900 of 1,000 operations.

@@ -15,9 +15,11 @@ other.  Two guards:
   rules cost exactly what they did.  Overspending raises `BudgetExceeded`, which `evaluate`
   turns into an ERROR resolution ("evaluation budget exceeded").
 
-The meter is thread-local (the client SDK may evaluate from several threads) and is reset at the
-root of every metered rule (see `rules.compile_rule`), so nothing leaks from one evaluation to
-the next.  The defaults spend about 10 ms of work at most; `configure` changes them per process.
+The meter is thread-local (the client SDK may evaluate from several threads), filled at the root
+of every metered rule and emptied of limits when it returns (see `rules.compile_rule`), so
+nothing leaks from one evaluation to the next, and a charge made outside a metered evaluation
+(a `to_string` of an array in a rule with no loop, constant folding) never refuses anything.
+The defaults spend about 10 ms of work at most; `configure` changes them per process.
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ class BudgetExceeded(Exception):
     """An evaluation spent more than its budget; `evaluate` answers ERROR with this message."""
 
 
+_UNMETERED = 1 << 62
+
+
 class _Meter(threading.local):
-    operations = DEFAULT_OPERATIONS
-    characters = DEFAULT_CHARACTERS
+    operations = _UNMETERED
+    characters = _UNMETERED
 
 
 _meter = _Meter()
@@ -71,6 +76,12 @@ def start() -> None:
     """A metered rule begins: a full budget."""
     meter = _meter
     meter.operations, meter.characters = _limits
+
+
+def stop() -> None:
+    """A metered rule has returned (or raised): charges outside one are not limited."""
+    meter = _meter
+    meter.operations = meter.characters = _UNMETERED
 
 
 def spend(operations: int) -> None:

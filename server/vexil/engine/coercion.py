@@ -13,6 +13,8 @@ from __future__ import annotations
 from math import isnan
 from typing import Any
 
+from vexil.engine.budget import build, spend
+
 NAN = float("nan")
 """The one NaN the coercions produce (identity matters to Python's `in` on lists)."""
 
@@ -62,7 +64,10 @@ def to_string(value: Any) -> str:
 
     Floats print with 15 significant digits; booleans go through `str()` of an int subclass and
     so print as `True`/`False` (a reference quirk kept for identical `cat` results); `null` is
-    `null`; arrays join their items with commas; objects are `[object Object]`.
+    `null`; arrays join their items with commas; objects are `[object Object]`.  The string of an
+    array is charged to the evaluation's budget before it is built (two operations an element,
+    about what printing one costs) and after (its length): comparing each element of a loop with
+    a string would otherwise print a whole context-sized array per element, unbudgeted.
     """
     if isinstance(value, str):
         return value
@@ -73,7 +78,10 @@ def to_string(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, list):
-        return ",".join([to_string(item) for item in value])
+        spend(2 * len(value))
+        text = ",".join([to_string(item) for item in value])
+        build(len(text))
+        return text
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)

@@ -299,10 +299,13 @@ def compile_rule(
 
 def _metered(expr: Expr) -> Expr:
     """The rule behind a fresh run-time budget for each evaluation (`budget`)."""
-    fn, start = expr.fn, budget.start
+    fn, start, stop = expr.fn, budget.start, budget.stop
 
     def metered(data: Any) -> Any:
         start()
-        return fn(data)  # type: ignore[misc]
+        try:
+            return fn(data)  # type: ignore[misc]
+        finally:
+            stop()
 
     return dynamic(metered, plain_truth=expr.plain_truth, boolean=expr.boolean)
