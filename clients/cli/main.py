@@ -138,7 +138,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--evaluation-budget-operations",
         type=int,
-        help="operations one evaluation may spend in loops over data (default 50000: about 10 ms)",
+        help="operations one evaluation may spend in loops over data (default 20000: a few ms)",
     )
     p.add_argument(
         "--evaluation-budget-characters",

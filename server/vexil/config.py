@@ -67,10 +67,10 @@ class Settings:
     poll_interval: float = 1.0
     heartbeat_seconds: float = 15.0
     watch_queue_size: int = 256
-    evaluation_budget_operations: int = 50_000
+    evaluation_budget_operations: int = 20_000
     """Operations one evaluation may spend where work grows with the data (iterations of
     map/filter/reduce/all/some/none times their sub-rule's size, merge, in over a computed
-    array): about 10 ms.  Past it the flag resolves ERROR "evaluation budget exceeded"."""
+    array): a few ms at most.  Past it the flag resolves ERROR "evaluation budget exceeded"."""
     evaluation_budget_characters: int = 1_000_000
     """Characters of strings (cat, substr) and elements of arrays (merge) one evaluation may build."""
     evaluate_all_max_keys: int = 1000
