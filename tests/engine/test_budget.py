@@ -166,6 +166,15 @@ def test_the_budget_is_per_evaluation_and_configurable(small_budget: None) -> No
     assert long.reason is Reason.ERROR and "1,000 characters" in long.error_message
 
 
+def test_a_failed_number_parse_costs_ten_operations(small_budget: None) -> None:
+    # Comparing numbers with a word parses the word each time and fails (an exception): 5 for
+    # the element and its sub-rule, 10 for the failed parse, 15 an element of 1,000.
+    rule = compile_flag(make(pick({"some": [{"var": "xs"}, {"==": [{"var": ""}, "x"]}]})))
+    assert evaluate(rule, {"xs": list(range(66))}).reason is Reason.TARGETING_MATCH  # 990
+    over = evaluate(rule, {"xs": list(range(67))})  # 1,005
+    assert over.reason is Reason.ERROR and "1,000 operations" in over.error_message
+
+
 def test_configure_refuses_a_zero_budget() -> None:
     with pytest.raises(ValueError):
         budget.configure(operations=0, characters=10)

@@ -60,6 +60,9 @@ def to_number(value: Any) -> int | float:
     try:
         return float(value)
     except ValueError:
+        # A failed parse (an exception) costs what ten cheap nodes do: a loop comparing numbers
+        # with a word would otherwise be the costliest thing a budgeted evaluation can do.
+        spend(10)
         return NAN
 
 
