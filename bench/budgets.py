@@ -50,17 +50,22 @@ def _pick(rule: Any) -> dict[str, Any]:
 
 # Candidates for the most expensive rule the limits allow, each with the caller context that
 # makes it spend the most it may (sized by `sized`): loops nested as deep as allowed with sem_ver
-# inside; every element's array printed to compare it with a string; a long string parsed as a
-# number again and again.  The heaviest of them per evaluation is the one measured.
+# inside; numbers compared with a word (a failed number parse each); every element's array
+# printed to compare it with a string; a long string parsed as a number again and again.  The
+# heaviest of them per evaluation is the one measured.
 _VERSIONS = {"all": [VERSIONS, {"sem_ver": [{"var": ""}, ">=", "1.0.0"]}]}
 CANDIDATES: dict[str, tuple[dict[str, Any], Callable[[int], dict[str, Any]]]] = {
     "sem_ver in nested loops": (
         _pick({"reduce": [{"var": "xs"}, {"and": [ACC, _VERSIONS]}, True]}),
         lambda n: {"xs": ["x"] * n},
     ),
-    "printing arrays in loops": (
+    "numbers compared with a word in loops": (
         _pick({"some": [{"var": "xs"}, {"some": [_copies(50), {"==": [{"var": ""}, "x"]}]}]}),
         lambda n: {"xs": [list(range(n))]},
+    ),
+    "printing arrays in loops": (
+        _pick({"some": [{"var": "xs"}, {"==": [{"var": ""}, "x"]}]}),
+        lambda n: {"xs": [list(range(100))] * n},
     ),
     "parsing long strings in loops": (
         _pick({"some": [{"var": "xs"}, {"some": [_copies(200), {">": [{"var": ""}, 5]}]}]}),
@@ -192,8 +197,13 @@ def engine_cost_ms(rule: dict[str, Any], context: dict[str, Any], rounds: int = 
     return statistics.median(times)
 
 
-async def measure(target: str, seconds: float, say: Callable[[str], None]) -> dict[str, Any]:
-    name, _, heavy, costs = heaviest()
+async def measure(
+    target: str,
+    seconds: float,
+    say: Callable[[str], None],
+    found: tuple[str, dict[str, Any], dict[str, Any], dict[str, float]],
+) -> dict[str, Any]:
+    name, _, heavy, costs = found
     say(f"  candidates, engine ms per evaluation: {costs}; heaviest: {name}")
     result: dict[str, Any] = {
         "budget_operations": DEFAULT_OPERATIONS,
@@ -236,10 +246,11 @@ def run(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """Start a vexil serving the four flags, measure, stop it (`bench.run` passes its helpers)."""
-    flags_file = write_flagd_file(logs / "budget-flags.json", flags(heaviest()[1]))
+    found = heaviest()  # before the server starts: the engine figures are this process's alone
+    flags_file = write_flagd_file(logs / "budget-flags.json", flags(found[1]))
     server = server_factory(logs, "--flags", str(flags_file), "--heartbeat-seconds", "300")
     try:
         server.start()
-        return run_async(measure(server.target, seconds, say))
+        return run_async(measure(server.target, seconds, say, found))
     finally:
         server.stop()

@@ -366,9 +366,11 @@ def render(results: dict[str, Any]) -> str:
                 f"{_num(fig.get('probe_p99_ms'), '.1f'):>14}{_num(fig.get('probe_max_ms'), '.1f'):>14}   "
                 f"{fig.get('answer')}"
             )
+        costs = ", ".join(
+            f"{n} {_num(ms, '.1f')}" for n, ms in (bud.get("candidates_engine_ms") or {}).items()
+        )
         lines.append(
-            f"  heaviest allowed: 2 nested iterators with sem_ver inside over {heavy.get('caller_elements')} "
-            f"caller elements, {_num(heavy.get('engine_ms'), '.1f')} ms per evaluation (engine only)"
+            f"  heaviest allowed: {heavy.get('rule')}; engine ms per evaluation of each candidate: {costs}"
         )
 
     lines += ["", "Targets"]
