@@ -103,6 +103,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if prop is None else prop < 1500.0,
         "poll interval 1 s, DynamoDB emulator",
     )
+    heaviest = _get(results, "scenarios", "budgets", "heaviest") or {}
+    probe = heaviest.get("probe_p99_ms")
+    add(
+        "Probe p99 beside the most expensive allowed rule",
+        "< 100 ms",
+        probe,
+        None if probe is None else probe < 100.0,
+        f"{_num(heaviest.get('engine_ms'), '.1f')} ms per evaluation (engine), "
+        f"{_num(heaviest.get('call_p50_ms'), '.1f')} ms per Evaluate p50, {heaviest.get('callers')} callers",
+    )
+    stalling = _get(results, "scenarios", "budgets", "stalling") or {}
+    worst = max(
+        (f.get("probe_p99_ms") for f in stalling.values() if f.get("probe_p99_ms") is not None), default=None
+    )
+    add(
+        "Probe p99 beside each once-stalling request",
+        "< 100 ms",
+        worst,
+        None if worst is None else worst < 100.0,
+        "worst of " + ", ".join(f"{n} {_num(f.get('probe_p99_ms'), '.1f')} ms" for n, f in stalling.items()),
+    )
     for what in ("value", "details"):
         ratio = _get(results, "scenarios", "local", f"{what}_ratio")
         add(
@@ -328,6 +349,29 @@ def render(results: dict[str, Any]) -> str:
             "Client local mode (clients/bench_local.py: vexil.client getters vs Snapshot.evaluate)",
         ]
         lines += [f"  {line}" for line in sc["local"].get("table", [])]
+
+    if not failed("budgets"):
+        bud = sc["budgets"]
+        heavy = bud.get("heaviest", {})
+        lines += [
+            "",
+            f"Bounded work (budget {bud.get('budget_operations'):,} operations per evaluation): health probe "
+            "every 10 ms beside each load, latency from when each check was due",
+            f"  {'load':<26}{'calls':>7}{'call p50 ms':>13}{'probe p99 ms':>14}{'probe max ms':>14}   answer",
+        ]
+        rows = [("heaviest allowed rule", heavy), *bud.get("stalling", {}).items()]
+        for name, fig in rows:
+            lines.append(
+                f"  {name:<26}{fig.get('calls', 0):>7}{_num(fig.get('call_p50_ms'), '.1f'):>13}"
+                f"{_num(fig.get('probe_p99_ms'), '.1f'):>14}{_num(fig.get('probe_max_ms'), '.1f'):>14}   "
+                f"{fig.get('answer')}"
+            )
+        costs = ", ".join(
+            f"{n} {_num(ms, '.1f')}" for n, ms in (bud.get("candidates_engine_ms") or {}).items()
+        )
+        lines.append(
+            f"  heaviest allowed: {heavy.get('rule')}; engine ms per evaluation of each candidate: {costs}"
+        )
 
     lines += ["", "Targets"]
     for t in results.get("targets", []):

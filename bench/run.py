@@ -5,11 +5,13 @@
 Scenarios (one module each): `evaluate` (Evaluate/EvaluateAll against the floor, one process and
 `--workers 2`), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
 Watch subscribers), `propagation` (two replicas on the DynamoDB emulator), `footprint` (10,000
-flags, 1,000 streams), `engine` (`bench/engine.py`).  Every server is a separate process on
-127.0.0.1, every loop is bounded in count and time, and everything started is stopped at the end
-of its phase even when a scenario fails; a failed scenario is reported and the others still run
-(the exit status is then 1).  The machine is described in the results (cores, load average before
-and after each phase) because every absolute figure depends on it; ratios to the floor less so.
+flags, 1,000 streams), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the
+limits allow and the requests that used to stall the server, each beside a health probe).
+Every server is a separate process on 127.0.0.1, every loop is bounded in count and time, and
+everything started is stopped at the end of its phase even when a scenario fails; a failed
+scenario is reported and the others still run (the exit status is then 1).  The machine is
+described in the results (cores, load average before and after each phase) because every
+absolute figure depends on it; ratios to the floor less so.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bench import clients, evaluate, footprint, servers, streams
+from bench import budgets, clients, evaluate, footprint, servers, streams
 from bench.flagset import environment, evaluate_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
 from tests.support.dynamo import DUMMY_AWS_ENV
 
 T = TypeVar("T")
-SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine", "local")
+SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine", "local", "budgets")
 ENGINE = Path(__file__).with_name("engine.py")
 LOCAL = Path(__file__).resolve().parent.parent / "clients" / "bench_local.py"
 
@@ -53,6 +55,7 @@ class Plan:
     footprint_flags: int
     streams: int
     client_seconds: float
+    budget_seconds: float
 
 
 FULL = Plan(
@@ -62,6 +65,7 @@ FULL = Plan(
     footprint_flags=10_000,
     streams=1000,
     client_seconds=2.0,
+    budget_seconds=5.0,
 )
 QUICK = Plan(
     evaluate.QUICK,
@@ -70,6 +74,7 @@ QUICK = Plan(
     footprint_flags=1_000,
     streams=1000,
     client_seconds=0.5,
+    budget_seconds=1.5,
 )
 """Quick: one round, short runs, and 1,000 flags for the footprint (the emulator's Scan of 10,000
 takes about 25 s on its own); the table says so."""
@@ -231,6 +236,9 @@ class Bench:
         for line in out.stdout.splitlines():
             say(f"  {line}")
         return {"exit_code": out.returncode, "table": out.stdout.splitlines(), **json.loads(path.read_text())}
+
+    def budgets(self) -> dict[str, Any]:
+        return budgets.run(self.logs, servers.Vexil, self.run_async, self.plan.budget_seconds, say)
 
     def local(self) -> dict[str, Any]:
         """The Python client's local mode against the raw engine (`clients/bench_local.py`)."""

@@ -32,6 +32,9 @@ SERVE_SETTINGS = (
     "rate_limit_admin",
     "rate_limit_admin_roles",
     "rate_limit_evaluation",
+    "rate_limit_evaluation_client",
+    "rate_limit_evaluation_roles",
+    "rate_limit_evaluation_keys",
     "key_cache_ttl",
     "key_lifetime_days",
     "key_max_lifetime_days",
@@ -78,6 +81,15 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--rate-limit-evaluation", type=float, help="evaluation calls per second, server-wide (default 10000)"
     )
+    g.add_argument(
+        "--rate-limit-evaluation-client",
+        type=float,
+        help="evaluation calls per second per client: key, JWT subject or anonymous address (default 1000)",
+    )
+    g.add_argument(
+        "--rate-limit-evaluation-roles", help="per-role evaluation quotas, e.g. evaluator=5000,anonymous=50"
+    )
+    g.add_argument("--rate-limit-evaluation-keys", help="per-key evaluation quotas by key id, e.g. <id>=8000")
     g.add_argument(
         "--key-cache-ttl", type=float, help="seconds API key lookups are cached (default 30, max 60)"
     )

@@ -83,6 +83,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "write_timeout",
             "heartbeat_seconds",
             "watch_queue_size",
+            "evaluation_budget_operations",
+            "evaluation_budget_characters",
+            "evaluate_all_max_keys",
             "shutdown_grace",
             "drain_seconds",
             "log_level",
@@ -163,6 +166,17 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--heartbeat-seconds", type=float, help="Watch heartbeat interval (default 15)")
     p.add_argument("--watch-queue-size", type=int, help="changes buffered per subscriber before a resync")
+    p.add_argument(
+        "--evaluation-budget-operations",
+        type=int,
+        help="operations one evaluation may spend in loops over data (default 20000: a few ms)",
+    )
+    p.add_argument(
+        "--evaluation-budget-characters",
+        type=int,
+        help="characters (and array elements) one evaluation may build (default 1000000)",
+    )
+    p.add_argument("--evaluate-all-max-keys", type=int, help="most flag_keys per EvaluateAll (default 1000)")
     p.add_argument("--shutdown-grace", type=float, help="seconds in-flight calls get on SIGTERM (default 10)")
     p.add_argument("--drain-seconds", type=float, help="seconds still served on SIGTERM (default 5)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")

@@ -28,6 +28,7 @@ from vexil.api.gate import ShutdownGate
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
+from vexil.engine import budget
 from vexil.errors import CannotListen, VexilError
 from vexil.flagfile import FileSync
 from vexil.http import HttpServer
@@ -36,6 +37,7 @@ from vexil.observability.metrics import Metrics
 from vexil.observability.web import instrument_http
 from vexil.security.interceptors import classify
 from vexil.security.layer import SecurityLayer
+from vexil.security.ratelimit import QuotaExceeded
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
 from vexil.store.keys import KeyStore
@@ -76,6 +78,9 @@ class App:
         self, settings: Settings, store: FlagStore | None = None, key_store: KeyStore | None = None
     ) -> None:
         self.settings = settings
+        budget.configure(
+            operations=settings.evaluation_budget_operations, characters=settings.evaluation_budget_characters
+        )
         self.metrics = Metrics()
         """This process's metrics (served at /metrics); made first so every part can report to it."""
         self.store = store if store is not None else build_store(settings)
@@ -138,6 +143,8 @@ class App:
         kind, label = classify(exc)
         if kind == "rate_limit":
             self.metrics.rate_limit_rejected(label, protocol_of(method))
+            if isinstance(exc, QuotaExceeded):
+                self.metrics.quota_exceeded(exc.role)
         else:
             self.metrics.auth_failed(label, protocol_of(method))
 
@@ -145,7 +152,10 @@ class App:
         """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
         evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
-            EvaluationServicer(self.service, self.hub, settings.heartbeat_seconds), self.server
+            EvaluationServicer(
+                self.service, self.hub, settings.heartbeat_seconds, max_keys=settings.evaluate_all_max_keys
+            ),
+            self.server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.service, insecure_reasons=self.security.insecure.reasons), self.server

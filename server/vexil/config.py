@@ -76,6 +76,14 @@ class Settings:
     included, before it fails with UNAVAILABLE (instead of hanging on a stalled database)."""
     heartbeat_seconds: float = 15.0
     watch_queue_size: int = 256
+    evaluation_budget_operations: int = 20_000
+    """Operations one evaluation may spend where work grows with the data (iterations of
+    map/filter/reduce/all/some/none times their sub-rule's size, merge, in over a computed
+    array): a few ms at most.  Past it the flag resolves ERROR "evaluation budget exceeded"."""
+    evaluation_budget_characters: int = 1_000_000
+    """Characters of strings (cat, substr) and elements of arrays (merge) one evaluation may build."""
+    evaluate_all_max_keys: int = 1000
+    """Most `flag_keys` one EvaluateAll may name (duplicates count once)."""
     shutdown_grace: float = 10.0
     drain_seconds: float = 5.0
     """On SIGTERM: seconds of serving on while health says NOT_SERVING (load balancers move
@@ -113,6 +121,14 @@ class Settings:
     """Per-role overrides of `rate_limit_admin`, e.g. `admin=600,editor=200`."""
     rate_limit_evaluation: float = 10000.0
     """Evaluation calls per second for the whole server (0: unlimited)."""
+    rate_limit_evaluation_client: float = 1000.0
+    """Evaluation calls per second per client: its API key, JWT subject, or peer address when
+    anonymous (0: unlimited).  Checked before the server-wide cap, so one client over its quota
+    never uses up the others' share."""
+    rate_limit_evaluation_roles: tuple[str, ...] = ()
+    """Per-role overrides of `rate_limit_evaluation_client`, e.g. `evaluator=5000,anonymous=50`."""
+    rate_limit_evaluation_keys: tuple[str, ...] = ()
+    """Per-API-key overrides (by key id), e.g. `0123456789abcdef=8000`."""
     key_cache_ttl: float = 30.0
     """Seconds a key lookup is cached: bounds how long a revocation takes on other replicas."""
     key_lifetime_days: float = 90.0
@@ -167,11 +183,26 @@ class Settings:
     @property
     def admin_rate_limits(self) -> dict[str, float]:
         """`rate_limit_admin_roles` as role -> calls per minute (validated by `validate`)."""
-        limits = {}
-        for entry in self.rate_limit_admin_roles:
-            role, _, limit = entry.partition("=")
-            limits[role.strip()] = float(limit)
-        return limits
+        return _limits(self.rate_limit_admin_roles)
+
+    @property
+    def evaluation_role_quotas(self) -> dict[str, float]:
+        """`rate_limit_evaluation_roles` as role -> calls per second (validated by `validate`)."""
+        return _limits(self.rate_limit_evaluation_roles)
+
+    @property
+    def evaluation_key_quotas(self) -> dict[str, float]:
+        """`rate_limit_evaluation_keys` as key id -> calls per second (validated by `validate`)."""
+        return _limits(self.rate_limit_evaluation_keys)
+
+
+def _limits(entries: tuple[str, ...]) -> dict[str, float]:
+    """`name=number` entries as a mapping."""
+    limits = {}
+    for entry in entries:
+        name, _, limit = entry.partition("=")
+        limits[name.strip()] = float(limit)
+    return limits
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
@@ -307,6 +338,9 @@ def validate(settings: Settings) -> None:
         )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")
+    for name in ("evaluation_budget_operations", "evaluation_budget_characters", "evaluate_all_max_keys"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} (from {where(name)}): must be at least 1")
     validate_security(settings)
 
 
@@ -357,7 +391,7 @@ def validate_security(settings: Settings) -> None:
         )
     if settings.rate_limits not in ("", "on", "off"):
         raise ConfigError(f"rate_limits (from {where('rate_limits')}): use on or off")
-    for name in ("rate_limit_admin", "rate_limit_evaluation"):
+    for name in ("rate_limit_admin", "rate_limit_evaluation", "rate_limit_evaluation_client"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means unlimited)")
     for entry in settings.rate_limit_admin_roles:
@@ -371,6 +405,8 @@ def validate_security(settings: Settings) -> None:
                 f"rate_limit_admin_roles (from {where('rate_limit_admin_roles')}): '{entry}' is not "
                 "<role>=<calls per minute> with role evaluator, editor or admin"
             )
+    _check_limits(settings, "rate_limit_evaluation_roles", ("evaluator", "editor", "admin", "anonymous"))
+    _check_limits(settings, "rate_limit_evaluation_keys", None)
     if not 0 < settings.key_cache_ttl <= 60:
         raise ConfigError(
             f"key_cache_ttl (from {where('key_cache_ttl')}): must be more than 0 and at most 60 seconds"
@@ -395,6 +431,24 @@ def validate_security(settings: Settings) -> None:
             f"bootstrap_admin_key (from {where('bootstrap_admin_key')}): not a vexil API key token "
             "(vxk_<16 hex digits>_<secret>); `vexil keys create --bootstrap` prints one"
         )
+
+
+def _check_limits(settings: Settings, name: str, names: tuple[str, ...] | None) -> None:
+    """Each entry of the setting is `<name>=<calls per second>` (name one of `names` if given)."""
+    for entry in getattr(settings, name):
+        key, sep, limit = entry.partition("=")
+        try:
+            valid = bool(sep and key.strip()) and float(limit) >= 0
+        except ValueError:
+            valid = False
+        if valid and names is not None:
+            valid = key.strip() in names
+        if not valid:
+            what = f"role ({', '.join(names)})" if names else "key id"
+            raise ConfigError(
+                f"{name} (from {settings.sources.get(name, 'default')}): '{entry}' is not "
+                f"<{what.split(' ')[0]}>=<calls per second> with a {what}"
+            )
 
 
 def require_secure(settings: Settings) -> None:

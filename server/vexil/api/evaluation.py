@@ -19,12 +19,15 @@ from vexil.engine import ValueType
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change, ChangeKind
+from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 WatchEvent = evaluation_pb2.WatchEvent
 EVENT_MEMO_SIZE = 64
+DEFAULT_MAX_KEYS = 1000
+"""Most distinct `flag_keys` one EvaluateAll may name (the `evaluate_all_max_keys` setting)."""
 
 VALUE_TYPES = {
     evaluation_pb2.VALUE_TYPE_UNSPECIFIED: ValueType.ANY,
@@ -37,8 +40,15 @@ VALUE_TYPES = {
 
 
 class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
-    def __init__(self, service: FlagService, hub: Hub, heartbeat_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        service: FlagService,
+        hub: Hub,
+        heartbeat_seconds: float = 15.0,
+        max_keys: int = DEFAULT_MAX_KEYS,
+    ) -> None:
         self.service = service
+        self.max_keys = max_keys
         self.cache = service.cache
         self.hub = hub
         self.heartbeat_seconds = heartbeat_seconds
@@ -74,11 +84,23 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     async def EvaluateAll(
         self, request: evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
     ) -> evaluation_pb2.EvaluateAllResponse:
+        # Each key once, in the order first named: a request repeating one key 300,000 times
+        # must not make the server evaluate and answer it 300,000 times.
+        keys = list(dict.fromkeys(request.flag_keys))
+        if len(keys) > self.max_keys:
+            raise InvalidArgument(
+                f"{len(keys):,} distinct flag keys; at most {self.max_keys:,} per call: split the request, "
+                "or name none to evaluate every flag",
+                "flag_keys",
+            )
         snapshot = self._snapshot(request.environment)
         ctx = context_from_request(request)
-        keys = list(request.flag_keys) or sorted(snapshot.entries)
+        if not keys:
+            keys = sorted(snapshot.entries)
         response = evaluation_pb2.EvaluateAllResponse(config_version=snapshot.config_version)
+        pacer = Pacer()
         for key in keys:
+            await pacer.tick()
             resolution, version = snapshot.evaluate(key, ctx)
             resolution_to_pb(key, resolution, version, snapshot.config_version, response.results.add())
         return response

@@ -30,6 +30,7 @@ from vexil.api.flagd_selector import header_selector, select_environment
 from vexil.engine import ErrorCode, Resolution, ValueType
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change, ChangeKind
+from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 
@@ -203,7 +204,9 @@ class FlagdEvaluationV1(FlagdEvaluation):
         snapshot = self.cache.get(self._environment(context))
         ctx = context_from_request(request)
         response = evaluation_v1.ResolveAllResponse()
+        pacer = Pacer()
         for key in sorted(snapshot.entries):
+            await pacer.tick()
             resolution, _ = snapshot.evaluate(key, ctx)
             flag = _any_flag(resolution, merged_metadata(snapshot, resolution))
             if flag is not None:

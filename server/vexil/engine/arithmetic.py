@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vexil.engine.budget import MAX_INT_BITS, BudgetExceeded
 from vexil.engine.coercion import NAN, to_number
 from vexil.engine.errors import RuleFailure
 from vexil.engine.expr import Expr, Operator, Site, eager, fixed_arity
@@ -23,9 +24,18 @@ def add(*values: Any) -> int | float:
 
 
 def multiply(*values: Any) -> int | float:
+    """Refuses integers beyond `MAX_INT_BITS` before computing them: a `reduce` squaring its
+    accumulator would otherwise spend seconds and gigabytes on one product."""
     product: int | float = 1
     for value in values:
-        product *= to_number(value)
+        number = to_number(value)
+        if (
+            number.__class__ is int
+            and product.__class__ is int
+            and product.bit_length() + number.bit_length() > MAX_INT_BITS  # type: ignore[union-attr]
+        ):
+            raise BudgetExceeded(f"evaluation budget exceeded (a product beyond {MAX_INT_BITS} bits)")
+        product *= number
     return product
 
 

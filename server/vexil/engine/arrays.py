@@ -4,32 +4,38 @@ The iterators compile their sub-rule in *item scope*: there the data is the curr
 `reduce`, an object holding `current` and `accumulator`), not the evaluation context, exactly as
 in the reference.  Their first argument is evaluated in the enclosing scope; anything but an
 array counts as no elements.  `all`, `some` and `none` stop at the first element that decides.
+
+Each run of an iterator spends its element count times its sub-rule's weight from the
+evaluation's budget before it starts (`budget`), and `merge` and `in` over a computed array
+spend their length, so a large context array cannot make one evaluation run for long.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from vexil.engine.budget import build, spend
 from vexil.engine.coercion import to_string
 from vexil.engine.expr import NULL, Expr, Operator, Site, as_fn, const, dynamic, eager, fixed_arity, truth_fn
 
 
-def _sub_rule(site: Site, index: int) -> Expr:
-    if index < len(site.args):
-        return site.compile_arg(index, item=True)
-    return NULL
+def _sub_rule(site: Site, index: int) -> tuple[Expr, int]:
+    """The iterator's sub-rule and the operations each element costs."""
+    return site.compiler.loop_body(site, index)
 
 
 def build_map(site: Site) -> Expr:
     if not site.args:
         return const([])
     items = as_fn(site.compile_arg(0))
-    sub = as_fn(_sub_rule(site, 1))
+    body, weight = _sub_rule(site, 1)
+    sub = as_fn(body)
 
     def mapped(data: Any) -> list[Any]:
         values = items(data)
         if not isinstance(values, list):
             return []
+        spend(len(values) * weight)
         return [sub(value) for value in values]
 
     return dynamic(mapped, plain_truth=True)
@@ -39,12 +45,14 @@ def build_filter(site: Site) -> Expr:
     if len(site.args) < 2:
         return const([])
     items = as_fn(site.compile_arg(0))
-    keep = truth_fn(_sub_rule(site, 1))
+    body, weight = _sub_rule(site, 1)
+    keep = truth_fn(body)
 
     def filtered(data: Any) -> list[Any]:
         values = items(data)
         if not isinstance(values, list):
             return []
+        spend(len(values) * weight)
         return [value for value in values if keep(value)]
 
     return dynamic(filtered, plain_truth=True)
@@ -57,7 +65,8 @@ def build_reduce(site: Site) -> Expr:
     if not site.args:
         return NULL
     items = as_fn(site.compile_arg(0))
-    sub = as_fn(_sub_rule(site, 1))
+    body, weight = _sub_rule(site, 1)
+    sub = as_fn(body)
     initial = site.args[2] if len(site.args) > 2 else None
     if isinstance(initial, dict) and len(initial) == 1:
         site.invalid("reduce does not evaluate its initial value; give a literal", site.arg_paths[2])
@@ -66,6 +75,7 @@ def build_reduce(site: Site) -> Expr:
         values = items(data)
         if not isinstance(values, list):
             return initial
+        spend(len(values) * weight)
         scope: dict[str, Any] = {"accumulator": initial}
         for value in values:
             scope["current"] = value
@@ -79,13 +89,15 @@ def _quantifier(site: Site, kind: str) -> Expr:
     if len(site.args) < 2:
         return const(kind == "none")
     items = as_fn(site.compile_arg(0))
-    test = truth_fn(_sub_rule(site, 1))
+    body, weight = _sub_rule(site, 1)
+    test = truth_fn(body)
     if kind == "all":
 
         def every(data: Any) -> bool:
             values = items(data)
             if not isinstance(values, list) or not values:
                 return False
+            spend(len(values) * weight)
             return all(test(value) for value in values)
 
         return dynamic(every, boolean=True)
@@ -96,6 +108,7 @@ def _quantifier(site: Site, kind: str) -> Expr:
             values = items(data)
             if not isinstance(values, list):
                 return False
+            spend(len(values) * weight)
             return any(test(value) for value in values)
 
         return dynamic(some, boolean=True)
@@ -104,6 +117,7 @@ def _quantifier(site: Site, kind: str) -> Expr:
         values = items(data)
         if not isinstance(values, list):
             return True
+        spend(len(values) * weight)
         return not any(test(value) for value in values)
 
     return dynamic(none, boolean=True)
@@ -120,6 +134,21 @@ def merge(*values: Any) -> list[Any]:
     return out
 
 
+def merged(*values: Any) -> list[Any]:
+    """`merge` evaluated per call: spends the length of the array it builds."""
+    out = merge(*values)
+    build(len(out))
+    return out
+
+
+def build_merge(site: Site) -> Expr:
+    args = site.compile_args()
+    if all(a.const for a in args):
+        return eager(merge, args, plain_truth=True)
+    site.compiler.meter()
+    return eager(merged, args, plain_truth=True)
+
+
 def contains(needle: Any, haystack: Any) -> bool:
     """`in`: membership in an array (by Python equality), or substring of a string."""
     if isinstance(haystack, list):
@@ -127,6 +156,13 @@ def contains(needle: Any, haystack: Any) -> bool:
     if isinstance(haystack, str):
         return to_string(needle) in haystack
     return False
+
+
+def contains_metered(needle: Any, haystack: Any) -> bool:
+    """`in` over a computed array or string: spends its length (a scan per call)."""
+    if isinstance(haystack, list | str):
+        spend(len(haystack))
+    return contains(needle, haystack)
 
 
 def _hashable_members(values: list[Any]) -> frozenset[Any] | None:
@@ -161,7 +197,10 @@ def build_in(site: Site) -> Expr:
             )
         fn = as_fn(needle)
         return dynamic(lambda data: (fn(data), False)[1], boolean=True)
-    return eager(fixed_arity(contains, 2, len(args)), args, boolean=True)
+    if all(a.const for a in args):
+        return eager(fixed_arity(contains, 2, len(args)), args, boolean=True)
+    site.compiler.meter()
+    return eager(fixed_arity(contains_metered, 2, len(args)), args, boolean=True)
 
 
 def _member_of(needle: Expr, values: list[Any]) -> Expr:
@@ -190,6 +229,6 @@ OPERATORS: dict[str, Operator] = {
     "all": Operator(lambda site: _quantifier(site, "all"), 2, 2, eager=False),
     "some": Operator(lambda site: _quantifier(site, "some"), 2, 2, eager=False),
     "none": Operator(lambda site: _quantifier(site, "none"), 2, 2, eager=False),
-    "merge": Operator(lambda site: eager(merge, site.compile_args(), plain_truth=True), 0, None),
+    "merge": Operator(build_merge, 0, None),
     "in": Operator(build_in, 2, 2),
 }

@@ -13,6 +13,8 @@ from __future__ import annotations
 from math import isnan
 from typing import Any
 
+from vexil.engine.budget import build, spend
+
 NAN = float("nan")
 """The one NaN the coercions produce (identity matters to Python's `in` on lists)."""
 
@@ -20,6 +22,8 @@ NUMERIC = (int, float)
 """Python numbers, bool included (bool is an int: JSONLogic treats true as 1)."""
 
 _INFINITY_SPELLINGS = frozenset(("inf", "-inf", "+inf"))
+_SHORT = 64
+"""Strings up to this long are parsed as numbers without charging the evaluation's budget."""
 
 
 def truthy(value: Any) -> bool:
@@ -49,11 +53,16 @@ def to_number(value: Any) -> int | float:
         return to_number(value[0])
     if isinstance(value, dict):
         return NAN
+    if isinstance(value, str) and len(value) > _SHORT:
+        build(len(value))  # parsing is linear in the length: a long string costs its length
     if isinstance(value, str) and value.strip().lower() in _INFINITY_SPELLINGS:
         return NAN
     try:
         return float(value)
     except ValueError:
+        # A failed parse (an exception) costs what ten cheap nodes do: a loop comparing numbers
+        # with a word would otherwise be the costliest thing a budgeted evaluation can do.
+        spend(10)
         return NAN
 
 
@@ -62,7 +71,10 @@ def to_string(value: Any) -> str:
 
     Floats print with 15 significant digits; booleans go through `str()` of an int subclass and
     so print as `True`/`False` (a reference quirk kept for identical `cat` results); `null` is
-    `null`; arrays join their items with commas; objects are `[object Object]`.
+    `null`; arrays join their items with commas; objects are `[object Object]`.  The string of an
+    array is charged to the evaluation's budget before it is built (ten operations an element,
+    about what printing one costs) and after (its length): comparing each element of a loop with
+    a string would otherwise print a whole context-sized array per element, unbudgeted.
     """
     if isinstance(value, str):
         return value
@@ -73,7 +85,10 @@ def to_string(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, list):
-        return ",".join([to_string(item) for item in value])
+        spend(10 * len(value))
+        text = ",".join([to_string(item) for item in value])
+        build(len(text))
+        return text
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)

@@ -395,7 +395,7 @@ def _fixed_result(
     except Exception as exc:  # str() of an enormous integer
         failed = error_resolution(ErrorCode.GENERAL, f"flag '{flag.key}': {describe_failure(exc)}", metadata)
         return dict.fromkeys(_TYPES, failed)
-    out = {}
+    out: dict[str, Resolution] = {}
     for t in _TYPES:
         found = matches[t].get(name)  # type: ignore[arg-type]
         out[t] = found or unknown_variant(flag.key, name, metadata)

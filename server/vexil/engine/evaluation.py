@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from vexil.engine.budget import BudgetExceeded
 from vexil.engine.compiler import CompiledFlag, unknown_variant
 from vexil.engine.errors import RuleParseError, describe_failure
 from vexil.engine.expr import shown
@@ -73,6 +74,8 @@ def evaluate(
         return error_resolution(
             ErrorCode.PARSE_ERROR, f"flag '{compiled.key}': {exc}", compiled.flag_metadata
         )
+    except BudgetExceeded as exc:
+        return error_resolution(ErrorCode.GENERAL, f"flag '{compiled.key}': {exc}", compiled.flag_metadata)
     except Exception as exc:
         return _failed(compiled, exc)
 

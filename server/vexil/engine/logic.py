@@ -8,6 +8,7 @@ these semantics, so the closures use them directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vexil.engine.coercion import truthy
@@ -56,8 +57,12 @@ def build_if(site: Site) -> Expr:
     if len(pairs) == 1 and pairs[0][0].plain_truth:
         cond, then = pairs[0]
         return dynamic(_branch_fn(truth_fn(cond), then, otherwise), plain_truth=plain, boolean=boolean)
-    table = tuple((as_fn(c), c.plain_truth, t.const, t.value if t.const else t.fn) for c, t in pairs)
-    o_const, o_value = otherwise.const, otherwise.value if otherwise.const else otherwise.fn
+    # (condition, its truth is plain, the branch is a constant, the constant or the branch's fn)
+    table: tuple[tuple[Callable[[Any], Any], bool, bool, Any], ...] = tuple(
+        (as_fn(c), c.plain_truth, t.const, t.value if t.const else t.fn) for c, t in pairs
+    )
+    o_const = otherwise.const
+    o_value: Any = otherwise.value if o_const else otherwise.fn
 
     def chain(data: Any) -> Any:
         for cond, plain_cond, is_const, then in table:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from vexil.engine import access, arithmetic, arrays, comparison, fractional, logic, semver, strings
+from vexil.engine import access, arithmetic, arrays, budget, comparison, fractional, logic, semver, strings
 from vexil.engine.errors import FlagValidationError, RuleParseError
 from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
 
@@ -82,7 +82,11 @@ class RuleCompiler:
         self.evaluators: Mapping[str, Any] = evaluators or {}
         self.strict = strict
         self.full_context = False
+        self.metered = False
+        """The rule has a site that spends the run-time budget (see `budget`)."""
+        self.nodes = 0
         self._depth = 0
+        self._loops = 0
         self._refs: list[str] = []
 
     # -- services for the operator builders --------------------------------------------------
@@ -95,6 +99,32 @@ class RuleCompiler:
         """The rule reads the enriched context as a whole (or `$flagd.timestamp`): evaluation
         must materialise it instead of reading the caller's mapping directly."""
         self.full_context = True
+
+    def meter(self) -> None:
+        """The rule has a site that spends the evaluation's budget: its root resets the meter."""
+        self.metered = True
+
+    def loop_body(self, site: Site, index: int) -> tuple[Expr, int]:
+        """Compile an iterator's sub-rule (in item scope): the expression and its weight, the
+        operations one element costs (its node count, nested iterators charging their own).
+        Iterators nested deeper than `budget.MAX_LOOP_NESTING` are refused, strict or not."""
+        self.metered = True
+        if index >= len(site.args):
+            return const(None), 1
+        self._loops += 1
+        try:
+            if self._loops > budget.MAX_LOOP_NESTING:
+                raise FlagValidationError(
+                    f"iterators (map, filter, reduce, all, some, none) nest at most "
+                    f"{budget.MAX_LOOP_NESTING} deep; this {site.op} is inside "
+                    f"{self._loops - 1} others: flatten the rule or compute the value in the context",
+                    site.path,
+                )
+            before = self.nodes
+            expr = site.compile_arg(index, item=True)
+        finally:
+            self._loops -= 1
+        return expr, 1 + self.nodes - before
 
     def check_variant(self, value: Any, path: str) -> None:
         """A literal the rule can return must name a variant (strict mode)."""
@@ -124,7 +154,14 @@ class RuleCompiler:
         """Compile one JSON node found at `path`.  `item`: inside an array operator's sub-rule.
         `result`: the node's value is the rule's result (a variant name)."""
         self._depth += 1
+        self.nodes += 1
         try:
+            if self.nodes > budget.MAX_NODES:
+                raise FlagValidationError(
+                    f"the rule has more than {budget.MAX_NODES:,} nodes (operators and values, each "
+                    "$ref counted where it is used); split it or move lists into literal arrays",
+                    path,
+                )
             if self._depth > MAX_DEPTH:
                 raise FlagValidationError(f"the rule nests deeper than {MAX_DEPTH} levels", path)
             expr = self._compile(node, path, item, result)
@@ -176,7 +213,16 @@ class RuleCompiler:
         return operator.build(site)
 
     def _array(self, node: list[Any], path: str, item: bool) -> Expr:
-        """A JSON array in a rule is evaluated element by element (each may be an operation)."""
+        """A JSON array in a rule is evaluated element by element (each may be an operation).
+        One of plain values is a literal: one node, however long (up to `MAX_LITERAL_ARRAY`)."""
+        if len(node) > budget.MAX_LITERAL_ARRAY:
+            raise FlagValidationError(
+                f"an array in a rule holds at most {budget.MAX_LITERAL_ARRAY:,} elements, this one "
+                f"{len(node):,}",
+                path,
+            )
+        if not any(isinstance(value, dict | list) for value in node):
+            return const(list(node))
         exprs = [self.compile(value, f"{path}[{i}]", item=item) for i, value in enumerate(node)]
         if all(e.const for e in exprs):
             return const([e.value for e in exprs])
@@ -258,4 +304,20 @@ def compile_rule(
     if not expr.const and expr.boolean and not _is_branching(rule):
         # e.g. a bare comparison as the whole rule: its true/false select variants "true"/"false".
         compiler.check_boolean_result(path)
+    if compiler.metered and expr.fn is not None:
+        expr = _metered(expr)
     return expr, compiler.full_context
+
+
+def _metered(expr: Expr) -> Expr:
+    """The rule behind a fresh run-time budget for each evaluation (`budget`)."""
+    fn, start, stop = expr.fn, budget.start, budget.stop
+
+    def metered(data: Any) -> Any:
+        start()
+        try:
+            return fn(data)  # type: ignore[misc]
+        finally:
+            stop()
+
+    return dynamic(metered, plain_truth=expr.plain_truth, boolean=expr.boolean)

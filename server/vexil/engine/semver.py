@@ -135,7 +135,7 @@ def _against_literal(subject: Expr, op: str, literal: Any) -> Expr:
         if value.__class__ is str:
             found = cache_get(value, _MISSING)
             if found is not _MISSING:
-                return found  # type: ignore[no-any-return]
+                return found  # type: ignore[no-any-return,return-value]
         return version_key(value)
 
     if op == "^":

@@ -3,6 +3,10 @@
 `cat` and `substr` coerce with JavaScript's `String()` rules (`coercion.to_string`).  flagd's
 string comparisons are stricter: both operands must already be strings and there must be exactly
 two, otherwise the result is null (the rule's "no match", never an error).
+
+`cat` and `substr` evaluated per call spend the length of the string they build from the
+evaluation's budget (`budget`): a `cat` that doubles its accumulator in a `reduce` is cut off
+long before it takes the process's memory.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from math import isnan
 from typing import Any
 
+from vexil.engine.budget import build
 from vexil.engine.coercion import to_number, to_string
 from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager, fixed_arity
 
@@ -22,6 +27,7 @@ def build_cat(site: Site) -> Expr:
     args = site.compile_args()
     if all(a.const for a in args) or not args:
         return eager(concatenate, args, plain_truth=True)
+    site.compiler.meter()
     # Merge neighbouring constants into literal text once, at compile time.
     parts: list[tuple[bool, Any]] = []
     for arg in args:
@@ -35,13 +41,19 @@ def build_cat(site: Site) -> Expr:
             parts.append((False, as_fn(arg)))
     if len(parts) == 2 and parts[0][0] and not parts[1][0]:
         prefix, fn = parts[0][1], parts[1][1]
-        return dynamic(
-            lambda data: prefix + (v if (v := fn(data)).__class__ is str else to_string(v)), plain_truth=True
-        )
+
+        def prefixed(data: Any) -> str:
+            text = prefix + (v if (v := fn(data)).__class__ is str else to_string(v))
+            build(len(text))
+            return text
+
+        return dynamic(prefixed, plain_truth=True)
     layout = tuple(parts)
 
     def joined(data: Any) -> str:
-        return "".join([value if is_text else to_string(value(data)) for is_text, value in layout])
+        text = "".join([value if is_text else to_string(value(data)) for is_text, value in layout])
+        build(len(text))
+        return text
 
     return dynamic(joined, plain_truth=True)
 
@@ -70,9 +82,19 @@ def substring(text: Any, start: Any, length: Any) -> str:
     return text[index:end]
 
 
+def substring_metered(text: Any, start: Any, length: Any) -> str:
+    """`substr` evaluated per call: spends the length of its result."""
+    result = substring(text, start, length)
+    build(len(result))
+    return result
+
+
 def build_substr(site: Site) -> Expr:
     args = site.compile_args()
-    return eager(fixed_arity(substring, 3, len(args)), args, plain_truth=True)
+    if all(a.const for a in args):
+        return eager(fixed_arity(substring, 3, len(args)), args, plain_truth=True)
+    site.compiler.meter()
+    return eager(fixed_arity(substring_metered, 3, len(args)), args, plain_truth=True)
 
 
 def _string_test(site: Site, method: Any) -> Expr:

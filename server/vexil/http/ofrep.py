@@ -29,6 +29,7 @@ from vexil.api.flagd_selector import SELECTOR_HEADER, select_environment
 from vexil.engine import CompiledFlag, ErrorCode, Resolution, ValueType
 from vexil.http.context import InvalidContext, parse_request
 from vexil.http.errors import json_error, json_response
+from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 
@@ -121,7 +122,9 @@ async def evaluate_flags(request: web.Request) -> web.Response:
         return web.Response(status=304, headers={"ETag": tag})
     flags = []
     observe = request.app.get(EVALUATED)
+    pacer = Pacer()
     for key in sorted(snapshot.entries):
+        await pacer.tick()
         resolution, _ = snapshot.evaluate(key, context)
         if observe is not None:
             observe(None, resolution)

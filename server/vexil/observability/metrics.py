@@ -27,6 +27,8 @@ DynamoDB (`vexil.observability.dynamodb`)
 Security (incremented by the auth and rate-limit interceptors, which run before ours)
 - `vexil_rate_limited_total{scope, protocol}`: requests refused with RESOURCE_EXHAUSTED / 429.
   scope is `client` (a per-client limit) or `global` (the process-wide one).
+- `vexil_evaluation_quota_exceeded_total{role}`: evaluation calls refused by a client's quota,
+  by the client's role (evaluator, editor, admin, anonymous): never by key or address.
 - `vexil_auth_failures_total{reason, protocol}`: requests refused with UNAUTHENTICATED /
   PERMISSION_DENIED (401/403).  reason is a short fixed word: missing, malformed, unknown,
   expired, revoked, forbidden.
@@ -59,6 +61,7 @@ from vexil.observability.stats import (
 FEED_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Seconds; 5 and 30 are the change-feed lag alert's warning and critical thresholds."""
 RATE_LIMIT_SCOPES = frozenset({"client", "global"})
+QUOTA_ROLES = frozenset({"evaluator", "editor", "admin", "anonymous"})
 AUTH_FAILURE_REASONS = frozenset({"missing", "malformed", "unknown", "expired", "revoked", "forbidden"})
 PROTOCOLS = frozenset({"vexil", "flagd", "ofrep", "grpc", "http"})
 
@@ -84,6 +87,12 @@ class Metrics:
             "vexil_rate_limited",
             "Requests refused by a rate limit, by scope (client or global) and protocol.",
             ["scope", "protocol"],
+            registry=self.registry,
+        )
+        self.quota_refusals = Counter(
+            "vexil_evaluation_quota_exceeded",
+            "Evaluation calls refused by the caller's per-client quota, by the caller's role.",
+            ["role"],
             registry=self.registry,
         )
         self.auth_failures = Counter(
@@ -114,6 +123,10 @@ class Metrics:
     def rate_limit_rejected(self, scope: str, protocol: str) -> None:
         """Count one request a rate limit refused (`scope`: client or global)."""
         self.rate_limited.labels(_checked(scope, RATE_LIMIT_SCOPES), _checked(protocol, PROTOCOLS)).inc()
+
+    def quota_exceeded(self, role: str) -> None:
+        """Count one evaluation call refused by its client's quota (by role, bounded)."""
+        self.quota_refusals.labels(_checked(role, QUOTA_ROLES)).inc()
 
     def auth_failed(self, reason: str, protocol: str) -> None:
         """Count one request refused by authentication or authorization (see module docstring)."""

@@ -100,6 +100,9 @@ class SecurityLayer:
                 admin_per_minute=settings.rate_limit_admin,
                 admin_per_minute_by_role=settings.admin_rate_limits,
                 evaluation_per_second=settings.rate_limit_evaluation,
+                evaluation_per_client=settings.rate_limit_evaluation_client,
+                evaluation_per_client_by_role=settings.evaluation_role_quotas,
+                evaluation_per_client_by_key=settings.evaluation_key_quotas,
             )
             if settings.rate_limits_active
             else None

@@ -1,11 +1,15 @@
-"""Token-bucket rate limits: per client on the admin API, one server-wide bucket for evaluation.
+"""Token-bucket rate limits: per client on the admin API; per client and server-wide for evaluation.
 
 Admin API: each client (its key id or JWT subject; its peer address when anonymous) has a bucket
 holding up to a minute's allowance (default 100 calls), refilled continuously, configurable per
-role.  Evaluation: one bucket for the whole server (default 10,000 calls per second, a second's
-worth of burst), which protects the process as a whole.  A stream counts once, when it opens.
-Over the limit, a call is refused with `ResourceExhausted` carrying how many seconds until one
-call would be allowed again (sent as `retry-after`).
+role.  Evaluation: each client has a quota (calls per second, a second's worth of burst;
+configurable per role and per key), and one bucket for the whole server (default 10,000 calls
+per second) protects the process as a whole.  The client's quota is checked first, so calls it
+refuses never take from the server-wide bucket: one client hammering cannot make another's calls
+fail while the server-wide cap has room.  A stream counts once, when it opens.  Over a limit, a
+call is refused with `ResourceExhausted` carrying how many seconds until one call would be
+allowed again (sent as `retry-after`); over a client's evaluation quota, with `QuotaExceeded`,
+which names the client's role for the metrics (never the client: bounded label values).
 
 Cost and memory.  Everything runs on the event loop with no `await` inside, so no lock is needed;
 every check is O(1): float arithmetic on one bucket, plus for per-client buckets an ordered-dict
@@ -27,6 +31,16 @@ from vexil.errors import ResourceExhausted
 from vexil.security.policy import ADMIN_API, EVALUATION_API
 
 DEFAULT_MAX_CLIENTS = 100_000
+ANONYMOUS = "anonymous"
+"""The role name evaluation quotas use for callers without credentials."""
+
+
+class QuotaExceeded(ResourceExhausted):
+    """A client went over its evaluation quota; `role` is its role (`anonymous` without one)."""
+
+    def __init__(self, message: str, retry_after: float, role: str) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.role = role
 
 
 class TokenBucket:
@@ -84,6 +98,11 @@ def per_minute(limit: float, max_clients: int) -> BucketTable:
     return BucketTable(capacity=limit, rate=limit / 60.0, max_clients=max_clients)
 
 
+def per_second(limit: float, max_clients: int) -> BucketTable | None:
+    """A second's worth of burst; None for 0 (unlimited)."""
+    return BucketTable(capacity=limit, rate=limit, max_clients=max_clients) if limit > 0 else None
+
+
 class RateLimiter:
     """The limits of one server (see the module docstring); a limit of 0 means none."""
 
@@ -93,9 +112,14 @@ class RateLimiter:
         admin_per_minute: float = 100.0,
         admin_per_minute_by_role: Mapping[str, float] | None = None,
         evaluation_per_second: float = 10000.0,
+        evaluation_per_client: float = 0.0,
+        evaluation_per_client_by_role: Mapping[str, float] | None = None,
+        evaluation_per_client_by_key: Mapping[str, float] | None = None,
         max_clients: int = DEFAULT_MAX_CLIENTS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Limits of 0 mean none.  `evaluation_per_client*` are calls per second per client:
+        the default, by role (`anonymous` for callers without credentials) and by API key id."""
         self.clock = clock
         self._admin_default = per_minute(admin_per_minute, max_clients) if admin_per_minute > 0 else None
         self._admin_roles: dict[str, BucketTable | None] = {
@@ -107,11 +131,27 @@ class RateLimiter:
             if evaluation_per_second > 0
             else None
         )
+        self._quota_default = per_second(evaluation_per_client, max_clients)
+        by_role = evaluation_per_client_by_role or {}
+        self._quota_roles = {role: per_second(limit, max_clients) for role, limit in by_role.items()}
+        # One small table per configured key: its client is always `key:<id>`.
+        by_key = evaluation_per_client_by_key or {}
+        self._quota_keys = {f"key:{key_id}": per_second(limit, 1) for key_id, limit in by_key.items()}
+
+    def _quota(self, client: str, role: str) -> BucketTable | None:
+        if client in self._quota_keys:
+            return self._quota_keys[client]
+        return self._quota_roles.get(role or ANONYMOUS, self._quota_default)
 
     def limits(self, api: str) -> bool:
         """Whether calls of `api` are limited at all (an interceptor can skip the others)."""
         if api == EVALUATION_API:
-            return self._evaluation is not None
+            return (
+                self._evaluation is not None
+                or self._quota_default is not None
+                or any(self._quota_roles.values())
+                or any(self._quota_keys.values())
+            )
         if api == ADMIN_API:
             return self._admin_default is not None or any(self._admin_roles.values())
         return False
@@ -119,9 +159,21 @@ class RateLimiter:
     def check(self, api: str, client: str, role: str) -> None:
         """Count one call; `ResourceExhausted` (with `retry_after`) when over the limit."""
         if api == EVALUATION_API:
+            now = self.clock()
+            quota = self._quota(client, role)
+            if quota is not None:
+                wait = quota.take(client, now)
+                if wait:
+                    seconds = max(1, math.ceil(wait))
+                    raise QuotaExceeded(
+                        f"evaluation quota of this client ({quota.capacity:g} calls per second) exceeded; "
+                        f"retry in {seconds} s",
+                        seconds,
+                        role or ANONYMOUS,
+                    )
             if self._evaluation is None:
                 return
-            wait = self._evaluation.take(self.clock())
+            wait = self._evaluation.take(now)
             what = "the server's evaluation capacity is exhausted"
         elif api == ADMIN_API:
             table = self._admin_roles.get(role, self._admin_default)

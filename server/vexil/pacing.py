@@ -1,0 +1,31 @@
+"""Bulk evaluations give the event loop back: no request holds it for long.
+
+One evaluation is bounded by the engine's budget (about 10 ms at most), but a bulk answer
+(EvaluateAll, flagd's ResolveAll, OFREP's bulk evaluation) evaluates up to every flag of an
+environment, and a set of expensive rules could then hold the loop for seconds while health
+checks and every other call wait.  A `Pacer` is ticked once per flag and yields to the loop
+whenever a slice of work (default 5 ms) has passed since it last did; the snapshot being
+evaluated is immutable, so yielding in the middle never mixes two versions of the flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+SLICE_SECONDS = 0.005
+
+
+class Pacer:
+    """`await pacer.tick()` between items of a bulk evaluation (see the module docstring)."""
+
+    __slots__ = ("mark", "slice")
+
+    def __init__(self, slice_seconds: float = SLICE_SECONDS) -> None:
+        self.slice = slice_seconds
+        self.mark = time.perf_counter()
+
+    async def tick(self) -> None:
+        if time.perf_counter() - self.mark >= self.slice:
+            await asyncio.sleep(0)
+            self.mark = time.perf_counter()
