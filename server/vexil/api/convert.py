@@ -69,6 +69,9 @@ def python_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2
     elif isinstance(obj, Mapping):
         dict_to_struct(obj, value.struct_value)
     elif isinstance(obj, list | tuple):
+        # Mark the kind before adding items: an empty list would otherwise leave the Value with
+        # no kind at all, which readers take as null (grpcurl refuses it as "nil Value").
+        value.list_value.SetInParent()
         values = value.list_value.values
         for item in obj:
             python_to_value(item, values.add())
@@ -80,6 +83,7 @@ def python_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2
 def dict_to_struct(obj: Mapping[str, Any], out: struct_pb2.Struct | None = None) -> struct_pb2.Struct:
     struct = out if out is not None else struct_pb2.Struct()
     struct.Clear()
+    struct.SetInParent()  # an empty object stays an object (not an unset Value) inside a Value
     for key, item in obj.items():
         python_to_value(item, struct.fields[str(key)])
     return struct
