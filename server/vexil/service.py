@@ -28,6 +28,7 @@ from vexil.model import (
     FlagState,
     Page,
 )
+from vexil.store import records
 from vexil.store.base import FlagStore
 
 MAX_DEFINITION_BYTES = 300 * 1024
@@ -103,6 +104,8 @@ class FlagService:
         file or import that brings new evaluators along with the flags that use them)."""
         validate_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
+        for name in ("variants", "targeting", "metadata"):
+            records.check_portable(getattr(flag, name), f"flag.{name}")
         size = definition_size(flag)
         if size > MAX_DEFINITION_BYTES:
             raise InvalidArgument(
@@ -264,6 +267,8 @@ class FlagService:
         """Replace `$evaluators` / metadata. `check_flags=False` skips checking that current flags
         still compile: for callers that replace those flags right after (file sync, import)."""
         current = self.get_environment(environment)
+        records.check_portable(evaluators, "evaluators")
+        records.check_portable(metadata, "metadata")
         updated = replace(
             current,
             evaluators=current.evaluators if evaluators is None else evaluators,

@@ -110,3 +110,16 @@ def test_grpcurl_prints_the_object_answers(target: str) -> None:
 
     got = grpcurl(target, "vexil.v1.AdminService/GetFlag", {"key": "grpcurl-empty-variants"})
     assert canonical(got["variants"]) == canonical(EMPTIES), got
+
+
+def test_import_refuses_a_number_beyond_a_double_and_writes_nothing(target: str, tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    # Valid JSON, but no double (so no protobuf message and no JavaScript client) holds it.
+    path.write_text(
+        '{"flags": {"too-big": {"variants": {"a": {"n": 1' + "0" * 400 + '}}, "defaultVariant": "a"}}}'
+    )
+    refused = vexil(target, "flags", "import", str(path))
+    assert refused.returncode == 2, (refused.returncode, refused.stderr)
+    assert "flags.too-big.variants.a.n" in refused.stderr and "double" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert vexil(target, "flags", "get", "too-big").returncode == 3

@@ -907,3 +907,66 @@ def test_lossless_json_dynamodb_store(
 def test_at_least_two_thousand_flags_per_run() -> None:
     """Runs last in this module: both stores together pushed at least MIN_FLAGS flags through."""
     assert sum(CHECKED.values()) >= MIN_FLAGS, CHECKED
+
+
+# -- what no surface could give back is refused up front -----------------------------------------
+
+BEYOND_A_DOUBLE = 10**400
+"""Valid JSON (an integer literal), but no double holds it: protobuf, JavaScript and most JSON
+clients read numbers as doubles."""
+LONE_SURROGATE = "\ud800"
+"""Python's json accepts the escape, but it is not Unicode: neither UTF-8 nor protobuf carry it."""
+
+
+@pytest.mark.parametrize(
+    ("where", "flag_fields"),
+    [
+        ("flag.variants.a.n", {"variants": {"a": {"n": BEYOND_A_DOUBLE}}}),
+        ("flag.variants.a", {"variants": {"a": -BEYOND_A_DOUBLE, "b": 1}}),
+        ("flag.metadata.big", {"metadata": {"big": [BEYOND_A_DOUBLE]}}),
+        ("flag.variants.a", {"variants": {"a": {LONE_SURROGATE: 1}}}),
+        ("flag.metadata.note", {"metadata": {"note": "x" + LONE_SURROGATE}}),
+    ],
+)
+def test_json_no_client_can_read_is_refused_before_anything_is_stored(
+    loop_thread: LoopThread, where: str, flag_fields: dict[str, Any]
+) -> None:
+    from vexil.errors import InvalidArgument
+
+    with harness(loop_thread, None) as h:
+        good = Flag(key="good", environment=h.env, variants={"a": {"tags": []}}, default_variant="a")
+        h.loop.run(h.app.service.create_flag(good, actor="lossless"))
+        fields: dict[str, Any] = {"variants": {"a": {}}, "default_variant": "a", **flag_fields}
+        bad = Flag(key="bad", environment=h.env, **fields)
+        with pytest.raises(InvalidArgument) as refused:
+            h.loop.run(h.app.service.create_flag(bad, actor="lossless"))
+        assert refused.value.field.startswith(where.split(".")[0]), refused.value
+        assert where in f"{refused.value.field}: {refused.value.message}", refused.value
+        # Nothing stored changed, and every surface still answers for the environment.
+        assert h.loop.run(h.app.store.get_flag(h.env, "bad")) is None
+        snapshot = next(iter(h.evaluation.Watch(evaluation_pb2.WatchRequest(environment=h.env), timeout=30)))
+        assert [f.key for f in snapshot.flags] == ["good"]
+        listed = h.admin.ListFlags(admin_pb2.ListFlagsRequest(environment=h.env), timeout=30)
+        assert [f.key for f in listed.flags] == ["good"]
+
+
+def test_environment_json_no_client_can_read_is_refused(loop_thread: LoopThread) -> None:
+    from vexil.errors import InvalidArgument
+
+    with harness(loop_thread, None) as h:
+        for evaluators, metadata in (
+            ({"r": {"in": [1, [BEYOND_A_DOUBLE]]}}, None),
+            (None, {LONE_SURROGATE: 1}),
+        ):
+            with pytest.raises(InvalidArgument):
+                h.loop.run(
+                    h.app.service.update_environment(
+                        h.env,
+                        evaluators=evaluators,
+                        metadata=metadata,
+                        expected_config_version=None,
+                        actor="t",
+                    )
+                )
+        answer = h.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=h.env), timeout=30)
+        assert from_struct(answer.evaluators) == {} and from_struct(answer.metadata) == {}

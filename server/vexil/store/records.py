@@ -85,7 +85,47 @@ def load_json(text: str) -> JSON:
 
 def copy_json(value: JSON, field: str) -> JSON:
     """A private deep copy of a JSON value, validated on the way."""
+    check_portable(value, field)
     return load_json(dump_json(value, field))
+
+
+def check_portable(value: JSON, field: str) -> None:
+    """Refuse JSON that some surface could not give back: a number beyond a double's range
+    (protobuf, JavaScript and most JSON clients read numbers as doubles; converting it fails) and
+    text that is not Unicode (a lone surrogate, which UTF-8 and protobuf cannot carry).  Raised
+    before anything is stored, with the path of the offending part."""
+    pending: list[tuple[JSON, str]] = [(value, field)]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            try:
+                float(item)
+            except OverflowError:
+                raise InvalidArgument(
+                    f"a {len(str(abs(item)))}-digit number does not fit in a double (at most about "
+                    "1.8e308), so no protobuf or JavaScript client could read it",
+                    field=path,
+                ) from None
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                name = str(key)
+                _check_text(name, path)
+                pending.append((child, f"{path}.{name}"))
+        elif isinstance(item, list | tuple):
+            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise InvalidArgument(
+            f"{shown!r} holds a lone surrogate (not Unicode): UTF-8 and protobuf cannot carry it",
+            field=path.encode("utf-8", "backslashreplace").decode("utf-8"),
+        ) from None
 
 
 def from_decimal(value: Any) -> JSON:
