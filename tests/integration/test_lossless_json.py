@@ -970,3 +970,25 @@ def test_environment_json_no_client_can_read_is_refused(loop_thread: LoopThread)
                 )
         answer = h.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=h.env), timeout=30)
         assert from_struct(answer.evaluators) == {} and from_struct(answer.metadata) == {}
+
+
+def test_a_value_without_a_kind_is_refused_not_stored_as_null(loop_thread: LoopThread) -> None:
+    """What an older client sends for [] (a Value with no kind): refusing it keeps the stored
+    flag from silently holding null where the author wrote an array."""
+    with harness(loop_thread, None) as h:
+        msg = flag_pb2.Flag(key="kindless", environment=h.env, default_variant="a")
+        msg.variants["a"].struct_value.fields["tags"].Clear()  # the entry exists, its kind does not
+        with pytest.raises(grpc.RpcError) as refused:
+            h.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=msg), timeout=30)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "flag.variants.a" in refused.value.details() and "no kind" in refused.value.details()
+        assert h.loop.run(h.app.store.get_flag(h.env, "kindless")) is None
+
+        request = admin_pb2.UpdateEnvironmentRequest(environment=h.env)
+        request.metadata.fields["list"].Clear()
+        with pytest.raises(grpc.RpcError) as refused:
+            h.admin.UpdateEnvironment(request, timeout=30)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "metadata" in refused.value.details(), refused.value.details()
+        answer = h.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=h.env), timeout=30)
+        assert from_struct(answer.metadata) == {}
