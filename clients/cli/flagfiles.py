@@ -101,8 +101,9 @@ def parse_file(path: str, environment: str) -> FlagFile:
     try:
         parsed = parse_text(text, environment, Path(path).name)
         for flag in parsed.flags:
-            for name in ("variants", "targeting", "metadata"):
-                check_portable(getattr(flag, name), f"flags.{flag.key}.{name}")
+            check_portable(flag.variants, f"flags.{flag.key}.variants", depth=0)
+            check_portable(flag.targeting, f"flags.{flag.key}.targeting")
+            check_portable(flag.metadata, f"flags.{flag.key}.metadata")
         check_portable(parsed.evaluators, "$evaluators")
         check_portable(parsed.metadata, "metadata")
     except InvalidArgument as exc:

@@ -104,8 +104,9 @@ class FlagService:
         file or import that brings new evaluators along with the flags that use them)."""
         validate_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
-        for name in ("variants", "targeting", "metadata"):
-            records.check_portable(getattr(flag, name), f"flag.{name}")
+        records.check_portable(flag.variants, "flag.variants", depth=0)
+        records.check_portable(flag.targeting, "flag.targeting")
+        records.check_portable(flag.metadata, "flag.metadata")
         size = definition_size(flag)
         if size > MAX_DEFINITION_BYTES:
             raise InvalidArgument(

@@ -918,6 +918,14 @@ LONE_SURROGATE = "\ud800"
 """Python's json accepts the escape, but it is not Unicode: neither UTF-8 nor protobuf carry it."""
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """An object `levels` objects deep."""
+    value: Any = "deep"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("where", "flag_fields"),
     [
@@ -926,6 +934,9 @@ LONE_SURROGATE = "\ud800"
         ("flag.metadata.big", {"metadata": {"big": [BEYOND_A_DOUBLE]}}),
         ("flag.variants.a", {"variants": {"a": {LONE_SURROGATE: 1}}}),
         ("flag.metadata.note", {"metadata": {"note": "x" + LONE_SURROGATE}}),
+        # Deeper than 32 levels: no protobuf reader could decode the history or Watch messages.
+        ("flag.variants.a", {"variants": {"a": nested(33)}}),
+        ("flag.metadata.m", {"metadata": {"m": nested(32)}}),
     ],
 )
 def test_json_no_client_can_read_is_refused_before_anything_is_stored(
@@ -992,3 +1003,25 @@ def test_a_value_without_a_kind_is_refused_not_stored_as_null(loop_thread: LoopT
         assert "metadata" in refused.value.details(), refused.value.details()
         answer = h.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=h.env), timeout=30)
         assert from_struct(answer.metadata) == {}
+
+
+def test_json_deeper_than_any_reader_decodes_is_refused_through_the_admin_api(
+    loop_thread: LoopThread,
+) -> None:
+    """Metadata 32 objects deep fits in a CreateFlag request, but not in the GetFlagHistory answer
+    that carries it (protobuf readers stop at 100 nested messages): refused up front."""
+    with harness(loop_thread, None) as h:
+        flag = {"key": "deep", "environment": h.env, "variants": {"a": {}}, "defaultVariant": "a"}
+        flag["metadata"] = {"m": nested(32)}
+        msg = json_format.ParseDict(flag, flag_pb2.Flag())
+        with pytest.raises(grpc.RpcError) as refused:
+            h.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=msg), timeout=30)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        assert "flag.metadata" in refused.value.details() and "32" in refused.value.details()
+        flag["metadata"] = {"m": nested(31)}  # the deepest that every surface carries
+        msg = json_format.ParseDict(flag, flag_pb2.Flag())
+        h.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=msg), timeout=30)
+        history = h.admin.GetFlagHistory(
+            admin_pb2.GetFlagHistoryRequest(environment=h.env, key="deep"), timeout=30
+        )
+        same({"m": nested(31)}, from_struct(history.revisions[0].flag.metadata), "deep history")
