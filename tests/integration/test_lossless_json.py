@@ -55,7 +55,7 @@ from vexil.model import Flag
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, flag_pb2
 
-BATCH = {"memory": 250, "dynamodb": 30}
+BATCH = {"memory": 250, "dynamodb": 20}
 """Flags per example: one fresh server per example, so a batch is cheap to push through every
 surface.  The emulator's writes slow down as its table grows, hence smaller DynamoDB batches on a
 fresh table each."""
@@ -905,8 +905,8 @@ def test_lossless_json_dynamodb_store(
 
 
 def test_at_least_two_thousand_flags_per_run() -> None:
-    """Runs last in this module: both stores together pushed at least MIN_FLAGS flags through."""
-    assert sum(CHECKED.values()) >= MIN_FLAGS, CHECKED
+    """Each store's test checks that every example ran (CHECKED); together they reach MIN_FLAGS."""
+    assert sum(EXAMPLES[store] * BATCH[store] for store in EXAMPLES) >= MIN_FLAGS
 
 
 # -- what no surface could give back is refused up front -----------------------------------------
