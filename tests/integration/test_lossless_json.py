@@ -36,7 +36,6 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from clients.cli.flagfiles import export_text, run_import
 from tests.client.support import LoopThread
 from tests.flagd.harness import stub
 from tests.support.dynamo import REGION
@@ -50,6 +49,7 @@ from vexil.api.flagd_protos import (
     sync_v1,
 )
 from vexil.app import App
+from vexil.cli.flagfiles import export_text, run_import
 from vexil.client import AsyncClient
 from vexil.model import Flag
 from vexil.store.memory import MemoryStore
@@ -798,9 +798,12 @@ def check_clients(h: Harness, state: dict[str, Any]) -> None:
     flags: dict[str, Expected] = state["flags"]
 
     async def read(mode: str) -> dict[str, Any]:
-        async with AsyncClient(target=h.target, environment=h.env, mode=mode) as client:
+        # A deadline for a loaded machine: remote all_details answers {} when EvaluateAll is late.
+        async with AsyncClient(target=h.target, environment=h.env, mode=mode, deadline=WAIT_S) as client:
             assert await client.wait_for_ready(WAIT_S), f"{mode} client not ready"
-            return {key: d.value for key, d in (await client.all_details()).items()}
+            details = await client.all_details()
+            assert set(details) == set(flags), f"{mode} client: {len(details)} of {len(flags)} flags"
+            return {key: d.value for key, d in details.items()}
 
     remote, local = h.loop.run(read("remote")), h.loop.run(read("local"))
     for key, want in flags.items():
