@@ -39,6 +39,7 @@ from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
+from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2
 
 Call = Callable[[Callable[..., Any], Any], Any]
@@ -108,6 +109,12 @@ def parse_file(path: str, environment: str) -> FlagFile:
         raise FileProblem(f"{path}: {exc.strerror}") from None
     try:
         parsed = parse_text(text, environment, Path(path).name)
+        for flag in parsed.flags:
+            check_portable(flag.variants, f"flags.{flag.key}.variants", depth=0)
+            check_portable(flag.targeting, f"flags.{flag.key}.targeting")
+            check_portable(flag.metadata, f"flags.{flag.key}.metadata")
+        check_portable(parsed.evaluators, "$evaluators")
+        check_portable(parsed.metadata, "metadata")
     except InvalidArgument as exc:
         raise FileProblem(exc.message) from None
     # As the server will store them (through protobuf, where `1.0` is `1`), so that comparing

@@ -28,6 +28,7 @@ from vexil.model import (
     FlagState,
     Page,
 )
+from vexil.store import records
 from vexil.store.base import FlagStore
 
 MAX_DEFINITION_BYTES = 300 * 1024
@@ -121,6 +122,9 @@ class FlagService:
         time as flagd answers; the admin API is always strict."""
         validate_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
+        records.check_portable(flag.variants, "flag.variants", depth=0)
+        records.check_portable(flag.targeting, "flag.targeting")
+        records.check_portable(flag.metadata, "flag.metadata")
         size = definition_size(flag)
         if size > MAX_DEFINITION_BYTES:
             raise InvalidArgument(
@@ -357,6 +361,8 @@ class FlagService:
         """Replace `$evaluators` / metadata; the kill switch stays as stored. `check_flags=False`
         skips checking that current flags still compile: for callers that replace those flags
         right after (file sync, import)."""
+        records.check_portable(evaluators, "evaluators")
+        records.check_portable(metadata, "metadata")
 
         def change(current: Environment) -> Environment:
             updated = replace(

@@ -43,7 +43,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def _flag(self, request: admin_pb2.CreateFlagRequest | admin_pb2.UpdateFlagRequest) -> Flag:
         if not request.HasField("flag"):
             raise InvalidArgument("a flag definition is required", "flag")
-        flag = replace(flag_from_pb(request.flag), managed_by="")  # output only: the API manages its flags
+        flag = replace(flag_from_pb(request.flag, strict=True), managed_by="")  # managed_by is output only
         if not flag.environment:
             flag = replace(flag, environment=caller.default_environment())
         return flag
@@ -168,8 +168,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def UpdateEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
         change = await self.service.update_environment(
             request.environment or caller.default_environment(),
-            evaluators=struct_to_dict(request.evaluators) if request.HasField("evaluators") else None,
-            metadata=struct_to_dict(request.metadata) if request.HasField("metadata") else None,
+            evaluators=(
+                struct_to_dict(request.evaluators, field="evaluators", strict=True)
+                if request.HasField("evaluators")
+                else None
+            ),
+            metadata=(
+                struct_to_dict(request.metadata, field="metadata", strict=True)
+                if request.HasField("metadata")
+                else None
+            ),
             expected_config_version=_optional(request, "expected_config_version"),
             actor=caller.actor(context),
             reason=request.reason,

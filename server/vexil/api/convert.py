@@ -30,7 +30,9 @@ _ERROR_TO_PB = {code: evaluation_pb2.ErrorCode.Value(f"ERROR_CODE_{code.value}")
 # -- JSON values -------------------------------------------------------------------------------
 
 
-def value_to_python(value: struct_pb2.Value, depth: int = 0, field: str = "") -> Any:
+def value_to_python(value: struct_pb2.Value, depth: int = 0, field: str = "", strict: bool = False) -> Any:
+    """`value` as plain JSON.  `strict` (definitions written by a caller) refuses a Value with no
+    kind, which older clients sent for an empty list: stored, it would silently become null."""
     if depth > MAX_CONTEXT_DEPTH:
         raise InvalidArgument(f"nested deeper than {MAX_CONTEXT_DEPTH} levels", field)
     kind = value.WhichOneof("kind")
@@ -44,16 +46,24 @@ def value_to_python(value: struct_pb2.Value, depth: int = 0, field: str = "") ->
     if kind == "bool_value":
         return value.bool_value
     if kind == "struct_value":
-        return struct_to_dict(value.struct_value, depth + 1, field)
+        return struct_to_dict(value.struct_value, depth + 1, field, strict)
     if kind == "list_value":
-        return [value_to_python(v, depth + 1, field) for v in value.list_value.values]
+        return [value_to_python(v, depth + 1, field, strict) for v in value.list_value.values]
+    if kind is None and strict:
+        raise InvalidArgument(
+            "a JSON value with no kind set (an empty list sent without marking it a list?): "
+            "send null explicitly, or upgrade the client",
+            field,
+        )
     return None
 
 
-def struct_to_dict(struct: struct_pb2.Struct, depth: int = 0, field: str = "") -> dict[str, Any]:
+def struct_to_dict(
+    struct: struct_pb2.Struct, depth: int = 0, field: str = "", strict: bool = False
+) -> dict[str, Any]:
     if depth > MAX_CONTEXT_DEPTH:
         raise InvalidArgument(f"nested deeper than {MAX_CONTEXT_DEPTH} levels", field)
-    return {k: value_to_python(v, depth, field) for k, v in struct.fields.items()}
+    return {k: value_to_python(v, depth, field, strict) for k, v in struct.fields.items()}
 
 
 def python_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2.Value:
@@ -69,6 +79,9 @@ def python_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2
     elif isinstance(obj, Mapping):
         dict_to_struct(obj, value.struct_value)
     elif isinstance(obj, list | tuple):
+        # Mark the kind before adding items: an empty list would otherwise leave the Value with
+        # no kind at all, which readers take as null (grpcurl refuses it as "nil Value").
+        value.list_value.SetInParent()
         values = value.list_value.values
         for item in obj:
             python_to_value(item, values.add())
@@ -80,6 +93,7 @@ def python_to_value(obj: Any, out: struct_pb2.Value | None = None) -> struct_pb2
 def dict_to_struct(obj: Mapping[str, Any], out: struct_pb2.Struct | None = None) -> struct_pb2.Struct:
     struct = out if out is not None else struct_pb2.Struct()
     struct.Clear()
+    struct.SetInParent()  # an empty object stays an object (not an unset Value) inside a Value
     for key, item in obj.items():
         python_to_value(item, struct.fields[str(key)])
     return struct
@@ -112,19 +126,26 @@ def seconds(ts: Timestamp) -> float:
 # -- model messages ----------------------------------------------------------------------------
 
 
-def flag_from_pb(msg: flag_pb2.Flag) -> Flag:
-    targeting = struct_to_dict(msg.targeting, field="flag.targeting") if msg.HasField("targeting") else None
+def flag_from_pb(msg: flag_pb2.Flag, *, strict: bool = False) -> Flag:
+    """The flag a message describes; `strict` for definitions a caller writes (see value_to_python)."""
+    targeting = (
+        struct_to_dict(msg.targeting, field="flag.targeting", strict=strict)
+        if msg.HasField("targeting")
+        else None
+    )
     return Flag(
         key=msg.key,
         environment=msg.environment,
-        variants={k: value_to_python(v, field=f"flag.variants.{k}") for k, v in msg.variants.items()},
+        variants={
+            k: value_to_python(v, field=f"flag.variants.{k}", strict=strict) for k, v in msg.variants.items()
+        },
         default_variant=msg.default_variant if msg.HasField("default_variant") else None,
         state=FlagState.DISABLED if msg.state == flag_pb2.FLAG_STATE_DISABLED else FlagState.ENABLED,
         targeting=targeting or None,
         description=msg.description,
         owner=msg.owner,
         tags=tuple(msg.tags),
-        metadata=struct_to_dict(msg.metadata, field="flag.metadata"),
+        metadata=struct_to_dict(msg.metadata, field="flag.metadata", strict=strict),
         # Output-only on writes (stores assign them); carried for clients reading Watch events.
         version=msg.version,
         created_at=seconds(msg.created_at),

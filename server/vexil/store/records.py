@@ -83,9 +83,62 @@ def load_json(text: str) -> JSON:
     return json.loads(text)
 
 
-def copy_json(value: JSON, field: str) -> JSON:
-    """A private deep copy of a JSON value, validated on the way."""
+MAX_JSON_DEPTH = 32
+"""Objects and arrays nested in a definition's JSON, as in a context: the deepest that every
+protobuf message carrying it (GetFlagHistory's is the deepest) stays within the 100 nested
+messages protobuf readers decode."""
+
+
+def copy_json(value: JSON, field: str, depth: int = 1) -> JSON:
+    """A private deep copy of a JSON value, validated on the way (`depth`: see check_portable)."""
+    check_portable(value, field, depth)
     return load_json(dump_json(value, field))
+
+
+def check_portable(value: JSON, field: str, depth: int = 1) -> None:
+    """Refuse JSON that some surface could not give back: a number beyond a double's range
+    (protobuf, JavaScript and most JSON clients read numbers as doubles; converting it fails),
+    text that is not Unicode (a lone surrogate, which UTF-8 and protobuf cannot carry) and nesting
+    deeper than MAX_JSON_DEPTH.  `depth` is the level of `value` itself: 1 for a field that is a
+    JSON object (targeting, metadata, $evaluators), 0 for a map of values (variants).  Raised
+    before anything is stored, with the path of the offending part."""
+    pending: list[tuple[JSON, str, int]] = [(value, field, depth)]
+    while pending:
+        item, path, level = pending.pop()
+        if isinstance(item, Mapping | list | tuple) and level > MAX_JSON_DEPTH:
+            raise InvalidArgument(f"nested deeper than {MAX_JSON_DEPTH} levels", field=_printable(path))
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            try:
+                float(item)
+            except OverflowError:
+                raise InvalidArgument(
+                    f"a {len(str(abs(item)))}-digit number does not fit in a double (at most about "
+                    "1.8e308), so no protobuf or JavaScript client could read it",
+                    field=path,
+                ) from None
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                name = str(key)
+                _check_text(name, path)
+                pending.append((child, f"{path}.{name}", level + 1))
+        elif isinstance(item, list | tuple):
+            pending.extend((child, f"{path}[{i}]", level + 1) for i, child in enumerate(item))
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            f"{_printable(text)!r} holds a lone surrogate (not Unicode): UTF-8 and protobuf cannot carry it",
+            field=_printable(path),
+        ) from None
 
 
 def from_decimal(value: Any) -> JSON:
@@ -162,7 +215,7 @@ def normalize_flag(flag: Flag) -> Flag:
     normalized = replace(
         flag,
         state=state,
-        variants=copy_json(dict(flag.variants), "variants"),
+        variants=copy_json(dict(flag.variants), "variants", depth=0),
         targeting=copy_json(flag.targeting, "targeting"),
         metadata=copy_json(dict(flag.metadata), "metadata"),
         tags=tuple(tags),
