@@ -80,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "cache_ttl",
             "cache_maxsize",
             "poll_interval",
+            "change_log_retention",
+            "change_log_max_entries",
             "write_timeout",
             "heartbeat_seconds",
             "watch_queue_size",
@@ -161,6 +163,12 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-ttl", type=float, help="full reload interval in seconds (default: profile)")
     p.add_argument("--cache-maxsize", type=int, help="most flags per environment (default: profile)")
     p.add_argument("--poll-interval", type=float, help="change-log poll interval in seconds (default 1)")
+    p.add_argument(
+        "--change-log-retention", type=float, help="seconds a change-log entry is kept (default 604800)"
+    )
+    p.add_argument(
+        "--change-log-max-entries", type=int, help="change-log entries kept per environment (default 10000)"
+    )
     p.add_argument(
         "--write-timeout", type=float, help="seconds a write may take, retries included (default 5)"
     )

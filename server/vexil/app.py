@@ -65,10 +65,15 @@ def build_store(settings: Settings) -> FlagStore:
             region=settings.dynamodb_region,
             endpoint_url=settings.dynamodb_endpoint or None,
             write_timeout=settings.write_timeout,
+            change_retention=settings.change_log_retention,
+            max_changes=settings.change_log_max_entries,
+            discovery_interval=settings.profile.ttl_seconds,
         )
     from vexil.store.memory import MemoryStore
 
-    return MemoryStore()
+    return MemoryStore(
+        max_changes=settings.change_log_max_entries, change_retention=settings.change_log_retention
+    )
 
 
 class App:

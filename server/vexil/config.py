@@ -71,6 +71,11 @@ class Settings:
     cache_maxsize: int = 0
     """0: from the profile."""
     poll_interval: float = 1.0
+    change_log_retention: float = 7 * 24 * 3600.0
+    """Seconds a change-log entry is kept (DynamoDB: its `expiresAt` TTL attribute).  A Watch
+    resuming from an older version gets a snapshot instead of the changes.  Default: a week."""
+    change_log_max_entries: int = 10_000
+    """Most change-log entries kept per environment; older ones are trimmed after each write."""
     write_timeout: float = 5.0
     """The write deadline: seconds one admin write may take against the store, retries
     included, before it fails with UNAVAILABLE (instead of hanging on a stalled database)."""
@@ -335,6 +340,14 @@ def validate(settings: Settings) -> None:
             f"workers (from {where('workers')}): {settings.workers} workers need a shared store; the "
             "memory store lives inside one process, so each worker would serve flags of its own. "
             "Use --store dynamodb, or run one worker"
+        )
+    if settings.change_log_retention <= 0:
+        raise ConfigError(
+            f"change_log_retention (from {where('change_log_retention')}): must be greater than 0"
+        )
+    if settings.change_log_max_entries < 1:
+        raise ConfigError(
+            f"change_log_max_entries (from {where('change_log_max_entries')}): must be at least 1"
         )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")

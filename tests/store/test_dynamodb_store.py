@@ -141,14 +141,15 @@ async def test_hand_written_items_are_served_as_boolean_flags(
     assert fetched.version == 1 and fetched.enabled
     assert fetched.owner == "dev-team" and fetched.description == "New development feature"
     assert fetched.created_at == fetched.updated_at > 1.7e9
+    # A full load finds them (and indexes them); listings, which read the index, list them then.
+    environment, flags = await dstore.load_environment(ENV)
+    assert environment.config_version == 0
     listed = await dstore.list_flags(ENV)
     assert [(f.key, f.default_variant) for f in listed.items] == [
         ("new-feature", "off"),
         ("old-feature", "on"),
     ]
     assert [f.key for f in (await dstore.list_flags(ENV, owner="ops")).items] == ["old-feature"]
-    environment, flags = await dstore.load_environment(ENV)
-    assert environment.config_version == 0
     assert flags == listed.items
 
 

@@ -22,17 +22,32 @@ out the write fails with `Unavailable` at once instead of waiting for the SDK's 
 read timeouts (a stalled table used to hold a writer for about 44 s); the message says whether
 the transaction had been sent, since only then may it have been applied.
 
-Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent.
-Listing (`load_environment`, `list_flags`) is a consistent, paginated Scan for the flag items of
-the environment.  Why not GSI1: a GSI cannot be read consistently, so a snapshot could claim a
-`configVersion` whose flags it has not seen yet and a replica would then miss that flag until its
-next reload; and flag items provisioned by hand as in the operations guide carry no GSI
-attributes at all, so no index finds them.  The price is that a listing reads the whole table
-(history and change log included); at the expected scale (thousands of flags, reloads every
-60-600 s per replica) that is cheap, and the GSI attributes are still written so a cheaper path
-(or the guide's own owner query) can use them.  `load_environment` reads the environment item
-first, so the flags it returns are at least as new as its `config_version`; replaying the change
-log from there is idempotent when applied by flag version.
+Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent, and
+no read grows with history: a listing or reload reads flag items only.
+- `load_environment` reads the environment item, then the flag items by Query on GSI1
+  (`GSI1PK = ENV#<env>`), several key ranges at once (`LOAD_SEGMENTS`), so a cold start costs one
+  read per flag however long the history.  A GSI is eventually consistent: a flag written just
+  before the environment item was read may not be in the index yet.  So the load then reads the
+  newest change-log entries (back to `GSI_SETTLE_S` seconds before now, consistently) and lays
+  them over the indexed flags by flag version: the snapshot never claims a `configVersion` whose
+  flags it has not seen.
+- Flag items written by hand as in the operations guide carry no GSI attributes, so no index finds
+  them.  A *discovery* pass, at most once per `discovery_interval` (the cache profile's TTL in the
+  server: the full-reload interval, as before), scans for flag items of the environment without
+  `GSI1PK` (parallel scan segments) and serves them; it also adds the GSI attributes to each one
+  (conditional on it still being hand-written and unindexed; nothing else of the item changes), so
+  every later query, on every replica, finds it.  Only that pass reads the whole table.
+- `list_flags` pages with the index's own cursor (a query that starts after the last key of the
+  previous page: the GSI1 or, for an owner, the GSI2 key of that flag), so a page costs about its
+  size whatever the table holds.
+`load_environment` reads the environment item first, so the flags it returns are at least as new
+as its `config_version`; replaying the change log from there is idempotent by flag version.
+
+Retention.  Change-log entries carry `expiresAt` (written + `change_retention` seconds, the table's
+TTL attribute) and a write that lands `configVersion` N deletes, in the background, entries at or
+below N - `max_changes`.  `list_changes` never returns an entry past its `expiresAt` (TTL deletion
+is lazy) and stops at the first gap, so a reader resuming from before the retention sees a first
+entry other than `since + 1` (the protocol's "changes since N are gone") and takes a snapshot.
 
 Errors.  Connection, timeout and throttling problems are `Unavailable`; nothing from botocore
 escapes (see `dynamodb_client`).  A flag whose item would exceed `records.MAX_ITEM_BYTES` is
@@ -42,7 +57,9 @@ refused with `InvalidArgument` before any request is sent.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -55,6 +72,7 @@ from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Una
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
 from vexil.store import dynamodb_items as items
 from vexil.store import paging, records
+from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
     ClientSettings,
@@ -63,13 +81,27 @@ from vexil.store.dynamodb_client import (
     error_code,
     translated_errors,
 )
+from vexil.store.dynamodb_table import GSI1_NAME, GSI2_NAME
 
 Item = items.Item
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WRITE_ATTEMPTS = 20
 DEFAULT_WRITE_TIMEOUT_S = 5.0
 BACKOFF_BASE_S = 0.005
 BACKOFF_CAP_S = 0.25
+DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
+DEFAULT_MAX_CHANGES = 10_000
+LOAD_SEGMENTS = ("", "A", "a", "h", "p")
+"""First characters starting the GSI1 key ranges a load queries at once (keys are ASCII
+`[A-Za-z0-9_.-]`, mostly lower case: the lower-case range is split further)."""
+SCAN_SEGMENTS = 4
+GSI_SETTLE_S = 10.0
+"""How far back (seconds) a load lays change-log entries over the GSI's answer: well beyond the
+index's usual propagation delay (under a second)."""
+TRIM_BATCH = 25
+"""Change-log entries one trim deletes (one BatchWriteItem); later writes continue the work."""
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -118,18 +150,28 @@ class DynamoStore(OwnsClient):
         max_pool_connections: int = 10,
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT_S,
+        change_retention: float = DEFAULT_CHANGE_RETENTION_S,
+        max_changes: int = DEFAULT_MAX_CHANGES,
+        discovery_interval: float = 0.0,
+        index_settle: float = GSI_SETTLE_S,
     ) -> None:
         """`max_attempts` is the SDK's own retry budget per request (connection errors,
         throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races;
         `write_timeout` bounds a whole write, retries included.  `read_timeout` (per request)
         defaults to `write_timeout`: a request that waits longer cannot be part of a write that
-        succeeds, and a shorter wait lets the change feed notice a stalled table sooner."""
+        succeeds, and a shorter wait lets the change feed notice a stalled table sooner.
+        `change_retention` (seconds) and `max_changes` bound the change log; `discovery_interval`
+        is how often a load also looks for hand-written flag items (0: every load; otherwise the
+        first look is one interval after construction, so a cold start reads flags only);
+        `index_settle` how far back (seconds) a load lays logged changes over GSI1's answer."""
         if not table:
             raise ValueError("table name is required")
         if write_attempts < 1:
             raise ValueError("write_attempts must be at least 1")
         if write_timeout <= 0:
             raise ValueError("write_timeout must be greater than 0")
+        if change_retention <= 0 or max_changes < 1:
+            raise ValueError("change_retention must be greater than 0 and max_changes at least 1")
         self.table = table
         self._settings = ClientSettings(
             region=region,
@@ -142,6 +184,14 @@ class DynamoStore(OwnsClient):
         )
         self._write_attempts = write_attempts
         self._write_timeout = write_timeout
+        self.change_retention = change_retention
+        self.max_changes = max_changes
+        self._discovery_interval = discovery_interval
+        self._index_settle = index_settle
+        self._discovered: dict[str, float] = {}
+        """When each environment's last discovery pass began (monotonic)."""
+        self._created = time.monotonic()
+        self._trims: set[asyncio.Task[int]] = set()
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
         """Have `on_open` called with the client when `start` opens it (metrics hooks)."""
@@ -154,6 +204,14 @@ class DynamoStore(OwnsClient):
         )
 
     # --- lifecycle ------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Cancel change-log trims still running (the next write's trim does their work)."""
+        trims, self._trims = self._trims, set()
+        for task in trims:
+            task.cancel()
+        await asyncio.gather(*trims, return_exceptions=True)
+        await super().close()
 
     async def ping(self) -> None:
         """One cheap eventually-consistent GetItem: proves endpoint, credentials and table."""
@@ -169,7 +227,11 @@ class DynamoStore(OwnsClient):
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
         records.check_environment_name(env)
         environment = items.environment_from_item(env, await self._get(items.env_item_key(env)))
-        return environment, await self._scan_flags(env)
+        indexed, unindexed = await asyncio.gather(self._query_flags(env), self._discover(env))
+        flags = {flag.key: flag for flag in unindexed}
+        flags.update((flag.key, flag) for flag in indexed)
+        await self._settle(env, environment.config_version, flags)
+        return environment, [flags[key] for key in sorted(flags)]
 
     async def get_flag(self, env: str, key: str) -> Flag | None:
         if not self._valid_identity(env, key):
@@ -186,20 +248,40 @@ class DynamoStore(OwnsClient):
         page_size: int = 100,
         page_token: str = "",
     ) -> Page[Flag]:
-        """Key order and filters are applied after the consistent scan (see module docstring);
-        the token is the last key returned, so each page is independent of the previous scan."""
+        """A query on GSI1 (GSI2 for an owner) starting after the token's key: a page reads about
+        `page_size` items whatever the table holds (a tag filter reads on until it has them)."""
         records.check_environment_name(env)
         size = paging.clamp_page_size(page_size, 100)
         after = paging.decode_token(page_token, "k")
-        selected = [
-            flag
-            for flag in await self._scan_flags(env)
-            if flag.key > after and (not owner or flag.owner == owner) and (not tag or tag in flag.tags)
-        ]
-        if len(selected) > size:
-            token = paging.encode_token("k", selected[size - 1].key)
-            return Page(items=selected[:size], next_token=token)
-        return Page(items=selected)
+        if after and not self._valid_identity(env, after):
+            raise InvalidArgument("malformed page token", field="page_token")
+        if owner:
+            index, pk_name, pk = GSI2_NAME, items.GSI2_PK, items.gsi2_pk(env, owner)
+        else:
+            index, pk_name, pk = GSI1_NAME, items.GSI1_PK, items.gsi1_pk(env)
+        args: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "ExpressionAttributeValues": {":pk": items.s(pk)},
+        }
+        if tag:
+            args["FilterExpression"] = "contains(tags, :tag)"
+            args["ExpressionAttributeValues"][":tag"] = items.s(tag)
+        found: list[Item] = []
+        start = items.index_start_key(pk_name, pk, env, after) if after else None
+        while len(found) <= size:  # one more than the page: is there a next page?
+            page_args = {**args, "Limit": size + 1 - len(found)}
+            if start:
+                page_args["ExclusiveStartKey"] = start
+            response = await self._call(f"listing flags of {env}", "query", **page_args)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        flags = [items.flag_from_item(i) for i in found[:size]]
+        token = paging.encode_token("k", flags[-1].key) if len(found) > size else ""
+        return Page(items=flags, next_token=token)
 
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
@@ -243,7 +325,12 @@ class DynamoStore(OwnsClient):
             },
             ScanIndexForward=True,
         )
-        return [items.change_from_item(env, i) for i in found]
+        now = time.time()
+        return contiguous(
+            items.change_from_item(env, i)
+            for i in found
+            if (expires := items.expires_at_of(i)) is None or expires > now
+        )
 
     async def stored_config_version(self, env: str) -> int:
         if not self._valid_identity(env):
@@ -407,7 +494,7 @@ class DynamoStore(OwnsClient):
             put_env = {"Put": {"Item": items.environment_to_item(stored), **self._config_condition(current)}}
             put_change = {
                 "Put": {
-                    "Item": items.change_to_item(change),
+                    "Item": self._change_item(change),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -563,7 +650,7 @@ class DynamoStore(OwnsClient):
             {":next": items.n(config_version + 1), ":type": items.s(items.TYPE_ENVIRONMENT)}
         )
         history_item = items.revision_to_item(revision)
-        change_item = items.change_to_item(change)
+        change_item = self._change_item(change)
         flag_item = flag_action.get("Put", {}).get("Item")
         for item in (flag_item, history_item, change_item):
             if item is not None:
@@ -634,7 +721,9 @@ class DynamoStore(OwnsClient):
             for n in range(self._write_attempts):
                 try:
                     async with asyncio.timeout_at(deadline):
-                        return await attempt()
+                        change = await attempt()
+                    self._trim_later(change)
+                    return change
                 except _Retry as retry:
                     why = str(retry) or why
                     pause = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n))
@@ -708,14 +797,61 @@ class DynamoStore(OwnsClient):
         )
         return int(newest[0]["SK"]["S"].removeprefix(items.VERSION_PREFIX)) if newest else 0
 
-    async def _scan_flags(self, env: str) -> list[Flag]:
-        """Every flag item of `env`, by consistent Scan, in key order (module docstring: why)."""
-        flags: list[Flag] = []
+    async def _query_flags(self, env: str) -> list[Flag]:
+        """Every indexed flag item of `env`: GSI1 queried over `LOAD_SEGMENTS` key ranges at once."""
+        firsts = [*LOAD_SEGMENTS[1:], None]
+        ranges = [
+            (items.gsi1_sk(first), items.gsi1_sk(chr(ord(upto) - 1) + "~" if upto else "~"))
+            for first, upto in zip(LOAD_SEGMENTS, firsts, strict=True)
+        ]
+        pages = await asyncio.gather(*(self._query_range(env, lo, hi) for lo, hi in ranges))
+        return [items.flag_from_item(item) for page in pages for item in page]
+
+    async def _query_range(self, env: str, lo: str, hi: str) -> list[Item]:
+        found: list[Item] = []
+        start: Item | None = None
+        while True:
+            args: dict[str, Any] = {
+                "IndexName": GSI1_NAME,
+                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {
+                    ":pk": items.s(items.gsi1_pk(env)),
+                    ":lo": items.s(lo),
+                    ":hi": items.s(hi),
+                },
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = await self._call(f"loading the flags of {env}", "query", **args)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+    async def _discover(self, env: str) -> list[Flag]:
+        """Hand-written flag items GSI1 cannot find, by a parallel consistent Scan, at most once
+        per `discovery_interval`; each one found gets its GSI attributes (see module docstring)."""
+        now = time.monotonic()
+        last = self._discovered.get(env, self._created if self._discovery_interval > 0 else None)
+        if last is not None and now - last < self._discovery_interval:
+            return []
+        self._discovered[env] = now
+        segments = await asyncio.gather(*(self._scan_unindexed(env, n) for n in range(SCAN_SEGMENTS)))
+        found = [item for segment in segments for item in segment]
+        await asyncio.gather(*(self._index(item) for item in found))
+        return [items.flag_from_item(item) for item in found]
+
+    async def _scan_unindexed(self, env: str, segment: int) -> list[Item]:
+        found: list[Item] = []
         start: Item | None = None
         while True:
             args: dict[str, Any] = {
                 "ConsistentRead": True,
-                "FilterExpression": "SK = :meta AND begins_with(PK, :prefix)",
+                "Segment": segment,
+                "TotalSegments": SCAN_SEGMENTS,
+                "FilterExpression": (
+                    "SK = :meta AND begins_with(PK, :prefix) AND attribute_not_exists(GSI1PK)"
+                ),
                 "ExpressionAttributeValues": {
                     ":meta": items.s(items.METADATA),
                     ":prefix": items.s(items.flag_prefix(env)),
@@ -723,13 +859,111 @@ class DynamoStore(OwnsClient):
             }
             if start:
                 args["ExclusiveStartKey"] = start
-            response = await self._call(f"listing flags of {env}", "scan", **args)
-            flags.extend(items.flag_from_item(i) for i in response.get("Items", []))
+            response = await self._call(f"looking for hand-written flags of {env}", "scan", **args)
+            found.extend(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
+                return found
+
+    async def _index(self, item: Item) -> None:
+        """Add the GSI attributes to a hand-written flag item, and nothing else: only while it is
+        still hand-written and unindexed (a write through vexil meanwhile indexes it itself).  A
+        failure is logged, not raised: the item is served anyway and the next discovery retries."""
+        flag = items.flag_from_item(item)
+        attributes = items.index_attributes(flag.environment, flag.key, flag.owner)
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values = {f":a{i}": value for i, value in enumerate(attributes.values())}
+        try:
+            await self._call(
+                f"indexing the hand-written flag {flag.environment}/{flag.key}",
+                "update_item",
+                Key=items.flag_item_key(flag.environment, flag.key),
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
+                ConditionExpression=(
+                    "attribute_exists(PK) AND attribute_not_exists(#v) AND attribute_not_exists(#a0)"
+                ),
+                ExpressionAttributeNames={**names, "#v": "version"},
+                ExpressionAttributeValues=values,
+            )
+        except InvalidArgument as exc:
+            log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
+        except Unavailable as exc:
+            if "ConditionalCheckFailed" not in exc.message:
+                log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
+
+    async def _settle(self, env: str, config_version: int, flags: dict[str, Flag]) -> None:
+        """Lay the newest change-log entries up to `config_version` over `flags` (by flag version),
+        back to `index_settle` s before now: what the eventually consistent index may not show yet."""
+        if config_version < 1:
+            return
+        horizon = time.time() - self._index_settle
+        recent: list[Change] = []
+        start: Item | None = None
+        while len(recent) < self.max_changes:
+            args: dict[str, Any] = {
+                "ConsistentRead": True,
+                "Limit": 10,
+                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {
+                    ":pk": items.s(items.env_pk(env)),
+                    ":lo": items.s(items.change_sk(1)),
+                    ":hi": items.s(items.change_sk(config_version)),
+                },
+                "ScanIndexForward": False,
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = await self._call(f"loading the flags of {env}", "query", **args)
+            page = [items.change_from_item(env, i) for i in response.get("Items", [])]
+            recent.extend(c for c in page if c.timestamp >= horizon)
+            start = response.get("LastEvaluatedKey")
+            if not start or any(c.timestamp < horizon for c in page):
                 break
-        flags.sort(key=lambda f: f.key)
-        return flags
+        for change in reversed(recent):
+            overlay(flags, change)
+
+    def _change_item(self, change: Change) -> Item:
+        """The change-log item, with its TTL: written + `change_retention`."""
+        return items.change_to_item(change, expires_at=int(change.timestamp + self.change_retention) + 1)
+
+    def _trim_later(self, change: Change) -> None:
+        """After a write lands `configVersion` N, delete entries at or below N - `max_changes` in the
+        background (never delaying the write; a failure leaves them to the next write or the TTL)."""
+        through = change.config_version - self.max_changes
+        if through < 1:
+            return
+        task = asyncio.create_task(self.trim_changes(change.environment_name, through_version=through))
+        self._trims.add(task)
+        task.add_done_callback(self._trim_done)
+
+    def _trim_done(self, task: asyncio.Task[int]) -> None:
+        self._trims.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("trimming the change log failed (the next write retries): %s", exc)
+
+    async def trim_changes(self, env: str, *, through_version: int) -> int:
+        """Delete up to `TRIM_BATCH` change-log entries of `env` at or below `through_version`
+        (oldest first); returns how many.  Readers of a trimmed range get a snapshot instead."""
+        if through_version < 1 or not self._valid_identity(env):
+            return 0
+        old = await self._query(
+            want=TRIM_BATCH,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": items.s(items.env_pk(env)),
+                ":lo": items.s(items.change_sk(0)),
+                ":hi": items.s(items.change_sk(through_version)),
+            },
+            ProjectionExpression="PK, SK",
+        )
+        if old:
+            requests = [{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in old]
+            client = self._require_client()
+            with translated_errors(f"trimming the change log of {env}"):
+                response = await client.batch_write_item(RequestItems={self.table: requests})
+            unprocessed = len(response.get("UnprocessedItems", {}).get(self.table, []))
+            return len(old) - unprocessed
+        return 0
 
     @staticmethod
     def _valid_identity(env: str, key: str = "") -> bool:

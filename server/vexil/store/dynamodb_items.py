@@ -51,6 +51,11 @@ TYPE_ENVIRONMENT = "ENVIRONMENT"
 TYPE_CHANGE = "CHANGE"
 TYPE_ADOPTION = "ADOPTION"
 
+EXPIRES_AT = "expiresAt"
+"""The change log's TTL attribute (epoch seconds): DynamoDB deletes an entry some time after it
+passes, and readers treat an entry past it as gone already (TTL deletion is lazy)."""
+GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK = "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"
+
 HAND_WRITTEN_VERSION = 1
 """Version served for a flag item without a `version` attribute (provisioned by hand)."""
 
@@ -212,17 +217,51 @@ def flag_to_item(flag: Flag) -> Item:
         "version": n(flag.version),
         "updatedAt": s(records.format_timestamp(flag.updated_at)),
         "updatedBy": s(flag.updated_by),
-        "GSI1PK": s(env_pk(flag.environment)),
-        "GSI1SK": s(f"FLAG#{flag.key}"),
+        **index_attributes(flag.environment, flag.key, flag.owner),
     }
     if flag.default_variant is not None:
         item["defaultVariant"] = s(flag.default_variant)
     if flag.managed_by:  # absent on items of flags made through the API (and on older items)
         item["managedBy"] = s(flag.managed_by)
-    if flag.owner:  # sparse: index keys cannot be empty strings
-        item["GSI2PK"] = s(f"OWNER#{flag.environment}#{flag.owner}")
-        item["GSI2SK"] = s(f"FLAG#{flag.key}")
     return item
+
+
+def gsi1_pk(env: str) -> str:
+    return env_pk(env)
+
+
+def gsi1_sk(flag_key: str) -> str:
+    return f"FLAG#{flag_key}"
+
+
+def gsi2_pk(env: str, owner: str) -> str:
+    return f"OWNER#{env}#{owner}"
+
+
+def index_attributes(env: str, flag_key: str, owner: str) -> Item:
+    """The GSI attributes of a flag item: GSI1 lists an environment, GSI2 one owner's flags (sparse:
+    index keys cannot be empty strings, so a flag without owner has none)."""
+    attributes: Item = {GSI1_PK: s(gsi1_pk(env)), GSI1_SK: s(gsi1_sk(flag_key))}
+    if owner:
+        attributes[GSI2_PK] = s(gsi2_pk(env, owner))
+        attributes[GSI2_SK] = s(gsi1_sk(flag_key))
+    return attributes
+
+
+def is_indexed(item: Item) -> bool:
+    """Whether GSI1 finds this flag item (a hand-written one has no GSI attributes until vexil
+    adds them, see `DynamoStore`)."""
+    return GSI1_PK in item and GSI1_SK in item
+
+
+def index_start_key(index_pk: str, index_pk_value: str, env: str, flag_key: str) -> Item:
+    """An ExclusiveStartKey on GSI1 or GSI2 just after `flag_key`: the index keys plus the table's."""
+    sk_name = GSI1_SK if index_pk == GSI1_PK else GSI2_SK
+    return {
+        index_pk: s(index_pk_value),
+        sk_name: s(gsi1_sk(flag_key)),
+        **flag_item_key(env, flag_key),
+    }
 
 
 def is_hand_written(item: Item) -> bool:
@@ -343,7 +382,8 @@ def config_version_of(item: Item | None) -> int:
 # --- change log ---------------------------------------------------------------------------
 
 
-def change_to_item(change: Change) -> Item:
+def change_to_item(change: Change, *, expires_at: int | None = None) -> Item:
+    """`expires_at` (epoch seconds) sets the entry's TTL attribute: the change log's retention."""
     item: Item = {
         **key(env_pk(change.environment_name), change_sk(change.config_version)),
         "itemType": s(TYPE_CHANGE),
@@ -360,7 +400,14 @@ def change_to_item(change: Change) -> Item:
         item["flag"] = js(records.flag_to_record(change.flag), "flag")
     if change.environment is not None:
         item["environment"] = js(records.environment_to_record(change.environment), "environment")
+    if expires_at is not None:
+        item[EXPIRES_AT] = n(expires_at)
     return item
+
+
+def expires_at_of(item: Item) -> int | None:
+    """The entry's TTL (epoch seconds), or None when it has none (written before retention)."""
+    return _int(item, EXPIRES_AT) if EXPIRES_AT in item else None
 
 
 def change_from_item(env: str, item: Item) -> Change:

@@ -4,9 +4,10 @@ Why it is safe without locks: every method does all of its reading, checking and
 `await` in between, so on one event loop each write is atomic (nothing else can run halfway
 through it).  Do not call it from several threads.
 
-Bounds: the change log keeps the newest `max_changes` entries per environment (the protocol allows
-trimming; a consumer notices by the first entry's `config_version` not being `since + 1` and
-reloads).  Flag history is kept in full, one revision per write, for as long as the process runs:
+Bounds: the change log keeps the newest `max_changes` entries per environment, and none older than
+`change_retention` seconds, as the DynamoDB store does (the protocol allows trimming; a consumer
+notices by the first entry's `config_version` not being `since + 1` and reloads).  Flag history is
+kept in full, one revision per write, for as long as the process runs:
 memory grows with the number of writes, which is fine for local work and tests and is one reason
 production uses DynamoDB.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,7 @@ from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Pag
 from vexil.store import paging, records
 
 DEFAULT_MAX_CHANGES = 10_000
+DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
 
 
 @dataclass(slots=True)
@@ -46,10 +49,18 @@ class MemoryStore:
 
     name = "memory"
 
-    def __init__(self, *, max_changes: int = DEFAULT_MAX_CHANGES) -> None:
+    def __init__(
+        self,
+        *,
+        max_changes: int = DEFAULT_MAX_CHANGES,
+        change_retention: float = DEFAULT_CHANGE_RETENTION_S,
+    ) -> None:
         if max_changes < 1:
             raise ValueError("max_changes must be at least 1")
+        if change_retention <= 0:
+            raise ValueError("change_retention must be greater than 0")
         self._max_changes = max_changes
+        self._change_retention = change_retention
         self._environments: dict[str, _EnvironmentState] = {}
         self._adoptions: dict[str, str] = {}
 
@@ -130,6 +141,8 @@ class MemoryStore:
 
     async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
         state = self._environments.get(env)
+        if state is not None:
+            self._expire(state)
         if state is None or not state.changes or limit <= 0:
             return []
         first = state.changes[0].config_version
@@ -304,4 +317,11 @@ class MemoryStore:
     def _append_change(self, state: _EnvironmentState, change: Change) -> None:
         state.changes.append(change)
         while len(state.changes) > self._max_changes:
+            state.changes.popleft()
+        self._expire(state)
+
+    def _expire(self, state: _EnvironmentState) -> None:
+        """Drop entries older than the retention (oldest first: the log stays gap-free)."""
+        horizon = time.time() - self._change_retention
+        while state.changes and state.changes[0].timestamp <= horizon:
             state.changes.popleft()

@@ -1,0 +1,257 @@
+"""DynamoDB reads that scale with flags, not history: what a load and a listing page read,
+counted by the emulator itself (`ScannedCount` of each Query and Scan), at two sizes of history
+or table; and hand-written items, which no index finds until vexil indexes them, still served.
+
+Items are written and inspected with plain boto3, as an operator would, independently of vexil.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from vexil.errors import InvalidArgument
+from vexil.model import Change, ChangeKind, Flag
+from vexil.store.changelog import contiguous, overlay
+from vexil.store.dynamodb import DynamoStore
+
+ENV = "staging"
+SETTLE = 0.5
+REGION = "ap-northeast-1"
+
+
+@dataclass
+class ReadMeter:
+    """Items DynamoDB examined for this store's queries and scans (its own `ScannedCount`)."""
+
+    scanned: int = 0
+    calls: list[str] = field(default_factory=list)
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.scanned += int(parsed.get("ScannedCount", 0))
+            self.calls.append(model.name)
+
+    def take(self) -> int:
+        scanned, self.scanned = self.scanned, 0
+        self.calls.clear()
+        return scanned
+
+
+@pytest.fixture
+def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
+    endpoint_url, _ = dynamo_table
+    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
+    yield client
+    client.close()
+
+
+async def metered(dynamo_table: tuple[str, str], **options: Any) -> tuple[DynamoStore, ReadMeter]:
+    endpoint_url, table = dynamo_table
+    meter = ReadMeter()
+    store = DynamoStore(table, endpoint_url=endpoint_url, **options)
+    store.instrument(meter.attach)
+    await store.start()
+    return store, meter
+
+
+@pytest.fixture
+async def served(dynamo_table: tuple[str, str]) -> AsyncIterator[tuple[DynamoStore, ReadMeter]]:
+    """A store as a server runs it: hand-written items are looked for once per hour here, and a
+    load lays the last half second of the change log over the index (10 s in production)."""
+    store, meter = await metered(dynamo_table, discovery_interval=3600, index_settle=SETTLE)
+    yield store, meter
+    await store.close()
+
+
+def flag(key: str, **fields: Any) -> Flag:
+    values: dict[str, Any] = {"variants": {"on": True, "off": False}, "default_variant": "off"}
+    values.update(fields)
+    return Flag(key=key, environment=ENV, **values)
+
+
+def guide_item(key: str, *, owner: str = "dev-team") -> dict[str, Any]:
+    """The operations guide's `aws dynamodb put-item` example: no version, no GSI attributes."""
+    return {
+        "PK": {"S": f"FLAG#{ENV}#{key}"},
+        "SK": {"S": "METADATA"},
+        "flagKey": {"S": key},
+        "description": {"S": "by hand"},
+        "defaultEnabled": {"BOOL": True},
+        "owner": {"S": owner},
+        "createdAt": {"S": "2025-08-16T09:30:00Z"},
+    }
+
+
+async def create(store: DynamoStore, keys: list[str], *, history: int = 0, **fields: Any) -> None:
+    for key in keys:
+        await store.create_flag(flag(key, **fields), actor="t")
+        for n in range(history):
+            await store.update_flag(
+                flag(key, description=f"v{n + 2}", **fields), expected_version=None, actor="t"
+            )
+
+
+# --- loads ---------------------------------------------------------------------------------
+
+
+async def test_a_load_reads_the_flags_not_their_history(served: tuple[DynamoStore, ReadMeter]) -> None:
+    store, meter = served
+    await create(store, [f"plain-{i}" for i in range(6)])
+    await asyncio.sleep(SETTLE)
+    meter.take()
+    environment, flags = await store.load_environment(ENV)
+    without_history = meter.take()
+    assert len(flags) == 6 and environment.config_version == 6
+    # The same flags with 8 more versions each: 48 history items and 48 change-log entries more.
+    await create(store, [f"aged-{i}" for i in range(6)], history=8)
+    for i in range(6):  # and the first six deleted, so the table holds as many live flags again
+        await store.delete_flag(ENV, f"plain-{i}", expected_version=None, actor="t")
+    await asyncio.sleep(SETTLE)  # the writes are older than the index's settling time now
+    meter.take()
+    environment, flags = await store.load_environment(ENV)
+    with_history = meter.take()
+    assert sorted(f.key for f in flags) == [f"aged-{i}" for i in range(6)]
+    assert all(f.version == 9 for f in flags)
+    print(f"items read by a load of 6 flags: {without_history} without history, {with_history} with")
+    # The flags themselves, plus at most a page of recent change-log entries (GSI settling).
+    assert without_history <= 6 + 10
+    assert with_history <= 6 + 10
+
+
+async def test_a_load_lays_recent_changes_over_a_lagging_index() -> None:
+    """GSI1 is eventually consistent: what the log says happened (table written here) wins by
+    flag version over an index that has not caught up yet."""
+    old = flag("a", version=1)
+    flags = {"a": old, "gone": flag("gone", version=3)}
+    newer = flag("a", version=2, description="new")
+    created = flag("b", version=1)
+    log = [
+        Change(
+            ENV, 5, ChangeKind.UPDATE, "t", 0.0, flag_key="a", before_version=1, after_version=2, flag=newer
+        ),
+        Change(
+            ENV, 6, ChangeKind.CREATE, "t", 0.0, flag_key="b", before_version=0, after_version=1, flag=created
+        ),
+        Change(ENV, 7, ChangeKind.DELETE, "t", 0.0, flag_key="gone", before_version=3, after_version=4),
+        Change(
+            ENV, 8, ChangeKind.UPDATE, "t", 0.0, flag_key="a", before_version=0, after_version=1, flag=old
+        ),
+    ]
+    for change in log:
+        overlay(flags, change)
+    assert flags == {"a": newer, "b": created}
+
+
+# --- listings --------------------------------------------------------------------------------
+
+
+async def test_a_listing_page_costs_its_size_not_the_table(served: tuple[DynamoStore, ReadMeter]) -> None:
+    store, meter = served
+    costs = []
+    for total in (12, 60):
+        await create(store, [f"k{i:03d}" for i in range(len(costs) * 12, total)], owner="team")
+        meter.take()
+        first = await store.list_flags(ENV, page_size=5)
+        second = await store.list_flags(ENV, page_size=5, page_token=first.next_token)
+        by_owner = await store.list_flags(ENV, owner="team", page_size=5, page_token=first.next_token)
+        costs.append(meter.take())
+        assert [f.key for f in first.items] == [f"k{i:03d}" for i in range(5)]
+        assert [f.key for f in second.items] == [f"k{i:03d}" for i in range(5, 10)]
+        assert by_owner.items == second.items and second.next_token
+    print(f"items read by three pages of 5: {costs[0]} in a table of 12 flags, {costs[1]} of 60")
+    assert costs[0] == costs[1] <= 3 * 6
+
+
+async def test_a_listing_token_is_checked_before_it_becomes_a_start_key(
+    served: tuple[DynamoStore, ReadMeter],
+) -> None:
+    store, _ = served
+    from vexil.store import paging
+
+    with pytest.raises(InvalidArgument):
+        await store.list_flags(ENV, page_token=paging.encode_token("k", "not#a key"))
+
+
+# --- hand-written items ----------------------------------------------------------------------
+
+
+async def test_hand_written_items_are_found_indexed_and_then_served_by_every_load(
+    dynamo_table: tuple[str, str], raw: Any
+) -> None:
+    _, table = dynamo_table
+    raw.put_item(TableName=table, Item=guide_item("by-hand", owner="ops"))
+    raw.put_item(TableName=table, Item=guide_item("no-owner", owner=""))
+    before = {
+        k: raw.get_item(TableName=table, Key=_key(k), ConsistentRead=True)["Item"] for k in ("by-hand",)
+    }
+    # A replica's discovery pass (the full reload at the cache TTL) finds and serves them ...
+    finder, _ = await metered(dynamo_table, discovery_interval=0)
+    try:
+        _, flags = await finder.load_environment(ENV)
+    finally:
+        await finder.close()
+    assert [(f.key, f.version, f.default_variant) for f in flags] == [
+        ("by-hand", 1, "on"),
+        ("no-owner", 1, "on"),
+    ]
+    # ... and indexes them, changing nothing else: still hand-written (no version).
+    after = raw.get_item(TableName=table, Key=_key("by-hand"), ConsistentRead=True)["Item"]
+    added = {name: value for name, value in after.items() if name not in before["by-hand"]}
+    assert added == {
+        "GSI1PK": {"S": f"ENV#{ENV}"},
+        "GSI1SK": {"S": "FLAG#by-hand"},
+        "GSI2PK": {"S": f"OWNER#{ENV}#ops"},
+        "GSI2SK": {"S": "FLAG#by-hand"},
+    }
+    assert {n: after[n] for n in before["by-hand"]} == before["by-hand"]
+    # So a cold start that only queries the index (no discovery) serves them, and lists them.
+    store, meter = await metered(dynamo_table, discovery_interval=3600)
+    try:
+        _, flags = await store.load_environment(ENV)
+        assert [f.key for f in flags] == ["by-hand", "no-owner"]
+        assert "Scan" not in meter.calls
+        assert [f.key for f in (await store.list_flags(ENV, owner="ops")).items] == ["by-hand"]
+        assert [f.key for f in (await store.list_flags(ENV)).items] == ["by-hand", "no-owner"]
+        # A write through vexil still records the item's origin as version 1.
+        await store.update_flag(flag("by-hand", owner="ops"), expected_version=1, actor="t")
+        assert [r.flag.version for r in (await store.get_history(ENV, "by-hand")).items] == [2, 1]
+    finally:
+        await store.close()
+
+
+async def test_discovery_never_touches_a_flag_vexil_wrote(dynamo_table: tuple[str, str], raw: Any) -> None:
+    _, table = dynamo_table
+    store, _ = await metered(dynamo_table, discovery_interval=0)
+    try:
+        await store.create_flag(flag("managed", owner="ops"), actor="t")
+        raw.update_item(  # an operator strips the index attributes of a managed item
+            TableName=table, Key=_key("managed"), UpdateExpression="REMOVE GSI1PK, GSI1SK"
+        )
+        _, flags = await store.load_environment(ENV)
+        assert [(f.key, f.version) for f in flags] == [("managed", 1)]
+        item = raw.get_item(TableName=table, Key=_key("managed"), ConsistentRead=True)["Item"]
+        assert "GSI1PK" not in item  # conditional on "no version": a managed item is left alone
+    finally:
+        await store.close()
+
+
+def _key(key: str) -> dict[str, Any]:
+    return {"PK": {"S": f"FLAG#{ENV}#{key}"}, "SK": {"S": "METADATA"}}
+
+
+def test_contiguous_stops_at_the_first_gap() -> None:
+    def change(n: int) -> Change:
+        return Change(ENV, n, ChangeKind.UPDATE, "t", 0.0, flag_key="a")
+
+    assert [c.config_version for c in contiguous(change(n) for n in (3, 4, 6, 7))] == [3, 4]
+    assert [c.config_version for c in contiguous(change(n) for n in (5,))] == [5]
+    assert contiguous([]) == []
