@@ -49,6 +49,18 @@ def _render(report: dict[str, Any]) -> str:
         f"streams      {report['streams']['viewType'] if report['streams']['enabled'] else 'disabled'}",
         f"pitr         {report['pitr']}",
     ]
+    if "ttl" in report:
+        ttl = report["ttl"]
+        lines.append(
+            f"ttl          {ttl['status']}" + (f" on {ttl['attribute']}" if ttl["attribute"] else "")
+        )
+    if "changeLog" in report:
+        log = report["changeLog"]
+        lines.append(
+            f"change log   {log['environment']}: {log['entries']} entries"
+            + (f" (versions {log['oldestVersion']}-{log['newestVersion']})" if log["entries"] else "")
+            + f", kept {log['retentionSeconds']:g} s, at most {log['maxEntries']} entries"
+        )
     for problem in report.get("problems", []):
         lines.append(f"PROBLEM      {problem}")
     return "\n".join(lines)
@@ -115,7 +127,13 @@ def cmd_dynamodb(args: argparse.Namespace) -> int:
                 )
             return 0
         else:
-            report = asyncio.run(describe_table(settings.table, **where))
+            retention = {
+                "retentionSeconds": settings.change_log_retention,
+                "maxEntries": settings.change_log_max_entries,
+            }
+            report = asyncio.run(
+                describe_table(settings.table, environment=settings.env, retention=retention, **where)
+            )
     except VexilError as exc:
         print(f"vexil dynamodb: {exc.code}: {exc.message}", file=sys.stderr)
         return 2 if exc.code == "INVALID_ARGUMENT" else 6
@@ -128,7 +146,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="dynamodb_command", required=True)
     for name, text in (
         ("create-table", "create the table with both indexes (idempotent)"),
-        ("describe", "status, items, indexes, streams and PITR of the table"),
+        ("describe", "status, items, indexes, streams, PITR, TTL and the change log of --env"),
         ("adopt", "make every replica serve the table's state for --env although it went backwards"),
     ):
         p = commands.add_parser(name, help=text)

@@ -149,3 +149,35 @@ async def test_watch_resuming_from_before_the_retention_gets_a_snapshot(
             (WatchEvent.TYPE_UPSERT, 6),
         ]
         stream.cancel()
+
+
+async def test_create_table_enables_ttl_and_describe_reports_the_change_log(
+    dynamo_table: tuple[str, str], raw: Any
+) -> None:
+    from vexil.store.dynamodb_table import create_table, describe_table
+
+    endpoint_url, _ = dynamo_table
+    created = await create_table("feature-flags-ttl", endpoint_url=endpoint_url)
+    assert created["ttl"] == {"status": "ENABLED", "attribute": "expiresAt"}
+    ttl = raw.describe_time_to_live(TableName="feature-flags-ttl")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
+    store = DynamoStore("feature-flags-ttl", endpoint_url=endpoint_url, max_changes=3)
+    await store.start()
+    try:
+        for i in range(5):
+            await store.create_flag(flag(f"f{i}"), actor="t")
+        await versions_when(store, 0, first=3)
+    finally:
+        await store.close()
+    retention = {"retentionSeconds": 86_400.0, "maxEntries": 3}
+    described = await describe_table(
+        "feature-flags-ttl", endpoint_url=endpoint_url, environment=ENV, retention=retention
+    )
+    assert described["changeLog"] == {
+        "environment": ENV,
+        "entries": 3,
+        "oldestVersion": 3,
+        "newestVersion": 5,
+        "retentionSeconds": 86_400.0,
+        "maxEntries": 3,
+    }

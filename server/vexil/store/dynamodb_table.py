@@ -1,9 +1,10 @@
 """Creating and describing vexil's DynamoDB table: explicit operator actions, never done by `start`.
 
 `table_spec` is the one definition of the table (keys, the two GSIs, streams); `create_table`
-applies it idempotently and `describe_table` reports what an operator checks before go-live
-(status, item count, indexes, streams, point-in-time recovery).  The index names follow the
-operations guide (`GSI2-OWNER-INDEX`).
+applies it idempotently (a new table also gets TTL on `expiresAt`, the change log's retention) and
+`describe_table` reports what an operator checks before go-live (status, item count, indexes,
+streams, point-in-time recovery, TTL, and for one environment the change log's size).  The index
+names follow the operations guide (`GSI2-OWNER-INDEX`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
+from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
     ClientSettings,
@@ -111,6 +113,12 @@ async def create_table(
                     raise
                 created = False
         await _wait_active(client, table, wait_seconds)
+        if created:
+            with translated_errors(f"enabling TTL on {table}"):
+                await client.update_time_to_live(
+                    TableName=table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": items.EXPIRES_AT},
+                )
         if pitr and created:
             with translated_errors(f"enabling point-in-time recovery on {table}"):
                 await client.update_continuous_backups(
@@ -127,13 +135,52 @@ async def describe_table(
     region: str = DEFAULT_REGION,
     endpoint_url: str | None = None,
     credentials: Credentials | None = None,
+    environment: str = "",
+    retention: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Status, item count, size, billing, indexes, streams and PITR of the table, plus `problems`:
-    what differs from `table_spec` (missing index, wrong key) so `vexil` can say what to fix.
-    A missing table raises `Unavailable`."""
+    """Status, item count, size, billing, indexes, streams, PITR and TTL of the table, plus
+    `problems`: what differs from `table_spec` (missing index, wrong key) so `vexil` can say what
+    to fix.  With `environment`, also `changeLog`: its entries, oldest and newest version, and the
+    configured `retention` (settings passed through).  A missing table raises `Unavailable`."""
     settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
     async with client_for(settings) as client:
-        return await _describe(client, table)
+        report = await _describe(client, table)
+        if environment:
+            report["changeLog"] = {**await _change_log(client, table, environment), **(retention or {})}
+        return report
+
+
+async def _change_log(client: Any, table: str, env: str) -> dict[str, Any]:
+    """How many change-log entries `env` holds and which versions they span (reads keys only)."""
+    condition = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :change)",
+        "ExpressionAttributeValues": {
+            ":pk": items.s(items.env_pk(env)),
+            ":change": items.s(items.CHANGE_PREFIX),
+        },
+    }
+    entries = 0
+    ends: list[int] = []
+    with translated_errors(f"counting the change log of {env}"):
+        args: dict[str, Any] = {**condition, "Select": "COUNT"}
+        while True:
+            page = await client.query(**args)
+            entries += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for forward in (True, False):
+            page = await client.query(
+                **condition, ScanIndexForward=forward, Limit=1, ProjectionExpression="SK"
+            )
+            ends.extend(int(i["SK"]["S"].removeprefix(items.CHANGE_PREFIX)) for i in page.get("Items", []))
+    return {
+        "environment": env,
+        "entries": entries,
+        "oldestVersion": ends[0] if ends else 0,
+        "newestVersion": ends[-1] if ends else 0,
+    }
 
 
 async def _wait_active(client: Any, table: str, wait_seconds: float) -> None:
@@ -168,6 +215,12 @@ async def _describe(client: Any, table: str) -> dict[str, Any]:
             if error_code(exc) not in ("AccessDeniedException", "UnknownOperationException"):
                 raise
             pitr = "UNKNOWN"
+        try:
+            ttl = (await client.describe_time_to_live(TableName=table)).get("TimeToLiveDescription", {})
+        except ClientError as exc:
+            if error_code(exc) not in ("AccessDeniedException", "UnknownOperationException"):
+                raise
+            ttl = {"TimeToLiveStatus": "UNKNOWN"}
     stream = desc.get("StreamSpecification") or {}
     throughput = desc.get("ProvisionedThroughput") or {}
     billing = (desc.get("BillingModeSummary") or {}).get("BillingMode") or (
@@ -198,6 +251,7 @@ async def _describe(client: Any, table: str) -> dict[str, Any]:
             "arn": desc.get("LatestStreamArn", ""),
         },
         "pitr": pitr,
+        "ttl": {"status": ttl.get("TimeToLiveStatus", "DISABLED"), "attribute": ttl.get("AttributeName", "")},
         "problems": _problems(desc),
     }
 
