@@ -5,9 +5,10 @@ The flags are written straight into the emulator's table in vexil's item shape w
 the environment item carrying the mix's `$evaluators`.  Start-up is timed from launching
 `vexil serve` to gRPC health SERVING (polled every 100 ms), which is when it has read and
 compiled every flag; `store_scan_seconds`, from the server's own DynamoDB metrics, is how much of
-that was spent waiting on the emulator's Scan.  The profile's cache maxsize (100 for `local`) is
-raised with `--cache-maxsize`.  RSS is the server process's resident set (/proc), idle and then
-with 1,000 `Watch` streams open (each on one flag, as an application watching its flags would).
+that was spent waiting on the emulator's Query and Scan requests.  The profile's cache maxsize
+(100 for `local`) is raised with `--cache-maxsize`.  RSS is the server process's resident set
+(/proc), idle and then with 1,000 `Watch` streams open (each on one flag, as an application
+watching its flags would).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def run(
         scans = [
             value
             for (name, labels), value in scrape(server.http_port).items()
-            if name == "vexil_dynamodb_request_duration_seconds_sum" and ("operation", "Scan") in labels
+            if name == "vexil_dynamodb_request_duration_seconds_sum"
+            and (("operation", "Scan") in labels or ("operation", "Query") in labels)
         ]
         store_read = sum(scans) if scans else None
         say(f"  SERVING after {start_seconds:.2f} s; RSS {idle:.0f} MiB")

@@ -124,6 +124,33 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if worst is None else worst < 100.0,
         "worst of " + ", ".join(f"{n} {_num(f.get('probe_p99_ms'), '.1f')} ms" for n, f in stalling.items()),
     )
+    reload = _get(results, "scenarios", "storecost", "reload") or {}
+    for what, key in (("items examined", "items_ratio"), ("time", "time_ratio")):
+        ratio = reload.get(key)
+        add(
+            f"Reload {what}, {reload.get('history_versions')} versions of history vs none",
+            "<= 1.1x",
+            ratio,
+            None if ratio is None else ratio <= 1.1,
+            f"{_get(reload, 'without_history', 'items_examined')} -> "
+            f"{_get(reload, 'with_history', 'items_examined')} items, "
+            f"{_num(_get(reload, 'without_history', 'seconds'), '.3f')} -> "
+            f"{_num(_get(reload, 'with_history', 'seconds'), '.3f')} s, {reload.get('flags')} flags"
+            + (
+                f"; a bare client's GSI1 Query of both: {_num(reload.get('bare_client_time_ratio'), '.2f')}x"
+                if key == "time_ratio"
+                else ""
+            ),
+        )
+    start = _get(results, "scenarios", "storecost", "start") or {}
+    add(
+        f"Start to SERVING, {start.get('flags')} flags, vs a bare client reading them",
+        "<= 1.3x",
+        start.get("ratio"),
+        None if start.get("ratio") is None else start["ratio"] <= 1.3,
+        f"{_num(start.get('start_to_serving_seconds'), '.2f')} s vs "
+        f"{_num(start.get('bare_client_seconds'), '.2f')} s on the same emulator",
+    )
     for what in ("value", "details"):
         ratio = _get(results, "scenarios", "local", f"{what}_ratio")
         add(

@@ -5,8 +5,9 @@
 Scenarios (one module each): `evaluate` (Evaluate/EvaluateAll against the floor, one process and
 `--workers 2`), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
 Watch subscribers), `propagation` (two replicas on the DynamoDB emulator), `footprint` (10,000
-flags, 1,000 streams), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the
-limits allow and the requests that used to stall the server, each beside a health probe).
+flags, 1,000 streams), `storecost` (reload with and without history, start against a bare
+client), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the limits allow and
+the requests that used to stall the server, each beside a health probe).
 Every server is a separate process on 127.0.0.1, every loop is bounded in count and time, and
 everything started is stopped at the end of its phase even when a scenario fails; a failed
 scenario is reported and the others still run (the exit status is then 1).  The machine is
@@ -35,14 +36,24 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bench import budgets, clients, evaluate, footprint, servers, streams
+from bench import budgets, clients, evaluate, footprint, servers, storecost, streams
 from bench.flagset import environment, evaluate_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
 from tests.support.dynamo import DUMMY_AWS_ENV
 
 T = TypeVar("T")
-SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine", "local", "budgets")
+SCENARIOS = (
+    "evaluate",
+    "clients",
+    "fanout",
+    "propagation",
+    "footprint",
+    "storecost",
+    "engine",
+    "local",
+    "budgets",
+)
 ENGINE = Path(__file__).with_name("engine.py")
 LOCAL = Path(__file__).resolve().parent.parent / "clients" / "bench_local.py"
 
@@ -56,6 +67,9 @@ class Plan:
     streams: int
     client_seconds: float
     budget_seconds: float
+    store_flags: int = 1000
+    store_history: int = 50
+    store_start_flags: int = 10_000
 
 
 FULL = Plan(
@@ -75,6 +89,9 @@ QUICK = Plan(
     streams=1000,
     client_seconds=0.5,
     budget_seconds=1.5,
+    store_flags=100,
+    store_history=50,
+    store_start_flags=1000,
 )
 """Quick: one round, short runs, and 1,000 flags for the footprint (the emulator's Scan of 10,000
 takes about 25 s on its own); the table says so."""
@@ -157,7 +174,7 @@ class Bench:
             jobs.append(self.floor)
         if {"evaluate", "clients", "fanout"} & set(chosen):
             jobs.append(self.vexil)
-        if {"evaluate", "propagation", "footprint"} & set(chosen):
+        if {"evaluate", "propagation", "footprint", "storecost"} & set(chosen):
             jobs.append(self.emulator)
         concurrently(*jobs)
 
@@ -218,6 +235,17 @@ class Bench:
             self.logs,
             flags=self.plan.footprint_flags,
             streams=self.plan.streams,
+            run_async=self.run_async,
+            say=say,
+        )
+
+    def storecost(self) -> dict[str, Any]:
+        return storecost.run(
+            self.emulator(),
+            self.logs,
+            flags=self.plan.store_flags,
+            history=self.plan.store_history,
+            big_flags=self.plan.store_start_flags,
             run_async=self.run_async,
             say=say,
         )

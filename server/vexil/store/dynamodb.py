@@ -902,7 +902,7 @@ class DynamoStore(OwnsClient):
         while len(recent) < self.max_changes:
             args: dict[str, Any] = {
                 "ConsistentRead": True,
-                "Limit": 10,
+                "Limit": 25 if recent else 1,  # usually the newest entry is old already: one read
                 "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
                 "ExpressionAttributeValues": {
                     ":pk": items.s(items.env_pk(env)),
