@@ -181,3 +181,11 @@ async def test_create_table_enables_ttl_and_describe_reports_the_change_log(
         "retentionSeconds": 86_400.0,
         "maxEntries": 3,
     }
+
+
+@pytest.mark.parametrize(("name", "value"), [("change_log_retention", "0"), ("change_log_max_entries", "0")])
+def test_retention_settings_are_validated(name: str, value: str) -> None:
+    from vexil import config
+
+    with pytest.raises(config.ConfigError, match=name):
+        config.load(environ={f"VEXIL_{name.upper()}": value})
