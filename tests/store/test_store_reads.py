@@ -255,3 +255,29 @@ def test_contiguous_stops_at_the_first_gap() -> None:
     assert [c.config_version for c in contiguous(change(n) for n in (3, 4, 6, 7))] == [3, 4]
     assert [c.config_version for c in contiguous(change(n) for n in (5,))] == [5]
     assert contiguous([]) == []
+
+
+async def test_a_hand_written_item_that_could_not_be_indexed_stays_served_between_discoveries(
+    dynamo_table: tuple[str, str], raw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexing fails (say the role may not UpdateItem): loads between two discovery passes, which
+    only query the index, must not drop the flag the last pass found (nor hold it as "backwards")."""
+    _, table = dynamo_table
+    raw.put_item(TableName=table, Item=guide_item("unindexable"))
+    store, meter = await metered(dynamo_table, discovery_interval=0.5)
+
+    async def refused(flag: Flag) -> bool:
+        return False
+
+    monkeypatch.setattr(store, "_index", refused)
+    try:
+        await asyncio.sleep(0.6)  # the first pass is due one interval after the store was made
+        _, found = await store.load_environment(ENV)
+        meter.take()
+        _, again = await store.load_environment(ENV)
+        assert "Scan" not in meter.calls  # a load between passes
+        assert [f.key for f in found] == [f.key for f in again] == ["unindexable"]
+        item = raw.get_item(TableName=table, Key=_key("unindexable"), ConsistentRead=True)["Item"]
+        assert "GSI1PK" not in item
+    finally:
+        await store.close()

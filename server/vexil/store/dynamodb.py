@@ -190,6 +190,8 @@ class DynamoStore(OwnsClient):
         self._index_settle = index_settle
         self._discovered: dict[str, float] = {}
         """When each environment's last discovery pass began (monotonic)."""
+        self._unindexed: dict[str, dict[str, Flag]] = {}
+        """Hand-written flags the last discovery pass found but could not index, per environment."""
         self._created = time.monotonic()
         self._trims: set[asyncio.Task[int]] = set()
 
@@ -830,16 +832,19 @@ class DynamoStore(OwnsClient):
 
     async def _discover(self, env: str) -> list[Flag]:
         """Hand-written flag items GSI1 cannot find, by a parallel consistent Scan, at most once
-        per `discovery_interval`; each one found gets its GSI attributes (see module docstring)."""
+        per `discovery_interval`; each one found gets its GSI attributes (see module docstring).
+        Between passes, the items a pass could not index are still served from its answer, so
+        a load that only queries never drops a flag a discovery found."""
         now = time.monotonic()
         last = self._discovered.get(env, self._created if self._discovery_interval > 0 else None)
         if last is not None and now - last < self._discovery_interval:
-            return []
+            return list(self._unindexed.get(env, {}).values())
         self._discovered[env] = now
         segments = await asyncio.gather(*(self._scan_unindexed(env, n) for n in range(SCAN_SEGMENTS)))
-        found = [item for segment in segments for item in segment]
-        await asyncio.gather(*(self._index(item) for item in found))
-        return [items.flag_from_item(item) for item in found]
+        found = [items.flag_from_item(item) for segment in segments for item in segment]
+        indexed = await asyncio.gather(*(self._index(flag) for flag in found))
+        self._unindexed[env] = {flag.key: flag for flag, done in zip(found, indexed, strict=True) if not done}
+        return found
 
     async def _scan_unindexed(self, env: str, segment: int) -> list[Item]:
         found: list[Item] = []
@@ -865,11 +870,11 @@ class DynamoStore(OwnsClient):
             if not start:
                 return found
 
-    async def _index(self, item: Item) -> None:
+    async def _index(self, flag: Flag) -> bool:
         """Add the GSI attributes to a hand-written flag item, and nothing else: only while it is
-        still hand-written and unindexed (a write through vexil meanwhile indexes it itself).  A
-        failure is logged, not raised: the item is served anyway and the next discovery retries."""
-        flag = items.flag_from_item(item)
+        still hand-written and unindexed (a write through vexil meanwhile indexes it itself).
+        False when that failed (logged, not raised: the item is served anyway and the next
+        discovery retries)."""
         attributes = items.index_attributes(flag.environment, flag.key, flag.owner)
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
         values = {f":a{i}": value for i, value in enumerate(attributes.values())}
@@ -885,11 +890,12 @@ class DynamoStore(OwnsClient):
                 ExpressionAttributeNames={**names, "#v": "version"},
                 ExpressionAttributeValues=values,
             )
-        except InvalidArgument as exc:
+        except (InvalidArgument, Unavailable) as exc:
+            if "ConditionalCheckFailed" in exc.message:
+                return True  # indexed meanwhile: by a write through vexil or another replica
             log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
-        except Unavailable as exc:
-            if "ConditionalCheckFailed" not in exc.message:
-                log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
+            return False
+        return True
 
     async def _settle(self, env: str, config_version: int, flags: dict[str, Flag]) -> None:
         """Lay the newest change-log entries up to `config_version` over `flags` (by flag version),
