@@ -100,6 +100,10 @@ SCAN_SEGMENTS = 4
 GSI_SETTLE_S = 10.0
 """How far back (seconds) a load lays change-log entries over the GSI's answer: well beyond the
 index's usual propagation delay (under a second)."""
+LOAD_READ_TIMEOUT_S = 30.0
+"""Bound on one page read of a load (index query, discovery scan): generous because a load's
+pages run at once and serve no waiting writer; the change feed's own reads keep the write
+deadline, so a stalled table is still noticed within it."""
 TRIM_BATCH = 25
 """Change-log entries one trim deletes (one BatchWriteItem); later writes continue the work."""
 
@@ -157,9 +161,9 @@ class DynamoStore(OwnsClient):
     ) -> None:
         """`max_attempts` is the SDK's own retry budget per request (connection errors,
         throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races;
-        `write_timeout` bounds a whole write, retries included.  `read_timeout` (per request)
-        defaults to `write_timeout`: a request that waits longer cannot be part of a write that
-        succeeds, and a shorter wait lets the change feed notice a stalled table sooner.
+        `write_timeout` bounds a whole write, retries included, and every read but a load's page
+        reads.  `read_timeout` (the SDK's per-request socket timeout) defaults to the longer of
+        that and `LOAD_READ_TIMEOUT_S`; every request is bounded by its own deadline anyway.
         `change_retention` (seconds) and `max_changes` bound the change log; `discovery_interval`
         is how often a load also looks for hand-written flag items (0: every load; otherwise the
         first look is one interval after construction, so a cold start reads flags only);
@@ -179,7 +183,7 @@ class DynamoStore(OwnsClient):
             credentials=credentials,
             max_attempts=max_attempts,
             connect_timeout=connect_timeout,
-            read_timeout=write_timeout if read_timeout is None else read_timeout,
+            read_timeout=max(write_timeout, LOAD_READ_TIMEOUT_S) if read_timeout is None else read_timeout,
             max_pool_connections=max_pool_connections,
         )
         self._write_attempts = write_attempts
@@ -751,18 +755,23 @@ class DynamoStore(OwnsClient):
 
     # --- read helpers ---------------------------------------------------------------------
 
-    async def _call(self, doing: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self, doing: str, operation: str, timeout: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """One read, SDK retries included, within the write deadline: the reads a write makes
-        first (the current flag, the environment) must not outlast the write they serve."""
+        first (the current flag, the environment) must not outlast the write they serve.  A
+        load's page reads pass `timeout=LOAD_READ_TIMEOUT_S` instead: they serve no write, and
+        several run at once (a slow backend answers each of them more slowly)."""
         client = self._require_client()
+        bound = self._write_timeout if timeout is None else max(timeout, self._write_timeout)
         try:
-            async with asyncio.timeout(self._write_timeout):
+            async with asyncio.timeout(bound):
                 with translated_errors(doing):
                     return await getattr(client, operation)(TableName=self.table, **kwargs)
         except TimeoutError:
+            what = "the write deadline" if timeout is None else "the load's read deadline"
             raise Unavailable(
-                f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while"
-                f" {doing}; nothing was written"
+                f"DynamoDB did not answer within {what} ({bound:g} s) while {doing}; nothing was written"
             ) from None
 
     async def _get(self, key: Item) -> Item | None:
@@ -824,7 +833,7 @@ class DynamoStore(OwnsClient):
             }
             if start:
                 args["ExclusiveStartKey"] = start
-            response = await self._call(f"loading the flags of {env}", "query", **args)
+            response = await self._call(f"loading the flags of {env}", "query", LOAD_READ_TIMEOUT_S, **args)
             found.extend(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
@@ -864,7 +873,9 @@ class DynamoStore(OwnsClient):
             }
             if start:
                 args["ExclusiveStartKey"] = start
-            response = await self._call(f"looking for hand-written flags of {env}", "scan", **args)
+            response = await self._call(
+                f"looking for hand-written flags of {env}", "scan", LOAD_READ_TIMEOUT_S, **args
+            )
             found.extend(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
@@ -919,7 +930,7 @@ class DynamoStore(OwnsClient):
             }
             if start:
                 args["ExclusiveStartKey"] = start
-            response = await self._call(f"loading the flags of {env}", "query", **args)
+            response = await self._call(f"loading the flags of {env}", "query", LOAD_READ_TIMEOUT_S, **args)
             page = [items.change_from_item(env, i) for i in response.get("Items", [])]
             recent.extend(c for c in page if c.timestamp >= horizon)
             start = response.get("LastEvaluatedKey")
