@@ -281,3 +281,21 @@ async def test_a_hand_written_item_that_could_not_be_indexed_stays_served_betwee
         assert "GSI1PK" not in item
     finally:
         await store.close()
+
+
+async def test_a_load_beyond_one_page_reads_the_rest_in_parallel_ranges(
+    served: tuple[DynamoStore, ReadMeter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys spread over every range a load splits into (and the first page ending inside one)."""
+    from vexil.store import dynamodb
+
+    store, meter = served
+    keys = sorted(
+        f"{first}{n}" for first in ("0", "A", "Zz", "_x", "b", "h", "o", "p", "zz") for n in range(3)
+    )
+    await create(store, keys)
+    monkeypatch.setattr(dynamodb, "LOAD_FIRST_PAGE", 4)
+    meter.take()
+    _, flags = await store.load_environment(ENV)
+    assert [f.key for f in flags] == keys
+    assert meter.calls.count("Query") >= 1 + len(dynamodb.LOAD_SEGMENTS) - 1

@@ -25,10 +25,11 @@ the transaction had been sent, since only then may it have been applied.
 Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent, and
 no read grows with history: a listing or reload reads flag items only.
 - `load_environment` reads the environment item, then the flag items by Query on GSI1
-  (`GSI1PK = ENV#<env>`), several key ranges at once (`LOAD_SEGMENTS`), so a cold start costs one
-  read per flag however long the history.  A GSI is eventually consistent: a flag written just
-  before the environment item was read may not be in the index yet.  So the load then reads the
-  newest change-log entries (back to `GSI_SETTLE_S` seconds before now, consistently) and lays
+  (`GSI1PK = ENV#<env>`): one page, and when there is more, the rest over several key ranges at
+  once (`LOAD_SEGMENTS`), so a cold start costs one read per flag however long the history.
+  A GSI is eventually consistent: a flag written just before the environment item was read may
+  not be in the index yet.  So the load then reads the newest change-log entries (back to
+  `index_settle` seconds before now, default `GSI_SETTLE_S`, consistently) and lays
   them over the indexed flags by flag version: the snapshot never claims a `configVersion` whose
   flags it has not seen.
 - Flag items written by hand as in the operations guide carry no GSI attributes, so no index finds
@@ -94,8 +95,10 @@ BACKOFF_CAP_S = 0.25
 DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
 DEFAULT_MAX_CHANGES = 10_000
 LOAD_SEGMENTS = ("", "A", "a", "h", "p")
-"""First characters starting the GSI1 key ranges a load queries at once (keys are ASCII
-`[A-Za-z0-9_.-]`, mostly lower case: the lower-case range is split further)."""
+"""First characters starting the GSI1 key ranges a load queries at once, after its first page
+(keys are ASCII `[A-Za-z0-9_.-]`, mostly lower case: the lower-case range is split further)."""
+LOAD_FIRST_PAGE: int | None = None
+"""Items in a load's first page (None: DynamoDB's 1 MB page); tests lower it to reach the rest."""
 SCAN_SEGMENTS = 4
 GSI_SETTLE_S = 10.0
 """How far back (seconds) a load lays change-log entries over the GSI's answer: well beyond the
@@ -809,35 +812,54 @@ class DynamoStore(OwnsClient):
         return int(newest[0]["SK"]["S"].removeprefix(items.VERSION_PREFIX)) if newest else 0
 
     async def _query_flags(self, env: str) -> list[Flag]:
-        """Every indexed flag item of `env`: GSI1 queried over `LOAD_SEGMENTS` key ranges at once."""
-        firsts = [*LOAD_SEGMENTS[1:], None]
-        ranges = [
-            (items.gsi1_sk(first), items.gsi1_sk(chr(ord(upto) - 1) + "~" if upto else "~"))
-            for first, upto in zip(LOAD_SEGMENTS, firsts, strict=True)
-        ]
-        pages = await asyncio.gather(*(self._query_range(env, lo, hi) for lo, hi in ranges))
-        return [items.flag_from_item(item) for page in pages for item in page]
+        """Every indexed flag item of `env` from GSI1: one page first (most environments fit in
+        one), then what remains over the `LOAD_SEGMENTS` key ranges at once."""
+        whole = (items.gsi1_sk(""), items.gsi1_sk("~"))
+        found, start = await self._query_page(env, *whole, None, LOAD_FIRST_PAGE)
+        if start:
+            after = start[items.GSI1_SK]["S"]
+            firsts = [*LOAD_SEGMENTS[1:], None]
+            ranges = [
+                (items.gsi1_sk(first), items.gsi1_sk(chr(ord(upto) - 1) + "~" if upto else "~"))
+                for first, upto in zip(LOAD_SEGMENTS, firsts, strict=True)
+            ]
+            rest = await asyncio.gather(
+                *(
+                    self._query_range(env, max(lo, after), hi, start if lo <= after else None)
+                    for lo, hi in ranges
+                    if hi > after
+                )
+            )
+            found += [item for page in rest for item in page]
+        return [items.flag_from_item(item) for item in found]
 
-    async def _query_range(self, env: str, lo: str, hi: str) -> list[Item]:
+    async def _query_range(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
+        """Every GSI1 item of `env` with a `GSI1SK` from `lo` to `hi`, after `start` if given."""
         found: list[Item] = []
-        start: Item | None = None
         while True:
-            args: dict[str, Any] = {
-                "IndexName": GSI1_NAME,
-                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :hi",
-                "ExpressionAttributeValues": {
-                    ":pk": items.s(items.gsi1_pk(env)),
-                    ":lo": items.s(lo),
-                    ":hi": items.s(hi),
-                },
-            }
-            if start:
-                args["ExclusiveStartKey"] = start
-            response = await self._call(f"loading the flags of {env}", "query", LOAD_READ_TIMEOUT_S, **args)
-            found.extend(response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
+            page, start = await self._query_page(env, lo, hi, start, None)
+            found.extend(page)
             if not start:
                 return found
+
+    async def _query_page(
+        self, env: str, lo: str, hi: str, start: Item | None, limit: int | None
+    ) -> tuple[list[Item], Item | None]:
+        args: dict[str, Any] = {
+            "IndexName": GSI1_NAME,
+            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(items.gsi1_pk(env)),
+                ":lo": items.s(lo),
+                ":hi": items.s(hi),
+            },
+        }
+        if start:
+            args["ExclusiveStartKey"] = start
+        if limit:
+            args["Limit"] = limit
+        response = await self._call(f"loading the flags of {env}", "query", LOAD_READ_TIMEOUT_S, **args)
+        return response.get("Items", []), response.get("LastEvaluatedKey")
 
     async def _discover(self, env: str) -> list[Flag]:
         """Hand-written flag items GSI1 cannot find, by a parallel consistent Scan, at most once
