@@ -671,7 +671,7 @@ class DynamoStore(OwnsClient):
         except TimeoutError:
             raise Unavailable(
                 f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while"
-                f" {doing}; nothing was written"
+                f" {doing} (unreachable or stalled); nothing was written"
             ) from None
 
     async def _get(self, key: Item) -> Item | None:
