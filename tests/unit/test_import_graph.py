@@ -2,9 +2,10 @@
 
 The core (the service, cache, snapshots, engine, stores, hub, model, errors and who is calling)
 must run under any transport, so it may not import the gRPC adapters (`vexil.api`), the HTTP side
-(`vexil.http`) or the CLI (`vexil.cli`), not even inside a function or under TYPE_CHECKING. The
-protocol adapters are leaves: only the composition root (`vexil.app`) wires them, so anything two
-adapters (or an adapter and the HTTP side, the CLI or the SDK) share lives outside `vexil.api`.
+(`vexil.http`) or the CLI (`vexil.cli`), not even inside a function or under TYPE_CHECKING, nor
+load gRPC or aiohttp through any module. The protocol adapters are leaves: only the composition
+root (`vexil.app`) wires them, so anything two adapters (or an adapter and the HTTP side, the CLI
+or the SDK) share lives outside `vexil.api`.
 
 The graph is read from the source with `ast`, so every import statement counts, wherever it is.
 """
