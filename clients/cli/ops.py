@@ -302,12 +302,12 @@ def _server_items(
     args: argparse.Namespace, server: Connection, channel: grpc.Channel
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Every environment of the server (or `-e` one) as items, through the admin API."""
-    from vexil.api.convert import flag_from_pb, seconds
     from vexil.cli import flagfiles
     from vexil.model import ChangeKind, FlagRevision
     from vexil.ops import gather
     from vexil.ops import items as itemsets
     from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+    from vexil.wire import flag_from_pb, seconds
 
     call = _caller(server)
     admin = admin_pb2_grpc.AdminServiceStub(channel)
@@ -408,11 +408,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[str, Any]:
     """Through the admin API, one environment at a time (each all-or-nothing)."""
-    from vexil.api.convert import flag_from_pb, flag_to_pb
     from vexil.cli import flagfiles
     from vexil.flagfile import FlagFile
     from vexil.ops import items as itemsets
     from vexil.v1 import admin_pb2, admin_pb2_grpc
+    from vexil.wire import flag_from_pb, flag_to_pb
 
     server = _connection(args)
     call = _caller(server)

@@ -18,13 +18,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from vexil.api import flagd_protos
 from vexil.api.admin import AdminServicer
-from vexil.api.decoding import DecodingInterceptor
 from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
-from vexil.api.gate import ShutdownGate
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
@@ -41,6 +38,9 @@ from vexil.security.ratelimit import QuotaExceeded
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
 from vexil.store.keys import KeyStore
+from vexil.transport import flagd_protos
+from vexil.transport.decoding import DecodingInterceptor
+from vexil.transport.gate import ShutdownGate
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vexil.api.convert import environment_to_pb, flag_to_pb
 from vexil.client import ErrorCode, Reason
 from vexil.client.local import LocalFlags, local_snapshot
 from vexil.engine import ValueType
 from vexil.model import Environment, Flag, FlagState
 from vexil.v1 import evaluation_pb2
+from vexil.wire import environment_to_pb, flag_to_pb
 
 WatchEvent = evaluation_pb2.WatchEvent
 COUNTRY = {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]}

@@ -12,9 +12,9 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct, value_to_python
 from vexil.model import Flag
 from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
+from vexil.wire import dict_to_struct, value_to_python
 
 EVALUATORS = {"is-beta": {"ends_with": [{"var": "email"}, "@beta.example"]}}
 ENV_METADATA = {"team": "platform", "tier": 1}

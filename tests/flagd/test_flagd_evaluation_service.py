@@ -12,9 +12,9 @@ from google.protobuf import struct_pb2
 from tests.flagd.flagset import FLAGS, flag_pb, store_broken_flag
 from tests.flagd.harness import stub
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct, struct_to_dict
-from vexil.api.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
+from vexil.transport.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct, struct_to_dict
 
 
 def ctx(**attrs: Any) -> struct_pb2.Struct:

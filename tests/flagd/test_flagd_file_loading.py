@@ -25,8 +25,8 @@ from tests.client.support import flag, struct
 from tests.engine import jscore
 from tests.flagd.harness import stub
 from tests.support.servers import ServerProcess
-from vexil.api.flagd_protos import SYNC_V1, sync_v1
 from vexil.client import Client, ErrorCode, Reason
+from vexil.transport.flagd_protos import SYNC_V1, sync_v1
 from vexil.v1 import admin_pb2, admin_pb2_grpc
 
 AB = {"a": "A", "b": "B"}

@@ -15,8 +15,8 @@ import pytest
 
 from tests.flagd.flagset import ENV_METADATA, EVALUATORS, FLAGS, flag_pb
 from tests.support.servers import VEXIL, ServerProcess
-from vexil.api.convert import dict_to_struct
 from vexil.v1 import admin_pb2, admin_pb2_grpc
+from vexil.wire import dict_to_struct
 
 LIMIT = 10  # --cache-maxsize: the most flags one environment may hold
 

@@ -17,8 +17,8 @@ from tests.flagd.flagset import (
 )
 from tests.flagd.harness import OpenFeature, eventually
 from tests.support.servers import Connected, connected, running_app, server_settings
-from vexil.api.convert import dict_to_struct
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct
 
 BOOLEAN_FLAGS = {"bool-static", "new-ui"}  # enabled boolean flags ("killed" answers DISABLED to any type)
 

@@ -15,12 +15,12 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
 from tests.flagd.harness import OpenFeature
 from tests.support.servers import Connected, ServerProcess
-from vexil.api.caller import Principal
 from vexil.cache import SnapshotCache
 from vexil.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from vexil.http import HttpServer
 from vexil.http.health import Readiness
 from vexil.hub import Hub
+from vexil.identity import Principal
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2
 

@@ -13,10 +13,10 @@ import pytest
 from tests.flagd.flagset import flag_pb
 from tests.flagd.harness import stub
 from tests.support.servers import Connected, connected, running_app, server_settings
-from vexil.api import caller
-from vexil.api.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
-from vexil.api.flagd_selector import select_environment
+from vexil import identity as caller
 from vexil.errors import PermissionDenied
+from vexil.flagd_compat.selector import select_environment
+from vexil.transport.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
 from vexil.v1 import admin_pb2
 
 

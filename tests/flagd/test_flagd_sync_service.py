@@ -11,9 +11,9 @@ from openfeature.contrib.tools.flagd.core import FlagdCore
 from tests.flagd.flagset import ENV_METADATA, EVALUATORS, FLAGS, flag_pb
 from tests.flagd.harness import stub
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct
-from vexil.api.flagd_protos import SYNC_V1, sync_v1
+from vexil.transport.flagd_protos import SYNC_V1, sync_v1
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct
 
 
 async def next_document(stream: Any) -> dict[str, Any]:

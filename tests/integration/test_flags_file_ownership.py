@@ -20,8 +20,8 @@ import pytest
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import connected, running_app, server_settings
-from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+from vexil.wire import dict_to_struct, struct_to_dict
 
 DISABLED = flag_pb2.FLAG_STATE_DISABLED
 

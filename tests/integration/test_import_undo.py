@@ -13,9 +13,9 @@ import pytest
 
 from tests.integration.test_lifecycle import bool_flag
 from tests.support.servers import ServerProcess
-from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.cli import flagfiles
 from vexil.v1 import admin_pb2, admin_pb2_grpc
+from vexil.wire import dict_to_struct, struct_to_dict
 
 ENV = "local"
 BASE = {"is-base": {"in": ["@example.com", {"var": "email"}]}}

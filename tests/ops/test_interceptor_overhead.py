@@ -16,10 +16,10 @@ import grpc
 
 from tests.ops.support import bool_flag
 from tests.support.servers import running_app, server_settings
-from vexil.api.convert import flag_from_pb
 from vexil.api.evaluation import EvaluationServicer
 from vexil.observability.interceptor import MetricsInterceptor
 from vexil.v1 import evaluation_pb2
+from vexil.wire import flag_from_pb
 
 CALLS = 20_000
 ROUNDS = 5

@@ -12,7 +12,7 @@ import pytest
 from tests.flagd.harness import stub
 from tests.ops.support import bool_flag, metrics_text, scrape
 from tests.support.servers import connected, running_app, server_settings
-from vexil.api import flagd_protos
+from vexil.transport import flagd_protos
 from vexil.v1 import admin_pb2, evaluation_pb2
 
 TARGETED = {"if": [{"==": [{"var": "country"}, "JP"]}, "off", None]}

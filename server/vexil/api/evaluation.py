@@ -7,14 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from vexil.api import caller, status
-from vexil.api.convert import (
-    change_to_pb,
-    context_from_request,
-    environment_to_pb,
-    flag_to_pb,
-    resolution_to_pb,
-)
+from vexil import identity as caller
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.hub import RESYNC, Hub
@@ -22,7 +15,15 @@ from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
+from vexil.transport import status
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
+from vexil.wire import (
+    change_to_pb,
+    context_from_request,
+    environment_to_pb,
+    flag_to_pb,
+    resolution_to_pb,
+)
 
 WatchEvent = evaluation_pb2.WatchEvent
 EVENT_MEMO_SIZE = 64

@@ -23,16 +23,17 @@ from typing import Any, ClassVar
 import grpc
 from google.protobuf.message import Message
 
-from vexil.api import status
-from vexil.api.convert import context_from_request, dict_to_struct
-from vexil.api.flagd_protos import evaluation_v1, evaluation_v2
-from vexil.api.flagd_selector import header_selector, select_environment
 from vexil.engine import ErrorCode, Resolution, ValueType
+from vexil.flagd_compat.metadata import merged_metadata
+from vexil.flagd_compat.selector import header_selector, select_environment
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
+from vexil.transport import status
+from vexil.transport.flagd_protos import evaluation_v1, evaluation_v2
+from vexil.wire import context_from_request, dict_to_struct
 
 ERROR_STATUS = {
     ErrorCode.FLAG_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -51,13 +52,6 @@ CHANGE_TYPES = {ChangeKind.CREATE: "write", ChangeKind.DELETE: "delete"}
 
 INT64 = range(-(2**63), 2**63)
 EVENT_MEMO_SIZE = 64
-
-
-def merged_metadata(snapshot: Snapshot, resolution: Resolution) -> Mapping[str, Any]:
-    """Flag-set metadata (the environment's) under the flag's own, as flagd answers it."""
-    if not snapshot.environment.metadata:
-        return resolution.flag_metadata
-    return {**snapshot.environment.metadata, **resolution.flag_metadata}
 
 
 def changed_flags(change: Change, snapshot: Snapshot) -> dict[str, str]:

@@ -15,13 +15,13 @@ from typing import Any
 
 import grpc
 
-from vexil.api import status
-from vexil.api.flagd_document import DocumentCache
-from vexil.api.flagd_protos import sync_v1
-from vexil.api.flagd_selector import header_selector, select_environment
+from vexil.flagd_compat.document import DocumentCache
+from vexil.flagd_compat.selector import header_selector, select_environment
 from vexil.hub import RESYNC, Hub
 from vexil.model import Change
 from vexil.service import FlagService
+from vexil.transport import status
+from vexil.transport.flagd_protos import sync_v1
 
 
 class FlagdSync:

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
-from vexil.api.caller import current_principal
 from vexil.hub import Hub, Subscription
+from vexil.identity import current_principal
 from vexil.security import apikeys
 from vexil.security.authn import Identity
 from vexil.security.keys import KeyManager
