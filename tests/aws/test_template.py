@@ -284,6 +284,7 @@ async def test_stack_deploys_and_describe_finds_no_difference(aws_endpoint: str)
     formation.create_stack(
         StackName="vexil-prod",
         TemplateBody=TEMPLATE.read_text(),
+        Capabilities=["CAPABILITY_IAM"],  # the two managed policies
         Parameters=[{"ParameterKey": "Environment", "ParameterValue": ENVIRONMENT}],
     )
     deadline = time.monotonic() + STACK_TIMEOUT_S
