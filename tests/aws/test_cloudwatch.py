@@ -211,11 +211,11 @@ async def test_unreachable_cloudwatch_never_hurts_serving() -> None:
         deadline = time.monotonic() + 10.0
         publisher = app.cloudwatch
         assert publisher is not None
-        while not publisher._last_failure and time.monotonic() < deadline:
+        while not publisher.last_failure and time.monotonic() < deadline:
             answer = await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="still-served"))
             assert answer.bool_value is True and answer.variant == "on"
             await asyncio.sleep(0.1)
-        assert publisher._last_failure  # it tried, failed, and the server kept answering
+        assert publisher.last_failure  # it tried, failed, and the server kept answering
         assert publisher.published == 0
         started = time.monotonic()
     assert time.monotonic() - started < cloudwatch.FLUSH_TIMEOUT_S + 3.0  # stop stays bounded

@@ -142,7 +142,8 @@ class CloudWatchPublisher:
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._last_failure = ""
+        self.last_failure = ""
+        """The last publishing failure, until a batch goes through again (logged once)."""
         self.published = 0
         """PutMetricData calls that succeeded (for tests and debugging)."""
 
@@ -234,11 +235,11 @@ class CloudWatchPublisher:
                     await self._client.put_metric_data(Namespace=self.namespace, MetricData=batch)
         except Exception as exc:  # metrics must never take the server down
             message = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else repr(exc)
-            if message != self._last_failure:  # once per distinct failure, not every interval
+            if message != self.last_failure:  # once per distinct failure, not every interval
                 log.warning("publishing metrics to CloudWatch failed (this interval is dropped): %s", message)
-            self._last_failure = message
+            self.last_failure = message
             return
-        if self._last_failure:
+        if self.last_failure:
             log.info("publishing metrics to CloudWatch works again")
-        self._last_failure = ""
+        self.last_failure = ""
         self.published += 1
