@@ -219,3 +219,22 @@ async def test_unreachable_cloudwatch_never_hurts_serving() -> None:
         assert publisher.published == 0
         started = time.monotonic()
     assert time.monotonic() - started < cloudwatch.FLUSH_TIMEOUT_S + 3.0  # stop stays bounded
+
+
+def test_serve_flags_carry_the_settings_to_worker_children() -> None:
+    """`vexil serve --workers N` starts children with every setting spelled out as a flag: the
+    CloudWatch settings must be flags `vexil serve` accepts, and arrive unchanged."""
+    from vexil.cli.main import build_parser, worker_command
+
+    environ = {
+        "VEXIL_CLOUDWATCH_NAMESPACE": NAMESPACE,
+        "VEXIL_CLOUDWATCH_INTERVAL": "15",
+        "VEXIL_CLOUDWATCH_REGION": "eu-west-1",
+        "VEXIL_CLOUDWATCH_ENDPOINT": "http://127.0.0.1:4566",
+    }
+    parent = config.load(environ=environ)
+    command = worker_command(parent)
+    args = build_parser().parse_args(command[command.index("serve") :])
+    names = ("cloudwatch_namespace", "cloudwatch_interval", "cloudwatch_region", "cloudwatch_endpoint")
+    child = config.load(cli={name: getattr(args, name) for name in names}, environ={})
+    assert [getattr(child, n) for n in names] == [NAMESPACE, 15.0, "eu-west-1", "http://127.0.0.1:4566"]
