@@ -145,7 +145,7 @@ class CloudWatchPublisher:
         self.last_failure = ""
         """The last publishing failure, until a batch goes through again (logged once)."""
         self.published = 0
-        """PutMetricData calls that succeeded (for tests and debugging)."""
+        """Intervals whose batch CloudWatch accepted (for tests and debugging)."""
 
     def _totals(self) -> Totals:
         throttles = sum(
