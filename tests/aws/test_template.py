@@ -270,6 +270,9 @@ def test_alarms_use_the_guides_thresholds_on_metrics_vexil_publishes() -> None:
         assert period * alarm["EvaluationPeriods"] == window, name
         assert alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) == alarm["EvaluationPeriods"], name
         assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], name
+        if name != "SnapshotAgeAlarm":  # the publisher sends these without dimensions
+            stats = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+            assert "Dimensions" not in alarm and not any("Dimensions" in m for m in stats), name
     age = alarms["SnapshotAgeAlarm"]["Dimensions"]
     assert age == [{"Name": cloudwatch.ENVIRONMENT_DIMENSION, "Value": {"Ref": "Environment"}}]
 
