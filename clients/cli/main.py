@@ -90,6 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "drain_seconds",
             "log_level",
             "workers",
+            "cloudwatch_namespace",
+            "cloudwatch_interval",
+            "cloudwatch_region",
+            "cloudwatch_endpoint",
             *credentials.SERVE_SETTINGS,
         )
     }
@@ -185,6 +189,15 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="server processes on the port (SO_REUSEPORT; default 1); more than 1 needs --store dynamodb",
     )
+    p.add_argument(
+        "--cloudwatch-namespace",
+        help="publish the alarm metrics to CloudWatch under this namespace, e.g. Vexil/prod (default: off)",
+    )
+    p.add_argument(
+        "--cloudwatch-interval", type=float, help="seconds between CloudWatch metric batches (default 60)"
+    )
+    p.add_argument("--cloudwatch-region", help="CloudWatch region (default: --dynamodb-region)")
+    p.add_argument("--cloudwatch-endpoint", help="CloudWatch endpoint URL, e.g. an emulator's")
     p.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
     credentials.add_serve_options(p)
     p.set_defaults(func=cmd_serve)

@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -42,6 +43,9 @@ from vexil.transport import flagd_protos
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
+
+if TYPE_CHECKING:
+    from vexil.observability.cloudwatch import CloudWatchPublisher
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,19 @@ class App:
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ],
         )
+        self.cloudwatch: CloudWatchPublisher | None = None
+        """Publishes the alarm metrics to CloudWatch when `cloudwatch_namespace` is set."""
+        if settings.cloudwatch_namespace:
+            from vexil.observability.cloudwatch import CloudWatchPublisher
+
+            self.cloudwatch = CloudWatchPublisher(
+                self.metrics,
+                self.cache,
+                namespace=settings.cloudwatch_namespace,
+                interval=settings.cloudwatch_interval,
+                region=settings.cloudwatch_region or settings.dynamodb_region,
+                endpoint_url=settings.cloudwatch_endpoint or None,
+            )
         self.file_sync: FileSync | None = None
         self.port = 0
         self.http: HttpServer | None = None
@@ -192,6 +209,8 @@ class App:
             )
             await self.file_sync.start()
         self.cache.start_feed()
+        if self.cloudwatch is not None:
+            await self.cloudwatch.start()
         if in_group:
             await self._listen()
         for name in ("", *SERVICE_NAMES):
@@ -254,6 +273,8 @@ class App:
         if self.file_sync is not None:
             await self.file_sync.stop()
         await self.cache.stop_feed()
+        if self.cloudwatch is not None:
+            await self.cloudwatch.stop()
         await self.security.stop()
         await self.store.close()
 
