@@ -19,7 +19,7 @@ from the server."""
 
 @pytest.mark.timeout(1500)
 def test_the_image_serves_and_stops_cleanly() -> None:
-    if shutil.which("podman") is None and shutil.which("docker") is None:
+    if shutil.which("podman") is None:  # no daemon-based engine runs where the suite runs
         pytest.fail(image.INSTALL_HINT)
     engine = image.engine()
     image.ensure_local_base(engine)
