@@ -22,8 +22,8 @@ OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 """The oldest version these manifests promise to apply to (an EKS release in extended support
 when written), and the newest schema kubernetes-validate ships."""
-CUSTOM_KINDS = {"PrometheusRule"}
-"""Not in the Kubernetes schema (the Prometheus Operator's CRD): checked by the tests below."""
+CUSTOM_KINDS = {"PrometheusRule", "ServiceMonitor"}
+"""Not in the Kubernetes schema (the Prometheus Operator's CRDs): checked by the tests below."""
 
 
 def objects(overlay: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -86,6 +86,7 @@ def test_every_object_validates(overlay: str, version: str) -> None:
         "HorizontalPodAutoscaler",
         "NetworkPolicy",
         "PrometheusRule",
+        "ServiceMonitor",
     } <= kinds
     for obj in rendered:
         if obj["kind"] in CUSTOM_KINDS:
@@ -113,6 +114,29 @@ def test_the_prometheus_rule_is_generated_from_the_alert_rules() -> None:
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["kind"] == "PrometheusRule"
     assert rule["spec"]["groups"] == source["groups"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_scrape_job_is_the_one_the_rules_select(overlay: str) -> None:
+    """The rules' `up{job="vexil"}` (VexilDown) only fires if the scrape job has that name."""
+    rules = (ROOT / "ops" / "vexil-alerts.yml").read_text()
+    jobs = set(re.findall(r'job="([^"]+)"', rules))
+    assert jobs == {"vexil"}, jobs
+    monitor = only(overlay, "ServiceMonitor")["spec"]
+    selected = [
+        o
+        for (k, _), o in objects(overlay).items()
+        if k == "Service" and monitor["selector"]["matchLabels"].items() <= o["metadata"]["labels"].items()
+    ]
+    scraped = [svc for svc in selected if any(p["name"] == "http" for p in svc["spec"]["ports"])]
+    assert [svc["metadata"]["name"] for svc in scraped] == ["vexil-http"]
+    assert scraped[0]["metadata"]["labels"][monitor["jobLabel"]] == "vexil"
+    (endpoint,) = monitor["endpoints"]
+    s = settings(overlay)
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert endpoint["scheme"] == ("https" if s.tls_cert else "http")
+    # The bearer key goes to verified pods only.
+    assert "insecureSkipVerify" not in endpoint.get("tlsConfig", {})
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
