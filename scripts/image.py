@@ -136,13 +136,23 @@ def ensure_local_base(eng: Engine, tag: str = LOCAL_BASE) -> None:
 
 
 def build(eng: Engine, tag: str, base: str) -> None:
-    """Build the Containerfile at the repository root as `tag` on `base`."""
+    """Build the Containerfile at the repository root as `tag` on `base`; the image `tag` named
+    before is removed when it changed, so repeated checks do not pile up images."""
+    previous = image_id(eng, tag)
     args = ["build", "--build-arg", f"BASE_IMAGE={base}", "-f", str(CONTAINERFILE), "-t", tag]
     if eng.podman:
         args += [*eng.runtime(), "--network", "host", "--pull=never"]
         if HOST_CA_BUNDLE.is_file():
             args += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
     eng.run(*args, str(ROOT), timeout=1200)
+    if previous and previous != image_id(eng, tag):
+        eng.run("rmi", previous, check=False)
+
+
+def image_id(eng: Engine, tag: str) -> str:
+    """The image's id, or "" when there is none by that name."""
+    found = eng.run("image", "inspect", "--format", "{{.Id}}", tag, check=False)
+    return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def image_size(eng: Engine, tag: str) -> int:
