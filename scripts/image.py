@@ -141,12 +141,26 @@ def build(eng: Engine, tag: str, base: str) -> None:
     previous = image_id(eng, tag)
     args = ["build", "--build-arg", f"BASE_IMAGE={base}", "-f", str(CONTAINERFILE), "-t", tag]
     if eng.podman:
-        args += [*eng.runtime(), "--network", "host", "--pull=never"]
+        # A local base must never be looked up in a registry; others are pulled when missing.
+        args += [*eng.runtime(), "--network", "host"] + (["--pull=never"] if _local(base) else [])
         if HOST_CA_BUNDLE.is_file():
             args += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
-    eng.run(*args, str(ROOT), timeout=1200)
+    try:
+        eng.run(*args, str(ROOT), timeout=1200)
+    except ImageError as exc:
+        if _local(base) or eng.run("image", "exists", base, check=False).returncode == 0:
+            raise
+        raise ImageError(
+            f"{exc}\nThe base image {base} could not be pulled: where no registry is reachable, build on "
+            f"a local Debian base (`scripts/image.py build --local-base`, or BASE_IMAGE={LOCAL_BASE} "
+            "after `make image-test` made it)"
+        ) from None
     if previous and previous != image_id(eng, tag):
         eng.run("rmi", previous, check=False)
+
+
+def _local(image: str) -> bool:
+    return image.startswith("localhost/")
 
 
 def image_id(eng: Engine, tag: str) -> str:
