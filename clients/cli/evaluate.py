@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from vexil.cli import credentials, output
+from vexil.cli import output
 from vexil.cli.exitcodes import ServerGone, UsageError
-from vexil.cli.remote import Remote, json_arg, to_dict
+from vexil.cli.remote import Remote, add_command, json_arg, to_dict
 
 
 def cmd_evaluate(r: Remote) -> Any:
@@ -53,12 +53,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate one flag for a context")
     p.add_argument("key")
     p.add_argument("--context", default="{}", help="evaluation context as a JSON object")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_evaluate)
+    add_command(p, cmd_evaluate)
 
     p = sub.add_parser("watch", help="stream flag changes")
     p.add_argument("--key", action="append", help="only this flag (repeatable)")
     p.add_argument("--since", type=int, help="resume after this config_version")
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_watch)
+    add_command(p, cmd_watch)

@@ -18,9 +18,9 @@ import math
 import os
 from typing import Any
 
-from vexil.cli import credentials, output
+from vexil.cli import output
 from vexil.cli.exitcodes import UsageError
-from vexil.cli.remote import to_dict
+from vexil.cli.remote import add_command, to_dict
 from vexil.cli.tableopts import add_table_options, table_settings
 
 ROLES = ("evaluator", "editor", "admin")
@@ -196,23 +196,19 @@ def add(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--bootstrap", action="store_true", help="write an admin key for every environment")
     b.add_argument("--store", choices=["memory", "dynamodb"], help="where the server keeps keys")
     add_table_options(b)
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_create)
+    add_command(p, cmd_create)
 
     p = keys.add_parser("list", help="keys you may manage (secrets are never shown)")
     p.add_argument("--all", action="store_true", help="include revoked keys")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_list)
+    add_command(p, cmd_list)
 
     p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
     p.add_argument("id")
     p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
     p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90, at most 365)")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_rotate)
+    add_command(p, cmd_rotate)
 
     p = keys.add_parser("revoke", help="revoke at once (open streams end too)")
     p.add_argument("id")
     p.add_argument("--reason", help="why (recorded in the audit log)")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_revoke)
+    add_command(p, cmd_revoke)

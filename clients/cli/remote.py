@@ -47,6 +47,12 @@ def json_arg(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
 
 
+def add_command(p: argparse.ArgumentParser, command: Callable[[Remote], Any]) -> None:
+    """A remote command: the connection options, and the function `run` calls with a `Remote`."""
+    credentials.add_connection_options(p)
+    p.set_defaults(remote=command)
+
+
 def run(args: argparse.Namespace) -> int:
     """Connect, run the parsed command (`args.remote`) and print its result."""
 

@@ -198,29 +198,35 @@ def _import_text(data: dict[str, Any]) -> str:
 
 
 def add(commands: argparse._SubParsersAction) -> None:
-    """`export` and `import` under `vexil backup`."""
-    p = commands.add_parser("export", help="portable export to a JSON file with a checksum")
-    p.add_argument("file")
-    p.add_argument(
-        "--from",
-        dest="source",
-        choices=["server", "table"],
-        default="server",
-        help="server: through the admin API (any store); table: every item of the DynamoDB table",
-    )
-    p.add_argument("-e", "--environment", default="", help="only this environment (--from server)")
-    table_command(p, cmd_export, server=True)
-    p = commands.add_parser("import", help="import an export file (checksum verified first)")
-    p.add_argument("file")
-    p.add_argument(
-        "--into",
-        dest="destination",
-        choices=["server", "table"],
-        default="server",
-        help="server: through the admin API (merge); table: every item into an empty or new table",
-    )
-    p.add_argument("-e", "--environment", default="", help="only this environment (--into server)")
-    p.add_argument("--dry-run", action="store_true", help="only show what would change (--into server)")
-    p.add_argument("--force", action="store_true", help="write into a table that is not empty (--into table)")
-    p.add_argument("--reason", help="recorded in the change log (--into server)")
-    table_command(p, cmd_import, server=True)
+    """`export` and `import` under `vexil backup`: the same shape, in opposite directions."""
+    for name, text, direction, dest, where, run in (
+        (
+            "export",
+            "portable export to a JSON file with a checksum",
+            "--from",
+            "source",
+            "server: through the admin API (any store); table: every item of the DynamoDB table",
+            cmd_export,
+        ),
+        (
+            "import",
+            "import an export file (checksum verified first)",
+            "--into",
+            "destination",
+            "server: through the admin API (merge); table: every item into an empty or new table",
+            cmd_import,
+        ),
+    ):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("file")
+        p.add_argument(direction, dest=dest, choices=["server", "table"], default="server", help=where)
+        p.add_argument("-e", "--environment", default="", help=f"only this environment ({direction} server)")
+        if name == "import":
+            p.add_argument(
+                "--dry-run", action="store_true", help="only show what would change (--into server)"
+            )
+            p.add_argument(
+                "--force", action="store_true", help="write into a table that is not empty (--into table)"
+            )
+            p.add_argument("--reason", help="recorded in the change log (--into server)")
+        table_command(p, run, server=True)
