@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+import grpc
+
 from vexil.cli import output
 from vexil.cli.exitcodes import ServerGone, UsageError
 from vexil.cli.remote import Remote, add_command, json_arg, to_dict
@@ -44,6 +46,13 @@ def cmd_watch(r: Remote) -> Any:
     except KeyboardInterrupt:
         stream.cancel()
         return None, None
+    except grpc.RpcError as exc:
+        # A server that shuts down ends open streams with UNAVAILABLE (clients reconnect): once
+        # the stream was open, that is the server ending it, not a failure to connect.
+        if not received or exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            raise
+        details = exc.details()  # type: ignore[attr-defined]
+        raise ServerGone(f"the server ended the Watch stream after {received} events ({details})") from None
     if not (a.count and received >= a.count):
         raise ServerGone(f"the server ended the Watch stream after {received} events")
     return None, None

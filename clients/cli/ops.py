@@ -1,5 +1,5 @@
 """`vexil status`, `vexil backup ...`, `vexil dr drill` and `vexil ops check ...`: the operations guide
-as commands (the logic is in `vexil.ops`; this module parses arguments and prints).
+as commands (the logic is in `vexil.ops`; the CLI's modules parse arguments and print).
 
 This module holds what they share (connection, progress, error handling); each command group
 is a module of its own (`status`, `backup`, `transfer`, `dr`, `check`).  Exit codes are the CLI's

@@ -41,7 +41,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     emit(args, data, lambda: render.health(data, target=args.target, colour=colour(args)))
     if status is None and scrape is None:
         return ExitCode.UNAVAILABLE
-    return ExitCode.CRITICAL if report.level is health.Level.CRIT else 0
+    return ExitCode.CRITICAL if report.level is health.Level.CRIT else ExitCode.OK
 
 
 def add(sub: argparse._SubParsersAction) -> None:
