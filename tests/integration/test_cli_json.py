@@ -33,11 +33,11 @@ def test_json_uses_the_tables_names_and_iso_times(tmp_path: Path) -> None:
         assert created.get("state", "ENABLED") == "ENABLED"
         assert created["variants"] == {"state": "FLAG_STATE_DISABLED", "role": "ROLE_ADMIN"}
         assert ISO_UTC.match(created["created_at"]), created
-        run("flags", "update", "j", "--state", "disabled", *where)
+        run("flags", "kill", "j", "--reason", "json names", *where)  # the state is the kill switch
         assert run("flags", "get", "j", *where)["state"] == "DISABLED"
         assert [f["state"] for f in run("flags", "list", *where)] == ["DISABLED"]
         changes = run("flags", "changes", "--key", "j", *where)
-        assert [c["kind"] for c in changes] == ["CREATE", "UPDATE"]
+        assert [c["kind"] for c in changes] == ["CREATE", "KILL"]
         assert all(ISO_UTC.match(c["timestamp"]) for c in changes)
         evaluated = run("evaluate", "j", *where)
         assert evaluated["reason"] == "DISABLED"
