@@ -53,7 +53,7 @@ HELP: dict[str, str] = {
     "shutdown_grace": "seconds in-flight calls get on SIGTERM (default 10)",
     "drain_seconds": "seconds still served on SIGTERM (default 5)",
     "log_level": "DEBUG, INFO, WARNING, ERROR (default INFO)",
-    "cloudwatch_namespace": "CloudWatch namespace to publish the alarm metrics to, e.g. Vexil/prod (default: off)",
+    "cloudwatch_namespace": "CloudWatch namespace for the alarm metrics, e.g. Vexil/prod (default: off)",
     "cloudwatch_interval": "seconds between CloudWatch metric batches (default 60)",
     "cloudwatch_region": "CloudWatch region (default: --dynamodb-region)",
     "cloudwatch_endpoint": "CloudWatch endpoint URL, e.g. an emulator's",
