@@ -50,16 +50,14 @@ STORED = Flag(
 """What the store holds now: version 3, created long ago, owned by a flags file."""
 
 
+def read(current: Flag | None, history_version: int = 0) -> records.FlagRead:
+    """What a backend read: `current`, and the environment at config version 6."""
+    return records.FlagRead(current=current, history_version=history_version, config_version=6, at=AT)
+
+
 def create(current: Flag | None = None, history_version: int = 0) -> records.FlagWrite:
-    return records.create_write(
-        proposed(managed_by="file:flags.yaml"),
-        actor="alice",
-        reason="launch",
-        current=current,
-        history_version=history_version,
-        config_version=6,
-        at=AT,
-    )
+    flag = proposed(managed_by="file:flags.yaml")
+    return records.create_write(flag, read(current, history_version), actor="alice", reason="launch")
 
 
 def update(
@@ -71,28 +69,17 @@ def update(
 ) -> records.FlagWrite:
     return records.update_write(
         proposed(managed_by=""),
+        read(current, history_version),
         expected_version=expected_version,
         kind=kind,
         actor="alice",
         reason="tweak",
-        current=current,
-        history_version=history_version,
-        config_version=6,
-        at=AT,
     )
 
 
 def delete(current: Flag | None = STORED, *, expected_version: int | None = 3) -> records.FlagWrite:
     return records.delete_write(
-        "prod",
-        "checkout",
-        expected_version=expected_version,
-        actor="alice",
-        reason="retired",
-        current=current,
-        history_version=0,
-        config_version=6,
-        at=AT,
+        "prod", "checkout", read(current), expected_version=expected_version, actor="alice", reason="retired"
     )
 
 
@@ -295,11 +282,11 @@ def environment_write(config_version: int, expected: int | None) -> records.Envi
             updated_at=1.0,
             updated_by="mallory",
         ),
+        config_version,
+        AT,
         expected_config_version=expected,
         actor="alice",
         reason="incident",
-        config_version=config_version,
-        at=AT,
     )
 
 

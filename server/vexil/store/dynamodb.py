@@ -296,12 +296,8 @@ class DynamoStore(StoreWrites, OwnsClient):
             )
             history_version, imported = await self._history_version(env, key, item)
             config_version = items.config_version_of(env_item)
-            write = build(
-                current=self._flag_of(item),
-                history_version=history_version,
-                config_version=config_version,
-                at=records.now(),
-            )
+            read = records.FlagRead(self._flag_of(item), history_version, config_version, records.now())
+            write = build(read)
             condition = self._unchanged_condition(item)
             if write.deleted:
                 action = {"Delete": {"Key": items.flag_item_key(env, key), **condition}}
@@ -310,13 +306,8 @@ class DynamoStore(StoreWrites, OwnsClient):
             cancelled = await self._transact(env, config_version, action, write, imported)
             if cancelled is None:
                 return write.change
-            if cancelled.failed(1):
-                build(
-                    current=self._flag_of(cancelled.image(1)),
-                    history_version=history_version,
-                    config_version=config_version,
-                    at=write.flag.updated_at,
-                )
+            if cancelled.failed(1):  # the flag item changed: answer as if the winner had been read
+                build(replace(read, current=self._flag_of(cancelled.image(1))))
             raise _Retry  # configVersion moved, history slot taken, or a write allowed on top
 
         return await self._with_retries(doing, attempt)
@@ -327,7 +318,7 @@ class DynamoStore(StoreWrites, OwnsClient):
 
         async def attempt() -> Change:
             config_version = items.config_version_of(await self._get(items.env_item_key(env)))
-            write = build(config_version=config_version, at=records.now())
+            write = build(config_version, records.now())
             put_env = {
                 "Put": {
                     "Item": items.environment_to_item(write.environment),
@@ -343,11 +334,8 @@ class DynamoStore(StoreWrites, OwnsClient):
             cancelled = await self._send([put_env, put_change], doing)
             if cancelled is None:
                 return write.change
-            if cancelled.failed(0):
-                build(
-                    config_version=items.config_version_of(cancelled.image(0)),
-                    at=write.environment.updated_at,
-                )
+            if cancelled.failed(0):  # another write moved the environment: check against it
+                build(items.config_version_of(cancelled.image(0)), write.environment.updated_at)
             raise _Retry
 
         return await self._with_retries(doing, attempt)

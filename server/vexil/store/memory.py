@@ -152,12 +152,13 @@ class MemoryStore(StoreWrites):
 
     async def _write_flag(self, env: str, key: str, build: BuildFlagWrite, doing: str) -> Change:
         state = self._state(env)
-        write = build(
+        read = records.FlagRead(
             current=state.flags.get(key),
             history_version=self._last_version(state, key),
             config_version=state.environment.config_version,
             at=records.now(),
         )
+        write = build(read)
         state.environment = replace(state.environment, config_version=write.change.config_version)
         if write.deleted:
             del state.flags[key]
@@ -172,7 +173,7 @@ class MemoryStore(StoreWrites):
 
     async def _write_environment(self, env: str, build: BuildEnvironmentWrite, doing: str) -> Change:
         state = self._state(env)
-        write = build(config_version=state.environment.config_version, at=records.now())
+        write = build(state.environment.config_version, records.now())
         state.environment = write.environment
         self._append_change(state, write.change)
         return write.change

@@ -282,11 +282,24 @@ def environment_from_record(record: Mapping[str, JSON]) -> Environment:
 
 # --- writes -------------------------------------------------------------------------------
 #
-# One builder per kind of write.  Each takes what the caller asked for plus what the backend
-# read (the current flag, the newest history version, the environment's config version) and the
-# write's timestamp, checks the request against what was read, and returns every record the
-# write stores.  They do no I/O and read no clock, so a backend calls them as often as it
-# re-reads (DynamoDB does after a lost race) and a test can state their results exactly.
+# One builder per kind of write.  Each takes what the caller asked for and what the backend read
+# (with the write's timestamp), checks the request against what was read, and returns every
+# record the write stores.  They do no I/O and read no clock, so a backend calls them as often as
+# it re-reads (DynamoDB does after a lost race) and a test can state their results exactly.
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRead:
+    """What a backend read for one flag write, and the write's timestamp."""
+
+    current: Flag | None
+    """The flag stored now; None when there is none."""
+    history_version: int
+    """The newest version in the key's history, or 0 when the backend did not need to look
+    (the current flag's own version is then the newest)."""
+    config_version: int
+    """The environment's config version now (0 before its first write)."""
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,85 +352,58 @@ def check_config_version(env: str, config_version: int, expected: int | None) ->
         )
 
 
-def create_write(
-    flag: Flag,
-    *,
-    actor: str,
-    reason: str,
-    current: Flag | None,
-    history_version: int,
-    config_version: int,
-    at: float,
-) -> FlagWrite:
+def create_write(flag: Flag, read: FlagRead, *, actor: str, reason: str) -> FlagWrite:
     """A new flag (normalised by `normalize_flag`; its version and timestamps are assigned).
 
-    `history_version` is the newest version in the key's history (0 when it never existed): a
-    flag deleted and created again continues its sequence instead of overwriting its history."""
-    check_absent(flag.environment, flag.key, current)
-    stored = replace(flag, version=history_version + 1, created_at=at, updated_at=at, updated_by=actor)
-    return _flag_write(stored, ChangeKind.CREATE, 0, config_version, actor, reason)
+    Its version continues the key's history, so a flag deleted and created again never
+    overwrites a revision."""
+    check_absent(flag.environment, flag.key, read.current)
+    at = read.at
+    stored = replace(flag, version=read.history_version + 1, created_at=at, updated_at=at, updated_by=actor)
+    return _flag_write(stored, ChangeKind.CREATE, 0, read.config_version, actor, reason)
 
 
 def update_write(
-    flag: Flag,
-    *,
-    expected_version: int | None,
-    kind: ChangeKind,
-    actor: str,
-    reason: str,
-    current: Flag | None,
-    history_version: int,
-    config_version: int,
-    at: float,
+    flag: Flag, read: FlagRead, *, expected_version: int | None, kind: ChangeKind, actor: str, reason: str
 ) -> FlagWrite:
     """A new definition (normalised) for an existing flag; `created_at` and `managed_by` are the
     current flag's (ownership changes only by a create)."""
     check_update_kind(kind)
-    current = check_current(flag.environment, flag.key, current, expected_version)
+    current = check_current(flag.environment, flag.key, read.current, expected_version)
     stored = replace(
         flag,
-        version=_next_version(current, history_version),
+        version=_next_version(current, read.history_version),
         created_at=current.created_at,
-        updated_at=at,
+        updated_at=read.at,
         updated_by=actor,
         managed_by=current.managed_by,
     )
-    return _flag_write(stored, kind, current.version, config_version, actor, reason)
+    return _flag_write(stored, kind, current.version, read.config_version, actor, reason)
 
 
 def delete_write(
-    env: str,
-    key: str,
-    *,
-    expected_version: int | None,
-    actor: str,
-    reason: str,
-    current: Flag | None,
-    history_version: int,
-    config_version: int,
-    at: float,
+    env: str, key: str, read: FlagRead, *, expected_version: int | None, actor: str, reason: str
 ) -> FlagWrite:
     """The removal of an existing flag, recorded as a tombstone revision of its last definition."""
-    current = check_current(env, key, current, expected_version)
-    tombstone = replace(
-        current, version=_next_version(current, history_version), updated_at=at, updated_by=actor
-    )
+    current = check_current(env, key, read.current, expected_version)
+    version = _next_version(current, read.history_version)
+    tombstone = replace(current, version=version, updated_at=read.at, updated_by=actor)
     return _flag_write(
-        tombstone, ChangeKind.DELETE, current.version, config_version, actor, reason, deleted=True
+        tombstone, ChangeKind.DELETE, current.version, read.config_version, actor, reason, deleted=True
     )
 
 
 def environment_write(
     environment: Environment,
+    config_version: int,
+    at: float,
     *,
     expected_config_version: int | None,
     actor: str,
     reason: str,
-    config_version: int,
-    at: float,
 ) -> EnvironmentWrite:
     """New settings (normalised by `normalize_environment`) for an environment now at
-    `config_version` (0 when it has never been written)."""
+    `config_version` (0 before its first write), written at `at`."""
     check_config_version(environment.name, config_version, expected_config_version)
     stored = replace(environment, config_version=config_version + 1, updated_at=at, updated_by=actor)
     change = Change(

@@ -11,25 +11,18 @@ checks).  So the backends differ only in how they read and persist, never in wha
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import partial
-from typing import Protocol
 
 from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.store import records
 
+BuildFlagWrite = Callable[[records.FlagRead], records.FlagWrite]
+"""A flag-write builder of `records` with the request bound: what remains is what was read."""
 
-class BuildFlagWrite(Protocol):
-    """A flag-write builder of `records` with the request bound: what remains is what was read."""
-
-    def __call__(
-        self, *, current: Flag | None, history_version: int, config_version: int, at: float
-    ) -> records.FlagWrite: ...
-
-
-class BuildEnvironmentWrite(Protocol):
-    """`records.environment_write` with the request bound."""
-
-    def __call__(self, *, config_version: int, at: float) -> records.EnvironmentWrite: ...
+BuildEnvironmentWrite = Callable[[int, float], records.EnvironmentWrite]
+"""`records.environment_write` with the request bound: it takes the config version read and the
+write's timestamp."""
 
 
 class StoreWrites(ABC):
