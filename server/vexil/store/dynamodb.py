@@ -1,11 +1,13 @@
 """`DynamoStore`: the `FlagStore` on DynamoDB (aioboto3), one table per deployment.
 
-Writes.  Every write is ONE `TransactWriteItems`:
+Writes.  What a write stores is built by `records` (through `writes.StoreWrites`, as for the
+memory store); here it becomes ONE `TransactWriteItems`:
   1. the environment item's `configVersion` goes from the value read to that value + 1
      (conditional on the value read: this serialises writes per environment and makes the
      change log gap-free);
-  2. the flag item is put or deleted, conditional on the version read (a stale caller gets
-     `Conflict` with the current version, taken from the failed condition's ALL_OLD image);
+  2. the flag item is put or deleted, conditional on it being as read (absent, or at the version
+     read); when it is not, the builder is given the failed condition's ALL_OLD image, so a
+     stale caller gets the same `AlreadyExists`, `NotFound` or `Conflict` as if it had been read;
   3. the history item `VERSION#<n>` and 4. the change-log item `CHANGE#<configVersion>` are put,
      both conditional on not existing (they are never overwritten).
 A transaction that lost only the race for `configVersion` (another flag was written meanwhile)
@@ -15,7 +17,7 @@ that the write fails with `Unavailable` and nothing was written.  A write with
 to apply on top of whatever is current).  Only a `ConditionalCheckFailed` cancellation reason is
 a lost race; `TransactionConflict` (another transaction was in flight on one of our items,
 routine when writers share a flag) and throttling reasons mean nothing was decided, so they are
-retried the same way, never answered as "already exists" or "deleted concurrently".
+retried the same way, never answered as "already exists" or "does not exist".
 
 Deadline.  A write, retries included, gets `write_timeout` seconds (default 5).  When they run
 out the write fails with `Unavailable` at once instead of waiting for the SDK's own retries and

@@ -2,7 +2,9 @@
 
 Why it is safe without locks: every method does all of its reading, checking and mutating with no
 `await` in between, so on one event loop each write is atomic (nothing else can run halfway
-through it).  Do not call it from several threads.
+through it).  Do not call it from several threads.  What a write stores (and whether it may) is
+decided by the builders of `records`, through `writes.StoreWrites`, as for DynamoDB; this module
+only keeps the result in its dictionaries.
 
 Bounds: the change log keeps the newest `max_changes` entries per environment (the protocol allows
 trimming; a consumer notices by the first entry's `config_version` not being `since + 1` and
