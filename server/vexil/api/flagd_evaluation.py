@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -28,7 +29,8 @@ from vexil.api.convert import context_from_request, dict_to_struct
 from vexil.api.flagd_protos import evaluation_v1, evaluation_v2
 from vexil.api.flagd_selector import header_selector, select_environment
 from vexil.engine import ErrorCode, Resolution, ValueType
-from vexil.hub import RESYNC, Hub
+from vexil.follow import Heartbeat, Opened, Resynced, follow
+from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.service import FlagService
@@ -158,33 +160,20 @@ class FlagdEvaluation:
 
     @status.streaming
     async def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        environment = self._environment(context)
-        # Subscribe before reading the snapshot, so nothing written in between is missed.
-        sub = self.hub.subscribe(environment)
-        try:
-            snapshot = self.cache.get(environment)
-            sent = snapshot.config_version
-            known = set(snapshot.entries)
-            yield self._event(PROVIDER_READY)
-            while True:
-                item = await sub.next(self.keep_alive_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
+        items = follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds)
+        known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
+        async with aclosing(items):
+            async for item in items:
+                if isinstance(item, Heartbeat):
                     yield self._event(KEEP_ALIVE)
                     continue
-                snapshot = self.cache.get(environment)
-                if item is RESYNC:
-                    # Changes were missed: every flag we ever named, or that exists now, may differ.
-                    known |= set(snapshot.entries)
+                known |= set(item.snapshot.entries)
+                if isinstance(item, Opened):
+                    yield self._event(PROVIDER_READY)
+                elif isinstance(item, Resynced):
                     yield self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
-                    sent = snapshot.config_version
-                elif isinstance(item, Change) and item.config_version > sent:
-                    known |= set(snapshot.entries)
-                    yield self._change_event(item, snapshot)
-                    sent = item.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+                else:
+                    yield self._change_event(item.change, item.snapshot)
 
 
 class FlagdEvaluationV2(FlagdEvaluation):

@@ -11,6 +11,7 @@ context is an empty object rather than absent because providers index into it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -19,8 +20,8 @@ from vexil.api import status
 from vexil.api.flagd_document import DocumentCache
 from vexil.api.flagd_protos import sync_v1
 from vexil.api.flagd_selector import header_selector, select_environment
-from vexil.hub import RESYNC, Hub
-from vexil.model import Change
+from vexil.follow import Heartbeat, follow
+from vexil.hub import Hub
 from vexil.service import FlagService
 
 
@@ -42,25 +43,12 @@ class FlagdSync:
         self, request: sync_v1.SyncFlagsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[sync_v1.SyncFlagsResponse]:
         environment = self._environment(request, context)
-        # Subscribe before reading the snapshot, so nothing written in between is missed.
-        sub = self.hub.subscribe(environment)
-        try:
-            snapshot = self.cache.get(environment)
-            yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
-            sent = snapshot.config_version
-            while True:
-                item = await sub.next(self.idle_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
-                    continue
-                stale = item is RESYNC or (isinstance(item, Change) and item.config_version > sent)
-                if stale:
-                    snapshot = self.cache.get(environment)
-                    yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
-                    sent = snapshot.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+        # Every response is the whole document, so changes it already covers are not sent again.
+        items = follow(environment, self.cache, self.hub, self.idle_seconds, whole_state=True)
+        async with aclosing(items):
+            async for item in items:
+                if not isinstance(item, Heartbeat):  # flagd's sync stream has no keep-alive message
+                    yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(item.snapshot))
 
     @status.unary
     async def FetchAllFlags(
