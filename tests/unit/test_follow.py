@@ -16,7 +16,18 @@ import pytest
 from vexil import follow as follow_module
 from vexil.cache import SnapshotCache
 from vexil.errors import InvalidArgument, Unavailable
-from vexil.follow import FELL_BEHIND, INITIAL, RESUME_GAP, Changed, Heartbeat, Item, Opened, Resynced, follow
+from vexil.follow import (
+    FELL_BEHIND,
+    INITIAL,
+    RESUME_GAP,
+    Changed,
+    Heartbeat,
+    Item,
+    Opened,
+    Resynced,
+    as_is,
+    follow,
+)
 from vexil.hub import Hub, Subscription
 from vexil.model import Change, ChangeKind, Flag
 from vexil.store.memory import MemoryStore
@@ -78,7 +89,7 @@ def seen(item: Item) -> tuple[str, int]:
 
 async def test_opens_with_the_snapshot_and_misses_nothing_written_after_it() -> None:
     cache = await served(["a", "b"])
-    items = follow(ENV, cache, cache.hub, IDLE)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is)
     opened = await step(items)
     assert isinstance(opened, Opened) and opened.reason == INITIAL
     assert opened.snapshot.config_version == 2 and set(opened.snapshot.entries) == {"a", "b"}
@@ -96,7 +107,7 @@ async def test_opens_with_the_snapshot_and_misses_nothing_written_after_it() -> 
 
 async def test_a_version_already_sent_is_never_sent_again() -> None:
     cache = await served(["a", "b"])
-    items = follow(ENV, cache, cache.hub, 0.05)
+    items = follow(ENV, cache, cache.hub, 0.05, as_is)
     assert seen(await step(items)) == ("opened", 2)
     # Changes the snapshot already holds (published while it was read), then one twice.
     old = Change(ENV, 2, ChangeKind.CREATE, actor="test", timestamp=0.0, flag_key="b")
@@ -111,7 +122,7 @@ async def test_a_version_already_sent_is_never_sent_again() -> None:
 async def test_heartbeat_after_an_idle_interval_with_the_last_version_sent() -> None:
     interval = 0.3
     cache = await served(["a"])
-    items = follow(ENV, cache, cache.hub, interval)
+    items = follow(ENV, cache, cache.hub, interval, as_is)
     assert seen(await step(items)) == ("opened", 1)
     began = time.monotonic()
     first = await step(items)
@@ -129,7 +140,7 @@ async def test_heartbeat_after_an_idle_interval_with_the_last_version_sent() -> 
 
 async def test_a_subscriber_that_falls_behind_gets_the_whole_state_once() -> None:
     cache = await served(["a", "b"], queue_size=4)
-    items = follow(ENV, cache, cache.hub, 0.05)
+    items = follow(ENV, cache, cache.hub, 0.05, as_is)
     assert seen(await step(items)) == ("opened", 2)
     # Nine writes while the subscriber reads nothing: 3-6 fill its queue of 4, 7 overflows it
     # (queue dropped, resync due), 8-11 queue again.
@@ -150,7 +161,7 @@ async def test_a_subscriber_that_falls_behind_gets_the_whole_state_once() -> Non
 
 async def test_whole_state_collapses_changes_a_snapshot_already_covers() -> None:
     cache = await served(["a"])
-    items = follow(ENV, cache, cache.hub, 0.05, whole_state=True)
+    items = follow(ENV, cache, cache.hub, 0.05, as_is, whole_state=True)
     assert seen(await step(items)) == ("opened", 1)
     for key in ("b", "c", "d"):
         await write(cache, key)
@@ -160,7 +171,7 @@ async def test_whole_state_collapses_changes_a_snapshot_already_covers() -> None
     await items.aclose()
 
     # Without it, every change is its own item.
-    items = follow(ENV, cache, cache.hub, 0.05)
+    items = follow(ENV, cache, cache.hub, 0.05, as_is)
     assert seen(await step(items)) == ("opened", 4)
     for key in ("e", "f"):
         await write(cache, key)
@@ -171,7 +182,7 @@ async def test_whole_state_collapses_changes_a_snapshot_already_covers() -> None
 
 async def test_resume_replays_the_wanted_changes_after_since_then_follows() -> None:
     cache = await served(["a", "b", "c", "d"])
-    items = follow(ENV, cache, cache.hub, IDLE, since=1, flag_keys={"b", "d", "e"})
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=1, flag_keys={"b", "d", "e"})
     replayed = [await step(items) for _ in range(2)]
     assert [(seen(i), i.change.flag_key) for i in replayed if isinstance(i, Changed)] == [
         (("changed", 2), "b"),
@@ -186,30 +197,30 @@ async def test_resume_replays_the_wanted_changes_after_since_then_follows() -> N
 async def test_resume_reads_the_log_page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(follow_module, "REPLAY_PAGE", 2)
     cache = await served([f"f{i}" for i in range(7)])
-    items = follow(ENV, cache, cache.hub, IDLE, since=0)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=0)
     assert [seen(await step(items)) for _ in range(7)] == [("changed", v) for v in range(1, 8)]
     await items.aclose()
 
 
 async def test_resume_with_nothing_to_send_says_caught_up_at_once() -> None:
     cache = await served(["a", "b", "c"])
-    items = follow(ENV, cache, cache.hub, IDLE, since=3)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=3)
     assert seen(await step(items)) == ("heartbeat", 3)
     await items.aclose()
     # Changes after `since`, none of them wanted: caught up at the last of them.
-    items = follow(ENV, cache, cache.hub, IDLE, since=1, flag_keys={"z"})
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=1, flag_keys={"z"})
     assert seen(await step(items)) == ("heartbeat", 3)
     await items.aclose()
 
 
 async def test_resume_beyond_the_log_opens_with_the_whole_state() -> None:
     cache = await served(["a", "b", "c", "d"], max_changes=2)  # the log keeps 3 and 4 only
-    items = follow(ENV, cache, cache.hub, IDLE, since=1)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=1)
     opened = await step(items)
     assert isinstance(opened, Opened) and opened.reason == RESUME_GAP
     assert opened.snapshot.config_version == 4
     await items.aclose()
-    items = follow(ENV, cache, cache.hub, IDLE, since=2)  # 3 and 4 are still there
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=2)  # 3 and 4 are still there
     assert [seen(await step(items)) for _ in range(2)] == [("changed", 3), ("changed", 4)]
     await items.aclose()
 
@@ -220,15 +231,35 @@ async def test_resume_ahead_of_this_replica_waits_for_it() -> None:
     await cache.store.create_flag(flag("c"), actor="other replica")
     await cache.store.create_flag(flag("d"), actor="other replica")
     assert cache.get(ENV).config_version == 2
-    items = follow(ENV, cache, cache.hub, IDLE, since=3)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=3)
     assert seen(await step(items)) == ("changed", 4)
     assert cache.get(ENV).config_version == 4
     await items.aclose()
 
 
+class StalledLog(MemoryStore):
+    """The memory store whose change log brings nothing new (a feed this replica cannot follow)."""
+
+    async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
+        return []
+
+
+async def test_resume_ahead_of_a_replica_that_stays_behind_is_unavailable() -> None:
+    store = StalledLog()
+    for key in ("a", "b"):
+        await store.create_flag(flag(key), actor="test")
+    cache = SnapshotCache(store, Hub(), [ENV], poll_interval=0.05)
+    await cache.load()
+    await store.create_flag(flag("c"), actor="other replica")  # stored: version 3
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=3)
+    with pytest.raises(Unavailable, match="serves config_version 2, behind since_version 3; retry"):
+        await step(items)
+    assert cache.hub.count(ENV) == 0
+
+
 async def test_resume_ahead_of_the_store_is_the_callers_mistake() -> None:
     cache = await served(["a", "b"])
-    items = follow(ENV, cache, cache.hub, IDLE, since=3)
+    items = follow(ENV, cache, cache.hub, IDLE, as_is, since=3)
     ahead = r"since_version 3 is ahead of .* config_version 2 in the store"
     with pytest.raises(InvalidArgument, match=ahead):
         await step(items)
@@ -239,7 +270,7 @@ async def test_shutdown_raises_unavailable_and_a_revoked_credential_ends_quietly
     cache = await served(["a"])
     hub = cache.hub
     assert isinstance(hub, RecordingHub)
-    items = follow(ENV, cache, hub, IDLE)
+    items = follow(ENV, cache, hub, IDLE, as_is)
     assert seen(await step(items)) == ("opened", 1)
     waiting = asyncio.ensure_future(step(items))
     await asyncio.sleep(0.01)
@@ -248,7 +279,7 @@ async def test_shutdown_raises_unavailable_and_a_revoked_credential_ends_quietly
         await waiting
     assert hub.count(ENV) == 0
 
-    items = follow(ENV, cache, hub, IDLE)
+    items = follow(ENV, cache, hub, IDLE, as_is)
     assert seen(await step(items)) == ("opened", 1)
     hub.made[-1].close("API key revoked")  # what the security layer does
     with pytest.raises(StopAsyncIteration):

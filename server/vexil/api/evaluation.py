@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 
 import grpc
 
@@ -18,7 +17,7 @@ from vexil.api.convert import (
 )
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument
-from vexil.follow import Changed, Heartbeat, follow
+from vexil.follow import Changed, Heartbeat, Item, follow
 from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
@@ -108,21 +107,21 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return response
 
     @status.streaming
-    async def Watch(
+    def Watch(
         self, request: evaluation_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[evaluation_pb2.WatchEvent]:
         env = self.service.environment(request.environment or caller.default_environment())
         keys = frozenset(request.flag_keys) or None
         since = request.since_version if request.HasField("since_version") else None
-        items = follow(env, self.cache, self.hub, self.heartbeat_seconds, since=since, flag_keys=keys)
-        async with aclosing(items):
-            async for item in items:
-                if isinstance(item, Changed):
-                    yield self._change_event(item.change)
-                elif isinstance(item, Heartbeat):
-                    yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=item.version)
-                else:
-                    yield snapshot_event(item.snapshot, keys, item.reason)
+
+        def encode(item: Item) -> WatchEvent:
+            if isinstance(item, Changed):
+                return self._change_event(item.change)
+            if isinstance(item, Heartbeat):
+                return WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=item.version)
+            return snapshot_event(item.snapshot, keys, item.reason)
+
+        return follow(env, self.cache, self.hub, self.heartbeat_seconds, encode, since=since, flag_keys=keys)
 
 
 def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -29,7 +28,7 @@ from vexil.api.convert import context_from_request, dict_to_struct
 from vexil.api.flagd_protos import evaluation_v1, evaluation_v2
 from vexil.api.flagd_selector import header_selector, select_environment
 from vexil.engine import ErrorCode, Resolution, ValueType
-from vexil.follow import Heartbeat, Opened, Resynced, follow
+from vexil.follow import Heartbeat, Item, Opened, Resynced, follow
 from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
@@ -159,21 +158,20 @@ class FlagdEvaluation:
         return event
 
     @status.streaming
-    async def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        items = follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds)
+    def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
         known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
-        async with aclosing(items):
-            async for item in items:
-                if isinstance(item, Heartbeat):
-                    yield self._event(KEEP_ALIVE)
-                    continue
-                known |= set(item.snapshot.entries)
-                if isinstance(item, Opened):
-                    yield self._event(PROVIDER_READY)
-                elif isinstance(item, Resynced):
-                    yield self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
-                else:
-                    yield self._change_event(item.change, item.snapshot)
+
+        def encode(item: Item) -> Message:
+            if isinstance(item, Heartbeat):
+                return self._event(KEEP_ALIVE)
+            known.update(item.snapshot.entries)
+            if isinstance(item, Opened):
+                return self._event(PROVIDER_READY)
+            if isinstance(item, Resynced):
+                return self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
+            return self._change_event(item.change, item.snapshot)
+
+        return follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds, encode)
 
 
 class FlagdEvaluationV2(FlagdEvaluation):

@@ -11,7 +11,6 @@ context is an empty object rather than absent because providers index into it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -20,7 +19,7 @@ from vexil.api import status
 from vexil.api.flagd_document import DocumentCache
 from vexil.api.flagd_protos import sync_v1
 from vexil.api.flagd_selector import header_selector, select_environment
-from vexil.follow import Heartbeat, follow
+from vexil.follow import Heartbeat, Item, follow
 from vexil.hub import Hub
 from vexil.service import FlagService
 
@@ -39,16 +38,17 @@ class FlagdSync:
         return select_environment(self.service, selector)
 
     @status.streaming
-    async def SyncFlags(
+    def SyncFlags(
         self, request: sync_v1.SyncFlagsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[sync_v1.SyncFlagsResponse]:
+        def encode(item: Item) -> sync_v1.SyncFlagsResponse | None:
+            if isinstance(item, Heartbeat):
+                return None  # flagd's sync stream has no keep-alive message
+            return sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(item.snapshot))
+
         environment = self._environment(request, context)
         # Every response is the whole document, so changes it already covers are not sent again.
-        items = follow(environment, self.cache, self.hub, self.idle_seconds, whole_state=True)
-        async with aclosing(items):
-            async for item in items:
-                if not isinstance(item, Heartbeat):  # flagd's sync stream has no keep-alive message
-                    yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(item.snapshot))
+        return follow(environment, self.cache, self.hub, self.idle_seconds, encode, whole_state=True)
 
     @status.unary
     async def FetchAllFlags(
