@@ -13,7 +13,7 @@ import pytest
 from tests.flagd.flagset import flag_pb
 from tests.flagd.harness import stub
 from tests.support.servers import Connected, connected, running_app, server_settings
-from vexil import identity as caller
+from vexil import identity
 from vexil.errors import PermissionDenied
 from vexil.flagd_compat.selector import select_environment
 from vexil.transport.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
@@ -78,7 +78,7 @@ async def test_event_stream_follows_only_the_selected_environment(two_environmen
 
 
 def as_principal(environments: frozenset[str] | None) -> Any:
-    return caller.current_principal.set(caller.Principal("key-1", "evaluator", environments))
+    return identity.current_principal.set(identity.Principal("key-1", "evaluator", environments))
 
 
 async def test_credentials_scope_the_environment(two_environments: Connected) -> None:
@@ -90,10 +90,10 @@ async def test_credentials_scope_the_environment(two_environments: Connected) ->
         with pytest.raises(PermissionDenied):
             select_environment(service, "flagSetId=local")
     finally:
-        caller.current_principal.reset(token)
+        identity.current_principal.reset(token)
     token = as_principal(None)  # unrestricted credentials: the selector, else the server default
     try:
         assert select_environment(service, "beta") == "beta"
         assert select_environment(service, "") == "local"
     finally:
-        caller.current_principal.reset(token)
+        identity.current_principal.reset(token)

@@ -26,7 +26,8 @@ from google.protobuf.message import Message
 from vexil.engine import ErrorCode, Resolution, ValueType
 from vexil.flagd_compat.metadata import merged_metadata
 from vexil.flagd_compat.selector import header_selector, select_environment
-from vexil.hub import RESYNC, Hub
+from vexil.follow import Heartbeat, Item, Opened, Resynced, follow
+from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.service import FlagService
@@ -151,34 +152,20 @@ class FlagdEvaluation:
         return event
 
     @status.streaming
-    async def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        environment = self._environment(context)
-        # Subscribe before reading the snapshot, so nothing written in between is missed.
-        sub = self.hub.subscribe(environment)
-        try:
-            snapshot = self.cache.get(environment)
-            sent = snapshot.config_version
-            known = set(snapshot.entries)
-            yield self._event(PROVIDER_READY)
-            while True:
-                item = await sub.next(self.keep_alive_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
-                    yield self._event(KEEP_ALIVE)
-                    continue
-                snapshot = self.cache.get(environment)
-                if item is RESYNC:
-                    # Changes were missed: every flag we ever named, or that exists now, may differ.
-                    known |= set(snapshot.entries)
-                    yield self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
-                    sent = snapshot.config_version
-                elif isinstance(item, Change) and item.config_version > sent:
-                    known |= set(snapshot.entries)
-                    yield self._change_event(item, snapshot)
-                    sent = item.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+    def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
+
+        def encode(item: Item) -> Message:
+            if isinstance(item, Heartbeat):
+                return self._event(KEEP_ALIVE)
+            known.update(item.snapshot.entries)
+            if isinstance(item, Opened):
+                return self._event(PROVIDER_READY)
+            if isinstance(item, Resynced):
+                return self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
+            return self._change_event(item.change, item.snapshot)
+
+        return follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds, encode)
 
 
 class FlagdEvaluationV2(FlagdEvaluation):
