@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import connected, running_app, server_settings
 from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
@@ -56,7 +56,7 @@ async def test_editing_the_file_keeps_api_flags_and_kills(tmp_path, caplog: pyte
     async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
         admin = conn.admin
         assert (await get(admin, "from-file")).managed_by == "file:flags.json"
-        await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("api-made", default="on")))
+        await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("api-made", default="on")))
         await admin.SetKillSwitch(
             admin_pb2.SetKillSwitchRequest(flag_key="to-kill", killed=True, reason="incident")
         )
@@ -107,7 +107,7 @@ async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) ->
         theirs = admin_pb2.UpdateEnvironmentRequest(environment="local")
         dict_to_struct({"is-staff": staff, "shared": shared, "api-only": shared}, theirs.evaluators)
         await admin.UpdateEnvironment(theirs)
-        rule = bool_flag("api-shared")
+        rule = flag_pb("api-shared")
         dict_to_struct({"if": [{"$ref": "shared"}, "on", "off"]}, rule.targeting)
         await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=rule))
 

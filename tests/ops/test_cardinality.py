@@ -7,7 +7,7 @@ import asyncio
 import random
 import string
 
-from tests.ops.support import scrape
+from tests.support.ops import scrape
 from tests.support.servers import connected, running_app, server_settings
 from vexil.model import Flag
 from vexil.observability.stats import BULK, OTHER_FLAGS, EvaluationCounts

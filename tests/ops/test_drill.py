@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.ops.support import vexil
+from tests.support.ops import vexil
 from vexil.model import Environment, Flag
 from vexil.ops import backups
 from vexil.store.dynamodb import DynamoStore
