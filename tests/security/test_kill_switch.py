@@ -145,7 +145,7 @@ async def test_update_flag_never_kills_either(pki: PkiFiles, store: FlagStore) -
     async with serve(pki, store) as server:
         await create(server, "checkout")
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await update(server, flag_pb("checkout", default="on", state=DISABLED))
+            await update(server, flag_pb("checkout", default="on", state="DISABLED"))
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert (await stored(server, "checkout")).state == ENABLED
 
@@ -158,7 +158,9 @@ async def test_update_without_a_state_keeps_the_kill(pki: PkiFiles, store: FlagS
         assert written.state == DISABLED and written.description == "new text"
         assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
         # Saying the state it already has is fine too.
-        written = await update(server, flag_pb("checkout", default="on", state=DISABLED, description="again"))
+        written = await update(
+            server, flag_pb("checkout", default="on", state="DISABLED", description="again")
+        )
         assert written.state == DISABLED
         want = [flag_pb2.CHANGE_KIND_CREATE, flag_pb2.CHANGE_KIND_KILL] + [flag_pb2.CHANGE_KIND_UPDATE] * 2
         assert await kinds(server, "checkout") == want
