@@ -1,4 +1,4 @@
-"""deploy/k8s: every overlay renders (tests/deploy/kustomize.py), every object validates against
+"""deploy/k8s: every overlay renders (tests/support/kustomize.py), every object validates against
 the Kubernetes schema, the PrometheusRule is what ops/vexil-alerts.yml says, and the rendered
 objects agree with vexil's own settings: ports, probes, shutdown grace, security."""
 
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from scripts import prometheusrule
-from tests.deploy.kustomize import render
+from tests.support.kustomize import render
 from vexil import config
 
 ROOT = Path(__file__).resolve().parents[2]

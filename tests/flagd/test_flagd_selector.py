@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.flagd.flagset import flag_pb
-from tests.flagd.harness import stub
+from tests.support.flags import flag_pb
+from tests.support.openfeature import stub
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil import identity
 from vexil.errors import PermissionDenied
@@ -24,7 +24,7 @@ from vexil.v1 import admin_pb2
 async def two_environments() -> AsyncIterator[Connected]:
     async with running_app(server_settings(environments="local,beta")) as app, connected(app) as conn:
         for env in ("local", "beta"):
-            flag = flag_pb("where", {"variants": {"v": f"from {env}"}, "defaultVariant": "v"}, env)
+            flag = flag_pb("where", {"v": f"from {env}"}, default="v", environment=env)
             await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
         yield conn
 
@@ -70,7 +70,7 @@ async def test_event_stream_follows_only_the_selected_environment(two_environmen
     )
     assert (await asyncio.wait_for(events.read(), 5)).type == "provider_ready"
     for env in ("local", "beta"):
-        flag = flag_pb(f"new-in-{env}", {"variants": {"on": True}, "defaultVariant": "on"}, env)
+        flag = flag_pb(f"new-in-{env}", {"on": True}, default="on", environment=env)
         await two_environments.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
     event = await asyncio.wait_for(events.read(), 5)
     assert event.type == "configuration_change" and list(event.data["flags"].keys()) == ["new-in-beta"]

@@ -36,9 +36,9 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.client.support import LoopThread
-from tests.flagd.harness import stub
+from tests.support.client import LoopThread
 from tests.support.dynamo import REGION
+from tests.support.openfeature import stub
 from tests.support.servers import server_settings
 from vexil.app import App
 from vexil.cli.flagfiles import export_text, run_import

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.conftest import open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import open_secure
 from vexil.client import AsyncClient, ConfigError, ErrorCode, load_config
 
 

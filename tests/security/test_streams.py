@@ -11,9 +11,10 @@ import grpc
 import jwt
 import pytest
 
-from tests.flagd.harness import eventually, stub
-from tests.security.conftest import Secure, open_secure
+from tests.support.calls import eventually
+from tests.support.openfeature import stub
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from vexil.store.keys import MemoryKeyStore
 from vexil.transport import flagd_protos
 from vexil.v1 import evaluation_pb2, keys_pb2
