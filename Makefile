@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
+TOOLS  := $(VENV)/.locked
 PROTOS := $(shell find proto -name '*.proto')
 PORT   ?= 50051
 HTTP_PORT     ?= 3001
@@ -19,16 +20,21 @@ BASE_IMAGE ?= python:3.11-slim
 # Installs exactly what the lock names (versions and hashes, pip and setuptools included), then the
 # project itself without build isolation, so nothing depends on what an index serves today.
 # `pip check` fails when pyproject.toml asks for something the lock does not hold: run `make lock`.
-$(STAMP): $(LOCK) pyproject.toml
+$(TOOLS): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	touch $(TOOLS)
+
+$(STAMP): $(TOOLS) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $(STAMP)
 
 ## Re-resolve the lock from pyproject.toml (the only way the toolchain moves). The runtime lock (what
 ## the container image installs) is the server's dependencies at the versions the dev lock tested.
-lock: $(STAMP)
+## It needs only the locked tools, not the project: a dependency just added to pyproject.toml is not
+## in the lock yet, so the project would not install.
+lock: $(TOOLS)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra openfeature \
 	  --generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(LOCK)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in -c $(LOCK) \
