@@ -4,29 +4,41 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
+TOOLS  := $(VENV)/.locked
 PROTOS := $(shell find proto -name '*.proto')
 PORT   ?= 50051
 HTTP_PORT     ?= 3001
 DYNAMODB_PORT ?= 8000
 
-.PHONY: run run-dynamodb test proto lint lock bench bench-engine clean check-proto
+.PHONY: run run-dynamodb test proto lint lock bench bench-engine clean check-proto image image-test
 
 LOCK   := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+IMAGE  ?= vexil:latest
+BASE_IMAGE ?= python:3.11-slim
 
 # Installs exactly what the lock names (versions and hashes, pip and setuptools included), then the
 # project itself without build isolation, so nothing depends on what an index serves today.
 # `pip check` fails when pyproject.toml asks for something the lock does not hold: run `make lock`.
-$(STAMP): $(LOCK) pyproject.toml
+$(TOOLS): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	touch $(TOOLS)
+
+$(STAMP): $(TOOLS) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $(STAMP)
 
-## Re-resolve the lock from pyproject.toml (the only way the toolchain moves).
-lock: $(STAMP)
+## Re-resolve the lock from pyproject.toml (the only way the toolchain moves). The runtime lock (what
+## the container image installs) is the server's dependencies at the versions the dev lock tested.
+## It needs only the locked tools, not the project: a dependency just added to pyproject.toml is not
+## in the lock yet, so the project would not install.
+lock: $(TOOLS)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --extra openfeature \
 	  --generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in -c $(LOCK) \
+	  --generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(RUNTIME_LOCK)
 
 ## Serve the demo flags on localhost:$(PORT) (gRPC) with the embedded store: environment `local`
 ## holds them, `staging` starts empty (a target for `vexil flags import`).
@@ -66,6 +78,15 @@ bench: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(PY) bench/engine.py $(if $(QUICK),--quick,--json bench-results/engine.json)
+
+## The server's container image (Containerfile; podman or docker), from $(RUNTIME_LOCK).
+image: $(STAMP)
+	$(PY) scripts/image.py build --tag $(IMAGE) --base $(BASE_IMAGE)
+
+## Build the image on a local Debian base (debootstrap, no registry needed) and check it runs as a
+## cluster runs it: health, Evaluate, /readyz, non-root, read-only root, SIGTERM -> exit 0.
+image-test: $(STAMP)
+	$(PY) scripts/image.py test --local-base
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

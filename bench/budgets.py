@@ -25,11 +25,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.flagset import ENVIRONMENT, write_flagd_file
 from bench.load import percentile
-from vexil.api.convert import MAX_CONTEXT_BYTES
 from vexil.engine import ValueType, compile_flag, evaluate
 from vexil.engine.budget import DEFAULT_OPERATIONS
 from vexil.model import Flag
 from vexil.v1 import evaluation_pb2
+from vexil.wire import MAX_CONTEXT_BYTES
 
 ACC = {"var": "accumulator"}
 CUR = {"var": "current"}

@@ -28,7 +28,7 @@ SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 # (`openfeature/schemas/protobuf/flagd/...`): protobuf's descriptor pool accepts the same file
 # twice only under the same name with the same content, and tests load both in one process.
 # Their Python modules still live in vexil's namespace, and their `_pb2_grpc.py` would import
-# the provider's module path, so none is generated (`vexil.api.flagd_protos` registers them).
+# the provider's module path, so none is generated (`vexil.transport.flagd_protos` registers them).
 RELOCATE = {"openfeature/schemas/protobuf/": "vexil/"}
 
 

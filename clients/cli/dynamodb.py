@@ -4,34 +4,20 @@ So is `adopt`: replicas never follow a table that went backwards (recreated or r
 under them) on their own; they keep serving their last snapshot until an operator records an
 adoption in the table, which every replica reads on its next poll.
 
-The table name, region and endpoint come from the same settings as `vexil serve` (flags, then
-`VEXIL_*` variables, then the profile's `feature-flags-<env>` default), so the table an operator
-creates is the one the server will use.
+The table name, region and endpoint come from the same settings as `vexil serve`
+(`vexil.cli.tableopts`), so the table an operator creates is the one the server will use.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from typing import Any
 
 from vexil import config
-from vexil.errors import VexilError
-
-
-def _settings(args: argparse.Namespace) -> config.Settings:
-    return config.load(
-        cli={
-            "env": args.env,
-            "dynamodb_table": args.table,
-            "dynamodb_region": args.region,
-            "dynamodb_endpoint": args.dynamodb_endpoint,
-            "store": "dynamodb",
-        },
-        config_file=args.config,
-    )
+from vexil.cli.exitcodes import ExitCode, guarded
+from vexil.cli.output import add_output_options, emit
+from vexil.cli.tableopts import add_table_options, table_settings
 
 
 def _render(report: dict[str, Any]) -> str:
@@ -93,52 +79,45 @@ async def _adopt(settings: config.Settings) -> dict[str, Any]:
 def cmd_dynamodb(args: argparse.Namespace) -> int:
     from vexil.store.dynamodb_table import create_table, describe_table
 
-    try:
-        settings = _settings(args)
-    except config.ConfigError as exc:
-        print(f"vexil dynamodb: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = table_settings(args)
     where: dict[str, Any] = {
         "region": settings.dynamodb_region,
         "endpoint_url": settings.dynamodb_endpoint or None,
     }
-    try:
-        if args.dynamodb_command == "create-table":
-            report = asyncio.run(
-                create_table(
-                    settings.table,
-                    billing="PROVISIONED" if args.provisioned else "PAY_PER_REQUEST",
-                    read_capacity=args.read_capacity,
-                    write_capacity=args.write_capacity,
-                    streams=not args.no_streams,
-                    pitr=args.pitr,
-                    **where,
-                )
+    if args.dynamodb_command == "create-table":
+        report = asyncio.run(
+            create_table(
+                settings.table,
+                billing="PROVISIONED" if args.provisioned else "PAY_PER_REQUEST",
+                read_capacity=args.read_capacity,
+                write_capacity=args.write_capacity,
+                streams=not args.no_streams,
+                pitr=args.pitr,
+                **where,
             )
-        elif args.dynamodb_command == "adopt":
-            adopted = asyncio.run(_adopt(settings))
-            if args.json:
-                print(json.dumps(adopted, indent=2))
-            else:
-                print(
-                    f"adopted {adopted['table']} for environment {adopted['environment']}: replicas"
-                    f" serve config_version {adopted['configVersion']} with {adopted['flags']} flags"
-                    " from their next poll"
-                )
-            return 0
-        else:
-            retention = {
-                "retentionSeconds": settings.change_log_retention,
-                "maxEntries": settings.change_log_max_entries,
-            }
-            report = asyncio.run(
-                describe_table(settings.table, environment=settings.env, retention=retention, **where)
-            )
-    except VexilError as exc:
-        print(f"vexil dynamodb: {exc.code}: {exc.message}", file=sys.stderr)
-        return 2 if exc.code == "INVALID_ARGUMENT" else 6
-    print(json.dumps(report, indent=2, default=str) if args.json else _render(report))
-    return 1 if report.get("problems") else 0
+        )
+    elif args.dynamodb_command == "adopt":
+        adopted = asyncio.run(_adopt(settings))
+        emit(
+            args,
+            adopted,
+            lambda: (
+                f"adopted {adopted['table']} for environment {adopted['environment']}: replicas"
+                f" serve config_version {adopted['configVersion']} with {adopted['flags']} flags"
+                " from their next poll"
+            ),
+        )
+        return ExitCode.OK
+    else:
+        retention = {
+            "retentionSeconds": settings.change_log_retention,
+            "maxEntries": settings.change_log_max_entries,
+        }
+        report = asyncio.run(
+            describe_table(settings.table, environment=settings.env, retention=retention, **where)
+        )
+    emit(args, report, lambda: _render(report))
+    return ExitCode.FAILURE if report.get("problems") else ExitCode.OK
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -150,16 +129,12 @@ def add(sub: argparse._SubParsersAction) -> None:
         ("adopt", "make every replica serve the table's state for --env although it went backwards"),
     ):
         p = commands.add_parser(name, help=text)
-        p.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
-        p.add_argument("--env", help="environment profile (table feature-flags-<env>)")
-        p.add_argument("--table", help="table name (default feature-flags-<env>)")
-        p.add_argument("--region", help="AWS region (default ap-northeast-1)")
-        p.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
-        p.add_argument("--json", action="store_true", help="print JSON")
+        add_table_options(p)
+        add_output_options(p)
         if name == "create-table":
             p.add_argument("--provisioned", action="store_true", help="provisioned capacity, not on demand")
             p.add_argument("--read-capacity", type=int, default=25, help="RCU when provisioned (default 25)")
             p.add_argument("--write-capacity", type=int, default=25, help="WCU when provisioned (default 25)")
             p.add_argument("--no-streams", action="store_true", help="do not enable DynamoDB Streams")
             p.add_argument("--pitr", action="store_true", help="enable point-in-time recovery")
-        p.set_defaults(func=cmd_dynamodb)
+        p.set_defaults(func=lambda args: guarded(cmd_dynamodb, args))

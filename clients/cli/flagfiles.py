@@ -28,19 +28,19 @@ from typing import Any
 
 import grpc
 
-from vexil.api.convert import (
-    dict_to_struct,
-    environment_from_pb,
-    flag_from_pb,
-    flag_to_pb,
-    struct_to_dict,
-)
 from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
 from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2
+from vexil.wire import (
+    dict_to_struct,
+    environment_from_pb,
+    flag_from_pb,
+    flag_to_pb,
+    struct_to_dict,
+)
 
 Call = Callable[[Callable[..., Any], Any], Any]
 """`Remote.call`: invoke a stub method with the CLI's timeout and credentials."""

@@ -16,25 +16,15 @@ import argparse
 import asyncio
 import math
 import os
-import sys
 from typing import Any
 
-from google.protobuf import json_format
-
-from vexil.cli import credentials, output
+from vexil.cli import output
+from vexil.cli.exitcodes import UsageError
+from vexil.cli.remote import add_command, to_dict
+from vexil.cli.tableopts import add_table_options, table_settings
 
 ROLES = ("evaluator", "editor", "admin")
 DAY = 86400
-
-
-def _dict(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
-def _usage(message: str) -> Exception:
-    from vexil.cli.main import UsageError
-
-    return UsageError(message)
 
 
 def _stub(r: Any) -> Any:
@@ -92,7 +82,7 @@ def _ttl_seconds(days: float | None) -> int:
     if days is None:
         return 0
     if not math.isfinite(days) or days * DAY < 1:
-        raise _usage(f"--ttl-days must be a positive number of days, not {days:g}")
+        raise UsageError(f"--ttl-days must be a positive number of days, not {days:g}")
     return round(days * DAY)
 
 
@@ -103,7 +93,7 @@ def cmd_create(r: Any) -> Any:
     if a.bootstrap:
         return bootstrap(a)
     if not a.role:
-        raise _usage("--role is required: evaluator, editor or admin")
+        raise UsageError("--role is required: evaluator, editor or admin")
     environment = "*" if a.all_environments else r.environment
     request = keys_pb2.CreateKeyRequest(
         environment=environment,
@@ -112,14 +102,14 @@ def cmd_create(r: Any) -> Any:
         ttl_seconds=_ttl_seconds(a.ttl_days),
     )
     response = r.call(_stub(r).CreateKey, request)
-    return {**_dict(response.key), "token": response.token}, issued
+    return {**to_dict(response.key), "token": response.token}, issued
 
 
 def cmd_list(r: Any) -> Any:
     from vexil.v1 import keys_pb2
 
     request = keys_pb2.ListKeysRequest(environment=r.environment, include_revoked=r.args.all)
-    return [_dict(k) for k in r.call(_stub(r).ListKeys, request).keys], key_table
+    return [to_dict(k) for k in r.call(_stub(r).ListKeys, request).keys], key_table
 
 
 def cmd_rotate(r: Any) -> Any:
@@ -130,7 +120,7 @@ def cmd_rotate(r: Any) -> Any:
     if a.overlap_hours is not None:
         request.overlap_seconds = round(a.overlap_hours * 3600)
     response = r.call(_stub(r).RotateKey, request)
-    return {**_dict(response.key), "token": response.token}, issued
+    return {**to_dict(response.key), "token": response.token}, issued
 
 
 def cmd_revoke(r: Any) -> Any:
@@ -138,28 +128,14 @@ def cmd_revoke(r: Any) -> Any:
 
     a = r.args
     key = r.call(_stub(r).RevokeKey, keys_pb2.RevokeKeyRequest(id=a.id, reason=a.reason or ""))
-    return _dict(key), lambda d: f"revoked {d['id']} ({d.get('environment', '')}, {_state(d)})"
+    return to_dict(key), lambda d: f"revoked {d['id']} ({d.get('environment', '')}, {_state(d)})"
 
 
 def bootstrap(a: argparse.Namespace) -> Any:
     """The first admin credential (module docstring): written to DynamoDB, or printed for memory."""
-    from vexil import config
-    from vexil.errors import VexilError
     from vexil.security import apikeys
 
-    try:
-        settings = config.load(
-            cli={
-                "env": a.env,
-                "store": a.store,
-                "dynamodb_table": a.table,
-                "dynamodb_region": a.region,
-                "dynamodb_endpoint": a.dynamodb_endpoint,
-            },
-            config_file=a.config,
-        )
-    except config.ConfigError as exc:
-        raise _usage(f"configuration error: {exc}") from None
+    settings = table_settings(a, store=None)
     role = a.role or "admin"
     if settings.store != "dynamodb":
         key_id, token = apikeys.new_token()
@@ -168,11 +144,7 @@ def bootstrap(a: argparse.Namespace) -> Any:
             "VEXIL_BOOTSTRAP_ADMIN_KEY (an admin key for every environment, registered at start)."
         )
         return {"id": key_id, "environment": "*", "role": "admin", "token": token, "hint": hint}, issued
-    try:
-        key = asyncio.run(_write_bootstrap(settings, role, a.description))
-    except VexilError as exc:
-        print(f"vexil keys: {exc.code}: {exc.message}", file=sys.stderr)
-        raise SystemExit(2 if exc.code == "INVALID_ARGUMENT" else 6) from None
+    key = asyncio.run(_write_bootstrap(settings, role, a.description))  # a failure: its exit code
     data = {
         "id": key.key.id,
         "environment": key.key.environment,
@@ -222,29 +194,21 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all-environments", action="store_true", help="scope '*' instead of --environment")
     b = p.add_argument_group("bootstrap (the first admin key, without a server call)")
     b.add_argument("--bootstrap", action="store_true", help="write an admin key for every environment")
-    b.add_argument("--config", help="TOML config file (also VEXIL_CONFIG)")
-    b.add_argument("--env", help="environment profile (table feature-flags-<env>)")
     b.add_argument("--store", choices=["memory", "dynamodb"], help="where the server keeps keys")
-    b.add_argument("--table", help="table name (default feature-flags-<env>)")
-    b.add_argument("--region", help="AWS region (default ap-northeast-1)")
-    b.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_create)
+    add_table_options(b)
+    add_command(p, cmd_create)
 
     p = keys.add_parser("list", help="keys you may manage (secrets are never shown)")
     p.add_argument("--all", action="store_true", help="include revoked keys")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_list)
+    add_command(p, cmd_list)
 
     p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
     p.add_argument("id")
     p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
     p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90, at most 365)")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_rotate)
+    add_command(p, cmd_rotate)
 
     p = keys.add_parser("revoke", help="revoke at once (open streams end too)")
     p.add_argument("id")
     p.add_argument("--reason", help="why (recorded in the audit log)")
-    credentials.add_connection_options(p)
-    p.set_defaults(remote=cmd_revoke)
+    add_command(p, cmd_revoke)

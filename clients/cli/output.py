@@ -1,9 +1,12 @@
-"""Human-readable rendering of the CLI's results (proto-JSON dicts) as aligned text tables."""
+"""The CLI's output: `--json` or human-readable text (proto-JSON dicts as aligned tables)."""
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 SHORT_ENUMS = {
@@ -40,6 +43,28 @@ def plain(data: Any) -> Any:
         else:
             out[name] = plain(value)
     return out
+
+
+def add_output_options(p: argparse.ArgumentParser, *, colour: bool = False) -> None:
+    """`--json` (every command); with `colour`, the operations commands' `--color` and `--quiet`."""
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    if colour:
+        p.add_argument(
+            "--color", choices=["auto", "always", "never"], default="auto", help="colour the output"
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress on standard error")
+
+
+def emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    """Print the result: JSON with `--json`, else the text `text` renders."""
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str) if args.json else text())
+
+
+def colour(args: argparse.Namespace) -> bool:
+    """Whether to colour the output (`--color auto`: on a terminal, unless NO_COLOR is set)."""
+    if args.color == "auto":
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return bool(args.color == "always")
 
 
 def iso_time(seconds: float) -> str:

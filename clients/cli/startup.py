@@ -9,7 +9,8 @@
 | 6 | DynamoDB unreachable |
 | 1 | anything else (the message, and `--log-level DEBUG` for the traceback) |
 
-The README's exit-code table says the same; a test holds the two together.
+The codes are those of the CLI's one table (`vexil.cli.exitcodes.ExitCode`), which the README
+documents; a test holds the two together.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import errno
 import socket
 
+from vexil.cli.exitcodes import ExitCode
 from vexil.config import Settings
 from vexil.errors import CannotListen, VexilError
 from vexil.store.dynamodb_client import NoCredentials, TableNotFound
@@ -48,27 +50,30 @@ def ports_in_use(settings: Settings) -> str:
     )
 
 
-def explain(exc: BaseException, settings: Settings) -> tuple[int, str]:
+def explain(exc: BaseException, settings: Settings) -> tuple[ExitCode, str]:
     """(exit code, message) for an exception that ended the server's start."""
     if isinstance(exc, CannotListen):
-        return 4, f"{exc.message}; choose another port (--port, --http-port) or stop what holds it"
+        return (
+            ExitCode.CONFLICT,
+            f"{exc.message}; choose another port (--port, --http-port) or stop what holds it",
+        )
     where = f"region {settings.dynamodb_region}" + (
         f", endpoint {settings.dynamodb_endpoint}" if settings.dynamodb_endpoint else ""
     )
     if isinstance(exc, TableNotFound):
-        return 3, (
+        return ExitCode.NOT_FOUND, (
             f"DynamoDB table {settings.table} not found ({where}): create it with"
             f" `vexil dynamodb create-table --env {settings.env} --table {settings.table}"
             + (f" --dynamodb-endpoint {settings.dynamodb_endpoint}`" if settings.dynamodb_endpoint else "`")
         )
     if isinstance(exc, NoCredentials):
-        return 5, exc.message
+        return ExitCode.NOT_ALLOWED, exc.message
     if isinstance(exc, VexilError):
         if any(word in exc.message for word in ACCESS_DENIED):
-            return 5, f"AWS refused the credentials ({where}): {exc.message}"
+            return ExitCode.NOT_ALLOWED, f"AWS refused the credentials ({where}): {exc.message}"
         if exc.code == "UNAVAILABLE":
-            return 6, f"{exc.message} ({where})"
+            return ExitCode.UNAVAILABLE, f"{exc.message} ({where})"
         if exc.code == "INVALID_ARGUMENT":
-            return 2, exc.message
-        return 1, exc.message
-    return 1, f"{type(exc).__name__}: {exc} (run with --log-level DEBUG for the traceback)"
+            return ExitCode.USAGE, exc.message
+        return ExitCode.FAILURE, exc.message
+    return ExitCode.FAILURE, f"{type(exc).__name__}: {exc} (run with --log-level DEBUG for the traceback)"

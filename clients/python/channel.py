@@ -67,8 +67,15 @@ def credentials(config: ClientConfig) -> grpc.ChannelCredentials | None:
         if config.api_key and not _is_loopback(config.target):
             log.warning("vexil client: sending an API key without TLS to %s", config.target)
         return None
-    roots = Path(config.root_certificates).read_bytes() if config.root_certificates else None
-    return grpc.ssl_channel_credentials(root_certificates=roots)
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(config.root_certificates),
+        private_key=read(config.client_key),
+        certificate_chain=read(config.client_certificate),
+    )
 
 
 def sync_channel(config: ClientConfig) -> grpc.Channel:

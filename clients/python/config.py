@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from vexil.client import envvars
+
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
@@ -72,6 +74,10 @@ class ClientConfig:
     """Use TLS.  False (plaintext) suits the local profile on loopback only."""
     root_certificates: str = ""
     """PEM file of the CAs to trust (default: the system's); setting it implies TLS."""
+    client_certificate: str = ""
+    """PEM client certificate chain for mutual TLS (with `client_key`); setting it implies TLS."""
+    client_key: str = field(default="", repr=False)
+    """PEM private key of `client_certificate`."""
     tls_server_name: str = ""
     """Override the name checked in the server's certificate (tests, IP targets)."""
     deadline: float = 0.2
@@ -91,7 +97,7 @@ class ClientConfig:
 
     @property
     def uses_tls(self) -> bool:
-        return self.tls or bool(self.root_certificates)
+        return self.tls or bool(self.root_certificates or self.client_certificate)
 
 
 class ClientOptions(TypedDict, total=False):
@@ -103,6 +109,8 @@ class ClientOptions(TypedDict, total=False):
     mode: Mode | str
     tls: bool
     root_certificates: str
+    client_certificate: str
+    client_key: str
     tls_server_name: str
     deadline: float
     retry: RetryPolicy
@@ -112,29 +120,23 @@ class ClientOptions(TypedDict, total=False):
     snapshot_file: str
 
 
-def _bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(raw)
-
-
 def _millis(raw: str) -> float:
     return float(raw) / 1000.0
 
 
-# Environment variable -> (field, parser).  Durations are milliseconds in the environment (the
-# unit operators use for deadlines) and seconds in Python.
+# Environment variable (`vexil.client.envvars`, shared with the `vexil` command; its aliases too)
+# -> (field, parser).  Durations are milliseconds in the environment (the unit operators use for
+# deadlines) and seconds in Python.
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "VEXIL_TARGET": ("target", str),
-    "VEXIL_ENVIRONMENT": ("environment", str),
-    "VEXIL_API_KEY": ("api_key", str),
+    envvars.TARGET: ("target", str),
+    envvars.ENVIRONMENT: ("environment", str),
+    envvars.TOKEN: ("api_key", str),
     "VEXIL_MODE": ("mode", str),
-    "VEXIL_TLS": ("tls", _bool),
-    "VEXIL_TLS_ROOT_CERTS": ("root_certificates", str),
-    "VEXIL_TLS_SERVER_NAME": ("tls_server_name", str),
+    envvars.TLS: ("tls", envvars.flag),
+    envvars.CA_CERT: ("root_certificates", str),
+    envvars.CLIENT_CERT: ("client_certificate", str),
+    envvars.CLIENT_KEY: ("client_key", str),
+    envvars.TLS_SERVER_NAME: ("tls_server_name", str),
     "VEXIL_DEADLINE_MS": ("deadline", _millis),
     "VEXIL_STALE_GRACE_MS": ("stale_grace", _millis),
     "VEXIL_IDLE_TIMEOUT_MS": ("idle_timeout", _millis),
@@ -168,9 +170,9 @@ def load_config(
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for var, (name, parse) in ENVIRONMENT.items():
-        raw = environ.get(var, "")
+        used, raw = envvars.lookup(environ, var)
         if raw != "":
-            values[name] = _parse(var, raw, parse)
+            values[name] = _parse(used, raw, parse)
     retry: dict[str, Any] = {}
     for var, (name, parse) in RETRY_ENVIRONMENT.items():
         raw = environ.get(var, "")
@@ -224,7 +226,11 @@ def validate(config: ClientConfig) -> None:
         raise ConfigError("retry backoff must satisfy 0 < initial_backoff <= max_backoff")
     if retry.multiplier < 1:
         raise ConfigError("retry.multiplier must be at least 1")
-    if config.root_certificates and not os.path.isfile(config.root_certificates):
-        raise ConfigError(f"root_certificates: no such file: {config.root_certificates}")
+    if bool(config.client_certificate) != bool(config.client_key):
+        raise ConfigError("client_certificate and client_key go together (mutual TLS): set both or neither")
+    for name in ("root_certificates", "client_certificate", "client_key"):
+        path = getattr(config, name)
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{name}: no such file: {path}")
     if config.flags_file and not os.path.isfile(config.flags_file):
         raise ConfigError(f"flags_file: no such file: {config.flags_file}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from vexil.api.convert import MAX_CONTEXT_DEPTH, dict_to_struct
+from vexil.wire import MAX_CONTEXT_DEPTH, dict_to_struct
 
 Context = Mapping[str, Any]
 

@@ -16,11 +16,11 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
 
-from vexil.api.convert import struct_to_dict, value_to_python
 from vexil.client.frozen import freeze
 from vexil.engine import ErrorCode as EngineErrorCode
 from vexil.engine import Reason, Resolution
 from vexil.v1 import evaluation_pb2
+from vexil.wire import struct_to_dict, value_to_python
 
 T = TypeVar("T")
 

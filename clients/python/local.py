@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from vexil.api.convert import environment_from_pb, flag_from_pb, seconds
 from vexil.client.changes import ChangeEvent, ChangeKind
 from vexil.client.context import EXACT, ContextError, wire_context
 from vexil.client.details import ErrorCode, EvaluationDetails, failed, from_resolution
@@ -24,6 +23,7 @@ from vexil.model import Change, Environment, Flag
 from vexil.model import ChangeKind as ModelChangeKind
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2, flag_pb2
+from vexil.wire import environment_from_pb, flag_from_pb, seconds
 
 T = TypeVar("T")
 Reader = Callable[..., Any]

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from vexil.api.convert import environment_to_pb, flag_to_pb
 from vexil.client.local import local_snapshot
 from vexil.errors import VexilError
 from vexil.flagfile import parse_text
 from vexil.model import Environment
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2
+from vexil.wire import environment_to_pb, flag_to_pb
 
 FORMAT = "vexil.client.snapshot/1"
 

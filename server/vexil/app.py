@@ -13,18 +13,16 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from vexil.api import flagd_protos
 from vexil.api.admin import AdminServicer
-from vexil.api.decoding import DecodingInterceptor
 from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
-from vexil.api.gate import ShutdownGate
 from vexil.api.keys import KeyServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
@@ -41,7 +39,13 @@ from vexil.security.ratelimit import QuotaExceeded
 from vexil.service import FlagService
 from vexil.store.base import FlagStore
 from vexil.store.keys import KeyStore
+from vexil.transport import flagd_protos
+from vexil.transport.decoding import DecodingInterceptor
+from vexil.transport.gate import ShutdownGate
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
+
+if TYPE_CHECKING:
+    from vexil.observability.cloudwatch import CloudWatchPublisher
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,19 @@ class App:
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ],
         )
+        self.cloudwatch: CloudWatchPublisher | None = None
+        """Publishes the alarm metrics to CloudWatch when `cloudwatch_namespace` is set."""
+        if settings.cloudwatch_namespace:
+            from vexil.observability.cloudwatch import CloudWatchPublisher
+
+            self.cloudwatch = CloudWatchPublisher(
+                self.metrics,
+                self.cache,
+                namespace=settings.cloudwatch_namespace,
+                interval=settings.cloudwatch_interval,
+                region=settings.cloudwatch_region or settings.dynamodb_region,
+                endpoint_url=settings.cloudwatch_endpoint or None,
+            )
         self.file_sync: FileSync | None = None
         self.port = 0
         self.http: HttpServer | None = None
@@ -197,6 +214,8 @@ class App:
             )
             await self.file_sync.start()
         self.cache.start_feed()
+        if self.cloudwatch is not None:
+            await self.cloudwatch.start()
         if in_group:
             await self._listen()
         for name in ("", *SERVICE_NAMES):
@@ -259,6 +278,8 @@ class App:
         if self.file_sync is not None:
             await self.file_sync.stop()
         await self.cache.stop_feed()
+        if self.cloudwatch is not None:
+            await self.cloudwatch.stop()
         await self.security.stop()
         await self.store.close()
 

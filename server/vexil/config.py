@@ -97,6 +97,15 @@ class Settings:
     workers: int = 1
     """Server processes on one port (SO_REUSEPORT): the parent starts `workers - 1` children, each a
     full server following the change log, so more than one needs a shared store (DynamoDB)."""
+    cloudwatch_namespace: str = ""
+    """Publish the alarm metrics (latency p50/p99, requests, server errors, DynamoDB throttles,
+    snapshot age) to CloudWatch under this namespace, e.g. `Vexil/prod`; empty: off."""
+    cloudwatch_interval: float = 60.0
+    """Seconds between two PutMetricData batches (at least 1; 60 matches the alarms' periods)."""
+    cloudwatch_region: str = ""
+    """Region of the CloudWatch metrics; empty: `dynamodb_region`."""
+    cloudwatch_endpoint: str = ""
+    """CloudWatch endpoint URL (an emulator); empty: the region's."""
 
     # -- security (see vexil.security and the README's "Security" section) --
     tls_cert: str = ""
@@ -349,6 +358,20 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"change_log_max_entries (from {where('change_log_max_entries')}): must be at least 1"
         )
+    if settings.cloudwatch_namespace:
+        from vexil.observability.cloudwatch import MIN_INTERVAL_S, namespace_problem
+
+        problem = namespace_problem(settings.cloudwatch_namespace)
+        if problem:
+            raise ConfigError(
+                f"cloudwatch_namespace (from {where('cloudwatch_namespace')}): "
+                f"{settings.cloudwatch_namespace!r} is not a CloudWatch namespace; {problem}"
+            )
+        if settings.cloudwatch_interval < MIN_INTERVAL_S:
+            raise ConfigError(
+                f"cloudwatch_interval (from {where('cloudwatch_interval')}): must be at least "
+                f"{MIN_INTERVAL_S:g} seconds (CloudWatch's finest resolution)"
+            )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")
     for name in ("evaluation_budget_operations", "evaluation_budget_characters", "evaluate_all_max_keys"):

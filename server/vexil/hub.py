@@ -4,7 +4,8 @@ Publishing never waits on a subscriber: each one has a bounded queue, filled wit
 cannot block.  A subscriber that falls too far behind has its queue dropped and is marked for a
 *resync* (its stream then sends a fresh snapshot), so one slow reader costs a bounded amount of
 memory and never delays the others, and nobody is silently left with a hole in their history.
-The hub knows nothing of gRPC: adapters turn `Change`s into their own wire messages.
+The hub knows nothing of gRPC: `vexil.follow` turns what a subscription receives into what a
+stream sends, and each adapter encodes that into its own wire messages.
 """
 
 from __future__ import annotations

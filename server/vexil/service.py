@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from vexil.api.caller import require_environment
 from vexil.cache import SnapshotCache
 from vexil.engine import FlagValidationError, compile_flag, fractional
 from vexil.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from vexil.identity import require_environment
 from vexil.model import (
     ENVIRONMENT_PATTERN,
     FLAG_KEY_PATTERN,

@@ -4,20 +4,11 @@ and client settings that make reconnects fast enough for a test suite."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.client.support import Admin, LoopThread, Replica
-from vexil.client import RetryPolicy
+from tests.support.client import Admin, LoopThread, Replica
 from vexil.store.memory import MemoryStore
-
-# Reconnect within tens of milliseconds, and allow loaded CI machines a generous deadline (the
-# deadline itself is tested against a server that answers late on purpose).
-FAST: dict[str, Any] = {
-    "retry": RetryPolicy(initial_backoff=0.02, max_backoff=0.2),
-    "deadline": 5.0,
-}
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from contextlib import AsyncExitStack
 import grpc
 import pytest
 
-from tests.client.conftest import FAST
-from tests.client.support import FakeEvaluation, bool_flag, flag
+from tests.support.client import FAST, FakeEvaluation
+from tests.support.flags import flag_pb
 from tests.support.servers import Connected, connected, free_port, running_app, server_settings
 from vexil.client import AsyncClient, ChangeEvent, ChangeKind, ConnectionState, ErrorCode, Reason, StateEvent
 from vexil.store.memory import MemoryStore
@@ -45,14 +45,14 @@ async def update(server: Connected, msg) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("mode", ["remote", "local"])
 async def test_getters_in_both_modes(aio_server: Connected, mode: str) -> None:
-    await create(aio_server, bool_flag("dark-mode", "on"))
+    await create(aio_server, flag_pb("dark-mode", default="on"))
     await create(
         aio_server,
-        flag("banner", {"jp": "JP", "en": "EN"}, "en", {"if": [{"==": [{"var": "c"}, "JP"]}, "jp", None]}),
+        flag_pb("banner", {"jp": "JP", "en": "EN"}, "en", {"if": [{"==": [{"var": "c"}, "JP"]}, "jp", None]}),
     )
-    await create(aio_server, flag("limit", {"s": 5, "l": 50}, "s"))
-    await create(aio_server, flag("ratio", {"x": 0.5}, "x"))
-    await create(aio_server, flag("conf", {"x": {"a": [1, 2]}}, "x"))
+    await create(aio_server, flag_pb("limit", {"s": 5, "l": 50}, "s"))
+    await create(aio_server, flag_pb("ratio", {"x": 0.5}, "x"))
+    await create(aio_server, flag_pb("conf", {"x": {"a": [1, 2]}}, "x"))
     async with AsyncClient(target=aio_server.target, mode=mode, **FAST) as client:
         assert await client.wait_for_ready(10)
         assert await client.bool_value("dark-mode", False) is True
@@ -78,7 +78,7 @@ async def test_getters_in_both_modes(aio_server: Connected, mode: str) -> None:
 
 
 async def test_listeners_plain_and_coroutine(aio_server: Connected) -> None:
-    await create(aio_server, bool_flag("checkout", "off"))
+    await create(aio_server, flag_pb("checkout", default="off"))
     async with AsyncClient(target=aio_server.target, mode="local", **FAST) as client:
         assert await client.wait_for_ready(10)
         plain: list[ChangeEvent] = []
@@ -90,7 +90,7 @@ async def test_listeners_plain_and_coroutine(aio_server: Connected) -> None:
 
         client.on_change(plain.append, flag_key="checkout")
         client.on_change(slow_listener)
-        version = await update(aio_server, bool_flag("checkout", "on"))
+        version = await update(aio_server, flag_pb("checkout", default="on"))
         assert await eventually(lambda: len(awaited) == 1)
         assert plain[0].flag_keys == {"checkout"} and plain[0].config_version == version
         assert await client.bool_value("checkout", False) is True
@@ -132,7 +132,7 @@ async def test_restart_on_the_same_port_with_writes_through_another_replica() ->
         first_server = await first.enter_async_context(
             connected(await first.enter_async_context(running_app(server_settings(port=port), store)))
         )
-        await create(first_server, bool_flag("checkout", "off"))
+        await create(first_server, flag_pb("checkout", default="off"))
         client = AsyncClient(target=first_server.target, mode="local", **FAST)
         states: list[StateEvent] = []
         changes: list[ChangeEvent] = []
@@ -144,8 +144,8 @@ async def test_restart_on_the_same_port_with_writes_through_another_replica() ->
 
             await first.aclose()  # the server goes away mid-stream
             assert await eventually(lambda: client.state is ConnectionState.STALE)
-            written = [await update(second, bool_flag("checkout", "on"))]
-            written.append(await create(second, bool_flag("later", "on")))
+            written = [await update(second, flag_pb("checkout", default="on"))]
+            written.append(await create(second, flag_pb("later", default="on")))
 
             async with running_app(server_settings(port=port), store):
                 assert await eventually(lambda: client.status().config_version == written[-1], 15)

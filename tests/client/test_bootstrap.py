@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import FAST
-from tests.client.support import Admin, LoopThread, Replica, bool_flag, flag, wait_until
+from tests.support.client import FAST, Admin, LoopThread, Replica, wait_until
+from tests.support.flags import flag_pb
 from tests.support.servers import free_port
 from vexil.client import ChangeEvent, ChangeKind, Client, ConfigError, ConnectionState, Reason
 from vexil.store.memory import MemoryStore
@@ -58,9 +58,9 @@ def test_flags_file_until_the_server_answers(loop_thread: LoopThread, tmp_path: 
         server = Replica(loop_thread, MemoryStore(), port=port).start()
         try:
             admin = Admin(target)
-            admin.create(bool_flag("checkout", "on"))
-            admin.create(bool_flag("only-on-server", "on"))
-            version = admin.create(flag("banner", {"jp": "こんにちは", "en": "Hello"}, "en"))
+            admin.create(flag_pb("checkout", default="on"))
+            admin.create(flag_pb("only-on-server", default="on"))
+            version = admin.create(flag_pb("banner", {"jp": "こんにちは", "en": "Hello"}, "en"))
             admin.close()
             assert wait_until(lambda: client.status().config_version == version, 15)
             assert client.state is ConnectionState.READY and client.status().source == "server"
@@ -78,11 +78,11 @@ def test_persisted_snapshot_survives_a_restart_of_the_service(
     server: Replica, admin: Admin, tmp_path: Path
 ) -> None:
     saved = tmp_path / "cache" / "vexil-snapshot.json"
-    admin.create(flag("banner", {"a": "A", "b": "B"}, "a"))
-    admin.create(flag("limits", {"basic": {"rps": 10}}, "basic"))
+    admin.create(flag_pb("banner", {"a": "A", "b": "B"}, "a"))
+    admin.create(flag_pb("limits", {"basic": {"rps": 10}}, "basic"))
     with Client(target=server.target, mode="local", snapshot_file=str(saved), **FAST) as client:
         assert client.wait_for_ready(10)
-        version = admin.update(flag("banner", {"a": "A", "b": "B"}, "b"))
+        version = admin.update(flag_pb("banner", {"a": "A", "b": "B"}, "b"))
         assert wait_until(lambda: client.status().config_version == version, 10)
     assert json.loads(saved.read_text())["event"]["config_version"] == str(version)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.client.conftest import FAST
-from tests.client.support import Admin, LoopThread, Replica, flag, wait_until
+from tests.support.client import FAST, Admin, LoopThread, Replica, wait_until
+from tests.support.flags import flag_pb
 from vexil.client import Client, EvaluationDetails
 from vexil.engine import ValueType
 from vexil.store.memory import MemoryStore
@@ -139,7 +139,14 @@ def test_remote_and_local_agree_on_a_thousand_generated_pairs(loop_thread: LoopT
             key = f"gen-{i}-{kind}"
             metadata = {"kind": kind, "n": i} if rng.random() < 0.5 else None
             version = admin.create(
-                flag(key, variants, default, rule, disabled=rng.random() < 0.05, metadata=metadata)
+                flag_pb(
+                    key,
+                    variants,
+                    default,
+                    rule,
+                    state="DISABLED" if rng.random() < 0.05 else None,
+                    metadata=metadata,
+                )
             )
             keys.append(key)
         admin.kill_environment(False)  # an ENVIRONMENT event the local client must apply as well
@@ -222,7 +229,7 @@ def test_only_the_attributes_a_rule_reads_are_checked_and_those_exactly(loop_thr
             {"n_is_big": is_big, "via_ref": {"and": [{"$ref": "n_is_big"}, True]}, "bucket": {"var": "age"}}
         )
         for key, rule in rules.items():
-            version = admin.create(flag(key, {"y": "yes", "n": "no"}, "n", rule))
+            version = admin.create(flag_pb(key, {"y": "yes", "n": "no"}, "n", rule))
         contexts = [
             {"n": big + 1, "ns": [big + 1], "user": {"n": big + 1}, "age": 30.0, "targetingKey": "t"},
             {"n": big, "ns": (1, big), "user": {"n": big}, "age": 30},

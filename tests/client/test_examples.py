@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.support import Admin, LoopThread, Replica, bool_flag, wait_until
+from tests.support.client import Admin, LoopThread, Replica, wait_until
+from tests.support.flags import flag_pb
 from tests.support.servers import ServerProcess, free_port
 from vexil.store.memory import MemoryStore
 
@@ -176,7 +177,7 @@ def test_web_handler(example_server: Replica, tmp_path: Path) -> None:
         assert get(f"{base}/nope")[0] == 404
 
         admin = Admin(example_server.target)
-        admin.update(bool_flag("new-checkout", "off"))
+        admin.update(flag_pb("new-checkout", default="off"))
         admin.close()
         assert wait_until(lambda: get(f"{base}/checkout?user=u")[1]["newCheckout"] is False, 10)
     finally:
@@ -191,7 +192,7 @@ def test_watch_subscriber(example_server: Replica, tmp_path: Path) -> None:
         subscriber.expect(r"state: NOT_READY -> READY")
         subscriber.expect(r"following 5 flags at config_version 6")
         admin = Admin(example_server.target)
-        admin.update(bool_flag("new-checkout", "off"), reason="example")
+        admin.update(flag_pb("new-checkout", default="off"), reason="example")
         admin.delete("theme")
         admin.close()
         subscriber.expect(r"change #1: UPSERT new-checkout \(config_version 7\) by anonymous@")

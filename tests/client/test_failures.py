@@ -10,8 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.client.conftest import FAST
-from tests.client.support import FakeEvaluation, FakeServer, LoopThread, Replica, self_signed, wait_until
+from tests.support.client import (
+    FAST,
+    FakeEvaluation,
+    FakeServer,
+    LoopThread,
+    Replica,
+    self_signed,
+    wait_until,
+)
 from vexil.client import Client, ConnectionState, ErrorCode, Reason, StateEvent
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cbor2
 import mmh3
 
-from tests.client.conftest import FAST
-from tests.client.support import Admin, Replica, flag, struct, wait_until
+from tests.support.client import FAST, Admin, Replica, struct, wait_until
+from tests.support.flags import flag_pb
 from vexil.client import Client
 from vexil.v1 import admin_pb2
 
@@ -39,7 +39,7 @@ def answers(client: Client) -> list[str]:
 
 def test_local_and_remote_follow_the_environment_hashing(server: Replica, admin: Admin) -> None:
     assert [string_bucket(u) for u in USERS] != [cbor_bucket(u) for u in USERS]
-    admin.create(flag(KEY, {n: n for n in NAMES}, "a", {"fractional": [[n, 1] for n in NAMES]}))
+    admin.create(flag_pb(KEY, {n: n for n in NAMES}, "a", {"fractional": [[n, 1] for n in NAMES]}))
     with (
         Client(target=server.target, mode="local", **FAST) as local,
         Client(target=server.target, mode="remote", **FAST) as remote,

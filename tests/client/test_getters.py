@@ -9,30 +9,32 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.client.conftest import FAST
-from tests.client.support import Admin, Replica, bool_flag, flag
+from tests.support.client import FAST, Admin, Replica
+from tests.support.flags import flag_pb
 from vexil.client import Client, ConnectionState, ErrorCode, Reason
 
 COUNTRY_RULE = {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]}
 
 
 def provision(admin: Admin) -> int:
-    admin.create(bool_flag("dark-mode", "on", metadata={"owner": "web", "ticket": 42}))
-    admin.create(flag("banner", {"jp": "いらっしゃいませ", "en": "Welcome"}, "en", COUNTRY_RULE))
+    admin.create(flag_pb("dark-mode", default="on", metadata={"owner": "web", "ticket": 42}))
+    admin.create(flag_pb("banner", {"jp": "いらっしゃいませ", "en": "Welcome"}, "en", COUNTRY_RULE))
     admin.create(
-        flag("max-items", {"few": 3, "many": 50}, "few", {"if": [{">": [{"var": "age"}, 30]}, "many", None]})
+        flag_pb(
+            "max-items", {"few": 3, "many": 50}, "few", {"if": [{">": [{"var": "age"}, 30]}, "many", None]}
+        )
     )
     admin.create(
-        flag(
+        flag_pb(
             "ratio",
             {"low": 0.25, "high": 1.5},
             "low",
             {"if": [{"in": [{"var": "plan"}, ["pro", "team"]]}, "high", None]},
         )
     )
-    admin.create(flag("limits", {"basic": {"rps": 10, "burst": [1, 2]}, "pro": {"rps": 100.5}}, "basic"))
-    admin.create(bool_flag("killed", "on", disabled=True))
-    return admin.create(flag("no-default", {"jp": "JP only"}, None, COUNTRY_RULE))
+    admin.create(flag_pb("limits", {"basic": {"rps": 10, "burst": [1, 2]}, "pro": {"rps": 100.5}}, "basic"))
+    admin.create(flag_pb("killed", default="on", state="DISABLED"))
+    return admin.create(flag_pb("no-default", {"jp": "JP only"}, None, COUNTRY_RULE))
 
 
 @pytest.fixture(params=["remote", "local"])
@@ -158,7 +160,7 @@ def test_details_follow_every_change_and_each_callers_default(client: Client, ad
     assert before.config_version == 7 and client.bool_details("dark-mode", False) == before
     assert client.string_details("no-default", "mine", {"country": "FR"}).value == "mine"
     assert client.string_details("no-default", "yours", {"country": "FR"}).value == "yours"
-    version = admin.update(flag("limits", {"basic": {"rps": 1}, "pro": {"rps": 100.5}}, "pro"))
+    version = admin.update(flag_pb("limits", {"basic": {"rps": 1}, "pro": {"rps": 100.5}}, "pro"))
     if client.config.mode == "local":
         assert wait_for_version(client, version)
     after = client.bool_details("dark-mode", False)
@@ -217,6 +219,6 @@ def test_local_mode_before_the_first_snapshot(server: Replica) -> None:
 
 
 def wait_for_version(client: Client, version: int, timeout: float = 10.0) -> bool:
-    from tests.client.support import wait_until
+    from tests.support.client import wait_until
 
     return wait_until(lambda: client.status().config_version >= version, timeout)

@@ -9,18 +9,17 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.client.conftest import FAST
-from tests.client.support import (
+from tests.support.client import (
+    FAST,
     Admin,
     FakeEvaluation,
     FakeServer,
     LoopThread,
     Replica,
-    bool_flag,
-    flag,
     replica,
     wait_until,
 )
+from tests.support.flags import flag_pb
 from vexil.client import ChangeEvent, ChangeKind, Client, ConnectionState, Reason, StateEvent
 from vexil.store.memory import MemoryStore
 
@@ -59,8 +58,8 @@ def caught_up(client: Client, version: int) -> Callable[[], bool]:
 
 @pytest.mark.parametrize("mode", ["remote", "local"])
 def test_admin_changes_reach_on_change_listeners(server: Replica, admin: Admin, mode: str) -> None:
-    admin.create(bool_flag("checkout", "off"))
-    admin.create(bool_flag("search", "off"))
+    admin.create(flag_pb("checkout", default="off"))
+    admin.create(flag_pb("search", default="off"))
     with Client(target=server.target, mode=mode, **FAST) as client:
         assert client.wait_for_ready(10)
         everything: list[ChangeEvent] = []
@@ -68,7 +67,7 @@ def test_admin_changes_reach_on_change_listeners(server: Replica, admin: Admin, 
         client.on_change(everything.append)
         unsubscribe = client.on_change(checkout.append, flag_key="checkout")
 
-        version = admin.update(bool_flag("checkout", "on"), reason="launch")
+        version = admin.update(flag_pb("checkout", default="on"), reason="launch")
         assert wait_until(lambda: len(checkout) == 1, 10)
         event = checkout[0]
         assert (event.kind, event.flag_keys, event.config_version) == (
@@ -79,7 +78,7 @@ def test_admin_changes_reach_on_change_listeners(server: Replica, admin: Admin, 
         assert event.reason == "launch" and event.actor.startswith("anonymous@")
         assert client.bool_value("checkout", False) is True  # the listener sees the new answer
 
-        admin.update(bool_flag("search", "on"))
+        admin.update(flag_pb("search", default="on"))
         version = admin.kill_environment(True)
         assert wait_until(lambda: len(checkout) == 2, 10)
         assert (checkout[1].kind, checkout[1].flag_keys) == (ChangeKind.ENVIRONMENT, {"checkout", "search"})
@@ -96,7 +95,7 @@ def test_admin_changes_reach_on_change_listeners(server: Replica, admin: Admin, 
 
 
 def test_a_failing_listener_does_not_stop_the_client(server: Replica, admin: Admin) -> None:
-    admin.create(bool_flag("x", "off"))
+    admin.create(flag_pb("x", default="off"))
     with Client(target=server.target, mode="local", **FAST) as client:
         assert client.wait_for_ready(10)
 
@@ -105,7 +104,7 @@ def test_a_failing_listener_does_not_stop_the_client(server: Replica, admin: Adm
 
         client.on_change(broken)
         client.on_state(broken)  # type: ignore[arg-type]
-        version = admin.update(bool_flag("x", "on"))
+        version = admin.update(flag_pb("x", default="on"))
         assert wait_until(caught_up(client, version), 10)
         assert client.bool_value("x", False) is True and client.state is ConnectionState.READY
 
@@ -119,12 +118,12 @@ def test_restart_on_the_same_port_with_writes_through_another_replica(
     second = Replica(loop_thread, store).start()
     admin_first, admin_second = Admin(first.target), Admin(second.target)
     try:
-        admin_first.create(bool_flag("checkout", "off"))
-        admin_first.create(flag("banner", {"a": "A", "b": "B"}, "a"))
+        admin_first.create(flag_pb("checkout", default="off"))
+        admin_first.create(flag_pb("banner", {"a": "A", "b": "B"}, "a"))
         with Client(target=first.target, mode="local", start=False, **FAST) as client:
             seen = Recorder(client)
             assert client.wait_for_ready(10)
-            start = admin_first.update(bool_flag("checkout", "on"))
+            start = admin_first.update(flag_pb("checkout", default="on"))
             assert wait_until(caught_up(client, start), 10)
 
             # Mid-stream: the client is connected and following.
@@ -138,13 +137,13 @@ def test_restart_on_the_same_port_with_writes_through_another_replica(
             assert client.status().snapshot_age is not None
 
             written = [
-                admin_second.update(flag("banner", {"a": "A", "b": "B"}, "b")),
-                admin_second.create(bool_flag("new-while-down", "on")),
-                admin_second.update(bool_flag("checkout", "off")),
+                admin_second.update(flag_pb("banner", {"a": "A", "b": "B"}, "b")),
+                admin_second.create(flag_pb("new-while-down", default="on")),
+                admin_second.update(flag_pb("checkout", default="off")),
                 admin_second.delete("new-while-down"),
                 admin_second.evaluators({"is_jp": {"==": [{"var": "country"}, "JP"]}}),
                 admin_second.create(
-                    flag("jp", {"y": "yes", "n": "no"}, "n", {"if": [{"$ref": "is_jp"}, "y", "n"]})
+                    flag_pb("jp", {"y": "yes", "n": "no"}, "n", {"if": [{"$ref": "is_jp"}, "y", "n"]})
                 ),
             ]
             assert written == list(range(start + 1, start + 7))
@@ -163,7 +162,7 @@ def test_restart_on_the_same_port_with_writes_through_another_replica(
                 assert client.string_value("jp", "?", {"country": "JP"}) == "yes"
                 # and it keeps following the restarted server
                 live = Admin(restarted.target)
-                version = live.update(bool_flag("checkout", "on"))
+                version = live.update(flag_pb("checkout", default="on"))
                 live.close()
                 assert wait_until(caught_up(client, version), 10)
                 assert client.bool_value("checkout", False) is True
@@ -191,7 +190,7 @@ def test_a_server_that_cannot_resume_sends_a_full_snapshot(
     admin = Admin(server.target)
     try:
         for key in ("a", "b", "c"):
-            admin.create(bool_flag(key, "off"))
+            admin.create(flag_pb(key, default="off"))
         admin.close()
         with Client(target=server.target, mode="local", start=False, **FAST) as client:
             seen = Recorder(client)
@@ -205,16 +204,16 @@ def test_a_server_that_cannot_resume_sends_a_full_snapshot(
                 if history == "diverged":  # versions 1..3 again, other flags
                     expected = {"a": True, "x": True, "y": False}
                     for key, default in (("a", "on"), ("x", "on"), ("y", "off")):
-                        writer.create(bool_flag(key, default))
+                        writer.create(flag_pb(key, default=default))
                 elif history == "younger":  # one version behind the client: it answers with silence
                     expected = {"z": True}
-                    writer.create(bool_flag("z", "on"))
+                    writer.create(flag_pb("z", default="on"))
                 elif history == "trimmed":  # the log keeps only the last two of versions 4..7
                     expected = {"a": True, "b": True, "c": False, "d": True}
-                    writer.update(bool_flag("a", "on"))
-                    writer.update(bool_flag("b", "on"))
-                    writer.create(bool_flag("d", "on"))
-                version = writer.create(bool_flag("last", "on"))
+                    writer.update(flag_pb("a", default="on"))
+                    writer.update(flag_pb("b", default="on"))
+                    writer.create(flag_pb("d", default="on"))
+                version = writer.create(flag_pb("last", default="on"))
                 expected["last"] = True
                 writer.close()
             server = Replica(loop_thread, later, port=server.port).start()
@@ -230,7 +229,7 @@ def test_a_server_that_cannot_resume_sends_a_full_snapshot(
 def test_stale_becomes_error_after_the_grace_period_and_data_keeps_serving(
     server: Replica, admin: Admin
 ) -> None:
-    admin.create(flag("banner", {"a": "A"}, "a"))
+    admin.create(flag_pb("banner", {"a": "A"}, "a"))
     with Client(target=server.target, mode="local", stale_grace=0.3, start=False, **FAST) as client:
         seen = Recorder(client)
         assert client.wait_for_ready(10)

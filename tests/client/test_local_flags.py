@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vexil.api.convert import environment_to_pb, flag_to_pb
+from tests.support.flags import flag_model
 from vexil.client import ErrorCode, Reason
 from vexil.client.local import LocalFlags, local_snapshot
 from vexil.engine import ValueType
 from vexil.model import Environment, Flag, FlagState
 from vexil.v1 import evaluation_pb2
+from vexil.wire import environment_to_pb, flag_to_pb
 
 WatchEvent = evaluation_pb2.WatchEvent
 COUNTRY = {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]}
@@ -19,11 +20,12 @@ COUNTRY = {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]}
 
 def flags() -> list[Flag]:
     return [
-        Flag("static", "test", {"on": True, "off": False}, "on", version=1),
-        Flag("banner", "test", {"jp": "JP", "en": "EN"}, "en", targeting=COUNTRY, version=1),
-        Flag("no-default", "test", {"jp": "JP"}, None, targeting=COUNTRY, version=1),
-        Flag("off", "test", {"on": True}, "on", state=FlagState.DISABLED, version=1),
-        Flag("broken", "test", {}, None, version=1),  # no variants: not even flagd could load it
+        flag_model("static", default="on", environment="test", version=1),
+        flag_model("banner", {"jp": "JP", "en": "EN"}, "en", COUNTRY, environment="test", version=1),
+        flag_model("no-default", {"jp": "JP"}, None, COUNTRY, environment="test", version=1),
+        flag_model("off", {"on": True}, "on", environment="test", state=FlagState.DISABLED, version=1),
+        # no variants: not even flagd could load it
+        flag_model("broken", {}, None, environment="test", version=1),
     ]
 
 
@@ -89,7 +91,7 @@ def test_the_kill_switch_arriving_as_a_change_reaches_the_direct_getters() -> No
     assert local.value("static", False, {}, ValueType.BOOL) is False
     assert local.details("static", False, {}, ValueType.BOOL).reason is Reason.DISABLED
     upsert = WatchEvent(type=WatchEvent.TYPE_UPSERT, config_version=7, flag_key="static")
-    flag_to_pb(Flag("static", "test", {"on": True, "off": False}, "on", version=2), upsert.flag)
+    flag_to_pb(flag_model("static", default="on", environment="test", version=2), upsert.flag)
     local.apply(upsert)  # a flag change while killed must not bring that flag back
     assert local.value("static", False, {}, ValueType.BOOL) is False
     local.apply(environment_event(8, kill_switch=False))
@@ -120,7 +122,7 @@ def test_the_engine_never_shares_a_resolution_between_flags() -> None:
     """The details memo is keyed by resolution: two flags answering alike must still answer
     with two resolution objects, or one flag's details (key, version) would serve the other."""
     rule = {"if": [{"==": [{"var": "country"}, "JP"]}, "off", None]}
-    twins = [Flag(key, "test", {"on": True, "off": False}, "on", targeting=rule, version=1) for key in "ab"]
+    twins = [flag_model(key, default="on", targeting=rule, environment="test", version=1) for key in "ab"]
     local = LocalFlags()
     local.replace(local_snapshot(Environment("test", config_version=1), twins), "test", 1.0)
     snapshot = local.snapshot

@@ -15,8 +15,8 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 from openfeature.provider import ProviderStatus
 
-from tests.client.conftest import FAST
-from tests.client.support import Admin, Replica, bool_flag, flag, wait_until
+from tests.support.client import FAST, Admin, Replica, wait_until
+from tests.support.flags import flag_pb
 from tests.support.servers import free_port
 from vexil.client import Client
 from vexil.openfeature import VexilProvider
@@ -30,23 +30,23 @@ def fresh_api() -> Iterator[None]:
 
 
 def provision(admin: Admin) -> None:
-    admin.create(bool_flag("dark-mode", "on", metadata={"owner": "web", "nested": {"dropped": True}}))
+    admin.create(flag_pb("dark-mode", default="on", metadata={"owner": "web", "nested": {"dropped": True}}))
     admin.create(
-        flag(
+        flag_pb(
             "banner", {"jp": "JP", "en": "EN"}, "en", {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]}
         )
     )
     admin.create(
-        flag(
+        flag_pb(
             "limit",
             {"s": 5, "l": 50},
             "s",
             {"if": [{"starts_with": [{"var": "targetingKey"}, "vip"]}, "l", None]},
         )
     )
-    admin.create(flag("ratio", {"x": 0.75}, "x"))
-    admin.create(flag("conf", {"x": {"a": [1, 2]}}, "x"))
-    admin.create(bool_flag("killed", disabled=True))
+    admin.create(flag_pb("ratio", {"x": 0.75}, "x"))
+    admin.create(flag_pb("conf", {"x": {"a": [1, 2]}}, "x"))
+    admin.create(flag_pb("killed", default="on", state="DISABLED"))
 
 
 @pytest.mark.parametrize("mode", ["remote", "local"])
@@ -125,7 +125,7 @@ def test_provider_events_on_change_and_on_connection_state(server: Replica, admi
     # The SDK runs handlers on a thread pool: wait for them.
     assert wait_until(lambda: [k for k, _ in events] == [ProviderEvent.PROVIDER_READY], 5)
 
-    admin.update(bool_flag("dark-mode", "off"))
+    admin.update(flag_pb("dark-mode", default="off"))
     assert wait_until(lambda: any(k is ProviderEvent.PROVIDER_CONFIGURATION_CHANGED for k, _ in events), 10)
     changed = next(d for k, d in events if k is ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
     assert changed.flags_changed == ["dark-mode"] and changed.provider_name == "vexil"

@@ -5,7 +5,6 @@ acknowledged write is lost."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import urllib.parse
 
@@ -13,23 +12,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.calls import eventually
+from tests.support.flags import flag_pb
 from tests.support.proxy import FaultProxy
 from tests.support.servers import connected, running_app, server_settings
 from vexil.v1 import admin_pb2, evaluation_pb2
 
 DEGRADED = admin_pb2.ServerStatus.STATE_DEGRADED
 SERVING = admin_pb2.ServerStatus.STATE_SERVING
-
-
-async def eventually(check, timeout: float = 15.0, every: float = 0.1):
-    """Poll `check()` until it returns a truthy value (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(every)
 
 
 async def eval_latencies(conn, key: str, n: int = 200) -> list[float]:
@@ -57,7 +47,7 @@ async def test_store_outage_and_recovery(dynamo_table, fault: str) -> None:
         ):
             acked = {}
             for key in ("f1", "f2"):
-                resp = await a.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag(key)))
+                resp = await a.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(key)))
                 acked[key] = resp.flag.version
             before = await eval_latencies(a, "f1")
 
@@ -79,16 +69,16 @@ async def test_store_outage_and_recovery(dynamo_table, fault: str) -> None:
 
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await a.admin.UpdateFlag(
-                    admin_pb2.UpdateFlagRequest(flag=bool_flag("f1", default="on")), timeout=60
+                    admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on")), timeout=60
                 )
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
             # Meanwhile the other replica, which still reaches DynamoDB, keeps writing.
             resp = await b.admin.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("f2", default="on"), expected_version=acked["f2"])
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("f2", default="on"), expected_version=acked["f2"])
             )
             acked["f2"] = resp.flag.version
-            resp = await b.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f3", default="on")))
+            resp = await b.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f3", default="on")))
             acked["f3"] = resp.flag.version
             staleness = (await a.admin.GetStatus(admin_pb2.GetStatusRequest())).environments[0]
             assert staleness.staleness_seconds > 0
@@ -128,12 +118,12 @@ async def test_slow_store_does_not_slow_evaluation(dynamo_table) -> None:
     )
     try:
         async with running_app(settings) as app, connected(app) as a:
-            await a.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f1")))
+            await a.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
             before = await eval_latencies(a, "f1")
             proxy.set("delay", delay=2.0)
             began = time.monotonic()
             resp = await a.admin.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("f1"), expected_version=1), timeout=60
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("f1"), expected_version=1), timeout=60
             )
             assert resp.flag.version == 2 and time.monotonic() - began >= 2.0
             assert_same_speed(before, await eval_latencies(a, "f1"))

@@ -16,10 +16,9 @@ import urllib.request
 import boto3
 import grpc
 
-from tests.dynamo.test_replicas import replica
-from tests.integration.test_lifecycle import bool_flag
 from tests.support.dynamo import REGION
-from tests.support.servers import VEXIL, ServerProcess
+from tests.support.flags import flag_pb
+from tests.support.servers import VEXIL, ServerProcess, dynamodb_replica
 from vexil.store.dynamodb_table import table_spec
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
@@ -87,15 +86,13 @@ async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dyn
     # poll can notice.
     poll = ("--poll-interval", POLL)
     with (
-        replica(tmp_path, endpoint, table, *poll, "--cache-ttl", "1") as a,
-        replica(tmp_path, endpoint, table, *poll) as b,
+        dynamodb_replica(tmp_path, endpoint, table, *poll, "--cache-ttl", "1") as a,
+        dynamodb_replica(tmp_path, endpoint, table, *poll) as b,
     ):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             for key in FLAGS:
-                last = await admin_a.CreateFlag(
-                    admin_pb2.CreateFlagRequest(flag=bool_flag(key, default="on"))
-                )
+                last = await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(key, default="on")))
             version = last.config_version
             expected = dict.fromkeys(FLAGS, version)
             for channel in (ca, cb):
@@ -173,7 +170,7 @@ async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dyn
             watch_b.cancel()
 
             # Adopted means adopted: writes go on from the store's state and every replica serves them.
-            change = await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("alpha")))
+            change = await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("alpha")))
             assert change.config_version == 1
             for channel in (ca, cb):
                 await until(
@@ -189,23 +186,23 @@ async def test_resume_from_a_version_written_through_another_replica(tmp_path, d
     endpoint, table = dynamo_table
     # B polls slowly, so that the resume below reaches it before its change feed has the write.
     with (
-        replica(tmp_path, endpoint, table) as a,
-        replica(tmp_path, endpoint, table, "--poll-interval", "3") as b,
+        dynamodb_replica(tmp_path, endpoint, table) as a,
+        dynamodb_replica(tmp_path, endpoint, table, "--poll-interval", "3") as b,
     ):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             eval_b = evaluation_pb2_grpc.EvaluationServiceStub(cb)
             before = (
-                await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("seen")))
+                await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("seen")))
             ).config_version
             await until(lambda: _equal(_version_of(eval_b), before), "B has the first write")
 
             # A subscriber saw `seen_at` through A, then A took one more write; it resumes on B.
             seen_at = await admin_a.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("seen", default="on"))
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("seen", default="on"))
             )
             written = await admin_a.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("seen", default="off"))
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("seen", default="off"))
             )
             assert await _version_of(eval_b) == before, "B caught up too early to test the wait"
             stream = eval_b.Watch(evaluation_pb2.WatchRequest(since_version=seen_at.config_version))
@@ -220,9 +217,7 @@ async def test_resume_from_a_version_written_through_another_replica(tmp_path, d
             stream.cancel()
 
             # Resuming exactly at the version just written through A (B may still lack it).
-            newer = await admin_a.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("seen", default="on"))
-            )
+            newer = await admin_a.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("seen", default="on")))
             stream = eval_b.Watch(evaluation_pb2.WatchRequest(since_version=newer.config_version))
             first = await asyncio.wait_for(stream.read(), WAIT_S)
             assert (first.type, first.config_version) == (WatchEvent.TYPE_HEARTBEAT, newer.config_version)

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from tests.dynamo.test_faults import eventually
-from tests.dynamo.test_replicas import replica
-from tests.integration.test_lifecycle import bool_flag
-from tests.support.servers import ServerProcess
+from tests.support.calls import eventually
+from tests.support.flags import flag_pb
+from tests.support.servers import ServerProcess, dynamodb_replica
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 WRITERS = 10
@@ -89,10 +88,10 @@ async def writer(n: int, replicas: Replicas, acks: list[Ack], stop: asyncio.Even
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     raise
-                flag = bool_flag(key, default="on" if attempt % 2 else "off", description=tag)
+                flag = flag_pb(key, default="on" if attempt % 2 else "off", description=tag)
                 resp = await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag), timeout=10)
             else:
-                flag = bool_flag(key, default="on" if attempt % 2 else "off", description=tag)
+                flag = flag_pb(key, default="on" if attempt % 2 else "off", description=tag)
                 resp = await admin.UpdateFlag(
                     admin_pb2.UpdateFlagRequest(flag=flag, expected_version=current.version), timeout=10
                 )
@@ -136,7 +135,10 @@ async def test_no_acknowledged_write_is_lost_across_replicas_and_a_kill(tmp_path
     endpoint, table = dynamo_table
     fast = ("--poll-interval", "0.5")
     began = time.monotonic()
-    with replica(tmp_path, endpoint, table, *fast) as a, replica(tmp_path, endpoint, table, *fast) as b:
+    with (
+        dynamodb_replica(tmp_path, endpoint, table, *fast) as a,
+        dynamodb_replica(tmp_path, endpoint, table, *fast) as b,
+    ):
         replicas = Replicas([a.target, b.target])
         acks: list[Ack] = []
         stats = {"raced": 0, "gone": 0}
@@ -218,7 +220,7 @@ async def check_nothing_lost(replicas: Replicas, acks: list[Ack]) -> None:
             states.append((status.environments[0].config_version, values))
         return states if states[0] == states[1] and states[0][0] == last else None
 
-    states = await eventually(converged, timeout=15, every=0.2)
+    states = await eventually(converged, timeout=15, interval=0.2)
     assert states, "the replicas did not converge on the last config_version and the same values"
     for key, version, _variant, _value in states[0][1]:
         assert version == max(r.flag.version for r in revisions[key])

@@ -10,35 +10,22 @@ import time
 import boto3
 import grpc
 
-from tests.integration.test_lifecycle import bool_flag
-from tests.support.servers import ServerProcess
+from tests.support.flags import flag_pb
+from tests.support.servers import dynamodb_replica
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 WRITES = 50
 SPACING = 0.25
 
 
-def replica(tmp_path, endpoint: str, table: str, *extra: str) -> ServerProcess:
-    return ServerProcess(
-        tmp_path,
-        "--store",
-        "dynamodb",
-        "--dynamodb-endpoint",
-        endpoint,
-        "--dynamodb-table",
-        table,
-        *extra,
-    )
-
-
 async def test_write_through_a_reaches_b_within_the_poll_interval(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
     # The product's default change-log poll interval (1 s): this is what operators get.
-    with replica(tmp_path, endpoint, table) as a, replica(tmp_path, endpoint, table) as b:
+    with dynamodb_replica(tmp_path, endpoint, table) as a, dynamodb_replica(tmp_path, endpoint, table) as b:
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             eval_b = evaluation_pb2_grpc.EvaluationServiceStub(cb)
-            await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("replicated")))
+            await admin_a.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("replicated")))
             watch_b = eval_b.Watch(evaluation_pb2.WatchRequest(flag_keys=["replicated"]))
             first = await asyncio.wait_for(watch_b.read(), 10)
             # B may have started before or after the create: either way it converges on it.
@@ -56,7 +43,7 @@ async def test_write_through_a_reaches_b_within_the_poll_interval(tmp_path, dyna
 
             follower = asyncio.create_task(follow())
             for i in range(WRITES):
-                flag = bool_flag("replicated", default="on" if i % 2 == 0 else "off")
+                flag = flag_pb("replicated", default="on" if i % 2 == 0 else "off")
                 resp = await admin_a.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag))
                 acked[resp.config_version] = time.monotonic()
                 await asyncio.sleep(SPACING)
@@ -78,7 +65,7 @@ async def test_write_through_a_reaches_b_within_the_poll_interval(tmp_path, dyna
 
 async def test_hand_written_item_is_served_after_the_cache_ttl(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
-    with replica(tmp_path, endpoint, table, "--cache-ttl", "2") as server:
+    with dynamodb_replica(tmp_path, endpoint, table, "--cache-ttl", "2") as server:
         client = boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint)
         try:
             # Exactly the operations guide's `aws dynamodb put-item` shape.

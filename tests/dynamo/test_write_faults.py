@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from tests.dynamo.test_faults import DEGRADED, eventually
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.calls import eventually
+from tests.support.flags import flag_pb
 from tests.support.proxy import FaultProxy
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.v1 import admin_pb2
@@ -31,6 +31,8 @@ WRITE_TIMEOUT = 5.0
 MARGIN = 1.5
 """Slack for a shared, loaded machine: far below the ~44 s a stalled write used to take."""
 AT_ONCE = 0.5
+
+DEGRADED = admin_pb2.ServerStatus.STATE_DEGRADED
 
 
 def transaction_cancelled(code: str, index: int = 1) -> Callable[[bytes], bytes]:
@@ -92,13 +94,13 @@ async def history_versions(conn: Connected, key: str) -> list[int]:
 async def test_stalled_store_fails_a_write_within_the_deadline(dynamo_table) -> None:
     # The default deadline; a slow change feed, so the write meets the stall before the feed does.
     async with server_behind_proxy(dynamo_table, poll_interval=3.0) as (conn, proxy):
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f1")))
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
         proxy.set("stall")
 
         began = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await conn.admin.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("f1", default="on"), expected_version=1),
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on"), expected_version=1),
                 timeout=120,
             )
         took = time.monotonic() - began
@@ -116,7 +118,7 @@ async def test_writes_fail_at_once_while_the_store_is_known_unhealthy(dynamo_tab
     # A short deadline (also the SDK's read timeout) so the change feed notices the stall quickly:
     # this test is about what writes do once it has.
     async with server_behind_proxy(dynamo_table, write_timeout=1.0) as (conn, proxy):
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f1")))
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
         proxy.set("stall")
 
         async def degraded():
@@ -125,8 +127,8 @@ async def test_writes_fail_at_once_while_the_store_is_known_unhealthy(dynamo_tab
 
         assert await eventually(degraded, timeout=60), "the server never reported DEGRADED"
         writes = (
-            lambda: conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f2")), timeout=120),
-            lambda: conn.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("f1")), timeout=120),
+            lambda: conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f2")), timeout=120),
+            lambda: conn.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("f1")), timeout=120),
             lambda: conn.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="f1"), timeout=120),
         )
         for write in writes:  # one at a time: a call starts when it is made
@@ -146,13 +148,13 @@ async def test_writes_fail_at_once_while_the_store_is_known_unhealthy(dynamo_tab
         async def writable():
             try:
                 return await conn.admin.UpdateFlag(
-                    admin_pb2.UpdateFlagRequest(flag=bool_flag("f1", default="on"), expected_version=1)
+                    admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on"), expected_version=1)
                 )
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
                 return None
 
-        updated = await eventually(writable, timeout=60, every=0.5)
+        updated = await eventually(writable, timeout=60, interval=0.5)
         assert updated and updated.flag.version == 2
         assert await change_log(conn) == [(1, "f1", 1), (2, "f1", 2)]
 
@@ -166,13 +168,13 @@ async def test_create_and_update_retry_a_transaction_cancelled_without_a_decisio
 ) -> None:
     async with server_behind_proxy(dynamo_table) as (conn, proxy):
         proxy.inject("TransactWriteItems", transaction_cancelled(reason))
-        created = await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f1")))
+        created = await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
         assert proxy.injected == 1, "the injected cancellation never reached the server"
         assert created.flag.version == 1
 
         proxy.inject("TransactWriteItems", transaction_cancelled(reason))
         updated = await conn.admin.UpdateFlag(
-            admin_pb2.UpdateFlagRequest(flag=bool_flag("f1", default="on"), expected_version=1)
+            admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on"), expected_version=1)
         )
         assert proxy.injected == 2
         assert updated.flag.version == 2
@@ -188,12 +190,12 @@ async def test_create_and_update_retry_a_transaction_cancelled_without_a_decisio
 
 async def test_conflict_that_never_clears_gives_up_within_the_deadline(dynamo_table) -> None:
     async with server_behind_proxy(dynamo_table) as (conn, proxy):
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f1")))
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
         proxy.inject("TransactWriteItems", transaction_cancelled("TransactionConflict"), times=10**6)
         began = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await conn.admin.UpdateFlag(
-                admin_pb2.UpdateFlagRequest(flag=bool_flag("f1", default="on"), expected_version=1),
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on"), expected_version=1),
                 timeout=120,
             )
         took = time.monotonic() - began

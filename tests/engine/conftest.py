@@ -6,16 +6,15 @@ from typing import Any
 
 import pytest
 
+from tests.support import jscore
+from tests.support.reference import CASES, FRACTIONAL, RULES
+
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    from .test_differential import CASES
-    from .test_expressions import COUNT
-    from .test_fractional_flagd import COUNT as FRACTIONAL
-
-    if CASES["count"] or COUNT["cases"]:
+    if CASES["count"] or RULES["cases"]:
         terminalreporter.write_line(
             f"engine vs reference: {CASES['count']:,} flag resolutions (flag x context x type) and "
-            f"{COUNT['cases']:,} rule evaluations compared"
+            f"{RULES['cases']:,} rule evaluations compared"
         )
     if FRACTIONAL["js"] or FRACTIONAL["python"]:
         terminalreporter.write_line(
@@ -27,7 +26,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def js_core() -> Any:
     """The JavaScript flagd core, installed from tests/js/package-lock.json (cached)."""
-    from . import jscore
 
     jscore.install()
     return jscore

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from .strategies import EDGE_VALUES, PATHS
-from .test_expressions import check
+from tests.support.rules import check
+from tests.support.strategies import EDGE_VALUES, PATHS
 
 # Literal forms of the edge values (an object literal would be read as an operator).
 LITERALS = [v for v in EDGE_VALUES if not (isinstance(v, dict) and len(v) == 1)]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.reference import Outcome, ReferenceFlag, definition, vexil_outcome
 from vexil.engine import ValueType
-
-from .reference import Outcome, ReferenceFlag, definition, vexil_outcome
 
 BOOLS = {"on": True, "off": False}
 

@@ -17,11 +17,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vexil.engine import FlagValidationError, ValueType, compile_flag, evaluate
-from vexil.engine.compiler import missing_reference
-
-from .reference import CBOR, NOW, TYPED, Outcome, ReferenceFlag, outcome, vexil_flag
-from .strategies import (
+from tests.support.flags import definition_fields, flag_model
+from tests.support.reference import CASES, CBOR, NOW, TYPED, Outcome, ReferenceFlag, outcome
+from tests.support.strategies import (
     condition_evaluator_sets,
     contexts,
     evaluator_sets,
@@ -29,9 +27,8 @@ from .strategies import (
     flag_keys,
     well_formed_flags,
 )
-
-CASES = {"count": 0}
-"""Flag x context x type comparisons made in this run (reported in pytest's summary)."""
+from vexil.engine import FlagValidationError, ValueType, compile_flag, evaluate
+from vexil.engine.compiler import missing_reference
 
 
 def allowed_deviation(
@@ -62,7 +59,7 @@ def compare_flag(
     key: str, definition: dict[str, Any], evaluators: dict[str, Any], ctxs: list[dict[str, Any]]
 ) -> None:
     reference = ReferenceFlag(key, definition, evaluators)
-    flag = vexil_flag(key, definition)
+    flag = flag_model(key, **definition_fields(definition), environment="test")
     lenient = compile_flag(flag, evaluators, flag_set_metadata=CBOR, strict=False)
     try:
         strict = compile_flag(flag, evaluators, flag_set_metadata=CBOR)

@@ -12,21 +12,13 @@ coercions are subtle, plus one over arbitrary nested rules.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vexil.engine.errors import RuleParseError
-from vexil.engine.fractional import CBOR
-from vexil.engine.rules import compile_rule
-
-from .reference import NOW, typed_json
-from .strategies import (
+from tests.support.rules import check
+from tests.support.strategies import (
     PATHS,
     SEMVER_OPS,
     STRINGS,
@@ -41,50 +33,6 @@ from .strategies import (
     targeting_keys,
     var_nodes,
 )
-
-_targeting_module = importlib.import_module("openfeature.contrib.tools.flagd.core.targeting.targeting")
-_reference_targeting = importlib.import_module("openfeature.contrib.tools.flagd.core.targeting").targeting
-_evaluation_context = importlib.import_module("openfeature.evaluation_context").EvaluationContext
-
-FLAG_KEY = "my-flag"
-COUNT = {"cases": 0}
-
-
-def reference_value(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) -> tuple[Any, ...]:
-    attributes = {k: v for k, v in context.items() if k != "targetingKey"}
-    ctx = _evaluation_context(targeting_key=context.get("targetingKey"), attributes=attributes)
-    try:
-        with mock.patch.object(_targeting_module, "time", SimpleNamespace(time=lambda: float(NOW))):
-            return ("value", typed_json(_reference_targeting(key, rule, ctx)))
-    except ReferenceError:
-        return ("error", "PARSE")
-    except Exception:
-        return ("error", "GENERAL")
-
-
-def vexil_value(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) -> tuple[Any, ...]:
-    expr, full = compile_rule(rule, key, variants=frozenset(), strict=False, fractional_hashing=CBOR)
-    data: Any = context
-    if full:
-        data = dict(context)
-        data["$flagd"] = {"flagKey": key, "timestamp": NOW}
-        data["targetingKey"] = context.get("targetingKey")
-    try:
-        return ("value", typed_json(expr.value if expr.const else expr.fn(data)))  # type: ignore[misc]
-    except RuleParseError:
-        return ("error", "PARSE")
-    except Exception:
-        return ("error", "GENERAL")
-
-
-def check(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) -> None:
-    COUNT["cases"] += 1
-    expected = reference_value(rule, context, key)
-    actual = vexil_value(rule, context, key)
-    assert actual == expected, (
-        f"\nrule: {rule!r}\ncontext: {context!r}\nreference: {expected}\nvexil: {actual}"
-    )
-
 
 family = settings(
     max_examples=450,

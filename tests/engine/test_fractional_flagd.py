@@ -17,9 +17,9 @@ import mmh3
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from tests.support.flags import definition_fields, flag_model
+from tests.support.reference import CBOR, FRACTIONAL, NOW, ReferenceFlag, outcome
 from vexil.engine import FlagValidationError, ValueType, compile_flag, evaluate
-
-from .reference import CBOR, NOW, ReferenceFlag, outcome, vexil_flag
 
 SUITS = {"clubs": "clubs", "diamonds": "diamonds", "hearts": "hearts", "spades": "spades", "wild": "wild"}
 QUARTERS = [["clubs", 25], ["diamonds", 25], ["hearts", 25], ["spades", 25]]
@@ -94,12 +94,12 @@ OFFICIAL_V2: list[tuple[str, dict[str, Any], str]] = [
 """flagd's conformance expectations tagged fractional-v2 (evaluator/gherkin/fractional.feature):
 flag, context, the value flagd resolves."""
 
-COUNT = {"js": 0, "python": 0}
-"""Resolutions compared with the JavaScript core and (CBOR mode) with the Python core."""
-
 
 def vexil_value(key: str, context: dict[str, Any], metadata: dict[str, Any] | None = None) -> Any:
-    compiled = compile_flag(vexil_flag(key, OFFICIAL_FLAGS[key]), flag_set_metadata=metadata)
+    compiled = compile_flag(
+        flag_model(key, **definition_fields(OFFICIAL_FLAGS[key]), environment="test"),
+        flag_set_metadata=metadata,
+    )
     return evaluate(compiled, context, ValueType.STRING, now=NOW).value
 
 
@@ -133,7 +133,7 @@ def test_utf8_bucketing_as_flagd() -> None:
     """flagd hashes the UTF-8 bytes.  (The JavaScript core hashes UTF-16 code units, so it
     buckets non-ASCII keys differently from flagd; the generated comparison stays ASCII.)"""
     key, buckets = "f", [["a", 1], ["b", 1], ["c", 1], ["d", 1], ["e", 1]]
-    flag = vexil_flag(key, {"variants": dict.fromkeys("abcde", 1), "targeting": {"fractional": buckets}})
+    flag = flag_model(key, dict.fromkeys("abcde", 1), None, {"fractional": buckets}, environment="test")
     compiled = compile_flag(flag)
     for targeting_key in ("ünïcødé", "日本語", "😀", "plain"):
         point = (mmh3.hash((key + targeting_key).encode(), 0, False) * 5) >> 32
@@ -213,7 +213,7 @@ flag_keys = st.one_of(
 
 def vexil_outcomes(key: str, definition: dict[str, Any], ctxs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """vexil's answers for a flag loaded from a file: strict if it validates, else as flagd."""
-    flag = vexil_flag(key, definition)
+    flag = flag_model(key, **definition_fields(definition), environment="test")
     lenient = compile_flag(flag, strict=False)
     try:
         strict = compile_flag(flag)
@@ -251,7 +251,7 @@ def test_generated_fractional_flags_match_the_javascript_core(
     for (key, definition, ctxs), theirs in zip(batch, results, strict=True):
         ours = vexil_outcomes(key, definition, ctxs)
         for context, mine, js in zip(ctxs, ours, theirs, strict=True):
-            COUNT["js"] += 1
+            FRACTIONAL["js"] += 1
             expected = (js["value"], js["variant"], js["reason"], js["errorCode"])
             assert mine == expected, f"\n{key!r}: {definition}\n{context}\nvexil {mine} != js {expected}"
 
@@ -262,9 +262,13 @@ def test_cbor_mode_matches_the_python_core(
     key: str, definition: dict[str, Any], ctxs: list[dict[str, Any]]
 ) -> None:
     reference = ReferenceFlag(key, definition)
-    compiled = compile_flag(vexil_flag(key, definition), flag_set_metadata=CBOR, strict=False)
+    compiled = compile_flag(
+        flag_model(key, **definition_fields(definition), environment="test"),
+        flag_set_metadata=CBOR,
+        strict=False,
+    )
     for context in ctxs:
-        COUNT["python"] += 1
+        FRACTIONAL["python"] += 1
         ref = reference.outcome(context, ValueType.STRING)
         ours = outcome(evaluate(compiled, context, ValueType.STRING, now=NOW))
         assert ref.comparable() == ours.comparable(), f"\n{key!r}: {definition}\n{context}\n{ref} != {ours}"

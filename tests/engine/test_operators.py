@@ -16,14 +16,13 @@ import semver as semver_package
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.rules import check
+from tests.support.strategies import json_values
 from vexil.engine import ValueType, compile_flag, evaluate
 from vexil.engine.fractional import CBOR, encode_bucket_value
 from vexil.engine.rules import compile_rule
 from vexil.engine.semver import parse_version
 from vexil.model import Flag
-
-from .strategies import json_values
-from .test_expressions import check
 
 CONTEXT = {
     "email": "bob@example.com",

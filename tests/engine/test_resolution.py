@@ -6,11 +6,14 @@ too (`ReferenceFlag`), so a test documents flagd's behaviour rather than just ou
 
 from __future__ import annotations
 
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from tests.support.flags import flag_model
+from tests.support.reference import NOW, ReferenceFlag, definition, outcome
 from vexil.engine import (
     CompiledFlag,
     ErrorCode,
@@ -23,28 +26,11 @@ from vexil.engine import (
 )
 from vexil.model import Flag, FlagState
 
-from .reference import NOW, ReferenceFlag, definition, outcome
-
 COLORS = {"red": "#f00", "blue": "#00f"}
 
 
-def flag(
-    variants: dict[str, Any] | None = None,
-    default: str | None = "red",
-    targeting: Any = None,
-    state: FlagState = FlagState.ENABLED,
-    metadata: dict[str, Any] | None = None,
-    key: str = "color",
-) -> Flag:
-    return Flag(
-        key=key,
-        environment="test",
-        variants=COLORS if variants is None else variants,
-        default_variant=default,
-        state=state,
-        targeting=targeting,
-        metadata=metadata or {},
-    )
+flag = partial(flag_model, key="color", variants=COLORS, default="red", environment="test")
+"""The flag these tests vary: a static color flag serving `red` unless told otherwise."""
 
 
 def resolve(

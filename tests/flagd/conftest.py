@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from openfeature import api
 
-from tests.flagd.flagset import install
-from tests.flagd.harness import OpenFeature
+from tests.support.flagset import install
+from tests.support.openfeature import OpenFeature
 from tests.support.servers import Connected, connected, running_app, server_settings
 
 

@@ -9,12 +9,13 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from tests.flagd.flagset import FLAGS, flag_pb, store_broken_flag
-from tests.flagd.harness import stub
+from tests.support.flags import flag_pb
+from tests.support.flagset import FLAGS, store_broken_flag
+from tests.support.openfeature import stub
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct, struct_to_dict
-from vexil.api.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
+from vexil.transport.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct, struct_to_dict
 
 
 def ctx(**attrs: Any) -> struct_pb2.Struct:
@@ -72,10 +73,10 @@ async def test_v1_typed_answers_and_resolve_all(flagd_server: Connected) -> None
 async def test_errors_are_flagds_status_codes(flagd_server: Connected, version: str) -> None:
     pb, service = (evaluation_v1, EVALUATION_V1) if version == "v1" else (evaluation_v2, EVALUATION_V2)
     api = stub(flagd_server.channel, service)
-    echo = flag_pb("echo", {"variants": {"a": "A"}, "defaultVariant": "a", "targeting": {"var": "pick"}})
+    echo = flag_pb("echo", {"a": "A"}, default="a", targeting={"var": "pick"})
     await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=echo))
     await store_broken_flag(flagd_server, "hand-written")
-    listing = flag_pb("listing", {"variants": {"l": [1, 2]}, "defaultVariant": "l"})
+    listing = flag_pb("listing", {"l": [1, 2]}, default="l")
     await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=listing))
 
     bool_req, obj_req = pb.ResolveBooleanRequest, pb.ResolveObjectRequest
@@ -101,7 +102,7 @@ async def test_event_stream(flagd_server: Connected) -> None:
     assert await next_event(stream) == ("keep_alive", {})
 
     admin = flagd_server.admin
-    fresh = flag_pb("fresh", {"variants": {"on": True}, "defaultVariant": "on"})
+    fresh = flag_pb("fresh", {"on": True}, default="on")
     await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=fresh))
     assert await next_event(stream) == ("configuration_change", {"flags": {"fresh": {"type": "write"}}})
     await admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=fresh))

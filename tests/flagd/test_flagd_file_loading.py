@@ -21,12 +21,13 @@ import pytest
 from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 
-from tests.client.support import flag, struct
-from tests.engine import jscore
-from tests.flagd.harness import stub
+from tests.support import jscore
+from tests.support.client import struct
+from tests.support.flags import flag_pb
+from tests.support.openfeature import stub
 from tests.support.servers import ServerProcess
-from vexil.api.flagd_protos import SYNC_V1, sync_v1
 from vexil.client import Client, ErrorCode, Reason
+from vexil.transport.flagd_protos import SYNC_V1, sync_v1
 from vexil.v1 import admin_pb2, admin_pb2_grpc
 
 AB = {"a": "A", "b": "B"}
@@ -146,7 +147,9 @@ def test_the_admin_api_stays_strict(served: ServerProcess) -> None:
     with grpc.insecure_channel(served.target) as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         body = FILE["flags"]["missing-variant"]
-        request = admin_pb2.CreateFlagRequest(flag=flag("another", body["variants"], "a", body["targeting"]))
+        request = admin_pb2.CreateFlagRequest(
+            flag=flag_pb("another", body["variants"], "a", body["targeting"])
+        )
         with pytest.raises(grpc.RpcError) as refused:
             admin.CreateFlag(request, timeout=10)
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT

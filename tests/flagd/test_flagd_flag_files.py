@@ -13,10 +13,11 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.flagd.flagset import ENV_METADATA, EVALUATORS, FLAGS, flag_pb
+from tests.support.flags import definition_fields, flag_pb
+from tests.support.flagset import ENV_METADATA, EVALUATORS, FLAGS
 from tests.support.servers import VEXIL, ServerProcess
-from vexil.api.convert import dict_to_struct
 from vexil.v1 import admin_pb2, admin_pb2_grpc
+from vexil.wire import dict_to_struct
 
 LIMIT = 10  # --cache-maxsize: the most flags one environment may hold
 
@@ -32,10 +33,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         dict_to_struct(ENV_METADATA, request.metadata)
         admin.UpdateEnvironment(request)
         for key, body in FLAGS.items():
-            admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(key, body, "local")))
-        documented = flag_pb(
-            "documented", {"variants": {"on": True, "off": False}, "defaultVariant": "off"}, "local"
-        )
+            admin.CreateFlag(
+                admin_pb2.CreateFlagRequest(flag=flag_pb(key, **definition_fields(body), environment="local"))
+            )
+        documented = flag_pb("documented", {"on": True, "off": False}, default="off", environment="local")
         documented.description, documented.owner = "for people", "web-team"
         documented.tags.extend(["ui", "beta"])
         dict_to_struct({"ticket": "X-1", "weight": 0.5}, documented.metadata)

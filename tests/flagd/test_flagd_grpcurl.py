@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.test_grpcurl import grpcurl
+from tests.support.grpcurl import grpcurl
 from tests.support.servers import Connected
 
 

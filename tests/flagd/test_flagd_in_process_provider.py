@@ -6,19 +6,13 @@ from __future__ import annotations
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 
-from tests.flagd.flagset import (
-    CONTEXTS,
-    ENV_METADATA,
-    FLAGS,
-    TYPED_DEFAULTS,
-    flag_pb,
-    native,
-    store_broken_flag,
-)
-from tests.flagd.harness import OpenFeature, eventually
+from tests.support.calls import eventually
+from tests.support.flags import definition_fields, flag_pb
+from tests.support.flagset import CONTEXTS, ENV_METADATA, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
+from tests.support.openfeature import OpenFeature
 from tests.support.servers import Connected, connected, running_app, server_settings
-from vexil.api.convert import dict_to_struct
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct
 
 BOOLEAN_FLAGS = {"bool-static", "new-ui"}  # enabled boolean flags ("killed" answers DISABLED to any type)
 
@@ -69,13 +63,15 @@ async def test_flag_set_metadata_reaches_local_evaluations(
 async def test_changes_reach_the_local_copy(flagd_server: Connected, openfeature: OpenFeature) -> None:
     client = await openfeature.use(in_process_provider(flagd_server))
     body = {**FLAGS["color"], "defaultVariant": "red"}
-    await flagd_server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("color", body)))
+    await flagd_server.admin.UpdateFlag(
+        admin_pb2.UpdateFlagRequest(flag=flag_pb("color", **definition_fields(body)))
+    )
 
     async def recolored() -> bool:
         return (await openfeature.answer(client, "string", "color", {})).value == "red"
 
     await eventually(recolored)
-    created = flag_pb("fresh", {"variants": {"yes": True}, "defaultVariant": "yes"})
+    created = flag_pb("fresh", {"yes": True}, default="yes")
     await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=created))
 
     async def fresh() -> bool:
@@ -107,7 +103,7 @@ async def test_a_flag_vexil_cannot_compile_does_not_break_the_sync(
 async def test_selector_on_a_server_whose_default_environment_is_not_served(openfeature: OpenFeature) -> None:
     """The provider sends its selector with SyncFlags (header and field) but not with GetMetadata."""
     async with running_app(server_settings(environments="beta")) as app, connected(app) as conn:
-        flag = flag_pb("where", {"variants": {"v": "from beta"}, "defaultVariant": "v"}, "beta")
+        flag = flag_pb("where", {"v": "from beta"}, default="v", environment="beta")
         await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
         client = await openfeature.use(in_process_provider(conn, selector="flagSetId=beta"))
         assert (await openfeature.answer(client, "string", "where", {})).value == "from beta"

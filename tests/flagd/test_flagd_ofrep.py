@@ -12,15 +12,16 @@ import pytest
 from aiohttp import web
 from openfeature.contrib.provider.ofrep import OFREPProvider
 
-from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
-from tests.flagd.harness import OpenFeature
+from tests.support.flags import flag_pb
+from tests.support.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
+from tests.support.openfeature import OpenFeature
 from tests.support.servers import Connected, ServerProcess
-from vexil.api.caller import Principal
 from vexil.cache import SnapshotCache
 from vexil.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from vexil.http import HttpServer
 from vexil.http.health import Readiness
 from vexil.hub import Hub
+from vexil.identity import Principal
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2
 
@@ -61,7 +62,7 @@ async def test_ofrep_provider_matches_native_evaluate(
 async def test_a_float_flags_integral_values_are_sent_as_floats(
     flagd_server: Connected, openfeature: OpenFeature
 ) -> None:
-    flag = flag_pb("weight", {"variants": {"one": 1, "half": 0.5}, "defaultVariant": "one"})
+    flag = flag_pb("weight", {"one": 1, "half": 0.5}, default="one")
     await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
     client = await openfeature.use(OFREPProvider(base_url(flagd_server)))
     answer = await openfeature.answer(client, "float", "weight", {})

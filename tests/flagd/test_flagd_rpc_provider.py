@@ -10,8 +10,10 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import CacheType, ResolverType
 from openfeature.event import EventDetails, ProviderEvent
 
-from tests.flagd.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, flag_pb, native, store_broken_flag
-from tests.flagd.harness import OpenFeature, eventually
+from tests.support.calls import eventually
+from tests.support.flags import definition_fields, flag_pb
+from tests.support.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
+from tests.support.openfeature import OpenFeature
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.v1 import admin_pb2
 
@@ -91,7 +93,9 @@ async def test_change_arrives_as_configuration_changed_and_evicts_the_cache(
         assert (again.value, again.reason) == (True, "CACHED")  # the provider caches STATIC answers
 
         body = {**FLAGS["bool-static"], "defaultVariant": "off"}
-        await flagd_server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("bool-static", body)))
+        await flagd_server.admin.UpdateFlag(
+            admin_pb2.UpdateFlagRequest(flag=flag_pb("bool-static", **definition_fields(body)))
+        )
 
         async def announced() -> bool:
             with lock:
@@ -110,7 +114,7 @@ async def test_selector_picks_the_environment(openfeature: OpenFeature) -> None:
         connected(app) as conn,
     ):
         for env, value in (("local", "from local"), ("beta", "from beta")):
-            flag = flag_pb("where", {"variants": {"v": value}, "defaultVariant": "v"}, env)
+            flag = flag_pb("where", {"v": value}, default="v", environment=env)
             await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
         client = await openfeature.use(rpc_provider(conn, selector="flagSetId=beta"))
         assert (await openfeature.answer(client, "string", "where", {})).value == "from beta"

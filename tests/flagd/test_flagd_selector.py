@@ -10,13 +10,13 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.flagd.flagset import flag_pb
-from tests.flagd.harness import stub
+from tests.support.flags import flag_pb
+from tests.support.openfeature import stub
 from tests.support.servers import Connected, connected, running_app, server_settings
-from vexil.api import caller
-from vexil.api.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
-from vexil.api.flagd_selector import select_environment
+from vexil import identity
 from vexil.errors import PermissionDenied
+from vexil.flagd_compat.selector import select_environment
+from vexil.transport.flagd_protos import EVALUATION_V2, SYNC_V1, evaluation_v2, sync_v1
 from vexil.v1 import admin_pb2
 
 
@@ -24,7 +24,7 @@ from vexil.v1 import admin_pb2
 async def two_environments() -> AsyncIterator[Connected]:
     async with running_app(server_settings(environments="local,beta")) as app, connected(app) as conn:
         for env in ("local", "beta"):
-            flag = flag_pb("where", {"variants": {"v": f"from {env}"}, "defaultVariant": "v"}, env)
+            flag = flag_pb("where", {"v": f"from {env}"}, default="v", environment=env)
             await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
         yield conn
 
@@ -70,7 +70,7 @@ async def test_event_stream_follows_only_the_selected_environment(two_environmen
     )
     assert (await asyncio.wait_for(events.read(), 5)).type == "provider_ready"
     for env in ("local", "beta"):
-        flag = flag_pb(f"new-in-{env}", {"variants": {"on": True}, "defaultVariant": "on"}, env)
+        flag = flag_pb(f"new-in-{env}", {"on": True}, default="on", environment=env)
         await two_environments.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
     event = await asyncio.wait_for(events.read(), 5)
     assert event.type == "configuration_change" and list(event.data["flags"].keys()) == ["new-in-beta"]
@@ -78,7 +78,7 @@ async def test_event_stream_follows_only_the_selected_environment(two_environmen
 
 
 def as_principal(environments: frozenset[str] | None) -> Any:
-    return caller.current_principal.set(caller.Principal("key-1", "evaluator", environments))
+    return identity.current_principal.set(identity.Principal("key-1", "evaluator", environments))
 
 
 async def test_credentials_scope_the_environment(two_environments: Connected) -> None:
@@ -90,10 +90,10 @@ async def test_credentials_scope_the_environment(two_environments: Connected) ->
         with pytest.raises(PermissionDenied):
             select_environment(service, "flagSetId=local")
     finally:
-        caller.current_principal.reset(token)
+        identity.current_principal.reset(token)
     token = as_principal(None)  # unrestricted credentials: the selector, else the server default
     try:
         assert select_environment(service, "beta") == "beta"
         assert select_environment(service, "") == "local"
     finally:
-        caller.current_principal.reset(token)
+        identity.current_principal.reset(token)

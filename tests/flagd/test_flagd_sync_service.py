@@ -8,12 +8,13 @@ from typing import Any
 
 from openfeature.contrib.tools.flagd.core import FlagdCore
 
-from tests.flagd.flagset import ENV_METADATA, EVALUATORS, FLAGS, flag_pb
-from tests.flagd.harness import stub
+from tests.support.flags import definition_fields, flag_pb
+from tests.support.flagset import ENV_METADATA, EVALUATORS, FLAGS
+from tests.support.openfeature import stub
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct
-from vexil.api.flagd_protos import SYNC_V1, sync_v1
+from vexil.transport.flagd_protos import SYNC_V1, sync_v1
 from vexil.v1 import admin_pb2
+from vexil.wire import dict_to_struct
 
 
 async def next_document(stream: Any) -> dict[str, Any]:
@@ -23,7 +24,7 @@ async def next_document(stream: Any) -> dict[str, Any]:
 
 
 async def test_first_response_is_the_whole_configuration_in_flagds_shape(flagd_server: Connected) -> None:
-    extras = flag_pb("documented", {"variants": {"on": True}, "defaultVariant": "on"})
+    extras = flag_pb("documented", {"on": True}, default="on")
     extras.description, extras.owner = "for people", "web-team"
     extras.tags.extend(["ui"])
     dict_to_struct({"ticket": "X-1", "nested": {"no": "objects in flagd metadata"}}, extras.metadata)
@@ -54,7 +55,9 @@ async def test_every_change_sends_the_whole_configuration_again(flagd_server: Co
     stream = stub(flagd_server.channel, SYNC_V1).SyncFlags(sync_v1.SyncFlagsRequest())
     first = await next_document(stream)
     body = {**FLAGS["limit"], "defaultVariant": "big"}
-    await flagd_server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("limit", body)))
+    await flagd_server.admin.UpdateFlag(
+        admin_pb2.UpdateFlagRequest(flag=flag_pb("limit", **definition_fields(body)))
+    )
     second = await next_document(stream)
     assert second["flags"]["limit"]["defaultVariant"] == "big"
     assert {k: v for k, v in second["flags"].items() if k != "limit"} == {

@@ -6,7 +6,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import Connected
 from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 
@@ -22,7 +22,7 @@ async def test_unknown_flag(server: Connected) -> None:
     assert err.code() == grpc.StatusCode.NOT_FOUND and "nope" in err.details()
     err = await rpc_error(server.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="nope")))
     assert err.code() == grpc.StatusCode.NOT_FOUND
-    err = await rpc_error(server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("nope"))))
+    err = await rpc_error(server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("nope"))))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     err = await rpc_error(server.admin.GetFlagHistory(admin_pb2.GetFlagHistoryRequest(key="nope")))
     assert err.code() == grpc.StatusCode.NOT_FOUND
@@ -34,20 +34,20 @@ async def test_unknown_flag(server: Connected) -> None:
 
 
 def malformed_flags() -> list[tuple[str, flag_pb2.Flag, str]]:
-    mixed = bool_flag("mixed")
+    mixed = flag_pb("mixed")
     mixed.variants["other"].string_value = "x"
-    missing_default = bool_flag("missing-default", default="maybe")
-    bad_rule = bool_flag("bad-rule")
+    missing_default = flag_pb("missing-default", default="maybe")
+    bad_rule = flag_pb("bad-rule")
     bad_rule.targeting.update({"no_such_operator": [1, 2]})
-    huge = bool_flag("huge")
+    huge = flag_pb("huge")
     huge.description = "x" * 4000
     huge.metadata.update({"blob": "y" * (310 * 1024)})
     return [
         ("mixed variant types", mixed, "variants"),
         ("default not a variant", missing_default, "default"),
         ("invalid targeting", bad_rule, "targeting"),
-        ("key too long", bool_flag("k" * 129), "flag.key"),
-        ("key with bad characters", bool_flag("has space"), "flag.key"),
+        ("key too long", flag_pb("k" * 129), "flag.key"),
+        ("key with bad characters", flag_pb("has space"), "flag.key"),
         ("definition over 300 KB", huge, "flag"),
     ]
 
@@ -56,7 +56,7 @@ def malformed_flags() -> list[tuple[str, flag_pb2.Flag, str]]:
 async def test_malformed_definitions_are_refused_and_nothing_is_stored(
     server: Connected, case: str, flag: flag_pb2.Flag, field: str
 ) -> None:
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("keeper", default="on")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("keeper", default="on")))
     before = await server.admin.ListChanges(admin_pb2.ListChangesRequest())
     err = await rpc_error(server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag)))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, case
@@ -95,7 +95,7 @@ def nested_request(levels: int) -> bytes:
 
 
 async def test_context_too_deep_too_big_or_garbage(server: Connected) -> None:
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f")))
     raw = server.channel.unary_unary(
         "/vexil.v1.EvaluationService/Evaluate",
         request_serializer=lambda b: b,
@@ -131,8 +131,8 @@ async def test_other_bad_requests(server: Connected) -> None:
     assert err.code() == grpc.StatusCode.NOT_FOUND and "mars" in err.details()
     err = await rpc_error(server.admin.CreateFlag(admin_pb2.CreateFlagRequest()))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("dup")))
-    err = await rpc_error(server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("dup"))))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("dup")))
+    err = await rpc_error(server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("dup"))))
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS
     err = await rpc_error(server.admin.SetKillSwitch(admin_pb2.SetKillSwitchRequest(killed=True)))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "reason" in err.details()

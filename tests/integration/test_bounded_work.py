@@ -18,7 +18,8 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.test_lifecycle import bool_flag, context
+from tests.support.calls import context
+from tests.support.flags import flag_pb
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.v1 import admin_pb2, evaluation_pb2
 
@@ -44,7 +45,7 @@ def targeting(rule: dict[str, Any]) -> struct_pb2.Struct:
 
 
 async def create(server: Connected, key: str, rule: dict[str, Any]) -> None:
-    flag = bool_flag(key)
+    flag = flag_pb(key)
     flag.targeting.CopyFrom(targeting({"if": [rule, "on", "off"]}))
     await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
 
@@ -110,7 +111,7 @@ async def test_nested_iterators_over_the_callers_data_are_cut_off(server: Connec
 async def test_three_nested_iterators_are_refused_naming_the_path(server: Connected) -> None:
     inner = {"reduce": [CUR, {"+": [ACC, CUR]}, 0]}
     middle = {"reduce": [CUR, {"+": [ACC, inner]}, 0]}
-    flag = bool_flag("deep")
+    flag = flag_pb("deep")
     flag.targeting.CopyFrom(
         targeting({"if": [{"reduce": [{"var": "xs"}, {"+": [ACC, middle]}, 0]}, "on", "off"]})
     )

@@ -33,7 +33,7 @@ def test_json_uses_the_tables_names_and_iso_times(tmp_path: Path) -> None:
         assert created.get("state", "ENABLED") == "ENABLED"
         assert created["variants"] == {"state": "FLAG_STATE_DISABLED", "role": "ROLE_ADMIN"}
         assert ISO_UTC.match(created["created_at"]), created
-        run("flags", "kill", "j", "--reason", "incident", *where)
+        run("flags", "kill", "j", "--reason", "json names", *where)  # the state is the kill switch
         assert run("flags", "get", "j", *where)["state"] == "DISABLED"
         assert [f["state"] for f in run("flags", "list", *where)] == ["DISABLED"]
         changes = run("flags", "changes", "--key", "j", *where)

@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import ServerProcess
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
@@ -30,7 +30,7 @@ async def test_thousand_subscribers_and_one_that_never_reads(tmp_path) -> None:
         )
         try:
             admin = admin_pb2_grpc.AdminServiceStub(channels[0])
-            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("fan", description="x" * 200)))
+            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("fan", description="x" * 200)))
             stubs = [evaluation_pb2_grpc.EvaluationServiceStub(c) for c in channels]
             streams = [stubs[i % CHANNELS].Watch(evaluation_pb2.WatchRequest()) for i in range(SUBSCRIBERS)]
             firsts = await asyncio.wait_for(asyncio.gather(*(s.read() for s in streams)), 60)
@@ -58,7 +58,7 @@ async def test_thousand_subscribers_and_one_that_never_reads(tmp_path) -> None:
             readers = asyncio.gather(*(drain(s) for s in streams))
             began = time.monotonic()
             for i in range(CHANGES):
-                flag = bool_flag("fan", default="on" if i % 2 else "off", description="x" * 200)
+                flag = flag_pb("fan", default="on" if i % 2 else "off", description="x" * 200)
                 await admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag))
             received = await asyncio.wait_for(readers, 120)
             elapsed = time.monotonic() - began

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 
+from tests.support.flags import flag_definition
 from tests.support.servers import running_app, server_settings
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
@@ -15,9 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def doc(default: str) -> dict:
-    return {
-        "flags": {"hot": {"state": "ENABLED", "variants": {"a": "A", "b": "B"}, "defaultVariant": default}}
-    }
+    return {"flags": {"hot": flag_definition({"a": "A", "b": "B"}, default)}}
 
 
 async def test_demo_flags_are_served() -> None:

@@ -6,11 +6,8 @@ killed whatever the file says, until it is revived with SetKillSwitch.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,20 +15,17 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.calls import eventually
+from tests.support.flags import flag_definition, flag_pb
 from tests.support.servers import connected, running_app, server_settings
-from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+from vexil.wire import dict_to_struct, struct_to_dict
 
 DISABLED = flag_pb2.FLAG_STATE_DISABLED
 
 
 def write_file(path: Path, flags: dict[str, dict[str, Any]]) -> None:
     path.write_text(json.dumps({"flags": flags}))
-
-
-def body(default: str, state: str = "ENABLED") -> dict[str, Any]:
-    return {"state": state, "variants": {"on": True, "off": False}, "defaultVariant": default}
 
 
 async def get(admin: admin_pb2_grpc.AdminServiceStub, key: str) -> flag_pb2.Flag | None:
@@ -43,20 +37,13 @@ async def get(admin: admin_pb2_grpc.AdminServiceStub, key: str) -> flag_pb2.Flag
         raise
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_editing_the_file_keeps_api_flags_and_kills(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "flags.json"
-    write_file(path, {"from-file": body("on"), "to-kill": body("on")})
+    write_file(path, {"from-file": flag_definition(default="on"), "to-kill": flag_definition(default="on")})
     async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
         admin = conn.admin
         assert (await get(admin, "from-file")).managed_by == "file:flags.json"
-        await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("api-made", default="on")))
+        await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("api-made", default="on")))
         await admin.SetKillSwitch(
             admin_pb2.SetKillSwitchRequest(flag_key="to-kill", killed=True, reason="incident")
         )
@@ -64,23 +51,29 @@ async def test_editing_the_file_keeps_api_flags_and_kills(tmp_path, caplog: pyte
         assert api_flag.managed_by == ""
 
         with caplog.at_level(logging.INFO, logger="vexil.flagfile"):
-            write_file(path, {"from-file": body("off"), "to-kill": body("off")})
-            await eventually(lambda: _true(any("reloaded" in r.getMessage() for r in caplog.records)))
+            write_file(
+                path, {"from-file": flag_definition(default="off"), "to-kill": flag_definition(default="off")}
+            )
+            await eventually(
+                lambda: _true(any("reloaded" in r.getMessage() for r in caplog.records)), timeout=15
+            )
         assert await get(admin, "api-made") == api_flag, "a file edit changed an API flag"
         killed = await get(admin, "to-kill")
         assert killed.default_variant == "off", "the definition follows the file"
         assert killed.state == DISABLED, "a file edit revived a killed flag"
         assert any("to-kill" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
-        write_file(path, {"to-kill": body("off")})  # removed from the file: only the file's own flag goes
-        await eventually(lambda: _absent(admin, "from-file"))
+        write_file(
+            path, {"to-kill": flag_definition(default="off")}
+        )  # removed from the file: only the file's own flag goes
+        await eventually(lambda: _absent(admin, "from-file"), timeout=15)
         assert await get(admin, "api-made") == api_flag
         assert (await get(admin, "to-kill")).state == DISABLED
 
 
 async def test_the_file_state_applies_when_it_creates_a_flag(tmp_path) -> None:
     path = tmp_path / "flags.json"
-    write_file(path, {"off-from-the-start": body("on", state="DISABLED")})
+    write_file(path, {"off-from-the-start": flag_definition(default="on", state="DISABLED")})
     async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
         assert (await get(conn.admin, "off-from-the-start")).state == DISABLED
 
@@ -100,14 +93,19 @@ async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) ->
     shared = {"==": [{"var": "tier"}, "gold"]}
     path = tmp_path / "flags.json"
     path.write_text(
-        json.dumps({"$evaluators": {"is-staff": staff, "shared": shared}, "flags": {"f": body("on")}})
+        json.dumps(
+            {
+                "$evaluators": {"is-staff": staff, "shared": shared},
+                "flags": {"f": flag_definition(default="on")},
+            }
+        )
     )
     async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
         admin = conn.admin
         theirs = admin_pb2.UpdateEnvironmentRequest(environment="local")
         dict_to_struct({"is-staff": staff, "shared": shared, "api-only": shared}, theirs.evaluators)
         await admin.UpdateEnvironment(theirs)
-        rule = bool_flag("api-shared")
+        rule = flag_pb("api-shared")
         dict_to_struct({"if": [{"$ref": "shared"}, "on", "off"]}, rule.targeting)
         await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=rule))
 
@@ -116,19 +114,24 @@ async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) ->
             return struct_to_dict(env.evaluators)
 
         staff_v2 = {"ends_with": [{"var": "email"}, "@staff.example.com"]}
-        path.write_text(json.dumps({"$evaluators": {"is-staff": staff_v2}, "flags": {"f": body("on")}}))
+        path.write_text(
+            json.dumps({"$evaluators": {"is-staff": staff_v2}, "flags": {"f": flag_definition(default="on")}})
+        )
 
         async def merged() -> bool:
             return (await evaluators()).get("is-staff") == staff_v2
 
-        await eventually(merged)
+        await eventually(merged, timeout=15)
         assert await evaluators() == {"is-staff": staff_v2, "shared": shared, "api-only": shared}
 
-        broken = {"$evaluators": {"shared": {"no_such_op": [1]}}, "flags": {"f": body("off")}}
+        broken = {
+            "$evaluators": {"shared": {"no_such_op": [1]}},
+            "flags": {"f": flag_definition(default="off")},
+        }
         path.write_text(json.dumps(broken))
         sync = app.file_sync
         assert sync is not None
-        await eventually(lambda: _true(bool(sync.last_error)))
+        await eventually(lambda: _true(bool(sync.last_error)), timeout=15)
         assert "api-shared" in sync.last_error
         assert (await evaluators())["shared"] == shared
         assert (await get(admin, "f")).default_variant == "on", "a refused file writes nothing"
@@ -159,18 +162,20 @@ async def test_file_environment_write_never_overwrites_a_concurrent_change(tmp_p
     staff = {"ends_with": [{"var": "email"}, "@example.com"]}
     theirs = {"is-theirs": {"==": [{"var": "tier"}, "gold"]}}
     path = tmp_path / "flags.json"
-    write_file(path, {"f": body("on")})
+    write_file(path, {"f": flag_definition(default="on")})
     async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
         sync = app.file_sync
         assert sync is not None
         interfering = OtherWriterFirst(app.service, theirs)
         sync.service = interfering
-        path.write_text(json.dumps({"$evaluators": {"is-staff": staff}, "flags": {"f": body("off")}}))
+        path.write_text(
+            json.dumps({"$evaluators": {"is-staff": staff}, "flags": {"f": flag_definition(default="off")}})
+        )
 
         async def applied() -> bool:
             return (await get(conn.admin, "f")).default_variant == "off"
 
-        await eventually(applied)
+        await eventually(applied, timeout=15)
         assert interfering.interfered
         env = await conn.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment="local"))
         assert struct_to_dict(env.evaluators) == {"is-staff": staff, **theirs}

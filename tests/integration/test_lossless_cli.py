@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_grpcurl import grpcurl_binary
+from tests.support.grpcurl import grpcurl_binary
 from tests.support.servers import VEXIL, ServerProcess
 
 EMPTIES = {"tags": [], "m": {}, "n": [[], {}]}

@@ -36,11 +36,16 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.client.support import LoopThread
-from tests.flagd.harness import stub
+from tests.support.client import LoopThread
 from tests.support.dynamo import REGION
+from tests.support.openfeature import stub
 from tests.support.servers import server_settings
-from vexil.api.flagd_protos import (
+from vexil.app import App
+from vexil.cli.flagfiles import export_text, run_import
+from vexil.client import AsyncClient
+from vexil.model import Flag
+from vexil.store.memory import MemoryStore
+from vexil.transport.flagd_protos import (
     EVALUATION_V1,
     EVALUATION_V2,
     SYNC_V1,
@@ -48,11 +53,6 @@ from vexil.api.flagd_protos import (
     evaluation_v2,
     sync_v1,
 )
-from vexil.app import App
-from vexil.cli.flagfiles import export_text, run_import
-from vexil.client import AsyncClient
-from vexil.model import Flag
-from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, flag_pb2
 
 BATCH = {"memory": 250, "dynamodb": 20}

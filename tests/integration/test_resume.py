@@ -10,7 +10,8 @@ import time
 import grpc
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag, next_event
+from tests.support.calls import next_event
+from tests.support.flags import flag_model, flag_pb
 from tests.support.servers import connected, running_app, server_settings
 from vexil.model import Flag
 from vexil.store.memory import MemoryStore
@@ -21,13 +22,13 @@ POLL_S = 0.2
 
 
 def written_elsewhere(default: str) -> Flag:
-    return Flag(key="a", environment="local", variants={"on": True, "off": False}, default_variant=default)
+    return flag_model("a", default=default)
 
 
 async def test_resume_ahead_of_this_replica_catches_up_and_replays() -> None:
     store = MemoryStore()
     async with running_app(server_settings(poll_interval=POLL_S), store) as app, connected(app) as conn:
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("a")))
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("a")))
         await app.cache.stop_feed()  # this replica stops following the store
         seen = await store.update_flag(written_elsewhere("on"), expected_version=None, actor="elsewhere")
         missed = await store.update_flag(written_elsewhere("off"), expected_version=None, actor="elsewhere")
@@ -49,7 +50,7 @@ async def test_resume_on_a_replica_that_cannot_catch_up_is_unavailable(
 ) -> None:
     store = MemoryStore()
     async with running_app(server_settings(poll_interval=POLL_S), store) as app, connected(app) as conn:
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("a")))
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("a")))
         await app.cache.stop_feed()
 
         async def stuck(environment: str) -> int:  # a feed that cannot reach the store's news

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import ServerProcess
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
@@ -60,7 +60,7 @@ async def one_run(tmp_path) -> tuple[Run, str]:
         async with grpc.aio.insecure_channel(server.target) as channel:
             admin = admin_pb2_grpc.AdminServiceStub(channel)
             evaluation = evaluation_pb2_grpc.EvaluationServiceStub(channel)
-            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("load", default="on")))
+            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("load", default="on")))
             watch = evaluation.Watch(evaluation_pb2.WatchRequest())
             assert (await watch.read()).type == evaluation_pb2.WatchEvent.TYPE_SNAPSHOT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import ServerProcess
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
@@ -102,7 +102,7 @@ async def test_two_workers_share_the_port_and_the_store(tmp_path: Path, dynamo_t
             # Written through the other worker, seen by the watcher's worker: the change log carried it.
             admin = admin_pb2_grpc.AdminServiceStub(other[0])
             created = await admin.CreateFlag(
-                admin_pb2.CreateFlagRequest(flag=bool_flag("shared", default="on"))
+                admin_pb2.CreateFlagRequest(flag=flag_pb("shared", default="on"))
             )
             event = await asyncio.wait_for(watch.read(), 10)
             assert event.type == evaluation_pb2.WatchEvent.TYPE_UPSERT

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.ops.support import metrics_text
+from tests.support.ops import metrics_text
 from tests.support.servers import running_app, server_settings
 from vexil.observability import thresholds as t
 

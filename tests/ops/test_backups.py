@@ -4,15 +4,14 @@ restore into a new table, and `verify` names exactly the items the changes touch
 from __future__ import annotations
 
 import json
+from functools import partial
 
-from tests.ops.support import vexil
-from vexil.model import Flag
+from tests.support.flags import flag_model
+from tests.support.ops import vexil
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb import DynamoStore
 
-
-def flag(key: str, default: str = "on") -> Flag:
-    return Flag(key=key, environment="local", variants={"on": True, "off": False}, default_variant=default)
+flag = partial(flag_model, default="on")
 
 
 def item(pk: str, sk: str) -> str:
@@ -33,7 +32,7 @@ async def test_backup_change_restore_and_verify_names_the_changes(dynamo_table) 
         backup = json.loads(created.out)
         assert backup["status"] == "AVAILABLE" and backup["name"] == "before-changes"
 
-        updated = await store.update_flag(flag("alpha", "off"), expected_version=1, actor="test")
+        updated = await store.update_flag(flag("alpha", default="off"), expected_version=1, actor="test")
         deleted = await store.delete_flag("local", "bravo", expected_version=1, actor="test")
         added = await store.create_flag(flag("delta"), actor="test")
     finally:

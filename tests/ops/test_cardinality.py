@@ -7,9 +7,9 @@ import asyncio
 import random
 import string
 
-from tests.ops.support import scrape
+from tests.support.flags import flag_model
+from tests.support.ops import scrape
 from tests.support.servers import connected, running_app, server_settings
-from vexil.model import Flag
 from vexil.observability.stats import BULK, OTHER_FLAGS, EvaluationCounts
 from vexil.store.memory import MemoryStore
 from vexil.v1 import evaluation_pb2
@@ -20,13 +20,7 @@ FLAGS = 10_000
 async def test_ten_thousand_flags_evaluated_keep_labels_bounded() -> None:
     store = MemoryStore()
     for n in range(FLAGS):
-        flag = Flag(
-            key=f"flag-{n:05d}",
-            environment="local",
-            variants={"on": True, "off": False},
-            default_variant="on",
-        )
-        await store.create_flag(flag, actor="test")
+        await store.create_flag(flag_model(f"flag-{n:05d}", default="on"), actor="test")
     settings = server_settings(cache_maxsize=FLAGS)
     async with running_app(settings, store) as app, connected(app) as c:
         limit = app.metrics.evaluations.limit

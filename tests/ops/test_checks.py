@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 
 import boto3
 
-from tests.ops.support import bool_flag, server_args, vexil
 from tests.support.dynamo import REGION
+from tests.support.flags import flag_pb
+from tests.support.ops import server_args, vexil
 from tests.support.servers import connected, server_settings
 from vexil.app import App
 from vexil.config import Settings
@@ -59,7 +60,7 @@ async def test_daily_check_on_a_healthy_server_is_all_pass(tmp_path) -> None:
     md = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
     async with serving(settings, keys) as app, connected(app) as c:
         await c.admin.CreateFlag(
-            admin_pb2.CreateFlagRequest(flag=bool_flag("fresh", owner="web")), metadata=md
+            admin_pb2.CreateFlagRequest(flag=flag_pb("fresh", default="on", owner="web")), metadata=md
         )
         for _ in range(20):
             await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="fresh"), metadata=md)
@@ -114,7 +115,7 @@ async def test_daily_check_reports_expired_key_stale_flag_and_no_backup(dynamo_t
 
     settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
     async with serving(settings) as app, connected(app) as c:
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("fresh")))
+        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("fresh", default="on")))
         await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="fresh"))
         where = ["--table", table, "--dynamodb-endpoint", endpoint]
         ran = await vexil("ops", "check", "daily", *server_args(app), *where, "--json")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from tests.ops.support import vexil
-from vexil.model import Environment, Flag
+from tests.support.flags import flag_model
+from tests.support.ops import vexil
+from vexil.model import Environment
 from vexil.ops import backups
 from vexil.store.dynamodb import DynamoStore
 from vexil.store.dynamodb_client import ClientSettings, client_for
@@ -25,10 +26,7 @@ async def test_drill_completes_and_prints_its_timings(dynamo_table) -> None:
                 actor="t",
             )
             for n in range(5):
-                flag = Flag(
-                    key=f"f{n}", environment=env, variants={"on": True, "off": False}, default_variant="on"
-                )
-                await store.create_flag(flag, actor="test")
+                await store.create_flag(flag_model(f"f{n}", default="on", environment=env), actor="test")
     finally:
         await store.close()
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from tests.ops.support import bool_flag, scrape
+from tests.support.flags import flag_pb
+from tests.support.ops import scrape
 from tests.support.servers import connected, free_port, running_app, server_settings
 from vexil.errors import Unavailable
 from vexil.observability.metrics import Metrics
@@ -23,8 +24,8 @@ async def test_dynamodb_latency_errors_and_capacity(dynamo_table) -> None:
     endpoint, table = dynamo_table
     settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
     async with running_app(settings) as app, connected(app) as c:
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("ddb-flag")))
-        await c.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("ddb-flag", default="off")))
+        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("ddb-flag", default="on")))
+        await c.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("ddb-flag", default="off")))
         await c.admin.GetFlag(admin_pb2.GetFlagRequest(key="ddb-flag"))
         await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="ddb-flag"))
         s = await scrape(app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.ops.support import server_args, vexil
+from tests.support.ops import server_args, vexil
 from tests.support.servers import running_app, server_settings
 
 

@@ -7,7 +7,8 @@ import json
 
 from google.protobuf import struct_pb2
 
-from tests.ops.support import bool_flag, server_args, vexil
+from tests.support.flags import flag_pb
+from tests.support.ops import server_args, vexil
 from tests.support.servers import connected, running_app, server_settings
 from vexil.model import Environment, Flag, FlagState
 from vexil.ops import exportfile, tables, verify
@@ -125,15 +126,15 @@ async def test_embedded_store_round_trip_through_the_admin_api(tmp_path) -> None
         evaluators.update({"asia": {"in": [{"var": "country"}, ["JP", "KR"]]}})
         await c.admin.UpdateEnvironment(admin_pb2.UpdateEnvironmentRequest(evaluators=evaluators))
         await c.admin.CreateFlag(
-            admin_pb2.CreateFlagRequest(flag=bool_flag("plain", owner="web", tags=["x"]))
+            admin_pb2.CreateFlagRequest(flag=flag_pb("plain", default="on", owner="web", tags=["x"]))
         )
         await c.admin.CreateFlag(
             admin_pb2.CreateFlagRequest(
-                flag=bool_flag("targeted", targeting={"if": [{"$ref": "asia"}, "on", "off"]})
+                flag=flag_pb("targeted", default="on", targeting={"if": [{"$ref": "asia"}, "on", "off"]})
             )
         )
         await c.admin.UpdateFlag(
-            admin_pb2.UpdateFlagRequest(flag=bool_flag("plain", default="off", owner="web"))
+            admin_pb2.UpdateFlagRequest(flag=flag_pb("plain", default="off", owner="web"))
         )
         await c.admin.SetKillSwitch(admin_pb2.SetKillSwitchRequest(killed=True, reason="incident 42"))
 

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import grpc
 
-from tests.ops.support import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import running_app, server_settings
-from vexil.api.convert import flag_from_pb
 from vexil.api.evaluation import EvaluationServicer
 from vexil.observability.interceptor import MetricsInterceptor
 from vexil.v1 import evaluation_pb2
+from vexil.wire import flag_from_pb
 
 CALLS = 20_000
 ROUNDS = 5
@@ -38,7 +38,7 @@ class Context:
 
 async def test_interceptor_overhead_per_call() -> None:
     async with running_app(server_settings()) as app:
-        await app.service.create_flag(flag_from_pb(bool_flag("f")), actor="test")
+        await app.service.create_flag(flag_from_pb(flag_pb("f", default="on")), actor="test")
         bare = EvaluationServicer(app.service, app.hub).Evaluate
         handler = grpc.unary_unary_rpc_method_handler(bare)
         interceptor = MetricsInterceptor(app.metrics.requests, app.metrics.evaluations)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.ops.support import vexil
+from tests.support.ops import vexil
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 

@@ -9,10 +9,11 @@ import aiohttp
 import grpc
 import pytest
 
-from tests.flagd.harness import stub
-from tests.ops.support import bool_flag, metrics_text, scrape
+from tests.support.flags import flag_pb
+from tests.support.openfeature import stub
+from tests.support.ops import metrics_text, scrape
 from tests.support.servers import connected, running_app, server_settings
-from vexil.api import flagd_protos
+from vexil.transport import flagd_protos
 from vexil.v1 import admin_pb2, evaluation_pb2
 
 TARGETED = {"if": [{"==": [{"var": "country"}, "JP"]}, "off", None]}
@@ -24,8 +25,10 @@ def value(s, name: str, **labels: str) -> float:
 
 async def test_every_metric_after_traffic() -> None:
     async with running_app(server_settings()) as app, connected(app) as c:
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("static-flag")))
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("targeted", targeting=TARGETED)))
+        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("static-flag", default="on")))
+        await c.admin.CreateFlag(
+            admin_pb2.CreateFlagRequest(flag=flag_pb("targeted", default="on", targeting=TARGETED))
+        )
         for _ in range(3):
             await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="static-flag"))
         request = evaluation_pb2.EvaluateRequest(flag_key="targeted")
@@ -78,7 +81,7 @@ async def test_every_metric_after_traffic() -> None:
         assert value(during, "vexil_requests_in_flight", protocol="vexil") == 0
 
         # A write while subscribed: the change feed applies it (lag) and pushes it.
-        await c.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=bool_flag("static-flag", default="off")))
+        await c.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag_pb("static-flag", default="off")))
         assert (await asyncio.wait_for(watch.read(), 5)).type == evaluation_pb2.WatchEvent.TYPE_UPSERT
         for stream in (watch, events, sync):
             stream.cancel()

@@ -7,7 +7,8 @@ import json
 
 from aiohttp import web
 
-from tests.ops.support import bool_flag, server_args, vexil
+from tests.support.flags import flag_pb
+from tests.support.ops import server_args, vexil
 from tests.support.servers import connected, free_port, running_app, server_settings
 from vexil.ops.health import report
 from vexil.ops.scrape import Scrape, quantile
@@ -31,7 +32,7 @@ vexil_snapshot_age_seconds{environment="prod"} 420
 
 async def test_status_of_a_healthy_server() -> None:
     async with running_app(server_settings()) as app, connected(app) as c:
-        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("f")))
+        await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f", default="on")))
         for _ in range(10):
             await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="f"))
         text = await vexil("status", *server_args(app))

@@ -24,8 +24,8 @@ import grpc
 import jwt
 import pytest
 
-from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from tests.support.servers import VEXIL, ServerProcess
 from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 

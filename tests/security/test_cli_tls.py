@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ops.support import bool_flag, vexil
-from tests.security.conftest import Secure, open_secure
+from tests.support.flags import flag_pb
+from tests.support.ops import vexil
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from vexil.v1 import admin_pb2
 
 
@@ -26,7 +27,7 @@ def http_env(secure: Secure) -> dict[str, str]:
 
 async def create_flag(secure: Secure) -> None:
     await secure.admin.CreateFlag(
-        admin_pb2.CreateFlagRequest(flag=bool_flag("tls-flag", environment="local")),
+        admin_pb2.CreateFlagRequest(flag=flag_pb("tls-flag", default="on", environment="local")),
         metadata=secure.md("root"),
     )
 

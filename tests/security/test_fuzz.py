@@ -20,9 +20,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.security.conftest import Secure
-from tests.security.rpcs import RPCS, call
 from tests.support.pki import PkiFiles
+from tests.support.rpcs import RPCS, call
+from tests.support.secure import Secure
 from tests.support.servers import tls_channel
 from vexil.security import policy
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc

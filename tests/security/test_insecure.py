@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.ops.support import server_args, vexil
+from tests.support.ops import server_args, vexil
 from tests.support.pki import PkiFiles
 from tests.support.servers import ServerProcess, connected, running_app, server_settings
 from vexil import config

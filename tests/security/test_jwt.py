@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from vexil.errors import Unauthenticated
 from vexil.security.jwt_verifier import JwtConfigError, JwtVerifier
 from vexil.v1 import admin_pb2, keys_pb2

@@ -9,8 +9,8 @@ import subprocess
 import grpc
 import pytest
 
-from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from tests.support.servers import VEXIL, connected, running_app, secure_settings, server_settings
 from vexil import config
 from vexil.v1 import keys_pb2, keys_pb2_grpc

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, open_secure
 from vexil.errors import AlreadyExists, Conflict, NotFound
 from vexil.security import apikeys
 from vexil.security.keys import DAY, KeyManager

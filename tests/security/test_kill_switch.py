@@ -13,8 +13,9 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.security.conftest import Secure
+from tests.support.flags import flag_pb
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure
 from tests.support.servers import VEXIL, bearer, running_app, secure_settings, tls_channel
 from vexil.model import ChangeKind, Flag, FlagState
 from vexil.store.base import FlagStore
@@ -87,16 +88,9 @@ def store(request: pytest.FixtureRequest) -> FlagStore:
     return make_store(request.param, request)
 
 
-def bool_flag(key: str, **fields: Any) -> flag_pb2.Flag:
-    flag = flag_pb2.Flag(key=key, default_variant="on", **fields)
-    flag.variants["on"].bool_value = True
-    flag.variants["off"].bool_value = False
-    return flag
-
-
 async def create(server: Secure, key: str) -> flag_pb2.Flag:
     response = await server.admin.CreateFlag(
-        admin_pb2.CreateFlagRequest(flag=bool_flag(key)), metadata=server.md("editor")
+        admin_pb2.CreateFlagRequest(flag=flag_pb(key, default="on")), metadata=server.md("editor")
     )
     return response.flag
 
@@ -139,7 +133,7 @@ async def test_update_flag_never_revives_a_killed_flag(pki: PkiFiles, store: Fla
         await create(server, "checkout")
         await kill(server, "checkout")
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await update(server, bool_flag("checkout", state=ENABLED, description="x"), who)
+            await update(server, flag_pb("checkout", default="on", state="ENABLED", description="x"), who)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "SetKillSwitch" in (err.value.details() or "")
         assert (await stored(server, "checkout")).state == DISABLED
@@ -151,7 +145,7 @@ async def test_update_flag_never_kills_either(pki: PkiFiles, store: FlagStore) -
     async with serve(pki, store) as server:
         await create(server, "checkout")
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await update(server, bool_flag("checkout", state=DISABLED))
+            await update(server, flag_pb("checkout", default="on", state="DISABLED"))
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert (await stored(server, "checkout")).state == ENABLED
 
@@ -160,11 +154,13 @@ async def test_update_without_a_state_keeps_the_kill(pki: PkiFiles, store: FlagS
     async with serve(pki, store) as server:
         await create(server, "checkout")
         await kill(server, "checkout")
-        written = await update(server, bool_flag("checkout", description="new text"))
+        written = await update(server, flag_pb("checkout", default="on", description="new text"))
         assert written.state == DISABLED and written.description == "new text"
         assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
         # Saying the state it already has is fine too.
-        written = await update(server, bool_flag("checkout", state=DISABLED, description="again"))
+        written = await update(
+            server, flag_pb("checkout", default="on", state="DISABLED", description="again")
+        )
         assert written.state == DISABLED
         want = [flag_pb2.CHANGE_KIND_CREATE, flag_pb2.CHANGE_KIND_KILL] + [flag_pb2.CHANGE_KIND_UPDATE] * 2
         assert await kinds(server, "checkout") == want
@@ -190,7 +186,9 @@ async def test_a_kill_landing_between_read_and_write_is_not_undone(pki: PkiFiles
     async with serve(pki, store) as server:
         await create(server, "checkout")
         store.armed = "checkout"  # type: ignore[attr-defined]
-        written = await update(server, bool_flag("checkout", description="edited during an incident"))
+        written = await update(
+            server, flag_pb("checkout", default="on", description="edited during an incident")
+        )
         assert store.armed == ""  # type: ignore[attr-defined]  (the kill did land)
         assert written.state == DISABLED and written.description == "edited during an incident"
         assert (await stored(server, "checkout")).state == DISABLED
@@ -198,7 +196,7 @@ async def test_a_kill_landing_between_read_and_write_is_not_undone(pki: PkiFiles
         await create(server, "search")
         store.armed = "search"  # type: ignore[attr-defined]
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await update(server, bool_flag("search", state=ENABLED, description="x"))
+            await update(server, flag_pb("search", default="on", state="ENABLED", description="x"))
         assert err.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED)
         assert (await stored(server, "search")).state == DISABLED
 

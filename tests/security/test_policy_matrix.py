@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 
-from tests.security.conftest import Secure
-from tests.security.rpcs import RPCS, SERVICES, call
+from tests.support.flags import flag_pb
+from tests.support.rpcs import RPCS, SERVICES, call
+from tests.support.secure import Secure
 from vexil.security import policy
-from vexil.v1 import flag_pb2
 
 OPEN, EVALUATOR, EDITOR, ADMIN = "open", "evaluator", "editor", "admin"
 
@@ -119,12 +119,6 @@ async def test_every_rpc_and_every_role(secure: Secure) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def _local_flag() -> flag_pb2.Flag:
-    flag = flag_pb2.Flag(key="f", environment="local", default_variant="on")
-    flag.variants["on"].bool_value = True
-    return flag
-
-
 SELECTOR = "selector"
 """flagd RPCs name their environment with the `flagd-selector: flagSetId=<env>` header."""
 KEY_ID = "key id"
@@ -145,8 +139,8 @@ SCOPED: dict[str, Any] = {
     "/vexil.v1.AdminService/ListChanges": {"environment": "local"},
     "/vexil.v1.AdminService/GetEnvironment": {"environment": "local"},
     "/vexil.v1.AdminService/GetStatus": FILTERED,
-    "/vexil.v1.AdminService/CreateFlag": {"flag": _local_flag()},
-    "/vexil.v1.AdminService/UpdateFlag": {"flag": _local_flag()},
+    "/vexil.v1.AdminService/CreateFlag": {"flag": flag_pb("f", {"on": True}, "on", environment="local")},
+    "/vexil.v1.AdminService/UpdateFlag": {"flag": flag_pb("f", {"on": True}, "on", environment="local")},
     "/vexil.v1.AdminService/DeleteFlag": {"environment": "local", "key": "f"},
     "/vexil.v1.AdminService/RollbackFlag": {"environment": "local", "key": "f", "to_version": 1},
     "/vexil.v1.AdminService/SetKillSwitch": {"environment": "local", "killed": False},

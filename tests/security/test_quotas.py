@@ -14,9 +14,8 @@ import asyncio
 import grpc
 import pytest
 
-from tests.security.conftest import open_secure
-from tests.security.test_ratelimit import Clock, code_of, freeze
 from tests.support.pki import PkiFiles
+from tests.support.secure import Clock, code_of, freeze, open_secure
 from vexil.errors import ResourceExhausted
 from vexil.security.policy import EVALUATION_API
 from vexil.security.ratelimit import QuotaExceeded, RateLimiter

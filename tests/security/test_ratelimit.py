@@ -7,47 +7,19 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Any
 
 import aiohttp
 import grpc
 import pytest
 
-from tests.security.conftest import Secure, open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import Secure, code_of, freeze, open_secure
 from tests.support.servers import running_app, server_settings
 from vexil.errors import ResourceExhausted
 from vexil.security.interceptors import peer_host
 from vexil.security.policy import ADMIN_API, EVALUATION_API
 from vexil.security.ratelimit import BucketTable, RateLimiter, TokenBucket
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
-
-
-class Clock:
-    """A clock the test moves by hand: no refill happens unless the test says so."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def freeze(server: Secure) -> Clock:
-    clock = Clock()
-    limiter = server.app.security.limiter
-    assert limiter is not None
-    limiter.clock = clock
-    return clock
-
-
-async def code_of(call: Any) -> tuple[grpc.StatusCode, dict[str, str]]:
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        return exc.code(), dict(exc.trailing_metadata() or ())
-    return grpc.StatusCode.OK, {}
-
 
 # -- units ---------------------------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ import ssl
 import aiohttp
 import pytest
 
-from tests.security.conftest import Secure, open_secure
+from tests.support.flags import flag_pb
 from tests.support.pki import PkiFiles
-from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
+from tests.support.secure import Secure, open_secure
+from vexil.v1 import admin_pb2, evaluation_pb2
 
 STATUS_SEEN = {
     # caller -> environments GetStatus may name (the server serves local and beta)
@@ -46,10 +47,7 @@ PYTHON_WORDS = ("Error", "Exception", "Traceback", "sys.", "int_max_str_digits")
 
 async def test_evaluation_errors_name_the_rule_not_python(secure: Secure) -> None:
     for key, (targeting, message) in FAILING_RULES.items():
-        flag = flag_pb2.Flag(key=key, default_variant="off")
-        flag.variants["on"].bool_value = True
-        flag.variants["off"].bool_value = False
-        flag.targeting.update(targeting)
+        flag = flag_pb(key, targeting=targeting)
         await secure.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag), metadata=secure.md("editor"))
         request = evaluation_pb2.EvaluateRequest(flag_key=key)
         request.context.update({"n": 0})

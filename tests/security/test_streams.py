@@ -11,11 +11,12 @@ import grpc
 import jwt
 import pytest
 
-from tests.flagd.harness import eventually, stub
-from tests.security.conftest import Secure, open_secure
+from tests.support.calls import eventually
+from tests.support.openfeature import stub
 from tests.support.pki import PkiFiles
-from vexil.api import flagd_protos
+from tests.support.secure import Secure, open_secure
 from vexil.store.keys import MemoryKeyStore
+from vexil.transport import flagd_protos
 from vexil.v1 import evaluation_pb2, keys_pb2
 
 WatchRequest = evaluation_pb2.WatchRequest
@@ -152,7 +153,7 @@ async def test_expired_keys_and_tokens_end_their_streams(pki: PkiFiles, tmp_path
 
 @pytest.mark.parametrize("revoke_first", [True, False])
 async def test_a_ticket_closed_before_its_stream_subscribes_still_ends_it(revoke_first: bool) -> None:
-    from vexil.api.caller import Principal
+    from vexil.identity import Principal
     from vexil.security.authn import Identity
     from vexil.security.streams import StreamTicket, TrackedHub, current_ticket
 

@@ -15,8 +15,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.security.conftest import open_secure
 from tests.support.pki import PkiFiles
+from tests.support.secure import open_secure
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.test_lifecycle import bool_flag
+from tests.support.flags import flag_pb
 from tests.support.servers import connected, running_app, server_settings
 from vexil.model import Flag
 from vexil.store.base import FlagStore
@@ -132,7 +132,7 @@ async def test_watch_resuming_from_before_the_retention_gets_a_snapshot(
         options |= {"store": "dynamodb", "dynamodb_endpoint": endpoint_url, "dynamodb_table": table}
     async with running_app(server_settings(**options)) as app, connected(app) as conn:
         for i in range(6):
-            await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag(f"f{i}")))
+            await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(f"f{i}")))
         store = app.service.store
         assert await versions_when(store, 0, first=4) == [4, 5, 6]
         stream = conn.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=1))

@@ -12,14 +12,16 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import Any
 
 import boto3
 import pytest
 
+from tests.support.flags import flag_model
 from vexil.engine import ErrorCode, Reason
 from vexil.errors import Conflict, InvalidArgument, Unavailable
-from vexil.model import ChangeKind, Flag
+from vexil.model import ChangeKind
 from vexil.snapshot import Snapshot
 from vexil.store.dynamodb import DynamoStore
 from vexil.store.dynamodb_table import GSI2_NAME, create_table, describe_table
@@ -60,10 +62,7 @@ def guide_item(key: str, *, default_enabled: bool, owner: str = "dev-team", env:
     }
 
 
-def flag(key: str, **fields: Any) -> Flag:
-    values: dict[str, Any] = {"variants": {"on": True, "off": False}, "default_variant": "off"}
-    values.update(fields)
-    return Flag(key=key, environment=ENV, **values)
+flag = partial(flag_model, environment=ENV)
 
 
 def metadata_key(key: str) -> dict[str, Any]:
@@ -94,7 +93,7 @@ async def test_items_follow_the_single_table_design(
             owner="dev-team",
             description="d",
             variants={"on": True, "off": False},
-            default_variant="on",
+            default="on",
             metadata={"n": 1, "f": 1.0},
         ),
         actor="alice",
@@ -161,10 +160,10 @@ async def test_hand_written_item_can_be_updated_and_keeps_its_origin_in_history(
     original = await dstore.get_flag(ENV, "new-feature")
     assert original is not None
     with pytest.raises(Conflict) as caught:
-        await dstore.update_flag(flag("new-feature", default_variant="on"), expected_version=2, actor="bob")
+        await dstore.update_flag(flag("new-feature", default="on"), expected_version=2, actor="bob")
     assert caught.value.current_version == 1
     change = await dstore.update_flag(
-        flag("new-feature", default_variant="on", owner="dev-team"), expected_version=1, actor="bob"
+        flag("new-feature", default="on", owner="dev-team"), expected_version=1, actor="bob"
     )
     assert (change.before_version, change.after_version, change.config_version) == (1, 2, 1)
     updated = await dstore.get_flag(ENV, "new-feature")
@@ -308,7 +307,7 @@ async def test_oversized_flag_never_reaches_dynamodb(
     big = flag(
         "big",
         variants={"a": text, "b": ""},
-        default_variant="b",
+        default="b",
         targeting={"if": [True, "a", "b"], "pad": "z" * 2000},
     )
     with pytest.raises(InvalidArgument):
@@ -320,7 +319,7 @@ async def test_item_size_check_uses_the_stored_item(dstore: DynamoStore) -> None
     """A flag under the record budget is stored; its items are measured as DynamoDB bills them."""
     from vexil.store import dynamodb_items as items
 
-    ok = flag("fits", variants={"a": "x" * 300_000, "b": ""}, default_variant="b")
+    ok = flag("fits", variants={"a": "x" * 300_000, "b": ""}, default="b")
     change = await dstore.create_flag(ok, actor="a")
     assert change.flag is not None
     size = items.item_size(items.flag_to_item(change.flag))

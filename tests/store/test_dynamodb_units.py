@@ -16,8 +16,8 @@ from botocore.exceptions import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vexil.errors import Conflict, InvalidArgument, NotFound, Unavailable
-from vexil.model import Flag, FlagState
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
+from vexil.model import Environment, Flag, FlagState
 from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.dynamodb import DynamoStore
@@ -210,3 +210,32 @@ async def test_flag_deleted_during_the_write_is_not_found() -> None:
     store, _ = racing_store([{"Code": "None"}, {"Code": "ConditionalCheckFailed"}])
     with pytest.raises(NotFound):
         await store.delete_flag("dev", "k", expected_version=1, actor="a")
+
+
+class CreateRacingClient(RacingClient):
+    """The flag is absent when read; another writer creates it before our transaction."""
+
+    async def get_item(self, *, Key: items.Item, **kwargs: Any) -> dict[str, Any]:
+        return {} if Key["PK"]["S"].startswith("FLAG#") else await super().get_item(Key=Key, **kwargs)
+
+    async def query(self, **_: Any) -> dict[str, Any]:
+        return {"Items": []}
+
+
+async def test_lost_create_race_already_exists() -> None:
+    store = DynamoStore("t", write_attempts=3)
+    client = CreateRacingClient(
+        [{"Code": "None"}, {"Code": "ConditionalCheckFailed", "Item": NEWER_FLAG}, {"Code": "None"}]
+    )
+    store._client = client
+    with pytest.raises(AlreadyExists, match="flag dev/k already exists"):
+        await store.create_flag(FLAG, actor="a")
+    assert client.transactions == 1
+
+
+async def test_lost_environment_race_is_a_conflict_with_the_winners_version() -> None:
+    winner = {"PK": {"S": "ENV#dev"}, "SK": {"S": "METADATA"}, "configVersion": {"N": "9"}}
+    store, client = racing_store([{"Code": "ConditionalCheckFailed", "Item": winner}, {"Code": "None"}])
+    with pytest.raises(Conflict, match="environment dev is at config version 9, not 7") as caught:
+        await store.update_environment(Environment(name="dev"), expected_config_version=7, actor="a")
+    assert caught.value.current_version == 9 and client.transactions == 1

@@ -5,8 +5,10 @@ records written before it existed read as API-managed ("")."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
-from vexil.model import ChangeKind, Flag, FlagState
+from tests.support.flags import flag_model
+from vexil.model import ChangeKind, FlagState
 from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.base import FlagStore
@@ -15,9 +17,7 @@ ENV = "staging"
 FILE = "file:flags.yaml"
 
 
-def flag(key: str, **fields: object) -> Flag:
-    values: dict[str, object] = {"variants": {"on": True, "off": False}, "default_variant": "off", **fields}
-    return Flag(key=key, environment=ENV, **values)  # type: ignore[arg-type]
+flag = partial(flag_model, environment=ENV)
 
 
 async def test_ownership_is_set_at_creation_and_kept_by_every_write(store: FlagStore) -> None:
@@ -27,7 +27,7 @@ async def test_ownership_is_set_at_creation_and_kept_by_every_write(store: FlagS
     assert (await store.get_flag(ENV, "api")).managed_by == ""
 
     # An update through the API carries no owner; a write cannot hand a flag to a file either.
-    await store.update_flag(flag("owned", default_variant="on"), expected_version=1, actor="alice")
+    await store.update_flag(flag("owned", default="on"), expected_version=1, actor="alice")
     await store.update_flag(flag("api", managed_by=FILE), expected_version=1, actor="alice")
     killed = replace(await store.get_flag(ENV, "owned"), state=FlagState.DISABLED, managed_by="")
     await store.update_flag(killed, expected_version=2, kind=ChangeKind.KILL, actor="bob")

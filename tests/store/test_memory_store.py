@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 
+from tests.support.flags import flag_model
 from vexil.errors import Conflict
-from vexil.model import Flag
 from vexil.store.memory import MemoryStore
 
-
-def flag(key: str, description: str = "") -> Flag:
-    return Flag(key=key, environment="dev", variants={"on": True, "off": False}, description=description)
+flag = partial(flag_model, default=None, environment="dev")
 
 
 async def test_change_log_is_trimmed_to_its_bound() -> None:
     store = MemoryStore(max_changes=5)
     await store.create_flag(flag("a"), actor="t")
     for n in range(1, 10):
-        await store.update_flag(flag("a", str(n)), expected_version=n, actor="t")
+        await store.update_flag(flag("a", description=str(n)), expected_version=n, actor="t")
     changes = await store.list_changes("dev")
     assert [c.config_version for c in changes] == [6, 7, 8, 9, 10]
     # A consumer that asks from before the window sees the gap and knows to reload.
@@ -43,7 +42,7 @@ async def test_concurrent_writers_each_land_or_conflict() -> None:
         assert current is not None
         await asyncio.sleep(0)
         change = await store.update_flag(
-            flag("race", str(n)), expected_version=current.version, actor=f"w{n}"
+            flag("race", description=str(n)), expected_version=current.version, actor=f"w{n}"
         )
         return change.after_version
 

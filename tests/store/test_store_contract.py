@@ -6,8 +6,11 @@ like the others, so the service can switch stores by configuration alone.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
+from tests.support.flags import flag_model
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from vexil.model import ChangeKind, Environment, Flag, FlagState
 from vexil.store.base import FlagStore
@@ -22,15 +25,7 @@ RICH_VARIANTS = {
 }
 
 
-def make_flag(key: str, **fields: object) -> Flag:
-    values: dict[str, object] = {
-        "variants": {"on": True, "off": False},
-        "default_variant": "off",
-        "owner": "team-a",
-        "description": f"flag {key}",
-    }
-    values.update(fields)
-    return Flag(key=key, environment=ENV, **values)  # type: ignore[arg-type]
+make_flag = partial(flag_model, environment=ENV, owner="team-a")
 
 
 async def config_version(store: FlagStore) -> int:
@@ -48,7 +43,7 @@ async def test_create_then_get_round_trips_exactly(store: FlagStore) -> None:
     flag = make_flag(
         "rich",
         variants=RICH_VARIANTS,
-        default_variant="small",
+        default="small",
         targeting={"if": [{"in": ["@example.com", {"var": "email"}]}, "nested", None]},
         tags=("checkout", "beta"),
         metadata={"team": "payments", "ratio": 0.25, "count": 3},
@@ -75,7 +70,7 @@ async def test_create_then_get_round_trips_exactly(store: FlagStore) -> None:
 
 async def test_store_keeps_its_own_copy(store: FlagStore) -> None:
     variants = {"a": {"x": 1}, "b": {"x": 2}}
-    await store.create_flag(make_flag("copy", variants=variants, default_variant="a"), actor="t")
+    await store.create_flag(make_flag("copy", variants=variants, default="a"), actor="t")
     variants["a"]["x"] = 99
     fetched = await store.get_flag(ENV, "copy")
     assert fetched is not None and fetched.variants["a"] == {"x": 1}
@@ -87,7 +82,7 @@ async def test_get_missing_flag_is_none(store: FlagStore) -> None:
 
 
 async def test_create_existing_raises_and_writes_nothing(store: FlagStore) -> None:
-    await store.create_flag(make_flag("dup"), actor="a")
+    await store.create_flag(make_flag("dup", description="flag dup"), actor="a")
     with pytest.raises(AlreadyExists):
         await store.create_flag(make_flag("dup", description="second"), actor="b")
     fetched = await store.get_flag(ENV, "dup")
@@ -114,7 +109,7 @@ async def test_invalid_flag_is_refused(store: FlagStore, flag: Flag) -> None:
 
 
 async def test_oversized_flag_is_refused_and_nothing_stored(store: FlagStore) -> None:
-    huge = make_flag("huge", variants={"a": "x" * (MAX_ITEM_BYTES + 1), "b": "y"}, default_variant="b")
+    huge = make_flag("huge", variants={"a": "x" * (MAX_ITEM_BYTES + 1), "b": "y"}, default="b")
     with pytest.raises(InvalidArgument):
         await store.create_flag(huge, actor="a")
     assert await store.get_flag(ENV, "huge") is None
@@ -181,7 +176,7 @@ async def test_update_with_expected_version(store: FlagStore) -> None:
     created = (await store.create_flag(make_flag("u"), actor="a")).flag
     assert created is not None
     change = await store.update_flag(
-        make_flag("u", default_variant="on", description="turned on"),
+        make_flag("u", default="on", description="turned on"),
         expected_version=1,
         actor="bob",
         reason="go",

@@ -204,3 +204,10 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def dynamodb_replica(tmp: Path, endpoint: str, table: str, *extra: str) -> ServerProcess:
+    """A `vexil serve` replica on the DynamoDB table `table` at `endpoint` (the emulator)."""
+    return ServerProcess(
+        tmp, "--store", "dynamodb", "--dynamodb-endpoint", endpoint, "--dynamodb-table", table, *extra
+    )

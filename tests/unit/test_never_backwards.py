@@ -5,19 +5,19 @@ operator adopts its state, whatever happens to the store meanwhile."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import pytest
 
+from tests.support.flags import flag_model
 from vexil.cache import SnapshotCache
 from vexil.hub import RESYNC, Hub
-from vexil.model import Flag
 from vexil.store.memory import MemoryStore
 
 ENV = "local"
 
 
-def flag(key: str) -> Flag:
-    return Flag(key=key, environment=ENV, variants={"on": True, "off": False}, default_variant="on")
+flag = partial(flag_model, default="on", environment=ENV)
 
 
 async def served_by(store: MemoryStore, keys: list[str]) -> SnapshotCache:

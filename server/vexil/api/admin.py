@@ -7,9 +7,13 @@ from dataclasses import replace
 
 import grpc
 
-from vexil import __version__
-from vexil.api import caller, status
-from vexil.api.convert import (
+from vexil import __version__, identity
+from vexil.errors import InvalidArgument
+from vexil.model import Change, Flag
+from vexil.service import FlagService
+from vexil.transport import status
+from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+from vexil.wire import (
     change_to_pb,
     environment_to_pb,
     flag_from_pb,
@@ -17,10 +21,6 @@ from vexil.api.convert import (
     revision_to_pb,
     struct_to_dict,
 )
-from vexil.errors import InvalidArgument
-from vexil.model import Change, Flag
-from vexil.service import FlagService
-from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
 
 
 def _optional(request: object, field: str) -> int | None:
@@ -45,13 +45,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             raise InvalidArgument("a flag definition is required", "flag")
         flag = replace(flag_from_pb(request.flag, strict=True), managed_by="")  # managed_by is output only
         if not flag.environment:
-            flag = replace(flag, environment=caller.default_environment())
+            flag = replace(flag, environment=identity.default_environment())
         return flag
 
     @status.unary
     async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
         change = await self.service.create_flag(
-            self._flag(request), actor=caller.actor(context), reason=request.reason
+            self._flag(request), actor=identity.actor(context), reason=request.reason
         )
         return _flag_response(change)
 
@@ -60,7 +60,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         change = await self.service.update_flag(
             self._flag(request),
             expected_version=_optional(request, "expected_version"),
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             reason=request.reason,
             # No state in the request: keep the stored one (the kill switch is SetKillSwitch's).
             keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
@@ -70,10 +70,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def DeleteFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.DeleteFlagResponse:
         change = await self.service.delete_flag(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             request.key,
             expected_version=_optional(request, "expected_version"),
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             reason=request.reason,
         )
         return admin_pb2.DeleteFlagResponse(
@@ -82,13 +82,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @status.unary
     async def GetFlag(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Flag:
-        flag = await self.service.get_flag(request.environment or caller.default_environment(), request.key)
+        flag = await self.service.get_flag(request.environment or identity.default_environment(), request.key)
         return flag_to_pb(flag)
 
     @status.unary
     async def ListFlags(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListFlagsResponse:
         page = await self.service.list_flags(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             owner=request.owner,
             tag=request.tag,
             size=request.page_size,
@@ -104,7 +104,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.GetFlagHistoryResponse:
         page = await self.service.history(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             request.key,
             size=request.page_size,
             token=request.page_token,
@@ -116,11 +116,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def RollbackFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
         change = await self.service.rollback(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             request.key,
             request.to_version,
             expected_version=_optional(request, "expected_version"),
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             reason=request.reason,
         )
         return _flag_response(change)
@@ -129,14 +129,14 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def SetKillSwitch(
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.SetKillSwitchResponse:
-        env = request.environment or caller.default_environment()
+        env = request.environment or identity.default_environment()
         if request.flag_key:
             change = await self.service.set_flag_killed(
-                env, request.flag_key, request.killed, actor=caller.actor(context), reason=request.reason
+                env, request.flag_key, request.killed, actor=identity.actor(context), reason=request.reason
             )
         else:
             change = await self.service.set_environment_killed(
-                env, request.killed, actor=caller.actor(context), reason=request.reason
+                env, request.killed, actor=identity.actor(context), reason=request.reason
             )
         response = admin_pb2.SetKillSwitchResponse(config_version=change.config_version)
         if change.flag is not None:
@@ -148,7 +148,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def ListChanges(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListChangesResponse:
         changes = await self.service.list_changes(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             since_version=request.since_version,
             size=request.page_size,
             flag_key=request.flag_key,
@@ -161,13 +161,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def GetEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
         return environment_to_pb(
-            self.service.get_environment(request.environment or caller.default_environment())
+            self.service.get_environment(request.environment or identity.default_environment())
         )
 
     @status.unary
     async def UpdateEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
         change = await self.service.update_environment(
-            request.environment or caller.default_environment(),
+            request.environment or identity.default_environment(),
             evaluators=(
                 struct_to_dict(request.evaluators, field="evaluators", strict=True)
                 if request.HasField("evaluators")
@@ -179,7 +179,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 else None
             ),
             expected_config_version=_optional(request, "expected_config_version"),
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             reason=request.reason,
         )
         return environment_to_pb(self.service.get_environment(change.environment_name))
@@ -197,7 +197,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             response.state = admin_pb2.ServerStatus.STATE_LOADING
             return response
         degraded = False
-        for env in caller.visible(cache.environments):
+        for env in identity.visible(cache.environments):
             feed = cache.status(env)
             degraded |= not feed.healthy
             response.environments.add(

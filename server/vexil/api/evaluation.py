@@ -7,22 +7,24 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from vexil.api import caller, status
-from vexil.api.convert import (
+from vexil import identity
+from vexil.engine import ValueType
+from vexil.errors import InvalidArgument
+from vexil.follow import Changed, Heartbeat, Item, follow
+from vexil.hub import Hub
+from vexil.model import Change, ChangeKind
+from vexil.pacing import Pacer
+from vexil.service import FlagService
+from vexil.snapshot import Snapshot
+from vexil.transport import status
+from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
+from vexil.wire import (
     change_to_pb,
     context_from_request,
     environment_to_pb,
     flag_to_pb,
     resolution_to_pb,
 )
-from vexil.engine import ValueType
-from vexil.errors import InvalidArgument, Unavailable
-from vexil.hub import RESYNC, Hub
-from vexil.model import Change, ChangeKind
-from vexil.pacing import Pacer
-from vexil.service import FlagService
-from vexil.snapshot import Snapshot
-from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 
 WatchEvent = evaluation_pb2.WatchEvent
 EVENT_MEMO_SIZE = 64
@@ -65,7 +67,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return event
 
     def _snapshot(self, environment: str) -> Snapshot:
-        return self.cache.get(self.service.environment(environment or caller.default_environment()))
+        return self.cache.get(self.service.environment(environment or identity.default_environment()))
 
     @status.unary
     async def Evaluate(
@@ -106,91 +108,21 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return response
 
     @status.streaming
-    async def Watch(
+    def Watch(
         self, request: evaluation_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[evaluation_pb2.WatchEvent]:
-        env = self.service.environment(request.environment or caller.default_environment())
+        env = self.service.environment(request.environment or identity.default_environment())
         keys = frozenset(request.flag_keys) or None
-        # Subscribe before reading the snapshot or the log, so nothing written in between is lost;
-        # anything older than what we send first is skipped below by config_version.
-        sub = self.hub.subscribe(env, keys)
-        try:
-            sent = 0
-            if request.HasField("since_version"):
-                missed, complete = await self._missed(env, request.since_version)
-                if complete:
-                    replayed = 0
-                    for change in missed:
-                        if sub.wants(change):
-                            yield change_event(change)
-                            replayed += 1
-                    sent = missed[-1].config_version if missed else request.since_version
-                    if not replayed:  # say "caught up" now, not at the first heartbeat
-                        yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=sent)
-                else:
-                    snap = self.cache.get(env)
-                    yield snapshot_event(
-                        snap, keys, "resume-unavailable: changes since that version are gone"
-                    )
-                    sent = snap.config_version
-            else:
-                snap = self.cache.get(env)
-                yield snapshot_event(snap, keys, "initial")
-                sent = snap.config_version
-            while True:
-                item = await sub.next(self.heartbeat_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
-                    yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=sent)
-                elif item is RESYNC:
-                    snap = self.cache.get(env)
-                    yield snapshot_event(snap, keys, "resync: subscriber fell behind")
-                    sent = snap.config_version
-                elif isinstance(item, Change) and item.config_version > sent:
-                    yield self._change_event(item)
-                    sent = item.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+        since = request.since_version if request.HasField("since_version") else None
 
-    async def _missed(self, env: str, since: int) -> tuple[list[Change], bool]:
-        """Changes after `since` from the log; complete=False when the log cannot cover them."""
-        current = self.cache.get(env).config_version
-        if since > current:
-            current = await self._caught_up(env, since)
-        missed: list[Change] = []
-        cursor = since
-        while cursor < current:
-            batch = await self.service.store.list_changes(env, since_version=cursor, limit=1000)
-            if not batch or batch[0].config_version != cursor + 1:
-                return [], False
-            missed.extend(batch)
-            cursor = batch[-1].config_version
-        return missed, True
+        def encode(item: Item) -> WatchEvent:
+            if isinstance(item, Changed):
+                return self._change_event(item.change)
+            if isinstance(item, Heartbeat):
+                return WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=item.version)
+            return snapshot_event(item.snapshot, keys, item.reason)
 
-    async def _caught_up(self, env: str, since: int) -> int:
-        """Wait for this replica to reach `since` (a version written through another replica
-        that our change feed has not brought yet); returns the version it then serves.
-
-        Only a version ahead of the store itself is the client's mistake (INVALID_ARGUMENT); a
-        replica still behind after about two polls is UNAVAILABLE (retry, here or elsewhere)."""
-        stored = await self.service.store.stored_config_version(env)
-        if since > stored:
-            raise InvalidArgument(
-                f"since_version {since} is ahead of the environment's config_version {stored} in the"
-                " store; resume from a config_version this environment has sent you",
-                "since_version",
-            )
-        wait = 2 * self.cache.poll_interval
-        if not await self.cache.wait_for_version(env, since, wait):
-            await self.cache.catch_up(env)  # the feed may be slow under load: one direct look
-            current = self.cache.get(env).config_version
-            if current < since:
-                raise Unavailable(
-                    f"this replica serves config_version {current}, behind since_version {since};"
-                    " retry shortly"
-                )
-        return self.cache.get(env).config_version
+        return follow(env, self.cache, self.hub, self.heartbeat_seconds, encode, since=since, flag_keys=keys)
 
 
 def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:

@@ -23,16 +23,18 @@ from typing import Any, ClassVar
 import grpc
 from google.protobuf.message import Message
 
-from vexil.api import status
-from vexil.api.convert import context_from_request, dict_to_struct
-from vexil.api.flagd_protos import evaluation_v1, evaluation_v2
-from vexil.api.flagd_selector import header_selector, select_environment
 from vexil.engine import ErrorCode, Resolution, ValueType
-from vexil.hub import RESYNC, Hub
+from vexil.flagd_compat.metadata import merged_metadata
+from vexil.flagd_compat.selector import header_selector, select_environment
+from vexil.follow import Heartbeat, Item, Opened, Resynced, follow
+from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
+from vexil.transport import status
+from vexil.transport.flagd_protos import evaluation_v1, evaluation_v2
+from vexil.wire import context_from_request, dict_to_struct
 
 ERROR_STATUS = {
     ErrorCode.FLAG_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -51,13 +53,6 @@ CHANGE_TYPES = {ChangeKind.CREATE: "write", ChangeKind.DELETE: "delete"}
 
 INT64 = range(-(2**63), 2**63)
 EVENT_MEMO_SIZE = 64
-
-
-def merged_metadata(snapshot: Snapshot, resolution: Resolution) -> Mapping[str, Any]:
-    """Flag-set metadata (the environment's) under the flag's own, as flagd answers it."""
-    if not snapshot.environment.metadata:
-        return resolution.flag_metadata
-    return {**snapshot.environment.metadata, **resolution.flag_metadata}
 
 
 def changed_flags(change: Change, snapshot: Snapshot) -> dict[str, str]:
@@ -157,34 +152,20 @@ class FlagdEvaluation:
         return event
 
     @status.streaming
-    async def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        environment = self._environment(context)
-        # Subscribe before reading the snapshot, so nothing written in between is missed.
-        sub = self.hub.subscribe(environment)
-        try:
-            snapshot = self.cache.get(environment)
-            sent = snapshot.config_version
-            known = set(snapshot.entries)
-            yield self._event(PROVIDER_READY)
-            while True:
-                item = await sub.next(self.keep_alive_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
-                    yield self._event(KEEP_ALIVE)
-                    continue
-                snapshot = self.cache.get(environment)
-                if item is RESYNC:
-                    # Changes were missed: every flag we ever named, or that exists now, may differ.
-                    known |= set(snapshot.entries)
-                    yield self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
-                    sent = snapshot.config_version
-                elif isinstance(item, Change) and item.config_version > sent:
-                    known |= set(snapshot.entries)
-                    yield self._change_event(item, snapshot)
-                    sent = item.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+    def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
+
+        def encode(item: Item) -> Message:
+            if isinstance(item, Heartbeat):
+                return self._event(KEEP_ALIVE)
+            known.update(item.snapshot.entries)
+            if isinstance(item, Opened):
+                return self._event(PROVIDER_READY)
+            if isinstance(item, Resynced):
+                return self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
+            return self._change_event(item.change, item.snapshot)
+
+        return follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds, encode)
 
 
 class FlagdEvaluationV2(FlagdEvaluation):

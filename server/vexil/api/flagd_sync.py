@@ -15,13 +15,13 @@ from typing import Any
 
 import grpc
 
-from vexil.api import status
-from vexil.api.flagd_document import DocumentCache
-from vexil.api.flagd_protos import sync_v1
-from vexil.api.flagd_selector import header_selector, select_environment
-from vexil.hub import RESYNC, Hub
-from vexil.model import Change
+from vexil.flagd_compat.document import DocumentCache
+from vexil.flagd_compat.selector import header_selector, select_environment
+from vexil.follow import Heartbeat, Item, follow
+from vexil.hub import Hub
 from vexil.service import FlagService
+from vexil.transport import status
+from vexil.transport.flagd_protos import sync_v1
 
 
 class FlagdSync:
@@ -38,29 +38,17 @@ class FlagdSync:
         return select_environment(self.service, selector)
 
     @status.streaming
-    async def SyncFlags(
+    def SyncFlags(
         self, request: sync_v1.SyncFlagsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[sync_v1.SyncFlagsResponse]:
+        def encode(item: Item) -> sync_v1.SyncFlagsResponse | None:
+            if isinstance(item, Heartbeat):
+                return None  # flagd's sync stream has no keep-alive message
+            return sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(item.snapshot))
+
         environment = self._environment(request, context)
-        # Subscribe before reading the snapshot, so nothing written in between is missed.
-        sub = self.hub.subscribe(environment)
-        try:
-            snapshot = self.cache.get(environment)
-            yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
-            sent = snapshot.config_version
-            while True:
-                item = await sub.next(self.idle_seconds)
-                if item is None:
-                    if sub.closed_reason:
-                        return
-                    continue
-                stale = item is RESYNC or (isinstance(item, Change) and item.config_version > sent)
-                if stale:
-                    snapshot = self.cache.get(environment)
-                    yield sync_v1.SyncFlagsResponse(flag_configuration=self.documents.json(snapshot))
-                    sent = snapshot.config_version
-        finally:
-            self.hub.unsubscribe(sub)
+        # Every response is the whole document, so changes it already covers are not sent again.
+        return follow(environment, self.cache, self.hub, self.idle_seconds, encode, whole_state=True)
 
     @status.unary
     async def FetchAllFlags(

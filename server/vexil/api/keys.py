@@ -15,12 +15,13 @@ import time
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from vexil.api import caller, status
+from vexil import identity
 from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from vexil.model import ENVIRONMENT_PATTERN
 from vexil.security.keys import IssuedKey, KeyManager
 from vexil.service import FlagService
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
+from vexil.transport import status
 from vexil.v1 import keys_pb2, keys_pb2_grpc
 
 ROLE_TO_PB = {
@@ -64,7 +65,7 @@ def _issued(issued: IssuedKey) -> keys_pb2.IssuedKey:
 
 def may_manage(environment: str) -> bool:
     """Whether the calling admin's scope covers keys of `environment`."""
-    principal = caller.current_principal.get()
+    principal = identity.current_principal.get()
     if principal is None or principal.environments is None:
         return True
     return environment != ALL_ENVIRONMENTS and environment in principal.environments
@@ -92,7 +93,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
             return requested
         if requested and not ENVIRONMENT_PATTERN.fullmatch(requested):
             raise InvalidArgument(f"'{requested[:70]}' is not an environment name (or '*')", "environment")
-        return self.service.environment(requested or caller.default_environment())
+        return self.service.environment(requested or identity.default_environment())
 
     def _check_scope(self, environment: str) -> None:
         if not may_manage(environment):
@@ -121,7 +122,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
             role=role,
             description=request.description,
             lifetime=float(request.ttl_seconds) or None,
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             peer=context.peer() or "",
         )
         return _issued(issued)
@@ -149,7 +150,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
             key.id,
             overlap=float(request.overlap_seconds) if request.HasField("overlap_seconds") else None,
             lifetime=float(request.ttl_seconds) or None,
-            actor=caller.actor(context),
+            actor=identity.actor(context),
             peer=context.peer() or "",
         )
         return _issued(issued)
@@ -159,6 +160,6 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         self._require_auth()
         key = await self._managed(request.id)
         revoked = await self.keys.revoke(
-            key.id, reason=request.reason, actor=caller.actor(context), peer=context.peer() or ""
+            key.id, reason=request.reason, actor=identity.actor(context), peer=context.peer() or ""
         )
         return key_to_pb(revoked)

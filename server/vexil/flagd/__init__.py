@@ -9,6 +9,6 @@ them), so a process may load both, in either order, and they share one set of me
 the code is imported under vexil's own namespace as `vexil.flagd.*`.
 
 The generated `*_pb2_grpc` modules import their messages by the provider's module path, so vexil
-does not use them: `vexil.api.flagd_protos` registers servicers straight from the service
+does not use them: `vexil.transport.flagd_protos` registers servicers straight from the service
 descriptors instead.
 """

@@ -2,7 +2,7 @@
 
 JSON from HTTP and protobuf Structs from gRPC must reach the engine as the same Python values, so
 integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), and the
-size and depth limits are the gRPC adapters' (`vexil.api.convert`).
+size and depth limits are the protobuf requests' (`vexil.wire`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import math
 from typing import Any
 
-from vexil.api.convert import MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH
 from vexil.errors import InvalidArgument
+from vexil.wire import MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH
 
 
 class InvalidContext(InvalidArgument):

@@ -1,4 +1,4 @@
-"""One mapping from the core's errors to HTTP responses, like `vexil.api.status` for gRPC.
+"""One mapping from the core's errors to HTTP responses, like `vexil.transport.status` for gRPC.
 
 Bodies are OFREP's error shapes: `{"errorDetails"}` in general, plus `key` and an OpenFeature
 `errorCode` where OFREP asks for them (a single flag's 400 and 404).  Messages reach the caller

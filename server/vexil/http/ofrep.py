@@ -23,10 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from vexil.api.flagd_document import scalar_metadata
-from vexil.api.flagd_evaluation import merged_metadata
-from vexil.api.flagd_selector import SELECTOR_HEADER, select_environment
 from vexil.engine import CompiledFlag, ErrorCode, Resolution, ValueType
+from vexil.flagd_compat.metadata import merged_metadata, scalar_metadata
+from vexil.flagd_compat.selector import SELECTOR_HEADER, select_environment
 from vexil.http.context import InvalidContext, parse_request
 from vexil.http.errors import json_error, json_response
 from vexil.pacing import Pacer

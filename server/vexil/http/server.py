@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from vexil.api import caller
-from vexil.api.caller import Principal
+from vexil import identity
 from vexil.errors import CannotListen, VexilError
 from vexil.http import health, ofrep
 from vexil.http.errors import error_response, internal_error
+from vexil.identity import Principal
 from vexil.service import FlagService
 
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
@@ -73,7 +73,7 @@ class HttpServer:
         token = None
         try:
             if self.authenticate is not None and request.path.startswith(AUTHENTICATED_PREFIX):
-                token = caller.current_principal.set(await self.authenticate(request))
+                token = identity.current_principal.set(await self.authenticate(request))
             elif self.authenticate_operations is not None:
                 if request.path in CREDENTIALED_PATHS:
                     await self.authenticate_operations(request)
@@ -88,7 +88,7 @@ class HttpServer:
             return internal_error(f"{request.method} {request.path}")
         finally:
             if token is not None:
-                caller.current_principal.reset(token)
+                identity.current_principal.reset(token)
 
     async def _may_see_detail(self, request: web.Request) -> bool:
         """Whether the request's credentials (if any) may see what an operational route details."""

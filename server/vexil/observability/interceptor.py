@@ -18,9 +18,9 @@ from typing import Any
 
 import grpc
 
-from vexil.api.wrapping import WrappingInterceptor
 from vexil.observability.evaluations import Observe, observer_for
 from vexil.observability.stats import CallStats, EvaluationCounts, Level, RequestStats
+from vexil.transport.wrapping import WrappingInterceptor
 
 UNKNOWN_METHOD = "(unknown)"
 """Method label for calls to methods this server does not have (never the name the client sent)."""

@@ -137,6 +137,10 @@ class RequestStats:
             level = self._streams[(protocol, method)] = Level()
         return level
 
+    def calls(self) -> tuple[CallStats, ...]:
+        """Every method's statistics so far, for readers on the same loop (the CloudWatch publisher)."""
+        return tuple(self._calls.values())
+
     def families(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         requests = CounterMetricFamily(
             "vexil_requests",

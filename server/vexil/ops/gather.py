@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf import json_format
 
-from vexil.api.convert import flag_from_pb
 from vexil.errors import VexilError
 from vexil.model import Flag
 from vexil.ops import exportfile
@@ -28,6 +27,7 @@ from vexil.ops.connection import Connection, ConnectionOptionsError
 from vexil.ops.keys import KeyView, read_table_keys
 from vexil.ops.scrape import fetch
 from vexil.v1 import admin_pb2, admin_pb2_grpc
+from vexil.wire import flag_from_pb
 
 if TYPE_CHECKING:
     from vexil.store.dynamodb_client import ClientSettings

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vexil.api.caller import Principal
 from vexil.errors import Unauthenticated
+from vexil.identity import Principal
 from vexil.security import apikeys, audit
 from vexil.security.jwt_verifier import JwtVerifier
 from vexil.security.keys import KeyManager

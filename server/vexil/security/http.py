@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vexil.api.caller import Principal
 from vexil.errors import PermissionDenied
+from vexil.identity import Principal
 from vexil.security import audit, roles
 from vexil.security.authn import Authenticator
 from vexil.security.policy import POLICY

@@ -5,7 +5,7 @@ interceptor looks up the method's rule in `policy` once and caches the wrapped h
 method, so a call pays for its checks and nothing else; open methods (health, reflection) are
 passed through untouched.
 
-Authentication sets `vexil.api.caller.current_principal` for the duration of the call (the
+Authentication sets `vexil.identity.current_principal` for the duration of the call (the
 adapters read it for `actor` and the default environment, `FlagService.environment` for the
 environment scope) and, for streams, a `StreamTicket` that lets the security layer end the
 stream when its credentials stop being valid (`streams`).  Failures end the call with the
@@ -22,15 +22,15 @@ from typing import Any
 
 import grpc
 
-from vexil.api import status
-from vexil.api.caller import current_principal
-from vexil.api.wrapping import WrappingInterceptor
 from vexil.errors import PermissionDenied, ResourceExhausted, VexilError
+from vexil.identity import current_principal
 from vexil.security import audit, roles
 from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
 from vexil.security.policy import Rule, rule_for
 from vexil.security.ratelimit import RateLimiter
 from vexil.security.streams import StreamRegistry, StreamTicket
+from vexil.transport import status
+from vexil.transport.wrapping import WrappingInterceptor
 
 Behavior = Callable[..., Any]
 Wrap = Callable[[Behavior], Behavior]

@@ -3,8 +3,8 @@
 A stream (Watch, flagd EventStream, flagd SyncFlags) authenticates once, when it opens, and may
 then run for days.  So the auth interceptor gives every authenticated stream a `StreamTicket`
 (held in a context variable for the duration of the call), and `TrackedHub.subscribe` - which
-every streaming adapter already calls from inside its handler - attaches the hub subscription
-to the ticket.  The adapters need no change: closing a ticket closes its subscriptions
+every stream's `vexil.follow.follow` loop calls from inside its handler - attaches the hub
+subscription to the ticket.  The adapters need no change: closing a ticket closes its subscriptions
 (`Subscription.close(reason)`), their loops end, and the interceptor then ends the call with
 UNAUTHENTICATED and the reason.
 
@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
-from vexil.api.caller import current_principal
 from vexil.hub import Hub, Subscription
+from vexil.identity import current_principal
 from vexil.security import apikeys
 from vexil.security.authn import Identity
 from vexil.security.keys import KeyManager

@@ -1,11 +1,13 @@
 """`DynamoStore`: the `FlagStore` on DynamoDB (aioboto3), one table per deployment.
 
-Writes.  Every write is ONE `TransactWriteItems`:
+Writes.  What a write stores is built by `records` (through `writes.StoreWrites`, as for the
+memory store); here it becomes ONE `TransactWriteItems`:
   1. the environment item's `configVersion` goes from the value read to that value + 1
      (conditional on the value read: this serialises writes per environment and makes the
      change log gap-free);
-  2. the flag item is put or deleted, conditional on the version read (a stale caller gets
-     `Conflict` with the current version, taken from the failed condition's ALL_OLD image);
+  2. the flag item is put or deleted, conditional on it being as read (absent, or at the version
+     read); when it is not, the builder is given the failed condition's ALL_OLD image, so a
+     stale caller gets the same `AlreadyExists`, `NotFound` or `Conflict` as if it had been read;
   3. the history item `VERSION#<n>` and 4. the change-log item `CHANGE#<configVersion>` are put,
      both conditional on not existing (they are never overwritten).
 A transaction that lost only the race for `configVersion` (another flag was written meanwhile)
@@ -15,7 +17,7 @@ that the write fails with `Unavailable` and nothing was written.  A write with
 to apply on top of whatever is current).  Only a `ConditionalCheckFailed` cancellation reason is
 a lost race; `TransactionConflict` (another transaction was in flight on one of our items,
 routine when writers share a flag) and throttling reasons mean nothing was decided, so they are
-retried the same way, never answered as "already exists" or "deleted concurrently".
+retried the same way, never answered as "already exists" or "does not exist".
 
 Deadline.  A write, retries included, gets `write_timeout` seconds (default 5).  When they run
 out the write fails with `Unavailable` at once instead of waiting for the SDK's own retries and
@@ -69,7 +71,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
+from vexil.errors import InvalidArgument, Unavailable
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
 from vexil.store import dynamodb_items as items
 from vexil.store import paging, records
@@ -83,6 +85,7 @@ from vexil.store.dynamodb_client import (
     translated_errors,
 )
 from vexil.store.dynamodb_table import GSI1_NAME, GSI2_NAME
+from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
 
 Item = items.Item
 
@@ -139,7 +142,7 @@ class _Cancelled:
         return self.images[index] if index < len(self.images) else None
 
 
-class DynamoStore(OwnsClient):
+class DynamoStore(StoreWrites, OwnsClient):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
     name = "dynamodb"
@@ -379,170 +382,83 @@ class DynamoStore(OwnsClient):
         )
         return adoption_id
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        flag = records.normalize_flag(flag)
-        env, key = flag.environment, flag.key
+    async def _write_flag(self, env: str, key: str, build: BuildFlagWrite, doing: str) -> Change:
+        """Read the environment and flag items (and the history, when the flag item cannot tell the
+        newest version), build, and send one transaction conditional on everything read.  When
+        the flag item changed meanwhile, the builder is given the winner's item: it answers as
+        if that had been read (already exists, not found, conflict), or the write is retried."""
 
         async def attempt() -> Change:
-            env_item, last_version = await asyncio.gather(
-                self._get(items.env_item_key(env)), self._last_history_version(env, key)
-            )
-            config_version = items.config_version_of(env_item)
-            ts = records.now()
-            stored = replace(flag, version=last_version + 1, created_at=ts, updated_at=ts, updated_by=actor)
-            change, revision = self._records(stored, ChangeKind.CREATE, 0, config_version, actor, reason)
-            put_flag = {
-                "Put": {"Item": items.flag_to_item(stored), "ConditionExpression": "attribute_not_exists(PK)"}
-            }
-            cancelled = await self._transact(env, config_version, put_flag, revision, change)
-            if cancelled is None:
-                return change
-            if cancelled.failed(1):
-                raise AlreadyExists(f"flag {env}/{key} already exists")
-            raise _Retry  # history slot taken (a concurrent create) or configVersion moved
-
-        return await self._with_retries(f"creating flag {env}/{key}", attempt)
-
-    async def update_flag(
-        self,
-        flag: Flag,
-        *,
-        expected_version: int | None,
-        kind: ChangeKind = ChangeKind.UPDATE,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        records.check_update_kind(kind)
-        flag = records.normalize_flag(flag)
-        env, key = flag.environment, flag.key
-
-        async def attempt() -> Change:
-            env_item, current_item = await asyncio.gather(
+            env_item, item = await asyncio.gather(
                 self._get(items.env_item_key(env)), self._get(items.flag_item_key(env, key))
             )
-            current = self._check_current(env, key, current_item, expected_version)
+            history_version, imported = await self._history_version(env, key, item)
             config_version = items.config_version_of(env_item)
-            next_version, imported = await self._next_version(env, key, current_item, current)
-            stored = replace(
-                flag,
-                version=next_version,
-                created_at=current.created_at,
-                updated_at=records.now(),
-                updated_by=actor,
-                managed_by=current.managed_by,
-            )
-            change, revision = self._records(stored, kind, current.version, config_version, actor, reason)
-            put_flag = {
-                "Put": {"Item": items.flag_to_item(stored), **self._unchanged_condition(current_item)}
-            }
-            cancelled = await self._transact(env, config_version, put_flag, revision, change, imported)
+            read = records.FlagRead(self._flag_of(item), history_version, config_version, records.now())
+            write = build(read)
+            condition = self._unchanged_condition(item)
+            if write.deleted:
+                action = {"Delete": {"Key": items.flag_item_key(env, key), **condition}}
+            else:
+                action = {"Put": {"Item": items.flag_to_item(write.flag), **condition}}
+            cancelled = await self._transact(env, config_version, action, write, imported)
             if cancelled is None:
-                return change
-            self._raise_flag_race(env, key, cancelled, expected_version)
-            raise _Retry
+                return write.change
+            if cancelled.failed(1):  # the flag item changed: answer as if the winner had been read
+                build(replace(read, current=self._flag_of(cancelled.image(1))))
+            raise _Retry  # configVersion moved, history slot taken, or a write allowed on top
 
-        return await self._with_retries(f"updating flag {env}/{key}", attempt)
+        return await self._with_retries(doing, attempt)
 
-    async def delete_flag(
-        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
-    ) -> Change:
-        records.check_environment_name(env)
-        records.check_flag_key(key)
+    async def _write_environment(self, env: str, build: BuildEnvironmentWrite, doing: str) -> Change:
+        """Put the environment item conditional on the config version read, with its change-log
+        entry; after a lost race the builder is given the winner's version, as in `_write_flag`."""
 
         async def attempt() -> Change:
-            env_item, current_item = await asyncio.gather(
-                self._get(items.env_item_key(env)), self._get(items.flag_item_key(env, key))
-            )
-            current = self._check_current(env, key, current_item, expected_version)
-            config_version = items.config_version_of(env_item)
-            next_version, imported = await self._next_version(env, key, current_item, current)
-            tombstone = replace(current, version=next_version, updated_at=records.now(), updated_by=actor)
-            change, revision = self._records(
-                tombstone, ChangeKind.DELETE, current.version, config_version, actor, reason, deleted=True
-            )
-            delete_flag = {
-                "Delete": {"Key": items.flag_item_key(env, key), **self._unchanged_condition(current_item)}
+            config_version = items.config_version_of(await self._get(items.env_item_key(env)))
+            write = build(config_version, records.now())
+            put_env = {
+                "Put": {
+                    "Item": items.environment_to_item(write.environment),
+                    **self._config_condition(config_version),
+                }
             }
-            cancelled = await self._transact(env, config_version, delete_flag, revision, change, imported)
-            if cancelled is None:
-                return change
-            self._raise_flag_race(env, key, cancelled, expected_version)
-            raise _Retry
-
-        return await self._with_retries(f"deleting flag {env}/{key}", attempt)
-
-    async def update_environment(
-        self,
-        environment: Environment,
-        *,
-        expected_config_version: int | None,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        environment = records.normalize_environment(environment)
-        env = environment.name
-
-        async def attempt() -> Change:
-            current = items.config_version_of(await self._get(items.env_item_key(env)))
-            if expected_config_version is not None and expected_config_version != current:
-                raise self._environment_conflict(env, current, expected_config_version)
-            stored = replace(
-                environment, config_version=current + 1, updated_at=records.now(), updated_by=actor
-            )
-            change = Change(
-                environment_name=env,
-                config_version=stored.config_version,
-                kind=ChangeKind.ENVIRONMENT,
-                actor=actor,
-                timestamp=stored.updated_at,
-                before_version=current,
-                after_version=stored.config_version,
-                reason=reason,
-                environment=stored,
-            )
-            put_env = {"Put": {"Item": items.environment_to_item(stored), **self._config_condition(current)}}
             put_change = {
                 "Put": {
-                    "Item": self._change_item(change),
+                    "Item": self._change_item(write.change),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
-            cancelled = await self._send([put_env, put_change], f"updating environment {env}")
+            cancelled = await self._send([put_env, put_change], doing)
             if cancelled is None:
-                return change
-            if expected_config_version is not None and cancelled.failed(0):
-                now_at = items.config_version_of(cancelled.image(0))
-                raise self._environment_conflict(env, now_at, expected_config_version)
+                return write.change
+            if cancelled.failed(0):  # another write moved the environment: check against it
+                build(items.config_version_of(cancelled.image(0)), write.environment.updated_at)
             raise _Retry
 
-        return await self._with_retries(f"updating environment {env}", attempt)
+        return await self._with_retries(doing, attempt)
 
     # --- write helpers --------------------------------------------------------------------
 
     @staticmethod
-    def _check_current(env: str, key: str, item: Item | None, expected_version: int | None) -> Flag:
-        if not item:
-            raise NotFound(f"flag {env}/{key} does not exist")
-        current = items.flag_from_item(item)
-        if expected_version is not None and expected_version != current.version:
-            raise Conflict(
-                f"flag {env}/{key} is at version {current.version}, not {expected_version}",
-                current_version=current.version,
-            )
-        return current
+    def _flag_of(item: Item | None) -> Flag | None:
+        return items.flag_from_item(item) if item else None
 
-    async def _next_version(
-        self, env: str, key: str, item: Item | None, current: Flag
+    async def _history_version(
+        self, env: str, key: str, item: Item | None
     ) -> tuple[int, FlagRevision | None]:
-        """The version the next write gets, and for a hand-written flag the revision recording
-        its provisioned definition (written once, as version 1, so history starts complete and
-        rollback to it works).  A hand-written item can reuse a key whose earlier vexil history
-        exists; its next version then continues that history instead of colliding with it."""
-        if item is None or not items.is_hand_written(item):
-            return current.version + 1, None
+        """The newest version in the flag's history when the flag item cannot tell it, else 0;
+        and for a hand-written item without history, the revision recording its provisioned
+        definition (written once, as version 1, so history starts complete and rollback to it
+        works).  No item: a create, which continues the history of a deleted flag.  A hand-written
+        item can reuse a key whose earlier vexil history exists; its next version then continues
+        that history instead of colliding with it."""
+        if item and not items.is_hand_written(item):
+            return 0, None
         last = await self._last_history_version(env, key)
-        if last:
-            return last + 1, None
+        if not item or last:
+            return last, None
+        current = items.flag_from_item(item)
         imported = FlagRevision(
             flag=current,
             kind=ChangeKind.CREATE,
@@ -551,12 +467,17 @@ class DynamoStore(OwnsClient):
             config_version=0,
             reason=items.IMPORT_REASON,
         )
-        return current.version + 1, imported
+        return 0, imported
 
     @staticmethod
     def _unchanged_condition(item: Item | None) -> dict[str, Any]:
-        """Condition: the flag item is still the one read (same version, or still hand-written)."""
-        assert item is not None
+        """Condition: the flag item is still the one read (still absent, same version, or still
+        hand-written); a failure returns the item that is there now."""
+        if not item:
+            return {
+                "ConditionExpression": "attribute_not_exists(PK)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         common = {
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "ExpressionAttributeNames": {"#v": "version"},
@@ -583,68 +504,12 @@ class DynamoStore(OwnsClient):
             **common,
         }
 
-    @staticmethod
-    def _records(
-        flag: Flag,
-        kind: ChangeKind,
-        before_version: int,
-        config_version: int,
-        actor: str,
-        reason: str,
-        *,
-        deleted: bool = False,
-    ) -> tuple[Change, FlagRevision]:
-        change = Change(
-            environment_name=flag.environment,
-            config_version=config_version + 1,
-            kind=kind,
-            actor=actor,
-            timestamp=flag.updated_at,
-            flag_key=flag.key,
-            before_version=before_version,
-            after_version=flag.version,
-            reason=reason,
-            flag=None if deleted else flag,
-        )
-        revision = FlagRevision(
-            flag=flag,
-            kind=kind,
-            actor=actor,
-            timestamp=flag.updated_at,
-            config_version=config_version + 1,
-            reason=reason,
-            deleted=deleted,
-        )
-        return change, revision
-
-    @staticmethod
-    def _raise_flag_race(env: str, key: str, cancelled: _Cancelled, expected_version: int | None) -> None:
-        """The flag changed between our read and our transaction: say so, or let it retry."""
-        if not cancelled.failed(1):
-            return
-        image = cancelled.image(1)
-        if not image:
-            raise NotFound(f"flag {env}/{key} was deleted concurrently")
-        if expected_version is not None:
-            current = items.flag_from_item(image).version
-            raise Conflict(
-                f"flag {env}/{key} is at version {current}, not {expected_version}",
-                current_version=current,
-            )
-
-    @staticmethod
-    def _environment_conflict(env: str, current: int, expected: int) -> Conflict:
-        return Conflict(
-            f"environment {env} is at config version {current}, not {expected}", current_version=current
-        )
-
     async def _transact(
         self,
         env: str,
         config_version: int,
         flag_action: dict[str, Any],
-        revision: FlagRevision,
-        change: Change,
+        write: records.FlagWrite,
         imported: FlagRevision | None = None,
     ) -> _Cancelled | None:
         """Send a flag write: [configVersion bump, flag action, history, change, (import)]."""
@@ -658,14 +523,14 @@ class DynamoStore(OwnsClient):
         bump["Update"].setdefault("ExpressionAttributeValues", {}).update(
             {":next": items.n(config_version + 1), ":type": items.s(items.TYPE_ENVIRONMENT)}
         )
-        history_item = items.revision_to_item(revision)
-        change_item = self._change_item(change)
+        history_item = items.revision_to_item(write.revision)
+        change_item = self._change_item(write.change)
         flag_item = flag_action.get("Put", {}).get("Item")
         for item in (flag_item, history_item, change_item):
             if item is not None:
                 size = items.item_size(item)
                 if size > records.MAX_ITEM_BYTES:
-                    raise records.too_large(revision.flag, size)
+                    raise records.too_large(write.flag, size)
         actions = [
             bump,
             flag_action,
@@ -681,7 +546,7 @@ class DynamoStore(OwnsClient):
                     }
                 }
             )
-        return await self._send(actions, f"writing flag {env}/{revision.flag.key}")
+        return await self._send(actions, f"writing flag {env}/{write.flag.key}")
 
     async def _send(self, actions: list[dict[str, Any]], doing: str) -> _Cancelled | None:
         """One TransactWriteItems; None when it committed, the reasons when it was cancelled."""
@@ -774,7 +639,8 @@ class DynamoStore(OwnsClient):
         except TimeoutError:
             what = "the write deadline" if timeout is None else "the load's read deadline"
             raise Unavailable(
-                f"DynamoDB did not answer within {what} ({bound:g} s) while {doing}; nothing was written"
+                f"DynamoDB did not answer within {what} ({bound:g} s) while {doing}"
+                " (unreachable or stalled); nothing was written"
             ) from None
 
     async def _get(self, key: Item) -> Item | None:

@@ -2,7 +2,9 @@
 
 Why it is safe without locks: every method does all of its reading, checking and mutating with no
 `await` in between, so on one event loop each write is atomic (nothing else can run halfway
-through it).  Do not call it from several threads.
+through it).  Do not call it from several threads.  What a write stores (and whether it may) is
+decided by the builders of `records`, through `writes.StoreWrites`, as for DynamoDB; this module
+only keeps the result in its dictionaries.
 
 Bounds: the change log keeps the newest `max_changes` entries per environment, and none older than
 `change_retention` seconds, as the DynamoDB store does (the protocol allows trimming; a consumer
@@ -25,9 +27,9 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from vexil.errors import AlreadyExists, Conflict, NotFound
-from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.model import Change, Environment, Flag, FlagRevision, Page
 from vexil.store import paging, records
+from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
 
 DEFAULT_MAX_CHANGES = 10_000
 DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
@@ -44,7 +46,7 @@ class _EnvironmentState:
     changes: deque[Change] = field(default_factory=deque)
 
 
-class MemoryStore:
+class MemoryStore(StoreWrites):
     """A complete `FlagStore` in dictionaries; see the module docstring for its guarantees."""
 
     name = "memory"
@@ -161,86 +163,35 @@ class MemoryStore:
         self._adoptions[env] = uuid.uuid4().hex
         return self._adoptions[env]
 
-    # --- writes (each one synchronous from its first check to its last mutation) -----------
+    # --- writes (each one synchronous from its first read to its last mutation) -------------
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        flag = records.normalize_flag(flag)
-        state = self._state(flag.environment)
-        if flag.key in state.flags:
-            raise AlreadyExists(f"flag {flag.environment}/{flag.key} already exists")
-        version = self._last_version(state, flag.key) + 1
-        ts = records.now()
-        stored = replace(flag, version=version, created_at=ts, updated_at=ts, updated_by=actor)
-        return self._commit_flag(state, stored, ChangeKind.CREATE, 0, actor, reason, deleted=False)
-
-    async def update_flag(
-        self,
-        flag: Flag,
-        *,
-        expected_version: int | None,
-        kind: ChangeKind = ChangeKind.UPDATE,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        records.check_update_kind(kind)
-        flag = records.normalize_flag(flag)
-        state = self._state(flag.environment)
-        current = self._current(state, flag.environment, flag.key, expected_version)
-        ts = records.now()
-        stored = replace(
-            flag,
-            version=current.version + 1,
-            created_at=current.created_at,
-            updated_at=ts,
-            updated_by=actor,
-            managed_by=current.managed_by,
-        )
-        return self._commit_flag(state, stored, kind, current.version, actor, reason, deleted=False)
-
-    async def delete_flag(
-        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
-    ) -> Change:
-        records.check_environment_name(env)
+    async def _write_flag(self, env: str, key: str, build: BuildFlagWrite, doing: str) -> Change:
         state = self._state(env)
-        current = self._current(state, env, key, expected_version)
-        tombstone = replace(current, version=current.version + 1, updated_at=records.now(), updated_by=actor)
-        return self._commit_flag(
-            state, tombstone, ChangeKind.DELETE, current.version, actor, reason, deleted=True
+        read = records.FlagRead(
+            current=state.flags.get(key),
+            history_version=self._last_version(state, key),
+            config_version=state.environment.config_version,
+            at=records.now(),
         )
+        write = build(read)
+        state.environment = replace(state.environment, config_version=write.change.config_version)
+        if write.deleted:
+            del state.flags[key]
+            state.sorted_keys.pop(bisect.bisect_left(state.sorted_keys, key))
+        else:
+            if key not in state.flags:
+                bisect.insort(state.sorted_keys, key)
+            state.flags[key] = write.flag
+        state.history.setdefault(key, []).append(write.revision)
+        self._append_change(state, write.change)
+        return write.change
 
-    async def update_environment(
-        self,
-        environment: Environment,
-        *,
-        expected_config_version: int | None,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        environment = records.normalize_environment(environment)
-        state = self._state(environment.name)
-        current = state.environment.config_version
-        if expected_config_version is not None and expected_config_version != current:
-            raise Conflict(
-                f"environment {environment.name} is at config version {current},"
-                f" not {expected_config_version}",
-                current_version=current,
-            )
-        ts = records.now()
-        stored = replace(environment, config_version=current + 1, updated_at=ts, updated_by=actor)
-        state.environment = stored
-        change = Change(
-            environment_name=stored.name,
-            config_version=stored.config_version,
-            kind=ChangeKind.ENVIRONMENT,
-            actor=actor,
-            timestamp=ts,
-            before_version=current,
-            after_version=stored.config_version,
-            reason=reason,
-            environment=stored,
-        )
-        self._append_change(state, change)
-        return change
+    async def _write_environment(self, env: str, build: BuildEnvironmentWrite, doing: str) -> Change:
+        state = self._state(env)
+        write = build(state.environment.config_version, records.now())
+        state.environment = write.environment
+        self._append_change(state, write.change)
+        return write.change
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -254,65 +205,6 @@ class MemoryStore:
     def _last_version(state: _EnvironmentState, key: str) -> int:
         revisions = state.history.get(key)
         return revisions[-1].flag.version if revisions else 0
-
-    @staticmethod
-    def _current(state: _EnvironmentState, env: str, key: str, expected_version: int | None) -> Flag:
-        current = state.flags.get(key)
-        if current is None:
-            raise NotFound(f"flag {env}/{key} does not exist")
-        if expected_version is not None and expected_version != current.version:
-            raise Conflict(
-                f"flag {env}/{key} is at version {current.version}, not {expected_version}",
-                current_version=current.version,
-            )
-        return current
-
-    def _commit_flag(
-        self,
-        state: _EnvironmentState,
-        flag: Flag,
-        kind: ChangeKind,
-        before_version: int,
-        actor: str,
-        reason: str,
-        *,
-        deleted: bool,
-    ) -> Change:
-        """Apply one flag write: config version, flag, history and change log, in one step."""
-        config_version = state.environment.config_version + 1
-        state.environment = replace(state.environment, config_version=config_version)
-        if deleted:
-            del state.flags[flag.key]
-            state.sorted_keys.pop(bisect.bisect_left(state.sorted_keys, flag.key))
-        else:
-            if flag.key not in state.flags:
-                bisect.insort(state.sorted_keys, flag.key)
-            state.flags[flag.key] = flag
-        state.history.setdefault(flag.key, []).append(
-            FlagRevision(
-                flag=flag,
-                kind=kind,
-                actor=actor,
-                timestamp=flag.updated_at,
-                config_version=config_version,
-                reason=reason,
-                deleted=deleted,
-            )
-        )
-        change = Change(
-            environment_name=flag.environment,
-            config_version=config_version,
-            kind=kind,
-            actor=actor,
-            timestamp=flag.updated_at,
-            flag_key=flag.key,
-            before_version=before_version,
-            after_version=flag.version,
-            reason=reason,
-            flag=None if deleted else flag,
-        )
-        self._append_change(state, change)
-        return change
 
     def _append_change(self, state: _EnvironmentState, change: Change) -> None:
         state.changes.append(change)

@@ -1,10 +1,14 @@
-"""JSON records and validation shared by every store backend.
+"""JSON records, validation and write records shared by every store backend.
 
 Both backends normalise flags and environments through this module, so a definition the memory
 store accepts is one DynamoDB accepts too, and both hand back exactly equal values: JSON-shaped
 fields are copied through a strict JSON round trip (the store owns its copy; NaN, sets and other
 non-JSON values are refused up front), and timestamps are produced in a form that survives the
 ISO-8601 text the operations guide uses for `createdAt` without losing a bit.
+
+Both backends also build what a write stores here (the next flag or environment, its history
+revision and its change-log entry) and check it against what is stored now, so the versioning
+rules of `vexil.store.base` are written once and a backend only decides how to persist the result.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from vexil.errors import InvalidArgument
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from vexil.model import (
     ENVIRONMENT_PATTERN,
     FLAG_KEY_PATTERN,
     JSON,
+    Change,
     ChangeKind,
     Environment,
     Flag,
+    FlagRevision,
     FlagState,
 )
 
@@ -325,3 +331,185 @@ def environment_from_record(record: Mapping[str, JSON]) -> Environment:
         updated_at=float(record.get("updatedAt", 0.0)),
         updated_by=record.get("updatedBy", ""),
     )
+
+
+# --- writes -------------------------------------------------------------------------------
+#
+# One builder per kind of write.  Each takes what the caller asked for and what the backend read
+# (with the write's timestamp), checks the request against what was read, and returns every
+# record the write stores.  They do no I/O and read no clock, so a backend calls them as often as
+# it re-reads (DynamoDB does after a lost race) and a test can state their results exactly.
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRead:
+    """What a backend read for one flag write, and the write's timestamp."""
+
+    current: Flag | None
+    """The flag stored now; None when there is none."""
+    history_version: int
+    """The newest version in the key's history, or 0 when the backend did not need to look
+    (the current flag's own version is then the newest)."""
+    config_version: int
+    """The environment's config version now (0 before its first write)."""
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlagWrite:
+    """Everything one flag write stores, in one atomic step."""
+
+    flag: Flag
+    """The flag as stored; for a delete, the tombstone that only history keeps."""
+    revision: FlagRevision
+    change: Change
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the write removes the flag item (its history stays)."""
+        return self.revision.deleted
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentWrite:
+    """The environment as stored after an ENVIRONMENT write, and its change-log entry."""
+
+    environment: Environment
+    change: Change
+
+
+def check_absent(env: str, key: str, current: Flag | None) -> None:
+    """A create needs the key free (its history may exist: a deleted flag can come back)."""
+    if current is not None:
+        raise AlreadyExists(f"flag {env}/{key} already exists")
+
+
+def check_current(env: str, key: str, current: Flag | None, expected_version: int | None) -> Flag:
+    """An update or delete needs the flag, at `expected_version` when the caller gives one."""
+    if current is None:
+        raise NotFound(f"flag {env}/{key} does not exist")
+    if expected_version is not None and expected_version != current.version:
+        raise Conflict(
+            f"flag {env}/{key} is at version {current.version}, not {expected_version}",
+            current_version=current.version,
+        )
+    return current
+
+
+def check_config_version(env: str, config_version: int, expected: int | None) -> None:
+    """An environment write made with `expected` needs the environment still at that version."""
+    if expected is not None and expected != config_version:
+        raise Conflict(
+            f"environment {env} is at config version {config_version}, not {expected}",
+            current_version=config_version,
+        )
+
+
+def create_write(flag: Flag, read: FlagRead, *, actor: str, reason: str) -> FlagWrite:
+    """A new flag (normalised by `normalize_flag`; its version and timestamps are assigned).
+
+    Its version continues the key's history, so a flag deleted and created again never
+    overwrites a revision."""
+    check_absent(flag.environment, flag.key, read.current)
+    at = read.at
+    stored = replace(flag, version=read.history_version + 1, created_at=at, updated_at=at, updated_by=actor)
+    return _flag_write(stored, ChangeKind.CREATE, 0, read.config_version, actor, reason)
+
+
+def update_write(
+    flag: Flag, read: FlagRead, *, expected_version: int | None, kind: ChangeKind, actor: str, reason: str
+) -> FlagWrite:
+    """A new definition (normalised) for an existing flag; `created_at` and `managed_by` are the
+    current flag's (ownership changes only by a create)."""
+    check_update_kind(kind)
+    current = check_current(flag.environment, flag.key, read.current, expected_version)
+    stored = replace(
+        flag,
+        version=_next_version(current, read.history_version),
+        created_at=current.created_at,
+        updated_at=read.at,
+        updated_by=actor,
+        managed_by=current.managed_by,
+    )
+    return _flag_write(stored, kind, current.version, read.config_version, actor, reason)
+
+
+def delete_write(
+    env: str, key: str, read: FlagRead, *, expected_version: int | None, actor: str, reason: str
+) -> FlagWrite:
+    """The removal of an existing flag, recorded as a tombstone revision of its last definition."""
+    current = check_current(env, key, read.current, expected_version)
+    version = _next_version(current, read.history_version)
+    tombstone = replace(current, version=version, updated_at=read.at, updated_by=actor)
+    return _flag_write(
+        tombstone, ChangeKind.DELETE, current.version, read.config_version, actor, reason, deleted=True
+    )
+
+
+def environment_write(
+    environment: Environment,
+    config_version: int,
+    at: float,
+    *,
+    expected_config_version: int | None,
+    actor: str,
+    reason: str,
+) -> EnvironmentWrite:
+    """New settings (normalised by `normalize_environment`) for an environment now at
+    `config_version` (0 before its first write), written at `at`."""
+    check_config_version(environment.name, config_version, expected_config_version)
+    stored = replace(environment, config_version=config_version + 1, updated_at=at, updated_by=actor)
+    change = Change(
+        environment_name=stored.name,
+        config_version=stored.config_version,
+        kind=ChangeKind.ENVIRONMENT,
+        actor=actor,
+        timestamp=at,
+        before_version=config_version,
+        after_version=stored.config_version,
+        reason=reason,
+        environment=stored,
+    )
+    return EnvironmentWrite(environment=stored, change=change)
+
+
+def _next_version(current: Flag, history_version: int) -> int:
+    """One past the newest version stored anywhere: the current flag's, or its history's when a
+    backend found a newer one there (a flag item provisioned by hand over an older history)."""
+    return max(current.version, history_version) + 1
+
+
+def _flag_write(
+    flag: Flag,
+    kind: ChangeKind,
+    before_version: int,
+    config_version: int,
+    actor: str,
+    reason: str,
+    *,
+    deleted: bool = False,
+) -> FlagWrite:
+    """The revision and change-log entry of a flag write; every flag write bumps the
+    environment's config version by exactly one and both records carry the new number."""
+    revision = FlagRevision(
+        flag=flag,
+        kind=kind,
+        actor=actor,
+        timestamp=flag.updated_at,
+        config_version=config_version + 1,
+        reason=reason,
+        deleted=deleted,
+    )
+    change = Change(
+        environment_name=flag.environment,
+        config_version=config_version + 1,
+        kind=kind,
+        actor=actor,
+        timestamp=flag.updated_at,
+        flag_key=flag.key,
+        before_version=before_version,
+        after_version=flag.version,
+        reason=reason,
+        flag=None if deleted else flag,
+    )
+    return FlagWrite(flag=flag, revision=revision, change=change)

@@ -13,7 +13,7 @@ from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.provider import FeatureProvider
 
-from tests.flagd.flagset import TYPED_DEFAULTS, Answer, from_details
+from tests.support.flagset import TYPED_DEFAULTS, Answer, from_details
 
 
 class OpenFeature:
@@ -31,18 +31,6 @@ class OpenFeature:
 
     async def answer(self, client: OpenFeatureClient, kind: str, key: str, context: dict[str, Any]) -> Answer:
         return from_details(await self.details(client, kind, key, context))
-
-
-async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Poll an async `check` until it returns something truthy (bounded)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
-        await asyncio.sleep(interval)
 
 
 def stub(channel: Any, service: ServiceDescriptor) -> Any:

@@ -1,5 +1,5 @@
 """Helpers for the operations tests: scraping a server, running the CLI without blocking the
-event loop an in-process server runs on, and building flags."""
+event loop an in-process server runs on."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import os
 from dataclasses import dataclass
 
 import aiohttp
-from google.protobuf import json_format
 
 from tests.support.servers import VEXIL
 from vexil.app import App
 from vexil.ops.scrape import Scrape
-from vexil.v1 import flag_pb2
 
 
 @dataclass
@@ -53,12 +51,3 @@ async def metrics_text(app: App) -> str:
 
 async def scrape(app: App) -> Scrape:
     return Scrape.parse(await metrics_text(app))
-
-
-def bool_flag(
-    key: str, *, default: str = "on", targeting: dict | None = None, **fields: object
-) -> flag_pb2.Flag:
-    body: dict = {"key": key, "variants": {"on": True, "off": False}, "default_variant": default, **fields}
-    if targeting is not None:
-        body["targeting"] = targeting
-    return json_format.ParseDict(body, flag_pb2.Flag())

@@ -20,10 +20,18 @@ from google.protobuf import struct_pb2
 
 from tests.support.servers import server_settings
 from vexil.app import App
+from vexil.client import RetryPolicy
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, flag_pb2
 
 T = TypeVar("T")
+
+# Reconnect within tens of milliseconds, and allow loaded CI machines a generous deadline (the
+# deadline itself is tested against a server that answers late on purpose).
+FAST: dict[str, Any] = {
+    "retry": RetryPolicy(initial_backoff=0.02, max_backoff=0.2),
+    "deadline": 5.0,
+}
 
 
 class LoopThread:
@@ -128,34 +136,6 @@ def struct(obj: Mapping[str, Any]) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update(dict(obj))
     return out
-
-
-def flag(
-    key: str,
-    variants: Mapping[str, Any],
-    default: str | None = None,
-    targeting: Mapping[str, Any] | None = None,
-    *,
-    disabled: bool = False,
-    metadata: Mapping[str, Any] | None = None,
-) -> flag_pb2.Flag:
-    """A flag message from plain Python values."""
-    msg = flag_pb2.Flag(key=key)
-    for name, value in variants.items():
-        msg.variants[name].CopyFrom(struct({"v": value}).fields["v"])
-    if default is not None:
-        msg.default_variant = default
-    if targeting:
-        msg.targeting.CopyFrom(struct(targeting))
-    if metadata:
-        msg.metadata.CopyFrom(struct(metadata))
-    if disabled:
-        msg.state = flag_pb2.FLAG_STATE_DISABLED
-    return msg
-
-
-def bool_flag(key: str, default: str = "on", **kwargs: Any) -> flag_pb2.Flag:
-    return flag(key, {"on": True, "off": False}, default, **kwargs)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vexil.api import caller
+from vexil import identity
 from vexil.errors import FailedPrecondition, NotFound, PermissionDenied
 from vexil.service import FlagService
 
@@ -50,12 +50,12 @@ def parse_selector(selector: str) -> str:
 
 def select_environment(service: FlagService, selector: str = "") -> str:
     """The served environment the caller means (see the module docstring for the rules)."""
-    name = parse_selector(selector) or caller.default_environment()
+    name = parse_selector(selector) or identity.default_environment()
     try:
         environment = service.environment(name)
     except NotFound as exc:
         raise FailedPrecondition(exc.message) from None
-    principal = caller.current_principal.get()
+    principal = identity.current_principal.get()
     allowed = principal.environments if principal is not None else None
     if allowed is not None and environment not in allowed:
         raise PermissionDenied(f"these credentials may not read environment '{environment}'")

@@ -13,7 +13,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from vexil.api import flagd_protos
+from vexil.transport import flagd_protos
 from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 
 SERVICES: tuple[ServiceDescriptor, ...] = (

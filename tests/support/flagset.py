@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import struct_pb2
-
+from tests.support.flags import definition_fields, flag_model, flag_pb
 from tests.support.servers import Connected
-from vexil.api.convert import dict_to_struct, value_to_python
-from vexil.model import Flag
-from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
+from vexil.v1 import admin_pb2, evaluation_pb2
+from vexil.wire import dict_to_struct, value_to_python
 
 EVALUATORS = {"is-beta": {"ends_with": [{"var": "email"}, "@beta.example"]}}
 ENV_METADATA = {"team": "platform", "tier": 1}
@@ -79,23 +77,6 @@ NATIVE_TYPES = {
 }
 
 
-def flag_pb(key: str, body: dict[str, Any], environment: str = "") -> flag_pb2.Flag:
-    msg = flag_pb2.Flag(key=key, environment=environment)
-    disabled = body.get("state") == "DISABLED"
-    msg.state = flag_pb2.FLAG_STATE_DISABLED if disabled else flag_pb2.FLAG_STATE_ENABLED
-    for name, value in body["variants"].items():
-        holder = struct_pb2.Struct()
-        holder.update({"v": value})
-        msg.variants[name].CopyFrom(holder.fields["v"])
-    if "defaultVariant" in body:
-        msg.default_variant = body["defaultVariant"]
-    if "targeting" in body:
-        dict_to_struct(body["targeting"], msg.targeting)
-    if "metadata" in body:
-        dict_to_struct(body["metadata"], msg.metadata)
-    return msg
-
-
 async def install(
     conn: Connected, environment: str = "", flags: dict[str, dict[str, Any]] | None = None
 ) -> None:
@@ -105,7 +86,9 @@ async def install(
     dict_to_struct(ENV_METADATA, request.metadata)
     await conn.admin.UpdateEnvironment(request)
     for key, body in (FLAGS if flags is None else flags).items():
-        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb(key, body, environment)))
+        await conn.admin.CreateFlag(
+            admin_pb2.CreateFlagRequest(flag=flag_pb(key, **definition_fields(body), environment=environment))
+        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +135,6 @@ async def native(conn: Connected, key: str, context: dict[str, Any], kind: str) 
 
 async def store_broken_flag(conn: Connected, key: str, environment: str = "local") -> None:
     """A flag written straight to the store (as by hand) whose targeting does not compile."""
-    flag = Flag(key, environment, {"on": True}, "on", targeting={"no-such-operator": [1]})
+    flag = flag_model(key, {"on": True}, "on", {"no-such-operator": [1]}, environment=environment)
     change = await conn.app.store.create_flag(flag, actor="test")
     await conn.app.cache.apply(change)

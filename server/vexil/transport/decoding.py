@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from vexil.api.wrapping import WrappingInterceptor
+from vexil.transport.wrapping import WrappingInterceptor
 
 MESSAGE = (
     "request could not be decoded as {name}: it is malformed or nested too deeply "

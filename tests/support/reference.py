@@ -22,14 +22,21 @@ from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import OpenFeatureError
 
+from tests.support.flags import definition_fields, flag_model
 from vexil.engine import Resolution, ValueType, compile_flag, evaluate
-from vexil.model import Flag, FlagState
 
 logging.getLogger("openfeature.contrib").setLevel(logging.CRITICAL + 1)
 """The reference logs every malformed rule it meets at ERROR; the tests generate thousands."""
 
 _TARGETING_MODULE = importlib.import_module("openfeature.contrib.tools.flagd.core.targeting.targeting")
 """The module whose `time.time()` supplies the reference's `$flagd.timestamp` (patched to NOW)."""
+
+CASES = {"count": 0}
+"""Flag x context x type comparisons made in this run (reported in pytest's summary)."""
+RULES = {"cases": 0}
+"""Rule evaluations compared (`tests.support.rules.check`) in this run."""
+FRACTIONAL = {"js": 0, "python": 0}
+"""Resolutions compared with the JavaScript core and (CBOR mode) with the Python core."""
 
 NOW = 1_767_225_600
 """A fixed `$flagd.timestamp` for both engines (2026-01-01T00:00:00Z)."""
@@ -136,18 +143,6 @@ def reference_outcome(
     return ReferenceFlag(key, flag_definition, evaluators).outcome(context, value_type)
 
 
-def vexil_flag(key: str, flag_definition: Mapping[str, Any]) -> Flag:
-    return Flag(
-        key=key,
-        environment="test",
-        variants=flag_definition["variants"],
-        default_variant=flag_definition.get("defaultVariant"),
-        state=FlagState(flag_definition.get("state", "ENABLED")),
-        targeting=flag_definition.get("targeting"),
-        metadata=flag_definition.get("metadata", {}),
-    )
-
-
 def outcome(resolution: Resolution) -> Outcome:
     return Outcome(
         resolution.value,
@@ -167,6 +162,9 @@ def vexil_outcome(
     strict: bool = False,
 ) -> Outcome:
     compiled = compile_flag(
-        vexil_flag(key, flag_definition), evaluators, flag_set_metadata=CBOR, strict=strict
+        flag_model(key, **definition_fields(flag_definition), environment="test"),
+        evaluators,
+        flag_set_metadata=CBOR,
+        strict=strict,
     )
     return outcome(evaluate(compiled, context, value_type, now=NOW))

@@ -3,6 +3,9 @@
 The security layer authenticates a call and stores its principal in `current_principal` (a
 context variable, so it follows the call through every await); without it (the local profile
 runs open on loopback) callers are recorded as anonymous with their peer address.
+
+The core owns this module and it knows no transport: the service core enforces the environment
+scope with it on every request, whichever door (gRPC, HTTP, CLI) the request came in by.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-
-import grpc
+from typing import Protocol
 
 from vexil.errors import PermissionDenied
 
@@ -27,7 +29,13 @@ class Principal:
 current_principal: ContextVar[Principal | None] = ContextVar("vexil_principal", default=None)
 
 
-def actor(context: grpc.aio.ServicerContext) -> str:
+class Peer(Protocol):
+    """What `actor` needs of a call: its peer address (a gRPC `ServicerContext` has it)."""
+
+    def peer(self) -> str: ...
+
+
+def actor(context: Peer) -> str:
     """The name recorded as `actor` / `updated_by` for a write made by this call."""
     principal = current_principal.get()
     if principal is not None:

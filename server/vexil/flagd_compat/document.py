@@ -16,13 +16,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from vexil.flagd_compat.metadata import scalar_metadata
 from vexil.model import Environment, FlagState
 from vexil.snapshot import BrokenFlag, Entry, Snapshot
-
-
-def scalar_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries flagd's schema allows in metadata (string, number, boolean)."""
-    return {k: v for k, v in metadata.items() if isinstance(v, bool | int | float | str)}
 
 
 def flagd_configuration(snapshot: Snapshot) -> dict[str, Any]:

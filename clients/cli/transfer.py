@@ -1,0 +1,232 @@
+"""`vexil backup export|import`: portable export files with a checksum, from and into a server
+(through the admin API, the only way into an embedded store) or a DynamoDB table (every item,
+losslessly).  See `vexil.cli.ops` for what each source and destination holds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from vexil.cli.exitcodes import ExitCode, UsageError
+from vexil.cli.ops import connection, progress_of, table_command
+from vexil.cli.output import emit
+from vexil.cli.tableopts import client_settings, table_settings
+from vexil.ops.connection import Connection
+
+if TYPE_CHECKING:
+    from vexil.ops import exportfile
+
+
+def _caller(server: Connection) -> Callable[[Callable[..., Any], Any], Any]:
+    metadata = server.metadata
+    return lambda method, request: method(request, timeout=server.timeout, metadata=metadata)
+
+
+def _server_items(
+    args: argparse.Namespace, server: Connection, channel: grpc.Channel
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every environment of the server (or `-e` one) as items, through the admin API."""
+    from vexil.cli import flagfiles
+    from vexil.model import ChangeKind, FlagRevision
+    from vexil.ops import gather
+    from vexil.ops import items as itemsets
+    from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
+    from vexil.wire import flag_from_pb, seconds
+
+    call = _caller(server)
+    admin = admin_pb2_grpc.AdminServiceStub(channel)
+    status = gather.get_status(channel, server.metadata, server.timeout)
+    names = [args.environment] if args.environment else [e["name"] for e in status.get("environments", [])]
+    found: list[dict[str, Any]] = []
+    for name in names:
+        environment, flags = flagfiles.read_environment(call, admin, name)
+        revisions = []
+        for key in flags:
+            token = ""
+            while True:
+                request = admin_pb2.GetFlagHistoryRequest(
+                    environment=name, key=key, page_size=1000, page_token=token
+                )
+                page = call(admin.GetFlagHistory, request)
+                revisions += [
+                    FlagRevision(
+                        flag=flag_from_pb(r.flag),
+                        kind=ChangeKind(flag_pb2.ChangeKind.Name(r.kind).removeprefix("CHANGE_KIND_")),
+                        actor=r.actor,
+                        timestamp=seconds(r.timestamp),
+                        config_version=r.config_version,
+                        reason=r.reason,
+                        deleted=r.deleted,
+                    )
+                    for r in page.revisions
+                ]
+                token = page.next_page_token
+                if not token:
+                    break
+        found += itemsets.environment_items(environment, flags.values(), revisions)
+    return found, names
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vexil.ops import exportfile, tables
+    from vexil.store.dynamodb_client import client_for
+
+    progress = progress_of(args)
+    if args.source == "server":
+        server = connection(args)
+        progress.start(f"exporting from the server at {args.target}")
+        with server.channel() as channel:
+            found, names = _server_items(args, server, channel)
+        source: dict[str, Any] = {"kind": "server", "target": args.target, "environments": names}
+    else:
+        settings = table_settings(args)
+
+        async def scan() -> list[dict[str, Any]]:
+            async with client_for(client_settings(settings)) as client:
+                progress.start(f"exporting table {settings.table}")
+                return await tables.scan_items(client, settings.table, progress)
+
+        found = asyncio.run(scan())
+        source = {"kind": "table", "table": settings.table, "region": settings.dynamodb_region}
+    header = exportfile.write(args.file, exportfile.Export(items=found, source=source))
+    progress.done(f"wrote {header['itemCount']} items to {args.file}")
+    data = {"file": args.file, **header}
+    emit(args, data, lambda: f"exported {header['itemCount']} items to {args.file} ({header['checksum']})")
+    return ExitCode.OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from vexil.ops import exportfile, tables
+    from vexil.store.dynamodb_client import client_for
+
+    export = exportfile.read(args.file)
+    if args.destination == "server":
+        data = _import_server(args, export)
+        emit(args, data, lambda: _import_text(data))
+        return ExitCode.OK
+    settings = table_settings(args)
+    progress = progress_of(args)
+
+    async def work() -> int:
+        from vexil.store.dynamodb_table import create_table
+
+        reach = client_settings(settings)
+        async with client_for(reach) as client:
+            if not await tables.table_exists(client, settings.table):
+                progress.start(f"creating table {settings.table}")
+                await create_table(settings.table, region=reach.region, endpoint_url=reach.endpoint_url)
+            elif not args.force:
+                await tables.require_empty(client, settings.table)
+            progress.start(f"importing {len(export.items)} items into {settings.table}")
+            written = await tables.write_items(client, settings.table, export.items, progress)
+            progress.done(f"imported {written} items")
+            return written
+
+    written = asyncio.run(work())
+    data = {"file": args.file, "table": settings.table, "items": written, "checksum": export.checksum}
+    emit(args, data, lambda: f"imported {written} items from {args.file} into table {settings.table}")
+    return ExitCode.OK
+
+
+def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[str, Any]:
+    """Through the admin API, one environment at a time (each all-or-nothing)."""
+    from vexil.cli import flagfiles
+    from vexil.flagfile import FlagFile
+    from vexil.ops import items as itemsets
+    from vexil.v1 import admin_pb2, admin_pb2_grpc
+    from vexil.wire import flag_from_pb, flag_to_pb
+
+    server = connection(args)
+    call = _caller(server)
+    reason = args.reason or f"import {os.path.basename(args.file)}"
+    summaries = []
+    with server.channel() as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        for name, (environment, flags) in itemsets.environments(export.items).items():
+            if args.environment and name != args.environment:
+                continue
+            wanted = FlagFile(
+                flags=[flag_from_pb(flag_to_pb(f)) for f in flags],
+                evaluators=dict(environment.evaluators),
+                metadata=dict(environment.metadata),
+            )
+            current_env, current = flagfiles.read_environment(call, admin, name)
+            try:
+                plan = flagfiles.plan_import(wanted, current_env, current)
+            except flagfiles.FileProblem as exc:
+                raise UsageError(f"environment {name}: {exc}") from None
+            if not args.dry_run:
+                flagfiles.Importer(call, admin, name, reason).apply(plan)
+            summary = flagfiles.summary(plan, args.file, args.dry_run)
+            if environment.kill_switch != current_env.kill_switch:
+                summary["kill_switch"] = environment.kill_switch
+                if not args.dry_run:
+                    request = admin_pb2.SetKillSwitchRequest(
+                        environment=name,
+                        killed=environment.kill_switch,
+                        reason=environment.kill_reason or reason,
+                    )
+                    call(admin.SetKillSwitch, request)
+            summaries.append(summary)
+    skipped = itemsets.counts(export.items)
+    return {
+        "file": args.file,
+        "environments": summaries,
+        "not_imported": {
+            "history": skipped["FLAG_VERSION"],
+            "changes": skipped["CHANGE"],
+            "keys": skipped["APIKEY"],
+        },
+    }
+
+
+def _import_text(data: dict[str, Any]) -> str:
+    from vexil.cli import flagfiles
+
+    parts = [flagfiles.render_summary(s) for s in data["environments"]]
+    left = data["not_imported"]
+    parts.append(
+        f"not imported through the API: {left['history']} history revisions, {left['changes']} change-log"
+        f" entries, {left['keys']} API keys (the server records the import as new versions)"
+    )
+    return "\n".join(parts)
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    """`export` and `import` under `vexil backup`: the same shape, in opposite directions."""
+    for name, text, direction, dest, where, run in (
+        (
+            "export",
+            "portable export to a JSON file with a checksum",
+            "--from",
+            "source",
+            "server: through the admin API (any store); table: every item of the DynamoDB table",
+            cmd_export,
+        ),
+        (
+            "import",
+            "import an export file (checksum verified first)",
+            "--into",
+            "destination",
+            "server: through the admin API (merge); table: every item into an empty or new table",
+            cmd_import,
+        ),
+    ):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("file")
+        p.add_argument(direction, dest=dest, choices=["server", "table"], default="server", help=where)
+        p.add_argument("-e", "--environment", default="", help=f"only this environment ({direction} server)")
+        if name == "import":
+            p.add_argument(
+                "--dry-run", action="store_true", help="only show what would change (--into server)"
+            )
+            p.add_argument(
+                "--force", action="store_true", help="write into a table that is not empty (--into table)"
+            )
+            p.add_argument("--reason", help="recorded in the change log (--into server)")
+        table_command(p, run, server=True)
