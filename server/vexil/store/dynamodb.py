@@ -111,7 +111,8 @@ LOAD_READ_TIMEOUT_S = 30.0
 pages run at once and serve no waiting writer; the change feed's own reads keep the write
 deadline, so a stalled table is still noticed within it."""
 TRIM_BATCH = 25
-"""Change-log entries one trim deletes (one BatchWriteItem); later writes continue the work."""
+"""Change-log entries one trim deletes (one DeleteItem each, at once); later writes continue the
+work."""
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -861,14 +862,23 @@ class DynamoStore(StoreWrites, OwnsClient):
             },
             ProjectionExpression="PK, SK",
         )
-        if old:
-            requests = [{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in old]
-            client = self._require_client()
-            with translated_errors(f"trimming the change log of {env}"):
-                response = await client.batch_write_item(RequestItems={self.table: requests})
-            unprocessed = len(response.get("UnprocessedItems", {}).get(self.table, []))
-            return len(old) - unprocessed
-        return 0
+        # One DeleteItem per entry, not a BatchWriteItem: the server's IAM policy already grants
+        # DeleteItem, and a batch would need one more action for the same deletes.
+        results = await asyncio.gather(
+            *(
+                self._call(
+                    f"trimming the change log of {env}",
+                    "delete_item",
+                    Key={"PK": item["PK"], "SK": item["SK"]},
+                )
+                for item in old
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # logged by `_trim_done`; the next write's trim retries
+        return len(old)
 
     @staticmethod
     def _valid_identity(env: str, key: str = "") -> bool:
