@@ -4,8 +4,9 @@ Three things move a snapshot forward, all through `apply` / `catch_up` so that s
 changes exactly once and in `config_version` order:
 - local writes (applied as soon as the store acknowledges them);
 - the change log, polled about once a second, which brings writes made through other replicas;
-- a full reload every cache-profile TTL, which also picks up items written to the store by hand
-  (those bypass the change log, so subscribers are told to resync when a reload finds drift).
+- a full reload every cache-profile TTL, and one poll after the start, which also picks up items
+  written to the store by hand (those bypass the change log, so subscribers are told to resync when
+  a reload finds drift; a store may leave the search for them out of a start's own load).
 
 If the store cannot be reached the last snapshot keeps serving; `status` reports how stale it is,
 and `require_store` lets writes fail at once instead of each waiting out the write deadline.
@@ -288,7 +289,7 @@ class SnapshotCache:
         self._tasks.clear()
 
     async def _follow(self, environment: str) -> None:
-        next_reload = time.monotonic() + self.reload_interval
+        next_reload = time.monotonic()  # the first full reload at the first poll (see module doc)
         while True:
             await asyncio.sleep(self.poll_interval)
             try:

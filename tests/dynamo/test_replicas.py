@@ -1,5 +1,6 @@
 """Several replicas on one DynamoDB table: a write through one reaches the others' evaluations and
-Watch streams through the change log; items written by hand are served after the cache TTL."""
+Watch streams through the change log; items written by hand are served after the cache TTL, and
+soon after a start."""
 
 from __future__ import annotations
 
@@ -63,36 +64,55 @@ async def test_write_through_a_reaches_b_within_the_poll_interval(tmp_path, dyna
             assert final.flag_version == WRITES + 1
 
 
+GUIDE_ITEM = {  # exactly the operations guide's `aws dynamodb put-item` shape
+    "PK": {"S": "FLAG#local#new-dashboard"},
+    "SK": {"S": "METADATA"},
+    "flagKey": {"S": "new-dashboard"},
+    "description": {"S": "New dashboard UI"},
+    "defaultEnabled": {"BOOL": True},
+    "owner": {"S": "frontend-team"},
+    "createdAt": {"S": "2024-01-01T00:00:00Z"},
+}
+
+
+def put_by_hand(endpoint: str, table: str) -> None:
+    client = boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint)
+    try:
+        client.put_item(TableName=table, Item=GUIDE_ITEM)
+    finally:
+        client.close()
+
+
+async def served_by_hand(target: str, within: float) -> None:
+    """Wait (at most `within` s) until the replica serves the hand-written flag, then check it is
+    served and listed as the guide's boolean flag."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+        deadline = time.monotonic() + within
+        while True:
+            res = await stub.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="new-dashboard"))
+            if res.reason != evaluation_pb2.REASON_ERROR or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert res.bool_value is True and res.variant == "on"
+        assert res.reason == evaluation_pb2.REASON_STATIC
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        listed = await admin.ListFlags(admin_pb2.ListFlagsRequest(owner="frontend-team"))
+        assert [f.key for f in listed.flags] == ["new-dashboard"]
+
+
 async def test_hand_written_item_is_served_after_the_cache_ttl(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
     with dynamodb_replica(tmp_path, endpoint, table, "--cache-ttl", "2") as server:
-        client = boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint)
-        try:
-            # Exactly the operations guide's `aws dynamodb put-item` shape.
-            client.put_item(
-                TableName=table,
-                Item={
-                    "PK": {"S": "FLAG#local#new-dashboard"},
-                    "SK": {"S": "METADATA"},
-                    "flagKey": {"S": "new-dashboard"},
-                    "description": {"S": "New dashboard UI"},
-                    "defaultEnabled": {"BOOL": True},
-                    "owner": {"S": "frontend-team"},
-                    "createdAt": {"S": "2024-01-01T00:00:00Z"},
-                },
-            )
-        finally:
-            client.close()
-        async with grpc.aio.insecure_channel(server.target) as channel:
-            stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
-            deadline = time.monotonic() + 15
-            while True:
-                res = await stub.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="new-dashboard"))
-                if res.reason != evaluation_pb2.REASON_ERROR or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            assert res.bool_value is True and res.variant == "on"
-            assert res.reason == evaluation_pb2.REASON_STATIC
-            admin = admin_pb2_grpc.AdminServiceStub(channel)
-            listed = await admin.ListFlags(admin_pb2.ListFlagsRequest(owner="frontend-team"))
-            assert [f.key for f in listed.flags] == ["new-dashboard"]
+        put_by_hand(endpoint, table)
+        await served_by_hand(server.target, within=15)
+
+
+async def test_hand_written_item_there_before_a_start_is_served_soon(tmp_path, dynamo_table) -> None:
+    """A start reads the index only, which cannot find a hand-written item; the first full reload,
+    one poll after the start, looks for such items: they are served within seconds, not one cache
+    TTL (the local profile's 60 s) later."""
+    endpoint, table = dynamo_table
+    put_by_hand(endpoint, table)
+    with dynamodb_replica(tmp_path, endpoint, table) as server:
+        await served_by_hand(server.target, within=15)

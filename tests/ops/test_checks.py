@@ -3,6 +3,7 @@ backup are each reported (WARN or FAIL) and the command exits non-zero."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -117,6 +118,14 @@ async def test_daily_check_reports_expired_key_stale_flag_and_no_backup(dynamo_t
     async with serving(settings) as app, connected(app) as c:
         await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("fresh", default="on")))
         await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="fresh"))
+        # A start reads the flags' index; the hand-written item is found (and indexed) by the
+        # first full reload, one poll later.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="new-dashboard"))
+            if found.error_code != evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND:
+                break
+            await asyncio.sleep(0.1)
         where = ["--table", table, "--dynamodb-endpoint", endpoint]
         ran = await vexil("ops", "check", "daily", *server_args(app), *where, "--json")
         text = await vexil("ops", "check", "daily", *server_args(app), *where)

@@ -65,9 +65,13 @@ async def metered(dynamo_table: tuple[str, str], **options: Any) -> tuple[Dynamo
 
 @pytest.fixture
 async def served(dynamo_table: tuple[str, str]) -> AsyncIterator[tuple[DynamoStore, ReadMeter]]:
-    """A store as a server runs it: hand-written items are looked for once per hour here, and a
-    load lays the last half second of the change log over the index (10 s in production)."""
+    """A store as a server runs it after its start and first full reload (hand-written items are
+    looked for at the second load, then once per hour here), and a load lays the last half second
+    of the change log over the index (10 s in production)."""
     store, meter = await metered(dynamo_table, discovery_interval=3600, index_settle=SETTLE)
+    for _ in range(2):
+        await store.load_environment(ENV)
+    meter.take()
     yield store, meter
     await store.close()
 
@@ -264,15 +268,17 @@ async def test_a_hand_written_item_that_could_not_be_indexed_stays_served_betwee
     only query the index, must not drop the flag the last pass found (nor hold it as "backwards")."""
     _, table = dynamo_table
     raw.put_item(TableName=table, Item=guide_item("unindexable"))
-    store, meter = await metered(dynamo_table, discovery_interval=0.5)
+    store, meter = await metered(dynamo_table, discovery_interval=3600)
 
     async def refused(flag: Flag) -> bool:
         return False
 
     monkeypatch.setattr(store, "_index", refused)
     try:
-        await asyncio.sleep(0.6)  # the first pass is due one interval after the store was made
-        _, found = await store.load_environment(ENV)
+        _, started = await store.load_environment(ENV)
+        assert "Scan" not in meter.calls and started == []  # a start reads the index only
+        _, found = await store.load_environment(ENV)  # the next load makes the first pass
+        assert "Scan" in meter.calls
         meter.take()
         _, again = await store.load_environment(ENV)
         assert "Scan" not in meter.calls  # a load between passes

@@ -36,7 +36,8 @@ no read grows with history: a listing or reload reads flag items only.
   flags it has not seen.
 - Flag items written by hand as in the operations guide carry no GSI attributes, so no index finds
   them.  A *discovery* pass, at most once per `discovery_interval` (the cache profile's TTL in the
-  server: the full-reload interval, as before), scans for flag items of the environment without
+  server: the full-reload interval, as before) and first at the load after a start's (the change
+  feed's first full reload, one poll after the start), scans for flag items of the environment without
   `GSI1PK` (parallel scan segments) and serves them; it also adds the GSI attributes to each one
   (conditional on it still being hand-written and unindexed; nothing else of the item changes), so
   every later query, on every replica, finds it.  Only that pass reads the whole table.
@@ -173,7 +174,7 @@ class DynamoStore(StoreWrites, OwnsClient):
         that and `LOAD_READ_TIMEOUT_S`; every request is bounded by its own deadline anyway.
         `change_retention` (seconds) and `max_changes` bound the change log; `discovery_interval`
         is how often a load also looks for hand-written flag items (0: every load; otherwise the
-        first look is one interval after construction, so a cold start reads flags only);
+        first load of an environment, a start, reads flags only and the next one looks);
         `index_settle` how far back (seconds) a load lays logged changes over GSI1's answer."""
         if not table:
             raise ValueError("table name is required")
@@ -203,7 +204,6 @@ class DynamoStore(StoreWrites, OwnsClient):
         """When each environment's last discovery pass began (monotonic)."""
         self._unindexed: dict[str, dict[str, Flag]] = {}
         """Hand-written flags the last discovery pass found but could not index, per environment."""
-        self._created = time.monotonic()
         self._trims: set[asyncio.Task[int]] = set()
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
@@ -734,7 +734,12 @@ class DynamoStore(StoreWrites, OwnsClient):
         Between passes, the items a pass could not index are still served from its answer, so
         a load that only queries never drops a flag a discovery found."""
         now = time.monotonic()
-        last = self._discovered.get(env, self._created if self._discovery_interval > 0 else None)
+        if self._discovery_interval > 0 and env not in self._discovered:
+            # A start reads the index only, so its cost stays flat as history grows; the pass is
+            # due at the next load, which the change feed makes one poll after the start.
+            self._discovered[env] = now - self._discovery_interval
+            return []
+        last = self._discovered.get(env)
         if last is not None and now - last < self._discovery_interval:
             return list(self._unindexed.get(env, {}).values())
         self._discovered[env] = now
