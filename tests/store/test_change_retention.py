@@ -9,6 +9,7 @@ past with plain boto3 (what DynamoDB's TTL process would find) and the bound by 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -189,3 +190,69 @@ def test_retention_settings_are_validated(name: str, value: str) -> None:
 
     with pytest.raises(config.ConfigError, match=name):
         config.load(environ={f"VEXIL_{name.upper()}": value})
+
+
+async def test_describe_command_reports_the_change_log_and_its_retention(
+    dynamo_table: tuple[str, str],
+) -> None:
+    """`vexil dynamodb describe --env E` with the retention settings a server would run with."""
+    from tests.support.ops import vexil
+
+    endpoint_url, table = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, max_changes=3)
+    await store.start()
+    try:
+        for i in range(5):
+            await store.create_flag(flag(f"f{i}"), actor="t")
+        assert await versions_when(store, 0, first=3) == [3, 4, 5]
+    finally:
+        await store.close()
+    where = ["--env", ENV, "--table", table, "--dynamodb-endpoint", endpoint_url]
+    settings = {"VEXIL_CHANGE_LOG_RETENTION": "3600", "VEXIL_CHANGE_LOG_MAX_ENTRIES": "3"}
+    described = await vexil("dynamodb", "describe", *where, "--json", env=settings)
+    assert json.loads(described.out)["changeLog"] == {
+        "environment": ENV,
+        "entries": 3,
+        "oldestVersion": 3,
+        "newestVersion": 5,
+        "retentionSeconds": 3600.0,
+        "maxEntries": 3,
+    }, described.out + described.err
+    text = await vexil("dynamodb", "describe", *where, env=settings)
+    assert "change log   local: 3 entries (versions 3-5), kept 3600 s, at most 3 entries" in text.out
+
+
+async def test_a_replica_whose_log_was_trimmed_past_its_version_reloads(
+    dynamo_table: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replica that polls after the entries following its version are gone takes the whole
+    state (and tells its subscribers to resync) instead of applying the rest over a gap."""
+    endpoint_url, table = dynamo_table
+    writer = DynamoStore(table, endpoint_url=endpoint_url, max_changes=3)
+    await writer.start()
+    # The replica polls every 5 s: the writes below and their trims land between two polls.
+    options = {"store": "dynamodb", "dynamodb_endpoint": endpoint_url, "dynamodb_table": table}
+    try:
+        async with running_app(server_settings(poll_interval=5.0, **options)) as app, connected(app) as conn:
+            await writer.create_flag(flag("f0"), actor="t")
+            stream = conn.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=0))
+            first = await asyncio.wait_for(stream.read(), 10)
+            while first.config_version < 1:  # the replica's poll brings version 1
+                first = await asyncio.wait_for(stream.read(), 10)
+            await asyncio.sleep(1.0)  # and its first full reload, in the same poll, ends
+            for i in range(1, 7):
+                await writer.create_flag(flag(f"f{i}"), actor="t")
+            assert await versions_when(writer, 0, first=5) == [5, 6, 7]  # 2-4 trimmed
+            event = await asyncio.wait_for(stream.read(), 10)
+            while event.type == WatchEvent.TYPE_HEARTBEAT:
+                event = await asyncio.wait_for(stream.read(), 10)
+            assert (event.type, event.config_version) == (WatchEvent.TYPE_SNAPSHOT, 7), event
+            assert sorted(f.key for f in event.flags) == [f"f{i}" for i in range(7)]
+            stream.cancel()
+            answers = await conn.evaluation.EvaluateAll(
+                evaluation_pb2.EvaluateAllRequest(flag_keys=[f"f{i}" for i in range(7)])
+            )
+            assert all(r.error_code == evaluation_pb2.ERROR_CODE_UNSPECIFIED for r in answers.results)
+    finally:
+        await writer.close()
+    assert "no longer reaches our version" in caplog.text
