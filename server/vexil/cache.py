@@ -184,6 +184,9 @@ class SnapshotCache:
                 )
                 self._adoptions[environment] = adoption
                 adopted = True
+            elif _drifted(old, fresh) and await self._bridged(old, fresh):
+                self._errors.pop(environment, None)
+                return self._snapshots[environment]
             self._snapshots[environment] = fresh
             self._errors.pop(environment, None)
             self._regressed.pop(environment, None)
@@ -192,6 +195,24 @@ class SnapshotCache:
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)
         return fresh
+
+    async def _bridged(self, old: Snapshot, fresh: Snapshot) -> bool:
+        """A reload that differs from the snapshot while writes land (the store read ahead of it,
+        or a flag read newer than the environment item): apply the logged changes in order,
+        publishing each, as the feed would.  True when that explains the reload (same flags at
+        its version) or went past it (the next reload compares); False when nothing was logged
+        or the flags still differ at the same version: drift, take the reload and resync."""
+        environment = fresh.environment.name
+        changes = await self.store.list_changes(environment, since_version=old.config_version)
+        if not changes or changes[0].config_version != old.config_version + 1:
+            return False
+        current = old
+        for change in changes:
+            current = current.apply(change)
+            self._swap(current, change)
+        if current.config_version != fresh.config_version:
+            return current.config_version > fresh.config_version
+        return not _drifted(current, fresh)
 
     def _hold(self, environment: str, backwards: str) -> None:
         """Keep the last-known-good snapshot of a store that went backwards, and say so.
