@@ -62,6 +62,11 @@ async def test_status_lists_every_live_replica_with_its_applied_version(tmp_path
         assert {r.address for r in listed.values()} == {a.target, b.target, c.target}
         assert [r.id for r in listed.values() if r.self] == [ids[2]]
         assert all(r.lag == 0 and r.last_seen_seconds < 2 for r in listed.values())
+        # Quiet for twice the expiry: the heartbeat alone keeps every live replica listed.
+        await asyncio.sleep(4.0)
+        listed = replicas(await status(a.target))
+        assert set(listed) == set(ids)
+        assert all(r.last_seen_seconds < 1.5 for r in listed.values()), listed
 
 
 async def test_a_killed_replica_drops_out_of_the_registry_within_its_expiry(tmp_path, dynamo_table) -> None:

@@ -139,7 +139,7 @@ async def test_forged_pokes_cost_at_most_one_rate_limited_read_each(lone: App) -
     assert accepted + refused == 200
     assert accepted <= 20 + 20 * elapsed + 1
     assert refused >= 200 - (20 + 20 * elapsed + 1)
-    assert 1 <= reads[0] <= accepted * 2  # a read (and its idle version check) per accepted poke at most
+    assert 1 <= reads[0] <= accepted  # one change-log read per accepted poke at most (often fewer)
     assert lone.cache.get("local").config_version == served  # and nothing changed
 
 
