@@ -49,6 +49,9 @@ WAIT_READ_INTERVAL_S = 0.05
 MAX_WAIT_S = 60.0
 """The longest a receipt may wait: a caller wanting longer asks again."""
 DEFAULT_WAIT_S = 10.0
+LEAVE_TIMEOUT_S = 1.0
+"""How long a stopping replica tries to remove its records (an unreachable store must not hold
+the shutdown; the records expire anyway)."""
 POKE_TIMEOUT_S = 0.5
 """A poke not answered by then is given up (the poll delivers the version anyway)."""
 
@@ -143,11 +146,12 @@ class Fleet:
                 await task
         self._task = None
         self._pokes.clear()
-        for env in self.cache.environments:
-            try:
-                await self.store.delete_replica(env, self.replica_id)
-            except Exception as exc:  # leaving is a courtesy; the record expires anyway
-                log.info("could not remove replica %s from %s: %s", self.replica_id, env, exc)
+        try:
+            async with asyncio.timeout(LEAVE_TIMEOUT_S):
+                for env in self.cache.environments:
+                    await self.store.delete_replica(env, self.replica_id)
+        except Exception as exc:  # leaving is a courtesy; the records expire anyway
+            log.info("could not remove replica %s from the registry: %s", self.replica_id, exc)
 
     # -- registry ----------------------------------------------------------------------------
 
