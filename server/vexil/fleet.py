@@ -37,7 +37,7 @@ from vexil.cache import SnapshotCache
 from vexil.errors import InvalidArgument, NotFound
 from vexil.model import Change
 from vexil.store.base import FlagStore
-from vexil.store.replicas import ReplicaRecord
+from vexil.store.replicas import ReplicaRecord, live
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ DEFAULT_WAIT_S = 10.0
 LEAVE_TIMEOUT_S = 1.0
 """How long a stopping replica tries to remove its records (an unreachable store must not hold
 the shutdown; the records expire anyway)."""
+ADVANCE_SETTLE_S = 0.02
+"""Delay of the registry write after a snapshot moves forward (see `_advanced`)."""
 POKE_TIMEOUT_S = 0.5
 """A poke not answered by then is given up (the poll delivers the version anyway)."""
 
@@ -117,6 +119,7 @@ class Fleet:
         self._peers: dict[str, list[ReplicaRecord]] = {}
         """Each environment's live replicas as last read (whom to poke)."""
         self._wake = asyncio.Event()
+        self._wake_soon: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._pokes: dict[str, asyncio.Task[None]] = {}
         self._poke_pending: dict[str, int] = {}
@@ -138,6 +141,8 @@ class Fleet:
 
     async def stop(self) -> None:
         """Stop beating and leave the registry now rather than an expiry later (best effort)."""
+        if self._wake_soon is not None:
+            self._wake_soon.cancel()
         tasks = [t for t in (self._task, *self._pokes.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -156,7 +161,13 @@ class Fleet:
     # -- registry ----------------------------------------------------------------------------
 
     def _advanced(self, change: Change) -> None:
-        """A snapshot moved forward: write the registry record soon (coalesced)."""
+        """A snapshot moved forward: write the registry record soon (coalesced), just after the
+        change-log reads the pokes of this write cause, so it does not queue ahead of them."""
+        if self._wake_soon is None or self._wake_soon.cancelled():
+            self._wake_soon = asyncio.get_running_loop().call_later(ADVANCE_SETTLE_S, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake_soon = None
         self._wake.set()
 
     async def _run(self) -> None:
@@ -211,9 +222,18 @@ class Fleet:
         )
 
     async def replicas(self, env: str) -> list[ReplicaRecord]:
-        """The live replicas of `env` as the store lists them, this one with the version it
-        serves right now (its record may be up to a heartbeat old)."""
-        found = [r for r in await self.store.list_replicas(env) if r.replica_id != self.replica_id]
+        """The live replicas of `env` as the store lists them now (one read), this one with the
+        version it serves right now (its record may be up to a heartbeat old)."""
+        return self._with_self(env, await self.store.list_replicas(env))
+
+    def known_replicas(self, env: str) -> list[ReplicaRecord]:
+        """The live replicas of `env` as of the last heartbeat's read (no I/O: GetStatus answers
+        at once even while the store is stalled), those expired since left out, and this one as
+        it serves right now."""
+        return self._with_self(env, live(self._peers.get(env, []), time.time()))
+
+    def _with_self(self, env: str, records: list[ReplicaRecord]) -> list[ReplicaRecord]:
+        found = [r for r in records if r.replica_id != self.replica_id]
         version = self._applied(env)
         if version is not None:
             found.append(self._record(env, version))

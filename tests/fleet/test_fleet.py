@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import grpc
 
 from tests.support.flags import flag_pb
@@ -83,10 +84,26 @@ async def test_a_killed_replica_drops_out_of_the_registry_within_its_expiry(tmp_
         took = time.monotonic() - killed
         print(f"killed replica left the registry after {took:.2f} s (expiry 2 s, heartbeat 0.5 s)")
         assert took <= 2.0 + 1.0, took  # expiry, plus the second the TTL attribute is rounded up to
-        # B, stopped on purpose, leaves at once instead.
+        # B, stopped on purpose, removes its record as it goes: gone from the table at once.
         stopped = await own_id(b.target)
+        assert stopped in _stored_ids(endpoint, table)
         b.stop()
-        assert await _not_lists(a.target, stopped)
+        assert stopped not in _stored_ids(endpoint, table)
+
+
+def _stored_ids(endpoint: str, table: str) -> set[str]:
+    """The replica ids the table holds registry items of (expired or not)."""
+    client = boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint)
+    try:
+        items = client.query(
+            TableName=table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :r)",
+            ExpressionAttributeValues={":pk": {"S": "ENV#local"}, ":r": {"S": "REPLICA#"}},
+            ConsistentRead=True,
+        )["Items"]
+    finally:
+        client.close()
+    return {item["replicaId"]["S"] for item in items}
 
 
 async def _lists(target: str, replica_id: str) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import grpc
 
 from vexil import __version__, identity
-from vexil.errors import InvalidArgument, VexilError
+from vexil.errors import InvalidArgument
 from vexil.fleet import DEFAULT_WAIT_S, MAX_WAIT_S, Fleet
 from vexil.model import Change, Flag
 from vexil.service import FlagService
@@ -224,12 +224,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         for env in identity.visible(cache.environments):
             feed = cache.status(env)
             degraded |= not feed.healthy
-            try:
-                replicas = await self.fleet.replicas(env)
-            except VexilError as exc:  # the registry is unreadable: the feed says why, too
-                degraded = True
-                replicas = []
-                feed = replace(feed, healthy=False, last_error=feed.last_error or exc.message)
+            replicas = self.fleet.known_replicas(env)  # as of the last heartbeat: no I/O here
             response.environments.add(
                 name=env,
                 config_version=feed.config_version,
