@@ -304,7 +304,7 @@ class Bench:
 
 
 def _p99(figures: dict[str, Any]) -> float | None:
-    value = figures.get("write_to_other_replica", {}).get("p99_ms")
+    value = figures.get("ack_to_other_replica", {}).get("p99_ms")
     return float(value) if value is not None else None
 
 
