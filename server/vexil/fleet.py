@@ -52,7 +52,7 @@ DEFAULT_WAIT_S = 10.0
 LEAVE_TIMEOUT_S = 1.0
 """How long a stopping replica tries to remove its records (an unreachable store must not hold
 the shutdown; the records expire anyway)."""
-ADVANCE_SETTLE_S = 0.02
+ADVANCE_SETTLE_S = 0.05
 """Delay of the registry write after a snapshot moves forward (see `_advanced`)."""
 POKE_TIMEOUT_S = 0.5
 """A poke not answered by then is given up (the poll delivers the version anyway)."""
