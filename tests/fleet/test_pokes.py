@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.support.flags import flag_pb
+from tests.support.flags import flag_model, flag_pb
 from tests.support.fleet import own_id, replicas, served_version, status, wait_until
 from tests.support.servers import ServerProcess, dynamodb_replica, free_port, running_app, server_settings
 from vexil.app import App
@@ -184,3 +184,58 @@ async def test_with_authentication_and_no_secret_pokes_are_neither_sent_nor_acce
         assert "replica_secret_file" in (raised.value.details() or "")
         await asyncio.sleep(0.2)
         assert reads[0] == 0
+
+
+async def _two_tls_replicas_write_and_wait(tmp_path: Path) -> float | None:
+    """Replicas A and B on one store (two Apps in this process share a MemoryStore, as two
+    processes share a table), both serving TLS; B polls once a minute.  Write through A; the
+    seconds until B serves the write, or None when it did not within 2 s."""
+    from tests.support.pki import make_pki
+    from tests.support.servers import secure_settings, tls_channel
+    from vexil.store.memory import MemoryStore
+
+    pki = make_pki(tmp_path / "pki")
+    store = MemoryStore()
+    tls = {"auth_mode": "none", "replica_heartbeat": 0.2, "replica_expiry": 2.0}
+    a_settings = secure_settings(pki, **tls, replica_ca_cert=pki.ca)
+    b_settings = secure_settings(pki, **tls, poll_interval=60.0)
+    async with running_app(a_settings, store) as a, running_app(b_settings, store) as b:
+        await wait_until(lambda: len(a.fleet.known_replicas("local")) == 2, 5, "A knows B")
+        async with tls_channel(f"localhost:{a.port}", pki) as channel:
+            admin = admin_pb2_grpc.AdminServiceStub(channel)
+            await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("over-tls")), timeout=10)
+        acked = time.monotonic()
+        try:
+            await wait_until(lambda: b.cache.get("local").entries.get("over-tls"), 2.0, "B serves it", 0.01)
+        except AssertionError:
+            return None
+        return time.monotonic() - acked
+
+
+async def test_pokes_travel_over_tls_trusting_the_replica_ca(tmp_path: Path) -> None:
+    took = await _two_tls_replicas_write_and_wait(tmp_path)
+    assert took is not None and took < 1.0, took  # B's own poll is a minute away: a poke did it
+
+
+async def test_a_poke_to_a_certificate_it_cannot_verify_is_lost_and_nothing_breaks(tmp_path: Path) -> None:
+    # The writer A is given no replica CA: the system's roots do not know the test CA, so A cannot
+    # verify B's certificate and its poke fails; B finds the write at its next poll, not before.
+    from tests.support.pki import make_pki
+    from tests.support.servers import secure_settings
+    from vexil.store.memory import MemoryStore
+
+    pki = make_pki(tmp_path / "pki")
+    store = MemoryStore()
+    tls = {"auth_mode": "none", "replica_heartbeat": 0.2, "replica_expiry": 2.0}
+    async with (
+        running_app(secure_settings(pki, **tls), store) as a,
+        running_app(secure_settings(pki, **tls, poll_interval=60.0), store) as b,
+    ):
+        await wait_until(lambda: len(a.fleet.known_replicas("local")) == 2, 5, "A knows B")
+        await a.service.create_flag(flag_model("unverified"), actor="test")
+        await asyncio.sleep(1.0)
+        assert "unverified" not in b.cache.get("local").entries  # the poke did not get through
+        failed = [
+            s for s in a.metrics.replica_pokes.collect()[0].samples if s.labels == {"outcome": "failed"}
+        ]
+        assert failed and failed[0].value >= 1
