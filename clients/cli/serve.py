@@ -77,6 +77,8 @@ HELP: dict[str, str] = {
     "jwt_clock_skew": "seconds of clock skew tolerated (default 30)",
     "replica_secret_file": "file holding the secret replicas authenticate pokes with (same on all)",
     "replica_ca_cert": "PEM CA bundle trusted for other replicas' TLS certificates (pokes)",
+    "replica_tls_server_name": "name the other replicas' TLS certificates are verified against "
+    "when poking them (default: their address's host)",
     "replica_poke_rate": "pokes per second accepted per caller (default 20; 0: unlimited)",
     "rate_limits": "default: on when authentication is",
     "rate_limit_admin": "admin calls per minute per client (default 100)",

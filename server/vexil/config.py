@@ -170,6 +170,9 @@ class Settings:
     """PEM CA bundle trusted for the other replicas' TLS certificates when poking them (default:
     the system's roots); with `tls_client_ca`, this replica presents `tls_cert` as its client
     certificate."""
+    replica_tls_server_name: str = ""
+    """The name to verify the other replicas' TLS certificates against when poking them (their
+    addresses are often pod IPs that the certificate does not name); empty: each address's host."""
     replica_poke_rate: float = 20.0
     """Pokes per second accepted from one caller (and ten times that from all callers); more are
     refused with RESOURCE_EXHAUSTED.  Each accepted poke costs at most one change-log read."""

@@ -239,3 +239,32 @@ async def test_a_poke_to_a_certificate_it_cannot_verify_is_lost_and_nothing_brea
             s for s in a.metrics.replica_pokes.collect()[0].samples if s.labels == {"outcome": "failed"}
         ]
         assert failed and failed[0].value >= 1
+
+
+async def test_a_peer_certificate_is_verified_against_the_replica_tls_server_name(tmp_path: Path) -> None:
+    """B advertises an address its certificate does not name (0.0.0.0 reaches this machine on
+    Linux, as a pod IP reaches a pod): A's poke verifies B against the configured name instead."""
+    from tests.support.pki import make_pki
+    from tests.support.servers import secure_settings
+    from vexil.store.memory import MemoryStore
+
+    pki = make_pki(tmp_path / "pki")
+    tls = {"auth_mode": "none", "replica_heartbeat": 0.2, "replica_expiry": 2.0}
+    for name, delivered in (("", False), ("localhost", True)):
+        store = MemoryStore()
+        port = free_port()
+        a_settings = secure_settings(pki, **tls, replica_ca_cert=pki.ca, replica_tls_server_name=name)
+        b_settings = secure_settings(
+            pki, **tls, port=port, advertise_address=f"0.0.0.0:{port}", poll_interval=60.0
+        )
+        async with running_app(a_settings, store) as a, running_app(b_settings, store) as b:
+            await wait_until(lambda a=a: len(a.fleet.known_replicas("local")) == 2, 5, "A knows B")
+            await a.service.create_flag(flag_model("named"), actor="test")
+            try:
+                await wait_until(
+                    lambda b=b: "named" in b.cache.get("local").entries, 1.5, "B serves it", 0.01
+                )
+                got = True
+            except AssertionError:
+                got = False
+        assert got is delivered, f"replica_tls_server_name={name!r}"

@@ -2,8 +2,9 @@
 
 Channels are opened once per peer address and kept (a fleet is small; the table is bounded), so
 a poke costs one small unary call.  The replica secret travels in the `x-vexil-replica-secret`
-metadata; over TLS when this server serves TLS (trusting `replica_ca_cert`, and presenting this
-server's own certificate where peers require client certificates).
+metadata; over TLS when this server serves TLS (trusting `replica_ca_cert`, verifying each peer's
+certificate against `replica_tls_server_name` when set, and presenting this server's own
+certificate where peers require client certificates).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class PokeClient:
                 key = Path(settings.tls_key).read_bytes()
                 cert = Path(settings.tls_cert).read_bytes()
             self._credentials = grpc.ssl_channel_credentials(roots, key, cert)
+        self._options: tuple[tuple[str, str], ...] = ()
+        if settings.replica_tls_server_name:
+            self._options = (("grpc.ssl_target_name_override", settings.replica_tls_server_name),)
         self._stubs: OrderedDict[str, tuple[grpc.aio.Channel, replica_pb2_grpc.ReplicaServiceStub]] = (
             OrderedDict()
         )
@@ -58,7 +62,7 @@ class PokeClient:
             self._stubs.move_to_end(address)
             return found[1]
         if self._credentials is not None:
-            channel = grpc.aio.secure_channel(address, self._credentials)
+            channel = grpc.aio.secure_channel(address, self._credentials, options=self._options)
         else:
             channel = grpc.aio.insecure_channel(address)
         self._stubs[address] = (channel, replica_pb2_grpc.ReplicaServiceStub(channel))
