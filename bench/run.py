@@ -4,7 +4,8 @@
 
 Scenarios (one module each): `evaluate` (Evaluate/EvaluateAll against the floor, one process and
 `--workers 2`), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
-Watch subscribers), `propagation` (two replicas on the DynamoDB emulator), `footprint` (10,000
+Watch subscribers), `propagation` (three replicas on the DynamoDB emulator, with pokes and
+poll-only, and propagation receipts), `footprint` (10,000
 flags, 1,000 streams), `storecost` (reload with and without history, start against a bare
 client), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the limits allow and
 the requests that used to stall the server, each beside a health probe).
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -219,15 +221,31 @@ class Bench:
         )
 
     def propagation(self) -> dict[str, Any]:
-        with contextlib.ExitStack() as stack:
-            table = self.emulator().create_table("bench-propagation")
-            a, b = concurrently(
-                lambda: self.dynamo_vexil(stack, table), lambda: self.dynamo_vexil(stack, table)
-            )
-            result = self.run_async(
-                streams.propagation(a.target, b.target, writes=self.plan.propagation_writes, say=say)
-            )
-            return {"poll_interval_seconds": 1.0, **result}
+        """Three replicas with pokes (the default), then three on another table that only poll;
+        then the receipts (WaitForPropagation after each write) on a third fleet with pokes, apart,
+        so their registry reads do not slow the timed deliveries on the one-threaded emulator."""
+        figures: dict[str, Any] = {"poll_interval_seconds": 1.0}
+        for name, args in (("pokes", ()), ("poll_only", ("--replica-pokes", "false")), ("receipts", ())):
+            with contextlib.ExitStack() as stack:
+                table = self.emulator().create_table(f"bench-propagation-{name.replace('_', '-')}")
+                start = functools.partial(self.dynamo_vexil, stack, table, *args)
+                fleet = concurrently(start, start, start)
+                # Every replica's heartbeat has read the others' records (whom to poke) by now.
+                time.sleep(2.5)
+                say(f"  {name.replace('_', '-')}:")
+                figures[name] = self.run_async(
+                    streams.propagation(
+                        fleet[0].target,
+                        [r.target for r in fleet[1:]],
+                        writes=self.plan.propagation_writes,
+                        say=say,
+                        receipts=name == "receipts",
+                    )
+                )
+        pokes = _p99(figures["pokes"])
+        poll = _p99(figures["poll_only"])
+        figures["p99_ratio_pokes_to_poll"] = pokes / poll if pokes and poll else None
+        return figures
 
     def footprint(self) -> dict[str, Any]:
         return footprint.run(
@@ -283,6 +301,11 @@ class Bench:
         overall = next(line for line in table if line.startswith("all flags"))
         value, details = (float(word[:-1]) for word in overall.split() if word.endswith("x"))
         return {"table": table, "value_ratio": value, "details_ratio": details}
+
+
+def _p99(figures: dict[str, Any]) -> float | None:
+    value = figures.get("ack_to_other_replica", {}).get("p99_ms")
+    return float(value) if value is not None else None
 
 
 def server_side_check(before: dict[Any, float], after: dict[Any, float]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Change delivery: fan-out to 1,000 Watch subscribers, and propagation between two replicas.
+"""Change delivery: fan-out to 1,000 Watch subscribers, and propagation between replicas.
 
 Fan-out: 1,000 `Watch` streams (over 10 connections) on one server; each admin write is timed
 from the moment the `UpdateFlag` call is made to the moment the *last* subscriber has received
@@ -205,52 +205,86 @@ async def fanout(
             await session.close()
 
 
-async def propagation(a: str, b: str, *, writes: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """Write through replica `a`, time until replica `b`'s Watch stream delivers each write."""
+async def propagation(
+    writer: str, readers: list[str], *, writes: int, say: Callable[[str], None], receipts: bool = False
+) -> dict[str, Any]:
+    """Write through replica `writer`, time until each of `readers` delivers each write on its
+    Watch stream (p50/p99 over every write and reader): from the write's acknowledgement (the
+    write exists; propagation proper) and from sending it (the write's own time included).  With
+    `receipts`, also time each write's propagation receipt (WaitForPropagation complete, from
+    sending the write)."""
     rng = random.Random(7)
-    async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
-        admin = admin_pb2_grpc.AdminServiceStub(ca)
+    channels = [grpc.aio.insecure_channel(address) for address in (writer, *readers)]
+    admin = admin_pb2_grpc.AdminServiceStub(channels[0])
+    watches: list[Any] = []
+    try:
         await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=bool_flag("propagated", False)), timeout=10)
-        watch = evaluation_pb2_grpc.EvaluationServiceStub(cb).Watch(
-            evaluation_pb2.WatchRequest(flag_keys=["propagated"])
-        )
-        try:
-            # B converges on the created flag first (in its snapshot, or as the first change).
+        for channel in channels[1:]:
+            watch = evaluation_pb2_grpc.EvaluationServiceStub(channel).Watch(
+                evaluation_pb2.WatchRequest(flag_keys=["propagated"])
+            )
+            watches.append(watch)
+            # Each reader converges on the created flag first (in its snapshot, or as a change).
             event = await asyncio.wait_for(watch.read(), 15)
             while not (event.flags or event.type == WatchEvent.TYPE_UPSERT):
                 event = await asyncio.wait_for(watch.read(), 15)
 
-            arrived: dict[int, float] = {}
-            started: dict[int, float] = {}
+        arrived: list[dict[int, float]] = [{} for _ in readers]
+        started: dict[int, float] = {}
+        acked: dict[int, float] = {}
 
-            async def follow() -> None:
-                while len(arrived) < writes or not set(started) <= set(arrived):
-                    e = await watch.read()
-                    if e is grpc.aio.EOF:
-                        return
-                    if e.type == WatchEvent.TYPE_UPSERT:
-                        arrived[e.config_version] = time.perf_counter()
+        async def follow(watch: Any, seen: dict[int, float]) -> None:
+            while len(seen) < writes or not set(started) <= set(seen):
+                e = await watch.read()
+                if e is grpc.aio.EOF:
+                    return
+                if e.type == WatchEvent.TYPE_UPSERT:
+                    seen[e.config_version] = time.perf_counter()
 
-            follower = asyncio.create_task(follow())
-            acks = []
-            for k in range(writes):
-                began = time.perf_counter()
-                flag = bool_flag("propagated", k % 2 == 0)
-                response = await admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag), timeout=10)
-                acks.append(time.perf_counter() - began)
-                started[response.config_version] = began
-                await asyncio.sleep(rng.uniform(0.15, 0.35))
-            try:
-                await asyncio.wait_for(follower, 20)
-            except TimeoutError:
-                missing = sorted(set(started) - set(arrived))
-                raise RuntimeError(f"replica B never delivered config versions {missing[:10]}") from None
-            delays = [arrived[v] - began for v, began in started.items()]
-            say(f"  {writes} writes through A reached B: p50 {statistics.median(delays) * 1000:.0f} ms")
-            return {
-                "writes": writes,
-                "write_to_other_replica": latency_summary(delays),
-                "write_ack": latency_summary(acks),
-            }
-        finally:
+        followers = [asyncio.create_task(follow(w, seen)) for w, seen in zip(watches, arrived, strict=True)]
+        acks: list[float] = []
+        receipt_times: list[float] = []
+        incomplete = 0
+        for k in range(writes):
+            began = time.perf_counter()
+            flag = bool_flag("propagated", k % 2 == 0)
+            response = await admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=flag), timeout=10)
+            acked[response.config_version] = time.perf_counter()
+            acks.append(acked[response.config_version] - began)
+            started[response.config_version] = began
+            if receipts:
+                receipt = await admin.WaitForPropagation(
+                    admin_pb2.WaitForPropagationRequest(
+                        config_version=response.config_version, timeout_seconds=5
+                    ),
+                    timeout=10,
+                )
+                receipt_times.append(time.perf_counter() - began)
+                incomplete += not receipt.complete
+            await asyncio.sleep(rng.uniform(0.15, 0.35))
+        try:
+            await asyncio.wait_for(asyncio.gather(*followers), 20)
+        except TimeoutError:
+            missing = sorted({v for seen in arrived for v in set(started) - set(seen)})
+            raise RuntimeError(f"a replica never delivered config versions {missing[:10]}") from None
+        delays = [seen[v] - began for seen in arrived for v, began in started.items()]
+        after_ack = [seen[v] - at for seen in arrived for v, at in acked.items()]
+        say(
+            f"  {writes} writes through one replica reached {len(readers)} others: "
+            f"p50 {statistics.median(after_ack) * 1000:.0f} ms after the ack"
+        )
+        result = {
+            "writes": writes,
+            "replicas": len(readers) + 1,
+            "ack_to_other_replica": latency_summary(after_ack),
+            "write_to_other_replica": latency_summary(delays),
+            "write_ack": latency_summary(acks),
+        }
+        if receipts:
+            result["receipt"] = {**latency_summary(receipt_times), "incomplete": incomplete}
+        return result
+    finally:
+        for watch in watches:
             watch.cancel()
+        for channel in channels:
+            await channel.close()

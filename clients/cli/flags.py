@@ -4,12 +4,13 @@ managing flags through the admin API (see `vexil.cli.remote` for how a remote co
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from google.protobuf import json_format
 
 from vexil.cli import output
-from vexil.cli.exitcodes import UsageError
+from vexil.cli.exitcodes import ExitCode, UsageError
 from vexil.cli.remote import Remote, add_command, json_arg, to_dict
 
 
@@ -59,6 +60,58 @@ def parse_flag(flag: dict[str, Any]) -> Any:
         raise UsageError(f"flag definition: {exc}") from None
 
 
+def add_wait_options(p: argparse.ArgumentParser) -> None:
+    """`--wait` on a write: answer only once every live replica serves it (a propagation receipt)."""
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="after the write, wait until every live replica has applied it and say so "
+        "(exit 6 if some have not within --wait-timeout)",
+    )
+    p.add_argument(
+        "--wait-timeout", type=float, default=10.0, help="seconds --wait waits at most (default 10, max 60)"
+    )
+
+
+def check_wait(args: argparse.Namespace) -> None:
+    """Refuse a bad `--wait-timeout` before writing anything."""
+    if args.wait and not 0 < args.wait_timeout <= 60:
+        raise UsageError("--wait-timeout must be more than 0 and at most 60 seconds")
+
+
+def waited(r: Remote, config_version: int, started: float, data: dict[str, Any], render: Any) -> Any:
+    """With `--wait`: the write's result plus its propagation receipt (WaitForPropagation), printed
+    as "applied by k/n replicas in N ms" (N: from sending the write to the receipt)."""
+    from vexil.v1 import admin_pb2
+
+    a = r.args
+    if not a.wait:
+        return data, render
+    req = admin_pb2.WaitForPropagationRequest(
+        environment=r.environment, config_version=config_version, timeout_seconds=a.wait_timeout
+    )
+    receipt = to_dict(r.call(r.admin.WaitForPropagation, req, timeout=a.wait_timeout + r.args.timeout))
+    elapsed_ms = (time.monotonic() - started) * 1000
+    applied, total = receipt.get("applied", 0), receipt.get("total", 0)
+    data = {**data, "propagation": {**receipt, "elapsed_ms": round(elapsed_ms, 1)}}
+
+    def render_with_receipt(d: dict[str, Any]) -> str:
+        lines = [render(d)] if render is not None else []
+        lines.append(f"applied by {applied}/{total} replicas in {elapsed_ms:.0f} ms")
+        by_id = {x.get("id"): x for x in receipt.get("replicas", [])}
+        for laggard in receipt.get("laggards", []):
+            x = by_id.get(laggard, {})
+            lines.append(
+                f"  still behind: {laggard} at {x.get('address', '?')} serves config_version "
+                f"{x.get('config_version', 0)} (last seen {float(x.get('last_seen_seconds', 0)):.1f} s ago)"
+            )
+        return "\n".join(lines)
+
+    if receipt.get("complete"):
+        return data, render_with_receipt
+    return data, render_with_receipt, ExitCode.UNAVAILABLE
+
+
 def cmd_flags_list(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
@@ -96,6 +149,7 @@ def cmd_flags_update(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
+    check_wait(a)
     if a.state is not None:
         raise UsageError(
             "a flag's state is its kill switch, which an update never changes: use "
@@ -108,11 +162,12 @@ def cmd_flags_update(r: Remote) -> Any:
         base.pop(output_only, None)
     flag = parse_flag(flag_from_args(a, base))
     expected = a.expected_version if a.expected_version is not None else current.version
+    started = time.monotonic()
     resp = r.call(
         r.admin.UpdateFlag,
         admin_pb2.UpdateFlagRequest(flag=flag, expected_version=expected, reason=a.reason or ""),
     )
-    return to_dict(resp.flag), output.flag_detail
+    return waited(r, resp.config_version, started, to_dict(resp.flag), output.flag_detail)
 
 
 def cmd_flags_delete(r: Remote) -> Any:
@@ -138,19 +193,22 @@ def cmd_flags_rollback(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
+    check_wait(a)
     req = admin_pb2.RollbackFlagRequest(
         environment=r.environment, key=a.key, to_version=a.to, reason=a.reason or ""
     )
     if a.expected_version is not None:
         req.expected_version = a.expected_version
+    started = time.monotonic()
     resp = r.call(r.admin.RollbackFlag, req)
-    return to_dict(resp.flag), output.flag_detail
+    return waited(r, resp.config_version, started, to_dict(resp.flag), output.flag_detail)
 
 
 def cmd_flags_kill(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
+    check_wait(a)
     if not a.key and not a.all:
         raise UsageError("name a flag, or pass --all to kill the whole environment")
     if a.key and a.all:
@@ -158,10 +216,17 @@ def cmd_flags_kill(r: Remote) -> Any:
     req = admin_pb2.SetKillSwitchRequest(
         environment=r.environment, flag_key=a.key or "", killed=not a.revive, reason=a.reason or ""
     )
+    started = time.monotonic()
     resp = r.call(r.admin.SetKillSwitch, req)
     what = f"flag {a.key}" if a.key else "environment"
     verb = "revived" if a.revive else "killed"
-    return to_dict(resp), lambda d: f"{what} {verb} (config_version {d.get('config_version', 0)})"
+    return waited(
+        r,
+        resp.config_version,
+        started,
+        to_dict(resp),
+        lambda d: f"{what} {verb} (config_version {d.get('config_version', 0)})",
+    )
 
 
 def cmd_flags_changes(r: Remote) -> Any:
@@ -228,6 +293,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("key")
     definition(p)
     p.add_argument("--expected-version", type=int, help="refuse if the flag is not at this version")
+    add_wait_options(p)
     add_command(p, cmd_flags_update)
     p = flags.add_parser("delete", help="delete a flag (its history stays)")
     p.add_argument("key")
@@ -243,12 +309,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", type=int, required=True, help="version to roll back to")
     p.add_argument("--expected-version", type=int)
     p.add_argument("--reason")
+    add_wait_options(p)
     add_command(p, cmd_flags_rollback)
     p = flags.add_parser("kill", help="kill switch: a flag, or the whole environment with --all")
     p.add_argument("key", nargs="?")
     p.add_argument("--all", action="store_true", help="kill every flag of the environment")
     p.add_argument("--revive", action="store_true", help="turn the kill switch off again")
     p.add_argument("--reason", help="why (required when killing)")
+    add_wait_options(p)
     add_command(p, cmd_flags_kill)
     p = flags.add_parser("changes", help="the change log (audit trail)")
     p.add_argument("--since", type=int, default=0, help="only after this config_version")

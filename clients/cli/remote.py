@@ -3,6 +3,8 @@
 
 A remote command is a function `(Remote) -> (data, render)`: `data` is printed as JSON with
 `--json`, else `render(data)`; a `render` of None prints nothing (the command printed already).
+A command whose result is printed but is not a success (a write whose `--wait` timed out) returns
+`(data, render, exit_code)`.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     """Connect, run the parsed command (`args.remote`) and print its result."""
 
     def command() -> int:
-        data, render = args.remote(Remote(args))
+        data, render, *code = args.remote(Remote(args))
         if render is not None:
             output.emit(args, output.plain(data), lambda: render(data))
-        return ExitCode.OK
+        return code[0] if code else ExitCode.OK
 
     return guarded(command)

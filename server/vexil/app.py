@@ -24,11 +24,13 @@ from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
 from vexil.api.keys import KeyServicer
+from vexil.api.replica import ReplicaServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
 from vexil.engine import budget
 from vexil.errors import CannotListen, VexilError
 from vexil.flagfile import FileSync
+from vexil.fleet import Fleet
 from vexil.http import HttpServer
 from vexil.observability.interceptor import MetricsInterceptor, protocol_of
 from vexil.observability.metrics import Metrics
@@ -42,7 +44,17 @@ from vexil.store.keys import KeyStore
 from vexil.transport import flagd_protos
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
-from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc, keys_pb2, keys_pb2_grpc
+from vexil.transport.poke import PokeClient, read_secret
+from vexil.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    keys_pb2,
+    keys_pb2_grpc,
+    replica_pb2,
+    replica_pb2_grpc,
+)
 
 if TYPE_CHECKING:
     from vexil.observability.cloudwatch import CloudWatchPublisher
@@ -56,6 +68,7 @@ SERVICE_NAMES = (
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     keys_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
+    replica_pb2.DESCRIPTOR.services_by_name["ReplicaService"].full_name,
     *flagd_protos.SERVICE_NAMES,
 )
 
@@ -109,6 +122,21 @@ class App:
             reload_interval=profile.ttl_seconds,
         )
         self.service = FlagService(self.store, self.cache, settings.env, max_flags=profile.maxsize)
+        self.replica_secret = read_secret(settings)
+        self.pokes: PokeClient | None = None
+        self.fleet = Fleet(
+            self.store,
+            self.cache,
+            address=settings.replica_address,
+            heartbeat=settings.replica_heartbeat,
+            expiry=settings.replica_expiry,
+            count=self.metrics.poke,
+        )
+        """This replica in the registry: heartbeat, pokes after local writes, receipts."""
+        if settings.replica_pokes and (self.replica_secret or not settings.auth_required):
+            self.pokes = PokeClient(settings, replica_id=self.fleet.replica_id, secret=self.replica_secret)
+            self.fleet.send_poke = self.pokes
+            self.service.written.append(self.fleet.written)
         self.metrics.watch_cache(self.cache, profile.maxsize)
         self.health = health.aio.HealthServicer()
         self.gate = ShutdownGate()
@@ -180,7 +208,18 @@ class App:
             self.server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(self.service, insecure_reasons=self.security.insecure.reasons), self.server
+            AdminServicer(self.service, self.fleet, insecure_reasons=self.security.insecure.reasons),
+            self.server,
+        )
+        replica_pb2_grpc.add_ReplicaServiceServicer_to_server(
+            ReplicaServicer(
+                self.fleet,
+                secret=self.replica_secret,
+                auth_required=settings.auth_required,
+                rate=settings.replica_poke_rate,
+                count=self.metrics.poke,
+            ),
+            self.server,
         )
         keys_pb2_grpc.add_KeyServiceServicer_to_server(
             KeyServicer(self.security.keys, self.service, auth_required=settings.auth_required),
@@ -214,6 +253,7 @@ class App:
             )
             await self.file_sync.start()
         self.cache.start_feed()
+        await self.fleet.start()
         if self.cloudwatch is not None:
             await self.cloudwatch.start()
         if in_group:
@@ -277,6 +317,9 @@ class App:
         await self.server.stop(max(0.0, deadline - time.monotonic()))
         if self.file_sync is not None:
             await self.file_sync.stop()
+        await self.fleet.stop()
+        if self.pokes is not None:
+            await self.pokes.close()
         await self.cache.stop_feed()
         if self.cloudwatch is not None:
             await self.cloudwatch.stop()

@@ -82,6 +82,8 @@ class SnapshotCache:
         self._unreachable_since: dict[str, float] = {}
         """When the feed's store calls began failing with `Unavailable` (meaningful while the
         environment is in `_errors`; success clears `_errors`, the next outage restarts this)."""
+        self._wakes: dict[str, asyncio.Event] = {}
+        """Set by `poll_now` to cut a feed's wait between two polls short."""
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[Change], None]] = []
         """Called with each change as its snapshot is swapped in (metrics: change-feed lag)."""
@@ -309,10 +311,24 @@ class SnapshotCache:
                 await task
         self._tasks.clear()
 
+    def poll_now(self, environment: str) -> bool:
+        """Run the environment's next change-log poll now instead of at the end of the interval
+        (a poke: another replica wrote).  Pokes arriving meanwhile fold into that one poll, so
+        at most one extra read is in flight per environment.  False when a poll was already due."""
+        wake = self._wakes.setdefault(environment, asyncio.Event())
+        if wake.is_set():
+            return False
+        wake.set()
+        return True
+
     async def _follow(self, environment: str) -> None:
         next_reload = time.monotonic()  # the first full reload at the first poll (see module doc)
+        wake = self._wakes.setdefault(environment, asyncio.Event())
         while True:
-            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await wake.wait()
+            wake.clear()
             try:
                 await self.catch_up(environment)
                 if time.monotonic() >= next_reload:

@@ -106,6 +106,18 @@ class Settings:
     """Region of the CloudWatch metrics; empty: `dynamodb_region`."""
     cloudwatch_endpoint: str = ""
     """CloudWatch endpoint URL (an emulator); empty: the region's."""
+    advertise_address: str = ""
+    """`host:port` the other replicas reach this one's gRPC port at (pokes after a write); empty:
+    `host:port`, with this machine's host name when `host` is a wildcard (0.0.0.0, ::)."""
+    replica_heartbeat: float = 2.0
+    """Seconds between two writes of this replica's registry record (also written at once
+    whenever it applies a new config_version)."""
+    replica_expiry: float = 10.0
+    """Seconds after its last heartbeat that a replica drops out of the registry (a replica that
+    died); at least twice `replica_heartbeat`."""
+    replica_pokes: bool = True
+    """After a write, poke the other live replicas so they read the change log at once; off: they
+    find the write at their next poll (`poll_interval`)."""
 
     # -- security (see vexil.security and the README's "Security" section) --
     tls_cert: str = ""
@@ -151,6 +163,19 @@ class Settings:
     """The longest lifetime a key may be given; longer requests are refused (INVALID_ARGUMENT)."""
     key_rotation_overlap_hours: float = 24.0
     """How long a rotated key's old secret keeps working (default for RotateKey)."""
+    replica_secret_file: str = ""
+    """File holding the secret replicas authenticate their pokes with (the same file on every
+    replica).  With authentication required, pokes are sent and accepted only with it."""
+    replica_ca_cert: str = ""
+    """PEM CA bundle trusted for the other replicas' TLS certificates when poking them (default:
+    the system's roots); with `tls_client_ca`, this replica presents `tls_cert` as its client
+    certificate."""
+    replica_tls_server_name: str = ""
+    """The name to verify the other replicas' TLS certificates against when poking them (their
+    addresses are often pod IPs that the certificate does not name); empty: each address's host."""
+    replica_poke_rate: float = 20.0
+    """Pokes per second accepted from one caller (and ten times that from all callers); more are
+    refused with RESOURCE_EXHAUSTED.  Each accepted poke costs at most one change-log read."""
     bootstrap_admin_key: str = field(default="", repr=False, metadata={"secret": True})
     """An admin token (`vexil keys create --bootstrap` prints one) registered at start if absent."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -176,6 +201,18 @@ class Settings:
     @property
     def table(self) -> str:
         return self.dynamodb_table or f"feature-flags-{self.env}"
+
+    @property
+    def replica_address(self) -> str:
+        """Where other replicas reach this one (`advertise_address`, else host and port)."""
+        if self.advertise_address:
+            return self.advertise_address
+        host = self.host
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            import socket
+
+            host = socket.gethostname()
+        return f"[{host}]:{self.port}" if ":" in host and not host.startswith("[") else f"{host}:{self.port}"
 
     @property
     def jwt_enabled(self) -> bool:
@@ -226,6 +263,8 @@ AUTH_MODES = ("none", "required")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 BOOTSTRAP_KEY = re.compile(r"vxk_[0-9a-f]{16}_[A-Za-z0-9_\-]{32,128}")
 """The API key token format (`vexil.security.apikeys`), checked here so a typo stops start-up."""
+ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}")
+"""`host:port` of `advertise_address` (an IPv6 host in brackets)."""
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -372,6 +411,18 @@ def validate(settings: Settings) -> None:
                 f"cloudwatch_interval (from {where('cloudwatch_interval')}): must be at least "
                 f"{MIN_INTERVAL_S:g} seconds (CloudWatch's finest resolution)"
             )
+    if settings.replica_heartbeat <= 0:
+        raise ConfigError(f"replica_heartbeat (from {where('replica_heartbeat')}): must be greater than 0")
+    if settings.replica_expiry < 2 * settings.replica_heartbeat:
+        raise ConfigError(
+            f"replica_expiry (from {where('replica_expiry')}): must be at least twice replica_heartbeat "
+            f"({2 * settings.replica_heartbeat:g} s), or a live replica would flicker out of the registry"
+        )
+    if settings.advertise_address and not ADDRESS.fullmatch(settings.advertise_address):
+        raise ConfigError(
+            f"advertise_address (from {where('advertise_address')}): {settings.advertise_address!r} "
+            "is not host:port (e.g. 10.0.0.5:50051 or vexil-0.vexil:50051)"
+        )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")
     for name in ("evaluation_budget_operations", "evaluation_budget_characters", "evaluate_all_max_keys"):
@@ -405,6 +456,8 @@ def validate_security(settings: Settings) -> None:
         "jwt_secret_file",
         "jwt_public_key",
         "jwt_jwks_file",
+        "replica_secret_file",
+        "replica_ca_cert",
     ):
         path = getattr(settings, name)
         if path and not Path(path).is_file():
@@ -427,7 +480,12 @@ def validate_security(settings: Settings) -> None:
         )
     if settings.rate_limits not in ("", "on", "off"):
         raise ConfigError(f"rate_limits (from {where('rate_limits')}): use on or off")
-    for name in ("rate_limit_admin", "rate_limit_evaluation", "rate_limit_evaluation_client"):
+    for name in (
+        "rate_limit_admin",
+        "rate_limit_evaluation",
+        "rate_limit_evaluation_client",
+        "replica_poke_rate",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} (from {where(name)}): must not be negative (0 means unlimited)")
     for entry in settings.rate_limit_admin_roles:

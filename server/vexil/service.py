@@ -98,6 +98,9 @@ class FlagService:
         self.cache = cache
         self.default_environment = default_environment
         self.max_flags = max_flags
+        self.written: list[Callable[[Change], None]] = []
+        """Called with each change written through this service, once applied here (the fleet
+        pokes the other replicas); must not block."""
 
     def environment(self, name: str) -> str:
         """The environment a request means: its own, or the server's default; must be served here
@@ -147,6 +150,8 @@ class FlagService:
 
     async def _applied(self, change: Change) -> Change:
         await self.cache.apply(change)
+        for written in self.written:
+            written(change)
         return change
 
     # -- flags ---------------------------------------------------------------------------------

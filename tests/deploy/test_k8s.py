@@ -202,12 +202,12 @@ def test_the_pod_serves_securely_and_non_root(overlay: str) -> None:
     # Every file a setting names lies on a read-only mount of a Secret that the pod references.
     secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-    for name in ("tls_cert", "tls_key", "jwt_public_key"):
+    for name in ("tls_cert", "tls_key", "jwt_public_key", "replica_secret_file", "replica_ca_cert"):
         path = Path(getattr(s, name))
         mount = mounts.get(str(path.parent))
         assert mount is not None, f"{name} {path}: no volume mounted at {path.parent}"
         assert mount["readOnly"] is True and mount["name"] in secrets
-    assert set(secrets.values()) == {"vexil-tls", "vexil-jwt"}
+    assert set(secrets.values()) == {"vexil-tls", "vexil-jwt", "vexil-replica"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

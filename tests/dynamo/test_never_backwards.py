@@ -184,9 +184,10 @@ async def _equal(answers, expected: dict[str, int]) -> bool:
 
 async def test_resume_from_a_version_written_through_another_replica(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
-    # B polls slowly, so that the resume below reaches it before its change feed has the write.
+    # B polls slowly (and A pokes no one), so that the resume below reaches B before its change feed
+    # has the write.
     with (
-        dynamodb_replica(tmp_path, endpoint, table) as a,
+        dynamodb_replica(tmp_path, endpoint, table, "--replica-pokes", "false") as a,
         dynamodb_replica(tmp_path, endpoint, table, "--poll-interval", "3") as b,
     ):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:

@@ -14,12 +14,13 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 from vexil.transport import flagd_protos
-from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
+from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2, replica_pb2
 
 SERVICES: tuple[ServiceDescriptor, ...] = (
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     keys_pb2.DESCRIPTOR.services_by_name["KeyService"],
+    replica_pb2.DESCRIPTOR.services_by_name["ReplicaService"],
     flagd_protos.EVALUATION_V1,
     flagd_protos.EVALUATION_V2,
     flagd_protos.SYNC_V1,

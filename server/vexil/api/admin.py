@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -9,8 +10,10 @@ import grpc
 
 from vexil import __version__, identity
 from vexil.errors import InvalidArgument
+from vexil.fleet import DEFAULT_WAIT_S, MAX_WAIT_S, Fleet
 from vexil.model import Change, Flag
 from vexil.service import FlagService
+from vexil.store.replicas import ReplicaRecord
 from vexil.transport import status
 from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
 from vexil.wire import (
@@ -34,9 +37,30 @@ def _flag_response(change: Change) -> admin_pb2.FlagResponse:
     return response
 
 
+def _replica_statuses(
+    fleet: Fleet, replicas: Sequence[ReplicaRecord], now: float
+) -> list[admin_pb2.ReplicaStatus]:
+    """The registry's records as the API shows them: lag is versions behind the newest any
+    live replica has applied."""
+    newest = max((r.config_version for r in replicas), default=0)
+    return [
+        admin_pb2.ReplicaStatus(
+            id=r.replica_id,
+            address=r.address,
+            config_version=r.config_version,
+            lag=newest - r.config_version,
+            last_seen_seconds=max(0.0, now - r.last_seen_unix),
+            self=r.replica_id == fleet.replica_id,
+        )
+        for r in replicas
+    ]
+
+
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, service: FlagService, *, insecure_reasons: Sequence[str] = ()) -> None:
+    def __init__(self, service: FlagService, fleet: Fleet, *, insecure_reasons: Sequence[str] = ()) -> None:
         self.service = service
+        self.fleet = fleet
+        """The replica registry: GetStatus lists it, WaitForPropagation waits on it."""
         self.insecure_reasons = tuple(insecure_reasons)
         """Why this server serves insecurely; GetStatus says so to every caller that may read it."""
 
@@ -200,6 +224,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         for env in identity.visible(cache.environments):
             feed = cache.status(env)
             degraded |= not feed.healthy
+            replicas = self.fleet.known_replicas(env)  # as of the last heartbeat: no I/O here
             response.environments.add(
                 name=env,
                 config_version=feed.config_version,
@@ -208,8 +233,34 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 healthy=feed.healthy,
                 last_error=feed.last_error,
                 subscribers=cache.hub.count(env),
+                replicas=_replica_statuses(self.fleet, replicas, time.time()),
             )
         response.state = (
             admin_pb2.ServerStatus.STATE_DEGRADED if degraded else admin_pb2.ServerStatus.STATE_SERVING
         )
         return response
+
+    @status.unary
+    async def WaitForPropagation(
+        self, request, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.WaitForPropagationResponse:
+        env = self.service.environment(request.environment)
+        version = request.config_version or self.service.cache.get(env).config_version
+        timeout = request.timeout_seconds or DEFAULT_WAIT_S
+        if not 0 < timeout <= MAX_WAIT_S:
+            raise InvalidArgument(
+                f"must be more than 0 and at most {MAX_WAIT_S:g} seconds", "timeout_seconds"
+            )
+        if context.time_remaining() is not None:  # the caller's own deadline bounds the wait too
+            timeout = max(0.001, min(timeout, context.time_remaining() - 0.05))
+        receipt = await self.fleet.wait_for(env, version, timeout)
+        return admin_pb2.WaitForPropagationResponse(
+            environment=env,
+            config_version=version,
+            complete=receipt.complete,
+            applied=len(receipt.applied),
+            total=len(receipt.replicas),
+            replicas=_replica_statuses(self.fleet, receipt.replicas, time.time()),
+            laggards=[r.replica_id for r in receipt.laggards],
+            elapsed_seconds=receipt.elapsed_seconds,
+        )

@@ -107,6 +107,13 @@ class Metrics:
             " (--insecure outside the local profile, or plaintext on a non-loopback address).",
             registry=self.registry,
         )
+        self.replica_pokes = Counter(
+            "vexil_replica_pokes",
+            "Pokes between replicas by outcome: sent and failed (by this replica, after its writes),"
+            " accepted and refused (from others; refused: bad secret or over the rate limit).",
+            ["outcome"],
+            registry=self.registry,
+        )
         info = Gauge("vexil_build_info", "vexil's version (always 1).", ["version"], registry=self.registry)
         info.labels(__version__).set(1)
         ProcessCollector(registry=self.registry)
@@ -132,9 +139,16 @@ class Metrics:
         """Count one request refused by authentication or authorization (see module docstring)."""
         self.auth_failures.labels(_checked(reason, AUTH_FAILURE_REASONS), _checked(protocol, PROTOCOLS)).inc()
 
+    def poke(self, outcome: str) -> None:
+        """Count one poke sent, failed, accepted or refused."""
+        self.replica_pokes.labels(_checked(outcome, POKE_OUTCOMES)).inc()
+
     def exposition(self) -> bytes:
         """The text `/metrics` serves (for tests and tools that hold the `Metrics` object)."""
         return generate_latest(self.registry)
+
+
+POKE_OUTCOMES = frozenset({"sent", "failed", "accepted", "refused"})
 
 
 def _checked(value: str, allowed: frozenset[str]) -> str:

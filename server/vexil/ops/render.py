@@ -103,6 +103,23 @@ def health(report: dict[str, Any], *, target: str, colour: bool) -> str:
         lines.append(
             table(("ENVIRONMENT", "CONFIG", "FLAGS", "STALENESS", "SUBSCRIBERS", "HEALTHY"), env_rows)
         )
+        replica_rows = [
+            (
+                e.get("name", ""),
+                r.get("id", "") + (" (this)" if r.get("self") else ""),
+                r.get("address", ""),
+                str(r.get("config_version", 0)),
+                str(r.get("lag", 0)),
+                show(float(r.get("last_seen_seconds", 0.0)), "s"),
+            )
+            for e in envs
+            for r in e.get("replicas") or []
+        ]
+        if replica_rows:
+            lines.append("")
+            lines.append(
+                table(("ENVIRONMENT", "REPLICA", "ADDRESS", "APPLIED", "LAG", "LAST SEEN"), replica_rows)
+            )
     for problem in report.get("problems", []):
         lines.append(paint(f"problem: {problem}", "CRIT", colour))
     for reason in report.get("insecure", []):

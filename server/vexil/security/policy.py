@@ -33,6 +33,8 @@ EVALUATE = Rule(EVALUATOR, EVALUATION_API)
 READ = Rule(EDITOR, ADMIN_API)
 WRITE = Rule(EDITOR, ADMIN_API)
 MANAGE = Rule(ADMIN, ADMIN_API)
+REPLICA = Rule(None, OPEN_API)
+"""Internal between replicas: no user credential, the servicer checks the replica secret."""
 
 _FLAGD_RESOLVE = ("ResolveBoolean", "ResolveString", "ResolveFloat", "ResolveInt", "ResolveObject")
 
@@ -52,8 +54,12 @@ POLICY: dict[str, Rule] = {
     "/vexil.v1.AdminService/ListChanges": READ,
     "/vexil.v1.AdminService/GetEnvironment": READ,
     "/vexil.v1.AdminService/GetStatus": READ,
+    "/vexil.v1.AdminService/WaitForPropagation": READ,
     "/vexil.v1.AdminService/SetKillSwitch": MANAGE,
     "/vexil.v1.AdminService/UpdateEnvironment": MANAGE,
+    # vexil.v1: between replicas (authenticated by the servicer with the replica secret, and rate
+    # limited there per caller: `vexil.api.replica`)
+    "/vexil.v1.ReplicaService/Poke": REPLICA,
     # vexil.v1: API keys
     "/vexil.v1.KeyService/CreateKey": MANAGE,
     "/vexil.v1.KeyService/ListKeys": MANAGE,

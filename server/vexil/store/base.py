@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.store.replicas import ReplicaRecord
 
 
 @runtime_checkable
@@ -119,3 +120,13 @@ class FlagStore(Protocol):
 
     async def adopt(self, env: str, *, actor: str) -> str:
         """Record a new adoption of the store's current state for `env`; returns its id."""
+
+    async def put_replica(self, record: ReplicaRecord) -> None:
+        """Record (or refresh) one replica's registry record; never bumps `config_version` and
+        never enters the change log (`vexil.store.replicas`)."""
+
+    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
+        """The live registry records of `env` (expired ones left out), by replica id."""
+
+    async def delete_replica(self, env: str, replica_id: str) -> None:
+        """Remove one replica's record (a replica stopping on purpose); absent is fine."""

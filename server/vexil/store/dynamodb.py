@@ -86,6 +86,7 @@ from vexil.store.dynamodb_client import (
     translated_errors,
 )
 from vexil.store.dynamodb_table import GSI1_NAME, GSI2_NAME
+from vexil.store.replicas import ReplicaRecord, live
 from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
 
 Item = items.Item
@@ -114,6 +115,8 @@ deadline, so a stalled table is still noticed within it."""
 TRIM_BATCH = 25
 """Change-log entries one trim deletes (one DeleteItem each, at once); later writes continue the
 work."""
+MAX_REPLICAS = 1000
+"""Most registry records one listing reads (a bound; fleets are far smaller)."""
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -382,6 +385,41 @@ class DynamoStore(StoreWrites, OwnsClient):
             },
         )
         return adoption_id
+
+    # --- the replica registry (see `vexil.store.replicas`) ---------------------------------
+
+    async def put_replica(self, record: ReplicaRecord) -> None:
+        """One PutItem of the replica's own record: no transaction, no `configVersion` bump, no
+        change-log entry."""
+        records.check_environment_name(record.environment)
+        await self._call(
+            f"recording replica {record.replica_id} for {record.environment}",
+            "put_item",
+            Item=items.replica_to_item(record),
+        )
+
+    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
+        """One consistent Query of the environment's `REPLICA#` range; expired records dropped."""
+        if not self._valid_identity(env):
+            return []
+        found = await self._query(
+            want=MAX_REPLICAS,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :replica)",
+            ExpressionAttributeValues={
+                ":pk": items.s(items.env_pk(env)),
+                ":replica": items.s(items.REPLICA_PREFIX),
+            },
+        )
+        return live((items.replica_from_item(env, i) for i in found), time.time())
+
+    async def delete_replica(self, env: str, replica_id: str) -> None:
+        """A replica stopping on purpose leaves the registry at once (not an expiry later)."""
+        if self._valid_identity(env):
+            await self._call(
+                f"removing replica {replica_id} from {env}",
+                "delete_item",
+                Key=items.replica_item_key(env, replica_id),
+            )
 
     async def _write_flag(self, env: str, key: str, build: BuildFlagWrite, doing: str) -> Change:
         """Read the environment and flag items (and the history, when the flag item cannot tell the

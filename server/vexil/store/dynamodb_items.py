@@ -8,6 +8,7 @@ Layout (docs/dynamodb.md):
 | history     | FLAG#<env>#<key>   | VERSION#<000000000007>   |
 | environment | ENV#<env>          | METADATA                 |
 | change log  | ENV#<env>          | CHANGE#<000000000042>    |
+| replica     | ENV#<env>          | REPLICA#<replica id>     |
 
 The flag item carries the operations guide's attributes (flagKey, description, defaultEnabled,
 owner, createdAt as ISO-8601 text) so the guide's tooling keeps working, plus vexil's own.
@@ -33,6 +34,7 @@ from typing import Any
 
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState
 from vexil.store import records
+from vexil.store.replicas import ReplicaRecord
 
 Item = dict[str, dict[str, Any]]
 """A DynamoDB item in wire form, e.g. {"PK": {"S": "ENV#prod"}}."""
@@ -50,6 +52,8 @@ TYPE_REVISION = "FLAG_VERSION"
 TYPE_ENVIRONMENT = "ENVIRONMENT"
 TYPE_CHANGE = "CHANGE"
 TYPE_ADOPTION = "ADOPTION"
+TYPE_REPLICA = "REPLICA"
+REPLICA_PREFIX = "REPLICA#"
 
 EXPIRES_AT = "expiresAt"
 """The change log's TTL attribute (epoch seconds): DynamoDB deletes an entry some time after it
@@ -99,6 +103,10 @@ def env_item_key(env: str) -> Item:
 
 def adoption_item_key(env: str) -> Item:
     return key(env_pk(env), ADOPTION)
+
+
+def replica_item_key(env: str, replica_id: str) -> Item:
+    return key(env_pk(env), REPLICA_PREFIX + replica_id)
 
 
 # --- wire values --------------------------------------------------------------------------
@@ -403,6 +411,31 @@ def change_to_item(change: Change, *, expires_at: int | None = None) -> Item:
     if expires_at is not None:
         item[EXPIRES_AT] = n(expires_at)
     return item
+
+
+def replica_to_item(record: ReplicaRecord) -> Item:
+    """A registry record in the environment's partition, beside (never inside) the change log's
+    `CHANGE#` range, so no change-log query ever meets it."""
+    return {
+        **replica_item_key(record.environment, record.replica_id),
+        "itemType": s(TYPE_REPLICA),
+        "replicaId": s(record.replica_id),
+        "address": s(record.address),
+        "configVersion": n(record.config_version),
+        "lastSeen": {"N": f"{record.last_seen_unix:.3f}"},
+        EXPIRES_AT: n(record.expires_at_unix),
+    }
+
+
+def replica_from_item(env: str, item: Item) -> ReplicaRecord:
+    return ReplicaRecord(
+        replica_id=_text(item, "replicaId"),
+        environment=env,
+        address=_text(item, "address"),
+        config_version=_int(item, "configVersion"),
+        last_seen_unix=float(_get(item, "lastSeen", 0) or 0),
+        expires_at_unix=_int(item, EXPIRES_AT),
+    )
 
 
 def expires_at_of(item: Item) -> int | None:

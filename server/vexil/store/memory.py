@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from vexil.model import Change, Environment, Flag, FlagRevision, Page
 from vexil.store import paging, records
+from vexil.store.replicas import ReplicaRecord, live
 from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
 
 DEFAULT_MAX_CHANGES = 10_000
@@ -65,6 +66,7 @@ class MemoryStore(StoreWrites):
         self._change_retention = change_retention
         self._environments: dict[str, _EnvironmentState] = {}
         self._adoptions: dict[str, str] = {}
+        self._replicas: dict[tuple[str, str], ReplicaRecord] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -162,6 +164,18 @@ class MemoryStore(StoreWrites):
         records.check_environment_name(env)
         self._adoptions[env] = uuid.uuid4().hex
         return self._adoptions[env]
+
+    # --- the replica registry: in one process, a registry of one -----------------------------
+
+    async def put_replica(self, record: ReplicaRecord) -> None:
+        records.check_environment_name(record.environment)
+        self._replicas[(record.environment, record.replica_id)] = record
+
+    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
+        return live((r for (e, _), r in self._replicas.items() if e == env), time.time())
+
+    async def delete_replica(self, env: str, replica_id: str) -> None:
+        self._replicas.pop((env, replica_id), None)
 
     # --- writes (each one synchronous from its first read to its last mutation) -------------
 

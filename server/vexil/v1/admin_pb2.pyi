@@ -212,7 +212,7 @@ class ServerStatus(_message.Message):
     def __init__(self, state: _Optional[_Union[ServerStatus.State, str]] = ..., store: _Optional[str] = ..., environments: _Optional[_Iterable[_Union[EnvironmentStatus, _Mapping]]] = ..., version: _Optional[str] = ..., insecure: _Optional[bool] = ..., insecure_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnvironmentStatus(_message.Message):
-    __slots__ = ("name", "config_version", "flags", "staleness_seconds", "healthy", "last_error", "subscribers")
+    __slots__ = ("name", "config_version", "flags", "staleness_seconds", "healthy", "last_error", "subscribers", "replicas")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
@@ -220,6 +220,7 @@ class EnvironmentStatus(_message.Message):
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     name: str
     config_version: int
     flags: int
@@ -227,4 +228,51 @@ class EnvironmentStatus(_message.Message):
     healthy: bool
     last_error: str
     subscribers: int
-    def __init__(self, name: _Optional[str] = ..., config_version: _Optional[int] = ..., flags: _Optional[int] = ..., staleness_seconds: _Optional[float] = ..., healthy: _Optional[bool] = ..., last_error: _Optional[str] = ..., subscribers: _Optional[int] = ...) -> None: ...
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    def __init__(self, name: _Optional[str] = ..., config_version: _Optional[int] = ..., flags: _Optional[int] = ..., staleness_seconds: _Optional[float] = ..., healthy: _Optional[bool] = ..., last_error: _Optional[str] = ..., subscribers: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...
+
+class ReplicaStatus(_message.Message):
+    __slots__ = ("id", "address", "config_version", "lag", "last_seen_seconds", "self")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SELF_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    address: str
+    config_version: int
+    lag: int
+    last_seen_seconds: float
+    self: bool
+    def __init__(self_, id: _Optional[str] = ..., address: _Optional[str] = ..., config_version: _Optional[int] = ..., lag: _Optional[int] = ..., last_seen_seconds: _Optional[float] = ..., self: _Optional[bool] = ...) -> None: ...
+
+class WaitForPropagationRequest(_message.Message):
+    __slots__ = ("environment", "config_version", "timeout_seconds")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    config_version: int
+    timeout_seconds: float
+    def __init__(self, environment: _Optional[str] = ..., config_version: _Optional[int] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class WaitForPropagationResponse(_message.Message):
+    __slots__ = ("environment", "config_version", "complete", "applied", "total", "replicas", "laggards", "elapsed_seconds")
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    LAGGARDS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    config_version: int
+    complete: bool
+    applied: int
+    total: int
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    laggards: _containers.RepeatedScalarFieldContainer[str]
+    elapsed_seconds: float
+    def __init__(self, environment: _Optional[str] = ..., config_version: _Optional[int] = ..., complete: _Optional[bool] = ..., applied: _Optional[int] = ..., total: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., laggards: _Optional[_Iterable[str]] = ..., elapsed_seconds: _Optional[float] = ...) -> None: ...

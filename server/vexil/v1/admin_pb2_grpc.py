@@ -95,6 +95,11 @@ class AdminServiceStub:
                 request_serializer=vexil_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=vexil_dot_v1_dot_admin__pb2.ServerStatus.FromString,
                 _registered_method=True)
+        self.WaitForPropagation = channel.unary_unary(
+                '/vexil.v1.AdminService/WaitForPropagation',
+                request_serializer=vexil_dot_v1_dot_admin__pb2.WaitForPropagationRequest.SerializeToString,
+                response_deserializer=vexil_dot_v1_dot_admin__pb2.WaitForPropagationResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -183,6 +188,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WaitForPropagation(self, request, context):
+        """Propagation receipt: answers once every live replica of the environment (the replica
+        registry) has applied config_version, or when the timeout passes, with k of n and who lags.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +258,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=vexil_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
                     response_serializer=vexil_dot_v1_dot_admin__pb2.ServerStatus.SerializeToString,
+            ),
+            'WaitForPropagation': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitForPropagation,
+                    request_deserializer=vexil_dot_v1_dot_admin__pb2.WaitForPropagationRequest.FromString,
+                    response_serializer=vexil_dot_v1_dot_admin__pb2.WaitForPropagationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -571,6 +589,33 @@ class AdminService:
             '/vexil.v1.AdminService/GetStatus',
             vexil_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
             vexil_dot_v1_dot_admin__pb2.ServerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitForPropagation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vexil.v1.AdminService/WaitForPropagation',
+            vexil_dot_v1_dot_admin__pb2.WaitForPropagationRequest.SerializeToString,
+            vexil_dot_v1_dot_admin__pb2.WaitForPropagationResponse.FromString,
             options,
             channel_credentials,
             insecure,
