@@ -20,7 +20,6 @@ flagd answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -31,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from vexil.background import cancel_and_wait
 from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, VexilError
 from vexil.model import Flag, FlagState
@@ -388,10 +388,8 @@ class FileSync:
         self._task = asyncio.create_task(self._watch(), name=f"flags-file:{self.path.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:

@@ -24,7 +24,6 @@ dimensions so the fleet's replicas add up:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 
+from vexil.background import cancel_and_wait
 from vexil.cache import SnapshotCache
 from vexil.errors import VexilError
 from vexil.observability.metrics import Metrics
@@ -213,9 +213,7 @@ class CloudWatchPublisher:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await self._publish(FLUSH_TIMEOUT_S)
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:

@@ -8,9 +8,10 @@ look like a healthy server in its logs. The `vexil_insecure` gauge and GetStatus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
+
+from vexil.background import cancel_and_wait
 
 log = logging.getLogger("vexil.security")
 
@@ -39,11 +40,8 @@ class InsecureNotice:
         self._task = asyncio.create_task(self._repeat(), name="vexil-insecure-notice")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _repeat(self) -> None:
         while True:

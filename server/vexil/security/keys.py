@@ -18,7 +18,6 @@ change invalidates (`streams.StreamRegistry.recheck`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from cachetools import LRUCache, TTLCache
 
+from vexil.background import cancel_and_wait
 from vexil.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from vexil.security import apikeys, audit
 from vexil.security.roles import ADMIN, ROLES
@@ -97,11 +97,8 @@ class KeyManager:
         self._flusher = asyncio.create_task(self._flush_loop(), name="vexil-key-usage")
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        flusher, self._flusher = self._flusher, None
+        await cancel_and_wait(flusher)
         await self.flush_usage()
         await self.store.close()
 

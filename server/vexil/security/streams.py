@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
+from vexil.background import cancel_and_wait
 from vexil.hub import Hub, Subscription
 from vexil.identity import current_principal
 from vexil.security import apikeys
@@ -153,11 +154,8 @@ class StreamRegistry:
         self._task = asyncio.create_task(self._run(), name="vexil-stream-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:
