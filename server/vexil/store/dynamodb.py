@@ -57,6 +57,7 @@ from vexil.errors import InvalidArgument, Unavailable
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
 from vexil.store import dynamodb_items as items
 from vexil.store import paging, records
+from vexil.store.base import FlagStore
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
     ClientSettings,
@@ -65,7 +66,7 @@ from vexil.store.dynamodb_client import (
     error_code,
     translated_errors,
 )
-from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
+from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite
 
 Item = items.Item
 
@@ -103,7 +104,7 @@ class _Cancelled:
         return self.images[index] if index < len(self.images) else None
 
 
-class DynamoStore(StoreWrites, OwnsClient):
+class DynamoStore(OwnsClient, FlagStore):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
     name = "dynamodb"
