@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from vexil.background import cancel_and_wait
+from vexil.background import BackgroundTask, cancel_and_wait
 
 
 async def test_returns_only_after_the_task_has_ended_and_cleaned_up() -> None:
@@ -72,3 +72,37 @@ async def test_a_stop_that_is_itself_cancelled_stays_cancelled() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_background_task_runs_once_however_often_started_and_stops() -> None:
+    runs: list[str] = []
+    stopped = asyncio.Event()
+
+    async def loop() -> None:
+        runs.append(asyncio.current_task().get_name())  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            stopped.set()
+
+    background = BackgroundTask("vexil-test-loop")
+    assert not background.running
+    background.start(loop)
+    background.start(loop)  # a second start while it runs changes nothing
+    assert background.running
+    for _ in range(100):  # let the loop start (bounded)
+        if runs:
+            break
+        await asyncio.sleep(0.001)
+    await background.stop()
+    assert stopped.is_set() and not background.running
+    assert runs == ["vexil-test-loop"]
+    await background.stop()  # stopping again is harmless
+
+    background.start(loop)  # and it can be started again after a stop
+    for _ in range(100):
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.001)
+    await background.stop()
+    assert runs == ["vexil-test-loop", "vexil-test-loop"]

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from vexil.background import cancel_and_wait
+from vexil.background import BackgroundTask
 
 log = logging.getLogger("vexil.security")
 
@@ -24,7 +24,7 @@ class InsecureNotice:
 
     def __init__(self, reasons: Sequence[str]) -> None:
         self.reasons = tuple(reasons)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("vexil-insecure-notice")
 
     def warn(self) -> None:
         log.warning(
@@ -34,14 +34,13 @@ class InsecureNotice:
         )
 
     def start(self) -> None:
-        if not self.reasons or self._task is not None:
+        if not self.reasons or self._task.running:
             return
         self.warn()
-        self._task = asyncio.create_task(self._repeat(), name="vexil-insecure-notice")
+        self._task.start(self._repeat)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self._task.stop()
 
     async def _repeat(self) -> None:
         while True:

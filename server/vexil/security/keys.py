@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from cachetools import LRUCache, TTLCache
 
-from vexil.background import cancel_and_wait
+from vexil.background import BackgroundTask
 from vexil.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from vexil.security import apikeys, audit
 from vexil.security.roles import ADMIN, ROLES
@@ -88,17 +88,16 @@ class KeyManager:
         self._last_known: LRUCache[str, ApiKey] = LRUCache(CACHE_SIZE)
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._used: dict[str, float] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = BackgroundTask("vexil-key-usage")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.store.start()
-        self._flusher = asyncio.create_task(self._flush_loop(), name="vexil-key-usage")
+        self._flusher.start(self._flush_loop)
 
     async def stop(self) -> None:
-        flusher, self._flusher = self._flusher, None
-        await cancel_and_wait(flusher)
+        await self._flusher.stop()
         await self.flush_usage()
         await self.store.close()
 
