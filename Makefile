@@ -49,7 +49,7 @@ run: $(STAMP)
 ## The same from DynamoDB: the emulator (moto_server, from the venv) on $(DYNAMODB_PORT), the table,
 ## the demo flags imported; Ctrl-C stops the server and the emulator.
 run-dynamodb: $(STAMP)
-	$(PY) scripts/run_dynamodb.py --port $(PORT) --http-port $(HTTP_PORT) --dynamodb-port $(DYNAMODB_PORT)
+	$(PY) -m scripts.run_dynamodb --port $(PORT) --http-port $(HTTP_PORT) --dynamodb-port $(DYNAMODB_PORT)
 
 ## Run the whole test suite (starts and stops the DynamoDB emulator itself).
 test: $(STAMP)

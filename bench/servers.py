@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,9 @@ from typing import Any
 import boto3
 import grpc
 
+from tests.support import emulator
 from tests.support.dynamo import DUMMY_AWS_ENV, REGION
+from tests.support.processes import terminate
 from tests.support.servers import ServerProcess, free_port, wait_serving
 from vexil.model import Environment, Flag
 from vexil.store import dynamodb_items as items
@@ -81,51 +82,19 @@ def scrape(http_port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 def stop_process(proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
     """SIGTERM, then SIGKILL after `grace`; the process's own children are killed if left over."""
     orphans = children_of(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    terminate(proc, grace)
     for pid in orphans:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
-class Emulator:
-    """`moto_server` on a free loopback port, as `tests/support/dynamo.py` starts it."""
+class Emulator(emulator.Emulator):
+    """moto's threaded `moto_server` on a free loopback port (`tests.support.emulator`), with what
+    the benchmark needs of it: a client, a table, flags written in bulk."""
 
     def __init__(self, logs: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log_path = logs / "moto.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         os.environ.update(DUMMY_AWS_ENV)  # never a real account: this process and its children
-
-    def start(self, timeout: float = 20.0) -> Emulator:
-        executable = Path(sys.executable).with_name("moto_server")
-        command = str(executable) if executable.exists() else shutil.which("moto_server")
-        if command is None:
-            raise RuntimeError("moto_server not installed: pip install 'moto[server]'")
-        # Its request log goes to a file, never a pipe: an unread pipe would freeze it.
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [command, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start on {self.endpoint}; see {self.log_path}")
-            time.sleep(0.1)
-        return self
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=1.0):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
+        super().__init__(logs / "moto.log", threaded=True)
 
     def client(self) -> Any:
         return boto3.client("dynamodb", region_name=REGION, endpoint_url=self.endpoint)
@@ -167,10 +136,6 @@ class Emulator:
                 return
             time.sleep(0.05)
         raise RuntimeError("the emulator left items unprocessed after 10 tries")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc, 5.0)
 
 
 def floor_processes(

@@ -1,12 +1,13 @@
 """`make run-dynamodb`: the demo flags served from DynamoDB, on this machine, in one command.
 
-Starts the DynamoDB emulator (`moto_server`, installed in the virtualenv with the dev tools) on
-loopback port 8000, the port the operations guide gives "DynamoDB Local"; creates the table
-(`vexil dynamodb create-table`); starts `vexil serve --store dynamodb` on it; imports the demo
-flags through the admin API (`vexil flags import`, so the server needs no flags-file mode); and
-runs until the server stops (Ctrl-C), then stops the emulator.  The emulator keeps everything in
-memory: each run starts empty.  Dummy AWS credentials are set for the emulator (it accepts any),
-so no real AWS account is ever used.
+Starts the DynamoDB emulator (`moto_server`, installed in the virtualenv with the dev tools, by
+the launcher the tests and the benchmark use: `tests.support.emulator`) on loopback port 8000,
+the port the operations guide gives "DynamoDB Local"; creates the table (`vexil dynamodb
+create-table`); starts `vexil serve --store dynamodb` on it; imports the demo flags through the
+admin API (`vexil flags import`, so the server needs no flags-file mode); and runs until the
+server stops (Ctrl-C), then stops the emulator.  The emulator keeps everything in memory: each
+run starts empty.  Dummy AWS credentials are set for the emulator (it accepts any), so no real
+AWS account is ever used.  Run it from the repository root (`python -m scripts.run_dynamodb`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from tests.support.emulator import Emulator, EmulatorError, answers
+from tests.support.processes import terminate
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +33,6 @@ EMULATOR_ENV = {
     "AWS_DEFAULT_REGION": "ap-northeast-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-
-
-def answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1.0):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def say(text: str) -> None:
@@ -56,17 +50,6 @@ def wait_for(what: str, ready: object, process: subprocess.Popen, timeout: float
         time.sleep(0.2)
 
 
-def stop(process: subprocess.Popen, timeout: float = 15.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.returncode
-
-
 def interrupted(signum: int, frame: object) -> None:
     """SIGTERM (a supervisor, `kill`) stops everything the way Ctrl-C does."""
     raise KeyboardInterrupt
@@ -82,7 +65,11 @@ def main() -> int:
     args = p.parse_args()
 
     env = {**os.environ, **EMULATOR_ENV}
-    endpoint = f"http://127.0.0.1:{args.dynamodb_port}"
+    handle, log_name = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
+    os.close(handle)  # the launcher writes the log by its path
+    log = Path(log_name)
+    emulator = Emulator(log, port=args.dynamodb_port, threaded=True, env=env)
+    endpoint = emulator.endpoint
     if answers(endpoint):
         say(f"something already answers on {endpoint}; stop it or pass DYNAMODB_PORT=<port>")
         return 4
@@ -90,19 +77,11 @@ def main() -> int:
     where = ["--env", args.env, "--dynamodb-endpoint", endpoint]
     target = ["--target", f"127.0.0.1:{args.port}", "-e", args.env]
 
-    log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False)  # noqa: SIM115
-    say(f"starting the DynamoDB emulator ({BIN / 'moto_server'}) on {endpoint}; its log: {log.name}")
-    # A file, never an unread pipe: moto logs every request, and a full pipe would freeze it.
-    emulator = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(args.dynamodb_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env=env,
-    )
+    say(f"starting the DynamoDB emulator ({emulator.command[0]}) on {endpoint}; its log: {log}")
     server: subprocess.Popen | None = None
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        wait_for("the emulator", lambda: answers(endpoint), emulator)
+        emulator.start(START_TIMEOUT)
         subprocess.run([vexil, "dynamodb", "create-table", *where], env=env, check=True)
         ports = ["--port", str(args.port), "--http-port", str(args.http_port)]
         server = subprocess.Popen([vexil, "serve", *ports, "--store", "dynamodb", *where], env=env)
@@ -125,13 +104,14 @@ def main() -> int:
             f"serving {args.flags} from table feature-flags-{args.env} on 127.0.0.1:{args.port}; Ctrl-C stops"
         )
         return server.wait()
+    except EmulatorError as exc:
+        raise SystemExit(f"run-dynamodb: {exc}") from None
     except KeyboardInterrupt:
         return 0
     finally:
         if server is not None:
-            stop(server)
-        stop(emulator)
-        log.close()
+            terminate(server, 15.0)
+        emulator.stop(15.0)
         say("stopped the server and the emulator")
 
 

@@ -62,6 +62,16 @@ def all_from_response(response: evaluation_pb2.EvaluateAllResponse) -> dict[str,
     return {r.flag_key: from_response(r.flag_key, None, r) for r in response.results}
 
 
+def failure(key: str, default: T, exc: Exception, deadline: float) -> EvaluationDetails[T]:
+    """What a failed `Evaluate` answers, sync or async: the default, with the error code that
+    says why (the RPC's status, a context the client could not encode, anything else)."""
+    if isinstance(exc, grpc.RpcError):
+        return from_rpc_error(key, default, exc, deadline)
+    if isinstance(exc, ContextError):
+        return failed(key, default, ErrorCode.INVALID_CONTEXT, str(exc))
+    return failed(key, default, ErrorCode.GENERAL, f"{type(exc).__name__}: {exc}")
+
+
 class RemoteEvaluator:
     """Blocking RPCs for the sync `Client` (each bounded by the configured deadline)."""
 
@@ -78,12 +88,8 @@ class RemoteEvaluator:
             request = evaluate_request(key, context, self._environment, value_type)
             response = self._stub.Evaluate(request, timeout=self._deadline, metadata=self._metadata)
             return from_response(key, default, response)
-        except grpc.RpcError as exc:
-            return from_rpc_error(key, default, exc, self._deadline)
-        except ContextError as exc:
-            return failed(key, default, ErrorCode.INVALID_CONTEXT, str(exc))
         except Exception as exc:
-            return failed(key, default, ErrorCode.GENERAL, f"{type(exc).__name__}: {exc}")
+            return failure(key, default, exc, self._deadline)
 
     def value(self, key: str, default: T, context: Mapping[str, Any] | None, value_type: ValueType) -> T:
         return self.details(key, default, context, value_type).value
@@ -113,12 +119,8 @@ class AsyncRemoteEvaluator:
             request = evaluate_request(key, context, self._environment, value_type)
             response = await self._stub.Evaluate(request, timeout=self._deadline, metadata=self._metadata)
             return from_response(key, default, response)
-        except grpc.RpcError as exc:
-            return from_rpc_error(key, default, exc, self._deadline)
-        except ContextError as exc:
-            return failed(key, default, ErrorCode.INVALID_CONTEXT, str(exc))
         except Exception as exc:
-            return failed(key, default, ErrorCode.GENERAL, f"{type(exc).__name__}: {exc}")
+            return failure(key, default, exc, self._deadline)
 
     async def all_details(self, context: Mapping[str, Any] | None) -> dict[str, EvaluationDetails[Any]]:
         try:

@@ -20,7 +20,6 @@ flagd answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -31,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from vexil.background import BackgroundTask
 from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, VexilError
 from vexil.model import Flag, FlagState
@@ -203,7 +203,7 @@ class FileSync:
         """The `managed_by` of the flags this file creates (the name, not the path, so replicas
         that mount the same file at different places agree on it)."""
         self._stamp: tuple[float, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(f"flags-file:{self.path.name}")
         self.last_error = ""
 
     async def sync(self) -> int:
@@ -385,13 +385,10 @@ class FileSync:
         self._stamp = self._current_stamp()
         writes = await self.sync()
         log.info("loaded %s into %s (%d writes)", self.path, self.environment, writes)
-        self._task = asyncio.create_task(self._watch(), name=f"flags-file:{self.path.name}")
+        self._task.start(self._watch)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     async def _watch(self) -> None:
         while True:

@@ -70,6 +70,9 @@ async def test_getters_in_both_modes(aio_server: Connected, mode: str) -> None:
         assert (missing.value, missing.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
         mismatch = await client.int_details("banner", 3)
         assert (mismatch.value, mismatch.error_code) == (3, ErrorCode.TYPE_MISMATCH)
+        if mode == "remote":  # a context no JSON number can carry is refused before it is sent
+            huge = await client.int_details("limit", -1, {"age": 10**400})
+            assert (huge.value, huge.error_code) == (-1, ErrorCode.INVALID_CONTEXT)
         values = await client.all_values({"c": "JP"})
         assert values == {"banner": "JP", "conf": {"a": [1, 2]}, "dark-mode": True, "limit": 5, "ratio": 0.5}
         assert (await client.all_details())["banner"].variant == "en"

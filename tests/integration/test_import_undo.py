@@ -60,6 +60,28 @@ def concurrent(admin: admin_pb2_grpc.AdminServiceStub, *, change_environment: bo
     return call
 
 
+def import_against_another_operator(
+    admin: admin_pb2_grpc.AdminServiceStub, tmp_path: Path, *, change_environment: bool
+) -> None:
+    """Run the import with another operator acting meanwhile (`concurrent`): it must fail on the
+    flag the other operator created."""
+    with pytest.raises(grpc.RpcError) as failed:
+        flagfiles.run_import(
+            concurrent(admin, change_environment=change_environment),
+            admin,
+            ENV,
+            import_file(tmp_path),
+            dry_run=False,
+            reason="",
+        )
+    assert failed.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def flag_keys(admin: admin_pb2_grpc.AdminServiceStub) -> list[str]:
+    flags = admin.ListFlags(admin_pb2.ListFlagsRequest(environment=ENV), timeout=10).flags
+    return sorted(f.key for f in flags)
+
+
 def evaluators(admin: admin_pb2_grpc.AdminServiceStub) -> dict[str, Any]:
     env = admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=ENV), timeout=10)
     return struct_to_dict(env.evaluators)
@@ -71,20 +93,9 @@ def test_undo_never_overwrites_a_concurrent_environment_change(
     """Right after the import writes the environment, another operator adds an evaluator and
     creates a flag the import is about to create: the import fails and undoes its flags, but the
     environment now holds the other operator's change, so its undo is refused and reported."""
-    with pytest.raises(grpc.RpcError) as failed:
-        flagfiles.run_import(
-            concurrent(admin, change_environment=True),
-            admin,
-            ENV,
-            import_file(tmp_path),
-            dry_run=False,
-            reason="",
-        )
-    assert failed.value.code() == grpc.StatusCode.ALREADY_EXISTS
-
+    import_against_another_operator(admin, tmp_path, change_environment=True)
     assert evaluators(admin) == {**BASE, **ADDED, **THEIRS}, "the undo overwrote another operator's change"
-    flags = admin.ListFlags(admin_pb2.ListFlagsRequest(environment=ENV), timeout=10).flags
-    assert sorted(f.key for f in flags) == ["clash"]  # the import's own creates were undone
+    assert flag_keys(admin) == ["clash"]  # the import's own creates were undone
     err = capsys.readouterr().err
     assert "could not undo environment" in err
     assert "vexil flags export" in err  # says what to do next
@@ -93,16 +104,6 @@ def test_undo_never_overwrites_a_concurrent_environment_change(
 def test_undo_restores_the_environment_when_nobody_else_changed_it(
     admin: admin_pb2_grpc.AdminServiceStub, tmp_path: Path
 ) -> None:
-    with pytest.raises(grpc.RpcError) as failed:
-        flagfiles.run_import(
-            concurrent(admin, change_environment=False),
-            admin,
-            ENV,
-            import_file(tmp_path),
-            dry_run=False,
-            reason="",
-        )
-    assert failed.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    import_against_another_operator(admin, tmp_path, change_environment=False)
     assert evaluators(admin) == BASE
-    flags = admin.ListFlags(admin_pb2.ListFlagsRequest(environment=ENV), timeout=10).flags
-    assert sorted(f.key for f in flags) == ["clash"]
+    assert flag_keys(admin) == ["clash"]

@@ -8,10 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from tests.support.emulator import answers
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,11 +18,7 @@ VEXIL = str(Path(sys.executable).with_name("vexil"))
 
 
 def emulator_answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=1.0):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
+    return answers(f"http://127.0.0.1:{port}")
 
 
 def test_make_run_dynamodb_serves_the_demo_flags_and_stops_the_emulator(tmp_path: Path) -> None:

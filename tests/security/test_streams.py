@@ -169,3 +169,37 @@ async def test_a_ticket_closed_before_its_stream_subscribes_still_ends_it(revoke
     ticket.close("API key revoked")
     assert sub.closed_reason == "API key revoked"
     assert hub.subscribe("local").closed_reason == ""  # outside a stream call: untracked
+
+
+async def test_the_sweeper_runs_until_stopped_and_never_after() -> None:
+    """`stop` returns only once the sweeper has ended: no sweep reads the key store after it (the
+    store is closed right after, on shutdown)."""
+    from typing import cast
+
+    from vexil.identity import Principal
+    from vexil.security.authn import Identity
+    from vexil.security.keys import KeyManager
+    from vexil.security.streams import StreamRegistry
+
+    class CountingKeys:
+        """The one call a sweep makes on the key manager, counted."""
+
+        lookups = 0
+
+        async def lookup(self, key_id: str) -> None:
+            self.lookups += 1
+            await asyncio.sleep(0)
+
+    keys = CountingKeys()
+    registry = StreamRegistry(cast(KeyManager, keys), sweep_seconds=0.01)
+    registry.open(Identity(Principal("key:x", "evaluator"), key_id="x"))
+    registry.start()
+
+    async def swept_twice() -> bool:
+        return keys.lookups >= 2
+
+    await eventually(swept_twice, timeout=10.0)
+    await registry.stop()
+    stopped_at = keys.lookups
+    await asyncio.sleep(0.2)  # twenty sweep periods: a sweeper still running would have looked again
+    assert keys.lookups == stopped_at

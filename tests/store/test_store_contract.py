@@ -39,6 +39,19 @@ async def test_store_satisfies_protocol(store: FlagStore) -> None:
     await store.ping()
 
 
+def test_a_backend_missing_part_of_the_contract_cannot_be_built() -> None:
+    """The contract is enforced when a backend is built, not when a caller first needs a read."""
+    from vexil.store.memory import MemoryStore
+
+    class WritesOnly(FlagStore):
+        name = "writes-only"
+        _write_flag = MemoryStore._write_flag
+        _write_environment = MemoryStore._write_environment
+
+    with pytest.raises(TypeError, match="abstract"):
+        WritesOnly()  # type: ignore[abstract]
+
+
 async def test_create_then_get_round_trips_exactly(store: FlagStore) -> None:
     flag = make_flag(
         "rich",

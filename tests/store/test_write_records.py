@@ -7,6 +7,8 @@ answer to a request that does not fit what is stored.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -17,21 +19,29 @@ AT = 1_800_000_000.25
 """The write's timestamp: the builders take it, they never read a clock."""
 
 
+DEFINITION: dict[str, object] = {
+    "key": "checkout",
+    "environment": "prod",
+    "variants": {"on": True, "off": False},
+    "default_variant": "off",
+    "owner": "team-a",
+    "description": "new text",
+}
+"""The new definition every create and update below hands in."""
+
+
 def proposed(**fields: object) -> Flag:
     """A definition as a caller hands it in, with values a store must not keep (version,
     timestamps, author, ownership of an update)."""
     values: dict[str, object] = {
-        "variants": {"on": True, "off": False},
-        "default_variant": "off",
-        "owner": "team-a",
-        "description": "new text",
+        **DEFINITION,
         "version": 42,
         "created_at": 5.0,
         "updated_at": 6.0,
         "updated_by": "mallory",
     }
     values.update(fields)
-    return Flag(key="checkout", environment="prod", **values)  # type: ignore[arg-type]
+    return Flag(**values)  # type: ignore[arg-type]
 
 
 STORED = Flag(
@@ -48,6 +58,37 @@ STORED = Flag(
     managed_by="file:flags.yaml",
 )
 """What the store holds now: version 3, created long ago, owned by a flags file."""
+
+
+def written(flag: Flag, kind: ChangeKind, before: int, after: int, reason: str) -> records.FlagWrite:
+    """The records one flag write by alice at AT must produce, in an environment at config
+    version 6: the stored flag, its revision and the change, both at config version 7; for a
+    delete, the stored flag is the tombstone and the change carries no flag."""
+    deleted = kind is ChangeKind.DELETE
+    return records.FlagWrite(
+        flag=flag,
+        revision=FlagRevision(
+            flag=flag,
+            kind=kind,
+            actor="alice",
+            timestamp=AT,
+            config_version=7,
+            reason=reason,
+            deleted=deleted,
+        ),
+        change=Change(
+            environment_name="prod",
+            config_version=7,
+            kind=kind,
+            actor="alice",
+            timestamp=AT,
+            flag_key="checkout",
+            before_version=before,
+            after_version=after,
+            reason=reason,
+            flag=None if deleted else flag,
+        ),
+    )
 
 
 def read(current: Flag | None, history_version: int = 0) -> records.FlagRead:
@@ -88,36 +129,14 @@ def delete(current: Flag | None = STORED, *, expected_version: int | None = 3) -
 
 def test_create_assigns_version_one_timestamps_author_and_config_version() -> None:
     flag = Flag(
-        key="checkout",
-        environment="prod",
-        variants={"on": True, "off": False},
-        default_variant="off",
-        owner="team-a",
-        description="new text",
+        **DEFINITION,  # type: ignore[arg-type]
         version=1,
         created_at=AT,
         updated_at=AT,
         updated_by="alice",
         managed_by="file:flags.yaml",
     )
-    assert create() == records.FlagWrite(
-        flag=flag,
-        revision=FlagRevision(
-            flag=flag, kind=ChangeKind.CREATE, actor="alice", timestamp=AT, config_version=7, reason="launch"
-        ),
-        change=Change(
-            environment_name="prod",
-            config_version=7,
-            kind=ChangeKind.CREATE,
-            actor="alice",
-            timestamp=AT,
-            flag_key="checkout",
-            before_version=0,
-            after_version=1,
-            reason="launch",
-            flag=flag,
-        ),
-    )
+    assert create() == written(flag, ChangeKind.CREATE, 0, 1, "launch")
     assert not create().deleted
 
 
@@ -137,36 +156,14 @@ def test_create_of_an_existing_flag_already_exists() -> None:
 
 def test_update_keeps_created_at_and_ownership_and_bumps_both_versions() -> None:
     flag = Flag(
-        key="checkout",
-        environment="prod",
-        variants={"on": True, "off": False},
-        default_variant="off",
-        owner="team-a",
-        description="new text",
+        **DEFINITION,  # type: ignore[arg-type]
         version=4,
         created_at=1_700_000_000.5,
         updated_at=AT,
         updated_by="alice",
         managed_by="file:flags.yaml",
     )
-    assert update() == records.FlagWrite(
-        flag=flag,
-        revision=FlagRevision(
-            flag=flag, kind=ChangeKind.UPDATE, actor="alice", timestamp=AT, config_version=7, reason="tweak"
-        ),
-        change=Change(
-            environment_name="prod",
-            config_version=7,
-            kind=ChangeKind.UPDATE,
-            actor="alice",
-            timestamp=AT,
-            flag_key="checkout",
-            before_version=3,
-            after_version=4,
-            reason="tweak",
-            flag=flag,
-        ),
-    )
+    assert update() == written(flag, ChangeKind.UPDATE, 3, 4, "tweak")
 
 
 def test_update_without_expected_version_applies_on_top() -> None:
@@ -217,44 +214,10 @@ def test_update_version_is_one_past_the_newest_stored(
 
 
 def test_delete_records_a_tombstone_of_the_last_definition() -> None:
-    tombstone = Flag(
-        key="checkout",
-        environment="prod",
-        variants={"on": True, "off": False},
-        default_variant="on",
-        owner="team-a",
-        description="old text",
-        version=4,
-        created_at=1_700_000_000.5,
-        updated_at=AT,
-        updated_by="alice",
-        managed_by="file:flags.yaml",
-    )
+    # The last definition (STORED) as it was, with the delete's version, time and author.
+    tombstone = replace(STORED, version=4, updated_at=AT, updated_by="alice")
     write = delete()
-    assert write == records.FlagWrite(
-        flag=tombstone,
-        revision=FlagRevision(
-            flag=tombstone,
-            kind=ChangeKind.DELETE,
-            actor="alice",
-            timestamp=AT,
-            config_version=7,
-            reason="retired",
-            deleted=True,
-        ),
-        change=Change(
-            environment_name="prod",
-            config_version=7,
-            kind=ChangeKind.DELETE,
-            actor="alice",
-            timestamp=AT,
-            flag_key="checkout",
-            before_version=3,
-            after_version=4,
-            reason="retired",
-            flag=None,
-        ),
-    )
+    assert write == written(tombstone, ChangeKind.DELETE, 3, 4, "retired")
     assert write.deleted
 
 
@@ -270,18 +233,19 @@ def test_delete_checks_like_update() -> None:
 # --- environment ----------------------------------------------------------------------------
 
 
+SETTINGS = Environment(
+    name="prod",
+    evaluators={"beta": {"in": ["x", {"var": "user"}]}},
+    kill_switch=True,
+    kill_reason="incident 7",
+    metadata={"team": "a"},
+)
+"""The environment settings every environment write below hands in."""
+
+
 def environment_write(config_version: int, expected: int | None) -> records.EnvironmentWrite:
     return records.environment_write(
-        Environment(
-            name="prod",
-            evaluators={"beta": {"in": ["x", {"var": "user"}]}},
-            kill_switch=True,
-            kill_reason="incident 7",
-            metadata={"team": "a"},
-            config_version=99,
-            updated_at=1.0,
-            updated_by="mallory",
-        ),
+        replace(SETTINGS, config_version=99, updated_at=1.0, updated_by="mallory"),
         config_version,
         AT,
         expected_config_version=expected,
@@ -291,16 +255,7 @@ def environment_write(config_version: int, expected: int | None) -> records.Envi
 
 
 def test_environment_write_bumps_the_config_version_once() -> None:
-    environment = Environment(
-        name="prod",
-        evaluators={"beta": {"in": ["x", {"var": "user"}]}},
-        kill_switch=True,
-        kill_reason="incident 7",
-        metadata={"team": "a"},
-        config_version=5,
-        updated_at=AT,
-        updated_by="alice",
-    )
+    environment = replace(SETTINGS, config_version=5, updated_at=AT, updated_by="alice")
     assert environment_write(4, 4) == records.EnvironmentWrite(
         environment=environment,
         change=Change(

@@ -6,8 +6,9 @@ conftest (or `config.pluginmanager.import_plugin` in a folder's `pytest_configur
 - `dynamo_endpoint` (session): the emulator's URL.  `VEXIL_TEST_DYNAMODB_ENDPOINT` points at one
   already running; otherwise a single-threaded moto server (`moto_single.py`: moto's threaded
   `moto_server` loses concurrent transactions, so a lost write would not be vexil's) is started
-  on a free loopback port and stopped at the end of the session.  Both cost nothing until a test
-  asks for them.  One given by the variable must be single-threaded too for the race tests.
+  on a free loopback port (`tests.support.emulator`) and stopped at the end of the session.
+  Both cost nothing until a test asks for them.  One given by the variable must be
+  single-threaded too for the race tests.
 - `dynamo_table` (function): wipes the emulator (`POST /moto-api/reset`, cheaper than a restart)
   and yields `(endpoint_url, table_name)` with a freshly created vexil table.
 
@@ -18,23 +19,18 @@ loopback addresses are used.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+
+from tests.support.emulator import Emulator, EmulatorError
 
 ENDPOINT_ENV = "VEXIL_TEST_DYNAMODB_ENDPOINT"
 REGION = "ap-northeast-1"
 TABLE_NAME = "feature-flags-test"
-START_TIMEOUT_S = 20.0
 
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -46,23 +42,6 @@ DUMMY_AWS_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
-
-
-SINGLE_THREADED_SERVER = Path(__file__).with_name("moto_single.py")
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1.0):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _reset(endpoint: str) -> None:
@@ -78,7 +57,7 @@ def _check_loopback(endpoint: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def dynamo_endpoint() -> Iterator[str]:
+def dynamo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a running DynamoDB emulator for the whole session."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in DUMMY_AWS_ENV.items():
@@ -88,36 +67,15 @@ def dynamo_endpoint() -> Iterator[str]:
             _check_loopback(given)
             yield given
             return
-        port = _free_loopback_port()
-        endpoint = f"http://127.0.0.1:{port}"
-        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, after the process)
-        process = subprocess.Popen(
-            [sys.executable, str(SINGLE_THREADED_SERVER), "127.0.0.1", str(port)],
-            stdout=subprocess.DEVNULL,
-            # A file, never a pipe: moto logs every request to stderr, and an unread pipe fills
-            # up after about a thousand requests and freezes the emulator mid-suite.
-            stderr=log,
-            env={**os.environ, "MOTO_PORT": str(port)},
-        )
+        emulator = Emulator(tmp_path_factory.mktemp("dynamo") / "moto.log")
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not _answers(endpoint):
-                if process.poll() is not None:
-                    log.seek(0)
-                    err = log.read().decode(errors="replace")
-                    pytest.fail(f"the DynamoDB emulator exited with {process.returncode}: {err[-2000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the DynamoDB emulator gave no answer on {endpoint} in {START_TIMEOUT_S}s")
-                time.sleep(0.1)
-            yield endpoint
+            emulator.start()
+        except EmulatorError as exc:
+            pytest.fail(str(exc))
+        try:
+            yield emulator.endpoint
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            log.close()
+            emulator.stop()
 
 
 @pytest.fixture

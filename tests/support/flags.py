@@ -72,17 +72,11 @@ def flag_pb(
     `state` None leaves the field unset (the server reads it as ENABLED), as a client sending
     only what it cares about does."""
     flag = flag_model(key, variants, default, targeting, environment=environment, state=state, **fields)
-    body: dict[str, Any] = {"key": flag.key, "variants": dict(flag.variants)}
+    body: dict[str, Any] = {"key": flag.key, **_evaluation_fields(flag)}
     if flag.environment:
         body["environment"] = flag.environment
     if state is not None:
         body["state"] = f"FLAG_STATE_{flag.state}"
-    if flag.default_variant is not None:
-        body["defaultVariant"] = flag.default_variant
-    if flag.targeting is not None:
-        body["targeting"] = flag.targeting
-    if flag.metadata:
-        body["metadata"] = dict(flag.metadata)
     for name, value in (("description", flag.description), ("owner", flag.owner)):
         if value:
             body[name] = value
@@ -105,14 +99,20 @@ def flag_definition(
 ) -> dict[str, Any]:
     """flagd's flag-definition JSON (the value under `flags.<key>` of a flags file)."""
     flag = flag_model("definition", variants, default, targeting, state=state, metadata=metadata)
-    body: dict[str, Any] = {"state": str(flag.state), "variants": dict(flag.variants)}
-    if flag.default_variant is not None:
-        body["defaultVariant"] = flag.default_variant
-    if flag.targeting is not None:
-        body["targeting"] = flag.targeting
-    if flag.metadata:
-        body["metadata"] = dict(flag.metadata)
-    return body
+    return {"state": str(flag.state), **_evaluation_fields(flag)}
+
+
+def _evaluation_fields(flag: Flag) -> dict[str, Any]:
+    """What the admin message and the flagd definition both hold, under the same JSON names: the
+    variants, and the default variant, targeting and metadata where the flag has them."""
+    optional = {
+        "defaultVariant": flag.default_variant,
+        "targeting": flag.targeting,
+        "metadata": dict(flag.metadata) or None,
+    }
+    return {"variants": dict(flag.variants)} | {
+        name: value for name, value in optional.items() if value is not None
+    }
 
 
 def definition_fields(definition: Mapping[str, Any]) -> dict[str, Any]:

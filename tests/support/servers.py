@@ -23,6 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.pki import PkiFiles
+from tests.support.processes import terminate
 from vexil import config
 from vexil.app import App
 from vexil.store.base import FlagStore
@@ -180,13 +181,8 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc, 15.0)
 
     def rss_kib(self) -> int:
         assert self.proc is not None

@@ -29,13 +29,13 @@ and constant bucket tables are precomputed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cbor2
 import mmh3
 
-from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
+from vexil.engine.expr import Expr, Fn, Operator, Site, as_fn, const, dynamic, shown
 
 MAX_TOTAL_WEIGHT = 2_147_483_647
 """The reference refuses a total weight above MaxInt32."""
@@ -166,12 +166,13 @@ Table = tuple[int, tuple[tuple[int, Any], ...]]
 """(total weight, ((cumulative end, variant), ...)) with zero-weight buckets dropped."""
 
 
-def build_table(buckets: Sequence[Any]) -> Table | None:
-    """The selection table for evaluated buckets, or None when the reference would answer null."""
+def _table(buckets: Sequence[Any], parse: Callable[[Any], tuple[Any, int] | None]) -> Table | None:
+    """The selection table of buckets each read by `parse` (one hashing's reading), or None when
+    a bucket is malformed or the total is 0 or above MaxInt32 (the answer is then null)."""
     total = 0
     ends: list[tuple[int, Any]] = []
     for bucket in buckets:
-        parsed = parse_bucket(bucket)
+        parsed = parse(bucket)
         if parsed is None:
             return None
         variant, weight = parsed
@@ -181,6 +182,11 @@ def build_table(buckets: Sequence[Any]) -> Table | None:
     if total > MAX_TOTAL_WEIGHT or total <= 0:
         return None
     return total, tuple(ends)
+
+
+def build_table(buckets: Sequence[Any]) -> Table | None:
+    """The selection table for evaluated buckets, or None when the reference would answer null."""
+    return _table(buckets, parse_bucket)
 
 
 def pick(table: Table, hashed: int) -> Any:
@@ -238,30 +244,24 @@ def _string_weight(raw: Any) -> int | None:
     return None
 
 
-def build_string_table(buckets: Sequence[Any]) -> Table | None:
-    """The selection table as flagd builds it, or None when flagd answers null: a bucket that is
-    not `[variant]` / `[variant, weight]`, a variant that is not a string, number, boolean or
-    null, a weight that is not an integer, or a total of 0 or above MaxInt32."""
-    total = 0
-    ends: list[tuple[int, Any]] = []
-    for bucket in buckets:
-        if not isinstance(bucket, list | tuple) or not bucket or len(bucket) > 2:
-            return None
-        variant = bucket[0]
-        if variant is not None and not isinstance(variant, str | int | float):
-            return None
-        weight = 1
-        if len(bucket) == 2:
-            parsed = _string_weight(bucket[1])
-            if parsed is None:
-                return None
-            weight = parsed
-        total += weight
-        if weight:
-            ends.append((total, variant))
-    if total > MAX_TOTAL_WEIGHT or total <= 0:
+def _parse_string_bucket(bucket: Any) -> tuple[Any, int] | None:
+    """A bucket as flagd reads it: `[variant]` / `[variant, weight]` with a string, number, boolean
+    or null variant and an integer weight (negatives as 0); None when malformed."""
+    if not isinstance(bucket, list | tuple) or not bucket or len(bucket) > 2:
         return None
-    return total, tuple(ends)
+    variant = bucket[0]
+    if variant is not None and not isinstance(variant, str | int | float):
+        return None
+    if len(bucket) == 1:
+        return variant, 1
+    weight = _string_weight(bucket[1])
+    return None if weight is None else (variant, weight)
+
+
+def build_string_table(buckets: Sequence[Any]) -> Table | None:
+    """The selection table as flagd builds it, or None when flagd answers null: a malformed
+    bucket (see `_parse_string_bucket`) or a total of 0 or above MaxInt32."""
+    return _table(buckets, _parse_string_bucket)
 
 
 def string_hash(text: str) -> int | None:
@@ -346,32 +346,50 @@ def _check_constant_buckets(site: Site, exprs: Sequence[Expr], first_bucket: int
             site.invalid(f"the fractional weights add up to {total}, above the maximum {MAX_TOTAL_WEIGHT}")
 
 
+General = Callable[[Sequence[Any], Any, str | None], Any]
+"""The operator on evaluated arguments in one hashing: `fractional_values` (CBOR) or
+`fractional_string_values` (string)."""
+
+Specialize = Callable[[str, bool, list[Any], Fn], Expr]
+"""A hashing's fast paths for constant buckets: (flag key, shorthand, bucket values, the first
+argument's function) -> the compiled operator."""
+
+
 def build_fractional(site: Site) -> Expr:
     """The hashing of the flag's environment decides which flagd `fractional` this is."""
     if site.compiler.fractional_hashing == CBOR:
-        return _build_cbor(site)
-    return _build_string(site)
+        return _build(site, fractional_values, _constant_cbor)
+    return _build(site, fractional_string_values, _constant_string)
 
 
-def _build_string(site: Site) -> Expr:
+def _build(site: Site, general: General, specialize: Specialize) -> Expr:
+    """What both hashings compile alike: the strict checks, the array-operator and computed-bucket
+    cases (the general path); constant buckets go to the hashing's own fast paths."""
     exprs = site.compile_args()
     if not exprs:
         site.invalid("fractional needs at least one [variant, weight] bucket")
         return const(None)
-    # As in the CBOR form, the strict checks read a literal array first as a bucket.
+    # A literal array first is a bucket: the shorthand form, bucketing by the flag key and the
+    # targeting key.  Anything else is the bucket-by expression (which may still evaluate to an
+    # array, and then both hashings read it as a bucket too: handled by the general path).
     shorthand = isinstance(site.args[0], list)
     _check_constant_buckets(site, exprs, 0 if shorthand else 1)
     fns = [as_fn(e) for e in exprs]
 
     if site.item:
-        return dynamic(lambda data: fractional_string_values([fn(data) for fn in fns], data, None))
+        # Inside an array operator the data is the current item (as in the reference).
+        return dynamic(lambda data: general([fn(data) for fn in fns], data, None))
 
     flag_key = site.compiler.flag_key
-    if not all(e.const for e in exprs[1:]):
-        return dynamic(lambda data: fractional_string_values([fn(data) for fn in fns], data, flag_key))
-    if shorthand and exprs[0].const:
-        bucket_values = [e.value for e in exprs]
-        table = build_string_table(bucket_values)
+    bucket_exprs = exprs if shorthand else exprs[1:]
+    if not all(e.const for e in bucket_exprs):
+        return dynamic(lambda data: general([fn(data) for fn in fns], data, flag_key))
+    return specialize(flag_key, shorthand, [e.value for e in bucket_exprs], fns[0])
+
+
+def _constant_string(flag_key: str, shorthand: bool, bucket_values: list[Any], by: Fn) -> Expr:
+    table = build_string_table(bucket_values)
+    if shorthand:
         if table is None:
             return const(None)
         total, ends = table
@@ -394,47 +412,23 @@ def _build_string(site: Site) -> Expr:
 
         return dynamic(by_targeting_key)
 
-    rest = [e.value for e in exprs[1:]]
-    rest_table = build_string_table(rest)
-    by = fns[0]
-
     def by_expression(data: Any) -> Any:
         value = by(data)
-        if value.__class__ is str and rest_table is not None:
+        if value.__class__ is str and table is not None:
             try:
-                point = (_murmur(value.encode(), 0, False) * rest_table[0]) >> 32
+                point = (_murmur(value.encode(), 0, False) * table[0]) >> 32
             except UnicodeEncodeError:
                 return None
-            for end, variant in rest_table[1]:
+            for end, variant in table[1]:
                 if point < end:
                     return variant
             return None
-        return fractional_string_values([value, *rest], data, flag_key)
+        return fractional_string_values([value, *bucket_values], data, flag_key)
 
     return dynamic(by_expression)
 
 
-def _build_cbor(site: Site) -> Expr:
-    exprs = site.compile_args()
-    if not exprs:
-        site.invalid("fractional needs at least one [variant, weight] bucket")
-        return const(None)
-    # A literal array first is a bucket: the shorthand form, bucketing by [flagKey, targetingKey].
-    # Anything else is the bucket-by expression (which may still evaluate to an array, and then
-    # the reference treats it as a bucket too: handled by the general path).
-    shorthand = isinstance(site.args[0], list)
-    _check_constant_buckets(site, exprs, 0 if shorthand else 1)
-    fns = [as_fn(e) for e in exprs]
-
-    if site.item:
-        # Inside an array operator the data is the current item (as in the reference).
-        return dynamic(lambda data: fractional_values([fn(data) for fn in fns], data, None))
-
-    flag_key = site.compiler.flag_key
-    bucket_exprs = exprs if shorthand else exprs[1:]
-    if not all(e.const for e in bucket_exprs):
-        return dynamic(lambda data: fractional_values([fn(data) for fn in fns], data, flag_key))
-    bucket_values = [e.value for e in bucket_exprs]
+def _constant_cbor(flag_key: str, shorthand: bool, bucket_values: list[Any], by: Fn) -> Expr:
     table = build_table(bucket_values)
 
     if shorthand:
@@ -463,8 +457,6 @@ def _build_cbor(site: Site) -> Expr:
             return None
 
         return dynamic(by_targeting_key)
-
-    by = fns[0]
 
     def general(data: Any, value: Any) -> Any:
         return fractional_values([value, *bucket_values], data, flag_key)

@@ -24,7 +24,6 @@ dimensions so the fleet's replicas add up:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 
+from vexil.background import BackgroundTask
 from vexil.cache import SnapshotCache
 from vexil.errors import VexilError
 from vexil.observability.metrics import Metrics
@@ -141,7 +141,7 @@ class CloudWatchPublisher:
         self._previous = self._totals()
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("vexil-cloudwatch")
         self.last_failure = ""
         """The last publishing failure, until a batch goes through again (logged once)."""
         self.published = 0
@@ -188,7 +188,7 @@ class CloudWatchPublisher:
 
     async def start(self) -> None:
         """Open the CloudWatch client (no request is sent) and start the publishing task."""
-        if self._task is not None:
+        if self._task.running:
             return
         stack = AsyncExitStack()
         config = AioConfig(
@@ -206,16 +206,13 @@ class CloudWatchPublisher:
             raise
         self._stack = stack
         self._previous = self._totals()
-        self._task = asyncio.create_task(self._run(), name="vexil-cloudwatch")
+        self._task.start(self._run)
 
     async def stop(self) -> None:
         """Stop the task, send the last partial interval (within `FLUSH_TIMEOUT_S`), close."""
-        task, self._task = self._task, None
-        if task is None:
+        if not self._task.running:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._task.stop()
         await self._publish(FLUSH_TIMEOUT_S)
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:

@@ -11,9 +11,10 @@ messages already built (see `evaluations` for which methods and how).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -117,30 +118,30 @@ def _stream(
     if inspect.iscoroutinefunction(behavior):  # a handler writing with context.write()
 
         async def writer(request: Any, context: grpc.aio.ServicerContext) -> None:
-            level.value += 1
-            failure: BaseException | None = None
-            try:
+            with _open(context, stats, level):
                 await behavior(request, context)
-            except BaseException as exc:
-                failure = exc
-                raise
-            finally:
-                level.value -= 1
-                stats.ended(status_name(context, failure))
 
         return writer
 
     async def generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        level.value += 1
-        failure: BaseException | None = None
-        try:
+        with _open(context, stats, level):
             async for item in behavior(request, context):
                 yield item
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            level.value -= 1
-            stats.ended(status_name(context, failure))
 
     return generator
+
+
+@contextlib.contextmanager
+def _open(context: grpc.aio.ServicerContext, stats: CallStats, level: Level) -> Iterator[None]:
+    """One stream, whichever way its handler sends: counted open while it runs, and how it ended
+    (its status, or the exception that ended it) recorded."""
+    level.value += 1
+    failure: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        level.value -= 1
+        stats.ended(status_name(context, failure))

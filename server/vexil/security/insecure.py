@@ -8,9 +8,10 @@ look like a healthy server in its logs. The `vexil_insecure` gauge and GetStatus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
+
+from vexil.background import BackgroundTask
 
 log = logging.getLogger("vexil.security")
 
@@ -23,7 +24,7 @@ class InsecureNotice:
 
     def __init__(self, reasons: Sequence[str]) -> None:
         self.reasons = tuple(reasons)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("vexil-insecure-notice")
 
     def warn(self) -> None:
         log.warning(
@@ -33,17 +34,13 @@ class InsecureNotice:
         )
 
     def start(self) -> None:
-        if not self.reasons or self._task is not None:
+        if not self.reasons or self._task.running:
             return
         self.warn()
-        self._task = asyncio.create_task(self._repeat(), name="vexil-insecure-notice")
+        self._task.start(self._repeat)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _repeat(self) -> None:
         while True:

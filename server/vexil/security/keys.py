@@ -18,7 +18,6 @@ change invalidates (`streams.StreamRegistry.recheck`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from cachetools import LRUCache, TTLCache
 
+from vexil.background import BackgroundTask
 from vexil.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from vexil.security import apikeys, audit
 from vexil.security.roles import ADMIN, ROLES
@@ -88,20 +88,16 @@ class KeyManager:
         self._last_known: LRUCache[str, ApiKey] = LRUCache(CACHE_SIZE)
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._used: dict[str, float] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = BackgroundTask("vexil-key-usage")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.store.start()
-        self._flusher = asyncio.create_task(self._flush_loop(), name="vexil-key-usage")
+        self._flusher.start(self._flush_loop)
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        await self._flusher.stop()
         await self.flush_usage()
         await self.store.close()
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
+from vexil.background import BackgroundTask
 from vexil.hub import Hub, Subscription
 from vexil.identity import current_principal
 from vexil.security import apikeys
@@ -83,7 +84,7 @@ class StreamRegistry:
         self.clock = clock
         self._by_key: dict[str, set[StreamTicket]] = {}
         self._expiring: set[StreamTicket] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("vexil-stream-sweeper")
 
     def open(self, identity: Identity) -> StreamTicket:
         ticket = StreamTicket(identity)
@@ -150,14 +151,10 @@ class StreamRegistry:
                 self.recheck(key)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="vexil-stream-sweeper")
+        self._task.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

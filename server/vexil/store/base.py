@@ -20,35 +20,45 @@ Errors: `NotFound`, `AlreadyExists`, `Conflict`, `InvalidArgument` (item too lar
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from abc import abstractmethod
 
-from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.model import Change, Environment, Flag, FlagRevision, Page
 from vexil.store.replicas import ReplicaRecord
+from vexil.store.writes import StoreWrites
 
 
-@runtime_checkable
-class FlagStore(Protocol):
-    """Persistence for flags, environments, history and the change log."""
+class FlagStore(StoreWrites):
+    """Persistence for flags, environments, history and the change log.
+
+    A backend subclasses it and provides the reads below; the four writes (`create_flag`,
+    `update_flag`, `delete_flag`, `update_environment`) are `StoreWrites`', written once over the
+    backend's `_write_flag` and `_write_environment`."""
 
     name: str
     """Short backend name for logs and health ("memory", "dynamodb")."""
 
+    @abstractmethod
     async def start(self) -> None:
         """Open connections; must not create tables (that is an explicit operator action)."""
 
+    @abstractmethod
     async def close(self) -> None:
         """Release connections; idempotent."""
 
+    @abstractmethod
     async def ping(self) -> None:
         """Raise `Unavailable` when the backend cannot be reached (health and readiness)."""
 
+    @abstractmethod
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
         """Everything a snapshot needs, read consistently: the environment (a default
         `Environment(name=env)` when none is stored yet) and every flag in it."""
 
+    @abstractmethod
     async def get_flag(self, env: str, key: str) -> Flag | None:
         """The current definition, or None when the flag does not exist."""
 
+    @abstractmethod
     async def list_flags(
         self,
         env: str,
@@ -60,57 +70,30 @@ class FlagStore(Protocol):
     ) -> Page[Flag]:
         """Flags of one environment in key order, optionally only one owner's or one tag's."""
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present."""
-
-    async def update_flag(
-        self,
-        flag: Flag,
-        *,
-        expected_version: int | None,
-        kind: ChangeKind = ChangeKind.UPDATE,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        """Replace an existing flag's definition (`created_at` and `managed_by` are kept); `NotFound`
-        if absent.
-
-        `kind` records why in the change log: UPDATE, ROLLBACK or KILL."""
-
-    async def delete_flag(
-        self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
-    ) -> Change:
-        """Remove a flag; its history stays.  `NotFound` if absent."""
-
-    async def update_environment(
-        self,
-        environment: Environment,
-        *,
-        expected_config_version: int | None,
-        actor: str,
-        reason: str = "",
-    ) -> Change:
-        """Replace the environment's evaluators, kill switch and metadata (an ENVIRONMENT change)."""
-
+    @abstractmethod
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
     ) -> Page[FlagRevision]:
         """A flag's revisions, newest first; empty when the flag never existed."""
 
+    @abstractmethod
     async def get_revision(self, env: str, key: str, version: int) -> FlagRevision | None:
         """One revision of a flag (for rollback), or None."""
 
+    @abstractmethod
     async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
         """Change-log entries with `config_version > since_version`, ascending, at most `limit`.
 
         A backend may trim old entries; callers detect that by the first entry's
         `config_version` not being `since_version + 1`."""
 
+    @abstractmethod
     async def stored_config_version(self, env: str) -> int:
         """The environment's `config_version` as stored now (0 when it has no item): one cheap
         read that lets a replica notice a store that went backwards (a table recreated or
         restored under it) when the change log has nothing new to say."""
 
+    @abstractmethod
     async def adoption(self, env: str) -> str:
         """The id of the operator's latest adoption of the store's state for `env` ("" if none).
 
@@ -118,15 +101,19 @@ class FlagStore(Protocol):
         this id changes: that is how an operator tells every replica at once to take the new
         state (`vexil dynamodb adopt`)."""
 
+    @abstractmethod
     async def adopt(self, env: str, *, actor: str) -> str:
         """Record a new adoption of the store's current state for `env`; returns its id."""
 
+    @abstractmethod
     async def put_replica(self, record: ReplicaRecord) -> None:
         """Record (or refresh) one replica's registry record; never bumps `config_version` and
         never enters the change log (`vexil.store.replicas`)."""
 
+    @abstractmethod
     async def list_replicas(self, env: str) -> list[ReplicaRecord]:
         """The live registry records of `env` (expired ones left out), by replica id."""
 
+    @abstractmethod
     async def delete_replica(self, env: str, replica_id: str) -> None:
         """Remove one replica's record (a replica stopping on purpose); absent is fine."""

@@ -76,6 +76,7 @@ from vexil.errors import InvalidArgument, Unavailable
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
 from vexil.store import dynamodb_items as items
 from vexil.store import paging, records
+from vexil.store.base import FlagStore
 from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
@@ -87,7 +88,7 @@ from vexil.store.dynamodb_client import (
 )
 from vexil.store.dynamodb_table import GSI1_NAME, GSI2_NAME
 from vexil.store.replicas import ReplicaRecord, live
-from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
+from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite
 
 Item = items.Item
 
@@ -147,7 +148,7 @@ class _Cancelled:
         return self.images[index] if index < len(self.images) else None
 
 
-class DynamoStore(StoreWrites, OwnsClient):
+class DynamoStore(OwnsClient, FlagStore):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
     name = "dynamodb"

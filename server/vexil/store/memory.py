@@ -29,8 +29,9 @@ from dataclasses import dataclass, field, replace
 
 from vexil.model import Change, Environment, Flag, FlagRevision, Page
 from vexil.store import paging, records
+from vexil.store.base import FlagStore
 from vexil.store.replicas import ReplicaRecord, live
-from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite, StoreWrites
+from vexil.store.writes import BuildEnvironmentWrite, BuildFlagWrite
 
 DEFAULT_MAX_CHANGES = 10_000
 DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
@@ -47,7 +48,7 @@ class _EnvironmentState:
     changes: deque[Change] = field(default_factory=deque)
 
 
-class MemoryStore(StoreWrites):
+class MemoryStore(FlagStore):
     """A complete `FlagStore` in dictionaries; see the module docstring for its guarantees."""
 
     name = "memory"

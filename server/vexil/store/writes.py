@@ -1,4 +1,4 @@
-"""`StoreWrites`: the four writes of `FlagStore`, written once for every backend.
+"""`StoreWrites`: the four writes of the `FlagStore` contract, written once for every backend.
 
 Each write validates its input, then hands the backend a builder from `records` with the caller's
 request already bound.  The backend reads what the builder needs (the current flag, the newest
@@ -6,6 +6,7 @@ history version, the environment's config version), calls it, and persists the r
 atomically: the memory store in one synchronous step, DynamoDB in one conditional transaction
 (calling the builder again after a lost race, so the answer to a stale caller comes from the same
 checks).  So the backends differ only in how they read and persist, never in what a write means.
+The versioning rules every write keeps are in `base`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ class StoreWrites(ABC):
     """The write half of `FlagStore`; a backend provides `_write_flag` and `_write_environment`."""
 
     async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
+        """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present."""
         flag = records.normalize_flag(flag)
         build = partial(records.create_write, flag, actor=actor, reason=reason)
-        doing = f"creating flag {flag.environment}/{flag.key}"
-        return await self._write_flag(flag.environment, flag.key, build, doing)
+        return await self._flag("creating", flag.environment, flag.key, build)
 
     async def update_flag(
         self,
@@ -43,6 +44,10 @@ class StoreWrites(ABC):
         actor: str,
         reason: str = "",
     ) -> Change:
+        """Replace an existing flag's definition (`created_at` and `managed_by` are kept); `NotFound`
+        if absent.
+
+        `kind` records why in the change log: UPDATE, ROLLBACK or KILL."""
         flag = records.normalize_flag(flag)
         build = partial(
             records.update_write,
@@ -52,18 +57,18 @@ class StoreWrites(ABC):
             actor=actor,
             reason=reason,
         )
-        doing = f"updating flag {flag.environment}/{flag.key}"
-        return await self._write_flag(flag.environment, flag.key, build, doing)
+        return await self._flag("updating", flag.environment, flag.key, build)
 
     async def delete_flag(
         self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
     ) -> Change:
+        """Remove a flag; its history stays.  `NotFound` if absent."""
         records.check_environment_name(env)
         records.check_flag_key(key)
         build = partial(
             records.delete_write, env, key, expected_version=expected_version, actor=actor, reason=reason
         )
-        return await self._write_flag(env, key, build, f"deleting flag {env}/{key}")
+        return await self._flag("deleting", env, key, build)
 
     async def update_environment(
         self,
@@ -73,17 +78,21 @@ class StoreWrites(ABC):
         actor: str,
         reason: str = "",
     ) -> Change:
+        """Replace the environment's evaluators, kill switch and metadata (an ENVIRONMENT change)."""
         environment = records.normalize_environment(environment)
+        expected = expected_config_version
         build = partial(
             records.environment_write,
             environment,
-            expected_config_version=expected_config_version,
+            expected_config_version=expected,
             actor=actor,
             reason=reason,
         )
-        return await self._write_environment(
-            environment.name, build, f"updating environment {environment.name}"
-        )
+        doing = f"updating environment {environment.name}"
+        return await self._write_environment(environment.name, build, doing)
+
+    async def _flag(self, doing: str, env: str, key: str, build: BuildFlagWrite) -> Change:
+        return await self._write_flag(env, key, build, f"{doing} flag {env}/{key}")
 
     @abstractmethod
     async def _write_flag(self, env: str, key: str, build: BuildFlagWrite, doing: str) -> Change:
