@@ -26,6 +26,7 @@ from tests.support.richstatus import from_error, rich_error
 from tests.support.rpcs import Rpc, call
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.model import FlagState
+from vexil.store.memory import MemoryStore
 from vexil.transport.flagd_protos import EVALUATION_V1, evaluation_v1
 from vexil.v1 import admin_pb2, evaluation_pb2
 
@@ -94,6 +95,12 @@ async def history_absent(conn: Connected) -> Any:
     return conn.admin.GetFlagHistory(admin_pb2.GetFlagHistoryRequest(key="absent"))
 
 
+async def rollback_deleted(conn: Connected) -> Any:
+    await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("gone")))
+    await conn.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="gone"))
+    return conn.admin.RollbackFlag(admin_pb2.RollbackFlagRequest(key="gone", to_version=1))
+
+
 async def watch_unserved_environment(conn: Connected) -> Any:
     return conn.evaluation.Watch(evaluation_pb2.WatchRequest(environment="nowhere"))
 
@@ -136,6 +143,7 @@ CASES: dict[str, tuple[Failing, Expected]] = {
         Expected(C.NOT_FOUND, "ENVIRONMENT_NOT_SERVED"),
     ),
     "GetFlagHistory of a flag never written": (history_absent, Expected(C.NOT_FOUND, "VERSION_NOT_FOUND")),
+    "RollbackFlag of a deleted flag": (rollback_deleted, Expected(C.FAILED_PRECONDITION, "FLAG_DELETED")),
     "Watch of an environment not served (a stream)": (
         watch_unserved_environment,
         Expected(C.NOT_FOUND, "ENVIRONMENT_NOT_SERVED"),
@@ -185,11 +193,45 @@ async def test_flagd_resolution_errors_carry_reasons(server: Connected) -> None:
     check(from_error(mismatch), Expected(C.INVALID_ARGUMENT, "TYPE_MISMATCH"))
 
 
+async def test_a_flagd_selector_not_understood(server: Connected) -> None:
+    resolve = Rpc(EVALUATION_V1, EVALUATION_V1.methods_by_name["ResolveBoolean"])
+    request = evaluation_v1.ResolveBooleanRequest(flag_key="any")
+    error = await call(server.channel, resolve, [("flagd-selector", "source=a,b")], request=request)
+    assert error is not None
+    check(from_error(error), Expected(C.FAILED_PRECONDITION, "INVALID_SELECTOR"))
+
+
 async def test_success_carries_no_details(server: Connected) -> None:
     await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("ok")))
     answer = server.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="ok"))
     await answer
     assert DETAILS not in dict(await answer.trailing_metadata() or ())
+
+
+async def test_the_flag_limit_of_the_cache_profile() -> None:
+    async with running_app(server_settings(cache_maxsize=1)) as app, connected(app) as conn:
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("first")))
+        found, _ = await rich_error(
+            conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("second")))
+        )
+        check(found, Expected(C.FAILED_PRECONDITION, "FLAG_LIMIT_REACHED"))
+
+
+class BrokenStore(MemoryStore):
+    """A real store with a bug in one read: what an unexpected exception looks like to a caller."""
+
+    async def get_flag(self, env: str, key: str) -> Any:
+        if key == "boom":
+            raise RuntimeError("a bug the caller must not see")
+        return await super().get_flag(env, key)
+
+
+async def test_an_unexpected_error_is_internal_and_says_nothing_more() -> None:
+    async with running_app(server_settings(), BrokenStore()) as app, connected(app) as conn:
+        found, _ = await rich_error(conn.admin.GetFlag(admin_pb2.GetFlagRequest(key="boom")))
+        check(found, Expected(C.INTERNAL, "INTERNAL"))
+        assert "a bug" not in found.message and "server log" in found.message
+        assert found.metadata == {}
 
 
 async def test_a_server_shutting_down_says_retry() -> None:

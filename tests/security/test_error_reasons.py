@@ -58,6 +58,12 @@ async def test_authentication_and_authorization_refusals(secure: Secure) -> None
         expect(found, code, reason)
 
 
+async def test_an_unknown_api_key(secure: Secure) -> None:
+    request = keys_pb2.RevokeKeyRequest(id="0123456789abcdef", reason="test")
+    found, _ = await rich_error(secure.key_service.RevokeKey(request, metadata=secure.md("root")))
+    expect(found, C.NOT_FOUND, "API_KEY_NOT_FOUND")
+
+
 async def test_an_evaluation_quota_says_when_to_retry(pki: PkiFiles) -> None:
     async with open_secure(pki, rate_limit_evaluation_client=1) as server:
         token = await server.issue("evaluator")
