@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from vexil.errors import NotFound, Unavailable, VexilError
+from vexil.errors import EnvironmentLoading, EnvironmentNotServed, Unavailable, VexilError
 from vexil.hub import Hub
 from vexil.model import Change
 from vexil.snapshot import Snapshot
@@ -95,8 +95,10 @@ class SnapshotCache:
             return self._snapshots[environment]
         except KeyError:
             if environment in self._locks:
-                raise Unavailable(f"environment '{environment}' is still loading; retry shortly") from None
-            raise NotFound(
+                raise EnvironmentLoading(
+                    f"environment '{environment}' is still loading; retry shortly"
+                ) from None
+            raise EnvironmentNotServed(
                 f"environment '{environment}' is not served here (serves: {', '.join(self.environments)})"
             ) from None
 

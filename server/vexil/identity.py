@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
-from vexil.errors import PermissionDenied
+from vexil.errors import EnvironmentNotAllowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def require_environment(environment: str) -> None:
         and principal.environments is not None
         and environment not in principal.environments
     ):
-        raise PermissionDenied(f"these credentials may not act in environment '{environment[:70]}'")
+        raise EnvironmentNotAllowed(f"these credentials may not act in environment '{environment[:70]}'")
 
 
 def visible(environments: Iterable[str]) -> list[str]:

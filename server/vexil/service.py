@@ -15,7 +15,16 @@ from typing import Any
 
 from vexil.cache import SnapshotCache
 from vexil.engine import FlagValidationError, compile_flag, fractional
-from vexil.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from vexil.errors import (
+    Conflict,
+    EnvironmentNotServed,
+    FlagDeleted,
+    FlagLimitReached,
+    FlagNotFound,
+    InvalidArgument,
+    KillSwitchAdminOnly,
+    VersionNotFound,
+)
 from vexil.identity import require_environment
 from vexil.model import (
     ENVIRONMENT_PATTERN,
@@ -107,7 +116,7 @@ class FlagService:
         and within the calling credentials' scope (PERMISSION_DENIED otherwise)."""
         env = name or self.default_environment
         if not self.cache.serves(env):
-            raise NotFound(
+            raise EnvironmentNotServed(
                 f"environment '{env[:70]}' is not served by this server "
                 f"(serves: {', '.join(self.cache.environments)})"
             )
@@ -161,7 +170,7 @@ class FlagService:
         self.cache.require_store(flag.environment)
         held = len(self.cache.get(flag.environment).entries)
         if held >= self.max_flags:
-            raise FailedPrecondition(
+            raise FlagLimitReached(
                 f"environment '{flag.environment}' holds {held} flags, the cache profile's limit; "
                 "raise cache_maxsize (or use a larger profile) to add more"
             )
@@ -211,11 +220,11 @@ class FlagService:
         for attempt in range(WRITE_ATTEMPTS):
             current = await self.store.get_flag(flag.environment, flag.key)
             if current is None:
-                raise NotFound(f"flag '{flag.key}' does not exist in environment '{flag.environment}'")
+                raise FlagNotFound(f"flag '{flag.key}' does not exist in environment '{flag.environment}'")
             if keep_state:
                 flag = replace(flag, state=current.state)
             elif flag.state != current.state:
-                raise FailedPrecondition(
+                raise KillSwitchAdminOnly(
                     f"flag '{flag.key}' is {current.state} and {kind} does not change a flag's state: "
                     "that is the kill switch, turned on and off only by SetKillSwitch (an admin's "
                     "`vexil flags kill`); leave state out to keep it"
@@ -251,7 +260,7 @@ class FlagService:
         env = self.environment(environment)
         flag = await self.store.get_flag(env, key)
         if flag is None:
-            raise NotFound(f"flag '{key}' does not exist in environment '{env}'")
+            raise FlagNotFound(f"flag '{key}' does not exist in environment '{env}'")
         return flag
 
     async def list_flags(
@@ -269,7 +278,7 @@ class FlagService:
         env = self.environment(environment)
         page = await self.store.get_history(env, key, page_size=page_size(size, 50), page_token=token)
         if not page.items and not token:
-            raise NotFound(f"flag '{key}' has no history in environment '{env}'")
+            raise VersionNotFound(f"flag '{key}' has no history in environment '{env}'")
         return page
 
     async def rollback(
@@ -289,13 +298,13 @@ class FlagService:
         self.cache.require_store(env)
         revision = await self.store.get_revision(env, key, to_version)
         if revision is None:
-            raise NotFound(f"flag '{key}' has no version {to_version} in environment '{env}'")
+            raise VersionNotFound(f"flag '{key}' has no version {to_version} in environment '{env}'")
         if revision.deleted:
-            raise FailedPrecondition(
+            raise FlagDeleted(
                 f"version {to_version} of '{key}' records its deletion; pick a version that had a definition"
             )
         if await self.store.get_flag(env, key) is None:
-            raise FailedPrecondition(
+            raise FlagDeleted(
                 f"flag '{key}' is deleted; create it again (its history continues) instead of rolling back"
             )
         self.validate(revision.flag)

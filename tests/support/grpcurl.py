@@ -16,7 +16,8 @@ def grpcurl_binary() -> str:
     return str(path)
 
 
-async def grpcurl(*args: str) -> str:
+async def run_grpcurl(*args: str) -> tuple[int, str, str]:
+    """grpcurl's exit code, stdout and stderr (it prints a failed call's status on stderr)."""
     proc = await asyncio.create_subprocess_exec(
         grpcurl_binary(),
         "-plaintext",
@@ -25,5 +26,11 @@ async def grpcurl(*args: str) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"grpcurl {' '.join(args)} failed: {err.decode()}"
-    return out.decode()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def grpcurl(*args: str) -> str:
+    code, out, err = await run_grpcurl(*args)
+    assert code == 0, f"grpcurl {' '.join(args)} failed: {err}"
+    return out

@@ -4,46 +4,26 @@ flagd itself buckets `fractional` by hashing the bucketing string, and so does i
 core; the Python core hashes CBOR instead.  The tests compare vexil's default (string) hashing
 with the JavaScript core, run under Node by `tests/js/evaluate.js`.
 
-`install()` runs `npm ci` into tests/js/node_modules (git-ignored) when the lock file changed
-since the last install (its hash is kept beside the packages), so reruns start at once.
+`install()` runs `npm ci` into tests/js/node_modules (`tests.support.npm`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.support.npm import npm_ci, tool
+
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
-LOCK = JS_DIR / "package-lock.json"
-STAMP = JS_DIR / "node_modules" / ".installed-lock-sha256"
 SCRIPT = JS_DIR / "evaluate.js"
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} is required by the engine tests (Node 20 or later, with npm)")
-    return found
 
 
 def install() -> None:
     """Install the pinned packages unless the installed ones match the lock file."""
-    digest = hashlib.sha256(LOCK.read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == digest:
-        return
-    subprocess.run(
-        [_tool("npm"), "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
-        cwd=JS_DIR,
-        check=True,
-        timeout=600,
-        capture_output=True,
-    )
-    STAMP.write_text(digest + "\n")
+    npm_ci(JS_DIR)
 
 
 Evaluation = tuple[str, Mapping[str, Any]]
@@ -60,7 +40,7 @@ def resolve(cases: Sequence[tuple[Mapping[str, Any], Sequence[Evaluation]]]) -> 
         ]
     }
     done = subprocess.run(
-        [_tool("node"), str(SCRIPT)],
+        [tool("node"), str(SCRIPT)],
         input=json.dumps(payload),
         capture_output=True,
         text=True,

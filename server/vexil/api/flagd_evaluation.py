@@ -30,6 +30,7 @@ from vexil.follow import Heartbeat, Item, Opened, Resynced, follow
 from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
+from vexil.reasons import Reason
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import status
@@ -43,6 +44,14 @@ ERROR_STATUS = {
     ErrorCode.GENERAL: grpc.StatusCode.UNKNOWN,
 }
 """flagd's mapping of evaluation error codes to gRPC status codes."""
+
+ERROR_REASON = {
+    ErrorCode.FLAG_NOT_FOUND: Reason.FLAG_NOT_FOUND,
+    ErrorCode.TYPE_MISMATCH: Reason.TYPE_MISMATCH,
+    ErrorCode.PARSE_ERROR: Reason.PARSE_ERROR,
+    ErrorCode.GENERAL: Reason.EVALUATION_FAILED,
+}
+"""The same errors' reasons, for the richer error details every vexil error carries."""
 
 PROVIDER_READY = "provider_ready"
 CONFIGURATION_CHANGE = "configuration_change"
@@ -88,7 +97,8 @@ class FlagdEvaluation:
         snapshot = self.cache.get(self._environment(context))
         resolution, _ = snapshot.evaluate(request.flag_key, context_from_request(request), value_type)
         if resolution.error_code is not None:
-            await context.abort(ERROR_STATUS[resolution.error_code], resolution.error_message)
+            code = resolution.error_code
+            await status.refuse(context, ERROR_STATUS[code], resolution.error_message, ERROR_REASON[code])
         response: Any = response_type(reason=str(resolution.reason))
         if resolution.variant is not None:
             response.variant = resolution.variant
@@ -96,15 +106,20 @@ class FlagdEvaluation:
         if value is not None:
             if value_type is ValueType.OBJECT:
                 if not isinstance(value, Mapping):
-                    await context.abort(
+                    await status.refuse(
+                        context,
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"flag '{request.flag_key}' is a list; flagd's ResolveObject carries only objects",
+                        Reason.TYPE_MISMATCH,
                     )
                 dict_to_struct(value, response.value)
                 response.value.SetInParent()
             elif value_type is ValueType.INT and value not in INT64:
-                await context.abort(
-                    grpc.StatusCode.UNKNOWN, f"flag '{request.flag_key}': {value} does not fit in int64"
+                await status.refuse(
+                    context,
+                    grpc.StatusCode.UNKNOWN,
+                    f"flag '{request.flag_key}': {value} does not fit in int64",
+                    Reason.EVALUATION_FAILED,
                 )
             else:
                 response.value = value

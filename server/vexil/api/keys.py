@@ -16,7 +16,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from vexil import identity
-from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from vexil.errors import (
+    ApiKeyNotFound,
+    AuthDisabled,
+    EnvironmentNotAllowed,
+    InvalidArgument,
+)
 from vexil.model import ENVIRONMENT_PATTERN
 from vexil.security.keys import IssuedKey, KeyManager
 from vexil.service import FlagService
@@ -86,7 +91,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     def _require_auth(self) -> None:
         if not self.auth_required:
-            raise FailedPrecondition(AUTH_OFF)
+            raise AuthDisabled(AUTH_OFF)
 
     def _environment(self, requested: str) -> str:
         if requested == ALL_ENVIRONMENTS:
@@ -97,7 +102,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     def _check_scope(self, environment: str) -> None:
         if not may_manage(environment):
-            raise PermissionDenied(
+            raise EnvironmentNotAllowed(
                 "these credentials may not manage keys of "
                 + ("every environment" if environment == ALL_ENVIRONMENTS else f"environment '{environment}'")
             )
@@ -106,7 +111,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         key = await self.keys.get(key_id)
         if not may_manage(key.environment):
             # Out of scope reads as absent: ids of other environments' keys are not confirmed.
-            raise NotFound(f"API key {key_id} does not exist")
+            raise ApiKeyNotFound(f"API key {key_id} does not exist")
         return key
 
     @status.unary

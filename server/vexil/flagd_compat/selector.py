@@ -15,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vexil import identity
-from vexil.errors import FailedPrecondition, NotFound, PermissionDenied
+from vexil.errors import (
+    EnvironmentNotAllowed,
+    InvalidSelector,
+    NotFound,
+)
 from vexil.service import FlagService
 
 SELECTOR_HEADER = "flagd-selector"
@@ -38,12 +42,12 @@ def parse_selector(selector: str) -> str:
     for part in text.split(","):
         key, sep, value = (item.strip() for item in part.partition("="))
         if not sep or key != SELECTOR_KEY or not value:
-            raise FailedPrecondition(
+            raise InvalidSelector(
                 f"selector '{text[:100]}' is not understood: use '{SELECTOR_KEY}=<environment>' "
                 "or just '<environment>'"
             )
         if chosen and value != chosen:
-            raise FailedPrecondition(f"selector '{text[:100]}' names more than one environment")
+            raise InvalidSelector(f"selector '{text[:100]}' names more than one environment")
         chosen = value
     return chosen
 
@@ -54,11 +58,11 @@ def select_environment(service: FlagService, selector: str = "") -> str:
     try:
         environment = service.environment(name)
     except NotFound as exc:
-        raise FailedPrecondition(exc.message) from None
+        raise InvalidSelector(exc.message) from None
     principal = identity.current_principal.get()
     allowed = principal.environments if principal is not None else None
     if allowed is not None and environment not in allowed:
-        raise PermissionDenied(f"these credentials may not read environment '{environment}'")
+        raise EnvironmentNotAllowed(f"these credentials may not read environment '{environment}'")
     return environment
 
 

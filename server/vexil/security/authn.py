@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vexil.errors import Unauthenticated
+from vexil.errors import CredentialsMissing, Unauthenticated
 from vexil.identity import Principal
 from vexil.security import apikeys, audit
 from vexil.security.jwt_verifier import JwtVerifier
@@ -44,7 +44,7 @@ def bearer(values: Iterable[str]) -> str:
     """The credential of exactly one `Bearer` authorization value; `Unauthenticated` otherwise."""
     found = list(values)
     if not found:
-        raise Unauthenticated(MISSING)
+        raise CredentialsMissing(MISSING)
     if len(found) > 1:
         raise Unauthenticated("send exactly one authorization header")
     value = found[0]

@@ -22,8 +22,9 @@ from typing import Any
 
 import grpc
 
-from vexil.errors import PermissionDenied, ResourceExhausted, VexilError
+from vexil.errors import MethodClosed, PermissionDenied, ResourceExhausted, VexilError
 from vexil.identity import current_principal
+from vexil.reasons import Reason
 from vexil.security import audit, roles
 from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
 from vexil.security.policy import Rule, rule_for
@@ -69,7 +70,9 @@ def peer_host(peer: str) -> str:
 async def _end_if_closed(ticket: StreamTicket, context: grpc.aio.ServicerContext) -> None:
     """A stream whose credentials were revoked ends UNAUTHENTICATED, saying why."""
     if ticket.closed_reason:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, ticket.closed_reason)
+        await status.refuse(
+            context, grpc.StatusCode.UNAUTHENTICATED, ticket.closed_reason, Reason.CREDENTIALS_CLOSED
+        )
 
 
 Rejected = Callable[[VexilError, str], None]
@@ -159,7 +162,7 @@ class AuthInterceptor(WrappingInterceptor):
             peer = context.peer() or ""
             try:
                 if rule is None or rule.role is None:
-                    raise PermissionDenied(f"{name} has no access rule; it is closed to everyone")
+                    raise MethodClosed(f"{name} has no access rule; it is closed to everyone")
                 values = [v for k, v in context.invocation_metadata() or () if k == AUTHORIZATION]
                 identity = await authenticate(values, peer=peer, method=method)
                 role = identity.principal.role

@@ -26,7 +26,13 @@ from dataclasses import dataclass, replace
 from cachetools import LRUCache, TTLCache
 
 from vexil.background import BackgroundTask
-from vexil.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
+from vexil.errors import (
+    AlreadyExists,
+    ApiKeyNotFound,
+    InvalidArgument,
+    Unauthenticated,
+    Unavailable,
+)
 from vexil.security import apikeys, audit
 from vexil.security.roles import ADMIN, ROLES
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey, KeyStore
@@ -254,7 +260,7 @@ class KeyManager:
             raise InvalidArgument("an API key id is 16 hexadecimal digits", "id")
         key = await self.store.get_key(key_id)
         if key is None:
-            raise NotFound(f"API key {key_id} does not exist")
+            raise ApiKeyNotFound(f"API key {key_id} does not exist")
         return key
 
     async def list(self) -> list[ApiKey]:

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from vexil.errors import ResourceExhausted
+from vexil.reasons import Reason
 from vexil.security.policy import ADMIN_API, EVALUATION_API
 
 DEFAULT_MAX_CLIENTS = 100_000
@@ -37,6 +38,8 @@ ANONYMOUS = "anonymous"
 
 class QuotaExceeded(ResourceExhausted):
     """A client went over its evaluation quota; `role` is its role (`anonymous` without one)."""
+
+    reason = Reason.EVALUATION_QUOTA_EXCEEDED
 
     def __init__(self, message: str, retry_after: float, role: str) -> None:
         super().__init__(message, retry_after=retry_after)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from vexil.errors import AlreadyExists, Conflict, NotFound
+from vexil.errors import ApiKeyAlreadyExists, ApiKeyNotFound, Conflict
 
 ALL_ENVIRONMENTS = "*"
 """The environment scope of a key that may act in every environment (bootstrap admin keys)."""
@@ -107,7 +107,7 @@ class MemoryKeyStore:
 
     async def create_key(self, key: ApiKey) -> None:
         if key.id in self._keys:
-            raise AlreadyExists(f"API key {key.id} already exists")
+            raise ApiKeyAlreadyExists(f"API key {key.id} already exists")
         self._keys[key.id] = replace(key, revision=1)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
@@ -119,7 +119,7 @@ class MemoryKeyStore:
     async def replace_key(self, key: ApiKey, *, expected_revision: int) -> ApiKey:
         current = self._keys.get(key.id)
         if current is None:
-            raise NotFound(f"API key {key.id} does not exist")
+            raise ApiKeyNotFound(f"API key {key.id} does not exist")
         if current.revision != expected_revision:
             raise Conflict(
                 f"API key {key.id} changed concurrently (revision {current.revision}, not "

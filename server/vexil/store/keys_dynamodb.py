@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vexil.errors import AlreadyExists, Conflict, NotFound
+from vexil.errors import ApiKeyAlreadyExists, ApiKeyNotFound, Conflict
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
     DEFAULT_REGION,
@@ -123,7 +123,7 @@ class DynamoKeyStore(OwnsClient):
                 )
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    raise AlreadyExists(f"API key {key.id} already exists") from None
+                    raise ApiKeyAlreadyExists(f"API key {key.id} already exists") from None
                 raise
 
     async def get_key(self, key_id: str) -> ApiKey | None:
@@ -174,7 +174,7 @@ class DynamoKeyStore(OwnsClient):
                     raise
                 old = exc.response.get("Item")
                 if not old:
-                    raise NotFound(f"API key {key.id} does not exist") from None
+                    raise ApiKeyNotFound(f"API key {key.id} does not exist") from None
                 current = key_from_item(old).revision
                 raise Conflict(
                     f"API key {key.id} changed concurrently (revision {current}, not "

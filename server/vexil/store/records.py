@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from vexil.errors import Conflict, FlagAlreadyExists, FlagNotFound, InvalidArgument
 from vexil.model import (
     ENVIRONMENT_PATTERN,
     FLAG_KEY_PATTERN,
@@ -381,13 +381,13 @@ class EnvironmentWrite:
 def check_absent(env: str, key: str, current: Flag | None) -> None:
     """A create needs the key free (its history may exist: a deleted flag can come back)."""
     if current is not None:
-        raise AlreadyExists(f"flag {env}/{key} already exists")
+        raise FlagAlreadyExists(f"flag {env}/{key} already exists")
 
 
 def check_current(env: str, key: str, current: Flag | None, expected_version: int | None) -> Flag:
     """An update or delete needs the flag, at `expected_version` when the caller gives one."""
     if current is None:
-        raise NotFound(f"flag {env}/{key} does not exist")
+        raise FlagNotFound(f"flag {env}/{key} does not exist")
     if expected_version is not None and expected_version != current.version:
         raise Conflict(
             f"flag {env}/{key} is at version {current.version}, not {expected_version}",

@@ -15,12 +15,20 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from vexil.reasons import Reason
+from vexil.transport.status import refuse
 from vexil.transport.wrapping import WrappingInterceptor
 
 MESSAGE = (
     "request could not be decoded as {name}: it is malformed or nested too deeply "
     "(contexts may be nested at most 32 levels)"
 )
+
+
+async def _refuse(context: grpc.aio.ServicerContext, name: str) -> None:
+    """INVALID_ARGUMENT for the request as a whole (its BadRequest violation names no field)."""
+    message = MESSAGE.format(name=name)
+    await refuse(context, grpc.StatusCode.INVALID_ARGUMENT, message, Reason.MALFORMED_REQUEST, field="")
 
 
 class _Undecodable:
@@ -46,7 +54,7 @@ def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]
 def _guard_unary(behavior: Callable, name: str) -> Callable:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if request is UNDECODABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE.format(name=name))
+            await _refuse(context, name)
         return await behavior(request, context)
 
     return handler
@@ -58,7 +66,7 @@ def _guard_stream(behavior: Callable, name: str) -> Callable:
 
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if request is UNDECODABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE.format(name=name))
+            await _refuse(context, name)
         async for item in behavior(request, context):
             yield item
 
@@ -73,7 +81,7 @@ class DecodingInterceptor(WrappingInterceptor):
 async def _checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, name: str) -> Any:
     async for request in requests:
         if request is UNDECODABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MESSAGE.format(name=name))
+            await _refuse(context, name)
         yield request
 
 

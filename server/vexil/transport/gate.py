@@ -16,6 +16,10 @@ from typing import Any
 
 import grpc
 
+from vexil.reasons import Reason
+from vexil.transport.details import DEFAULT_RETRY_SECONDS
+from vexil.transport.status import refuse
+
 _BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
@@ -47,7 +51,13 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
         return handler
 
     async def _refuse(self, request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, self.message)
+        await refuse(
+            context,
+            grpc.StatusCode.UNAVAILABLE,
+            self.message,
+            Reason.SERVER_SHUTTING_DOWN,
+            retry_after=DEFAULT_RETRY_SECONDS,
+        )
 
     async def settle(self, quiet: float, deadline: float) -> None:
         """Wait (until `deadline`, a `time.monotonic` value) for `quiet` seconds without a new

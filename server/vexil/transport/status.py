@@ -3,6 +3,12 @@
 Expected errors keep their message (it says what to fix); anything unexpected is logged with its
 traceback on the server and reaches the caller as INTERNAL with a generic message, so no internal
 detail (or secret) ever leaks into a response.
+
+Every error also carries the richer error model (`vexil.transport.details`): the error's `Reason`
+in an ErrorInfo, plus BadRequest, RetryInfo or PreconditionFailure where they apply.  The plain
+trailers sent before that (`vexil-current-version`, `retry-after`) stay for older clients.
+Refusals that are not core errors (an undecodable request, a server shutting down) go through
+`refuse`, so they carry the same details.
 """
 
 from __future__ import annotations
@@ -13,8 +19,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.rpc import status_pb2
 
-from vexil.errors import Conflict, ResourceExhausted, VexilError
+from vexil.errors import (
+    Conflict,
+    InvalidArgument,
+    KillSwitchAdminOnly,
+    ResourceExhausted,
+    Unavailable,
+    VexilError,
+)
+from vexil.reasons import Reason
+from vexil.transport.details import DEFAULT_RETRY_SECONDS, Violation, details_trailer, rich_status
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +49,70 @@ STATUS = {
 }
 
 
+def status_code(exc: VexilError) -> grpc.StatusCode:
+    return STATUS.get(exc.code, grpc.StatusCode.UNKNOWN)
+
+
+def details(exc: VexilError) -> status_pb2.Status:
+    """The `google.rpc.Status` that describes `exc` (see `vexil.transport.details`)."""
+    metadata: dict[str, str] = {}
+    field: str | None = None
+    description = ""
+    retry_after: float | None = None
+    preconditions: tuple[Violation, ...] = ()
+    if isinstance(exc, InvalidArgument):
+        field, description = exc.field, exc.description
+    if isinstance(exc, Conflict):
+        metadata["current_version"] = str(exc.current_version)
+        preconditions = ((exc.reason.value, "expected_version", exc.message),)
+    if isinstance(exc, KillSwitchAdminOnly):
+        preconditions = ((exc.reason.value, "flag.state", exc.message),)
+    if isinstance(exc, ResourceExhausted):
+        retry_after = exc.retry_after or DEFAULT_RETRY_SECONDS
+        metadata["retry_after_seconds"] = f"{retry_after:.0f}"
+    if isinstance(exc, Unavailable):
+        retry_after = DEFAULT_RETRY_SECONDS
+    return rich_status(
+        status_code(exc),
+        exc.message,
+        exc.reason,
+        metadata=metadata,
+        field=field,
+        field_description=description,
+        retry_after=retry_after,
+        preconditions=preconditions,
+    )
+
+
 async def abort(context: grpc.aio.ServicerContext, exc: VexilError) -> None:
     """End the call with the status that matches `exc` (raises, as `context.abort` does)."""
-    code = STATUS.get(exc.code, grpc.StatusCode.UNKNOWN)
-    trailers: list[tuple[str, str]] = []
+    trailers: list[tuple[str, str | bytes]] = []
     if isinstance(exc, Conflict):
         trailers.append(("vexil-current-version", str(exc.current_version)))
     if isinstance(exc, ResourceExhausted) and exc.retry_after:
         trailers.append(("retry-after", f"{exc.retry_after:.0f}"))
-    await context.abort(code, exc.message, tuple(trailers))
+    trailers.append(details_trailer(details(exc)))
+    await context.abort(status_code(exc), exc.message, tuple(trailers))
+
+
+async def refuse(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    reason: Reason,
+    *,
+    field: str | None = None,
+    retry_after: float | None = None,
+) -> None:
+    """End the call with `code` and `message` for a refusal that is no core error (raises)."""
+    status = rich_status(code, message, reason, field=field, retry_after=retry_after)
+    await context.abort(code, message, (details_trailer(status),))
 
 
 async def abort_internal(context: grpc.aio.ServicerContext, where: str) -> None:
     log.exception("unexpected error in %s", where)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {where}; see the server log")
+    message = f"internal error in {where}; see the server log"
+    await refuse(context, grpc.StatusCode.INTERNAL, message, Reason.INTERNAL)
 
 
 def unary(
