@@ -14,6 +14,13 @@ half of that round's floor saturation (the two-process floor's for the workers).
 
 vexil and its floor get the very same request bytes (the static flag's `EvaluateRequest` with a
 realistic context for Evaluate; the 100-flag `EvaluateAllRequest` for EvaluateAll).
+
+Two comparisons of vexil with itself, serial latency only (what one call costs, nothing queued),
+taken in turn within each round like the rest:
+- context: the flag whose rule reads one attribute, sent that attribute alone and sent it among
+  2,000 (about 50 KB): the cost of a call must follow what the rule reads, not what is sent;
+- scale: the static and the targeting flag in a server holding 100 flags and in one holding
+  50,000 (the 100 and static fillers): a call must not cost more in a bigger environment.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from bench.flagset import EVALUATE_ALL_FLAGS, SCENARIO_FLAGS, context
+from bench.flagset import ATTRIBUTE, EVALUATE_ALL_FLAGS, SCENARIO_FLAGS, attribute_contexts, context
 from bench.load import SATURATION, SERIAL, Loader, Run, Slice, Target, call_once, combine, grpc_frame
 from vexil.v1 import evaluation_pb2
 
@@ -71,6 +78,13 @@ def requests() -> dict[str, tuple[str, bytes]]:
         request = evaluation_pb2.EvaluateRequest(flag_key=key, context=ctx, value_type=VALUE_TYPES[case])
         out[case] = (EVALUATE, grpc_frame(request))
     out["evaluate_all"] = (EVALUATE_ALL, grpc_frame(evaluation_pb2.EvaluateAllRequest(context=ctx)))
+    for case, attributes in attribute_contexts().items():
+        sent = struct_pb2.Struct()
+        sent.update(attributes)
+        request = evaluation_pb2.EvaluateRequest(
+            flag_key=ATTRIBUTE, context=sent, value_type=evaluation_pb2.VALUE_TYPE_BOOL
+        )
+        out[case] = (EVALUATE, grpc_frame(request))
     return out
 
 
@@ -137,8 +151,10 @@ def run(
     workers: tuple[Endpoint, Endpoint] | None,
     d: Durations,
     say: Callable[[str], None],
+    large: Endpoint | None = None,
 ) -> dict[str, Any]:
-    """`single` / `workers`: (floor, vexil) for one process and for two."""
+    """`single` / `workers`: (floor, vexil) for one process and for two; `large`: vexil holding
+    50,000 flags (the scale comparison; left out when None)."""
     groups = {"single": (single, SINGLE_CASES)}
     if workers is not None:
         groups["workers"] = (workers, WORKER_CASES)
@@ -150,6 +166,13 @@ def run(
                 targets[(group, "vexil", case)] = checked_target(vexil, case)
         targets[(group, "floor", "evaluate_all")] = checked_target(floor, "evaluate_all", is_floor=True)
         targets[(group, "vexil", "evaluate_all")] = checked_target(vexil, "evaluate_all")
+
+    vexil = single[1]
+    pairs = {"context": (checked_target(vexil, "wide"), checked_target(vexil, "narrow"))}
+    if large is not None:
+        for case in ("static", "targeting"):
+            pairs[f"scale_{case}"] = (checked_target(large, case), targets[("single", "vexil", case)])
+    serial_rounds: list[dict[Any, Run]] = []
 
     raw: dict[str, dict[str, dict[str, list[dict[str, Run]]]]] = {
         group: {"floor": {"evaluate": [], "evaluate_all": []}, "vexil": {c: [] for c in cases}}
@@ -163,6 +186,15 @@ def run(
             kind = "evaluate_all" if case == "evaluate_all" else "evaluate"
             rates[(group, who, case)] = saturation[(group, "floor", kind)].rps / 2
         paced = interleaved(loader, targets, "paced", d, rates)
+        sides = {(name, "of"): pair[0] for name, pair in pairs.items()}
+        sides.update({(name, "vs"): pair[1] for name, pair in pairs.items()})
+        serial_rounds.append(interleaved(loader, sides, "serial", d, {}))
+        for name in pairs:
+            of, vs = serial_rounds[-1][(name, "of")], serial_rounds[-1][(name, "vs")]
+            say(
+                f"round {r + 1}/{d.rounds} serial  {name:<16} {of.p50_ms:.3f} ms vs {vs.p50_ms:.3f} ms "
+                f"({of.p50_ms / vs.p50_ms:.2f}x)"
+            )
         for key in targets:
             group, who, case = key
             runs = {"saturation": saturation[key], "serial": serial[key], "paced": paced[key]}
@@ -173,7 +205,16 @@ def run(
                 f"{saturation[key].rps:8,.0f} req/s ({cpu:4.0f} us CPU/req)  serial p50 "
                 f"{serial[key].p50_ms:.3f} ms  paced p99 {paced[key].p99_ms:.2f} ms"
             )
-    return summarize(raw)
+    out = summarize(raw)
+    out["serial_pairs"] = {
+        name: {
+            "p50_ms": spread([rnd[(name, "of")].p50_ms for rnd in serial_rounds]),
+            "base_p50_ms": spread([rnd[(name, "vs")].p50_ms for rnd in serial_rounds]),
+            "ratio": spread([rnd[(name, "of")].p50_ms / rnd[(name, "vs")].p50_ms for rnd in serial_rounds]),
+        }
+        for name in pairs
+    }
+    return out
 
 
 def _figures(rounds: list[dict[str, Run]]) -> dict[str, Any]:

@@ -48,8 +48,10 @@ def _median(spread: dict[str, Any] | None) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The benchmark issue's five targets and the client issue's local-mode ones, each met,
-    missed, or not measured (None) in these results."""
+    """The benchmark issue's targets (Evaluate saturation raised to 0.85x by the per-call cost
+    issue, which adds the half-load p99 ratio, EvaluateAll, the wide context, two workers and
+    50,000 flags) and the client issue's local-mode ones, each met, missed, or not measured
+    (None) in these results."""
     single = _get(results, "scenarios", "evaluate", "single", "vexil") or {}
     out = []
 
@@ -60,9 +62,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     worst = min((v for v in sat.values() if v is not None), default=None)
     add(
         "Evaluate saturation throughput",
-        ">= 0.8x floor",
+        ">= 0.85x floor",
         worst,
-        None if worst is None else worst >= 0.8,
+        None if worst is None else worst >= 0.85,
         "worst of " + ", ".join(f"{c} {_num(v, '.2f')}x" for c, v in sat.items()),
     )
     p50 = {c: _median(_get(single, c, "vs_floor", "serial_p50")) for c in EVALUATE_CASES}
@@ -85,6 +87,58 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "worst of "
         + ", ".join(f"{c} {_num(v, '.2f')} ms" for c, v in p99.items())
         + f"; the floor's {_num(floor_p99, '.2f')} ms",
+    )
+    p99_ratio = {c: _median(_get(single, c, "vs_floor", "paced_p99")) for c in EVALUATE_CASES}
+    worst = max((v for v in p99_ratio.values() if v is not None), default=None)
+    add(
+        "Evaluate p99 at half load",
+        "<= 1.3x the floor's",
+        worst,
+        None if worst is None else worst <= 1.3,
+        "worst of " + ", ".join(f"{c} {_num(v, '.2f')}x" for c, v in p99_ratio.items()),
+    )
+    bulk = _get(single, "evaluate_all", "vs_floor") or {}
+    for figure, goal, limit, above in (
+        ("saturation", ">= 0.8x its floor", 0.8, True),
+        ("cpu_per_request", "<= 1.5x its floor's", 1.5, False),
+    ):
+        ratio = _median(bulk.get(figure))
+        add(
+            f"EvaluateAll (100 flags) {'saturation throughput' if above else 'CPU per request'}",
+            goal,
+            ratio,
+            None if ratio is None else (ratio >= limit if above else ratio <= limit),
+            "the floor answers the same 100-result message without evaluating",
+        )
+    pairs = _get(results, "scenarios", "evaluate", "serial_pairs") or {}
+    wide = pairs.get("context") or {}
+    ratio = _median(wide.get("ratio"))
+    add(
+        "Evaluate serial p50, 50 KB context (2,000 attributes, the rule reads one)",
+        "<= 1.5x one attribute",
+        ratio,
+        None if ratio is None else ratio <= 1.5,
+        f"{_num(_median(wide.get('p50_ms')), '.3f')} ms vs "
+        f"{_num(_median(wide.get('base_p50_ms')), '.3f')} ms",
+    )
+    two = _median(
+        _get(results, "scenarios", "evaluate", "workers", "vexil", "static", "vs_floor", "saturation")
+    )
+    add(
+        "`--workers 2` Evaluate saturation throughput",
+        ">= 0.9x two floor processes",
+        two,
+        None if two is None else two >= 0.9,
+        "static flag, DynamoDB store, both on one port",
+    )
+    scale = {c: _median(_get(pairs, f"scale_{c}", "ratio")) for c in ("static", "targeting")}
+    worst = max((v for v in scale.values() if v is not None), default=None)
+    add(
+        "Evaluate serial p50 with 50,000 flags",
+        "<= 1.1x with 100 flags",
+        worst,
+        None if worst is None else worst <= 1.1,
+        "worst of " + ", ".join(f"{c} {_num(v, '.2f')}x" for c, v in scale.items()),
     )
     fan = _get(results, "scenarios", "fanout", "vexil", "publish_to_last", "p99_ms")
     fan_floor = _get(results, "scenarios", "fanout", "floor", "publish_to_last", "p99_ms")
@@ -227,6 +281,21 @@ def _evaluate_table(ev: dict[str, Any], tool: str) -> list[str]:
         "  CPU us/req: the server's CPU time (all threads) per request under saturation: the cost of a "
         "call, less sensitive than throughput to other work on the machine"
     )
+    pairs = ev.get("serial_pairs") or {}
+    if pairs:
+        lines.append("")
+        lines.append("Serial Evaluate p50 (ms), vexil against itself, ratio in the same round [range]")
+        labels = {
+            "context": ("attribute flag, 2,000 attributes sent (50 KB)", "1 attribute sent"),
+            "scale_static": ("static flag, 50,000 flags served", "100 flags served"),
+            "scale_targeting": ("targeting flag, 50,000 flags served", "100 flags served"),
+        }
+        for name, fig in pairs.items():
+            label, base = labels.get(name, (name, "base"))
+            lines.append(
+                f"  {label:<48}{_num(_median(fig.get('p50_ms')), '.3f'):>8} vs {base:<18}"
+                f"{_num(_median(fig.get('base_p50_ms')), '.3f'):>8}  {_ratio(fig.get('ratio'))}"
+            )
     server_side = ev.get("server_side") or {}
     if server_side.get("available"):
         lines.append(

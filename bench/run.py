@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import grpc
 
 from bench import budgets, clients, evaluate, footprint, servers, storecost, streams
-from bench.flagset import environment, evaluate_flags, stored, write_flagd_file
+from bench.flagset import LARGE_FLAGS, environment, evaluate_flags, large_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
 from tests.support.dynamo import DUMMY_AWS_ENV
@@ -202,11 +202,28 @@ class Bench:
                 self.emulator().put_flags(table, environment(), stored(evaluate_flags()))
                 return self.dynamo_vexil(stack, table, "--cache-maxsize", "1000", workers=2)
 
-            one, floor1, two = concurrently(self.vexil, self.floor, two_workers)
+            def large() -> servers.Vexil:
+                """vexil holding 50,000 flags (the scale comparison), as `vexil()` otherwise."""
+                flags_file = write_flagd_file(self.logs / "flags-large.json", large_flags())
+                server = servers.Vexil(
+                    self.logs,
+                    "--flags",
+                    str(flags_file),
+                    "--cache-maxsize",
+                    str(LARGE_FLAGS),
+                    "--heartbeat-seconds",
+                    "300",
+                )
+                stack.callback(server.stop)
+                return server.start(timeout=180.0)
+
+            one, floor1, two, big = concurrently(self.vexil, self.floor, two_workers, large)
             single = ((floor1[0], (floor1[1],)), (one.target, (one.pid,)))
             workers = ((floor2[0], tuple(p.pid for p in floor2[1])), (two.target, (two.pid, *two.children)))
             before = servers.scrape(one.http_port)
-            result = evaluate.run(self.loader, single, workers, self.plan.durations, say)
+            result = evaluate.run(
+                self.loader, single, workers, self.plan.durations, say, large=(big.target, (big.pid,))
+            )
             result["server_side"] = server_side_check(before, servers.scrape(one.http_port))
             return result
 

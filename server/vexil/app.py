@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vexil.api.admin import AdminServicer
-from vexil.api.evaluation import EvaluationServicer
+from vexil.api.evaluation import EvaluationServicer, add_to_server
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
 from vexil.api.flagd_sync import FlagdSync
 from vexil.api.keys import KeyServicer
@@ -49,7 +49,6 @@ from vexil.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     evaluation_pb2,
-    evaluation_pb2_grpc,
     keys_pb2,
     keys_pb2_grpc,
     replica_pb2,
@@ -201,7 +200,7 @@ class App:
     async def start(self) -> int:
         """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
-        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
+        add_to_server(
             EvaluationServicer(
                 self.service, self.hub, settings.heartbeat_seconds, max_keys=settings.evaluate_all_max_keys
             ),

@@ -90,6 +90,9 @@ class Snapshot:
     entries: Mapping[str, Entry]
     built_at: float = field(default_factory=time.time)
     """Wall-clock time the data was last confirmed against the store (staleness is measured from it)."""
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What adapters derive from this data alone (encoded answers, sorted keys), built on first
+    use and dropped with the snapshot: a change makes a new snapshot with an empty memo."""
 
     @classmethod
     def build(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
@@ -149,5 +152,6 @@ class Snapshot:
         return Snapshot(environment, entries)
 
     def refreshed(self) -> Snapshot:
-        """The same data, confirmed current now (after a successful poll of the store)."""
-        return Snapshot(self.environment, self.entries)
+        """The same data, confirmed current now (after a successful poll of the store); what was
+        derived from it still holds."""
+        return Snapshot(self.environment, self.entries, memo=self.memo)

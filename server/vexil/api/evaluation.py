@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from vexil import identity
+from vexil.answers import Answer, BulkAnswer, answer, keys_of, serialize
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument
 from vexil.follow import Changed, Heartbeat, Item, follow
@@ -18,15 +19,13 @@ from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import status
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
-from vexil.wire import (
-    change_to_pb,
-    context_from_request,
-    environment_to_pb,
-    flag_to_pb,
-    resolution_to_pb,
-)
+from vexil.wire import change_to_pb, environment_to_pb, flag_to_pb
+from vexil.wire_context import Decoded, from_message, request_decoder
 
 WatchEvent = evaluation_pb2.WatchEvent
+SERVICE = "vexil.v1.EvaluationService"
+CONTEXT_FIELD = evaluation_pb2.EvaluateRequest.DESCRIPTOR.fields_by_name["context"].number
+ALL_CONTEXT_FIELD = evaluation_pb2.EvaluateAllRequest.DESCRIPTOR.fields_by_name["context"].number
 EVENT_MEMO_SIZE = 64
 DEFAULT_MAX_KEYS = 1000
 """Most distinct `flag_keys` one EvaluateAll may name (the `evaluate_all_max_keys` setting)."""
@@ -71,41 +70,54 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
 
     @status.unary
     async def Evaluate(
-        self, request: evaluation_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
-    ) -> evaluation_pb2.EvaluateResponse:
-        if not request.flag_key:
+        self, request: Decoded | evaluation_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> Answer:
+        if request.__class__ is not Decoded:  # called directly, not through `add_to_server`
+            request = from_message(request)
+        assert isinstance(request, Decoded)
+        message = request.message
+        if not message.flag_key:
             raise InvalidArgument("name the flag to evaluate", "flag_key")
-        value_type = VALUE_TYPES.get(request.value_type)
+        value_type = VALUE_TYPES.get(message.value_type)
         if value_type is None:
-            raise InvalidArgument(f"unknown value type {request.value_type}", "value_type")
-        snapshot = self._snapshot(request.environment)
-        resolution, version = snapshot.evaluate(request.flag_key, context_from_request(request), value_type)
-        return resolution_to_pb(request.flag_key, resolution, version, snapshot.config_version)
+            raise InvalidArgument(f"unknown value type {message.value_type}", "value_type")
+        snapshot = self._snapshot(message.environment)
+        if request.problem is not None:
+            raise request.problem
+        resolution, version = snapshot.evaluate(message.flag_key, request.context, value_type)
+        return answer(snapshot, message.flag_key, resolution, version)
 
     @status.unary
     async def EvaluateAll(
-        self, request: evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
-    ) -> evaluation_pb2.EvaluateAllResponse:
+        self, request: Decoded | evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
+    ) -> BulkAnswer:
+        if request.__class__ is not Decoded:
+            request = from_message(request)
+        assert isinstance(request, Decoded)
+        message = request.message
         # Each key once, in the order first named: a request repeating one key 300,000 times
         # must not make the server evaluate and answer it 300,000 times.
-        keys = list(dict.fromkeys(request.flag_keys))
+        keys = list(dict.fromkeys(message.flag_keys))
         if len(keys) > self.max_keys:
             raise InvalidArgument(
                 f"{len(keys):,} distinct flag keys; at most {self.max_keys:,} per call: split the request, "
                 "or name none to evaluate every flag",
                 "flag_keys",
             )
-        snapshot = self._snapshot(request.environment)
-        ctx = context_from_request(request)
+        snapshot = self._snapshot(message.environment)
+        if request.problem is not None:
+            raise request.problem
+        ctx = request.context
         if not keys:
-            keys = sorted(snapshot.entries)
-        response = evaluation_pb2.EvaluateAllResponse(config_version=snapshot.config_version)
+            keys = keys_of(snapshot)
+        results = []
+        evaluate = snapshot.evaluate
         pacer = Pacer()
         for key in keys:
             await pacer.tick()
-            resolution, version = snapshot.evaluate(key, ctx)
-            resolution_to_pb(key, resolution, version, snapshot.config_version, response.results.add())
-        return response
+            resolution, version = evaluate(key, ctx)
+            results.append(answer(snapshot, key, resolution, version))
+        return BulkAnswer(results, snapshot.config_version)
 
     @status.streaming
     def Watch(
@@ -123,6 +135,31 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             return snapshot_event(item.snapshot, keys, item.reason)
 
         return follow(env, self.cache, self.hub, self.heartbeat_seconds, encode, since=since, flag_keys=keys)
+
+
+def add_to_server(servicer: EvaluationServicer, server: grpc.aio.Server) -> None:
+    """Register the service as the generated `add_EvaluationServiceServicer_to_server` does, but
+    with Evaluate and EvaluateAll decoding the context lazily (`wire_context`) and sending the
+    answers encoded once per snapshot (`answers`)."""
+    handlers = {
+        "Evaluate": grpc.unary_unary_rpc_method_handler(
+            servicer.Evaluate,
+            request_deserializer=request_decoder(evaluation_pb2.EvaluateRequest, CONTEXT_FIELD),
+            response_serializer=serialize,
+        ),
+        "EvaluateAll": grpc.unary_unary_rpc_method_handler(
+            servicer.EvaluateAll,
+            request_deserializer=request_decoder(evaluation_pb2.EvaluateAllRequest, ALL_CONTEXT_FIELD),
+            response_serializer=serialize,
+        ),
+        "Watch": grpc.unary_stream_rpc_method_handler(
+            servicer.Watch,
+            request_deserializer=evaluation_pb2.WatchRequest.FromString,
+            response_serializer=evaluation_pb2.WatchEvent.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
 
 
 def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:
