@@ -1,0 +1,186 @@
+"""The client distribution (`vexil-client`, clients/python/pyproject.toml) installs and works alone.
+
+Built from the repository's sources into a wheel, installed with its dependencies into a fresh
+virtualenv from a wheel directory holding only the locked wheels of the dependencies a client may
+have (the table below): if the client asked for anything else, or imported a server module, the
+install or the evaluation in that virtualenv fails. The virtualenv then evaluates against a real
+`vexil serve` in remote and local mode and through the OpenFeature provider.
+
+The dependency wheels are fetched by hash from the dev lock (the pip cache or the index the lock
+was made from); the install itself uses no index at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+
+# What a client installation may hold: the client and the runtime dependencies the SDK and the
+# provider import (typing-extensions comes with grpcio). Names as their wheels' metadata has them.
+CLIENT_DISTRIBUTIONS = {
+    "vexil-client",
+    "grpcio",
+    "protobuf",
+    "PyYAML",
+    "cbor2",
+    "mmh3",
+    "openfeature-sdk",
+    "typing_extensions",
+}
+SERVER_ONLY_MODULES = ("aioboto3", "aiohttp", "prometheus_client", "botocore", "jwt")
+
+FLAGS = {
+    "flags": {
+        "new-checkout": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"if": [{"in": [{"var": "country"}, ["JP", "DE"]]}, "on", "off"]},
+        },
+        "banner-text": {
+            "state": "ENABLED",
+            "variants": {"jp": "ようこそ", "default": "Hello"},
+            "defaultVariant": "default",
+            "targeting": {"if": [{"==": [{"var": "country"}, "JP"]}, "jp", None]},
+        },
+        "everyone-in": {
+            "state": "ENABLED",
+            "variants": {"in": 7, "out": 0},
+            "defaultVariant": "out",
+            "targeting": {"fractional": [["in", 100], ["out", 0]]},
+        },
+    }
+}
+
+# Run inside the fresh virtualenv (isolated mode: the repository is not on sys.path).
+PROBE = textwrap.dedent(
+    """
+    import importlib.metadata, json, sys
+    import vexil, vexil.client, vexil.openfeature
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+    from vexil.client import Client
+    from vexil.openfeature import VexilProvider
+
+    target = sys.argv[1]
+    out = {"vexil_file": vexil.__file__}
+    for mode in ("remote", "local"):
+        with Client(target=target, mode=mode) as client:
+            ready = client.wait_for_ready(20)
+            out[mode] = {
+                "ready": ready,
+                "checkout_jp": client.bool_value("new-checkout", False, {"country": "JP"}),
+                "checkout_us": client.bool_value("new-checkout", True, {"country": "US"}),
+                "banner_jp": client.string_value("banner-text", "?", {"country": "JP"}),
+                "banner_fr": client.string_value("banner-text", "?", {"country": "FR"}),
+                "everyone_in": client.int_value("everyone-in", -1, {"targetingKey": "user-42"}),
+                "missing": client.string_details("no-such-flag", "fallback").error_code,
+            }
+    api.set_provider_and_wait(VexilProvider(target=target, mode="local"))
+    context = EvaluationContext(targeting_key="user-1", attributes={"country": "DE"})
+    out["openfeature"] = api.get_client().get_boolean_value("new-checkout", False, context)
+    api.shutdown()
+    out["server_modules_loaded"] = sorted(
+        name for name in sys.modules if name.split(".")[0] in {server_only!r}
+    )
+    out["distributions"] = sorted(d.metadata["Name"] for d in importlib.metadata.distributions())
+    json.dump(out, sys.stdout)
+    """
+).replace("{server_only!r}", repr(set(SERVER_ONLY_MODULES)))
+
+EXPECTED_EVALUATIONS = {
+    "ready": True,
+    "checkout_jp": True,
+    "checkout_us": False,
+    "banner_jp": "ようこそ",
+    "banner_fr": "Hello",
+    "everyone_in": 7,
+    "missing": "FLAG_NOT_FOUND",
+}
+
+
+def _locked_requirements(names: set[str]) -> str:
+    """The dev lock's entries (version and hashes) for `names`, as a requirements file."""
+    wanted = {re.sub(r"[-_.]+", "-", name).lower() for name in names}
+    entries = []
+    for block in re.split(r"\n(?=\S)", (ROOT / "requirements" / "dev.lock").read_text()):
+        match = re.match(r"([A-Za-z0-9_.-]+)==", block)
+        if match and re.sub(r"[-_.]+", "-", match.group(1)).lower() in wanted:
+            lines = [line for line in block.splitlines() if not line.lstrip().startswith("#")]
+            entries.append("\n".join(lines))
+    found = {re.sub(r"[-_.]+", "-", e.split("==")[0]).lower() for e in entries}
+    assert found == wanted, f"not in requirements/dev.lock: {sorted(wanted - found)}"
+    return "\n".join(entries) + "\n"
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False, env=env)
+    assert done.returncode == 0, f"{args[:6]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def client_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The python of a fresh virtualenv holding `vexil-client[openfeature]` and nothing else."""
+    tmp = tmp_path_factory.mktemp("client-dist")
+    # Build from a copy of the sources, so no build directory lands in the working tree.
+    src = tmp / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    for part in ("server/vexil", "clients/python", "clients/openfeature"):
+        shutil.copytree(ROOT / part, src / part, ignore=ignore)
+    wheels = tmp / "wheels"
+    _run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src / "clients/python")])
+    lock = tmp / "client.lock"
+    lock.write_text(_locked_requirements(CLIENT_DISTRIBUTIONS - {"vexil-client"}))
+    download = ["download", "--no-deps", "--require-hashes", "--only-binary=:all:", "-d", str(wheels)]
+    _run([*PIP, *download, "-r", str(lock)])
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    # --isolated: no configured index or extra wheel directory; only `wheels` can satisfy the client.
+    install = ["install", "--no-index", "--find-links", str(wheels), "vexil-client[openfeature]"]
+    _run([*PIP, "--isolated", "--python", str(python), *install])
+    yield python
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("client-dist-server")
+    flags = tmp / "flags.json"
+    flags.write_text(json.dumps(FLAGS))
+    with ServerProcess(tmp, "--store", "memory", "--flags", str(flags)) as server:
+        yield server.target
+
+
+def test_client_distribution_has_no_server_dependencies(client_python: Path) -> None:
+    for module in (*SERVER_ONLY_MODULES, "vexil.app", "vexil.store", "vexil.http"):
+        done = subprocess.run(
+            [str(client_python), "-I", "-c", f"import {module}"], capture_output=True, text=True, timeout=60
+        )
+        assert f"ModuleNotFoundError: No module named '{module}'" in done.stderr, f"{module}: {done.stderr}"
+
+
+def test_client_distribution_evaluates_remote_and_local(client_python: Path, target: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VEXIL_"))}
+    done = _run([str(client_python), "-I", "-c", PROBE, target], env=env)
+    out = json.loads(done.stdout)
+    assert Path(out["vexil_file"]).is_relative_to(client_python.parents[1]), out["vexil_file"]
+    assert out["remote"] == EXPECTED_EVALUATIONS
+    assert out["local"] == EXPECTED_EVALUATIONS
+    assert out["openfeature"] is True
+    assert out["server_modules_loaded"] == []
+    assert set(out["distributions"]) == CLIENT_DISTRIBUTIONS
