@@ -41,7 +41,7 @@ CLIENT_DISTRIBUTIONS = {
     "openfeature-sdk",
     "typing_extensions",
 }
-SERVER_ONLY_MODULES = ("aioboto3", "aiohttp", "prometheus_client", "botocore", "jwt")
+SERVER_ONLY_MODULES = ("aioboto3", "aiohttp", "prometheus_client", "botocore", "jwt", "cryptography")
 
 FLAGS = {
     "flags": {
