@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from vexil.http.errors import json_error
 
@@ -39,9 +40,7 @@ def _is_preflight(request: web.Request) -> bool:
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
-def cors_middleware(
-    origins: Iterable[str],
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def cors_middleware(origins: Iterable[str]) -> Middleware:
     """The middleware for `origins` (exact `scheme://host[:port]` strings, or `*`); with none it
     still answers preflights, with a 403 that says how to allow an origin."""
     allowed = frozenset(origin.lower() for origin in origins)
@@ -61,13 +60,13 @@ def cors_middleware(
         origin = request.headers.get("Origin", "")
         if _is_preflight(request):
             if not allows(origin):
-                response = json_error(
+                refused = json_error(
                     403,
                     f"origin {origin or '(none)'} may not call OFREP from a browser; "
                     "add it to the cors_origins setting (VEXIL_CORS_ORIGINS, --cors-origins)",
                 )
-                response.headers.add("Vary", "Origin")
-                return response
+                refused.headers.add("Vary", "Origin")
+                return refused
             return web.Response(
                 status=204,
                 headers={
