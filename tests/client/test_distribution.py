@@ -12,6 +12,7 @@ was made from); the install itself uses no index at all.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +186,72 @@ def test_client_distribution_evaluates_remote_and_local(client_python: Path, tar
     assert out["openfeature"] is True
     assert out["server_modules_loaded"] == []
     assert set(out["distributions"]) == CLIENT_DISTRIBUTIONS
+
+
+# The top-level import names of the client's dependencies (as their projects document them).
+IMPORT_NAMES = {
+    "grpc": "grpcio",
+    "google": "protobuf",
+    "yaml": "PyYAML",
+    "cbor2": "cbor2",
+    "mmh3": "mmh3",
+    "openfeature": "openfeature-sdk",
+}
+
+
+def _sources(project: Path) -> dict[str, Path]:
+    """Module name -> source file of everything `project`'s pyproject.toml puts in its wheel."""
+    setup = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {name: (project / folder).resolve() for name, folder in setup["package-dir"].items()}
+
+    def folder(package: str) -> Path:
+        for prefix in sorted(dirs, key=len, reverse=True):
+            if package == prefix or package.startswith(prefix + "."):
+                return dirs[prefix].joinpath(*package[len(prefix) :].split(".")[1:])
+        raise AssertionError(f"no package-dir for {package}")
+
+    sources = {}
+    for package in setup["packages"]:
+        for path in sorted(folder(package).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            sources[name] = path
+    for module in setup.get("py-modules", []):
+        package, _, stem = module.rpartition(".")
+        sources[module] = folder(package) / f"{stem}.py"
+        sources.setdefault(package, folder(package) / "__init__.py")
+    return sources
+
+
+def test_every_import_of_the_client_stays_inside_its_distribution() -> None:
+    """Statically, so imports inside functions count too (the install test sees only those that
+    run): each `vexil` module the client's modules import is in its wheel, and each other
+    import is the standard library or a declared dependency."""
+    sources = _sources(ROOT / "clients" / "python")
+    every_module = set(_sources(ROOT))  # the server's distribution: the whole namespace
+    assert {"vexil.client.local", "vexil.engine.fractional", "vexil.wire", "vexil"} <= set(sources)
+    assert {"vexil.config", "vexil.store.memory", "vexil.http.ofrep"} <= every_module - set(sources)
+    project = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["openfeature"]]
+    declared = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in requirements}
+    outside = []
+    for path in sources.values():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            # (name, whether it is certainly a module): `from x import y` names x, and y, which is
+            # a module when the namespace has one of that name, else a name inside x.
+            if isinstance(node, ast.Import):
+                names = [(alias.name, True) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [(node.module, True)] + [(f"{node.module}.{a.name}", False) for a in node.names]
+            else:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            for name, is_module in names:
+                top = name.split(".")[0]
+                if top == "vexil":
+                    if (is_module or name in every_module) and name not in sources:
+                        outside.append(f"{where}: {name} is not in vexil-client")
+                elif (
+                    top not in sys.stdlib_module_names and IMPORT_NAMES.get(top, top).lower() not in declared
+                ):
+                    outside.append(f"{where}: {name} is not a dependency of vexil-client")
+    assert outside == [], "\n".join(outside)
