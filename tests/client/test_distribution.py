@@ -4,7 +4,9 @@ Built from the repository's sources into a wheel, installed with its dependencie
 virtualenv from a wheel directory holding only the locked wheels of the dependencies a client may
 have (the table below): if the client asked for anything else, or imported a server module, the
 install or the evaluation in that virtualenv fails. The virtualenv then evaluates against a real
-`vexil serve` in remote and local mode and through the OpenFeature provider.
+`vexil serve` in remote and local mode and through the OpenFeature provider. A static walk of
+every import statement of the wheel's modules catches what only an import inside a function would
+reach.
 
 The dependency wheels are fetched by hash from the dev lock (the pip cache or the index the lock
 was made from); the install itself uses no index at all.
