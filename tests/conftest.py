@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.servers import Connected, connected, running_app, server_settings
 
-pytest_plugins = ["tests.support.dynamo", "tests.support.no_skips"]
+pytest_plugins = ["tests.support.dynamo", "tests.support.no_skips", "tests.support.browser"]
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

@@ -32,6 +32,8 @@ HELP: dict[str, str] = {
     "host": "address to listen on (default 127.0.0.1)",
     "port": "gRPC port (default 50051)",
     "http_port": "HTTP port: OFREP, /healthz, /readyz (default 3001; 0: off)",
+    "cors_origins": "comma-separated browser origins allowed to call OFREP, e.g. https://app.example.com "
+    "(* for any; default: none)",
     "store": "flag store (default memory)",
     "flags": "flagd flag-definition file (JSON/YAML) to serve and hot-reload",
     "flags_mode": "what --flags may do: seed (create missing flags) or sync (also update and delete the "

@@ -180,6 +180,7 @@ class App:
                 authenticate=self.security.http_authenticator,
                 authenticate_operations=self.security.operations_authenticator,
                 ssl_context=self.security.http_ssl_context,
+                cors_origins=settings.cors_origins,
             )
             instrument_http(self.http, self.metrics)
         self.http_port = 0

@@ -55,6 +55,9 @@ class Settings:
     port: int = 50051
     http_port: int = 3001
     """The HTTP side (OFREP, /healthz, /readyz); 0 turns it off."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins (`scheme://host[:port]`, or `*` for any) that may call OFREP: preflights
+    answered and `Access-Control-Allow-Origin` sent (flagd's `cors-origin`); none by default."""
     store: str = "memory"
     flags: str = ""
     """A flagd flag-definition file (JSON or YAML) to serve and hot-reload."""
@@ -265,6 +268,8 @@ BOOTSTRAP_KEY = re.compile(r"vxk_[0-9a-f]{16}_[A-Za-z0-9_\-]{32,128}")
 """The API key token format (`vexil.security.apikeys`), checked here so a typo stops start-up."""
 ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}")
 """`host:port` of `advertise_address` (an IPv6 host in brackets)."""
+ORIGIN = re.compile(r"(?i:https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+"""A browser origin as `Origin` headers carry it: scheme, host, optional port, nothing else."""
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -356,6 +361,12 @@ def validate(settings: Settings) -> None:
         )
     if settings.http_port == settings.port:
         raise ConfigError(f"http_port (from {where('http_port')}): {settings.http_port} is the gRPC port")
+    for origin in settings.cors_origins:
+        if origin != "*" and not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"cors_origins (from {where('cors_origins')}): {origin!r} is not an origin; write "
+                "scheme://host[:port] without a path (e.g. https://app.example.com), or * for any"
+            )
     if settings.store not in STORES:
         raise ConfigError(
             f"store (from {where('store')}): '{settings.store}' is unknown; use {' or '.join(STORES)}"

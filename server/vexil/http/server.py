@@ -17,6 +17,7 @@ from aiohttp import web
 from vexil import identity
 from vexil.errors import CannotListen, VexilError
 from vexil.http import health, ofrep
+from vexil.http.cors import cors_middleware
 from vexil.http.errors import error_response, internal_error
 from vexil.identity import Principal
 from vexil.service import FlagService
@@ -43,10 +44,12 @@ class HttpServer:
         reuse_port: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         authenticate_operations: Authenticator | None = None,
+        cors_origins: Iterable[str] = (),
     ) -> None:
         """`port` 0 picks a free port (`start` returns the one it got); `reuse_port` lets several
         worker processes share it (SO_REUSEPORT). `authenticate_operations`: who may read
-        `/metrics` and the `/readyz` detail (None: anyone, as in the local profile)."""
+        `/metrics` and the `/readyz` detail (None: anyone, as in the local profile).
+        `cors_origins`: the browser origins OFREP answers (`vexil.http.cors`)."""
         self.authenticate_operations = authenticate_operations
         self.reuse_port = reuse_port
         self.ssl_context = ssl_context
@@ -56,7 +59,8 @@ class HttpServer:
         self.authenticate = authenticate
         self.shutdown_grace = shutdown_grace
         self.readiness = health.Readiness(service.cache)
-        self.app = web.Application(middlewares=[self._middleware])
+        # CORS outermost: a preflight carries no credentials, so it is answered before authentication.
+        self.app = web.Application(middlewares=[cors_middleware(cors_origins), self._middleware])
         self.app[ofrep.SERVICE] = service
         self.app[health.READINESS] = self.readiness
         self.app.add_routes([*health.routes(), *ofrep.routes()])
