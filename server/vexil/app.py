@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vexil import console
 from vexil.api.admin import AdminServicer
 from vexil.api.evaluation import EvaluationServicer
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
@@ -150,6 +151,13 @@ class App:
                 ssl_context=self.security.http_ssl_context,
             )
             instrument_http(self.http, self.metrics)
+            console.install(
+                self.http.app,
+                self.service,
+                self.security,
+                heartbeat_seconds=settings.heartbeat_seconds,
+                registry=self.metrics.registry,
+            )
         self.http_port = 0
         self.served = False
         """True once health said SERVING: only then is there traffic for `stop` to drain."""
