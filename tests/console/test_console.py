@@ -73,3 +73,207 @@ def test_create_a_flag_and_an_invalid_rule_shows_its_error_inline(page: Page, co
     expect(page.get_by_role("heading", name="console-created")).to_be_visible()
     stored = console.flag("console-created")
     assert stored["owner"] == "web-team" and stored["default_variant"] == "off"
+
+
+PLAN_RULE = {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]}
+TRY_TABLE = [
+    # context, saved flag (rule: plan == pro -> on), draft (rule inverted: plan != pro -> on)
+    ({"plan": "pro"}, ("true", "on", "TARGETING_MATCH"), ("false", "off", "TARGETING_MATCH")),
+    ({"plan": "free"}, ("false", "off", "TARGETING_MATCH"), ("true", "on", "TARGETING_MATCH")),
+]
+
+
+def make_flag(console: Console, key: str, *extra: str) -> None:
+    console.cli(
+        "flags", "create", key, "--variants", '{"on": true, "off": false}', "--default", "off",
+        "--targeting", json.dumps(PLAN_RULE), *extra,
+    )  # fmt: skip
+
+
+def open_flag(page: Page, console: Console, key: str) -> None:
+    page.goto(f"{console.url}#/flag/{key}")
+    expect(page.get_by_role("heading", name=key, exact=True)).to_be_visible()
+
+
+def evaluated_reason(console: Console, key: str) -> str:
+    """The reason the API gives when evaluating `key` (an independent view of the kill switch)."""
+    done = console.cli("evaluate", key, "--context", '{"plan": "pro"}', "--json", role="evaluator")
+    return str(json.loads(done.stdout)["reason"])
+
+
+def test_try_it_shows_the_saved_flag_and_the_draft_side_by_side(page: Page, console: Console) -> None:
+    make_flag(console, "try-me")
+    sign_in(page, console)
+    open_flag(page, console, "try-me")
+    inverted = {"if": [{"!=": [{"var": "plan"}, "pro"]}, "on", "off"]}
+    fill_definition(
+        page, {"variants": {"on": True, "off": False}, "defaultVariant": "off", "targeting": inverted}
+    )
+    for context, saved, draft in TRY_TABLE:
+        page.locator("#try-context").fill(json.dumps(context))
+        page.get_by_role("button", name="Evaluate").click()
+        for box, (value, variant, reason) in (("#try-current", saved), ("#try-draft", draft)):
+            expect(page.locator(f"{box} .value")).to_have_text(value)
+            expect(page.locator(f"{box} .variant")).to_have_text(variant)
+            expect(page.locator(f"{box} .reason")).to_have_text(reason)
+    assert console.flag("try-me")["version"] == "1"  # trying a draft writes nothing
+
+    page.locator("#try-context").fill('{"plan": ')
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#try-error")).to_contain_text("Not valid JSON")
+
+
+def test_a_stale_edit_shows_what_changed_and_never_overwrites_it(page: Page, console: Console) -> None:
+    make_flag(console, "stale-edit", "--owner", "first-owner")
+    sign_in(page, console)
+    open_flag(page, console, "stale-edit")
+    page.get_by_label("Owner", exact=True).fill("console-owner")
+    # Meanwhile, someone changes the flag through the CLI.
+    console.cli("flags", "update", "stale-edit", "--default", "on", "--reason", "from the CLI")
+    page.get_by_role("button", name="Save").click()
+    conflict = page.locator("#conflict")
+    expect(conflict).to_be_visible()
+    expect(conflict).to_contain_text("version 2")
+    expect(conflict.locator("del")).to_contain_text('"defaultVariant": "off"')
+    expect(conflict.locator("ins")).to_contain_text('"defaultVariant": "on"')
+    stored = console.flag("stale-edit")
+    assert (stored["version"], stored["owner"], stored["default_variant"]) == ("2", "first-owner", "on")
+
+    page.get_by_role("button", name="Load the current version into the editor").click()
+    page.get_by_label("Owner", exact=True).fill("console-owner")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flag-version")).to_have_text("version 3")
+    stored = console.flag("stale-edit")
+    assert (stored["owner"], stored["default_variant"]) == ("console-owner", "on")
+
+
+def test_a_change_made_through_the_cli_appears_live(page: Page, console: Console) -> None:
+    sign_in(page, console)
+    expect(page.locator("body[data-live]")).to_be_attached()  # the event stream is open
+    page.get_by_label("Search").fill("live-")
+    console.cli("flags", "create", "live-from-cli", "--owner", "cli-team", "--default", "on")
+    row = page.locator('tr[data-key="live-from-cli"]')
+    expect(row).to_contain_text("cli-team")
+    console.cli("flags", "update", "live-from-cli", "--owner", "other-team")
+    expect(row).to_contain_text("other-team")
+    expect(row).to_contain_text("2")
+
+
+def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, console: Console) -> None:
+    make_flag(console, "kill-me")
+    sign_in(page, console)
+    open_flag(page, console, "kill-me")
+    page.locator("#flag-kill").click()
+    dialog = page.locator("#dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Kill now").click()  # no reason: refused
+    expect(page.locator("#kill-error")).to_contain_text("reason")
+    assert console.flag("kill-me")["state"] == "ENABLED"
+    dialog.get_by_label("Reason").fill("incident 42")
+    dialog.get_by_role("button", name="Kill now").click()
+    expect(page.locator("#flag-state")).to_have_text("Killed")
+    assert console.flag("kill-me")["state"] == "DISABLED"
+    page.locator("#flag-kill").click()
+    dialog.get_by_label("Reason").fill("fixed")
+    dialog.get_by_role("button", name="Revive now").click()
+    expect(page.locator("#flag-state")).to_have_text("Enabled")
+    assert console.flag("kill-me")["state"] == "ENABLED"
+
+    page.get_by_role("link", name="Flags").click()
+    page.locator("#env-kill").click()
+    dialog.get_by_label("Reason").fill("whole environment drill")
+    dialog.get_by_role("button", name="Kill now").click()
+    expect(page.get_by_role("alert")).to_contain_text("whole environment drill")
+    assert evaluated_reason(console, "kill-me") == "DISABLED"  # the whole environment is off
+    page.locator("#env-kill").click()
+    dialog.get_by_label("Reason").fill("drill over")
+    dialog.get_by_role("button", name="Revive now").click()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    assert evaluated_reason(console, "kill-me") == "TARGETING_MATCH"
+
+    page.get_by_role("link", name="Changes").click()
+    page.get_by_label("Flag").fill("kill-me")
+    page.get_by_label("Flag").press("Enter")
+    page.get_by_label("Kind").select_option("KILL")
+    expect(page.locator("table.changes tbody tr")).to_have_count(2)
+    expect(page.locator("table.changes")).to_contain_text("incident 42")
+
+
+def test_history_diff_and_rollback_with_a_reason(page: Page, console: Console) -> None:
+    make_flag(console, "roll-me", "--owner", "v1-owner")
+    console.cli("flags", "update", "roll-me", "--owner", "v2-owner", "--default", "on")
+    sign_in(page, console)
+    open_flag(page, console, "roll-me")
+    diff = page.locator("#diff")
+    expect(diff.locator("del")).to_contain_text(['"defaultVariant": "off"', '"owner": "v1-owner"'])
+    expect(diff.locator("ins")).to_contain_text(['"defaultVariant": "on"', '"owner": "v2-owner"'])
+    page.locator('button.rollback[data-version="1"]').click()
+    page.locator("#rollback-reason").fill("v2 broke checkout")
+    page.locator("#rollback-confirm").click()
+    expect(page.locator("#flag-version")).to_have_text("version 3")
+    stored = console.flag("roll-me")
+    assert (stored["version"], stored["owner"], stored["default_variant"]) == ("3", "v1-owner", "off")
+    changes = console.cli("flags", "changes", "--key", "roll-me", "--json").stdout
+    assert "v2 broke checkout" in changes
+
+
+def test_an_editor_sees_no_kill_control_and_a_forged_kill_is_refused(page: Page, console: Console) -> None:
+    make_flag(console, "editor-view")
+    sign_in(page, console, role="editor")
+    open_flag(page, console, "editor-view")
+    expect(page.get_by_role("button", name="Save")).to_be_visible()  # editors edit
+    expect(page.locator("#flag-kill")).to_have_count(0)
+    page.get_by_role("link", name="Flags").click()
+    expect(page.get_by_role("heading", name="Flags")).to_be_visible()
+    expect(page.locator("#env-kill")).to_have_count(0)
+    expect(page.get_by_role("link", name="Keys")).to_have_count(0)
+    forged = page.evaluate(
+        """async () => {
+            const session = await (await fetch('/ui/api/session')).json();
+            const r = await fetch('/ui/api/kill', {method: 'POST', headers: {'Content-Type': 'application/json',
+                'X-CSRF-Token': session.csrf}, body: JSON.stringify({key: 'editor-view', killed: true,
+                reason: 'forged'})});
+            return [r.status, await r.json()];
+        }"""
+    )
+    assert forged[0] == 403 and forged[1]["error"]["code"] == "PERMISSION_DENIED"
+    assert console.flag("editor-view")["state"] == "ENABLED"
+
+
+def test_a_write_without_the_csrf_token_is_refused(page: Page, console: Console) -> None:
+    make_flag(console, "csrf-target")
+    sign_in(page, console)
+    answers = page.evaluate(
+        """async () => {
+            const body = JSON.stringify({environment: 'local', expectedVersion: 1,
+                flag: {variants: {on: true, off: false}, defaultVariant: 'on'}});
+            const send = (headers) => fetch('/ui/api/flags/csrf-target', {method: 'PUT',
+                headers: {'Content-Type': 'application/json', ...headers}, body}).then(r => r.status);
+            return [await send({}), await send({'X-CSRF-Token': 'guessed'})];
+        }"""
+    )
+    assert answers == [403, 403]
+    stored = console.flag("csrf-target")
+    assert (stored["version"], stored["default_variant"]) == ("1", "off")
+
+
+def test_japanese_labels_for_accept_language_ja_and_the_switch(page: Page, console: Console) -> None:
+    context = page.context.browser.new_context(locale="ja-JP")
+    try:
+        japanese = context.new_page()
+        japanese.goto(console.url)
+        expect(japanese.get_by_role("heading", name="サインイン")).to_be_visible()
+        expect(japanese.locator("html")).to_have_attribute("lang", "ja")
+        japanese.get_by_label("API キーまたは JWT").fill(console.tokens["admin"])
+        japanese.get_by_role("button", name="サインイン").click()
+        expect(japanese.get_by_role("heading", name="フラグ", exact=True)).to_be_visible()
+        expect(japanese.get_by_role("link", name="変更履歴")).to_be_visible()
+        japanese.screenshot(path=str(SCREENSHOTS / "japanese.png"), full_page=True)
+        japanese.get_by_label("言語").select_option("en")
+        expect(japanese.get_by_role("heading", name="Flags", exact=True)).to_be_visible()
+        japanese.reload()  # the choice is remembered
+        expect(japanese.get_by_role("heading", name="Flags", exact=True)).to_be_visible()
+    finally:
+        context.close()
+    page.goto(console.url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

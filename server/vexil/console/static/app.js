@@ -248,14 +248,14 @@ function focusHeading() {
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }
 
-function killButton(label, onConfirm, { revive = false } = {}) {
+function killButton(label, onConfirm, { revive = false, text = "" } = {}) {
   return h("button", { type: "button", class: revive ? "revive" : "danger", onclick: () => confirmKill(label, onConfirm, revive) },
-    revive ? t("kill.revive") : t("kill.kill"));
+    text || (revive ? t("kill.revive") : t("kill.kill")));
 }
 
 function confirmKill(what, onConfirm, revive) {
   const dialog = document.getElementById("dialog");
-  const reason = h("textarea", { id: "kill-reason", rows: "3", required: !revive });
+  const reason = h("textarea", { id: "kill-reason", rows: "3", "aria-required": revive ? "false" : "true" });
   const error = errorBox("kill-error");
   const form = h("form", { method: "dialog", class: "kill-form" },
     h("h2", { id: "dialog-title" }, revive ? t("kill.reviveTitle", { what }) : t("kill.title", { what })),
@@ -317,7 +317,7 @@ async function flagsPage() {
       can.kill
         ? killButton(t("env.whole", { env: env.name }), (reason) =>
             api("POST", "/ui/api/kill", { environment: state.env, killed: !env.killSwitch, reason }),
-          { revive: env.killSwitch })
+          { revive: env.killSwitch, text: t(env.killSwitch ? "kill.reviveEnvironment" : "kill.killEnvironment", { env: env.name }) })
         : "");
     if (can.kill) envBox.lastChild.id = "env-kill";
     summary.textContent = t("flags.count", { shown: data.flags.length, total: data.total });
