@@ -230,9 +230,9 @@ def test_an_editor_sees_no_kill_control_and_a_forged_kill_is_refused(page: Page,
     forged = page.evaluate(
         """async () => {
             const session = await (await fetch('/ui/api/session')).json();
-            const r = await fetch('/ui/api/kill', {method: 'POST', headers: {'Content-Type': 'application/json',
-                'X-CSRF-Token': session.csrf}, body: JSON.stringify({key: 'editor-view', killed: true,
-                reason: 'forged'})});
+            const r = await fetch('/ui/api/kill', {method: 'POST',
+                headers: {'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf},
+                body: JSON.stringify({key: 'editor-view', killed: true, reason: 'forged'})});
             return [r.status, await r.json()];
         }"""
     )

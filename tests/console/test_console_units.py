@@ -1,0 +1,149 @@
+"""The console's parts without a browser: catalogues, language choice, sessions, and the HTTP
+answers of an in-process server in the open local profile."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.servers import running_app, server_settings
+from vexil.console import i18n
+from vexil.console.session import MAX_LIFETIME, Sessions
+from vexil.model import ChangeKind, FlagState
+from vexil.observability.thresholds import INDICATORS, Level
+from vexil.security.roles import ROLES
+
+STATIC = Path(i18n.__file__).with_name("static")
+
+
+def used_keys() -> set[str]:
+    """Every catalogue key the page names literally, plus the families it builds from values."""
+    script = (STATIC / "app.js").read_text()
+    page = (STATIC / "index.html").read_text()
+    keys = set(re.findall(r'\bt\("([^"]+)"', script))
+    keys |= set(re.findall(r'field\("([^"]+)"', script))
+    keys |= set(re.findall(r'"((?:flags|history|changes|health|keys|edit)\.[A-Za-z]+)"', script))
+    keys |= set(re.findall(r'data-i18n(?:-label)?="([^"]+)"', page))
+    keys |= {f"role.{r}" for r in ROLES} | {f"state.{s}" for s in FlagState} | {"state.killed"}
+    keys |= {f"kind.{k}" for k in ChangeKind} | {f"level.{level}" for level in Level}
+    keys |= {f"signal.{indicator.name}" for indicator in INDICATORS}
+    return keys
+
+
+def test_every_label_the_page_uses_is_in_both_languages() -> None:
+    assert set(i18n.ENGLISH) == set(i18n.JAPANESE)
+    missing = used_keys() - set(i18n.ENGLISH)
+    assert not missing, f"labels without a translation: {sorted(missing)}"
+    assert all(
+        i18n.JAPANESE[k] and i18n.JAPANESE[k] != i18n.ENGLISH[k] for k in ("flags.title", "signin.title")
+    )
+    for key, english in i18n.ENGLISH.items():  # the same placeholders in both
+        assert set(re.findall(r"\{\w+\}", english)) == set(re.findall(r"\{\w+\}", i18n.JAPANESE[key])), key
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", "en"),
+        ("ja", "ja"),
+        ("ja-JP,ja;q=0.9,en;q=0.8", "ja"),
+        ("en-US,en;q=0.9,ja;q=0.8", "en"),
+        ("fr-FR,ja;q=0.5", "ja"),
+        ("fr-FR,de;q=0.5", "en"),
+        ("en;q=0.1,ja;q=0.7", "ja"),
+        ("ja;q=0", "en"),
+        ("ja;q=bogus,en", "en"),
+    ],
+)
+def test_the_language_follows_accept_language(header: str, expected: str) -> None:
+    assert i18n.negotiate(header) == expected
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_lasts_at_most_an_hour_and_never_past_its_credential() -> None:
+    clock = Clock()
+    sessions = Sessions(clock=clock)
+    long_lived = sessions.open(credential="k", principal=None, expires_at=clock.now + 90 * 86400)
+    short_lived = sessions.open(credential="j", principal=None, expires_at=clock.now + 600)
+    assert long_lived.expires_at == clock.now + MAX_LIFETIME == clock.now + 3600
+    assert short_lived.expires_at == clock.now + 600
+    assert long_lived.id != short_lived.id and long_lived.csrf != short_lived.csrf
+    clock.now += 601
+    assert sessions.get(short_lived.id) is None and sessions.get(long_lived.id) is long_lived
+    clock.now += 3000
+    assert sessions.get(long_lived.id) is None
+    assert len(sessions) == 0
+
+
+def test_the_session_table_is_bounded() -> None:
+    clock = Clock()
+    sessions = Sessions(clock=clock, limit=3)
+    opened = [sessions.open(credential="", principal=None, expires_at=0) for _ in range(5)]
+    assert len(sessions) == 3
+    assert sessions.get(opened[0].id) is None and sessions.get(opened[4].id) is opened[4]
+
+
+def test_csrf_tokens_compare_exactly() -> None:
+    session = Sessions().open(credential="", principal=None, expires_at=0)
+    assert session.csrf_matches(session.csrf)
+    assert not session.csrf_matches("") and not session.csrf_matches(session.csrf[:-1])
+
+
+@pytest.fixture
+async def open_console() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    async with (
+        running_app(server_settings()) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        yield http, f"http://127.0.0.1:{app.http_port}"
+
+
+async def test_the_open_profile_opens_a_session_and_still_checks_every_write(open_console) -> None:
+    http, base = open_console
+    async with http.get(f"{base}/", allow_redirects=False) as redirect:
+        assert redirect.status == 302 and redirect.headers["Location"] == "/ui/"
+    async with http.get(f"{base}/ui/") as page:
+        assert page.status == 200 and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    async with http.get(f"{base}/ui/static/../../app.py") as escape:
+        assert escape.status == 404
+    async with http.get(f"{base}/ui/api/session") as answer:
+        session = await answer.json()
+        cookie = answer.cookies["vexil_console"]
+    assert session["signedIn"] and not session["authRequired"] and session["can"]["kill"]
+    assert not session["can"]["keys"]  # the open profile has no keys to manage
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+    assert 3500 < int(cookie["max-age"]) <= 3600
+    # The cookie is Secure and this client speaks plain HTTP: send it by hand, as a browser on
+    # loopback (a secure context) does.
+    http.headers["Cookie"] = f"vexil_console={cookie.value}"
+    csrf = {"X-CSRF-Token": session["csrf"]}
+    flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}) as refused:
+        assert refused.status == 403  # no CSRF header
+    async with http.post(f"{base}/ui/api/flags", data="flag=unit", headers=csrf) as form:
+        assert form.status == 400 and (await form.json())["error"]["field"] == "body"
+    too_big = {"flag": {**flag, "description": "x" * 600_000}}
+    async with http.post(f"{base}/ui/api/flags", json=too_big, headers=csrf) as big:
+        assert big.status == 400 and "larger than" in (await big.json())["error"]["message"]
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
+        assert created.status == 201, await created.text()
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as again:
+        assert again.status == 409 and (await again.json())["error"]["code"] == "ALREADY_EXISTS"
+    async with http.get(f"{base}/ui/api/keys") as keys:
+        assert keys.status == 400 and (await keys.json())["error"]["code"] == "FAILED_PRECONDITION"
+    async with http.get(f"{base}/ui/api/flags", params={"env": "nowhere"}) as unknown:
+        assert unknown.status == 404
+    del http.headers["Cookie"]
+    async with http.get(f"{base}/ui/api/flags") as anonymous:
+        assert anonymous.status == 401  # no session: even the open profile needs its cookie
