@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import SCREENSHOTS, Console, sign_in
+from tests.console.conftest import SCREENSHOTS, Console, cli, sign_in
 
 BOOLEAN = json.dumps({"variants": {"on": True, "off": False}, "defaultVariant": "off"})
 
@@ -277,3 +277,55 @@ def test_japanese_labels_for_accept_language_ja_and_the_switch(page: Page, conso
         context.close()
     page.goto(console.url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_keys_are_created_rotated_and_revoked_and_a_token_is_shown_once(page: Page, console: Console) -> None:
+    make_flag(console, "key-check")
+    sign_in(page, console)
+    page.get_by_role("link", name="Keys").click()
+    page.get_by_label("Role").select_option("evaluator")
+    page.get_by_label("Description").fill("made in the console")
+    page.get_by_role("button", name="Create").click()
+    token = page.locator("#token")
+    expect(token).to_contain_text("vxk_")
+    first = token.inner_text()
+    works = cli(console.server.target, first, "evaluate", "key-check", "--json")
+    assert works.returncode == 0 and json.loads(works.stdout)["reason"] == "TARGETING_MATCH", works.stderr
+    row = page.locator("tr", has_text="made in the console")
+    row.get_by_role("button", name="Rotate").click()
+    expect(token).not_to_have_text(first)
+    rotated = token.inner_text()
+    page.reload()
+    expect(page.locator("#token")).to_have_count(0)  # shown once: gone after a reload
+    page.once("dialog", lambda dialog: dialog.accept("no longer needed"))
+    page.locator("tr", has_text="made in the console").get_by_role("button", name="Revoke").click()
+    expect(page.locator("tr", has_text="made in the console")).to_have_count(0)
+    refused = cli(console.server.target, rotated, "evaluate", "key-check", "--json")
+    assert refused.returncode != 0 and "revoked" in refused.stderr
+
+
+def test_health_shows_the_operations_guide_table(page: Page, console: Console) -> None:
+    sign_in(page, console)
+    page.get_by_role("link", name="Health").click()
+    expect(page.locator("#health-state")).to_contain_text("SERVING")
+    rows = page.locator("table.health tbody tr")
+    expect(rows).to_have_count(7)
+    latency = page.locator('tr[data-indicator="api_response_time"]')
+    expect(latency).to_contain_text("100 ms")  # target, warning and critical from the guide
+    expect(latency).to_contain_text("200 ms")
+    expect(latency).to_contain_text("500 ms")
+    expect(page.locator("body")).to_contain_text("memory")
+
+
+def test_a_phone_width_fits_without_sideways_scrolling(page: Page, console: Console) -> None:
+    make_flag(console, "phone-flag")
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, console)
+    expect(page.locator("tr[data-key]").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.reload()
+    expect(page.locator("body[data-ready]")).to_be_attached()
+    page.keyboard.press("Tab")  # the first stop is the skip link, for keyboard users
+    assert page.evaluate("document.activeElement.className") == "skip"
+    open_flag(page, console, "phone-flag")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

@@ -726,7 +726,9 @@ async function keysPage() {
 
 // -- routing ---------------------------------------------------------------------------------
 
-async function route() {
+// Moves focus to the new page's heading (screen readers announce it), except on the first
+// load, where the keyboard starts at the top (the skip link).
+async function route(event) {
   if (!state.session?.signedIn) return renderSignIn();
   const hash = location.hash || "#/flags";
   state.route = hash;
@@ -740,7 +742,7 @@ async function route() {
     else if (hash === "#/health") await healthPage();
     else if (hash === "#/keys") await keysPage();
     else await flagsPage();
-    focusHeading();
+    if (event !== "initial") focusHeading();
   } catch (e) {
     if (e.status !== 401) mount(h("h1", {}, t("error")), h("p", { class: "error", role: "alert" }, e.message));
   }
@@ -762,7 +764,7 @@ async function start() {
   document.getElementById("signout").addEventListener("click", signOut);
   window.addEventListener("hashchange", route);
   await loadSession();
-  await route();
+  await route("initial");
   document.body.dataset.ready = "true";
 }
 
