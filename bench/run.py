@@ -6,7 +6,8 @@ Scenarios (one module each): `evaluate` (Evaluate/EvaluateAll against the floor,
 `--workers 2`), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
 Watch subscribers), `propagation` (two replicas on the DynamoDB emulator), `footprint` (10,000
 flags, 1,000 streams), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the
-limits allow and the requests that used to stall the server, each beside a health probe).
+limits allow and the requests that used to stall the server, each beside a health probe),
+`console` (the web console's pages with 1,000 flags).
 Every server is a separate process on 127.0.0.1, every loop is bounded in count and time, and
 everything started is stopped at the end of its phase even when a scenario fails; a failed
 scenario is reported and the others still run (the exit status is then 1).  The machine is
@@ -35,14 +36,24 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bench import budgets, clients, evaluate, footprint, servers, streams
+from bench import budgets, clients, console, evaluate, footprint, servers, streams
 from bench.flagset import environment, evaluate_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
 from tests.support.dynamo import DUMMY_AWS_ENV
 
 T = TypeVar("T")
-SCENARIOS = ("evaluate", "clients", "fanout", "propagation", "footprint", "engine", "local", "budgets")
+SCENARIOS = (
+    "evaluate",
+    "clients",
+    "fanout",
+    "propagation",
+    "footprint",
+    "engine",
+    "local",
+    "budgets",
+    "console",
+)
 ENGINE = Path(__file__).with_name("engine.py")
 LOCAL = Path(__file__).resolve().parent.parent / "clients" / "bench_local.py"
 
@@ -239,6 +250,11 @@ class Bench:
 
     def budgets(self) -> dict[str, Any]:
         return budgets.run(self.logs, servers.Vexil, self.run_async, self.plan.budget_seconds, say)
+
+    def console(self) -> dict[str, Any]:
+        """The web console's pages with 1,000 flags (`bench/console.py`)."""
+        rounds = 10 if self.plan is QUICK else 30
+        return console.run(self.logs, self.run_async, flags=1000, rounds=rounds, say=say)
 
     def local(self) -> dict[str, Any]:
         """The Python client's local mode against the raw engine (`clients/bench_local.py`)."""
