@@ -4,10 +4,12 @@ answers of an in-process server in the open local profile."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import jwt
 import pytest
 
 from tests.support.servers import running_app, server_settings
@@ -147,3 +149,74 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     del http.headers["Cookie"]
     async with http.get(f"{base}/ui/api/flags") as anonymous:
         assert anonymous.status == 401  # no session: even the open profile needs its cookie
+
+
+ISSUER = "https://idp.example.test"
+AUDIENCE = "vexil"
+SECRET = "an-hs256-shared-secret-of-at-least-32-bytes!"
+
+
+def person(role: str, lifetime: int) -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + lifetime, "role": role}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+async def sign_in(http: aiohttp.ClientSession, base: str, credential: str) -> tuple[int, dict, dict]:
+    """(status, body, cookie headers to send) of a sign-in."""
+    async with http.post(f"{base}/ui/api/session", json={"credential": credential}) as answer:
+        body = await answer.json()
+        cookie = answer.cookies.get("vexil_console")
+        headers = {"Cookie": f"vexil_console={cookie.value}"} if cookie is not None else {}
+        return answer.status, body, {"max-age": cookie["max-age"] if cookie else "", **headers}
+
+
+async def test_sessions_follow_their_credentials(tmp_path: Path) -> None:
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    settings = server_settings(
+        auth_mode="required", jwt_secret_file=str(secret), jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
+    async with (
+        running_app(settings) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as anonymous:
+            assert (await anonymous.json()) == {"signedIn": False, "authRequired": True}
+
+        # A JWT that expires in 10 minutes: the session ends with it, not an hour later.
+        status, body, sent = await sign_in(http, base, person("editor", 600))
+        assert status == 200 and body["role"] == "editor" and body["subject"] == "jwt:alice"
+        assert 590 <= int(sent.pop("max-age")) <= 600 and body["expiresAt"] <= time.time() + 600
+        assert body["can"] == {"read": True, "write": True, "kill": False, "keys": False}
+        async with http.post(
+            f"{base}/ui/api/kill",
+            json={"killed": True, "reason": "forged"},
+            headers={**sent, "X-CSRF-Token": body["csrf"]},
+        ) as forged:
+            assert forged.status == 403 and (await forged.json())["error"]["code"] == "PERMISSION_DENIED"
+
+        expired = person("admin", -60)
+        status, body, _ = await sign_in(http, base, expired)
+        assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
+
+        # An API key: revoking it ends its session at the next request.
+        issued = await app.security.keys.create(environment="local", role="admin", actor="test")
+        status, body, sent = await sign_in(http, base, issued.token)
+        assert status == 200 and body["can"]["kill"] and 3590 <= int(sent.pop("max-age")) <= 3600
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as listed:
+            assert listed.status == 200
+        await app.security.keys.revoke(issued.key.id, actor="test")
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as refused:
+            assert refused.status == 401
+        async with http.get(f"{base}/ui/api/session", headers=sent) as gone:
+            assert (await gone.json())["signedIn"] is False
+
+        # An evaluator may not read definitions through the console, as through the API.
+        reader = await app.security.keys.create(environment="local", role="evaluator", actor="test")
+        status, body, sent = await sign_in(http, base, reader.token)
+        sent.pop("max-age")
+        assert status == 200 and not body["can"]["read"]
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as denied:
+            assert denied.status == 403
