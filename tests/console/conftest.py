@@ -2,7 +2,7 @@
 the CLI, all on loopback.
 
 One server per module (tests use their own flag keys, so they share it); one browser per
-session; a fresh browser context (cookies, storage) per test.  Chromium is Debian's (`chromium`
+module; a fresh browser context (cookies, storage) per test.  Chromium is Debian's (`chromium`
 on PATH), driven by playwright with its `executable_path`: playwright's own browser download is
 never used.  Every test saves a screenshot under `test-artifacts/console/` (git-ignored).
 """
@@ -99,13 +99,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield Console(server, tokens)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
+    """Per module: the sync driver runs its own event loop in this thread while it is open, which
+    async tests (pytest-asyncio) must not meet."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium must be installed (apt-get install chromium)"

@@ -95,6 +95,8 @@ class Console:
         if session is None:
             raise Unauthenticated("sign in first (no session, or it has expired)")
         if not session.credential:
+            if self.auth_required:  # never: such sessions open only on open servers
+                raise Unauthenticated("sign in first")
             return Caller(session, None)
         try:
             found = await self.identify(session.credential, request.remote or "")
