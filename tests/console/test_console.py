@@ -329,3 +329,45 @@ def test_a_phone_width_fits_without_sideways_scrolling(page: Page, console: Cons
     assert page.evaluate("document.activeElement.className") == "skip"
     open_flag(page, console, "phone-flag")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+FILTER_TABLE = [
+    # (owner, tag, state, killed) -> the keys listed, all searched with "filt-"
+    (("", "", "", ""), ["filt-alpha", "filt-beta", "filt-gamma"]),
+    (("team-a", "", "", ""), ["filt-alpha", "filt-gamma"]),
+    (("", "red", "", ""), ["filt-alpha", "filt-beta"]),
+    (("", "", "DISABLED", ""), ["filt-gamma"]),
+    (("", "", "", "no"), ["filt-alpha", "filt-beta"]),
+    (("team-a", "", "", "yes"), ["filt-gamma"]),
+    (("team-b", "blue", "ENABLED", "no"), ["filt-beta"]),
+    (("nobody", "", "", ""), []),
+]
+
+
+def test_the_flag_list_filters_by_search_owner_tag_state_and_killed(page: Page, console: Console) -> None:
+    console.cli("flags", "create", "filt-alpha", "--owner", "team-a", "--tag", "red")
+    console.cli("flags", "create", "filt-beta", "--owner", "team-b", "--tag", "red", "--tag", "blue")
+    console.cli("flags", "create", "filt-gamma", "--owner", "team-a")
+    console.cli("flags", "kill", "filt-gamma", "--reason", "filter test")
+    sign_in(page, console)
+    page.get_by_label("Search").fill("filt-")
+    rows = page.locator("table.flags tbody tr")
+    for (owner, tag, state, killed), keys in FILTER_TABLE:
+        page.get_by_label("Owner").fill(owner)
+        page.get_by_label("Tag").fill(tag)
+        page.get_by_label("State").select_option(state)
+        page.get_by_label("Killed").select_option(killed)
+        expect(page.locator("#flag-count")).to_have_text(f"{len(keys)} of {len(keys)} flags")
+        expect(rows).to_have_count(len(keys))
+        assert [rows.nth(i).get_attribute("data-key") for i in range(len(keys))] == keys
+
+    page.get_by_role("link", name="Changes").click()
+    page.get_by_label("Person").fill("nobody-at-all")
+    page.get_by_label("Person").press("Enter")
+    expect(page.locator("table.changes tbody tr")).to_have_count(0)
+    actor = console.flag("filt-gamma")["updated_by"]
+    page.get_by_label("Person").fill(actor)
+    page.get_by_label("Person").press("Enter")
+    page.get_by_label("Flag").fill("filt-gamma")
+    page.get_by_label("Flag").press("Enter")
+    expect(page.locator("table.changes tbody tr")).to_have_count(2)  # created, killed

@@ -307,8 +307,11 @@ async function flagsPage() {
       field("flags.state", inputs.state), field("flags.killed", inputs.killed)),
     summary, table);
 
+  let asked = 0;  // answers to earlier filters may arrive late: only the latest is shown
   async function load() {
+    const mine = ++asked;
     const data = await api("GET", `/ui/api/flags?${query(filters)}`);
+    if (mine !== asked) return;
     const env = data.environment;
     envBox.replaceChildren(
       env.killSwitch
@@ -625,8 +628,11 @@ async function changesPage() {
   mount(h("h1", {}, t("changes.title")),
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
       field("changes.flag", inputs.flag), field("changes.actor", inputs.actor), field("changes.kind", inputs.kind)), list);
+  let asked = 0;
   async function load() {
+    const mine = ++asked;
     const { changes } = await api("GET", `/ui/api/changes?${query(filters)}`);
+    if (mine !== asked) return;
     list.replaceChildren(h("table", { class: "changes" },
       h("thead", {}, h("tr", {}, ["changes.version", "history.kind", "changes.flag", "history.actor", "history.when", "history.reason"]
         .map((k) => h("th", { scope: "col" }, t(k))))),
