@@ -297,8 +297,9 @@ def test_keys_are_created_rotated_and_revoked_and_a_token_is_shown_once(page: Pa
     rotated = token.inner_text()
     page.reload()
     expect(page.locator("#token")).to_have_count(0)  # shown once: gone after a reload
-    page.once("dialog", lambda dialog: dialog.accept("no longer needed"))
     page.locator("tr", has_text="made in the console").get_by_role("button", name="Revoke").click()
+    page.locator("#revoke-reason").fill("no longer needed")
+    page.locator("#revoke-confirm").click()
     expect(page.locator("tr", has_text="made in the console")).to_have_count(0)
     refused = cli(console.server.target, rotated, "evaluate", "key-check", "--json")
     assert refused.returncode != 0 and "revoked" in refused.stderr

@@ -169,7 +169,7 @@ ENGLISH = {
     "keys.expires": "Expires",
     "keys.rotate": "Rotate",
     "keys.revoke": "Revoke",
-    "keys.revokeReason": "Why revoke this key?",
+    "keys.revokeReason": "Revoke key {id}?",
     "keys.once": "Copy this token now: it is shown only once.",
 }
 
@@ -328,7 +328,7 @@ JAPANESE = {
     "keys.expires": "有効期限",
     "keys.rotate": "ローテーション",
     "keys.revoke": "失効",
-    "keys.revokeReason": "このキーを失効させる理由は？",
+    "keys.revokeReason": "キー {id} を失効させますか？",
     "keys.once": "このトークンを今すぐコピーしてください。表示は一度だけです。",
 }
 

@@ -253,31 +253,46 @@ function killButton(label, onConfirm, { revive = false, text = "" } = {}) {
     text || (revive ? t("kill.revive") : t("kill.kill")));
 }
 
-function confirmKill(what, onConfirm, revive) {
+// A confirmation that asks why (kill, revive, rollback, revoke): the reason goes to the log.
+// `id` names its parts (#id-reason, #id-error, #id-confirm); `onConfirm(reason)` does the work
+// and its error is shown inline; the dialog closes only when it succeeded.
+function reasonDialog({ id, title, help, confirm, kind }, onConfirm) {
   const dialog = document.getElementById("dialog");
-  const reason = h("textarea", { id: "kill-reason", rows: "3", "aria-required": revive ? "false" : "true" });
-  const error = errorBox("kill-error");
-  const form = h("form", { method: "dialog", class: "kill-form" },
-    h("h2", { id: "dialog-title" }, revive ? t("kill.reviveTitle", { what }) : t("kill.title", { what })),
-    h("p", {}, revive ? t("kill.reviveHelp") : t("kill.help")),
+  const reason = h("textarea", { id: `${id}-reason`, rows: "3" });
+  const error = errorBox(`${id}-error`);
+  reason.setAttribute("aria-describedby", error.id);
+  const form = h("form", { method: "dialog" },
+    h("h2", { id: "dialog-title" }, title),
+    help ? h("p", {}, help) : "",
     field("kill.reason", reason),
     error,
     h("div", { class: "row" },
       h("button", { type: "button", onclick: () => dialog.close() }, t("cancel")),
-      h("button", { type: "submit", class: revive ? "revive" : "danger", id: "kill-confirm" },
-        revive ? t("kill.confirmRevive") : t("kill.confirm"))));
+      h("button", { type: "submit", class: kind, id: `${id}-confirm` }, confirm)));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await onConfirm(reason.value);
       dialog.close();
-      say(revive ? t("kill.revived", { what }) : t("kill.killed", { what }), revive ? "good" : "bad");
-      if (state.reload) state.reload({});
     } catch (e) { showError(error, e); }
   });
   dialog.replaceChildren(form);
   dialog.showModal();
   reason.focus();
+}
+
+function confirmKill(what, onConfirm, revive) {
+  reasonDialog({
+    id: "kill",
+    title: revive ? t("kill.reviveTitle", { what }) : t("kill.title", { what }),
+    help: revive ? t("kill.reviveHelp") : t("kill.help"),
+    confirm: revive ? t("kill.confirmRevive") : t("kill.confirm"),
+    kind: revive ? "revive" : "danger",
+  }, async (reason) => {
+    await onConfirm(reason);
+    say(revive ? t("kill.revived", { what }) : t("kill.killed", { what }), revive ? "good" : "bad");
+    if (state.reload) state.reload({});
+  });
 }
 
 async function flagsPage() {
@@ -555,28 +570,14 @@ async function flagPage(key) {
     showDiff();
   }
   function confirmRollback(version) {
-    const dialog = document.getElementById("dialog");
-    const why = h("textarea", { id: "rollback-reason", rows: "3" });
-    const error = errorBox("rollback-error");
-    const form = h("form", { method: "dialog" },
-      h("h2", { id: "dialog-title" }, t("history.rollbackTitle", { key, version })),
-      field("kill.reason", why), error,
-      h("div", { class: "row" }, h("button", { type: "button", onclick: () => dialog.close() }, t("cancel")),
-        h("button", { type: "submit", class: "primary", id: "rollback-confirm" }, t("history.rollback"))));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      try {
-        const done = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/rollback`,
-          { environment: state.env, toVersion: version, expectedVersion: flag.version, reason: why.value });
-        dialog.close();
-        flag = base = done.flag;
-        say(t("history.rolledBack", { version, now: flag.version }), "good");
-        renderHead(); renderOverview(); loadHistory();
-      } catch (e) { showError(error, e); }
+    reasonDialog({ id: "rollback", title: t("history.rollbackTitle", { key, version }), confirm: t("history.rollback"),
+      kind: "primary" }, async (reason) => {
+      const done = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/rollback`,
+        { environment: state.env, toVersion: version, expectedVersion: flag.version, reason });
+      flag = base = done.flag;
+      say(t("history.rolledBack", { version, now: flag.version }), "good");
+      renderHead(); renderOverview(); loadHistory();
     });
-    dialog.replaceChildren(form);
-    dialog.showModal();
-    why.focus();
   }
 
   mount(head, notice, h("div", { class: "columns" }, overview, h("div", {}, can.write ? editForm : "", tryForm)), historyBox);
@@ -720,11 +721,10 @@ async function keysPage() {
         h("td", {}, h("button", { type: "button", class: "rotate", onclick: async () => {
             try { showToken(await api("POST", `/ui/api/keys/${k.id}/rotate`, {})); load(); } catch (e) { say(e.message, "bad"); }
           } }, t("keys.rotate")), " ",
-          h("button", { type: "button", class: "danger revoke", onclick: async () => {
-            const why = prompt(t("keys.revokeReason"));
-            if (why === null) return;
-            try { await api("POST", `/ui/api/keys/${k.id}/revoke`, { reason: why }); load(); } catch (e) { say(e.message, "bad"); }
-          } }, t("keys.revoke"))))))));
+          h("button", { type: "button", class: "danger revoke", onclick: () => reasonDialog(
+            { id: "revoke", title: t("keys.revokeReason", { id: k.id }), confirm: t("keys.revoke"), kind: "danger" },
+            async (reason) => { await api("POST", `/ui/api/keys/${k.id}/revoke`, { reason }); await load(); }),
+          }, t("keys.revoke"))))))));
   }
   state.reload = null;
   await load();
