@@ -3,6 +3,8 @@ answers of an in-process server in the open local profile."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -220,3 +222,38 @@ async def test_sessions_follow_their_credentials(tmp_path: Path) -> None:
         assert status == 200 and not body["can"]["read"]
         async with http.get(f"{base}/ui/api/flags", headers=sent) as denied:
             assert denied.status == 403
+
+
+async def test_the_event_stream_sends_changes_and_ends_at_sign_out() -> None:
+    async with (
+        running_app(server_settings(heartbeat_seconds=0.5)) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as answer:
+            session = await answer.json()
+            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        csrf = {"X-CSRF-Token": session["csrf"]}
+        async with http.get(f"{base}/ui/api/events", params={"env": "local"}) as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+
+            async def next_event() -> dict:
+                while True:
+                    line = (await stream.content.readline()).decode()
+                    if line.startswith("data: "):
+                        return json.loads(line[6:])
+
+            async with asyncio.timeout(10):
+                opened = await next_event()
+                assert opened["type"] == "opened"
+                flag = {"key": "streamed", "variants": {"on": True}, "defaultVariant": "on"}
+                async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as made:
+                    assert made.status == 201
+                change = await next_event()
+                assert (change["type"], change["kind"], change["key"]) == ("change", "CREATE", "streamed")
+                assert change["version"] == opened["version"] + 1
+                async with http.delete(f"{base}/ui/api/session", headers=csrf) as signed_out:
+                    assert signed_out.status == 200
+                while await stream.content.readline():  # ends at the next heartbeat
+                    pass
+            assert stream.content.at_eof()

@@ -3,7 +3,8 @@
 The page opens `GET /ui/api/events?env=...` and re-reads what it shows when a change arrives.
 This is one more subscriber of the one follow loop (ordering, de-duplication, resync and
 shutdown come from there).  The stream ends when the session does: at its expiry, when the
-credential is revoked (the stream is tracked like an API stream), or when the server shuts down;
+credential is revoked (the stream is tracked like an API stream), at sign-out (noticed at the
+next message, a heartbeat at the latest), or when the server shuts down;
 the browser's EventSource then reconnects and the session check decides.
 """
 
@@ -73,6 +74,8 @@ async def events(request: web.Request, caller: Caller) -> web.StreamResponse:
             try:
                 async with asyncio.timeout(console.sessions.remaining(caller.session)):
                     async for message in stream:
+                        if console.sessions.get(caller.session.id) is None:
+                            break  # signed out: at the latest at the next heartbeat
                         await response.write(message)
             finally:
                 await stream.aclose()
