@@ -54,6 +54,10 @@ def test_create_a_flag_and_an_invalid_rule_shows_its_error_inline(page: Page, co
             "targeting": {"if": [{"nosuchop": [1]}, "on", "off"]},
         },
     )
+    page.get_by_label("Owner").fill("o" * 300)
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#owner-error")).to_contain_text("flag.owner")  # next to the field it names
+    page.get_by_label("Owner").fill("web-team")
     page.get_by_role("button", name="Create").click()
     error = page.locator("#definition-error")
     expect(error).to_be_visible()

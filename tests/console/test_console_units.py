@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.servers import running_app, server_settings
 from vexil.console import i18n
+from vexil.console.api import references
 from vexil.console.session import MAX_LIFETIME, Sessions
 from vexil.model import ChangeKind, FlagState
 from vexil.observability.thresholds import INDICATORS, Level
@@ -257,3 +258,18 @@ async def test_the_event_stream_sends_changes_and_ends_at_sign_out() -> None:
                 while await stream.content.readline():  # ends at the next heartbeat
                     pass
             assert stream.content.at_eof()
+
+
+@pytest.mark.parametrize(
+    ("targeting", "expected"),
+    [
+        (None, []),
+        ({"$ref": "beta"}, ["beta"]),
+        ({"if": [{"$ref": "beta"}, "on", {"if": [{"$ref": "staff"}, "on", "off"]}]}, ["beta", "staff"]),
+        ({"if": [{"and": [{"$ref": "a"}, {"$ref": "a"}]}, "on", "off"]}, ["a"]),
+        ({"$ref": "x", "other": 1}, []),  # not a reference: a reference is the object's only key
+        ({"==": [{"var": "$ref"}, "beta"]}, []),
+    ],
+)
+def test_the_evaluators_a_rule_uses(targeting: object, expected: list[str]) -> None:
+    assert sorted(set(references(targeting))) == expected
