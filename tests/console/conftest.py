@@ -88,7 +88,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         "local",
         "--store",
         "memory",
-        env={"VEXIL_BOOTSTRAP_ADMIN_KEY": admin, "VEXIL_HEARTBEAT_SECONDS": "2"},
+        # Every test signs in with the same admin key within a minute or two: room for all of them
+        # in its admin rate-limit bucket (the default, 100 calls a minute, is per person).
+        env={
+            "VEXIL_BOOTSTRAP_ADMIN_KEY": admin,
+            "VEXIL_HEARTBEAT_SECONDS": "2",
+            "VEXIL_RATE_LIMIT_ADMIN": "6000",
+        },
     )
     with server:
         tokens = {"admin": admin}

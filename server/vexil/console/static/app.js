@@ -1,6 +1,7 @@
 // The vexil console: one page, hash routes, plain DOM. Every label comes from the server's
 // catalogue (English or Japanese) through t(); every write sends the session's CSRF token.
 
+const TYPING_PAUSE_MS = 250;
 const state = { session: null, messages: {}, lang: "en", env: "", events: null, route: "", reload: null };
 
 // -- small helpers ---------------------------------------------------------------------------
@@ -24,6 +25,11 @@ function h(tag, attrs = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+// Work started by an event (typing, a live update): its failure is shown, never lost.
+function attempt(work) {
+  Promise.resolve().then(work).catch((e) => say(e.message, "bad"));
 }
 
 function say(text, kind = "info") {
@@ -226,7 +232,7 @@ function startEvents() {
     document.body.dataset.live = String(data.version);
     if (data.type === "opened") return;
     clearTimeout(timer);
-    timer = setTimeout(() => state.reload && state.reload(data), 150);
+    timer = setTimeout(() => state.reload && attempt(() => state.reload(data)), 150);
   };
   state.events = source;
 }
@@ -291,12 +297,13 @@ function confirmKill(what, onConfirm, revive) {
   }, async (reason) => {
     await onConfirm(reason);
     say(revive ? t("kill.revived", { what }) : t("kill.killed", { what }), revive ? "good" : "bad");
-    if (state.reload) state.reload({});
+    if (state.reload) attempt(() => state.reload({}));
   });
 }
 
 async function flagsPage() {
   const filters = { q: "", owner: "", tag: "", state: "", killed: "" };
+  let typing = null;
   const table = h("div", { class: "table-wrap" });
   const summary = h("p", { class: "muted", id: "flag-count" });
   const envBox = h("div", { class: "env-box" });
@@ -310,7 +317,11 @@ async function flagsPage() {
       h("option", { value: "yes" }, t("yes")), h("option", { value: "no" }, t("no"))),
   };
   for (const [name, input] of Object.entries(inputs)) {
-    input.addEventListener("input", () => { filters[name] = input.value.trim(); load(); });
+    input.addEventListener("input", () => {  // one request per pause in typing, not per key
+      filters[name] = input.value.trim();
+      clearTimeout(typing);
+      typing = setTimeout(() => attempt(load), TYPING_PAUSE_MS);
+    });
   }
   const can = state.session.can;
   mount(
@@ -624,7 +635,7 @@ async function changesPage() {
     actor: h("input", { id: "changes-actor", type: "text" }),
     kind: h("select", { id: "changes-kind" }, h("option", { value: "" }, t("any")), kinds.map((k) => h("option", { value: k }, t(`kind.${k}`)))),
   };
-  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); load(); });
+  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); attempt(load); });
   const list = h("div", { class: "table-wrap" });
   mount(h("h1", {}, t("changes.title")),
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
@@ -700,7 +711,7 @@ async function keysPage() {
     try {
       const issued = await api("POST", "/ui/api/keys", { role: role.value, environment: scope.value, description: description.value });
       showToken(issued);
-      load();
+      attempt(load);
     } catch (e) { showError(error, e); }
   });
   function showToken(issued) {
@@ -719,7 +730,7 @@ async function keysPage() {
         h("td", { "data-label": t("edit.description") }, k.description),
         h("td", { "data-label": t("keys.expires") }, when(k.expiresAt)),
         h("td", {}, h("button", { type: "button", class: "rotate", onclick: async () => {
-            try { showToken(await api("POST", `/ui/api/keys/${k.id}/rotate`, {})); load(); } catch (e) { say(e.message, "bad"); }
+            try { showToken(await api("POST", `/ui/api/keys/${k.id}/rotate`, {})); attempt(load); } catch (e) { say(e.message, "bad"); }
           } }, t("keys.rotate")), " ",
           h("button", { type: "button", class: "danger revoke", onclick: () => reasonDialog(
             { id: "revoke", title: t("keys.revokeReason", { id: k.id }), confirm: t("keys.revoke"), kind: "danger" },
