@@ -273,3 +273,46 @@ async def test_the_event_stream_sends_changes_and_ends_at_sign_out() -> None:
 )
 def test_the_evaluators_a_rule_uses(targeting: object, expected: list[str]) -> None:
     assert sorted(set(references(targeting))) == expected
+
+
+@pytest.mark.parametrize("store", ["memory", "dynamodb"])
+async def test_edits_are_conditional_and_roll_back_on_both_stores(store: str, request) -> None:
+    if store == "memory":
+        settings = server_settings()
+    else:
+        endpoint, table = request.getfixturevalue("dynamo_table")
+        settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
+    async with (
+        running_app(settings) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as answer:
+            csrf = {"X-CSRF-Token": (await answer.json())["csrf"]}
+            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        first = {"key": "cond", "variants": {"a": 1, "b": 2}, "defaultVariant": "a", "owner": "one"}
+        async with http.post(f"{base}/ui/api/flags", json={"flag": first}, headers=csrf) as made:
+            assert made.status == 201
+        second = {**first, "defaultVariant": "b"}
+        update = {"flag": second, "expectedVersion": 1, "reason": "to b"}
+        async with http.put(f"{base}/ui/api/flags/cond", json=update, headers=csrf) as saved:
+            assert saved.status == 200 and (await saved.json())["flag"]["version"] == 2
+        stale = {"flag": {**first, "owner": "two"}, "expectedVersion": 1}
+        async with http.put(f"{base}/ui/api/flags/cond", json=stale, headers=csrf) as conflict:
+            body = await conflict.json()
+            assert conflict.status == 409 and body["error"]["code"] == "ABORTED"
+            assert (body["current"]["version"], body["current"]["defaultVariant"]) == (2, "b")
+        back = {"toVersion": 1, "expectedVersion": 2, "reason": "b was wrong"}
+        async with http.post(f"{base}/ui/api/flags/cond/rollback", json=back, headers=csrf) as rolled:
+            flag = (await rolled.json())["flag"]
+            assert rolled.status == 200 and (flag["version"], flag["defaultVariant"]) == (3, "a")
+        async with http.get(f"{base}/ui/api/flags/cond/history", params={"env": "local"}) as history:
+            revisions = (await history.json())["revisions"]
+        assert [(r["version"], r["kind"], r["reason"]) for r in revisions] == [
+            (3, "ROLLBACK", "b was wrong"),
+            (2, "UPDATE", "to b"),
+            (1, "CREATE", ""),
+        ]
+        async with http.get(f"{base}/ui/api/changes", params={"env": "local", "flag": "cond"}) as log:
+            kinds = [c["kind"] for c in (await log.json())["changes"]]
+        assert kinds == ["ROLLBACK", "UPDATE", "CREATE"]  # newest first
