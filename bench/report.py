@@ -225,6 +225,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             None if ratio is None else ratio <= 1.5,
             "mean time per call over the flag mix, in the same run",
         )
+    console = _get(results, "scenarios", "console") or {}
+    slowest = console.get("slowest")
+    add(
+        "Console pages with 1,000 flags p99",
+        "< 200 ms",
+        console.get("p99_ms"),
+        None if console.get("p99_ms") is None else console["p99_ms"] < 200.0,
+        f"slowest page: {slowest}; loopback round trip, which bounds the server's time" if slowest else "",
+    )
     return out
 
 
@@ -491,6 +500,20 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"  heaviest allowed: {heavy.get('rule')}; engine ms per evaluation of each candidate: {costs}"
         )
+
+    if not failed("console"):
+        con = sc["console"]
+        lines += [
+            "",
+            f"Console: each page's data with {con.get('flags'):,} flags, {con.get('rounds')} rounds, "
+            "one session (client-measured; the server's own mean beside it)",
+            f"  {'page':<22}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'server mean ms':>16}",
+        ]
+        for name, fig in con.get("pages", {}).items():
+            lines.append(
+                f"  {name:<22}{_num(fig.get('p50_ms'), '.1f'):>8}{_num(fig.get('p99_ms'), '.1f'):>8}"
+                f"{_num(fig.get('max_ms'), '.1f'):>8}{_num(fig.get('server_mean_ms'), '.1f'):>16}"
+            )
 
     lines += ["", "Targets"]
     for t in results.get("targets", []):

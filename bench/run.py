@@ -8,7 +8,8 @@ Watch subscribers), `propagation` (three replicas on the DynamoDB emulator, with
 poll-only, and propagation receipts), `footprint` (10,000
 flags, 1,000 streams), `storecost` (reload with and without history, start against a bare
 client), `engine` (`bench/engine.py`), `budgets` (the most expensive rule the limits allow and
-the requests that used to stall the server, each beside a health probe).
+the requests that used to stall the server, each beside a health probe),
+`console` (the web console's pages with 1,000 flags).
 Every server is a separate process on 127.0.0.1, every loop is bounded in count and time, and
 everything started is stopped at the end of its phase even when a scenario fails; a failed
 scenario is reported and the others still run (the exit status is then 1).  The machine is
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bench import budgets, clients, evaluate, footprint, servers, storecost, streams
+from bench import budgets, clients, console, evaluate, footprint, servers, storecost, streams
 from bench.flagset import LARGE_FLAGS, environment, evaluate_flags, large_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
@@ -55,6 +56,7 @@ SCENARIOS = (
     "engine",
     "local",
     "budgets",
+    "console",
 )
 ENGINE = Path(__file__).with_name("engine.py")
 LOCAL = Path(__file__).resolve().parent.parent / "clients" / "bench_local.py"
@@ -302,6 +304,11 @@ class Bench:
 
     def budgets(self) -> dict[str, Any]:
         return budgets.run(self.logs, servers.Vexil, self.run_async, self.plan.budget_seconds, say)
+
+    def console(self) -> dict[str, Any]:
+        """The web console's pages with 1,000 flags (`bench/console.py`)."""
+        rounds = 10 if self.plan is QUICK else 30
+        return console.run(self.logs, self.run_async, flags=1000, rounds=rounds, say=say)
 
     def local(self) -> dict[str, Any]:
         """The Python client's local mode against the raw engine (`clients/bench_local.py`)."""

@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vexil import console
 from vexil.api.admin import AdminServicer
 from vexil.api.evaluation import EvaluationServicer, add_to_server
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
@@ -183,6 +184,13 @@ class App:
                 cors_origins=settings.cors_origins,
             )
             instrument_http(self.http, self.metrics)
+            console.install(
+                self.http.app,
+                self.service,
+                self.security,
+                heartbeat_seconds=settings.heartbeat_seconds,
+                registry=self.metrics.registry,
+            )
         self.http_port = 0
         self.served = False
         """True once health said SERVING: only then is there traffic for `stop` to drain."""

@@ -1,0 +1,97 @@
+"""Console sessions: a random id in a cookie standing for a credential the server already checked.
+
+Signing in hands the server an API key or a JWT once; the browser then holds only an opaque
+session id in an HttpOnly, Secure, SameSite=Strict cookie, so page scripts never see the
+credential.  The server keeps the credential in memory and authenticates it again on every request
+with the same `Authenticator` the API uses: a key revoked or rotated out, or a JWT past its expiry,
+ends the session at once, and the caller's role is always the credential's current one.
+
+A session lasts at most `MAX_LIFETIME` and never past its credential's own expiry.  Each carries
+a synchronizer CSRF token that every write must send back in the `X-CSRF-Token` header (a forged
+cross-site request can carry the cookie, never the header).
+
+Sessions live in this process's memory: a restart signs everyone out, and replicas behind a load
+balancer need sticky sessions (or a sign-in per replica).  The table is bounded: expired sessions
+are dropped first, then the oldest.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vexil.identity import Principal
+
+COOKIE = "vexil_console"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_LIFETIME = 3600.0
+"""At most one hour, whatever the credential allows."""
+MAX_SESSIONS = 10_000
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    csrf: str
+    expires_at: float
+    credential: str = ""
+    """The API key or JWT signed in with; "" for the open local profile (no credentials exist)."""
+    principal: Principal | None = None
+    """Who signed in, as last authenticated (None: anonymous, the open local profile)."""
+
+    def csrf_matches(self, sent: str) -> bool:
+        return bool(sent) and hmac.compare_digest(sent.encode(), self.csrf.encode())
+
+
+class Sessions:
+    """The session table of one process (see the module docstring)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, limit: int = MAX_SESSIONS) -> None:
+        self.clock = clock
+        self.limit = limit
+        self._by_id: dict[str, Session] = {}
+
+    def open(self, *, credential: str, principal: Principal | None, expires_at: float) -> Session:
+        """A new session that ends at `expires_at` or after `MAX_LIFETIME`, whichever is first."""
+        now = self.clock()
+        ends = min(now + MAX_LIFETIME, expires_at) if expires_at else now + MAX_LIFETIME
+        self._make_room(now)
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(32),
+            expires_at=ends,
+            credential=credential,
+            principal=principal,
+        )
+        self._by_id[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        """The live session with this id, or None (unknown or expired: then forgotten)."""
+        session = self._by_id.get(session_id) if session_id else None
+        if session is None:
+            return None
+        if session.expires_at <= self.clock():
+            del self._by_id[session_id]
+            return None
+        return session
+
+    def close(self, session_id: str) -> None:
+        self._by_id.pop(session_id, None)
+
+    def remaining(self, session: Session) -> float:
+        return max(0.0, session.expires_at - self.clock())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def _make_room(self, now: float) -> None:
+        if len(self._by_id) < self.limit:
+            return
+        for sid in [sid for sid, s in self._by_id.items() if s.expires_at <= now]:
+            del self._by_id[sid]
+        while len(self._by_id) >= self.limit:  # the oldest first (dicts keep insertion order)
+            del self._by_id[next(iter(self._by_id))]

@@ -1,0 +1,151 @@
+"""The console's browser tests: a real `vexil serve` with authentication, headless Chromium and
+the CLI, all on loopback.
+
+One server per module (tests use their own flag keys, so they share it); one browser per
+module; a fresh browser context (cookies, storage) per test.  Chromium is Debian's (`chromium`
+on PATH), driven by playwright with its `executable_path`: playwright's own browser download is
+never used.  Every test saves a screenshot under `test-artifacts/console/` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from tests.support.servers import VEXIL, ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "console"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 15_000
+"""Bound of every wait on a condition in the page (generous: the machine is shared)."""
+
+
+def cli(target: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VEXIL, *args, "--target", target, "--token", token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@dataclass
+class Console:
+    """A running server with the console, its tokens by role, and the CLI pointed at it."""
+
+    server: ServerProcess
+    tokens: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.http_port}/ui/"
+
+    def cli(self, *args: str, role: str = "admin") -> subprocess.CompletedProcess[str]:
+        done = cli(self.server.target, self.tokens[role], *args)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def flag(self, key: str) -> dict[str, Any]:
+        """The flag as the CLI reads it from the API (an independent view of what is stored)."""
+        data: dict[str, Any] = json.loads(self.cli("flags", "get", key, "--json").stdout)
+        return data
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    tmp = tmp_path_factory.mktemp("console")
+    boot = subprocess.run(
+        [VEXIL, "keys", "create", "--bootstrap", "--store", "memory", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert boot.returncode == 0, boot.stderr
+    admin = json.loads(boot.stdout)["token"]
+    server = ServerProcess(
+        tmp,
+        "--env",
+        "local",
+        "--environments",
+        "local",
+        "--store",
+        "memory",
+        # Every test signs in with the same admin key within a minute or two: room for all of them
+        # in its admin rate-limit bucket (the default, 100 calls a minute, is per person).
+        env={
+            "VEXIL_BOOTSTRAP_ADMIN_KEY": admin,
+            "VEXIL_HEARTBEAT_SECONDS": "2",
+            "VEXIL_RATE_LIMIT_ADMIN": "6000",
+        },
+    )
+    with server:
+        tokens = {"admin": admin}
+        for role in ("editor", "evaluator"):
+            made = cli(server.target, admin, "keys", "create", "--role", role, "-e", "local", "--json")
+            assert made.returncode == 0, made.stderr
+            tokens[role] = json.loads(made.stdout)["token"]
+        yield Console(server, tokens)
+
+
+@pytest.fixture(scope="module")
+def playwright_driver() -> Iterator[Playwright]:
+    """Per module: the sync driver runs its own event loop in this thread while it is open, which
+    async tests (pytest-asyncio) must not meet."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium must be installed (apt-get install chromium)"
+    launched = playwright_driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    made = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    made.set_default_timeout(WAIT_MS)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    expect.set_options(timeout=WAIT_MS)
+    yield opened
+    assert not errors, f"script errors in the page: {errors}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if not opened.is_closed():
+        opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+
+
+def sign_in(page: Page, console: Console, role: str = "admin") -> None:
+    """Sign in through the form, as a person would."""
+    page.goto(console.url)
+    page.get_by_label("API key or JWT").fill(console.tokens[role])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text(role)

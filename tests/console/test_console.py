@@ -1,0 +1,383 @@
+"""The web console end to end: headless Chromium against a real `vexil serve`, with the CLI
+writing concurrently.  Expected values come from the tests' own tables and from the CLI's view of
+the stored flags, never from the console's code."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import SCREENSHOTS, Console, cli, sign_in
+
+BOOLEAN = json.dumps({"variants": {"on": True, "off": False}, "defaultVariant": "off"})
+
+
+def fill_definition(page: Page, definition: dict) -> None:
+    page.locator("#definition").fill(json.dumps(definition, indent=2))
+
+
+def test_sign_in_sets_a_strict_session_cookie_and_sign_out_ends_it(page: Page, console: Console) -> None:
+    page.goto(console.url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("API key or JWT").fill("vxk_notakey")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_be_visible()
+    expect(page.locator("#who")).to_have_text("")
+
+    before = time.time()
+    sign_in(page, console)
+    expect(page.get_by_role("heading", name="Flags")).to_be_visible()
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "vexil_console"]
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert before < cookie["expires"] <= before + 3600 + 5
+    assert page.evaluate("document.cookie") == ""  # scripts never see the session
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == "vexil_console"]
+    status = page.evaluate("fetch('/ui/api/flags?env=local').then(r => r.status)")
+    assert status == 401
+
+
+def test_create_a_flag_and_an_invalid_rule_shows_its_error_inline(page: Page, console: Console) -> None:
+    sign_in(page, console)
+    page.get_by_role("link", name="New flag").click()
+    page.get_by_label("Key").fill("console-created")
+    page.get_by_label("Owner").fill("web-team")
+    fill_definition(
+        page,
+        {
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"if": [{"nosuchop": [1]}, "on", "off"]},
+        },
+    )
+    page.get_by_label("Owner").fill("o" * 300)
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#owner-error")).to_contain_text("flag.owner")  # next to the field it names
+    page.get_by_label("Owner").fill("web-team")
+    page.get_by_role("button", name="Create").click()
+    error = page.locator("#definition-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("flag.targeting.if[0].nosuchop")
+    expect(error).to_contain_text("nosuchop")
+    assert "console-created" not in console.cli("flags", "list").stdout  # nothing was written
+
+    fill_definition(
+        page,
+        {
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]},
+        },
+    )
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="console-created")).to_be_visible()
+    stored = console.flag("console-created")
+    assert stored["owner"] == "web-team" and stored["default_variant"] == "off"
+
+
+PLAN_RULE = {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]}
+TRY_TABLE = [
+    # context, saved flag (rule: plan == pro -> on), draft (rule inverted: plan != pro -> on)
+    ({"plan": "pro"}, ("true", "on", "TARGETING_MATCH"), ("false", "off", "TARGETING_MATCH")),
+    ({"plan": "free"}, ("false", "off", "TARGETING_MATCH"), ("true", "on", "TARGETING_MATCH")),
+]
+
+
+def make_flag(console: Console, key: str, *extra: str) -> None:
+    console.cli(
+        "flags", "create", key, "--variants", '{"on": true, "off": false}', "--default", "off",
+        "--targeting", json.dumps(PLAN_RULE), *extra,
+    )  # fmt: skip
+
+
+def open_flag(page: Page, console: Console, key: str) -> None:
+    page.goto(f"{console.url}#/flag/{key}")
+    expect(page.get_by_role("heading", name=key, exact=True)).to_be_visible()
+
+
+def evaluated_reason(console: Console, key: str) -> str:
+    """The reason the API gives when evaluating `key` (an independent view of the kill switch)."""
+    done = console.cli("evaluate", key, "--context", '{"plan": "pro"}', "--json", role="evaluator")
+    return str(json.loads(done.stdout)["reason"])
+
+
+def test_try_it_shows_the_saved_flag_and_the_draft_side_by_side(page: Page, console: Console) -> None:
+    make_flag(console, "try-me")
+    sign_in(page, console)
+    open_flag(page, console, "try-me")
+    inverted = {"if": [{"!=": [{"var": "plan"}, "pro"]}, "on", "off"]}
+    fill_definition(
+        page, {"variants": {"on": True, "off": False}, "defaultVariant": "off", "targeting": inverted}
+    )
+    for context, saved, draft in TRY_TABLE:
+        page.locator("#try-context").fill(json.dumps(context))
+        page.get_by_role("button", name="Evaluate").click()
+        for box, (value, variant, reason) in (("#try-current", saved), ("#try-draft", draft)):
+            expect(page.locator(f"{box} .value")).to_have_text(value)
+            expect(page.locator(f"{box} .variant")).to_have_text(variant)
+            expect(page.locator(f"{box} .reason")).to_have_text(reason)
+    assert console.flag("try-me")["version"] == "1"  # trying a draft writes nothing
+
+    page.locator("#try-context").fill('{"plan": ')
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#try-error")).to_contain_text("Not valid JSON")
+
+
+def test_a_stale_edit_shows_what_changed_and_never_overwrites_it(page: Page, console: Console) -> None:
+    make_flag(console, "stale-edit", "--owner", "first-owner")
+    sign_in(page, console)
+    open_flag(page, console, "stale-edit")
+    page.get_by_label("Owner", exact=True).fill("console-owner")
+    # Meanwhile, someone changes the flag through the CLI.
+    console.cli("flags", "update", "stale-edit", "--default", "on", "--reason", "from the CLI")
+    page.get_by_role("button", name="Save").click()
+    conflict = page.locator("#conflict")
+    expect(conflict).to_be_visible()
+    expect(conflict).to_contain_text("version 2")
+    expect(conflict.locator("del")).to_contain_text('"defaultVariant": "off"')
+    expect(conflict.locator("ins")).to_contain_text('"defaultVariant": "on"')
+    stored = console.flag("stale-edit")
+    assert (stored["version"], stored["owner"], stored["default_variant"]) == ("2", "first-owner", "on")
+
+    page.get_by_role("button", name="Load the current version into the editor").click()
+    page.get_by_label("Owner", exact=True).fill("console-owner")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flag-version")).to_have_text("version 3")
+    stored = console.flag("stale-edit")
+    assert (stored["owner"], stored["default_variant"]) == ("console-owner", "on")
+
+
+def test_a_change_made_through_the_cli_appears_live(page: Page, console: Console) -> None:
+    sign_in(page, console)
+    expect(page.locator("body[data-live]")).to_be_attached()  # the event stream is open
+    page.get_by_label("Search").fill("live-")
+    console.cli("flags", "create", "live-from-cli", "--owner", "cli-team", "--default", "on")
+    row = page.locator('tr[data-key="live-from-cli"]')
+    expect(row).to_contain_text("cli-team")
+    console.cli("flags", "update", "live-from-cli", "--owner", "other-team")
+    expect(row).to_contain_text("other-team")
+    expect(row).to_contain_text("2")
+
+
+def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, console: Console) -> None:
+    make_flag(console, "kill-me")
+    sign_in(page, console)
+    open_flag(page, console, "kill-me")
+    page.locator("#flag-kill").click()
+    dialog = page.locator("#dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Kill now").click()  # no reason: refused
+    expect(page.locator("#kill-error")).to_contain_text("reason")
+    assert console.flag("kill-me")["state"] == "ENABLED"
+    dialog.get_by_label("Reason").fill("incident 42")
+    dialog.get_by_role("button", name="Kill now").click()
+    expect(page.locator("#flag-state")).to_have_text("Killed")
+    assert console.flag("kill-me")["state"] == "DISABLED"
+    page.locator("#flag-kill").click()
+    dialog.get_by_label("Reason").fill("fixed")
+    dialog.get_by_role("button", name="Revive now").click()
+    expect(page.locator("#flag-state")).to_have_text("Enabled")
+    assert console.flag("kill-me")["state"] == "ENABLED"
+
+    page.get_by_role("link", name="Flags").click()
+    page.locator("#env-kill").click()
+    dialog.get_by_label("Reason").fill("whole environment drill")
+    dialog.get_by_role("button", name="Kill now").click()
+    expect(page.get_by_role("alert")).to_contain_text("whole environment drill")
+    assert evaluated_reason(console, "kill-me") == "DISABLED"  # the whole environment is off
+    page.locator("#env-kill").click()
+    dialog.get_by_label("Reason").fill("drill over")
+    dialog.get_by_role("button", name="Revive now").click()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    assert evaluated_reason(console, "kill-me") == "TARGETING_MATCH"
+
+    page.get_by_role("link", name="Changes").click()
+    page.get_by_label("Flag").fill("kill-me")
+    page.get_by_label("Flag").press("Enter")
+    page.get_by_label("Kind").select_option("KILL")
+    expect(page.locator("table.changes tbody tr")).to_have_count(2)
+    expect(page.locator("table.changes")).to_contain_text("incident 42")
+
+
+def test_history_diff_and_rollback_with_a_reason(page: Page, console: Console) -> None:
+    make_flag(console, "roll-me", "--owner", "v1-owner")
+    console.cli("flags", "update", "roll-me", "--owner", "v2-owner", "--default", "on")
+    sign_in(page, console)
+    open_flag(page, console, "roll-me")
+    diff = page.locator("#diff")
+    expect(diff.locator("del")).to_contain_text(['"defaultVariant": "off"', '"owner": "v1-owner"'])
+    expect(diff.locator("ins")).to_contain_text(['"defaultVariant": "on"', '"owner": "v2-owner"'])
+    page.locator('button.rollback[data-version="1"]').click()
+    page.locator("#rollback-reason").fill("v2 broke checkout")
+    page.locator("#rollback-confirm").click()
+    expect(page.locator("#flag-version")).to_have_text("version 3")
+    stored = console.flag("roll-me")
+    assert (stored["version"], stored["owner"], stored["default_variant"]) == ("3", "v1-owner", "off")
+    changes = console.cli("flags", "changes", "--key", "roll-me", "--json").stdout
+    assert "v2 broke checkout" in changes
+
+
+def test_an_editor_sees_no_kill_control_and_a_forged_kill_is_refused(page: Page, console: Console) -> None:
+    make_flag(console, "editor-view")
+    sign_in(page, console, role="editor")
+    open_flag(page, console, "editor-view")
+    expect(page.get_by_role("button", name="Save")).to_be_visible()  # editors edit
+    expect(page.locator("#flag-kill")).to_have_count(0)
+    page.get_by_role("link", name="Flags").click()
+    expect(page.get_by_role("heading", name="Flags")).to_be_visible()
+    expect(page.locator("#env-kill")).to_have_count(0)
+    expect(page.get_by_role("link", name="Keys")).to_have_count(0)
+    forged = page.evaluate(
+        """async () => {
+            const session = await (await fetch('/ui/api/session')).json();
+            const r = await fetch('/ui/api/kill', {method: 'POST',
+                headers: {'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf},
+                body: JSON.stringify({key: 'editor-view', killed: true, reason: 'forged'})});
+            return [r.status, await r.json()];
+        }"""
+    )
+    assert forged[0] == 403 and forged[1]["error"]["code"] == "PERMISSION_DENIED"
+    assert console.flag("editor-view")["state"] == "ENABLED"
+
+
+def test_a_write_without_the_csrf_token_is_refused(page: Page, console: Console) -> None:
+    make_flag(console, "csrf-target")
+    sign_in(page, console)
+    answers = page.evaluate(
+        """async () => {
+            const body = JSON.stringify({environment: 'local', expectedVersion: 1,
+                flag: {variants: {on: true, off: false}, defaultVariant: 'on'}});
+            const send = (headers) => fetch('/ui/api/flags/csrf-target', {method: 'PUT',
+                headers: {'Content-Type': 'application/json', ...headers}, body}).then(r => r.status);
+            return [await send({}), await send({'X-CSRF-Token': 'guessed'})];
+        }"""
+    )
+    assert answers == [403, 403]
+    stored = console.flag("csrf-target")
+    assert (stored["version"], stored["default_variant"]) == ("1", "off")
+
+
+def test_japanese_labels_for_accept_language_ja_and_the_switch(page: Page, console: Console) -> None:
+    context = page.context.browser.new_context(locale="ja-JP")
+    try:
+        japanese = context.new_page()
+        japanese.goto(console.url)
+        expect(japanese.get_by_role("heading", name="サインイン")).to_be_visible()
+        expect(japanese.locator("html")).to_have_attribute("lang", "ja")
+        japanese.get_by_label("API キーまたは JWT").fill(console.tokens["admin"])
+        japanese.get_by_role("button", name="サインイン").click()
+        expect(japanese.get_by_role("heading", name="フラグ", exact=True)).to_be_visible()
+        expect(japanese.get_by_role("link", name="変更履歴")).to_be_visible()
+        japanese.screenshot(path=str(SCREENSHOTS / "japanese.png"), full_page=True)
+        japanese.get_by_label("言語").select_option("en")
+        expect(japanese.get_by_role("heading", name="Flags", exact=True)).to_be_visible()
+        japanese.reload()  # the choice is remembered
+        expect(japanese.get_by_role("heading", name="Flags", exact=True)).to_be_visible()
+    finally:
+        context.close()
+    page.goto(console.url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_keys_are_created_rotated_and_revoked_and_a_token_is_shown_once(page: Page, console: Console) -> None:
+    make_flag(console, "key-check")
+    sign_in(page, console)
+    page.get_by_role("link", name="Keys").click()
+    page.get_by_label("Role").select_option("evaluator")
+    page.get_by_label("Description").fill("made in the console")
+    page.get_by_role("button", name="Create").click()
+    token = page.locator("#token")
+    expect(token).to_contain_text("vxk_")
+    first = token.inner_text()
+    works = cli(console.server.target, first, "evaluate", "key-check", "--json")
+    assert works.returncode == 0 and json.loads(works.stdout)["reason"] == "TARGETING_MATCH", works.stderr
+    row = page.locator("tr", has_text="made in the console")
+    row.get_by_role("button", name="Rotate").click()
+    expect(token).not_to_have_text(first)
+    rotated = token.inner_text()
+    page.reload()
+    expect(page.locator("#token")).to_have_count(0)  # shown once: gone after a reload
+    page.locator("tr", has_text="made in the console").get_by_role("button", name="Revoke").click()
+    page.locator("#revoke-reason").fill("no longer needed")
+    page.locator("#revoke-confirm").click()
+    expect(page.locator("tr", has_text="made in the console")).to_have_count(0)
+    refused = cli(console.server.target, rotated, "evaluate", "key-check", "--json")
+    assert refused.returncode != 0 and "revoked" in refused.stderr
+
+
+def test_health_shows_the_operations_guide_table(page: Page, console: Console) -> None:
+    sign_in(page, console)
+    page.get_by_role("link", name="Health").click()
+    expect(page.locator("#health-state")).to_contain_text("SERVING")
+    rows = page.locator("table.health tbody tr")
+    expect(rows).to_have_count(7)
+    latency = page.locator('tr[data-indicator="api_response_time"]')
+    expect(latency).to_contain_text("100 ms")  # target, warning and critical from the guide
+    expect(latency).to_contain_text("200 ms")
+    expect(latency).to_contain_text("500 ms")
+    expect(page.locator("body")).to_contain_text("memory")
+
+
+def test_a_phone_width_fits_without_sideways_scrolling(page: Page, console: Console) -> None:
+    make_flag(console, "phone-flag")
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, console)
+    expect(page.locator("tr[data-key]").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.reload()
+    expect(page.locator("body[data-ready]")).to_be_attached()
+    page.keyboard.press("Tab")  # the first stop is the skip link, for keyboard users
+    assert page.evaluate("document.activeElement.className") == "skip"
+    open_flag(page, console, "phone-flag")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+FILTER_TABLE = [
+    # (owner, tag, state, killed) -> the keys listed, all searched with "filt-"
+    (("", "", "", ""), ["filt-alpha", "filt-beta", "filt-gamma"]),
+    (("team-a", "", "", ""), ["filt-alpha", "filt-gamma"]),
+    (("", "red", "", ""), ["filt-alpha", "filt-beta"]),
+    (("", "", "DISABLED", ""), ["filt-gamma"]),
+    (("", "", "", "no"), ["filt-alpha", "filt-beta"]),
+    (("team-a", "", "", "yes"), ["filt-gamma"]),
+    (("team-b", "blue", "ENABLED", "no"), ["filt-beta"]),
+    (("nobody", "", "", ""), []),
+]
+
+
+LISTED = """expected => JSON.stringify(
+    [...document.querySelectorAll('table.flags tbody tr')].map(row => row.dataset.key)
+) === JSON.stringify(expected)"""
+
+
+def test_the_flag_list_filters_by_search_owner_tag_state_and_killed(page: Page, console: Console) -> None:
+    console.cli("flags", "create", "filt-alpha", "--owner", "team-a", "--tag", "red")
+    console.cli("flags", "create", "filt-beta", "--owner", "team-b", "--tag", "red", "--tag", "blue")
+    console.cli("flags", "create", "filt-gamma", "--owner", "team-a")
+    console.cli("flags", "kill", "filt-gamma", "--reason", "filter test")
+    sign_in(page, console)
+    page.get_by_label("Search").fill("filt-")
+    for (owner, tag, state, killed), keys in FILTER_TABLE:
+        page.get_by_label("Owner").fill(owner)
+        page.get_by_label("Tag").fill(tag)
+        page.get_by_label("State").select_option(state)
+        page.get_by_label("Killed").select_option(killed)
+        # The list settles on exactly these keys (bounded wait; an earlier filter's list may show
+        # for a moment while the new one is fetched).
+        page.wait_for_function(LISTED, arg=keys)
+        expect(page.locator("#flag-count")).to_have_text(f"{len(keys)} of {len(keys)} flags")
+
+    page.get_by_role("link", name="Changes").click()
+    page.get_by_label("Person").fill("nobody-at-all")
+    page.get_by_label("Person").press("Enter")
+    expect(page.locator("table.changes tbody tr")).to_have_count(0)
+    actor = console.flag("filt-gamma")["updated_by"]
+    page.get_by_label("Person").fill(actor)
+    page.get_by_label("Person").press("Enter")
+    page.get_by_label("Flag").fill("filt-gamma")
+    page.get_by_label("Flag").press("Enter")
+    expect(page.locator("table.changes tbody tr")).to_have_count(2)  # created, killed

@@ -1,0 +1,318 @@
+"""The console's parts without a browser: catalogues, language choice, sessions, and the HTTP
+answers of an in-process server in the open local profile."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import jwt
+import pytest
+
+from tests.support.servers import running_app, server_settings
+from vexil.console import i18n
+from vexil.console.api import references
+from vexil.console.session import MAX_LIFETIME, Sessions
+from vexil.model import ChangeKind, FlagState
+from vexil.observability.thresholds import INDICATORS, Level
+from vexil.security.roles import ROLES
+
+STATIC = Path(i18n.__file__).with_name("static")
+
+
+def used_keys() -> set[str]:
+    """Every catalogue key the page names literally, plus the families it builds from values."""
+    script = (STATIC / "app.js").read_text()
+    page = (STATIC / "index.html").read_text()
+    keys = set(re.findall(r'\bt\("([^"]+)"', script))
+    keys |= set(re.findall(r'field\("([^"]+)"', script))
+    keys |= set(re.findall(r'"((?:flags|history|changes|health|keys|edit)\.[A-Za-z]+)"', script))
+    keys |= set(re.findall(r'data-i18n(?:-label)?="([^"]+)"', page))
+    keys |= {f"role.{r}" for r in ROLES} | {f"state.{s}" for s in FlagState} | {"state.killed"}
+    keys |= {f"kind.{k}" for k in ChangeKind} | {f"level.{level}" for level in Level}
+    keys |= {f"signal.{indicator.name}" for indicator in INDICATORS}
+    return keys
+
+
+def test_every_label_the_page_uses_is_in_both_languages() -> None:
+    assert set(i18n.ENGLISH) == set(i18n.JAPANESE)
+    missing = used_keys() - set(i18n.ENGLISH)
+    assert not missing, f"labels without a translation: {sorted(missing)}"
+    assert all(
+        i18n.JAPANESE[k] and i18n.JAPANESE[k] != i18n.ENGLISH[k] for k in ("flags.title", "signin.title")
+    )
+    for key, english in i18n.ENGLISH.items():  # the same placeholders in both
+        assert set(re.findall(r"\{\w+\}", english)) == set(re.findall(r"\{\w+\}", i18n.JAPANESE[key])), key
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", "en"),
+        ("ja", "ja"),
+        ("ja-JP,ja;q=0.9,en;q=0.8", "ja"),
+        ("en-US,en;q=0.9,ja;q=0.8", "en"),
+        ("fr-FR,ja;q=0.5", "ja"),
+        ("fr-FR,de;q=0.5", "en"),
+        ("en;q=0.1,ja;q=0.7", "ja"),
+        ("ja;q=0", "en"),
+        ("ja;q=bogus,en", "en"),
+    ],
+)
+def test_the_language_follows_accept_language(header: str, expected: str) -> None:
+    assert i18n.negotiate(header) == expected
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_lasts_at_most_an_hour_and_never_past_its_credential() -> None:
+    clock = Clock()
+    sessions = Sessions(clock=clock)
+    long_lived = sessions.open(credential="k", principal=None, expires_at=clock.now + 90 * 86400)
+    short_lived = sessions.open(credential="j", principal=None, expires_at=clock.now + 600)
+    assert long_lived.expires_at == clock.now + MAX_LIFETIME == clock.now + 3600
+    assert short_lived.expires_at == clock.now + 600
+    assert long_lived.id != short_lived.id and long_lived.csrf != short_lived.csrf
+    clock.now += 601
+    assert sessions.get(short_lived.id) is None and sessions.get(long_lived.id) is long_lived
+    clock.now += 3000
+    assert sessions.get(long_lived.id) is None
+    assert len(sessions) == 0
+
+
+def test_the_session_table_is_bounded() -> None:
+    clock = Clock()
+    sessions = Sessions(clock=clock, limit=3)
+    opened = [sessions.open(credential="", principal=None, expires_at=0) for _ in range(5)]
+    assert len(sessions) == 3
+    assert sessions.get(opened[0].id) is None and sessions.get(opened[4].id) is opened[4]
+
+
+def test_csrf_tokens_compare_exactly() -> None:
+    session = Sessions().open(credential="", principal=None, expires_at=0)
+    assert session.csrf_matches(session.csrf)
+    assert not session.csrf_matches("") and not session.csrf_matches(session.csrf[:-1])
+
+
+@pytest.fixture
+async def open_console() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    async with (
+        running_app(server_settings()) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        yield http, f"http://127.0.0.1:{app.http_port}"
+
+
+async def test_the_open_profile_opens_a_session_and_still_checks_every_write(open_console) -> None:
+    http, base = open_console
+    async with http.get(f"{base}/", allow_redirects=False) as redirect:
+        assert redirect.status == 302 and redirect.headers["Location"] == "/ui/"
+    async with http.get(f"{base}/ui/") as page:
+        assert page.status == 200 and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    async with http.get(f"{base}/ui/static/../../app.py") as escape:
+        assert escape.status == 404
+    async with http.get(f"{base}/ui/api/session") as answer:
+        session = await answer.json()
+        cookie = answer.cookies["vexil_console"]
+    assert session["signedIn"] and not session["authRequired"] and session["can"]["kill"]
+    assert not session["can"]["keys"]  # the open profile has no keys to manage
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+    assert 3500 < int(cookie["max-age"]) <= 3600
+    # The cookie is Secure and this client speaks plain HTTP: send it by hand, as a browser on
+    # loopback (a secure context) does.
+    http.headers["Cookie"] = f"vexil_console={cookie.value}"
+    csrf = {"X-CSRF-Token": session["csrf"]}
+    flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}) as refused:
+        assert refused.status == 403  # no CSRF header
+    async with http.post(f"{base}/ui/api/flags", data="flag=unit", headers=csrf) as form:
+        assert form.status == 400 and (await form.json())["error"]["field"] == "body"
+    too_big = {"flag": {**flag, "description": "x" * 600_000}}
+    async with http.post(f"{base}/ui/api/flags", json=too_big, headers=csrf) as big:
+        assert big.status == 400 and "larger than" in (await big.json())["error"]["message"]
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
+        assert created.status == 201, await created.text()
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as again:
+        assert again.status == 409 and (await again.json())["error"]["code"] == "ALREADY_EXISTS"
+    async with http.get(f"{base}/ui/api/keys") as keys:
+        assert keys.status == 400 and (await keys.json())["error"]["code"] == "FAILED_PRECONDITION"
+    async with http.get(f"{base}/ui/api/flags", params={"env": "nowhere"}) as unknown:
+        assert unknown.status == 404
+    del http.headers["Cookie"]
+    async with http.get(f"{base}/ui/api/flags") as anonymous:
+        assert anonymous.status == 401  # no session: even the open profile needs its cookie
+
+
+ISSUER = "https://idp.example.test"
+AUDIENCE = "vexil"
+SECRET = "an-hs256-shared-secret-of-at-least-32-bytes!"
+
+
+def person(role: str, lifetime: int) -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + lifetime, "role": role}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+async def sign_in(http: aiohttp.ClientSession, base: str, credential: str) -> tuple[int, dict, dict]:
+    """(status, body, cookie headers to send) of a sign-in."""
+    async with http.post(f"{base}/ui/api/session", json={"credential": credential}) as answer:
+        body = await answer.json()
+        cookie = answer.cookies.get("vexil_console")
+        headers = {"Cookie": f"vexil_console={cookie.value}"} if cookie is not None else {}
+        return answer.status, body, {"max-age": cookie["max-age"] if cookie else "", **headers}
+
+
+async def test_sessions_follow_their_credentials(tmp_path: Path) -> None:
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    settings = server_settings(
+        auth_mode="required", jwt_secret_file=str(secret), jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
+    async with (
+        running_app(settings) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as anonymous:
+            assert (await anonymous.json()) == {"signedIn": False, "authRequired": True}
+
+        # A JWT that expires in 10 minutes: the session ends with it, not an hour later.
+        status, body, sent = await sign_in(http, base, person("editor", 600))
+        assert status == 200 and body["role"] == "editor" and body["subject"] == "jwt:alice"
+        assert 590 <= int(sent.pop("max-age")) <= 600 and body["expiresAt"] <= time.time() + 600
+        assert body["can"] == {"read": True, "write": True, "kill": False, "keys": False}
+        async with http.post(
+            f"{base}/ui/api/kill",
+            json={"killed": True, "reason": "forged"},
+            headers={**sent, "X-CSRF-Token": body["csrf"]},
+        ) as forged:
+            assert forged.status == 403 and (await forged.json())["error"]["code"] == "PERMISSION_DENIED"
+
+        expired = person("admin", -60)
+        status, body, _ = await sign_in(http, base, expired)
+        assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
+
+        # An API key: revoking it ends its session at the next request.
+        issued = await app.security.keys.create(environment="local", role="admin", actor="test")
+        status, body, sent = await sign_in(http, base, issued.token)
+        assert status == 200 and body["can"]["kill"] and 3590 <= int(sent.pop("max-age")) <= 3600
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as listed:
+            assert listed.status == 200
+        await app.security.keys.revoke(issued.key.id, actor="test")
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as refused:
+            assert refused.status == 401
+        async with http.get(f"{base}/ui/api/session", headers=sent) as gone:
+            assert (await gone.json())["signedIn"] is False
+
+        # An evaluator may not read definitions through the console, as through the API.
+        reader = await app.security.keys.create(environment="local", role="evaluator", actor="test")
+        status, body, sent = await sign_in(http, base, reader.token)
+        sent.pop("max-age")
+        assert status == 200 and not body["can"]["read"]
+        async with http.get(f"{base}/ui/api/flags", headers=sent) as denied:
+            assert denied.status == 403
+
+
+async def test_the_event_stream_sends_changes_and_ends_at_sign_out() -> None:
+    async with (
+        running_app(server_settings(heartbeat_seconds=0.5)) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as answer:
+            session = await answer.json()
+            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        csrf = {"X-CSRF-Token": session["csrf"]}
+        async with http.get(f"{base}/ui/api/events", params={"env": "local"}) as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+
+            async def next_event() -> dict:
+                while True:
+                    line = (await stream.content.readline()).decode()
+                    if line.startswith("data: "):
+                        return json.loads(line[6:])
+
+            async with asyncio.timeout(10):
+                opened = await next_event()
+                assert opened["type"] == "opened"
+                flag = {"key": "streamed", "variants": {"on": True}, "defaultVariant": "on"}
+                async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as made:
+                    assert made.status == 201
+                change = await next_event()
+                assert (change["type"], change["kind"], change["key"]) == ("change", "CREATE", "streamed")
+                assert change["version"] == opened["version"] + 1
+                async with http.delete(f"{base}/ui/api/session", headers=csrf) as signed_out:
+                    assert signed_out.status == 200
+                while await stream.content.readline():  # ends at the next heartbeat
+                    pass
+            assert stream.content.at_eof()
+
+
+@pytest.mark.parametrize(
+    ("targeting", "expected"),
+    [
+        (None, []),
+        ({"$ref": "beta"}, ["beta"]),
+        ({"if": [{"$ref": "beta"}, "on", {"if": [{"$ref": "staff"}, "on", "off"]}]}, ["beta", "staff"]),
+        ({"if": [{"and": [{"$ref": "a"}, {"$ref": "a"}]}, "on", "off"]}, ["a"]),
+        ({"$ref": "x", "other": 1}, []),  # not a reference: a reference is the object's only key
+        ({"==": [{"var": "$ref"}, "beta"]}, []),
+    ],
+)
+def test_the_evaluators_a_rule_uses(targeting: object, expected: list[str]) -> None:
+    assert sorted(set(references(targeting))) == expected
+
+
+@pytest.mark.parametrize("store", ["memory", "dynamodb"])
+async def test_edits_are_conditional_and_roll_back_on_both_stores(store: str, request) -> None:
+    if store == "memory":
+        settings = server_settings()
+    else:
+        endpoint, table = request.getfixturevalue("dynamo_table")
+        settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
+    async with (
+        running_app(settings) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as answer:
+            csrf = {"X-CSRF-Token": (await answer.json())["csrf"]}
+            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        first = {"key": "cond", "variants": {"a": 1, "b": 2}, "defaultVariant": "a", "owner": "one"}
+        async with http.post(f"{base}/ui/api/flags", json={"flag": first}, headers=csrf) as made:
+            assert made.status == 201
+        second = {**first, "defaultVariant": "b"}
+        update = {"flag": second, "expectedVersion": 1, "reason": "to b"}
+        async with http.put(f"{base}/ui/api/flags/cond", json=update, headers=csrf) as saved:
+            assert saved.status == 200 and (await saved.json())["flag"]["version"] == 2
+        stale = {"flag": {**first, "owner": "two"}, "expectedVersion": 1}
+        async with http.put(f"{base}/ui/api/flags/cond", json=stale, headers=csrf) as conflict:
+            body = await conflict.json()
+            assert conflict.status == 409 and body["error"]["code"] == "ABORTED"
+            assert (body["current"]["version"], body["current"]["defaultVariant"]) == (2, "b")
+        back = {"toVersion": 1, "expectedVersion": 2, "reason": "b was wrong"}
+        async with http.post(f"{base}/ui/api/flags/cond/rollback", json=back, headers=csrf) as rolled:
+            flag = (await rolled.json())["flag"]
+            assert rolled.status == 200 and (flag["version"], flag["defaultVariant"]) == (3, "a")
+        async with http.get(f"{base}/ui/api/flags/cond/history", params={"env": "local"}) as history:
+            revisions = (await history.json())["revisions"]
+        assert [(r["version"], r["kind"], r["reason"]) for r in revisions] == [
+            (3, "ROLLBACK", "b was wrong"),
+            (2, "UPDATE", "to b"),
+            (1, "CREATE", ""),
+        ]
+        async with http.get(f"{base}/ui/api/changes", params={"env": "local", "flag": "cond"}) as log:
+            kinds = [c["kind"] for c in (await log.json())["changes"]]
+        assert kinds == ["ROLLBACK", "UPDATE", "CREATE"]  # newest first
