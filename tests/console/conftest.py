@@ -4,69 +4,21 @@ the CLI, all on loopback.
 One server per module (tests use their own flag keys, so they share it); one browser per
 module; a fresh browser context (cookies, storage) per test.  Chromium is Debian's (`chromium`
 on PATH), driven by playwright with its `executable_path`: playwright's own browser download is
-never used.  Every test saves a screenshot under `test-artifacts/console/` (git-ignored).
+never used.  Every test saves a screenshot under `tests/.artifacts/console/` (git-ignored).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.support.browser import CHROMIUM_FLAGS, chromium_path
+from tests.support.console import SCREENSHOTS, WAIT_MS, Console, cli
 from tests.support.servers import VEXIL, ServerProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "console"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 15_000
-"""Bound of every wait on a condition in the page (generous: the machine is shared)."""
-
-
-def cli(target: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VEXIL, *args, "--target", target, "--token", token],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-@dataclass
-class Console:
-    """A running server with the console, its tokens by role, and the CLI pointed at it."""
-
-    server: ServerProcess
-    tokens: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.http_port}/ui/"
-
-    def cli(self, *args: str, role: str = "admin") -> subprocess.CompletedProcess[str]:
-        done = cli(self.server.target, self.tokens[role], *args)
-        assert done.returncode == 0, done.stderr
-        return done
-
-    def flag(self, key: str) -> dict[str, Any]:
-        """The flag as the CLI reads it from the API (an independent view of what is stored)."""
-        data: dict[str, Any] = json.loads(self.cli("flags", "get", key, "--json").stdout)
-        return data
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +67,7 @@ def playwright_driver() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium must be installed (apt-get install chromium)"
-    launched = playwright_driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    launched = playwright_driver.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_FLAGS))
     yield launched
     launched.close()
 
@@ -141,11 +91,3 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if not opened.is_closed():
         opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-
-
-def sign_in(page: Page, console: Console, role: str = "admin") -> None:
-    """Sign in through the form, as a person would."""
-    page.goto(console.url)
-    page.get_by_label("API key or JWT").fill(console.tokens[role])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#who")).to_contain_text(role)

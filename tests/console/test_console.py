@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import SCREENSHOTS, Console, cli, sign_in
+from tests.support.console import SCREENSHOTS, Console, cli, sign_in
 
 BOOLEAN = json.dumps({"variants": {"on": True, "off": False}, "defaultVariant": "off"})
 

@@ -23,7 +23,7 @@ from vexil.errors import (
     InvalidArgument,
 )
 from vexil.model import ENVIRONMENT_PATTERN
-from vexil.security.keys import IssuedKey, KeyManager
+from vexil.security.keys import AUTH_OFF, IssuedKey, KeyManager, may_manage
 from vexil.service import FlagService
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
 from vexil.transport import status
@@ -66,21 +66,6 @@ def _issued(issued: IssuedKey) -> keys_pb2.IssuedKey:
     response = keys_pb2.IssuedKey(token=issued.token)
     key_to_pb(issued.key, response.key)
     return response
-
-
-def may_manage(environment: str) -> bool:
-    """Whether the calling admin's scope covers keys of `environment`."""
-    principal = identity.current_principal.get()
-    if principal is None or principal.environments is None:
-        return True
-    return environment != ALL_ENVIRONMENTS and environment in principal.environments
-
-
-AUTH_OFF = (
-    "API keys are managed only with authentication on (this server runs open); start it with "
-    "auth_mode required (--auth-mode required or VEXIL_AUTH_MODE=required) and a first admin key "
-    "from `vexil keys create --bootstrap` (VEXIL_BOOTSTRAP_ADMIN_KEY)"
-)
 
 
 class KeyServicer(keys_pb2_grpc.KeyServiceServicer):

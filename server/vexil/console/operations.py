@@ -15,12 +15,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from vexil import __version__, identity
-from vexil.api.keys import AUTH_OFF, may_manage
 from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from vexil.model import ENVIRONMENT_PATTERN
 from vexil.ops import health
 from vexil.ops.scrape import Scrape
-from vexil.security.keys import IssuedKey
+from vexil.security.keys import AUTH_OFF, IssuedKey, may_manage
 from vexil.security.roles import ROLES
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from cachetools import LRUCache, TTLCache
 
+from vexil import identity
 from vexil.background import BackgroundTask
 from vexil.errors import (
     AlreadyExists,
@@ -38,6 +39,22 @@ from vexil.security.roles import ADMIN, ROLES
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey, KeyStore
 
 log = logging.getLogger(__name__)
+
+
+def may_manage(environment: str) -> bool:
+    """Whether the calling admin's scope covers keys of `environment`."""
+    principal = identity.current_principal.get()
+    if principal is None or principal.environments is None:
+        return True
+    return environment != ALL_ENVIRONMENTS and environment in principal.environments
+
+
+AUTH_OFF = (
+    "API keys are managed only with authentication on (this server runs open); start it with "
+    "auth_mode required (--auth-mode required or VEXIL_AUTH_MODE=required) and a first admin key "
+    "from `vexil keys create --bootstrap` (VEXIL_BOOTSTRAP_ADMIN_KEY)"
+)
+
 
 DAY = 86400.0
 DEFAULT_LIFETIME = 90 * DAY
