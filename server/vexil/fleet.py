@@ -153,7 +153,7 @@ class Fleet:
         self._pokes.clear()
         try:
             async with asyncio.timeout(LEAVE_TIMEOUT_S):
-                for env in self.cache.environments:
+                for env in list(self._written):  # only records it wrote: a failed start wrote none
                     await self.store.delete_replica(env, self.replica_id)
         except Exception as exc:  # leaving is a courtesy; the records expire anyway
             log.info("could not remove replica %s from the registry: %s", self.replica_id, exc)
