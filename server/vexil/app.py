@@ -188,6 +188,7 @@ class App:
                 self.http.app,
                 self.service,
                 self.security,
+                self.fleet,
                 heartbeat_seconds=settings.heartbeat_seconds,
                 registry=self.metrics.registry,
             )

@@ -5,6 +5,7 @@ the stored flags, never from the console's code."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from playwright.sync_api import Page, expect
@@ -163,6 +164,10 @@ def test_a_change_made_through_the_cli_appears_live(page: Page, console: Console
     expect(row).to_contain_text("2")
 
 
+APPLIED_BY_THE_ONE_SERVER = re.compile(r"Applied by 1/1 replicas in \d+ ms\.")
+"""The propagation status after a write: the module's server is the fleet's only replica."""
+
+
 def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, console: Console) -> None:
     make_flag(console, "kill-me")
     sign_in(page, console)
@@ -177,6 +182,7 @@ def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, co
     dialog.get_by_role("button", name="Kill now").click()
     expect(page.locator("#flag-state")).to_have_text("Killed")
     assert console.flag("kill-me")["state"] == "DISABLED"
+    expect(page.locator("#status")).to_contain_text(APPLIED_BY_THE_ONE_SERVER)
     page.locator("#flag-kill").click()
     dialog.get_by_label("Reason").fill("fixed")
     dialog.get_by_role("button", name="Revive now").click()
@@ -189,6 +195,7 @@ def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, co
     dialog.get_by_role("button", name="Kill now").click()
     expect(page.get_by_role("alert")).to_contain_text("whole environment drill")
     assert evaluated_reason(console, "kill-me") == "DISABLED"  # the whole environment is off
+    expect(page.locator("#status")).to_contain_text(APPLIED_BY_THE_ONE_SERVER)
     page.locator("#env-kill").click()
     dialog.get_by_label("Reason").fill("drill over")
     dialog.get_by_role("button", name="Revive now").click()
@@ -320,6 +327,17 @@ def test_health_shows_the_operations_guide_table(page: Page, console: Console) -
     expect(latency).to_contain_text("200 ms")
     expect(latency).to_contain_text("500 ms")
     expect(page.locator("body")).to_contain_text("memory")
+    # This server's replica row, checked against what GetStatus tells the CLI.
+    http_url = f"http://127.0.0.1:{console.server.http_port}"
+    (env,) = json.loads(console.cli("status", "--http-url", http_url, "--json").stdout)["environments"]
+    (me,) = [r for r in env["replicas"] if r.get("self")]
+    row = page.locator("table.replicas tbody tr[data-self]")
+    expect(row).to_have_count(1)
+    expect(row.locator("th")).to_have_text(env["name"])
+    expect(row.locator("td").nth(0)).to_contain_text(me["id"])
+    expect(row.locator("td").nth(0)).to_contain_text("this server")
+    expect(row.locator("td").nth(1)).to_have_text(me["address"])
+    expect(row.locator("td").nth(2)).to_have_text(str(me["config_version"]))
 
 
 def test_a_phone_width_fits_without_sideways_scrolling(page: Page, console: Console) -> None:

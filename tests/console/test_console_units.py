@@ -15,12 +15,14 @@ import jwt
 import pytest
 
 from tests.support.servers import running_app, server_settings
+from vexil.console import api as console_api
 from vexil.console import i18n
 from vexil.console.api import references
 from vexil.console.session import MAX_LIFETIME, Sessions
 from vexil.model import ChangeKind, FlagState
 from vexil.observability.thresholds import INDICATORS, Level
 from vexil.security.roles import ROLES
+from vexil.store.replicas import ReplicaRecord
 
 STATIC = Path(i18n.__file__).with_name("static")
 
@@ -316,3 +318,38 @@ async def test_edits_are_conditional_and_roll_back_on_both_stores(store: str, re
         async with http.get(f"{base}/ui/api/changes", params={"env": "local", "flag": "cond"}) as log:
             kinds = [c["kind"] for c in (await log.json())["changes"]]
         assert kinds == ["ROLLBACK", "UPDATE", "CREATE"]  # newest first
+
+
+async def test_the_propagation_status_counts_the_replicas_and_names_the_laggards(monkeypatch) -> None:
+    """The status a kill's page asks for: complete with this replica alone, bounded and naming
+    the laggard when a live replica reports an older version, and a clear 400 for a bad version."""
+    wait = 0.3
+    monkeypatch.setattr(console_api, "PROPAGATION_WAIT_S", wait)  # the bound, short for the test
+    async with (
+        running_app(server_settings()) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        async with http.get(f"{base}/ui/api/session") as answer:
+            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        url = f"{base}/ui/api/propagation"
+        for bad in ("", "-1", "v3", "9" * 21):
+            async with http.get(url, params={"version": bad}) as refused:
+                error = (await refused.json())["error"]
+                assert refused.status == 400 and error["field"] == "version", bad
+        version = app.service.cache.get("local").config_version
+        async with http.get(url, params={"version": str(version)}) as answer:
+            status = await answer.json()
+        assert (status["applied"], status["total"], status["complete"]) == (1, 1, True)
+        assert status["laggards"] == []
+
+        now = time.time()
+        behind = ReplicaRecord("zz-behind", "local", "10.0.0.9:50051", version, now, int(now) + 60)
+        await app.store.put_replica(behind)
+        started = time.monotonic()
+        async with http.get(url, params={"version": str(version + 1)}) as answer:
+            status = await answer.json()
+        took = time.monotonic() - started
+        assert (status["applied"], status["total"], status["complete"]) == (0, 2, False)
+        assert status["laggards"] == sorted(["zz-behind", app.fleet.replica_id])
+        assert status["elapsedMs"] >= wait * 1000 and took < wait + 5  # it ends at its bound

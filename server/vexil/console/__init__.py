@@ -15,6 +15,7 @@ from importlib import resources
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from vexil.fleet import Fleet
 from vexil.security.layer import SecurityLayer
 from vexil.service import FlagService
 
@@ -62,14 +63,16 @@ def install(
     app: web.Application,
     service: FlagService,
     security: SecurityLayer,
+    fleet: Fleet,
     *,
     heartbeat_seconds: float,
     registry: CollectorRegistry | None = None,
 ) -> None:
     """Add the console's routes to the HTTP side's application (before it starts).
 
+    `fleet`: this replica's registry (the health page's replicas, the propagation status).
     `registry`: this process's metrics, which the health page reads (None: no indicators)."""
-    app[CONSOLE] = Console(service, security, Sessions(), heartbeat_seconds)
+    app[CONSOLE] = Console(service, security, Sessions(), fleet, heartbeat_seconds)
     app[events.OPEN] = []
     app[FILES] = {name: (STATIC / name).read_bytes() for name in ("index.html", *ASSETS)}
     if registry is not None:

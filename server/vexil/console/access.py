@@ -21,6 +21,7 @@ from aiohttp import web
 
 from vexil import identity
 from vexil.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated, VexilError
+from vexil.fleet import Fleet
 from vexil.http.errors import HTTP_STATUS, dumps, internal_error
 from vexil.identity import Principal
 from vexil.security import audit, roles
@@ -72,6 +73,8 @@ class Console:
     service: FlagService
     security: SecurityLayer
     sessions: Sessions
+    fleet: Fleet
+    """The replica registry: the health page lists it, the propagation status waits on it."""
     heartbeat_seconds: float = 15.0
 
     @property

@@ -35,6 +35,8 @@ EVALUATE = "/vexil.v1.EvaluationService/Evaluate"
 LIST_LIMIT = 1000
 CHANGES_WINDOW = 500
 """The change log shows the newest changes of this many config versions."""
+PROPAGATION_WAIT_S = 5.0
+"""The longest the propagation status waits for the fleet before it names the laggards."""
 
 
 # -- shapes ------------------------------------------------------------------------------------
@@ -368,6 +370,30 @@ async def kill(request: web.Request, caller: Caller) -> web.Response:
     )
 
 
+@endpoint(ADMIN + "WaitForPropagation")
+async def propagation(request: web.Request, caller: Caller) -> web.Response:
+    """How far `version` of the environment has reached the fleet, asked by the page after a
+    kill or revive answered (a separate, read-only request: the write never waits).  Waits at
+    most PROPAGATION_WAIT_S, then names the replicas still behind."""
+    console = request.app[CONSOLE]
+    env = _env(request)
+    raw = request.query.get("version", "")
+    if not raw.isdigit() or len(raw) > 20:
+        raise InvalidArgument("must be the config_version the write answered with", "version")
+    receipt = await console.fleet.wait_for(env, int(raw), PROPAGATION_WAIT_S)
+    return ok(
+        {
+            "environment": env,
+            "configVersion": receipt.config_version,
+            "complete": receipt.complete,
+            "applied": len(receipt.applied),
+            "total": len(receipt.replicas),
+            "laggards": [r.replica_id for r in receipt.laggards],
+            "elapsedMs": round(receipt.elapsed_seconds * 1000),
+        }
+    )
+
+
 @endpoint(ADMIN + "GetEnvironment")
 async def environment(request: web.Request, caller: Caller) -> web.Response:
     return ok({"environment": environment_json(request.app[CONSOLE].service.get_environment(_env(request)))})
@@ -384,5 +410,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/ui/api/flags/{key}/rollback", rollback),
         web.get("/ui/api/changes", changes),
         web.post("/ui/api/kill", kill),
+        web.get("/ui/api/propagation", propagation),
         web.get("/ui/api/environment", environment),
     ]

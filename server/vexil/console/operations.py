@@ -2,13 +2,15 @@
 
 Health is the operations guide's table as `vexil ops health` computes it (`vexil.ops.health`),
 read from this process's own metrics instead of a scrape over the network, plus what GetStatus
-says of the store and each environment.  Keys are managed through the same `KeyManager` and the
+says of the store, each environment and its replicas (the registry as of the last heartbeat: no
+store read on the page's path).  Keys are managed through the same `KeyManager` and the
 same scope rules as the KeyService RPCs (`vexil.api.keys`); a token is in exactly one answer.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -22,10 +24,28 @@ from vexil.ops.scrape import Scrape
 from vexil.security.keys import AUTH_OFF, IssuedKey, may_manage
 from vexil.security.roles import ROLES
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
+from vexil.store.replicas import ReplicaRecord
 
 from .access import CONSOLE, Caller, actor, endpoint, ok, read_json
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("vexil_console_metrics", CollectorRegistry)
+
+
+def replicas_json(self_id: str, replicas: Sequence[ReplicaRecord], now: float) -> list[dict[str, Any]]:
+    """The registry's records as GetStatus shows them: lag is versions behind the newest any live
+    replica has applied; `self` marks the replica that answered."""
+    newest = max((r.config_version for r in replicas), default=0)
+    return [
+        {
+            "id": r.replica_id,
+            "address": r.address,
+            "configVersion": r.config_version,
+            "lag": newest - r.config_version,
+            "lastSeenSeconds": max(0.0, now - r.last_seen_unix),
+            "self": r.replica_id == self_id,
+        }
+        for r in replicas
+    ]
 
 
 @endpoint("/vexil.v1.AdminService/GetStatus")
@@ -34,6 +54,7 @@ async def health_table(request: web.Request, caller: Caller) -> web.Response:
     cache = console.service.cache
     environments = []
     degraded = False
+    now = time.time()
     for env in identity.visible(cache.environments):
         feed = cache.status(env)
         degraded |= not feed.healthy
@@ -46,6 +67,7 @@ async def health_table(request: web.Request, caller: Caller) -> web.Response:
                 "healthy": feed.healthy,
                 "lastError": feed.last_error,
                 "subscribers": cache.hub.count(env),
+                "replicas": replicas_json(console.fleet.replica_id, console.fleet.known_replicas(env), now),
             }
         )
     state = "STATE_LOADING" if not cache.loaded else "STATE_DEGRADED" if degraded else "STATE_SERVING"

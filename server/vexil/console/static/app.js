@@ -295,10 +295,24 @@ function confirmKill(what, onConfirm, revive) {
     confirm: revive ? t("kill.confirmRevive") : t("kill.confirm"),
     kind: revive ? "revive" : "danger",
   }, async (reason) => {
-    await onConfirm(reason);
-    say(revive ? t("kill.revived", { what }) : t("kill.killed", { what }), revive ? "good" : "bad");
+    const done = await onConfirm(reason);
+    const said = revive ? t("kill.revived", { what }) : t("kill.killed", { what });
+    say(said, revive ? "good" : "bad");
     if (state.reload) attempt(() => state.reload({}));
+    attempt(() => showPropagation(said, revive ? "good" : "bad", done.configVersion));
   });
+}
+
+// After a kill or revive: how far its config_version has reached the fleet, asked in its own
+// request (the server waits a few seconds at most). A newer write's status replaces an older one.
+let propagationAsked = 0;
+async function showPropagation(said, kind, version) {
+  const asked = ++propagationAsked;
+  say(`${said} ${t("propagation.waiting")}`, kind);
+  const p = await api("GET", `/ui/api/propagation?${query({ version })}`);
+  if (asked !== propagationAsked) return;
+  const params = { applied: p.applied, total: p.total, ms: p.elapsedMs, laggards: p.laggards.join(", ") };
+  say(`${said} ${p.complete ? t("propagation.applied", params) : t("propagation.lagging", params)}`, p.complete ? kind : "bad");
 }
 
 async function flagsPage() {
@@ -689,7 +703,17 @@ async function healthPage() {
           h("td", { "data-label": t("health.flags") }, e.flags),
           h("td", { "data-label": t("health.age") }, `${e.stalenessSeconds.toFixed(1)} s`),
           h("td", { "data-label": t("health.subscribers") }, e.subscribers),
-          h("td", { "data-label": t("health.feed") }, h("span", { class: `badge ${e.healthy ? "good" : "bad"}` }, e.healthy ? t("health.ok") : e.lastError))))))));
+          h("td", { "data-label": t("health.feed") }, h("span", { class: `badge ${e.healthy ? "good" : "bad"}` }, e.healthy ? t("health.ok") : e.lastError))))))),
+      h("h2", {}, t("health.replicas")),
+      h("div", { class: "table-wrap" }, h("table", { class: "replicas" },
+        h("thead", {}, h("tr", {}, ["environment", "health.replica", "health.address", "health.applied", "health.lag", "health.lastSeen"].map((k) => h("th", { scope: "col" }, t(k))))),
+        h("tbody", {}, data.environments.flatMap((e) => e.replicas.map((r) => h("tr", { "data-replica": r.id, "data-self": r.self },
+          h("th", { scope: "row", "data-label": t("environment") }, e.name),
+          h("td", { "data-label": t("health.replica") }, r.id, r.self ? [" ", h("span", { class: "badge good" }, t("health.thisServer"))] : ""),
+          h("td", { "data-label": t("health.address") }, r.address),
+          h("td", { "data-label": t("health.applied") }, r.configVersion),
+          h("td", { "data-label": t("health.lag") }, h("span", { class: `badge ${r.lag ? "WARN" : "OK"}` }, r.lag)),
+          h("td", { "data-label": t("health.lastSeen") }, `${r.lastSeenSeconds.toFixed(1)} s`))))))));
   }
   state.reload = load;
   await load();
@@ -751,6 +775,7 @@ async function route(event) {
   state.route = hash;
   renderNav();
   startEvents();
+  propagationAsked++;  // a status still on its way belongs to the page left
   say("");
   try {
     if (hash.startsWith("#/flag/")) await flagPage(decodeURIComponent(hash.slice(7)));
