@@ -3,7 +3,8 @@
     python -m bench.run [--quick] [--only evaluate,clients,...] [--python-load] [--out bench-results]
 
 Scenarios (one module each): `evaluate` (Evaluate/EvaluateAll against the floor, one process and
-`--workers 2`), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
+`--workers 2`), `cloudwatch` (Evaluate with the CloudWatch publisher on vs off, and off vs off
+for the noise), `clients` (OpenFeature's flagd provider, RPC and in-process), `fanout` (1,000
 Watch subscribers), `propagation` (three replicas on the DynamoDB emulator, with pokes and
 poll-only, and propagation receipts), `footprint` (10,000
 flags, 1,000 streams), `storecost` (reload with and without history, start against a bare
@@ -39,7 +40,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from bench import budgets, clients, console, evaluate, footprint, servers, storecost, streams
+from bench import budgets, clients, cloudwatch, console, evaluate, footprint, servers, storecost, streams
 from bench.flagset import LARGE_FLAGS, environment, evaluate_flags, large_flags, stored, write_flagd_file
 from bench.load import Loader
 from bench.report import render, targets
@@ -48,6 +49,7 @@ from tests.support.dynamo import DUMMY_AWS_ENV
 T = TypeVar("T")
 SCENARIOS = (
     "evaluate",
+    "cloudwatch",
     "clients",
     "fanout",
     "propagation",
@@ -178,7 +180,7 @@ class Bench:
             jobs.append(self.floor)
         if {"evaluate", "clients", "fanout"} & set(chosen):
             jobs.append(self.vexil)
-        if {"evaluate", "propagation", "footprint", "storecost"} & set(chosen):
+        if {"evaluate", "cloudwatch", "propagation", "footprint", "storecost"} & set(chosen):
             jobs.append(self.emulator)
         concurrently(*jobs)
 
@@ -228,6 +230,26 @@ class Bench:
             )
             result["server_side"] = server_side_check(before, servers.scrape(one.http_port))
             return result
+
+    def cloudwatch(self) -> dict[str, Any]:
+        """Three servers as `vexil()` (their own, so other scenarios' flags stay out): one with the
+        CloudWatch publisher on, at its shortest interval, publishing to the emulator."""
+        with contextlib.ExitStack() as stack:
+            flags_file = write_flagd_file(self.logs / "flags-cloudwatch.json", evaluate_flags())
+            args = ("--flags", str(flags_file), "--cache-maxsize", "1000", "--heartbeat-seconds", "300")
+            endpoint = self.emulator().endpoint
+
+            def start(name: str) -> servers.Vexil:
+                env = cloudwatch.publisher_env(endpoint) if name == "on" else None
+                server = servers.Vexil(self.logs, *args, env=env)
+                stack.callback(server.stop)
+                return server.start()
+
+            started = concurrently(*(functools.partial(start, name) for name in cloudwatch.SERVERS))
+            endpoints = {
+                name: (s.target, (s.pid,)) for name, s in zip(cloudwatch.SERVERS, started, strict=True)
+            }
+            return cloudwatch.run(self.loader, endpoints, endpoint, self.plan.durations, say)
 
     def clients(self) -> dict[str, Any]:
         return clients.run(self.vexil().port, self.plan.client_seconds, say)

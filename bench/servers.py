@@ -192,9 +192,12 @@ class Vexil(ServerProcess):
     """`vexil serve` as the benchmark runs it: local profile (open, loopback), quiet logs, and
     with `--workers N` every worker bound and SERVING before `start` returns."""
 
-    def __init__(self, logs: Path, *args: str, workers: int = 1) -> None:
+    def __init__(self, logs: Path, *args: str, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        """`env`: settings given as VEXIL_* environment variables (those without a flag)."""
         # A short shutdown grace: the benchmark's own streams are gone by the time it stops a server.
-        super().__init__(logs, "--env", "local", "--log-level", "WARNING", "--shutdown-grace", "2", *args)
+        super().__init__(
+            logs, "--env", "local", "--log-level", "WARNING", "--shutdown-grace", "2", *args, env=env
+        )
         self.workers = workers
         if workers > 1:
             self.args += ["--workers", str(workers)]
