@@ -407,8 +407,8 @@ def render(results: dict[str, Any]) -> str:
             "",
             "CloudWatch publisher: Evaluate static, one process each, publishing every "
             f"{_num(cw.get('interval_seconds'), 'g')} s to the emulator "
-            f"({_num(cw.get('published_requests'), ',.0f')} Requests arrived) vs off, and a second "
-            "off server for the noise",
+            f"({_num(cw.get('published_requests'), ',.0f')} Requests arrived); `on` vs the mean of "
+            "the two off servers, `off2` vs `off` (the noise)",
             f"  {'server':<8}{'saturation req/s':>18}{'serial p50 ms':>15}{'vs off (saturation, p50)':>40}",
         ]
         for name, ratios in (("off", None), ("on", "on_vs_off"), ("off2", "off2_vs_off")):
