@@ -20,6 +20,7 @@ publisher costs nothing).
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -109,11 +110,15 @@ def run(
     after = wait_published(endpoint, began, above=before)
     say(f"  the emulator holds {after - before:,.0f} more Requests, published by `on` during the load")
 
-    def figure(rnd: dict[str, dict[str, Run]], names: tuple[str, ...], mode: str) -> float:
-        """The mean over `names` of a round's throughput (saturation) or p50 (serial)."""
-        return statistics.fmean(
-            rnd[n][mode].rps if mode == "saturation" else rnd[n][mode].p50_ms for n in names
-        )
+    def figure(rnd: dict[str, dict[str, Run]], names: tuple[str, ...], what: str) -> float:
+        """The mean over `names` of a round's throughput, server CPU per call (both under
+        saturation) or p50 (serial)."""
+        pick: dict[str, Callable[[dict[str, Run]], float]] = {
+            "saturation": lambda runs: runs["saturation"].rps,
+            "cpu": lambda runs: runs["saturation"].cpu_us_per_request or math.nan,
+            "serial": lambda runs: runs["serial"].p50_ms,
+        }
+        return statistics.fmean(pick[what](rnd[n]) for n in names)
 
     def ratios(of: str, *to: str) -> dict[str, Any]:
         return {
@@ -121,6 +126,7 @@ def run(
                 [figure(r, (of,), "saturation") / figure(r, to, "saturation") for r in rounds]
             ),
             "serial_p50": spread([figure(r, (of,), "serial") / figure(r, to, "serial") for r in rounds]),
+            "cpu_per_request": spread([figure(r, (of,), "cpu") / figure(r, to, "cpu") for r in rounds]),
         }
 
     return {

@@ -154,7 +154,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         f"every {_num(cw.get('interval_seconds'), 'g')} s to the emulator; off vs off "
         f"{_ratio(_get(cw, 'off2_vs_off', 'saturation'))}; serial p50 on vs off "
         f"{_ratio(_get(cw, 'on_vs_off', 'serial_p50'))}, off vs off "
-        f"{_ratio(_get(cw, 'off2_vs_off', 'serial_p50'))}",
+        f"{_ratio(_get(cw, 'off2_vs_off', 'serial_p50'))}; server CPU per call on vs off "
+        f"{_ratio(_get(cw, 'on_vs_off', 'cpu_per_request'))}, off vs off "
+        f"{_ratio(_get(cw, 'off2_vs_off', 'cpu_per_request'))}",
     )
     fan = _get(results, "scenarios", "fanout", "vexil", "publish_to_last", "p99_ms")
     fan_floor = _get(results, "scenarios", "fanout", "floor", "publish_to_last", "p99_ms")
