@@ -20,9 +20,11 @@ LABELS = {
     "evaluate_all": "EvaluateAll (100)",
 }
 CLOUDWATCH_NOISE = 0.95
-"""What "evaluate cost unchanged within noise" means for the CloudWatch row: two identical servers
-measured in the same rounds (off vs off) differ by up to about 5 % in saturation on a shared
-2-core machine, so a publisher costing less than that cannot be told from noise."""
+"""What "evaluate cost unchanged within noise" means for the CloudWatch row: in full runs on a
+shared 2-core machine, two identical servers measured in the same rounds (off vs off) read
+0.97x-1.06x as the median over 3 rounds, so a publisher costing less than about 5 % of throughput
+cannot be told from noise; one blocking the event loop 100 ms each second read 0.83x and 0.90x.
+A quick run (one round of short slices) is noisier than the bound and is no verdict."""
 
 
 def _get(data: Any, *path: str) -> Any:
