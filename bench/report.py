@@ -368,7 +368,7 @@ def _evaluate_table(ev: dict[str, Any], tool: str) -> list[str]:
             )
         lines.append(
             "  floor x2 rows: 'x 1 worker' compares with the one-process floor; the load generator shares "
-            "the 2 cores with both workers (FACTS: 0-30 % gain expected here)"
+            "the 2 cores with both workers (0-30 % gain expected on such a machine)"
         )
     return lines
 
