@@ -22,18 +22,10 @@ from vexil.engine import CompiledFlag, Resolution
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2
 from vexil.wire import resolution_to_pb
+from vexil.wire_context import varint
 
 _RESULTS_TAG = b"\x0a"  # EvaluateAllResponse.results: field 1, length-delimited
 _CONFIG_VERSION_TAG = b"\x10"  # EvaluateAllResponse.config_version: field 2, varint
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | 0x80 if n else low)
-        if not n:
-            return bytes(out)
 
 
 class Answer:

@@ -69,6 +69,25 @@ def new_replica_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaView:
+    """One registry record as GetStatus and the console show it: lag is versions behind the newest
+    any live replica has applied; `is_self` marks the replica that answered."""
+
+    record: ReplicaRecord
+    lag: int
+    last_seen_seconds: float
+    is_self: bool
+
+
+def replica_views(self_id: str, replicas: list[ReplicaRecord], now: float) -> list[ReplicaView]:
+    newest = max((r.config_version for r in replicas), default=0)
+    return [
+        ReplicaView(r, newest - r.config_version, max(0.0, now - r.last_seen_unix), r.replica_id == self_id)
+        for r in replicas
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """How far one config_version of one environment has propagated."""
 

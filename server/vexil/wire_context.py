@@ -30,7 +30,8 @@ from vexil.wire import MAX_CONTEXT_BYTES, struct_to_dict, value_to_python
 FIELD = "context"
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 varint encoding of `n` (a length or a varint field's value)."""
     out = bytearray()
     while True:
         low, n = n & 0x7F, n >> 7
@@ -42,19 +43,19 @@ def _varint(n: int) -> bytes:
 def _wrap_in_struct(inner_len: int) -> bytes:
     """Prefix making a Struct of bytes of `inner_len` into `Struct{fields{"": {struct_value: .}}}`
     (3 message levels: the map entry, the Value, the Struct)."""
-    value = b"\x2a" + _varint(inner_len)  # Value.struct_value
-    entry = b"\x12" + _varint(len(value) + inner_len) + value  # map entry: value (empty key omitted)
-    return b"\x0a" + _varint(len(entry) + inner_len) + entry  # Struct.fields
+    value = b"\x2a" + varint(inner_len)  # Value.struct_value
+    entry = b"\x12" + varint(len(value) + inner_len) + value  # map entry: value (empty key omitted)
+    return b"\x0a" + varint(len(entry) + inner_len) + entry  # Struct.fields
 
 
 def _wrap_in_list(inner_len: int) -> bytes:
     """Prefix making a Struct of bytes of `inner_len` into
     `Struct{fields{"": {list_value: [{struct_value: .}]}}}` (5 message levels)."""
-    value = b"\x2a" + _varint(inner_len)  # Value.struct_value
-    items = b"\x0a" + _varint(len(value) + inner_len) + value  # ListValue.values
-    listed = b"\x32" + _varint(len(items) + inner_len) + items  # Value.list_value
-    entry = b"\x12" + _varint(len(listed) + inner_len) + listed  # map entry: value
-    return b"\x0a" + _varint(len(entry) + inner_len) + entry  # Struct.fields
+    value = b"\x2a" + varint(inner_len)  # Value.struct_value
+    items = b"\x0a" + varint(len(value) + inner_len) + value  # ListValue.values
+    listed = b"\x32" + varint(len(items) + inner_len) + items  # Value.list_value
+    entry = b"\x12" + varint(len(listed) + inner_len) + listed  # map entry: value
+    return b"\x0a" + varint(len(entry) + inner_len) + entry  # Struct.fields
 
 
 STRUCT_WRAPPERS = 8

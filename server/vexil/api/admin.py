@@ -10,7 +10,7 @@ import grpc
 
 from vexil import __version__, identity
 from vexil.errors import InvalidArgument
-from vexil.fleet import DEFAULT_WAIT_S, MAX_WAIT_S, Fleet
+from vexil.fleet import DEFAULT_WAIT_S, MAX_WAIT_S, Fleet, replica_views
 from vexil.model import Change, Flag
 from vexil.service import FlagService
 from vexil.store.replicas import ReplicaRecord
@@ -38,21 +38,18 @@ def _flag_response(change: Change) -> admin_pb2.FlagResponse:
 
 
 def _replica_statuses(
-    fleet: Fleet, replicas: Sequence[ReplicaRecord], now: float
+    fleet: Fleet, replicas: list[ReplicaRecord], now: float
 ) -> list[admin_pb2.ReplicaStatus]:
-    """The registry's records as the API shows them: lag is versions behind the newest any
-    live replica has applied."""
-    newest = max((r.config_version for r in replicas), default=0)
     return [
         admin_pb2.ReplicaStatus(
-            id=r.replica_id,
-            address=r.address,
-            config_version=r.config_version,
-            lag=newest - r.config_version,
-            last_seen_seconds=max(0.0, now - r.last_seen_unix),
-            self=r.replica_id == fleet.replica_id,
+            id=v.record.replica_id,
+            address=v.record.address,
+            config_version=v.record.config_version,
+            lag=v.lag,
+            last_seen_seconds=v.last_seen_seconds,
+            self=v.is_self,
         )
-        for r in replicas
+        for v in replica_views(fleet.replica_id, replicas, now)
     ]
 
 

@@ -10,7 +10,6 @@ same scope rules as the KeyService RPCs (`vexil.api.keys`); a token is in exactl
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from vexil import __version__, identity
 from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from vexil.fleet import replica_views
 from vexil.model import ENVIRONMENT_PATTERN
 from vexil.ops import health
 from vexil.ops.scrape import Scrape
@@ -31,20 +31,18 @@ from .access import CONSOLE, Caller, actor, endpoint, ok, read_json
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("vexil_console_metrics", CollectorRegistry)
 
 
-def replicas_json(self_id: str, replicas: Sequence[ReplicaRecord], now: float) -> list[dict[str, Any]]:
-    """The registry's records as GetStatus shows them: lag is versions behind the newest any live
-    replica has applied; `self` marks the replica that answered."""
-    newest = max((r.config_version for r in replicas), default=0)
+def replicas_json(self_id: str, replicas: list[ReplicaRecord], now: float) -> list[dict[str, Any]]:
+    """The registry's records as GetStatus shows them (`vexil.fleet.replica_views`)."""
     return [
         {
-            "id": r.replica_id,
-            "address": r.address,
-            "configVersion": r.config_version,
-            "lag": newest - r.config_version,
-            "lastSeenSeconds": max(0.0, now - r.last_seen_unix),
-            "self": r.replica_id == self_id,
+            "id": v.record.replica_id,
+            "address": v.record.address,
+            "configVersion": v.record.config_version,
+            "lag": v.lag,
+            "lastSeenSeconds": v.last_seen_seconds,
+            "self": v.is_self,
         }
-        for r in replicas
+        for v in replica_views(self_id, replicas, now)
     ]
 
 
