@@ -202,12 +202,23 @@ def test_kill_and_revive_a_flag_and_the_environment_with_a_reason(page: Page, co
     expect(page.get_by_role("alert")).to_have_count(0)
     assert evaluated_reason(console, "kill-me") == "TARGETING_MATCH"
 
-    page.get_by_role("link", name="Changes").click()
-    page.get_by_label("Flag").fill("kill-me")
-    page.get_by_label("Flag").press("Enter")
+    open_changes(page)
+    page.get_by_label("Flag", exact=True).fill("kill-me")
+    page.get_by_label("Flag", exact=True).press("Enter")
     page.get_by_label("Kind").select_option("KILL")
     expect(page.locator("table.changes tbody tr")).to_have_count(2)
     expect(page.locator("table.changes")).to_contain_text("incident 42")
+
+
+def open_changes(page: Page) -> None:
+    """Go to the change log and wait until it is the page shown.
+
+    The flags page stays on screen until the change log has rendered, and its filter form is
+    labelled "Filter flags": a label lookup made before the switch would find that form instead of
+    the change log's "Flag" field.
+    """
+    page.get_by_role("link", name="Changes").click()
+    expect(page.get_by_role("heading", level=1, name="Changes", exact=True)).to_be_visible()
 
 
 def test_history_diff_and_rollback_with_a_reason(page: Page, console: Console) -> None:
@@ -389,13 +400,13 @@ def test_the_flag_list_filters_by_search_owner_tag_state_and_killed(page: Page, 
         page.wait_for_function(LISTED, arg=keys)
         expect(page.locator("#flag-count")).to_have_text(f"{len(keys)} of {len(keys)} flags")
 
-    page.get_by_role("link", name="Changes").click()
+    open_changes(page)
     page.get_by_label("Person").fill("nobody-at-all")
     page.get_by_label("Person").press("Enter")
     expect(page.locator("table.changes tbody tr")).to_have_count(0)
     actor = console.flag("filt-gamma")["updated_by"]
     page.get_by_label("Person").fill(actor)
     page.get_by_label("Person").press("Enter")
-    page.get_by_label("Flag").fill("filt-gamma")
-    page.get_by_label("Flag").press("Enter")
+    page.get_by_label("Flag", exact=True).fill("filt-gamma")
+    page.get_by_label("Flag", exact=True).press("Enter")
     expect(page.locator("table.changes tbody tr")).to_have_count(2)  # created, killed
