@@ -74,7 +74,8 @@ class AsyncClient(ClientCore):
 
         remove = tracker.add_listener(done)
         try:
-            return bool(await asyncio.wait_for(ready, timeout))
+            async with asyncio.timeout(timeout):  # not wait_for: see AsyncWatcher._stream
+                return bool(await ready)
         except TimeoutError:
             return False
         finally:

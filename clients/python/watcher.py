@@ -400,8 +400,12 @@ class AsyncWatcher:
         timeout = session.first_timeout()
         try:
             while True:
+                # `asyncio.timeout`, not `wait_for`: on 3.11 `wait_for` returns the read's result
+                # when it completes in the iteration the task is cancelled, swallowing the
+                # cancellation, and `close()` would then wait on a task that reconnects forever.
                 try:
-                    event = await asyncio.wait_for(call.read(), timeout)
+                    async with asyncio.timeout(timeout):
+                        event = await call.read()
                 except TimeoutError:
                     return session.silent(timeout)
                 if event is grpc.aio.EOF:
