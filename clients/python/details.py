@@ -19,6 +19,7 @@ import grpc
 from vexil.client.frozen import freeze
 from vexil.engine import ErrorCode as EngineErrorCode
 from vexil.engine import Reason, Resolution
+from vexil.engine.resolution import EMPTY_METADATA
 from vexil.v1 import evaluation_pb2
 from vexil.wire import struct_to_dict, value_to_python
 
@@ -35,9 +36,6 @@ class ErrorCode(StrEnum):
     PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
     INVALID_CONTEXT = "INVALID_CONTEXT"
     PROVIDER_FATAL = "PROVIDER_FATAL"
-
-
-EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class EvaluationDetails(NamedTuple, Generic[T]):
@@ -61,7 +59,7 @@ class EvaluationDetails(NamedTuple, Generic[T]):
     error_message: str = ""
     flag_version: int = 0
     config_version: int = 0
-    flag_metadata: Mapping[str, Any] = EMPTY
+    flag_metadata: Mapping[str, Any] = EMPTY_METADATA
 
     @property
     def is_error(self) -> bool:
@@ -96,7 +94,7 @@ def from_resolution(
         resolution.error_message,
         flag_version,
         config_version,
-        resolution.flag_metadata or EMPTY,  # the engine's read-only mapping
+        resolution.flag_metadata or EMPTY_METADATA,  # the engine's read-only mapping
     )
 
 
@@ -136,7 +134,7 @@ def from_response(key: str, default: T, msg: evaluation_pb2.EvaluateResponse) ->
         message,
         msg.flag_version,
         msg.config_version,
-        MappingProxyType(struct_to_dict(msg.metadata)) if msg.HasField("metadata") else EMPTY,
+        MappingProxyType(struct_to_dict(msg.metadata)) if msg.HasField("metadata") else EMPTY_METADATA,
     )
 
 

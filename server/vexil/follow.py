@@ -46,11 +46,18 @@ REPLAY_PAGE = 1000
 
 
 @dataclass(slots=True)
-class Opened:
-    """The whole state to start from (`INITIAL`, or `RESUME_GAP` when a resume cannot replay)."""
+class WholeState:
+    """The whole state of the environment, and why it is sent: `Opened` or `Resynced` (adapters
+    that send a snapshot for both read them as this)."""
 
     snapshot: Snapshot
     reason: str
+
+
+class Opened(WholeState):
+    """The whole state to start from (`INITIAL`, or `RESUME_GAP` when a resume cannot replay)."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -62,12 +69,10 @@ class Changed:
     snapshot: Snapshot
 
 
-@dataclass(slots=True)
-class Resynced:
+class Resynced(WholeState):
     """Changes were missed: the whole state again."""
 
-    snapshot: Snapshot
-    reason: str
+    __slots__ = ()
 
 
 @dataclass(slots=True)

@@ -152,6 +152,10 @@ def test_object_values_are_read_only_json(client: Client) -> None:
         details.value = True  # type: ignore[misc]
     with pytest.raises(TypeError):
         details.flag_metadata["owner"] = "me"  # type: ignore[index]
+    no_metadata = client.string_details("banner", "safe").flag_metadata
+    assert no_metadata == {}
+    with pytest.raises(TypeError):
+        no_metadata["owner"] = "me"  # type: ignore[index]
 
 
 def test_details_follow_every_change_and_each_callers_default(client: Client, admin: Admin) -> None:

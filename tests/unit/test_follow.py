@@ -25,6 +25,7 @@ from vexil.follow import (
     Item,
     Opened,
     Resynced,
+    WholeState,
     as_is,
     follow,
 )
@@ -85,6 +86,19 @@ def seen(item: Item) -> tuple[str, int]:
     if isinstance(item, Heartbeat):
         return ("heartbeat", item.version)
     return (type(item).__name__.lower(), item.snapshot.config_version)
+
+
+async def test_opened_and_resynced_are_the_whole_state_yet_different_items() -> None:
+    """Adapters that send the whole state for both read them as one `WholeState` (snapshot and
+    reason); a stream that opens and one that resyncs must still be told apart."""
+    snapshot = (await served(["a"])).get(ENV)
+    opened, resynced = Opened(snapshot, "why"), Resynced(snapshot, "why")
+    for item in (opened, resynced):
+        assert isinstance(item, WholeState)
+        assert (item.snapshot, item.reason) == (snapshot, "why")
+        assert not hasattr(item, "__dict__")  # built per subscriber: slots, as every item
+    assert opened != resynced and opened == Opened(snapshot, "why")
+    assert (repr(opened).split("(")[0], repr(resynced).split("(")[0]) == ("Opened", "Resynced")
 
 
 async def test_opens_with_the_snapshot_and_misses_nothing_written_after_it() -> None:

@@ -12,6 +12,7 @@ spend their length, so a large context array cannot make one evaluation run for 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vexil.engine.budget import build, spend
@@ -19,24 +20,33 @@ from vexil.engine.coercion import to_string
 from vexil.engine.expr import NULL, Expr, Operator, Site, as_fn, const, dynamic, eager, fixed_arity, truth_fn
 
 
-def _sub_rule(site: Site, index: int) -> tuple[Expr, int]:
-    """The iterator's sub-rule and the operations each element costs."""
-    return site.compiler.loop_body(site, index)
+def _iteration(site: Site) -> tuple[Callable[[Any], Sequence[Any]], Expr]:
+    """An iterator's elements and its sub-rule (compiled in item scope).
+
+    `elements(data)` is the array the first argument evaluates to, after spending its length
+    times the sub-rule's weight (every run of every iterator pays by this one rule); anything but
+    an array is no elements."""
+    items = as_fn(site.compile_arg(0))
+    body, weight = site.compiler.loop_body(site, 1)
+
+    def elements(data: Any) -> Sequence[Any]:
+        values = items(data)
+        if not isinstance(values, list):
+            return ()
+        spend(len(values) * weight)
+        return values
+
+    return elements, body
 
 
 def build_map(site: Site) -> Expr:
     if not site.args:
         return const([])
-    items = as_fn(site.compile_arg(0))
-    body, weight = _sub_rule(site, 1)
+    elements, body = _iteration(site)
     sub = as_fn(body)
 
     def mapped(data: Any) -> list[Any]:
-        values = items(data)
-        if not isinstance(values, list):
-            return []
-        spend(len(values) * weight)
-        return [sub(value) for value in values]
+        return [sub(value) for value in elements(data)]
 
     return dynamic(mapped, plain_truth=True)
 
@@ -44,16 +54,11 @@ def build_map(site: Site) -> Expr:
 def build_filter(site: Site) -> Expr:
     if len(site.args) < 2:
         return const([])
-    items = as_fn(site.compile_arg(0))
-    body, weight = _sub_rule(site, 1)
+    elements, body = _iteration(site)
     keep = truth_fn(body)
 
     def filtered(data: Any) -> list[Any]:
-        values = items(data)
-        if not isinstance(values, list):
-            return []
-        spend(len(values) * weight)
-        return [value for value in values if keep(value)]
+        return [value for value in elements(data) if keep(value)]
 
     return dynamic(filtered, plain_truth=True)
 
@@ -64,20 +69,15 @@ def build_reduce(site: Site) -> Expr:
     strict because it is surely a mistake."""
     if not site.args:
         return NULL
-    items = as_fn(site.compile_arg(0))
-    body, weight = _sub_rule(site, 1)
+    elements, body = _iteration(site)
     sub = as_fn(body)
     initial = site.args[2] if len(site.args) > 2 else None
     if isinstance(initial, dict) and len(initial) == 1:
         site.invalid("reduce does not evaluate its initial value; give a literal", site.arg_paths[2])
 
     def reduced(data: Any) -> Any:
-        values = items(data)
-        if not isinstance(values, list):
-            return initial
-        spend(len(values) * weight)
         scope: dict[str, Any] = {"accumulator": initial}
-        for value in values:
+        for value in elements(data):
             scope["current"] = value
             scope["accumulator"] = sub(scope)
         return scope["accumulator"]
@@ -88,37 +88,25 @@ def build_reduce(site: Site) -> Expr:
 def _quantifier(site: Site, kind: str) -> Expr:
     if len(site.args) < 2:
         return const(kind == "none")
-    items = as_fn(site.compile_arg(0))
-    body, weight = _sub_rule(site, 1)
+    elements, body = _iteration(site)
     test = truth_fn(body)
     if kind == "all":
 
         def every(data: Any) -> bool:
-            values = items(data)
-            if not isinstance(values, list) or not values:
-                return False
-            spend(len(values) * weight)
-            return all(test(value) for value in values)
+            values = elements(data)
+            return len(values) > 0 and all(test(value) for value in values)
 
         return dynamic(every, boolean=True)
 
     if kind == "some":
 
         def some(data: Any) -> bool:
-            values = items(data)
-            if not isinstance(values, list):
-                return False
-            spend(len(values) * weight)
-            return any(test(value) for value in values)
+            return any(test(value) for value in elements(data))
 
         return dynamic(some, boolean=True)
 
     def none(data: Any) -> bool:
-        values = items(data)
-        if not isinstance(values, list):
-            return True
-        spend(len(values) * weight)
-        return not any(test(value) for value in values)
+        return not any(test(value) for value in elements(data))
 
     return dynamic(none, boolean=True)
 

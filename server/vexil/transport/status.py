@@ -115,6 +115,18 @@ async def abort_internal(context: grpc.aio.ServicerContext, where: str) -> None:
     await refuse(context, grpc.StatusCode.INTERNAL, message, Reason.INTERNAL)
 
 
+async def _end_with(context: grpc.aio.ServicerContext, exc: Exception, where: str) -> None:
+    """The error mapping both decorators apply, called from their `except` (raises): a core
+    error gets its status, an abort the handler made itself goes on as it is, anything else is
+    INTERNAL (logged with the traceback of the exception being handled)."""
+    if isinstance(exc, VexilError):
+        await abort(context, exc)
+    elif isinstance(exc, grpc.aio.AbortError | grpc.aio.UsageError):
+        raise exc
+    else:
+        await abort_internal(context, where)
+
+
 def unary(
     handler: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]:
@@ -124,12 +136,8 @@ def unary(
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
         try:
             return await handler(self, request, context)
-        except VexilError as exc:
-            await abort(context, exc)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except Exception:
-            await abort_internal(context, handler.__qualname__)
+        except Exception as exc:
+            await _end_with(context, exc, handler.__qualname__)
         raise AssertionError("unreachable: abort raises")
 
     return wrapper
@@ -145,11 +153,7 @@ def streaming(
         try:
             async for item in handler(self, request, context):
                 yield item
-        except VexilError as exc:
-            await abort(context, exc)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except Exception:
-            await abort_internal(context, handler.__qualname__)
+        except Exception as exc:
+            await _end_with(context, exc, handler.__qualname__)
 
     return wrapper
