@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,7 @@ from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.dynamodb import DynamoStore
 from vexil.store.dynamodb_client import translate
+from vexil.store.dynamodb_table import wait_active
 
 
 def client_error(code: str, operation: str = "TransactWriteItems") -> ClientError:
@@ -239,3 +241,34 @@ async def test_lost_environment_race_is_a_conflict_with_the_winners_version() ->
     with pytest.raises(Conflict, match="environment dev is at config version 9, not 7") as caught:
         await store.update_environment(Environment(name="dev"), expected_config_version=7, actor="a")
     assert caught.value.current_version == 9 and client.transactions == 1
+
+
+class DescribingClient:
+    """Answers `describe_table` with the table and index statuses of one poll after another."""
+
+    def __init__(self, *polls: tuple[str, str]) -> None:
+        self.polls = list(polls)
+        self.calls = 0
+
+    async def describe_table(self, TableName: str) -> dict[str, Any]:
+        table, index = self.polls[min(self.calls, len(self.polls) - 1)]
+        self.calls += 1
+        desc = {"TableName": TableName, "TableStatus": table, "ItemCount": 7}
+        return {"Table": {**desc, "GlobalSecondaryIndexes": [{"IndexStatus": index}]}}
+
+
+async def test_waiting_for_a_table_reports_each_poll_until_it_is_active() -> None:
+    client = DescribingClient(("CREATING", "CREATING"), ("ACTIVE", "CREATING"), ("ACTIVE", "ACTIVE"))
+    heard: list[list[Any]] = []
+    desc = await wait_active(client, "t", 5.0, delay=0.01, waiting=heard.append)
+    assert desc["ItemCount"] == 7 and client.calls == 3
+    assert heard == [["CREATING", "CREATING"], ["ACTIVE", "CREATING"]]
+
+
+async def test_waiting_for_a_table_gives_up_at_its_deadline() -> None:
+    client = DescribingClient(("ACTIVE", "CREATING"))
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"table t not ACTIVE after 0 s: \['ACTIVE', 'CREATING'\]"):
+        await wait_active(client, "t", 0.2, delay=0.05)
+    # No poll sleeps past the deadline: at most 0.2 s of sleeping (plus scheduling under load).
+    assert 2 <= client.calls <= 5 and time.monotonic() - started < 2.0

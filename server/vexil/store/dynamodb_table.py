@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -112,7 +113,7 @@ async def create_table(
                 if error_code(exc) != "ResourceInUseException":
                     raise
                 created = False
-        await _wait_active(client, table, wait_seconds)
+        await wait_active(client, table, wait_seconds)
         if created:
             with translated_errors(f"enabling TTL on {table}"):
                 await client.update_time_to_live(
@@ -183,22 +184,31 @@ async def _change_log(client: Any, table: str, env: str) -> dict[str, Any]:
     }
 
 
-async def _wait_active(client: Any, table: str, wait_seconds: float) -> None:
-    """Poll until the table and its indexes are ACTIVE (seconds on AWS, instant on moto)."""
+async def wait_active(
+    client: Any,
+    table: str,
+    wait_seconds: float,
+    *,
+    delay: float = 0.5,
+    waiting: Callable[[list[Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the table and its indexes are ACTIVE (seconds on AWS, instant on moto; a
+    restore takes minutes) and return its description.  `waiting` hears each poll's statuses
+    while they are not (progress lines); no poll sleeps past `wait_seconds`."""
     deadline = time.monotonic() + wait_seconds
-    delay = 0.5
     while True:
         with translated_errors(f"describing table {table}"):
-            desc = (await client.describe_table(TableName=table))["Table"]
+            desc: dict[str, Any] = (await client.describe_table(TableName=table))["Table"]
         statuses = [desc.get("TableStatus")] + [
             i.get("IndexStatus") for i in desc.get("GlobalSecondaryIndexes", [])
         ]
         if all(status == "ACTIVE" for status in statuses):
-            return
+            return desc
         if time.monotonic() + delay > deadline:
-            raise Unavailable(f"table {table} not ACTIVE after {wait_seconds:.0f}s: {statuses}")
+            raise Unavailable(f"table {table} not ACTIVE after {wait_seconds:.0f} s: {statuses}")
+        if waiting is not None:
+            waiting(statuses)
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
 
 
 async def _describe(client: Any, table: str) -> dict[str, Any]:
