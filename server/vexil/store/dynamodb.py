@@ -256,20 +256,11 @@ class DynamoStore(OwnsClient, FlagStore):
         item = await self._get(items.flag_item_key(env, key))
         return items.flag_from_item(item) if item else None
 
-    async def list_flags(
-        self,
-        env: str,
-        *,
-        owner: str = "",
-        tag: str = "",
-        page_size: int = 100,
-        page_token: str = "",
-    ) -> Page[Flag]:
+    async def _list_flags(
+        self, env: str, *, owner: str, tag: str, size: int, after: str
+    ) -> tuple[list[Flag], bool]:
         """A query on GSI1 (GSI2 for an owner) starting after the token's key: a page reads about
-        `page_size` items whatever the table holds (a tag filter reads on until it has them)."""
-        records.check_environment_name(env)
-        size = paging.clamp_page_size(page_size, 100)
-        after = paging.decode_token(page_token, "k")
+        `size` items whatever the table holds (a tag filter reads on until it has them)."""
         if after and not self._valid_identity(env, after):
             raise InvalidArgument("malformed page token", field="page_token")
         if owner:
@@ -296,9 +287,7 @@ class DynamoStore(OwnsClient, FlagStore):
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
-        flags = [items.flag_from_item(i) for i in found[:size]]
-        token = paging.encode_token("k", flags[-1].key) if len(found) > size else ""
-        return Page(items=flags, next_token=token)
+        return [items.flag_from_item(i) for i in found[:size]], len(found) > size
 
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
