@@ -112,19 +112,29 @@ class DynamoKeyStore(OwnsClient):
     def __repr__(self) -> str:
         return f"DynamoKeyStore(table={self.table!r}, endpoint_url={self._settings.endpoint_url!r})"
 
-    async def create_key(self, key: ApiKey) -> None:
+    async def _write_if(self, doing: str, operation: str, **request: Any) -> items.Item | None:
+        """One conditional write: None when it applied, else the item as it stood when the
+        condition failed (`{}` when there was none or the request did not ask for it).  What a
+        refusal means (already exists, stale revision, an older use) is the caller's to say."""
         client = self._require_client()
-        with translated_errors(f"creating API key {key.id}"):
+        with translated_errors(doing):
             try:
-                await client.put_item(
-                    TableName=self.table,
-                    Item=key_to_item(key),
-                    ConditionExpression="attribute_not_exists(PK)",
-                )
+                await getattr(client, operation)(TableName=self.table, **request)
             except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    raise ApiKeyAlreadyExists(f"API key {key.id} already exists") from None
-                raise
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return exc.response.get("Item") or {}
+        return None
+
+    async def create_key(self, key: ApiKey) -> None:
+        refused = await self._write_if(
+            f"creating API key {key.id}",
+            "put_item",
+            Item=key_to_item(key),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+        if refused is not None:
+            raise ApiKeyAlreadyExists(f"API key {key.id} already exists")
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         client = self._require_client()
@@ -157,46 +167,37 @@ class DynamoKeyStore(OwnsClient):
         return sorted(found, key=lambda k: k.id)
 
     async def replace_key(self, key: ApiKey, *, expected_revision: int) -> ApiKey:
-        client = self._require_client()
         stored = replace(key, revision=expected_revision + 1)
-        with translated_errors(f"updating API key {key.id}"):
-            try:
-                await client.put_item(
-                    TableName=self.table,
-                    Item=key_to_item(stored),
-                    ConditionExpression="#r = :r",
-                    ExpressionAttributeNames={"#r": "revision"},
-                    ExpressionAttributeValues={":r": items.n(expected_revision)},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-                old = exc.response.get("Item")
-                if not old:
-                    raise ApiKeyNotFound(f"API key {key.id} does not exist") from None
-                current = key_from_item(old).revision
-                raise Conflict(
-                    f"API key {key.id} changed concurrently (revision {current}, not "
-                    f"{expected_revision}); read it again",
-                    current_version=current,
-                ) from None
-        return stored
+        old = await self._write_if(
+            f"updating API key {key.id}",
+            "put_item",
+            Item=key_to_item(stored),
+            ConditionExpression="#r = :r",
+            ExpressionAttributeNames={"#r": "revision"},
+            ExpressionAttributeValues={":r": items.n(expected_revision)},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if old is None:
+            return stored
+        if not old:
+            raise ApiKeyNotFound(f"API key {key.id} does not exist")
+        current = key_from_item(old).revision
+        raise Conflict(
+            f"API key {key.id} changed concurrently (revision {current}, not "
+            f"{expected_revision}); read it again",
+            current_version=current,
+        )
 
     async def record_use(self, key_id: str, used_at: float) -> None:
-        client = self._require_client()
+        """A refused condition is no error: the key is gone, or a later use is already recorded."""
         stamp = format_timestamp(used_at)
-        with translated_errors(f"recording use of API key {key_id}"):
-            try:
-                await client.update_item(
-                    TableName=self.table,
-                    Key=key_item_key(key_id),
-                    UpdateExpression="SET lastUsedAt = :t",
-                    # ISO-8601 text in one format compares like the times it spells.
-                    ConditionExpression="attribute_exists(PK) AND "
-                    "(attribute_not_exists(lastUsedAt) OR lastUsedAt < :t)",
-                    ExpressionAttributeValues={":t": items.s(stamp)},
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+        await self._write_if(
+            f"recording use of API key {key_id}",
+            "update_item",
+            Key=key_item_key(key_id),
+            UpdateExpression="SET lastUsedAt = :t",
+            # ISO-8601 text in one format compares like the times it spells.
+            ConditionExpression="attribute_exists(PK) AND "
+            "(attribute_not_exists(lastUsedAt) OR lastUsedAt < :t)",
+            ExpressionAttributeValues={":t": items.s(stamp)},
+        )
