@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
-from vexil.model import Environment, Flag, FlagState
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState
 from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.dynamodb import DynamoStore
@@ -272,3 +272,32 @@ async def test_waiting_for_a_table_gives_up_at_its_deadline() -> None:
         await wait_active(client, "t", 0.2, delay=0.05)
     # No poll sleeps past the deadline: at most 0.2 s of sleeping (plus scheduling under load).
     assert 2 <= client.calls <= 5 and time.monotonic() - started < 2.0
+
+
+def test_history_and_change_log_items_record_who_what_when_and_why_alike() -> None:
+    flag = records.normalize_flag(
+        Flag(key="f", environment="dev", variants={"on": True}, default_variant="on", version=3)
+    )
+    when = 1_800_000_000.5  # 2027-01-15T08:00:00.500000Z
+    who_what_when_why = {
+        "configVersion": {"N": "12"},
+        "kind": {"S": "UPDATE"},
+        "actor": {"S": "alice"},
+        "timestamp": {"S": "2027-01-15T08:00:00.500000Z"},
+        "reason": {"S": "ramp"},
+    }
+    revision = FlagRevision(flag, ChangeKind.UPDATE, "alice", when, 12, reason="ramp")
+    revision_item = items.revision_to_item(revision)
+    assert {k: revision_item[k] for k in who_what_when_why} == who_what_when_why
+    assert revision_item["itemType"] == {"S": "FLAG_VERSION"} and revision_item["deleted"] == {"BOOL": False}
+    assert items.revision_from_item(revision_item) == revision
+    change = Change("dev", 12, ChangeKind.UPDATE, "alice", when, "f", 2, 3, "ramp", flag=flag)
+    change_item = items.change_to_item(change, expires_at=1_800_086_400)
+    assert {k: change_item[k] for k in who_what_when_why} == who_what_when_why
+    assert (change_item["flagKey"], change_item["beforeVersion"], change_item["afterVersion"]) == (
+        {"S": "f"},
+        {"N": "2"},
+        {"N": "3"},
+    )
+    assert change_item["expiresAt"] == {"N": "1800086400"}
+    assert items.change_from_item("dev", change_item) == change
