@@ -22,8 +22,9 @@ from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Fla
 from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.dynamodb import DynamoStore
-from vexil.store.dynamodb_client import translate
+from vexil.store.dynamodb_client import Credentials, translate
 from vexil.store.dynamodb_table import wait_active
+from vexil.store.keys_dynamodb import DynamoKeyStore
 
 
 def client_error(code: str, operation: str = "TransactWriteItems") -> ClientError:
@@ -301,3 +302,24 @@ def test_history_and_change_log_items_record_who_what_when_and_why_alike() -> No
     )
     assert change_item["expiresAt"] == {"N": "1800086400"}
     assert items.change_from_item("dev", change_item) == change
+
+
+@pytest.mark.parametrize("build", [DynamoStore, DynamoKeyStore])
+def test_both_stores_take_where_dynamodb_is_alike(build: Any) -> None:
+    # The documented default region, and the endpoint and credentials as given.
+    assert build("t")._settings.region == "ap-northeast-1"
+    assert build("t")._settings.endpoint_url is None and build("t")._settings.credentials is None
+    creds = Credentials("AKIDEXAMPLE", "secret")
+    store = build("t", region="eu-west-1", endpoint_url="http://127.0.0.1:1", credentials=creds)
+    settings = store._settings
+    assert (settings.region, settings.endpoint_url, settings.credentials) == (
+        "eu-west-1",
+        "http://127.0.0.1:1",
+        creds,
+    )
+    assert store.name == "dynamodb" and store.table == "t"
+    assert "secret" not in repr(store) and "'t'" in repr(store)
+    with pytest.raises(ValueError, match="table name is required"):
+        build("")
+    with pytest.raises(TypeError):
+        build("t", regoin="eu-west-1")  # a misspelt keyword is refused, not ignored

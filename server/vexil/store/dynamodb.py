@@ -68,7 +68,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -79,10 +79,9 @@ from vexil.store import paging, records
 from vexil.store.base import FlagStore
 from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
     OwnsClient,
+    Where,
     error_code,
     translated_errors,
 )
@@ -151,15 +150,10 @@ class _Cancelled:
 class DynamoStore(OwnsClient, FlagStore):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
-    name = "dynamodb"
-
     def __init__(
         self,
         table: str,
         *,
-        region: str = DEFAULT_REGION,
-        endpoint_url: str | None = None,
-        credentials: Credentials | None = None,
         max_attempts: int = 3,
         connect_timeout: float = 2.0,
         read_timeout: float | None = None,
@@ -170,34 +164,35 @@ class DynamoStore(OwnsClient, FlagStore):
         max_changes: int = DEFAULT_MAX_CHANGES,
         discovery_interval: float = 0.0,
         index_settle: float = GSI_SETTLE_S,
+        **where: Unpack[Where],
     ) -> None:
-        """`max_attempts` is the SDK's own retry budget per request (connection errors,
-        throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races;
-        `write_timeout` bounds a whole write, retries included, and every read but a load's page
-        reads.  `read_timeout` (the SDK's per-request socket timeout) defaults to the longer of
-        that and `LOAD_READ_TIMEOUT_S`; every request is bounded by its own deadline anyway.
-        `change_retention` (seconds) and `max_changes` bound the change log; `discovery_interval`
-        is how often a load also looks for hand-written flag items (0: every load; otherwise the
-        first load of an environment, a start, reads flags only and the next one looks);
-        `index_settle` how far back (seconds) a load lays logged changes over GSI1's answer."""
-        if not table:
-            raise ValueError("table name is required")
+        """`where` says where DynamoDB is (`Where`).  `max_attempts` is the SDK's own retry budget
+        per request (connection errors, throttling); `write_attempts` bounds vexil's
+        re-read-and-retry loop for lost races; `write_timeout` bounds a whole write, retries
+        included, and every read but a load's page reads.  `read_timeout` (the SDK's per-request
+        socket timeout) defaults to the longer of that and `LOAD_READ_TIMEOUT_S`; every request is
+        bounded by its own deadline anyway.  `change_retention` (seconds) and `max_changes` bound
+        the change log; `discovery_interval` is how often a load also looks for hand-written flag
+        items (0: every load; otherwise the first load of an environment, a start, reads flags only
+        and the next one looks); `index_settle` how far back (seconds) a load lays logged changes
+        over GSI1's answer."""
+        read_timeout = max(write_timeout, LOAD_READ_TIMEOUT_S) if read_timeout is None else read_timeout
+        super().__init__(
+            table,
+            ClientSettings(
+                **where,
+                max_attempts=max_attempts,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_pool_connections=max_pool_connections,
+            ),
+        )
         if write_attempts < 1:
             raise ValueError("write_attempts must be at least 1")
         if write_timeout <= 0:
             raise ValueError("write_timeout must be greater than 0")
         if change_retention <= 0 or max_changes < 1:
             raise ValueError("change_retention must be greater than 0 and max_changes at least 1")
-        self.table = table
-        self._settings = ClientSettings(
-            region=region,
-            endpoint_url=endpoint_url,
-            credentials=credentials,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=max(write_timeout, LOAD_READ_TIMEOUT_S) if read_timeout is None else read_timeout,
-            max_pool_connections=max_pool_connections,
-        )
         self._write_attempts = write_attempts
         self._write_timeout = write_timeout
         self.change_retention = change_retention

@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
+    Where,
     client_for,
     error_code,
     translated_errors,
@@ -82,15 +81,13 @@ def table_spec(
 async def create_table(
     table: str,
     *,
-    region: str = DEFAULT_REGION,
-    endpoint_url: str | None = None,
-    credentials: Credentials | None = None,
     billing: Billing = "PAY_PER_REQUEST",
     read_capacity: int = 25,
     write_capacity: int = 25,
     streams: bool = True,
     pitr: bool = False,
     wait_seconds: float = 300.0,
+    **where: Unpack[Where],
 ) -> dict[str, Any]:
     """Create the table (and wait until it is ACTIVE); an existing table is reported, not an error.
 
@@ -103,8 +100,7 @@ async def create_table(
         write_capacity=write_capacity,
         streams=streams,
     )
-    settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
-    async with client_for(settings) as client:
+    async with client_for(ClientSettings(**where)) as client:
         created = True
         with translated_errors(f"creating table {table}"):
             try:
@@ -131,20 +127,13 @@ async def create_table(
 
 
 async def describe_table(
-    table: str,
-    *,
-    region: str = DEFAULT_REGION,
-    endpoint_url: str | None = None,
-    credentials: Credentials | None = None,
-    environment: str = "",
-    retention: dict[str, Any] | None = None,
+    table: str, *, environment: str = "", retention: dict[str, Any] | None = None, **where: Unpack[Where]
 ) -> dict[str, Any]:
     """Status, item count, size, billing, indexes, streams, PITR and TTL of the table, plus
     `problems`: what differs from `table_spec` (missing index, wrong key) so `vexil` can say what
     to fix.  With `environment`, also `changeLog`: its entries, oldest and newest version, and the
     configured `retention` (settings passed through).  A missing table raises `Unavailable`."""
-    settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
-    async with client_for(settings) as client:
+    async with client_for(ClientSettings(**where)) as client:
         report = await _describe(client, table)
         if environment:
             report["changeLog"] = {**await _change_log(client, table, environment), **(retention or {})}

@@ -14,17 +14,16 @@ through the flag store's translation (`dynamodb_client`): nothing from botocore 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
 from vexil.errors import ApiKeyAlreadyExists, ApiKeyNotFound, Conflict
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
     OwnsClient,
+    Where,
     error_code,
     translated_errors,
 )
@@ -94,20 +93,8 @@ def key_from_item(item: items.Item) -> ApiKey:
 class DynamoKeyStore(OwnsClient):
     """A `KeyStore` on vexil's DynamoDB table (see the module docstring)."""
 
-    name = "dynamodb"
-
-    def __init__(
-        self,
-        table: str,
-        *,
-        region: str = DEFAULT_REGION,
-        endpoint_url: str | None = None,
-        credentials: Credentials | None = None,
-    ) -> None:
-        if not table:
-            raise ValueError("table name is required")
-        self.table = table
-        self._settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
+    def __init__(self, table: str, **where: Unpack[Where]) -> None:
+        super().__init__(table, ClientSettings(**where))
 
     def __repr__(self) -> str:
         return f"DynamoKeyStore(table={self.table!r}, endpoint_url={self._settings.endpoint_url!r})"
