@@ -65,7 +65,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
@@ -291,16 +291,12 @@ class DynamoStore(OwnsClient, FlagStore):
         before = paging.decode_version_token(page_token)
         if not self._valid_identity(env, key):
             return Page(items=[])
-        pk = items.flag_pk(env, key)
         upper = items.version_sk(before - 1) if before is not None else items.VERSION_PREFIX + "~"
-        found = await self._query(
+        found = await self._query_partition(
+            items.flag_pk(env, key),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.version_sk(0), ":hi": upper},
             want=size + 1,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(pk),
-                ":lo": items.s(items.version_sk(0)),
-                ":hi": items.s(upper),
-            },
             ScanIndexForward=False,
         )
         revisions = [items.revision_from_item(i) for i in found[:size]]
@@ -316,15 +312,11 @@ class DynamoStore(OwnsClient, FlagStore):
     async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
         if limit <= 0 or not self._valid_identity(env):
             return []
-        found = await self._query(
+        found = await self._query_partition(
+            items.env_pk(env),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.change_sk(max(since_version, 0) + 1), ":hi": items.LAST_CHANGE_SK},
             want=limit,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":lo": items.s(items.change_sk(max(since_version, 0) + 1)),
-                ":hi": items.s(items.LAST_CHANGE_SK),
-            },
-            ScanIndexForward=True,
         )
         now = time.time()
         return contiguous(
@@ -387,13 +379,11 @@ class DynamoStore(OwnsClient, FlagStore):
         """One consistent Query of the environment's `REPLICA#` range; expired records dropped."""
         if not self._valid_identity(env):
             return []
-        found = await self._query(
+        found = await self._query_partition(
+            items.env_pk(env),
+            "begins_with(SK, :replica)",
+            {":replica": items.REPLICA_PREFIX},
             want=MAX_REPLICAS,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :replica)",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":replica": items.s(items.REPLICA_PREFIX),
-            },
         )
         return live((items.replica_from_item(env, i) for i in found), time.time())
 
@@ -688,14 +678,27 @@ class DynamoStore(OwnsClient, FlagStore):
                 break
         return found
 
-    async def _last_history_version(self, env: str, key: str) -> int:
-        newest = await self._query(
-            want=1,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :v)",
+    async def _query_partition(
+        self, pk: str, condition: str, values: Mapping[str, str], *, want: int, **kwargs: Any
+    ) -> list[Item]:
+        """The items of partition `pk` whose sort key meets `condition` (on `SK`, its `:names`
+        bound to the strings in `values`), in `SK` order, up to `want` (see `_query`)."""
+        return await self._query(
+            want=want,
+            KeyConditionExpression=f"PK = :pk AND {condition}",
             ExpressionAttributeValues={
-                ":pk": items.s(items.flag_pk(env, key)),
-                ":v": items.s(items.VERSION_PREFIX),
+                ":pk": items.s(pk),
+                **{name: items.s(v) for name, v in values.items()},
             },
+            **kwargs,
+        )
+
+    async def _last_history_version(self, env: str, key: str) -> int:
+        newest = await self._query_partition(
+            items.flag_pk(env, key),
+            "begins_with(SK, :v)",
+            {":v": items.VERSION_PREFIX},
+            want=1,
             ScanIndexForward=False,
             ProjectionExpression="SK",
         )
@@ -880,14 +883,11 @@ class DynamoStore(OwnsClient, FlagStore):
         (oldest first); returns how many.  Readers of a trimmed range get a snapshot instead."""
         if through_version < 1 or not self._valid_identity(env):
             return 0
-        old = await self._query(
+        old = await self._query_partition(
+            items.env_pk(env),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.change_sk(0), ":hi": items.change_sk(through_version)},
             want=TRIM_BATCH,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":lo": items.s(items.change_sk(0)),
-                ":hi": items.s(items.change_sk(through_version)),
-            },
             ProjectionExpression="PK, SK",
         )
         # One DeleteItem per entry, not a BatchWriteItem: the server's IAM policy already grants
