@@ -10,8 +10,12 @@ shutdown that is cancelled, or timed out, while it waits) is passed on, never sw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -44,7 +48,23 @@ class BackgroundTask:
         if self._task is None:
             self._task = asyncio.create_task(loop(), name=self.name)
 
+    def every(self, seconds: float, step: Callable[[], Awaitable[object]]) -> None:
+        """`start` a loop that waits `seconds`, runs `step`, and again, until `stop`: the loop of
+        every periodic component (a sweep, a flush, a reload, a repeated warning).  A step that
+        raises is logged and the next one runs on time: one failed pass (a store that is down)
+        must not end the component's work for the rest of the process."""
+        self.start(partial(_every, self.name, seconds, step))
+
     async def stop(self) -> None:
         """Cancel the task and return once it has ended; nothing when it does not run."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
+
+
+async def _every(name: str, seconds: float, step: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception:
+            log.exception("%s: a periodic step failed; the next one runs in %g s", name, seconds)

@@ -19,7 +19,6 @@ flagd answers.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -385,25 +384,23 @@ class FileSync:
         self._stamp = self._current_stamp()
         writes = await self.sync()
         log.info("loaded %s into %s (%d writes)", self.path, self.environment, writes)
-        self._task.start(self._watch)
+        self._task.every(self.interval, self._reload_if_changed)
 
     async def stop(self) -> None:
         await self._task.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            stamp = self._current_stamp()
-            if stamp is None or stamp == self._stamp:
-                continue
-            self._stamp = stamp
-            try:
-                writes = await self.sync()
-                self.last_error = ""
-                log.info("reloaded %s: %d writes", self.path, writes)
-            except VexilError as exc:
-                self.last_error = exc.message
-                log.error("ignoring %s, still serving the previous flags: %s", self.path, exc.message)
-            except Exception as exc:
-                self.last_error = str(exc)
-                log.exception("reloading %s failed; still serving the previous flags", self.path)
+    async def _reload_if_changed(self) -> None:
+        stamp = self._current_stamp()
+        if stamp is None or stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            writes = await self.sync()
+            self.last_error = ""
+            log.info("reloaded %s: %d writes", self.path, writes)
+        except VexilError as exc:
+            self.last_error = exc.message
+            log.error("ignoring %s, still serving the previous flags: %s", self.path, exc.message)
+        except Exception as exc:
+            self.last_error = str(exc)
+            log.exception("reloading %s failed; still serving the previous flags", self.path)

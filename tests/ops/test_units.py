@@ -8,7 +8,7 @@ import json
 import pytest
 
 from vexil.observability.thresholds import AVAILABILITY, DYNAMODB_THROTTLES, LATENCY_P99, Level
-from vexil.ops import checks, exportfile, items, verify
+from vexil.ops import checks, exportfile, items, render, verify
 from vexil.ops.backups import BackupInfo, PitrStatus
 from vexil.ops.progress import Progress
 from vexil.ops.scrape import Scrape
@@ -129,3 +129,19 @@ def test_weekly_backups_want_pitr_too() -> None:
     assert checks.recent_backup(stale).status is checks.Status.FAIL
     old_drill = BackupInfo("arn:2", "t-drill-y", "t", now - 40 * 86400, "AVAILABLE", 10, "USER")
     assert checks.dr_test(checks.Inputs(now=now, backups=[old_drill])).status is checks.Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (None, "s", "n/a"),
+        (0.25, "s", "250.0 ms"),
+        (2.5, "s", "2.5 s"),
+        (0.02, "ratio", "2.00 %"),
+        (0.9995, "ratio", "99.95 %"),
+        (3.0, "count", "3"),
+    ],
+)
+def test_a_reading_is_printed_one_way_in_every_report(value: float | None, unit: str, text: str) -> None:
+    # The one formatter the health table and the checklists' details both print readings with.
+    assert render.show(value, unit) == text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
-from vexil.model import Environment, Flag, FlagState
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState
 from vexil.store import dynamodb_items as items
 from vexil.store import records
 from vexil.store.dynamodb import DynamoStore
-from vexil.store.dynamodb_client import translate
+from vexil.store.dynamodb_client import Credentials, translate
+from vexil.store.dynamodb_table import wait_active
+from vexil.store.keys_dynamodb import DynamoKeyStore
 
 
 def client_error(code: str, operation: str = "TransactWriteItems") -> ClientError:
@@ -239,3 +242,84 @@ async def test_lost_environment_race_is_a_conflict_with_the_winners_version() ->
     with pytest.raises(Conflict, match="environment dev is at config version 9, not 7") as caught:
         await store.update_environment(Environment(name="dev"), expected_config_version=7, actor="a")
     assert caught.value.current_version == 9 and client.transactions == 1
+
+
+class DescribingClient:
+    """Answers `describe_table` with the table and index statuses of one poll after another."""
+
+    def __init__(self, *polls: tuple[str, str]) -> None:
+        self.polls = list(polls)
+        self.calls = 0
+
+    async def describe_table(self, TableName: str) -> dict[str, Any]:
+        table, index = self.polls[min(self.calls, len(self.polls) - 1)]
+        self.calls += 1
+        desc = {"TableName": TableName, "TableStatus": table, "ItemCount": 7}
+        return {"Table": {**desc, "GlobalSecondaryIndexes": [{"IndexStatus": index}]}}
+
+
+async def test_waiting_for_a_table_reports_each_poll_until_it_is_active() -> None:
+    client = DescribingClient(("CREATING", "CREATING"), ("ACTIVE", "CREATING"), ("ACTIVE", "ACTIVE"))
+    heard: list[list[Any]] = []
+    desc = await wait_active(client, "t", 5.0, delay=0.01, waiting=heard.append)
+    assert desc["ItemCount"] == 7 and client.calls == 3
+    assert heard == [["CREATING", "CREATING"], ["ACTIVE", "CREATING"]]
+
+
+async def test_waiting_for_a_table_gives_up_at_its_deadline() -> None:
+    client = DescribingClient(("ACTIVE", "CREATING"))
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"table t not ACTIVE after 0 s: \['ACTIVE', 'CREATING'\]"):
+        await wait_active(client, "t", 0.2, delay=0.05)
+    # No poll sleeps past the deadline: at most 0.2 s of sleeping (plus scheduling under load).
+    assert 2 <= client.calls <= 5 and time.monotonic() - started < 2.0
+
+
+def test_history_and_change_log_items_record_who_what_when_and_why_alike() -> None:
+    flag = records.normalize_flag(
+        Flag(key="f", environment="dev", variants={"on": True}, default_variant="on", version=3)
+    )
+    when = 1_800_000_000.5  # 2027-01-15T08:00:00.500000Z
+    who_what_when_why = {
+        "configVersion": {"N": "12"},
+        "kind": {"S": "UPDATE"},
+        "actor": {"S": "alice"},
+        "timestamp": {"S": "2027-01-15T08:00:00.500000Z"},
+        "reason": {"S": "ramp"},
+    }
+    revision = FlagRevision(flag, ChangeKind.UPDATE, "alice", when, 12, reason="ramp")
+    revision_item = items.revision_to_item(revision)
+    assert {k: revision_item[k] for k in who_what_when_why} == who_what_when_why
+    assert revision_item["itemType"] == {"S": "FLAG_VERSION"} and revision_item["deleted"] == {"BOOL": False}
+    assert items.revision_from_item(revision_item) == revision
+    change = Change("dev", 12, ChangeKind.UPDATE, "alice", when, "f", 2, 3, "ramp", flag=flag)
+    change_item = items.change_to_item(change, expires_at=1_800_086_400)
+    assert {k: change_item[k] for k in who_what_when_why} == who_what_when_why
+    assert (change_item["flagKey"], change_item["beforeVersion"], change_item["afterVersion"]) == (
+        {"S": "f"},
+        {"N": "2"},
+        {"N": "3"},
+    )
+    assert change_item["expiresAt"] == {"N": "1800086400"}
+    assert items.change_from_item("dev", change_item) == change
+
+
+@pytest.mark.parametrize("build", [DynamoStore, DynamoKeyStore])
+def test_both_stores_take_where_dynamodb_is_alike(build: Any) -> None:
+    # The documented default region, and the endpoint and credentials as given.
+    assert build("t")._settings.region == "ap-northeast-1"
+    assert build("t")._settings.endpoint_url is None and build("t")._settings.credentials is None
+    creds = Credentials("AKIDEXAMPLE", "secret")
+    store = build("t", region="eu-west-1", endpoint_url="http://127.0.0.1:1", credentials=creds)
+    settings = store._settings
+    assert (settings.region, settings.endpoint_url, settings.credentials) == (
+        "eu-west-1",
+        "http://127.0.0.1:1",
+        creds,
+    )
+    assert store.name == "dynamodb" and store.table == "t"
+    assert "secret" not in repr(store) and "'t'" in repr(store)
+    with pytest.raises(ValueError, match="table name is required"):
+        build("")
+    with pytest.raises(TypeError):
+        build("t", regoin="eu-west-1")  # a misspelt keyword is refused, not ignored

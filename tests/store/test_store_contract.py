@@ -13,6 +13,7 @@ import pytest
 from tests.support.flags import flag_model
 from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from vexil.model import ChangeKind, Environment, Flag, FlagState
+from vexil.store import paging
 from vexil.store.base import FlagStore
 from vexil.store.records import MAX_ITEM_BYTES
 
@@ -183,6 +184,18 @@ async def test_list_flags_by_owner_and_tag(store: FlagStore) -> None:
 async def test_list_flags_rejects_garbage_token(store: FlagStore) -> None:
     with pytest.raises(InvalidArgument):
         await store.list_flags(ENV, page_token="!!not-a-token!!")
+
+
+async def test_list_flags_refuses_bad_arguments_alike(store: FlagStore) -> None:
+    await store.create_flag(make_flag("only"), actor="a")
+    with pytest.raises(InvalidArgument) as bad_env:
+        await store.list_flags("Not An Env")
+    assert bad_env.value.field == "environment"
+    with pytest.raises(InvalidArgument, match="page token belongs to another listing"):
+        await store.list_flags(ENV, page_token=paging.encode_version_token(1))  # a history page's
+    # Zero or less means the default page size, not an empty page.
+    assert [f.key for f in (await store.list_flags(ENV, page_size=0)).items] == ["only"]
+    assert [f.key for f in (await store.list_flags(ENV, page_size=-5)).items] == ["only"]
 
 
 async def test_update_with_expected_version(store: FlagStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -106,3 +107,32 @@ async def test_a_background_task_runs_once_however_often_started_and_stops() -> 
         await asyncio.sleep(0.001)
     await background.stop()
     assert runs == ["vexil-test-loop", "vexil-test-loop"]
+
+
+async def test_a_periodic_task_waits_then_steps_survives_a_failed_step_and_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    steps: list[float] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def step() -> None:
+        steps.append(loop.time() - started)
+        if len(steps) == 2:
+            raise RuntimeError("the store is down")
+
+    background = BackgroundTask("vexil-test-every")
+    background.every(0.05, step)
+    assert background.running
+    for _ in range(500):  # until a step after the failed one has run (bounded: 5 s)
+        if len(steps) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    await background.stop()
+    assert len(steps) >= 3, "a failed step does not end the loop"
+    assert steps[0] >= 0.049, "the first step waits one interval"
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(steps)), steps
+    assert "vexil-test-every" in caplog.text and "the store is down" in caplog.text
+    ran = len(steps)
+    await asyncio.sleep(0.15)
+    assert len(steps) == ran, "no step runs after stop"

@@ -18,6 +18,7 @@ from typing import Any
 
 from vexil.errors import InvalidArgument, NotFound, Unavailable
 from vexil.ops.progress import Progress
+from vexil.store import dynamodb_table
 from vexil.store.dynamodb_client import translated_errors
 
 RESTORE_NOTES = (
@@ -226,17 +227,12 @@ async def restore_pitr(
 
 async def wait_active(client: Any, table: str, progress: Progress, wait_seconds: float) -> int:
     """Wait for a restored table (and its indexes) to be ACTIVE; returns its item count."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        with translated_errors(f"describing {table}"):
-            desc = (await client.describe_table(TableName=table))["Table"]
-        statuses = [desc.get("TableStatus")] + [
-            i.get("IndexStatus") for i in desc.get("GlobalSecondaryIndexes", [])
-        ]
-        if all(status == "ACTIVE" for status in statuses):
-            progress.done(f"{table} ACTIVE")
-            return int(desc.get("ItemCount", 0) or 0)
-        if time.monotonic() > deadline:
-            raise Unavailable(f"table {table} not ACTIVE after {wait_seconds:.0f} s: {statuses}")
-        progress.update(f"{table}: {', '.join(str(s) for s in statuses)}")
-        await asyncio.sleep(5.0)
+    desc = await dynamodb_table.wait_active(
+        client,
+        table,
+        wait_seconds,
+        delay=5.0,
+        waiting=lambda statuses: progress.update(f"{table}: {', '.join(str(s) for s in statuses)}"),
+    )
+    progress.done(f"{table} ACTIVE")
+    return int(desc.get("ItemCount", 0) or 0)

@@ -20,6 +20,7 @@ from vexil.model import Flag
 from vexil.observability import thresholds as t
 from vexil.observability.thresholds import Level
 from vexil.ops.health import is_evaluation, readings
+from vexil.ops.render import show
 from vexil.ops.scrape import Scrape
 
 if TYPE_CHECKING:
@@ -145,12 +146,12 @@ def performance(i: Inputs) -> Result:
     wanted = (t.LATENCY_P99, t.SNAPSHOT_AGE, t.FEED_LAG_P99)
     found = [r for r in readings(i.scrape, i.store) if r.indicator in wanted]
     details = [
-        f"{r.indicator.title}: {_show(r.value, r.indicator.unit)} [{r.level}] {r.detail}".rstrip()
+        f"{r.indicator.title}: {show(r.value, r.indicator.unit)} [{r.level}] {r.detail}".rstrip()
         for r in found
     ]
     worst = max((_level_status(r.level) for r in found), key=list(Status).index, default=Status.PASS)
     latency = next(r for r in found if r.indicator is t.LATENCY_P99)
-    summary = f"p99 {_show(latency.value, 's')} (target < 100 ms, warn > 200 ms, fail > 500 ms)"
+    summary = f"p99 {show(latency.value, 's')} (target < 100 ms, warn > 200 ms, fail > 500 ms)"
     return Result("performance", item, worst, summary, details)
 
 
@@ -461,13 +462,3 @@ def run(schedule: str, inputs: Inputs) -> list[Result]:
 
 def failed(results: list[Result]) -> bool:
     return any(r.status is Status.FAIL for r in results)
-
-
-def _show(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "s":
-        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.1f} s"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    return f"{value:g}"

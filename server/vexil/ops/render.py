@@ -48,6 +48,8 @@ def width(text: str) -> int:
 
 
 def show(value: float | None, unit: str) -> str:
+    """A reading in its unit, the one way every operations report (the health table, the
+    checklists) prints it: milliseconds below a second, a ratio as a percentage."""
     if value is None:
         return "n/a"
     if unit == "s":

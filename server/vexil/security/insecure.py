@@ -7,7 +7,6 @@ look like a healthy server in its logs. The `vexil_insecure` gauge and GetStatus
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -37,12 +36,10 @@ class InsecureNotice:
         if not self.reasons or self._task.running:
             return
         self.warn()
-        self._task.start(self._repeat)
+        self._task.every(REPEAT_SECONDS, self._warn_again)
 
     async def stop(self) -> None:
         await self._task.stop()
 
-    async def _repeat(self) -> None:
-        while True:
-            await asyncio.sleep(REPEAT_SECONDS)
-            self.warn()
+    async def _warn_again(self) -> None:
+        self.warn()

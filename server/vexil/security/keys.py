@@ -117,7 +117,7 @@ class KeyManager:
 
     async def start(self) -> None:
         await self.store.start()
-        self._flusher.start(self._flush_loop)
+        self._flusher.every(self.usage_flush_seconds, self.flush_usage)
 
     async def stop(self) -> None:
         await self._flusher.stop()
@@ -332,11 +332,6 @@ class KeyManager:
                 await self.store.record_use(key_id, at)
             except Exception as exc:
                 log.warning("could not record use of API key %s: %s", key_id, exc)
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.usage_flush_seconds)
-            await self.flush_usage()
 
 
 def check_role(role: str) -> None:

@@ -17,7 +17,6 @@ When does a ticket close?
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -151,15 +150,7 @@ class StreamRegistry:
                 self.recheck(key)
 
     def start(self) -> None:
-        self._task.start(self._run)
+        self._task.every(self.sweep_seconds, self.sweep)
 
     async def stop(self) -> None:
         await self._task.stop()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("stream sweep failed")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from vexil.model import Change, Environment, Flag, FlagRevision, Page
+from vexil.store import paging, records
 from vexil.store.replicas import ReplicaRecord
 from vexil.store.writes import StoreWrites
 
@@ -58,7 +59,6 @@ class FlagStore(StoreWrites):
     async def get_flag(self, env: str, key: str) -> Flag | None:
         """The current definition, or None when the flag does not exist."""
 
-    @abstractmethod
     async def list_flags(
         self,
         env: str,
@@ -68,7 +68,23 @@ class FlagStore(StoreWrites):
         page_size: int = 100,
         page_token: str = "",
     ) -> Page[Flag]:
-        """Flags of one environment in key order, optionally only one owner's or one tag's."""
+        """Flags of one environment in key order, optionally only one owner's or one tag's.
+
+        The arguments are checked and the page token made here, once, so every backend refuses
+        and pages alike; the backend's `_list_flags` only reads."""
+        records.check_environment_name(env)
+        size = paging.clamp_page_size(page_size, 100)
+        flags, more = await self._list_flags(
+            env, owner=owner, tag=tag, size=size, after=paging.decode_token(page_token, "k")
+        )
+        return Page(items=flags, next_token=paging.encode_token("k", flags[-1].key) if more else "")
+
+    @abstractmethod
+    async def _list_flags(
+        self, env: str, *, owner: str, tag: str, size: int, after: str
+    ) -> tuple[list[Flag], bool]:
+        """Up to `size` of the matching flags whose keys sort after `after` (from the first when
+        ""), and whether more match after them."""
 
     @abstractmethod
     async def get_history(

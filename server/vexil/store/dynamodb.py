@@ -65,10 +65,10 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -79,10 +79,9 @@ from vexil.store import paging, records
 from vexil.store.base import FlagStore
 from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
     OwnsClient,
+    Where,
     error_code,
     translated_errors,
 )
@@ -151,15 +150,10 @@ class _Cancelled:
 class DynamoStore(OwnsClient, FlagStore):
     """A `FlagStore` on one DynamoDB table; see the module docstring for the design."""
 
-    name = "dynamodb"
-
     def __init__(
         self,
         table: str,
         *,
-        region: str = DEFAULT_REGION,
-        endpoint_url: str | None = None,
-        credentials: Credentials | None = None,
         max_attempts: int = 3,
         connect_timeout: float = 2.0,
         read_timeout: float | None = None,
@@ -170,34 +164,35 @@ class DynamoStore(OwnsClient, FlagStore):
         max_changes: int = DEFAULT_MAX_CHANGES,
         discovery_interval: float = 0.0,
         index_settle: float = GSI_SETTLE_S,
+        **where: Unpack[Where],
     ) -> None:
-        """`max_attempts` is the SDK's own retry budget per request (connection errors,
-        throttling); `write_attempts` bounds vexil's re-read-and-retry loop for lost races;
-        `write_timeout` bounds a whole write, retries included, and every read but a load's page
-        reads.  `read_timeout` (the SDK's per-request socket timeout) defaults to the longer of
-        that and `LOAD_READ_TIMEOUT_S`; every request is bounded by its own deadline anyway.
-        `change_retention` (seconds) and `max_changes` bound the change log; `discovery_interval`
-        is how often a load also looks for hand-written flag items (0: every load; otherwise the
-        first load of an environment, a start, reads flags only and the next one looks);
-        `index_settle` how far back (seconds) a load lays logged changes over GSI1's answer."""
-        if not table:
-            raise ValueError("table name is required")
+        """`where` says where DynamoDB is (`Where`).  `max_attempts` is the SDK's own retry budget
+        per request (connection errors, throttling); `write_attempts` bounds vexil's
+        re-read-and-retry loop for lost races; `write_timeout` bounds a whole write, retries
+        included, and every read but a load's page reads.  `read_timeout` (the SDK's per-request
+        socket timeout) defaults to the longer of that and `LOAD_READ_TIMEOUT_S`; every request is
+        bounded by its own deadline anyway.  `change_retention` (seconds) and `max_changes` bound
+        the change log; `discovery_interval` is how often a load also looks for hand-written flag
+        items (0: every load; otherwise the first load of an environment, a start, reads flags only
+        and the next one looks); `index_settle` how far back (seconds) a load lays logged changes
+        over GSI1's answer."""
+        read_timeout = max(write_timeout, LOAD_READ_TIMEOUT_S) if read_timeout is None else read_timeout
+        super().__init__(
+            table,
+            ClientSettings(
+                **where,
+                max_attempts=max_attempts,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_pool_connections=max_pool_connections,
+            ),
+        )
         if write_attempts < 1:
             raise ValueError("write_attempts must be at least 1")
         if write_timeout <= 0:
             raise ValueError("write_timeout must be greater than 0")
         if change_retention <= 0 or max_changes < 1:
             raise ValueError("change_retention must be greater than 0 and max_changes at least 1")
-        self.table = table
-        self._settings = ClientSettings(
-            region=region,
-            endpoint_url=endpoint_url,
-            credentials=credentials,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=max(write_timeout, LOAD_READ_TIMEOUT_S) if read_timeout is None else read_timeout,
-            max_pool_connections=max_pool_connections,
-        )
         self._write_attempts = write_attempts
         self._write_timeout = write_timeout
         self.change_retention = change_retention
@@ -256,20 +251,11 @@ class DynamoStore(OwnsClient, FlagStore):
         item = await self._get(items.flag_item_key(env, key))
         return items.flag_from_item(item) if item else None
 
-    async def list_flags(
-        self,
-        env: str,
-        *,
-        owner: str = "",
-        tag: str = "",
-        page_size: int = 100,
-        page_token: str = "",
-    ) -> Page[Flag]:
+    async def _list_flags(
+        self, env: str, *, owner: str, tag: str, size: int, after: str
+    ) -> tuple[list[Flag], bool]:
         """A query on GSI1 (GSI2 for an owner) starting after the token's key: a page reads about
-        `page_size` items whatever the table holds (a tag filter reads on until it has them)."""
-        records.check_environment_name(env)
-        size = paging.clamp_page_size(page_size, 100)
-        after = paging.decode_token(page_token, "k")
+        `size` items whatever the table holds (a tag filter reads on until it has them)."""
         if after and not self._valid_identity(env, after):
             raise InvalidArgument("malformed page token", field="page_token")
         if owner:
@@ -296,9 +282,7 @@ class DynamoStore(OwnsClient, FlagStore):
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
-        flags = [items.flag_from_item(i) for i in found[:size]]
-        token = paging.encode_token("k", flags[-1].key) if len(found) > size else ""
-        return Page(items=flags, next_token=token)
+        return [items.flag_from_item(i) for i in found[:size]], len(found) > size
 
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
@@ -307,16 +291,12 @@ class DynamoStore(OwnsClient, FlagStore):
         before = paging.decode_version_token(page_token)
         if not self._valid_identity(env, key):
             return Page(items=[])
-        pk = items.flag_pk(env, key)
         upper = items.version_sk(before - 1) if before is not None else items.VERSION_PREFIX + "~"
-        found = await self._query(
+        found = await self._query_partition(
+            items.flag_pk(env, key),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.version_sk(0), ":hi": upper},
             want=size + 1,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(pk),
-                ":lo": items.s(items.version_sk(0)),
-                ":hi": items.s(upper),
-            },
             ScanIndexForward=False,
         )
         revisions = [items.revision_from_item(i) for i in found[:size]]
@@ -332,15 +312,11 @@ class DynamoStore(OwnsClient, FlagStore):
     async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
         if limit <= 0 or not self._valid_identity(env):
             return []
-        found = await self._query(
+        found = await self._query_partition(
+            items.env_pk(env),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.change_sk(max(since_version, 0) + 1), ":hi": items.LAST_CHANGE_SK},
             want=limit,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":lo": items.s(items.change_sk(max(since_version, 0) + 1)),
-                ":hi": items.s(items.LAST_CHANGE_SK),
-            },
-            ScanIndexForward=True,
         )
         now = time.time()
         return contiguous(
@@ -403,13 +379,11 @@ class DynamoStore(OwnsClient, FlagStore):
         """One consistent Query of the environment's `REPLICA#` range; expired records dropped."""
         if not self._valid_identity(env):
             return []
-        found = await self._query(
+        found = await self._query_partition(
+            items.env_pk(env),
+            "begins_with(SK, :replica)",
+            {":replica": items.REPLICA_PREFIX},
             want=MAX_REPLICAS,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :replica)",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":replica": items.s(items.REPLICA_PREFIX),
-            },
         )
         return live((items.replica_from_item(env, i) for i in found), time.time())
 
@@ -704,14 +678,27 @@ class DynamoStore(OwnsClient, FlagStore):
                 break
         return found
 
-    async def _last_history_version(self, env: str, key: str) -> int:
-        newest = await self._query(
-            want=1,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :v)",
+    async def _query_partition(
+        self, pk: str, condition: str, values: Mapping[str, str], *, want: int, **kwargs: Any
+    ) -> list[Item]:
+        """The items of partition `pk` whose sort key meets `condition` (on `SK`, its `:names`
+        bound to the strings in `values`), in `SK` order, up to `want` (see `_query`)."""
+        return await self._query(
+            want=want,
+            KeyConditionExpression=f"PK = :pk AND {condition}",
             ExpressionAttributeValues={
-                ":pk": items.s(items.flag_pk(env, key)),
-                ":v": items.s(items.VERSION_PREFIX),
+                ":pk": items.s(pk),
+                **{name: items.s(v) for name, v in values.items()},
             },
+            **kwargs,
+        )
+
+    async def _last_history_version(self, env: str, key: str) -> int:
+        newest = await self._query_partition(
+            items.flag_pk(env, key),
+            "begins_with(SK, :v)",
+            {":v": items.VERSION_PREFIX},
+            want=1,
             ScanIndexForward=False,
             ProjectionExpression="SK",
         )
@@ -896,14 +883,11 @@ class DynamoStore(OwnsClient, FlagStore):
         (oldest first); returns how many.  Readers of a trimmed range get a snapshot instead."""
         if through_version < 1 or not self._valid_identity(env):
             return 0
-        old = await self._query(
+        old = await self._query_partition(
+            items.env_pk(env),
+            "SK BETWEEN :lo AND :hi",
+            {":lo": items.change_sk(0), ":hi": items.change_sk(through_version)},
             want=TRIM_BATCH,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": items.s(items.env_pk(env)),
-                ":lo": items.s(items.change_sk(0)),
-                ":hi": items.s(items.change_sk(through_version)),
-            },
             ProjectionExpression="PK, SK",
         )
         # One DeleteItem per entry, not a BatchWriteItem: the server's IAM policy already grants

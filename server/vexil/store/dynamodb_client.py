@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import aioboto3
 from aiobotocore.config import AioConfig
@@ -47,6 +47,15 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print the secret
         return f"Credentials(access_key_id={self.access_key_id!r}, secret_access_key=***)"
+
+
+class Where(TypedDict, total=False):
+    """Where DynamoDB is, as the keyword arguments every entry point that opens a client takes
+    (both stores, `create_table`, `describe_table`); one left out defaults as in `ClientSettings`."""
+
+    region: str
+    endpoint_url: str | None
+    credentials: Credentials | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +107,18 @@ async def open_client(settings: ClientSettings, stack: AsyncExitStack) -> Any:
 
 
 class OwnsClient:
-    """One long-lived client, opened by `start` and closed by `close`: the lifecycle both
-    DynamoDB stores (flags, API keys) share.  Subclasses set `_settings` in `__init__`."""
+    """One long-lived client on one table, opened by `start` and closed by `close`: the lifecycle
+    both DynamoDB stores (flags, API keys) share."""
 
-    _settings: ClientSettings
+    name = "dynamodb"
     _stack: AsyncExitStack | None = None
     _client: Any = None
+
+    def __init__(self, table: str, settings: ClientSettings) -> None:
+        if not table:
+            raise ValueError("table name is required")
+        self.table = table
+        self._settings = settings
 
     async def start(self) -> None:
         """Open the client (no request is sent); idempotent."""

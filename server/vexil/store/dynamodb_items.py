@@ -320,17 +320,36 @@ def flag_from_item(item: Item) -> Flag:
 # --- history ------------------------------------------------------------------------------
 
 
+def _audit_to_item(entry: FlagRevision | Change) -> Item:
+    """What a history revision and a change-log entry both record of the write that made them:
+    which one (its config version), what kind, who, when and why, in the same attributes."""
+    return {
+        "configVersion": n(entry.config_version),
+        "kind": s(str(entry.kind)),
+        "actor": s(entry.actor),
+        "timestamp": s(records.format_timestamp(entry.timestamp)),
+        "reason": s(entry.reason),
+    }
+
+
+def _audit_from_item(item: Item) -> dict[str, Any]:
+    """The inverse of `_audit_to_item`: those five fields, by name."""
+    return {
+        "config_version": _int(item, "configVersion"),
+        "kind": ChangeKind(_text(item, "kind")),
+        "actor": _text(item, "actor"),
+        "timestamp": records.parse_timestamp(_get(item, "timestamp")),
+        "reason": _text(item, "reason"),
+    }
+
+
 def revision_to_item(revision: FlagRevision) -> Item:
     flag = revision.flag
     return {
         **key(flag_pk(flag.environment, flag.key), version_sk(flag.version)),
         "itemType": s(TYPE_REVISION),
         "version": n(flag.version),
-        "kind": s(str(revision.kind)),
-        "actor": s(revision.actor),
-        "timestamp": s(records.format_timestamp(revision.timestamp)),
-        "configVersion": n(revision.config_version),
-        "reason": s(revision.reason),
+        **_audit_to_item(revision),
         "deleted": b(revision.deleted),
         "flag": js(records.flag_to_record(flag), "flag"),
     }
@@ -339,12 +358,8 @@ def revision_to_item(revision: FlagRevision) -> Item:
 def revision_from_item(item: Item) -> FlagRevision:
     return FlagRevision(
         flag=records.flag_from_record(records.load_json(_text(item, "flag"))),
-        kind=ChangeKind(_text(item, "kind")),
-        actor=_text(item, "actor"),
-        timestamp=records.parse_timestamp(_get(item, "timestamp")),
-        config_version=_int(item, "configVersion"),
-        reason=_text(item, "reason"),
         deleted=bool(_get(item, "deleted", False)),
+        **_audit_from_item(item),
     )
 
 
@@ -395,14 +410,10 @@ def change_to_item(change: Change, *, expires_at: int | None = None) -> Item:
     item: Item = {
         **key(env_pk(change.environment_name), change_sk(change.config_version)),
         "itemType": s(TYPE_CHANGE),
-        "configVersion": n(change.config_version),
-        "kind": s(str(change.kind)),
-        "actor": s(change.actor),
-        "timestamp": s(records.format_timestamp(change.timestamp)),
+        **_audit_to_item(change),
         "flagKey": s(change.flag_key),
         "beforeVersion": n(change.before_version),
         "afterVersion": n(change.after_version),
-        "reason": s(change.reason),
     }
     if change.flag is not None:
         item["flag"] = js(records.flag_to_record(change.flag), "flag")
@@ -448,14 +459,10 @@ def change_from_item(env: str, item: Item) -> Change:
     env_text = _get(item, "environment")
     return Change(
         environment_name=env,
-        config_version=_int(item, "configVersion"),
-        kind=ChangeKind(_text(item, "kind")),
-        actor=_text(item, "actor"),
-        timestamp=records.parse_timestamp(_get(item, "timestamp")),
+        **_audit_from_item(item),
         flag_key=_text(item, "flagKey"),
         before_version=_int(item, "beforeVersion"),
         after_version=_int(item, "afterVersion"),
-        reason=_text(item, "reason"),
         flag=records.flag_from_record(records.load_json(flag_text)) if flag_text else None,
         environment=(records.environment_from_record(records.load_json(env_text)) if env_text else None),
     )

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Unpack
 
 from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
+    Where,
     client_for,
     error_code,
     translated_errors,
@@ -81,15 +81,13 @@ def table_spec(
 async def create_table(
     table: str,
     *,
-    region: str = DEFAULT_REGION,
-    endpoint_url: str | None = None,
-    credentials: Credentials | None = None,
     billing: Billing = "PAY_PER_REQUEST",
     read_capacity: int = 25,
     write_capacity: int = 25,
     streams: bool = True,
     pitr: bool = False,
     wait_seconds: float = 300.0,
+    **where: Unpack[Where],
 ) -> dict[str, Any]:
     """Create the table (and wait until it is ACTIVE); an existing table is reported, not an error.
 
@@ -102,8 +100,7 @@ async def create_table(
         write_capacity=write_capacity,
         streams=streams,
     )
-    settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
-    async with client_for(settings) as client:
+    async with client_for(ClientSettings(**where)) as client:
         created = True
         with translated_errors(f"creating table {table}"):
             try:
@@ -112,7 +109,7 @@ async def create_table(
                 if error_code(exc) != "ResourceInUseException":
                     raise
                 created = False
-        await _wait_active(client, table, wait_seconds)
+        await wait_active(client, table, wait_seconds)
         if created:
             with translated_errors(f"enabling TTL on {table}"):
                 await client.update_time_to_live(
@@ -130,20 +127,13 @@ async def create_table(
 
 
 async def describe_table(
-    table: str,
-    *,
-    region: str = DEFAULT_REGION,
-    endpoint_url: str | None = None,
-    credentials: Credentials | None = None,
-    environment: str = "",
-    retention: dict[str, Any] | None = None,
+    table: str, *, environment: str = "", retention: dict[str, Any] | None = None, **where: Unpack[Where]
 ) -> dict[str, Any]:
     """Status, item count, size, billing, indexes, streams, PITR and TTL of the table, plus
     `problems`: what differs from `table_spec` (missing index, wrong key) so `vexil` can say what
     to fix.  With `environment`, also `changeLog`: its entries, oldest and newest version, and the
     configured `retention` (settings passed through).  A missing table raises `Unavailable`."""
-    settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
-    async with client_for(settings) as client:
+    async with client_for(ClientSettings(**where)) as client:
         report = await _describe(client, table)
         if environment:
             report["changeLog"] = {**await _change_log(client, table, environment), **(retention or {})}
@@ -183,22 +173,31 @@ async def _change_log(client: Any, table: str, env: str) -> dict[str, Any]:
     }
 
 
-async def _wait_active(client: Any, table: str, wait_seconds: float) -> None:
-    """Poll until the table and its indexes are ACTIVE (seconds on AWS, instant on moto)."""
+async def wait_active(
+    client: Any,
+    table: str,
+    wait_seconds: float,
+    *,
+    delay: float = 0.5,
+    waiting: Callable[[list[Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the table and its indexes are ACTIVE (seconds on AWS, instant on moto; a
+    restore takes minutes) and return its description.  `waiting` hears each poll's statuses
+    while they are not (progress lines); no poll sleeps past `wait_seconds`."""
     deadline = time.monotonic() + wait_seconds
-    delay = 0.5
     while True:
         with translated_errors(f"describing table {table}"):
-            desc = (await client.describe_table(TableName=table))["Table"]
+            desc: dict[str, Any] = (await client.describe_table(TableName=table))["Table"]
         statuses = [desc.get("TableStatus")] + [
             i.get("IndexStatus") for i in desc.get("GlobalSecondaryIndexes", [])
         ]
         if all(status == "ACTIVE" for status in statuses):
-            return
+            return desc
         if time.monotonic() + delay > deadline:
-            raise Unavailable(f"table {table} not ACTIVE after {wait_seconds:.0f}s: {statuses}")
+            raise Unavailable(f"table {table} not ACTIVE after {wait_seconds:.0f} s: {statuses}")
+        if waiting is not None:
+            waiting(statuses)
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
 
 
 async def _describe(client: Any, table: str) -> dict[str, Any]:

@@ -14,17 +14,16 @@ through the flag store's translation (`dynamodb_client`): nothing from botocore 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
 from vexil.errors import ApiKeyAlreadyExists, ApiKeyNotFound, Conflict
 from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb_client import (
-    DEFAULT_REGION,
     ClientSettings,
-    Credentials,
     OwnsClient,
+    Where,
     error_code,
     translated_errors,
 )
@@ -94,37 +93,35 @@ def key_from_item(item: items.Item) -> ApiKey:
 class DynamoKeyStore(OwnsClient):
     """A `KeyStore` on vexil's DynamoDB table (see the module docstring)."""
 
-    name = "dynamodb"
-
-    def __init__(
-        self,
-        table: str,
-        *,
-        region: str = DEFAULT_REGION,
-        endpoint_url: str | None = None,
-        credentials: Credentials | None = None,
-    ) -> None:
-        if not table:
-            raise ValueError("table name is required")
-        self.table = table
-        self._settings = ClientSettings(region=region, endpoint_url=endpoint_url, credentials=credentials)
+    def __init__(self, table: str, **where: Unpack[Where]) -> None:
+        super().__init__(table, ClientSettings(**where))
 
     def __repr__(self) -> str:
         return f"DynamoKeyStore(table={self.table!r}, endpoint_url={self._settings.endpoint_url!r})"
 
-    async def create_key(self, key: ApiKey) -> None:
+    async def _write_if(self, doing: str, operation: str, **request: Any) -> items.Item | None:
+        """One conditional write: None when it applied, else the item as it stood when the
+        condition failed (`{}` when there was none or the request did not ask for it).  What a
+        refusal means (already exists, stale revision, an older use) is the caller's to say."""
         client = self._require_client()
-        with translated_errors(f"creating API key {key.id}"):
+        with translated_errors(doing):
             try:
-                await client.put_item(
-                    TableName=self.table,
-                    Item=key_to_item(key),
-                    ConditionExpression="attribute_not_exists(PK)",
-                )
+                await getattr(client, operation)(TableName=self.table, **request)
             except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    raise ApiKeyAlreadyExists(f"API key {key.id} already exists") from None
-                raise
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return exc.response.get("Item") or {}
+        return None
+
+    async def create_key(self, key: ApiKey) -> None:
+        refused = await self._write_if(
+            f"creating API key {key.id}",
+            "put_item",
+            Item=key_to_item(key),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+        if refused is not None:
+            raise ApiKeyAlreadyExists(f"API key {key.id} already exists")
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         client = self._require_client()
@@ -157,46 +154,37 @@ class DynamoKeyStore(OwnsClient):
         return sorted(found, key=lambda k: k.id)
 
     async def replace_key(self, key: ApiKey, *, expected_revision: int) -> ApiKey:
-        client = self._require_client()
         stored = replace(key, revision=expected_revision + 1)
-        with translated_errors(f"updating API key {key.id}"):
-            try:
-                await client.put_item(
-                    TableName=self.table,
-                    Item=key_to_item(stored),
-                    ConditionExpression="#r = :r",
-                    ExpressionAttributeNames={"#r": "revision"},
-                    ExpressionAttributeValues={":r": items.n(expected_revision)},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-                old = exc.response.get("Item")
-                if not old:
-                    raise ApiKeyNotFound(f"API key {key.id} does not exist") from None
-                current = key_from_item(old).revision
-                raise Conflict(
-                    f"API key {key.id} changed concurrently (revision {current}, not "
-                    f"{expected_revision}); read it again",
-                    current_version=current,
-                ) from None
-        return stored
+        old = await self._write_if(
+            f"updating API key {key.id}",
+            "put_item",
+            Item=key_to_item(stored),
+            ConditionExpression="#r = :r",
+            ExpressionAttributeNames={"#r": "revision"},
+            ExpressionAttributeValues={":r": items.n(expected_revision)},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if old is None:
+            return stored
+        if not old:
+            raise ApiKeyNotFound(f"API key {key.id} does not exist")
+        current = key_from_item(old).revision
+        raise Conflict(
+            f"API key {key.id} changed concurrently (revision {current}, not "
+            f"{expected_revision}); read it again",
+            current_version=current,
+        )
 
     async def record_use(self, key_id: str, used_at: float) -> None:
-        client = self._require_client()
+        """A refused condition is no error: the key is gone, or a later use is already recorded."""
         stamp = format_timestamp(used_at)
-        with translated_errors(f"recording use of API key {key_id}"):
-            try:
-                await client.update_item(
-                    TableName=self.table,
-                    Key=key_item_key(key_id),
-                    UpdateExpression="SET lastUsedAt = :t",
-                    # ISO-8601 text in one format compares like the times it spells.
-                    ConditionExpression="attribute_exists(PK) AND "
-                    "(attribute_not_exists(lastUsedAt) OR lastUsedAt < :t)",
-                    ExpressionAttributeValues={":t": items.s(stamp)},
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+        await self._write_if(
+            f"recording use of API key {key_id}",
+            "update_item",
+            Key=key_item_key(key_id),
+            UpdateExpression="SET lastUsedAt = :t",
+            # ISO-8601 text in one format compares like the times it spells.
+            ConditionExpression="attribute_exists(PK) AND "
+            "(attribute_not_exists(lastUsedAt) OR lastUsedAt < :t)",
+            ExpressionAttributeValues={":t": items.s(stamp)},
+        )

@@ -93,21 +93,12 @@ class MemoryStore(FlagStore):
         state = self._environments.get(env)
         return None if state is None else state.flags.get(key)
 
-    async def list_flags(
-        self,
-        env: str,
-        *,
-        owner: str = "",
-        tag: str = "",
-        page_size: int = 100,
-        page_token: str = "",
-    ) -> Page[Flag]:
-        records.check_environment_name(env)
-        size = paging.clamp_page_size(page_size, 100)
-        after = paging.decode_token(page_token, "k")
+    async def _list_flags(
+        self, env: str, *, owner: str, tag: str, size: int, after: str
+    ) -> tuple[list[Flag], bool]:
         state = self._environments.get(env)
         if state is None:
-            return Page(items=[])
+            return [], False
         start = bisect.bisect_right(state.sorted_keys, after) if after else 0
         items: list[Flag] = []
         for key in itertools.islice(state.sorted_keys, start, None):
@@ -115,9 +106,9 @@ class MemoryStore(FlagStore):
             if (owner and flag.owner != owner) or (tag and tag not in flag.tags):
                 continue
             if len(items) == size:
-                return Page(items=items, next_token=paging.encode_token("k", items[-1].key))
+                return items, True
             items.append(flag)
-        return Page(items=items)
+        return items, False
 
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
