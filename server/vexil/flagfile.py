@@ -19,6 +19,7 @@ flagd answers.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -207,9 +208,7 @@ class FileSync:
 
     async def sync(self) -> int:
         """Apply the file now; returns the number of writes. Raises VexilError if it is invalid."""
-        parsed = parse_text(
-            self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name), lenient=True
-        )
+        parsed = await asyncio.to_thread(self._read)
         writes, accepted, skipped = await self._apply_environment(parsed)
         wanted = {flag.key: flag for flag in accepted}
         snapshot = self.service.cache.get(self.environment)
@@ -371,6 +370,12 @@ class FileSync:
                 )
             accepted.append(flag)
         return accepted, skipped
+
+    def _read(self) -> FlagFile:
+        """Read and parse the file (off the event loop: a large file takes a while to parse)."""
+        return parse_text(
+            self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name), lenient=True
+        )
 
     def _current_stamp(self) -> tuple[float, int] | None:
         try:
