@@ -24,9 +24,10 @@ from vexil.errors import Conflict, InvalidArgument, NotFound
 from vexil.flagfile import FLAG_FIELDS
 from vexil.flagfile import _flag as flag_from_definition
 from vexil.http.context import parse_request
-from vexil.model import Change, Environment, Flag, FlagRevision
+from vexil.model import Change, Flag, FlagRevision
 from vexil.service import validate_key
 from vexil.snapshot import BrokenFlag, compile_entry
+from vexil.store.records import environment_to_record, flag_to_record
 
 from .access import CONSOLE, Caller, actor, endpoint, ok, problem, read_json
 
@@ -40,26 +41,8 @@ PROPAGATION_WAIT_S = 5.0
 
 
 # -- shapes ------------------------------------------------------------------------------------
-
-
-def flag_json(flag: Flag) -> dict[str, Any]:
-    return {
-        "key": flag.key,
-        "environment": flag.environment,
-        "state": str(flag.state),
-        "variants": dict(flag.variants),
-        "defaultVariant": flag.default_variant,
-        "targeting": flag.targeting,
-        "metadata": dict(flag.metadata),
-        "description": flag.description,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "version": flag.version,
-        "createdAt": flag.created_at,
-        "updatedAt": flag.updated_at,
-        "updatedBy": flag.updated_by,
-        "managedBy": flag.managed_by,
-    }
+# A flag and an environment are sent as the store's own records (`flag_to_record`,
+# `environment_to_record`): one JSON shape for each, whoever reads it.
 
 
 def row_json(flag: Flag, environment_killed: bool) -> dict[str, Any]:
@@ -75,19 +58,6 @@ def row_json(flag: Flag, environment_killed: bool) -> dict[str, Any]:
         "description": flag.description,
         "updatedAt": flag.updated_at,
         "updatedBy": flag.updated_by,
-    }
-
-
-def environment_json(env: Environment) -> dict[str, Any]:
-    return {
-        "name": env.name,
-        "killSwitch": env.kill_switch,
-        "killReason": env.kill_reason,
-        "configVersion": env.config_version,
-        "evaluators": dict(env.evaluators),
-        "metadata": dict(env.metadata),
-        "updatedAt": env.updated_at,
-        "updatedBy": env.updated_by,
     }
 
 
@@ -113,7 +83,7 @@ def revision_json(revision: FlagRevision) -> dict[str, Any]:
         "reason": revision.reason,
         "deleted": revision.deleted,
         "configVersion": revision.config_version,
-        "flag": flag_json(revision.flag),
+        "flag": flag_to_record(revision.flag),
     }
 
 
@@ -209,7 +179,7 @@ async def list_flags(request: web.Request, caller: Caller) -> web.Response:
         rows.append(row)
     return ok(
         {
-            "environment": environment_json(snapshot.environment),
+            "environment": environment_to_record(snapshot.environment),
             "flags": rows[:LIST_LIMIT],
             "total": len(rows),
         }
@@ -224,7 +194,7 @@ async def get_flag(request: web.Request, caller: Caller) -> web.Response:
     flag = await service.get_flag(env, request.match_info["key"])
     evaluators = service.cache.get(env).environment.evaluators
     used = {name: evaluators.get(name) for name in dict.fromkeys(references(flag.targeting))}
-    return ok({"flag": flag_json(flag), "evaluators": used})
+    return ok({"flag": flag_to_record(flag), "evaluators": used})
 
 
 @endpoint(ADMIN + "CreateFlag")
@@ -235,7 +205,7 @@ async def create_flag(request: web.Request, caller: Caller) -> web.Response:
         draft_flag(body.get("flag"), env), actor=actor(request), reason=_text(body, "reason")
     )
     assert change.flag is not None
-    return ok({"flag": flag_json(change.flag)}, status=201)
+    return ok({"flag": flag_to_record(change.flag)}, status=201)
 
 
 @endpoint(ADMIN + "UpdateFlag")
@@ -260,9 +230,9 @@ async def update_flag(request: web.Request, caller: Caller) -> web.Response:
         )
     except Conflict as exc:
         current = await service.get_flag(env, key)
-        return problem(exc, current=flag_json(current))
+        return problem(exc, current=flag_to_record(current))
     assert change.flag is not None
-    return ok({"flag": flag_json(change.flag)})
+    return ok({"flag": flag_to_record(change.flag)})
 
 
 @endpoint(EVALUATE)
@@ -323,7 +293,7 @@ async def rollback(request: web.Request, caller: Caller) -> web.Response:
         reason=_text(body, "reason"),
     )
     assert change.flag is not None
-    return ok({"flag": flag_json(change.flag)})
+    return ok({"flag": flag_to_record(change.flag)})
 
 
 @endpoint(ADMIN + "ListChanges")
@@ -364,8 +334,10 @@ async def kill(request: web.Request, caller: Caller) -> web.Response:
     return ok(
         {
             "configVersion": change.config_version,
-            "flag": flag_json(change.flag) if change.flag is not None else None,
-            "environment": environment_json(change.environment) if change.environment is not None else None,
+            "flag": flag_to_record(change.flag) if change.flag is not None else None,
+            "environment": environment_to_record(change.environment)
+            if change.environment is not None
+            else None,
         }
     )
 
@@ -396,7 +368,9 @@ async def propagation(request: web.Request, caller: Caller) -> web.Response:
 
 @endpoint(ADMIN + "GetEnvironment")
 async def environment(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"environment": environment_json(request.app[CONSOLE].service.get_environment(_env(request)))})
+    return ok(
+        {"environment": environment_to_record(request.app[CONSOLE].service.get_environment(_env(request)))}
+    )
 
 
 def routes() -> list[web.RouteDef]:
