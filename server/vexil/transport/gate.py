@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -19,6 +18,7 @@ import grpc
 from vexil.reasons import Reason
 from vexil.transport.details import DEFAULT_RETRY_SECONDS
 from vexil.transport.status import refuse
+from vexil.transport.wrapping import Continuation
 
 _BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
@@ -37,9 +37,7 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
         self._last_refused = time.monotonic()
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         if not self.closed or handler is None:

@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
+"""What an aio server interceptor is given: the rest of the chain, which finds the handler."""
+
 
 class WrappingInterceptor(grpc.aio.ServerInterceptor):
     """Subclasses say how to wrap one method's handler (`wrap`); this caches the result."""
@@ -21,9 +24,7 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         if handler is None:
