@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from vexil.background import cancel_and_wait
 from vexil.errors import EnvironmentLoading, EnvironmentNotServed, Unavailable, VexilError
 from vexil.hub import Hub
 from vexil.model import Change
@@ -309,8 +310,7 @@ class SnapshotCache:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
 
     def poll_now(self, environment: str) -> bool:

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from vexil.background import cancel_and_wait
 from vexil.cache import SnapshotCache
 from vexil.errors import InvalidArgument, NotFound
 from vexil.model import Change
@@ -166,8 +167,7 @@ class Fleet:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._task = None
         self._pokes.clear()
         try:

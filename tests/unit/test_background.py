@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from vexil.background import BackgroundTask, cancel_and_wait
+from vexil.cache import SnapshotCache
+from vexil.hub import Hub
+from vexil.store.memory import MemoryStore
 
 
 async def test_returns_only_after_the_task_has_ended_and_cleaned_up() -> None:
@@ -40,7 +44,20 @@ async def test_none_and_a_finished_task_are_nothing_to_stop() -> None:
     assert task.result() == 1
 
 
-async def test_a_stop_that_is_itself_cancelled_stays_cancelled() -> None:
+def _stop_directly(task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
+    return lambda: cancel_and_wait(task)
+
+
+def _stop_the_cache_feed(task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
+    cache = SnapshotCache(MemoryStore(), Hub(), ["local"])
+    cache._tasks.append(task)  # the feed task of an environment, slow to wind down
+    return cache.stop_feed
+
+
+@pytest.mark.parametrize("how", [_stop_directly, _stop_the_cache_feed], ids=["cancel_and_wait", "cache_feed"])
+async def test_a_stop_that_is_itself_cancelled_stays_cancelled(
+    how: Callable[[asyncio.Task[None]], Callable[[], Awaitable[None]]],
+) -> None:
     """Shutting down must not swallow the cancellation of whoever is stopping (a shutdown that
     was itself cancelled, e.g. by a second Ctrl-C or a timeout): it is raised to the caller."""
     started = asyncio.Event()
@@ -54,10 +71,11 @@ async def test_a_stop_that_is_itself_cancelled_stays_cancelled() -> None:
 
     task = asyncio.create_task(stubborn())
     await started.wait()
+    stop = how(task)
     after_stop: list[str] = []
 
     async def stopper() -> None:
-        await cancel_and_wait(task)
+        await stop()
         after_stop.append("ran on after being cancelled")
 
     stopping = asyncio.create_task(stopper())
