@@ -413,7 +413,7 @@ class FlagService:
         env = self.environment(environment)
         self.cache.require_store(env)
         for attempt in range(WRITE_ATTEMPTS):
-            current, _ = await self.store.load_environment(env)
+            current = await self.store.read_environment(env)
             if expected_config_version is not None and expected_config_version != current.config_version:
                 raise Conflict(
                     f"environment '{env}' is at config version {current.config_version}, "

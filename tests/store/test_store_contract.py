@@ -330,6 +330,8 @@ async def test_environment_defaults_then_updates(store: FlagStore) -> None:
     assert change.flag is None and change.environment is not None
     environment, flags = await store.load_environment(ENV)
     assert environment == change.environment
+    assert await store.read_environment(ENV) == change.environment
+    assert await store.read_environment("other") == Environment(name="other")
     assert environment.kill_switch and environment.kill_reason == "incident 42"
     assert environment.evaluators == evaluators and environment.config_version == 2
     assert environment.updated_by == "ops"

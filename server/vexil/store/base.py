@@ -56,6 +56,11 @@ class FlagStore(StoreWrites):
         `Environment(name=env)` when none is stored yet) and every flag in it."""
 
     @abstractmethod
+    async def read_environment(self, env: str) -> Environment:
+        """The environment item alone, read consistently (a default `Environment(name=env)` when
+        none is stored yet): what an environment write starts from, without reading every flag."""
+
+    @abstractmethod
     async def get_flag(self, env: str, key: str) -> Flag | None:
         """The current definition, or None when the flag does not exist."""
 

@@ -237,13 +237,16 @@ class DynamoStore(OwnsClient, FlagStore):
     # --- reads ----------------------------------------------------------------------------
 
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
-        records.check_environment_name(env)
-        environment = items.environment_from_item(env, await self._get(items.env_item_key(env)))
+        environment = await self.read_environment(env)
         indexed, unindexed = await asyncio.gather(self._query_flags(env), self._discover(env))
         flags = {flag.key: flag for flag in unindexed}
         flags.update((flag.key, flag) for flag in indexed)
         await self._settle(env, environment.config_version, flags)
         return environment, [flags[key] for key in sorted(flags)]
+
+    async def read_environment(self, env: str) -> Environment:
+        records.check_environment_name(env)
+        return items.environment_from_item(env, await self._get(items.env_item_key(env)))
 
     async def get_flag(self, env: str, key: str) -> Flag | None:
         if not self._valid_identity(env, key):

@@ -89,6 +89,11 @@ class MemoryStore(FlagStore):
             return Environment(name=env), []
         return state.environment, [state.flags[key] for key in state.sorted_keys]
 
+    async def read_environment(self, env: str) -> Environment:
+        records.check_environment_name(env)
+        state = self._environments.get(env)
+        return Environment(name=env) if state is None else state.environment
+
     async def get_flag(self, env: str, key: str) -> Flag | None:
         state = self._environments.get(env)
         return None if state is None else state.flags.get(key)
