@@ -5,20 +5,29 @@ Struct) is fixed by the flag, the resolution and the snapshot; only which resolu
 depends on the caller.  The engine hands out the same pre-built `Resolution` objects on every
 evaluation, so the encoded response of each is built (by `wire.resolution_to_pb`, the one way a
 response is made) the first time it is served from a snapshot and reused until the snapshot is
-replaced.  EvaluateAll joins the already framed results.  Resolutions made per call (errors that
-name something of the call, a flag that does not compile) are encoded per call and not kept, so
-the memo stays bounded by the flags' own resolutions.
+replaced.  Resolutions made per call (errors that name something of the call, a flag that does
+not compile) are encoded per call and not kept, so the memo stays bounded by the flags' own
+resolutions.
+
+EvaluateAll goes one step further (`BulkPlan`, built once per snapshot): the answer of a flag
+that does not depend on the context (static, disabled or killed, a rule the compiler folded to a
+constant, a flag that does not compile, every flag while the environment is killed) is the same
+for every caller, so those answers are joined into runs of bytes once, their reasons counted once,
+and a call evaluates and frames only the flags whose rules read the context.
 
 `Answer` / `BulkAnswer` carry the encoded bytes (the gRPC serializer sends them as they are) and
-the fields the metrics interceptor reads off a response (`reason`, `error_code`, `results`).
+the fields the metrics interceptor reads off a response (`reason`, `error_code`; `results` and
+`counted` for a bulk answer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from vexil.engine import CompiledFlag, Resolution
+from vexil.engine import CompiledFlag, Resolution, evaluate
+from vexil.pacing import Pacer
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2
 from vexil.wire import resolution_to_pb
@@ -42,14 +51,17 @@ class Answer:
 
 
 class BulkAnswer:
-    """One encoded EvaluateAllResponse, with its results for the metrics."""
+    """One encoded EvaluateAllResponse, with its results' reasons for the metrics."""
 
-    __slots__ = ("data", "results")
+    __slots__ = ("counted", "data", "results")
 
-    def __init__(self, results: list[Answer], config_version: int) -> None:
-        tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
-        self.data = b"".join([answer.framed for answer in results]) + tail
+    def __init__(self, data: bytes, results: list[Answer], counted: Mapping[int, int]) -> None:
+        self.data = data
         self.results = results
+        """The answers made by this call (each one counted on its own)."""
+        self.counted = counted
+        """Reason -> how many more results have it (the context-independent ones, counted once
+        per snapshot)."""
 
 
 def serialize(answer: Answer | BulkAnswer) -> bytes:
@@ -84,11 +96,78 @@ def answer(snapshot: Snapshot, key: str, resolution: Resolution, flag_version: i
     return made
 
 
-def keys_of(snapshot: Snapshot) -> list[str]:
-    """Every flag key of the snapshot in sorted order (EvaluateAll naming no keys), once per
-    snapshot."""
-    memo = snapshot.memo
-    keys = memo.get("sorted keys")
-    if keys is None:
-        keys = memo["sorted keys"] = sorted(snapshot.entries)
-    return keys
+_NO_CONTEXT: Mapping[str, Any] = {}
+_NONE_COUNTED: Mapping[int, int] = {}
+
+
+class BulkPlan:
+    """EvaluateAll of one snapshot, prepared once (see the module docstring).
+
+    `parts` lists every flag in key order: runs of context-independent answers already framed and
+    joined (bytes), and between them the flags to evaluate per call (their compiled form, which
+    `engine.evaluate` resolves as `Snapshot.evaluate` would: the environment is not killed and
+    the flag compiles, or it would be context-independent)."""
+
+    __slots__ = ("counted", "fixed", "parts", "tail")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.fixed: dict[str, Answer] = {}
+        """Key -> the answer of each context-independent flag (also for calls naming keys)."""
+        self.parts: list[bytes | CompiledFlag] = []
+        killed = snapshot.environment.kill_switch
+        run: list[bytes] = []
+        for key in sorted(snapshot.entries):
+            entry = snapshot.entries[key]
+            if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
+                fixed = self.fixed[key] = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
+                run.append(fixed.framed)
+                continue
+            if run:
+                self.parts.append(b"".join(run))
+                run = []
+            self.parts.append(entry)
+        config_version = snapshot.config_version
+        self.tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
+        """EvaluateAllResponse.config_version, after the results."""
+        self.parts.append(b"".join([*run, self.tail]))
+        self.counted: Mapping[int, int] = dict(Counter(a.reason for a in self.fixed.values()))
+        """Reason -> how many of the context-independent answers have it."""
+
+
+def bulk_plan(snapshot: Snapshot) -> BulkPlan:
+    """The snapshot's `BulkPlan`, built on first use."""
+    plan = snapshot.memo.get("bulk plan")
+    if plan is None:
+        plan = snapshot.memo["bulk plan"] = BulkPlan(snapshot)
+    return plan
+
+
+async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list[str]) -> BulkAnswer:
+    """The encoded EvaluateAll answer for `keys` (none: every flag, in key order) in `context`.
+
+    Only flags whose answer depends on the context are evaluated, each after a `Pacer` tick."""
+    plan = bulk_plan(snapshot)
+    pacer = Pacer()
+    results: list[Answer] = []
+    chunks: list[bytes] = []
+    if not keys:
+        for part in plan.parts:
+            if part.__class__ is bytes:
+                chunks.append(part)  # type: ignore[arg-type]
+                continue
+            await pacer.tick()
+            compiled: CompiledFlag = part  # type: ignore[assignment]
+            made = answer(snapshot, compiled.key, evaluate(compiled, context), compiled.flag.version)
+            results.append(made)
+            chunks.append(made.framed)
+        return BulkAnswer(b"".join(chunks), results, plan.counted)
+    fixed = plan.fixed
+    for key in keys:
+        made = fixed.get(key)  # type: ignore[assignment]
+        if made is None:
+            await pacer.tick()
+            made = answer(snapshot, key, *snapshot.evaluate(key, context))
+        results.append(made)
+        chunks.append(made.framed)
+    chunks.append(plan.tail)
+    return BulkAnswer(b"".join(chunks), results, _NONE_COUNTED)

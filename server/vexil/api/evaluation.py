@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from vexil import identity
-from vexil.answers import Answer, BulkAnswer, answer, keys_of, serialize
+from vexil.answers import Answer, BulkAnswer, answer, bulk_answer, serialize
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument
 from vexil.follow import Changed, Heartbeat, Item, follow
 from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
-from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import status
@@ -107,17 +106,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         snapshot = self._snapshot(message.environment)
         if request.problem is not None:
             raise request.problem
-        ctx = request.context
-        if not keys:
-            keys = keys_of(snapshot)
-        results = []
-        evaluate = snapshot.evaluate
-        pacer = Pacer()
-        for key in keys:
-            await pacer.tick()
-            resolution, version = evaluate(key, ctx)
-            results.append(answer(snapshot, key, resolution, version))
-        return BulkAnswer(results, snapshot.config_version)
+        return await bulk_answer(snapshot, request.context, keys)
 
     @status.streaming
     def Watch(
