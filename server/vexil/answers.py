@@ -22,6 +22,7 @@ the fields the metrics interceptor reads off a response (`reason`, `error_code`;
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -31,7 +32,7 @@ from vexil.pacing import Pacer
 from vexil.snapshot import Snapshot
 from vexil.v1 import evaluation_pb2
 from vexil.wire import resolution_to_pb
-from vexil.wire_context import varint
+from vexil.wire_context import for_bulk, varint
 
 _RESULTS_TAG = b"\x0a"  # EvaluateAllResponse.results: field 1, length-delimited
 _CONFIG_VERSION_TAG = b"\x10"  # EvaluateAllResponse.config_version: field 2, varint
@@ -81,18 +82,23 @@ def _prebuilt(entry: Any) -> Iterator[Resolution]:
         yield from table.values()
 
 
+def kept(snapshot: Snapshot, key: str, resolution: Resolution) -> Answer | None:
+    """The answer the snapshot keeps for `key` resolved to `resolution` (None: not made yet, or
+    made per call)."""
+    hit = snapshot.memo.get((key, id(resolution)))
+    return hit[1] if hit is not None and hit[0] is resolution else None
+
+
 def answer(snapshot: Snapshot, key: str, resolution: Resolution, flag_version: int) -> Answer:
     """The encoded answer for `key` resolved to `resolution` in `snapshot`."""
-    memo = snapshot.memo
-    slot = (key, id(resolution))
-    hit = memo.get(slot)
-    if hit is not None and hit[0] is resolution:
-        return hit[1]
+    made = kept(snapshot, key, resolution)
+    if made is not None:
+        return made
     made = Answer(resolution_to_pb(key, resolution, flag_version, snapshot.config_version))
     entry = snapshot.entries.get(key)
     if any(resolution is known for known in _prebuilt(entry)):
         # Keeping `resolution` in the memo keeps its id from being reused by another object.
-        memo[slot] = (resolution, made)
+        snapshot.memo[(key, id(resolution))] = (resolution, made)
     return made
 
 
@@ -104,16 +110,16 @@ class BulkPlan:
     """EvaluateAll of one snapshot, prepared once (see the module docstring).
 
     `parts` lists every flag in key order: runs of context-independent answers already framed and
-    joined (bytes), and between them the flags to evaluate per call (their compiled form, which
-    `engine.evaluate` resolves as `Snapshot.evaluate` would: the environment is not killed and
-    the flag compiles, or it would be context-independent)."""
+    joined (bytes), and between them the flags to evaluate per call, each with the answers of its
+    resolutions served so far by id (`engine.evaluate` resolves them as `Snapshot.evaluate` would:
+    the environment is not killed and the flag compiles, or it would be context-independent)."""
 
     __slots__ = ("counted", "fixed", "parts", "tail")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.fixed: dict[str, Answer] = {}
         """Key -> the answer of each context-independent flag (also for calls naming keys)."""
-        self.parts: list[bytes | CompiledFlag] = []
+        self.parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]] = []
         killed = snapshot.environment.kill_switch
         run: list[bytes] = []
         for key in sorted(snapshot.entries):
@@ -125,7 +131,7 @@ class BulkPlan:
             if run:
                 self.parts.append(b"".join(run))
                 run = []
-            self.parts.append(entry)
+            self.parts.append((entry, {}))
         config_version = snapshot.config_version
         self.tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
         """EvaluateAllResponse.config_version, after the results."""
@@ -145,19 +151,29 @@ def bulk_plan(snapshot: Snapshot) -> BulkPlan:
 async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list[str]) -> BulkAnswer:
     """The encoded EvaluateAll answer for `keys` (none: every flag, in key order) in `context`.
 
-    Only flags whose answer depends on the context are evaluated, each after a `Pacer` tick."""
+    Only flags whose answer depends on the context are evaluated, pacing the loop (`Pacer`)."""
     plan = bulk_plan(snapshot)
+    context = for_bulk(context)
     pacer = Pacer()
     results: list[Answer] = []
     chunks: list[bytes] = []
     if not keys:
+        clock = time.perf_counter
         for part in plan.parts:
             if part.__class__ is bytes:
                 chunks.append(part)  # type: ignore[arg-type]
                 continue
-            await pacer.tick()
-            compiled: CompiledFlag = part  # type: ignore[assignment]
-            made = answer(snapshot, compiled.key, evaluate(compiled, context), compiled.flag.version)
+            if clock() >= pacer.deadline:
+                await pacer.pause()
+            compiled, served = part  # type: ignore[misc]
+            resolution = evaluate(compiled, context)
+            hit = served.get(id(resolution))
+            if hit is not None and hit[0] is resolution:
+                made = hit[1]
+            else:
+                made = answer(snapshot, compiled.key, resolution, compiled.flag.version)
+                if made is kept(snapshot, compiled.key, resolution):
+                    served[id(resolution)] = (resolution, made)
             results.append(made)
             chunks.append(made.framed)
         return BulkAnswer(b"".join(chunks), results, plan.counted)

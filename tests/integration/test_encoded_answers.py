@@ -260,3 +260,23 @@ async def test_bulk_answers_are_counted_by_reason(served: Connected) -> None:
     want.update(reasons(named, table))
     got = await bulk_counts(served) - before
     assert got == want
+
+
+async def test_answers_made_per_call_are_not_kept(served: Connected) -> None:
+    """An error naming something of the call is encoded per call: however many calls, what the
+    snapshot keeps stays bounded by the flags' own resolutions."""
+    snapshot = served.app.cache.get(served.app.service.environment(""))
+
+    def held() -> int:
+        tables = [part[1] for part in snapshot.memo["bulk plan"].parts if isinstance(part, tuple)]
+        return len(snapshot.memo) + sum(len(table) for table in tables)
+
+    request = R.EvaluateAllRequest(context=struct(CONTEXT))
+    for _ in range(2):
+        await served.evaluation.EvaluateAll(request)
+    before = held()
+    for _ in range(20):
+        response = await served.evaluation.EvaluateAll(request)
+        errors = [r.error_message for r in response.results if r.reason == R.REASON_ERROR]
+        assert errors == [NOT_A_VARIANT]
+    assert held() == before

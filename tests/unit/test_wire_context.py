@@ -18,7 +18,15 @@ from vexil.engine import Reason, compile_flag, evaluate
 from vexil.errors import InvalidArgument
 from vexil.v1 import evaluation_pb2
 from vexil.wire import struct_to_dict
-from vexil.wire_context import ContextView, Decoded, parse_context, request_decoder, split_field
+from vexil.wire_context import (
+    BULK_DICT_FIELDS,
+    ContextView,
+    Decoded,
+    for_bulk,
+    parse_context,
+    request_decoder,
+    split_field,
+)
 
 CONTEXTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     # (what the caller sends, what a rule reads)
@@ -48,6 +56,22 @@ def test_view_reads_what_the_caller_sent(sent: dict[str, Any], read: dict[str, A
     assert view.get(1) is None and 1 not in view  # a rule may look up a non-string key
     with pytest.raises(KeyError):
         view["absent"]
+
+
+@pytest.mark.parametrize(("sent", "read"), CONTEXTS)
+def test_a_bulk_evaluation_reads_a_small_context_as_a_dict(
+    sent: dict[str, Any], read: dict[str, Any]
+) -> None:
+    plain = for_bulk(ContextView(parse_context(struct(sent).SerializeToString())))
+    assert plain.__class__ is dict and plain == read
+    assert all(type(plain[key]) is type(value) for key, value in read.items())
+
+
+def test_a_bulk_evaluation_keeps_a_wide_context_a_view() -> None:
+    wide = {f"attr{i:04d}": i for i in range(BULK_DICT_FIELDS + 1)}
+    view = ContextView(parse_context(struct(wide).SerializeToString()))
+    assert for_bulk(view) is view and view.converted == 0
+    assert for_bulk(wide) is wide  # a context already plain is left as it is
 
 
 def test_a_rule_reading_one_attribute_converts_one() -> None:
