@@ -6,6 +6,7 @@ vexil reads integral ones as int, as flagd does); requests are built with protob
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -20,9 +21,13 @@ from vexil.v1 import evaluation_pb2
 from vexil.wire import struct_to_dict
 from vexil.wire_context import (
     BULK_DICT_FIELDS,
+    COUNTED_BYTES,
+    LIST_WRAPPERS,
+    STRUCT_WRAPPERS,
     ContextView,
     Decoded,
     for_bulk,
+    padded_bytes,
     parse_context,
     request_decoder,
     split_field,
@@ -96,8 +101,9 @@ def nested(levels: list[str]) -> dict[str, Any]:
     return {"a": value}
 
 
-def encoded_nested(levels: list[str]) -> bytes:
-    """Built with protobuf messages, not `update`, which refuses deep nesting itself."""
+def encoded_nested(levels: list[str], filler: str = "") -> bytes:
+    """Built with protobuf messages, not `update`, which refuses deep nesting itself; `filler`
+    (when given) is a flat attribute `b` beside `a`."""
     leaf = struct_pb2.Value(string_value="leaf")
     for kind in reversed(levels):
         outer = struct_pb2.Value()
@@ -108,18 +114,21 @@ def encoded_nested(levels: list[str]) -> bytes:
         leaf = outer
     top = struct_pb2.Struct()
     top.fields["a"].CopyFrom(leaf)
+    if filler:
+        top.fields["b"].string_value = filler
     return top.SerializeToString()
 
 
 def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
     """Whatever the mix, a context is accepted exactly when converting it whole (what every call
-    did before) accepts it, whether or not a rule reads the deep attribute."""
+    did before) accepts it, whether or not a rule reads the deep attribute, and whether it is
+    small or large enough to skip counting its nesting bytes (`COUNTED_BYTES`)."""
     rng = random.Random(20261206)
     mixes = [["s"] * n for n in range(20, 40)] + [["l"] * n for n in range(20, 52)]
     mixes += [[rng.choice("sl") for _ in range(rng.randint(20, 50))] for _ in range(400)]
     accepted = refused = 0
-    for levels in mixes:
-        raw = encoded_nested(levels)
+    for levels, filler in itertools.product(mixes, ("", "x" * (COUNTED_BYTES + 1))):
+        raw = encoded_nested(levels, filler)
         try:
             reference = struct_pb2.Struct.FromString(raw)
             struct_to_dict(reference, field="context")
@@ -129,7 +138,7 @@ def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
             within = True
         if within:
             accepted += 1
-            assert len(ContextView(parse_context(raw))) == 1, levels
+            assert len(ContextView(parse_context(raw))) == 1 + bool(filler), levels
         else:
             refused += 1
             with pytest.raises((InvalidArgument, DecodeError)) as exc:
@@ -137,6 +146,22 @@ def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
             if isinstance(exc.value, InvalidArgument):
                 assert "32 levels" in exc.value.message
     assert accepted > 50 and refused > 50  # the mixes straddle the limit
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 127, 128, 16_000, 16_383, 16_384, 60_000])
+def test_padding_wraps_a_context_of_any_size(size: int) -> None:
+    """The padded bytes parse (the fast path; a wrong length would send every context to the
+    slow exact check) and hold the very context sent, `PADDING` message levels down."""
+    sent = struct({"s": "x" * size}) if size else struct({})
+    outer = struct_pb2.Struct.FromString(padded_bytes(sent.SerializeToString()))
+    inner = outer
+    for _ in range(STRUCT_WRAPPERS):
+        assert list(inner.fields) == [""]
+        inner = inner.fields[""].struct_value
+    for _ in range(LIST_WRAPPERS):
+        assert len(inner.fields[""].list_value.values) == 1
+        inner = inner.fields[""].list_value.values[0].struct_value
+    assert inner == sent
 
 
 def test_size_limit_is_the_encoded_context() -> None:
