@@ -278,6 +278,12 @@ def from_message(message: Any) -> Decoded:
     return decoded(message, message.context.SerializeToString())
 
 
+def as_decoded(request: Any) -> Decoded:
+    """A handler's request as `request_decoder` hands it over, also when the handler is called
+    directly with a message."""
+    return request if request.__class__ is Decoded else from_message(request)
+
+
 def request_decoder(message_type: Any, context_field: int) -> Any:
     """A gRPC request deserializer for a request type with a `context` Struct field: the context
     bytes are parsed once, as a Struct under the depth check, and never converted as a whole."""

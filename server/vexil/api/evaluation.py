@@ -19,7 +19,7 @@ from vexil.snapshot import Snapshot
 from vexil.transport import status
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 from vexil.wire import change_to_pb, environment_to_pb, flag_to_pb
-from vexil.wire_context import Decoded, from_message, request_decoder
+from vexil.wire_context import Decoded, as_decoded, request_decoder
 
 WatchEvent = evaluation_pb2.WatchEvent
 SERVICE = "vexil.v1.EvaluationService"
@@ -71,9 +71,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     async def Evaluate(
         self, request: Decoded | evaluation_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> Answer:
-        if request.__class__ is not Decoded:  # called directly, not through `add_to_server`
-            request = from_message(request)
-        assert isinstance(request, Decoded)
+        request = as_decoded(request)
         message = request.message
         if not message.flag_key:
             raise InvalidArgument("name the flag to evaluate", "flag_key")
@@ -90,9 +88,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     async def EvaluateAll(
         self, request: Decoded | evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
     ) -> BulkAnswer:
-        if request.__class__ is not Decoded:
-            request = from_message(request)
-        assert isinstance(request, Decoded)
+        request = as_decoded(request)
         message = request.message
         # Each key once, in the order first named: a request repeating one key 300,000 times
         # must not make the server evaluate and answer it 300,000 times.
