@@ -245,8 +245,8 @@ def split_field(data: bytes, number: int) -> tuple[bytes, bytes | None] | None:
 class Decoded:
     """A request whose context was split off and parsed but not converted (`ContextView`).
 
-    `problem` is the context's limit error, raised by the handler where it checks the context
-    (after the flag key, type and environment, as for any request)."""
+    `problem` is the context's limit error, raised by `checked_context`, which the handler calls
+    where it checks the context (after the flag key, type and environment, as for any request)."""
 
     __slots__ = ("context", "flag_key", "message", "problem")
 
@@ -256,6 +256,12 @@ class Decoded:
         self.problem = problem
         self.flag_key: str = getattr(message, "flag_key", "")
         """For the metrics, which read the flag key off the request."""
+
+    def checked_context(self) -> Mapping[str, Any]:
+        """The context, or its limit error raised."""
+        if self.problem is not None:
+            raise self.problem
+        return self.context
 
 
 _EMPTY: Mapping[str, Any] = {}

@@ -113,9 +113,7 @@ class FlagdEvaluation:
     ) -> Message:
         request = as_decoded(request)
         snapshot = self.cache.get(self._environment(context))
-        if request.problem is not None:
-            raise request.problem
-        resolution, _ = snapshot.evaluate(request.flag_key, request.context, value_type)
+        resolution, _ = snapshot.evaluate(request.flag_key, request.checked_context(), value_type)
         if resolution.error_code is not None:
             code = resolution.error_code
             await status.refuse(context, ERROR_STATUS[code], resolution.error_message, ERROR_REASON[code])
@@ -207,9 +205,7 @@ class FlagdEvaluationV1(FlagdEvaluation):
         """Every flag with a value for this context (as flagd: flags without one are left out)."""
         request = as_decoded(request)
         snapshot = self.cache.get(self._environment(context))
-        if request.problem is not None:
-            raise request.problem
-        ctx = for_bulk(request.context)
+        ctx = for_bulk(request.checked_context())
         response = evaluation_v1.ResolveAllResponse()
         pacer = Pacer()
         for key in sorted(snapshot.entries):
