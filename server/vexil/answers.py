@@ -160,12 +160,12 @@ async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list
     if not keys:
         clock = time.perf_counter
         for part in plan.parts:
-            if part.__class__ is bytes:
-                chunks.append(part)  # type: ignore[arg-type]
+            if isinstance(part, bytes):
+                chunks.append(part)
                 continue
             if clock() >= pacer.deadline:
                 await pacer.pause()
-            compiled, served = part  # type: ignore[misc]
+            compiled, served = part
             resolution = evaluate(compiled, context)
             hit = served.get(id(resolution))
             if hit is not None and hit[0] is resolution:
@@ -179,11 +179,11 @@ async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list
         return BulkAnswer(b"".join(chunks), results, plan.counted)
     fixed = plan.fixed
     for key in keys:
-        made = fixed.get(key)  # type: ignore[assignment]
-        if made is None:
+        known = fixed.get(key)
+        if known is None:
             await pacer.tick()
-            made = answer(snapshot, key, *snapshot.evaluate(key, context))
-        results.append(made)
-        chunks.append(made.framed)
+            known = answer(snapshot, key, *snapshot.evaluate(key, context))
+        results.append(known)
+        chunks.append(known.framed)
     chunks.append(plan.tail)
     return BulkAnswer(b"".join(chunks), results, _NONE_COUNTED)
