@@ -22,6 +22,7 @@ the fields the metrics interceptor reads off a response (`reason`, `error_code`;
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -116,43 +117,62 @@ class BulkPlan:
 
     __slots__ = ("counted", "fixed", "parts", "tail")
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.fixed: dict[str, Answer] = {}
+    def __init__(
+        self,
+        fixed: dict[str, Answer],
+        parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]],
+        tail: bytes,
+    ) -> None:
+        self.fixed = fixed
         """Key -> the answer of each context-independent flag (also for calls naming keys)."""
-        self.parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]] = []
-        killed = snapshot.environment.kill_switch
-        run: list[bytes] = []
-        for key in sorted(snapshot.entries):
-            entry = snapshot.entries[key]
-            if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
-                fixed = self.fixed[key] = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
-                run.append(fixed.framed)
-                continue
-            if run:
-                self.parts.append(b"".join(run))
-                run = []
-            self.parts.append((entry, {}))
-        config_version = snapshot.config_version
-        self.tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
+        self.parts = parts
+        self.tail = tail
         """EvaluateAllResponse.config_version, after the results."""
-        self.parts.append(b"".join([*run, self.tail]))
-        self.counted: Mapping[int, int] = dict(Counter(a.reason for a in self.fixed.values()))
+        self.counted: Mapping[int, int] = dict(Counter(a.reason for a in fixed.values()))
         """Reason -> how many of the context-independent answers have it."""
 
 
-def bulk_plan(snapshot: Snapshot) -> BulkPlan:
-    """The snapshot's `BulkPlan`, built on first use."""
-    plan = snapshot.memo.get("bulk plan")
-    if plan is None:
-        plan = snapshot.memo["bulk plan"] = BulkPlan(snapshot)
-    return plan
+async def _planned(snapshot: Snapshot) -> BulkPlan:
+    """The snapshot's `BulkPlan`, giving the loop back as a bulk evaluation does (`Pacer`):
+    encoding the answers of 50,000 flags takes a good part of a second."""
+    pacer = Pacer()
+    killed = snapshot.environment.kill_switch
+    fixed: dict[str, Answer] = {}
+    parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]] = []
+    run: list[bytes] = []
+    for key in sorted(snapshot.entries):
+        await pacer.tick()
+        entry = snapshot.entries[key]
+        if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
+            known = fixed[key] = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
+            run.append(known.framed)
+            continue
+        if run:
+            parts.append(b"".join(run))
+            run = []
+        parts.append((entry, {}))
+    config_version = snapshot.config_version
+    tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
+    parts.append(b"".join([*run, tail]))
+    return BulkPlan(fixed, parts, tail)
+
+
+async def bulk_plan(snapshot: Snapshot) -> BulkPlan:
+    """The snapshot's `BulkPlan`, built on first use; calls arriving while it is being built wait
+    for that one build (a task, so a caller that goes away does not cancel it for the others)."""
+    building = snapshot.memo.get("bulk plan")
+    if building is None:
+        building = snapshot.memo["bulk plan"] = asyncio.ensure_future(_planned(snapshot))
+    if building.done():
+        return building.result()  # type: ignore[no-any-return]
+    return await asyncio.shield(building)  # type: ignore[no-any-return]
 
 
 async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list[str]) -> BulkAnswer:
     """The encoded EvaluateAll answer for `keys` (none: every flag, in key order) in `context`.
 
     Only flags whose answer depends on the context are evaluated, pacing the loop (`Pacer`)."""
-    plan = bulk_plan(snapshot)
+    plan = await bulk_plan(snapshot)
     context = for_bulk(context)
     pacer = Pacer()
     results: list[Answer] = []

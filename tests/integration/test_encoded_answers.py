@@ -268,7 +268,7 @@ async def test_answers_made_per_call_are_not_kept(served: Connected) -> None:
     snapshot = served.app.cache.get(served.app.service.environment(""))
 
     def held() -> int:
-        tables = [part[1] for part in snapshot.memo["bulk plan"].parts if isinstance(part, tuple)]
+        tables = [part[1] for part in snapshot.memo["bulk plan"].result().parts if isinstance(part, tuple)]
         return len(snapshot.memo) + sum(len(table) for table in tables)
 
     request = R.EvaluateAllRequest(context=struct(CONTEXT))
