@@ -108,28 +108,28 @@ _NONE_COUNTED: Mapping[int, int] = {}
 
 
 class BulkPlan:
-    """EvaluateAll of one snapshot, prepared once (see the module docstring).
+    """EvaluateAll of every flag of one snapshot, prepared once (see the module docstring).
 
     `parts` lists every flag in key order: runs of context-independent answers already framed and
     joined (bytes), and between them the flags to evaluate per call, each with the answers of its
     resolutions served so far by id (`engine.evaluate` resolves them as `Snapshot.evaluate` would:
     the environment is not killed and the flag compiles, or it would be context-independent)."""
 
-    __slots__ = ("counted", "fixed", "parts", "tail")
+    __slots__ = ("counted", "parts")
 
     def __init__(
         self,
-        fixed: dict[str, Answer],
         parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]],
-        tail: bytes,
+        counted: Mapping[int, int],
     ) -> None:
-        self.fixed = fixed
-        """Key -> the answer of each context-independent flag (also for calls naming keys)."""
         self.parts = parts
-        self.tail = tail
-        """EvaluateAllResponse.config_version, after the results."""
-        self.counted: Mapping[int, int] = dict(Counter(a.reason for a in fixed.values()))
+        self.counted = counted
         """Reason -> how many of the context-independent answers have it."""
+
+
+def _tail(config_version: int) -> bytes:
+    """EvaluateAllResponse.config_version, after the results."""
+    return _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
 
 
 async def _planned(snapshot: Snapshot) -> BulkPlan:
@@ -137,24 +137,23 @@ async def _planned(snapshot: Snapshot) -> BulkPlan:
     encoding the answers of 50,000 flags takes a good part of a second."""
     pacer = Pacer()
     killed = snapshot.environment.kill_switch
-    fixed: dict[str, Answer] = {}
+    counted: Counter[int] = Counter()
     parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]] = []
     run: list[bytes] = []
     for key in sorted(snapshot.entries):
         await pacer.tick()
         entry = snapshot.entries[key]
         if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
-            known = fixed[key] = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
+            known = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
+            counted[known.reason] += 1
             run.append(known.framed)
             continue
         if run:
             parts.append(b"".join(run))
             run = []
         parts.append((entry, {}))
-    config_version = snapshot.config_version
-    tail = _CONFIG_VERSION_TAG + varint(config_version) if config_version else b""
-    parts.append(b"".join([*run, tail]))
-    return BulkPlan(fixed, parts, tail)
+    parts.append(b"".join([*run, _tail(snapshot.config_version)]))
+    return BulkPlan(parts, dict(counted))
 
 
 async def bulk_plan(snapshot: Snapshot) -> BulkPlan:
@@ -171,39 +170,38 @@ async def bulk_plan(snapshot: Snapshot) -> BulkPlan:
 async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list[str]) -> BulkAnswer:
     """The encoded EvaluateAll answer for `keys` (none: every flag, in key order) in `context`.
 
-    Only flags whose answer depends on the context are evaluated, pacing the loop (`Pacer`)."""
-    plan = await bulk_plan(snapshot)
+    Every flag: only those whose answer depends on the context are evaluated (`BulkPlan`).  Keys
+    named: each is evaluated (its answer encoded once per snapshot all the same), without building
+    the plan of a whole environment for them.  Either way the loop is paced (`Pacer`)."""
     context = for_bulk(context)
     pacer = Pacer()
     results: list[Answer] = []
     chunks: list[bytes] = []
-    if not keys:
-        clock = time.perf_counter
-        for part in plan.parts:
-            if isinstance(part, bytes):
-                chunks.append(part)
-                continue
-            if clock() >= pacer.deadline:
-                await pacer.pause()
-            compiled, served = part
-            resolution = evaluate(compiled, context)
-            hit = served.get(id(resolution))
-            if hit is not None and hit[0] is resolution:
-                made = hit[1]
-            else:
-                made = answer(snapshot, compiled.key, resolution, compiled.flag.version)
-                if made is kept(snapshot, compiled.key, resolution):
-                    served[id(resolution)] = (resolution, made)
+    if keys:
+        for key in keys:
+            await pacer.tick()
+            made = answer(snapshot, key, *snapshot.evaluate(key, context))
             results.append(made)
             chunks.append(made.framed)
-        return BulkAnswer(b"".join(chunks), results, plan.counted)
-    fixed = plan.fixed
-    for key in keys:
-        known = fixed.get(key)
-        if known is None:
-            await pacer.tick()
-            known = answer(snapshot, key, *snapshot.evaluate(key, context))
-        results.append(known)
-        chunks.append(known.framed)
-    chunks.append(plan.tail)
-    return BulkAnswer(b"".join(chunks), results, _NONE_COUNTED)
+        chunks.append(_tail(snapshot.config_version))
+        return BulkAnswer(b"".join(chunks), results, _NONE_COUNTED)
+    plan = await bulk_plan(snapshot)
+    clock = time.perf_counter
+    for part in plan.parts:
+        if isinstance(part, bytes):
+            chunks.append(part)
+            continue
+        if clock() >= pacer.deadline:
+            await pacer.pause()
+        compiled, served = part
+        resolution = evaluate(compiled, context)
+        hit = served.get(id(resolution))
+        if hit is not None and hit[0] is resolution:
+            made = hit[1]
+        else:
+            made = answer(snapshot, compiled.key, resolution, compiled.flag.version)
+            if made is kept(snapshot, compiled.key, resolution):
+                served[id(resolution)] = (resolution, made)
+        results.append(made)
+        chunks.append(made.framed)
+    return BulkAnswer(b"".join(chunks), results, plan.counted)

@@ -60,3 +60,16 @@ async def test_the_plan_is_built_once_giving_the_loop_back(monkeypatch: pytest.M
         config_version=7,
     )
     assert first.counted == {evaluation_pb2.REASON_STATIC: FLAGS} and first.results == []
+
+
+async def test_naming_keys_builds_no_plan() -> None:
+    """A call naming one key of 20,000 answers that key without preparing all the others."""
+    snapshot = large()
+    named = await bulk_answer(snapshot, {}, ["f00001", "missing"])
+    assert "bulk plan" not in snapshot.memo
+    response = evaluation_pb2.EvaluateAllResponse.FromString(named.data)
+    assert [(r.flag_key, r.reason) for r in response.results] == [
+        ("f00001", evaluation_pb2.REASON_STATIC),
+        ("missing", evaluation_pb2.REASON_ERROR),
+    ]
+    assert response.config_version == 7
