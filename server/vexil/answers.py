@@ -9,11 +9,11 @@ replaced.  Resolutions made per call (errors that name something of the call, a 
 not compile) are encoded per call and not kept, so the memo stays bounded by the flags' own
 resolutions.
 
-EvaluateAll goes one step further (`BulkPlan`, built once per snapshot): the answer of a flag
-that does not depend on the context (static, disabled or killed, a rule the compiler folded to a
-constant, a flag that does not compile, every flag while the environment is killed) is the same
-for every caller, so those answers are joined into runs of bytes once, their reasons counted once,
-and a call evaluates and frames only the flags whose rules read the context.
+EvaluateAll of every flag goes one step further (`BulkPlan`, built once per snapshot): the
+answer of a flag that does not depend on the context (static, disabled or killed, a rule the
+compiler folded to a constant, a flag that does not compile, every flag while the environment is
+killed) is the same for every caller, so those answers are joined into runs of bytes once, their
+reasons counted once, and a call evaluates and frames only the flags whose rules read the context.
 
 `Answer` / `BulkAnswer` carry the encoded bytes (the gRPC serializer sends them as they are) and
 the fields the metrics interceptor reads off a response (`reason`, `error_code`; `results` and
