@@ -23,6 +23,7 @@ from vexil import console
 from vexil.api.admin import AdminServicer
 from vexil.api.evaluation import EvaluationServicer, add_to_server
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
+from vexil.api.flagd_evaluation import add_to_server as add_flagd_evaluation
 from vexil.api.flagd_sync import FlagdSync
 from vexil.api.keys import KeyServicer
 from vexil.api.replica import ReplicaServicer
@@ -235,12 +236,11 @@ class App:
             self.server,
         )
         heartbeat = settings.heartbeat_seconds
-        for descriptor, servicer in (
-            (flagd_protos.EVALUATION_V1, FlagdEvaluationV1(self.service, self.hub, heartbeat)),
-            (flagd_protos.EVALUATION_V2, FlagdEvaluationV2(self.service, self.hub, heartbeat)),
-            (flagd_protos.SYNC_V1, FlagdSync(self.service, self.hub, heartbeat)),
-        ):
-            flagd_protos.add_servicer(self.server, descriptor, servicer)
+        for flagd in (FlagdEvaluationV1, FlagdEvaluationV2):
+            add_flagd_evaluation(flagd(self.service, self.hub, heartbeat), self.server)
+        flagd_protos.add_servicer(
+            self.server, flagd_protos.SYNC_V1, FlagdSync(self.service, self.hub, heartbeat)
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server

@@ -9,7 +9,7 @@ atomic store write, then the change is applied to the local snapshot and fanned 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -217,28 +217,41 @@ class FlagService:
         version read, so a kill landing in between makes it fail (Conflict) instead of being
         undone. A caller that named no version gets a bounded number of fresh tries; one that
         named a version gets the Conflict, as with any other concurrent write."""
-        for attempt in range(WRITE_ATTEMPTS):
+
+        async def attempt() -> Change:
             current = await self.store.get_flag(flag.environment, flag.key)
             if current is None:
                 raise FlagNotFound(f"flag '{flag.key}' does not exist in environment '{flag.environment}'")
+            written = flag
             if keep_state:
-                flag = replace(flag, state=current.state)
+                written = replace(flag, state=current.state)
             elif flag.state != current.state:
                 raise KillSwitchAdminOnly(
                     f"flag '{flag.key}' is {current.state} and {kind} does not change a flag's state: "
                     "that is the kill switch, turned on and off only by SetKillSwitch (an admin's "
                     "`vexil flags kill`); leave state out to keep it"
                 )
+            return await self.store.update_flag(
+                written,
+                expected_version=current.version if expected_version is None else expected_version,
+                kind=kind,
+                actor=actor,
+                reason=reason,
+            )
+
+        return await self._conditionally(attempt, named=expected_version is not None)
+
+    async def _conditionally(self, attempt: Callable[[], Awaitable[Change]], *, named: bool) -> Change:
+        """Run `attempt` (a read, then a write conditional on what it read) and apply its change.
+
+        A Conflict means another write landed between the two: a caller that `named` the version
+        it expected gets it, as with any other concurrent write; one that did not gets a bounded
+        number of fresh tries."""
+        for tries in range(WRITE_ATTEMPTS):
             try:
-                change = await self.store.update_flag(
-                    flag,
-                    expected_version=current.version if expected_version is None else expected_version,
-                    kind=kind,
-                    actor=actor,
-                    reason=reason,
-                )
+                change = await attempt()
             except Conflict:
-                if expected_version is not None or attempt == WRITE_ATTEMPTS - 1:
+                if named or tries == WRITE_ATTEMPTS - 1:
                     raise
                 continue
             return await self._applied(change)
@@ -326,22 +339,18 @@ class FlagService:
         require_reason(killed, reason)
         self.cache.require_store(self.environment(environment))
         state = FlagState.DISABLED if killed else FlagState.ENABLED
-        for attempt in range(WRITE_ATTEMPTS):
+
+        async def attempt() -> Change:
             flag = await self.get_flag(environment, key)
-            try:
-                change = await self.store.update_flag(
-                    replace(flag, state=state),
-                    expected_version=flag.version,
-                    kind=ChangeKind.KILL,
-                    actor=actor,
-                    reason=reason,
-                )
-            except Conflict:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
-                continue
-            return await self._applied(change)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            return await self.store.update_flag(
+                replace(flag, state=state),
+                expected_version=flag.version,
+                kind=ChangeKind.KILL,
+                actor=actor,
+                reason=reason,
+            )
+
+        return await self._conditionally(attempt, named=False)
 
     # -- environments --------------------------------------------------------------------------
 
@@ -412,7 +421,8 @@ class FlagService:
         caller named no version."""
         env = self.environment(environment)
         self.cache.require_store(env)
-        for attempt in range(WRITE_ATTEMPTS):
+
+        async def attempt() -> Change:
             current = await self.store.read_environment(env)
             if expected_config_version is not None and expected_config_version != current.config_version:
                 raise Conflict(
@@ -420,19 +430,14 @@ class FlagService:
                     f"not {expected_config_version}",
                     current_version=current.config_version,
                 )
-            try:
-                written = await self.store.update_environment(
-                    change(current),
-                    expected_config_version=current.config_version,
-                    actor=actor,
-                    reason=reason,
-                )
-            except Conflict:
-                if expected_config_version is not None or attempt == WRITE_ATTEMPTS - 1:
-                    raise
-                continue
-            return await self._applied(written)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            return await self.store.update_environment(
+                change(current),
+                expected_config_version=current.config_version,
+                actor=actor,
+                reason=reason,
+            )
+
+        return await self._conditionally(attempt, named=expected_config_version is not None)
 
     def _check_evaluators(self, environment: Environment) -> None:
         """New `$evaluators` must keep every current flag compilable.  A flag that already does

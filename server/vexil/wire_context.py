@@ -18,6 +18,7 @@ The request's limits still hold for the whole context, not only for what is read
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -72,15 +73,32 @@ FEW_NESTING_TAGS = 32
 (0x32): a context holding fewer of those bytes (counted at C speed, strings included) than the
 limit cannot be nested past it, and is parsed as it is, without the padding."""
 
+COUNTED_BYTES = 2048
+"""Only a context up to this size is counted first (a microsecond or two).  A larger one is
+padded at once: counting 50 KB costs about 30 us, more than the padding it could save, and a
+context that large nearly always holds those bytes in its strings ('*' is 0x2a, '2' is 0x32)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _padding(size: int) -> bytes:
+    """The bytes that go in front of a Struct of `size` bytes to wrap it `PADDING` levels deep
+    (they depend on the size alone; callers sending contexts of the same size share them)."""
+    prefixes = []
+    for _ in range(LIST_WRAPPERS):
+        prefix = _wrap_in_list(size)
+        prefixes.append(prefix)
+        size += len(prefix)
+    for _ in range(STRUCT_WRAPPERS):
+        prefix = _wrap_in_struct(size)
+        prefixes.append(prefix)
+        size += len(prefix)
+    return b"".join(reversed(prefixes))
+
 
 def padded_bytes(raw: bytes) -> bytes:
-    """`raw` (an encoded Struct) inside `PADDING` levels of wrapping lists and Structs."""
-    data = raw
-    for _ in range(LIST_WRAPPERS):
-        data = _wrap_in_list(len(data)) + data
-    for _ in range(STRUCT_WRAPPERS):
-        data = _wrap_in_struct(len(data)) + data
-    return data
+    """`raw` (an encoded Struct) inside `PADDING` levels of wrapping lists and Structs (copied
+    once: wrapping level by level copied a 50 KB context ten times)."""
+    return _padding(len(raw)) + raw
 
 
 def _unwrap(outer: struct_pb2.Struct) -> struct_pb2.Struct:
@@ -97,7 +115,7 @@ def parse_context(raw: bytes) -> struct_pb2.Struct:
     converting it (InvalidArgument naming `context`; DecodeError when it is not a Struct)."""
     if len(raw) > MAX_CONTEXT_BYTES:
         raise InvalidArgument(f"{len(raw)} bytes; the limit is {MAX_CONTEXT_BYTES} bytes", FIELD)
-    if raw.count(b"\x2a") + raw.count(b"\x32") < FEW_NESTING_TAGS:
+    if len(raw) <= COUNTED_BYTES and raw.count(b"\x2a") + raw.count(b"\x32") < FEW_NESTING_TAGS:
         return struct_pb2.Struct.FromString(raw)
     try:
         return _unwrap(struct_pb2.Struct.FromString(padded_bytes(raw)))
@@ -144,10 +162,28 @@ class ContextView(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._fields)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every attribute converted (each read once, as `get` reads it)."""
+        return {key: self.get(key) for key in self._fields}
+
     @property
     def converted(self) -> int:
         """How many attributes have been converted so far (what the rules read)."""
         return len(self._seen)
+
+
+BULK_DICT_FIELDS = 32
+"""A bulk evaluation converts a context of at most this many attributes whole: its many rules read
+most of a small context, and the engine reads a dict faster than a view (measured: a 8-attribute
+context over 60 targeting rules, 120 us through the view, 88 us through a dict converted in 11 us).
+A wider context stays a view, converted only as far as the rules read it."""
+
+
+def for_bulk(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`context` as a bulk evaluation (every flag's rule) reads it best (see `BULK_DICT_FIELDS`)."""
+    if context.__class__ is ContextView and len(context) <= BULK_DICT_FIELDS:
+        return context.as_dict()  # type: ignore[attr-defined]
+    return context
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -209,8 +245,8 @@ def split_field(data: bytes, number: int) -> tuple[bytes, bytes | None] | None:
 class Decoded:
     """A request whose context was split off and parsed but not converted (`ContextView`).
 
-    `problem` is the context's limit error, raised by the handler where it checks the context
-    (after the flag key, type and environment, as for any request)."""
+    `problem` is the context's limit error, raised by `checked_context`, which the handler calls
+    where it checks the context (after the flag key, type and environment, as for any request)."""
 
     __slots__ = ("context", "flag_key", "message", "problem")
 
@@ -220,6 +256,12 @@ class Decoded:
         self.problem = problem
         self.flag_key: str = getattr(message, "flag_key", "")
         """For the metrics, which read the flag key off the request."""
+
+    def checked_context(self) -> Mapping[str, Any]:
+        """The context, or its limit error raised."""
+        if self.problem is not None:
+            raise self.problem
+        return self.context
 
 
 _EMPTY: Mapping[str, Any] = {}
@@ -240,6 +282,12 @@ def from_message(message: Any) -> Decoded:
     if not message.HasField("context"):
         return decoded(message, None)
     return decoded(message, message.context.SerializeToString())
+
+
+def as_decoded(request: Any) -> Decoded:
+    """A handler's request as `request_decoder` hands it over, also when the handler is called
+    directly with a message."""
+    return request if request.__class__ is Decoded else from_message(request)
 
 
 def request_decoder(message_type: Any, context_field: int) -> Any:

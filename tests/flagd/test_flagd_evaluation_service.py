@@ -13,9 +13,11 @@ from tests.support.flags import flag_pb
 from tests.support.flagset import FLAGS, store_broken_flag
 from tests.support.openfeature import stub
 from tests.support.servers import Connected
+from vexil.engine import ValueType
+from vexil.snapshot import Snapshot
 from vexil.transport.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
 from vexil.v1 import admin_pb2
-from vexil.wire import dict_to_struct, struct_to_dict
+from vexil.wire import MAX_CONTEXT_BYTES, dict_to_struct, struct_to_dict
 
 
 def ctx(**attrs: Any) -> struct_pb2.Struct:
@@ -115,3 +117,76 @@ async def test_event_stream(flagd_server: Connected) -> None:
     assert kind == "configuration_change"
     assert set(data["flags"]) == set(FLAGS)
     stream.cancel()
+
+
+WIDE = {f"attr{i:04d}": f"v{i:010d}" for i in range(2000)}
+"""About 50 KB of attributes no rule reads."""
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_a_wide_context_answers_as_a_narrow_one(flagd_server: Connected, version: str) -> None:
+    pb, service = (evaluation_v1, EVALUATION_V1) if version == "v1" else (evaluation_v2, EVALUATION_V2)
+    api = stub(flagd_server.channel, service)
+    for sent in ({"country": "JP"}, {**WIDE, "country": "JP"}):
+        res = await api.ResolveString(pb.ResolveStringRequest(flag_key="color", context=dict_to_struct(sent)))
+        assert (res.value, res.variant, res.reason) == ("red", "red", "TARGETING_MATCH")
+    if version == "v1":
+        narrow = await api.ResolveAll(pb.ResolveAllRequest(context=ctx(country="JP", tier="gold")))
+        wide = await api.ResolveAll(
+            pb.ResolveAllRequest(context=dict_to_struct({**WIDE, "country": "JP", "tier": "gold"}))
+        )
+        assert wide == narrow
+
+
+def deep_struct(levels: int) -> struct_pb2.Struct:
+    """`country` beside an attribute nesting lists `levels` deep (protobuf itself parses lists
+    past vexil's limit of 32, objects not)."""
+    value = struct_pb2.Value(string_value="leaf")
+    for _ in range(levels):
+        outer = struct_pb2.Value()
+        outer.list_value.values.add().CopyFrom(value)
+        value = outer
+    top = struct_pb2.Struct()
+    top.fields["deep"].CopyFrom(value)
+    top.fields["country"].string_value = "JP"
+    return top
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_context_limits_hold_whatever_the_rule_reads(flagd_server: Connected, version: str) -> None:
+    """Too deep (33 levels) or too large (over 64 KiB encoded) is INVALID_ARGUMENT, as for
+    Evaluate, even though the rule reads only `country`; 32 levels are fine."""
+    pb, service = (evaluation_v1, EVALUATION_V1) if version == "v1" else (evaluation_v2, EVALUATION_V2)
+    api = stub(flagd_server.channel, service)
+    fine = await api.ResolveString(pb.ResolveStringRequest(flag_key="color", context=deep_struct(32)))
+    assert fine.reason == "TARGETING_MATCH"
+    too_deep = pb.ResolveStringRequest(flag_key="color", context=deep_struct(33))
+    assert await status_of(api.ResolveString(too_deep)) == grpc.StatusCode.INVALID_ARGUMENT
+    large = pb.ResolveStringRequest(
+        flag_key="color", context=ctx(country="JP", blob="x" * (MAX_CONTEXT_BYTES + 1))
+    )
+    assert await status_of(api.ResolveString(large)) == grpc.StatusCode.INVALID_ARGUMENT
+    if version == "v1":
+        assert await status_of(api.ResolveAll(pb.ResolveAllRequest(context=deep_struct(33)))) == (
+            grpc.StatusCode.INVALID_ARGUMENT
+        )
+
+
+async def test_a_rule_reading_one_attribute_converts_one(
+    flagd_server: Connected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wide context reaches the engine unconverted: only what the rule reads is."""
+    seen: list[Any] = []
+    evaluate = Snapshot.evaluate
+
+    def spy(snapshot: Snapshot, key: str, context: Any, value_type: ValueType = ValueType.ANY) -> Any:
+        seen.append(context)
+        return evaluate(snapshot, key, context, value_type)
+
+    monkeypatch.setattr(Snapshot, "evaluate", spy)
+    api = stub(flagd_server.channel, EVALUATION_V2)
+    sent = dict_to_struct({**WIDE, "country": "JP"})
+    res = await api.ResolveString(evaluation_v2.ResolveStringRequest(flag_key="color", context=sent))
+    assert res.reason == "TARGETING_MATCH"
+    assert len(seen) == 1 and len(seen[0]) == len(WIDE) + 1
+    assert seen[0].converted == 1

@@ -4,12 +4,15 @@ The server encodes each answer once per snapshot and sends the bytes as they are
 reads the raw bytes off the wire (no deserializer) and compares them with the message built
 here from a table written in the test, serialized by protobuf: every field (value of each type,
 variant, reason, error code and message, flag and config versions, flag metadata) for static,
-targeting, fractional, disabled, killed, missing and erroneous flags.  After a write or a kill
-the answers follow the new snapshot.
+targeting, fractional, disabled, killed, missing and erroneous flags, and a rule the compiler
+folds to a constant.  EvaluateAll joins the answers of context-independent flags once per snapshot
+and evaluates only the others: the flags' order interleaves the two kinds, and the bulk metrics
+count every result by its reason.  After a write or a kill the answers follow the new snapshot.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from tests.support.flags import flag_pb
+from tests.support.ops import scrape
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.v1 import admin_pb2, evaluation_pb2
 
@@ -56,6 +60,14 @@ FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("ratio", {"variants": {"half": 0.5, "whole": 1.0}, "default": "half"}),
     ("settings", {"variants": {"cfg": {"a": [1, "x"], "b": None}}, "default": "cfg"}),
     ("killed", {"default": "on"}),
+    (
+        "folded",
+        {
+            "variants": COLOURS,
+            "default": "red",
+            "targeting": {"if": [{"==": [1, 2]}, "blue", None]},
+        },
+    ),
 ]
 CONTEXT = {"country": "DE", "targetingKey": "user-7", "colour": "green"}
 STATIC_METADATA = {"team": "checkout", "tier": 2}
@@ -70,6 +82,7 @@ BULK = {
     "ratio": R.VALUE_TYPE_DOUBLE,
     "settings": R.VALUE_TYPE_OBJECT,
     "killed": R.VALUE_TYPE_BOOL,
+    "folded": R.VALUE_TYPE_STRING,
 }
 """Each flag's answer to EvaluateAll (which asks for no type) is its answer to this type."""
 
@@ -124,6 +137,9 @@ def expected(config_version: int, killed_env: bool = False) -> dict[tuple[str, i
             reason=R.REASON_STATIC,
         ),
         ("killed", R.VALUE_TYPE_BOOL): answer("killed", version=2, **disabled),
+        ("folded", R.VALUE_TYPE_STRING): answer(
+            "folded", string_value="r", variant="red", reason=R.REASON_DEFAULT
+        ),
         ("missing", R.VALUE_TYPE_BOOL): answer(
             "missing",
             version=0,
@@ -214,3 +230,53 @@ async def test_answers_follow_each_change(served: Connected) -> None:
         config_version=version,
     )
     same(got, want)
+
+
+async def bulk_counts(conn: Connected) -> Counter[str]:
+    """The server's `vexil_evaluations_total{flag="(bulk)"}` by reason."""
+    samples = await scrape(conn.app)
+    series = samples.series("vexil_evaluations_total", lambda labels: labels.get("flag") == "(bulk)")
+    return Counter({sample.labels["reason"]: int(sample.value) for sample in series})
+
+
+async def test_bulk_answers_are_counted_by_reason(served: Connected) -> None:
+    """Context-independent results are counted once per snapshot, yet every call counts each of
+    its results once: the counts are those of the answers in the table, call by call."""
+
+    def reasons(keys: list[str], table: dict[tuple[str, int], R.EvaluateResponse]) -> Counter[str]:
+        return Counter(
+            R.Reason.Name(table[(key, BULK.get(key, R.VALUE_TYPE_BOOL))].reason)[7:] for key in keys
+        )
+
+    table = expected(await config_version(served))
+    before = await bulk_counts(served)
+    for _ in range(3):
+        await served.evaluation.EvaluateAll(R.EvaluateAllRequest(context=struct(CONTEXT)))
+    named = ["static", "targeted", "missing", "killed"]
+    await served.evaluation.EvaluateAll(R.EvaluateAllRequest(context=struct(CONTEXT), flag_keys=named))
+    want = Counter()
+    for _ in range(3):
+        want.update(reasons(sorted(BULK), table))
+    want.update(reasons(named, table))
+    got = await bulk_counts(served) - before
+    assert got == want
+
+
+async def test_answers_made_per_call_are_not_kept(served: Connected) -> None:
+    """An error naming something of the call is encoded per call: however many calls, what the
+    snapshot keeps stays bounded by the flags' own resolutions."""
+    snapshot = served.app.cache.get(served.app.service.environment(""))
+
+    def held() -> int:
+        tables = [part[1] for part in snapshot.memo["bulk plan"].result().parts if isinstance(part, tuple)]
+        return len(snapshot.memo) + sum(len(table) for table in tables)
+
+    request = R.EvaluateAllRequest(context=struct(CONTEXT))
+    for _ in range(2):
+        await served.evaluation.EvaluateAll(request)
+    before = held()
+    for _ in range(20):
+        response = await served.evaluation.EvaluateAll(request)
+        errors = [r.error_message for r in response.results if r.reason == R.REASON_ERROR]
+        assert errors == [NOT_A_VARIANT]
+    assert held() == before

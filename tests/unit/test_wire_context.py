@@ -6,6 +6,7 @@ vexil reads integral ones as int, as flagd does); requests are built with protob
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -18,7 +19,19 @@ from vexil.engine import Reason, compile_flag, evaluate
 from vexil.errors import InvalidArgument
 from vexil.v1 import evaluation_pb2
 from vexil.wire import struct_to_dict
-from vexil.wire_context import ContextView, Decoded, parse_context, request_decoder, split_field
+from vexil.wire_context import (
+    BULK_DICT_FIELDS,
+    COUNTED_BYTES,
+    LIST_WRAPPERS,
+    STRUCT_WRAPPERS,
+    ContextView,
+    Decoded,
+    for_bulk,
+    padded_bytes,
+    parse_context,
+    request_decoder,
+    split_field,
+)
 
 CONTEXTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     # (what the caller sends, what a rule reads)
@@ -50,6 +63,22 @@ def test_view_reads_what_the_caller_sent(sent: dict[str, Any], read: dict[str, A
         view["absent"]
 
 
+@pytest.mark.parametrize(("sent", "read"), CONTEXTS)
+def test_a_bulk_evaluation_reads_a_small_context_as_a_dict(
+    sent: dict[str, Any], read: dict[str, Any]
+) -> None:
+    plain = for_bulk(ContextView(parse_context(struct(sent).SerializeToString())))
+    assert plain.__class__ is dict and plain == read
+    assert all(type(plain[key]) is type(value) for key, value in read.items())
+
+
+def test_a_bulk_evaluation_keeps_a_wide_context_a_view() -> None:
+    wide = {f"attr{i:04d}": i for i in range(BULK_DICT_FIELDS + 1)}
+    view = ContextView(parse_context(struct(wide).SerializeToString()))
+    assert for_bulk(view) is view and view.converted == 0
+    assert for_bulk(wide) is wide  # a context already plain is left as it is
+
+
 def test_a_rule_reading_one_attribute_converts_one() -> None:
     wide = {f"attr{i:04d}": f"v{i:010d}" for i in range(2000)} | {"country": "DE"}
     view = ContextView(parse_context(struct(wide).SerializeToString()))
@@ -72,8 +101,9 @@ def nested(levels: list[str]) -> dict[str, Any]:
     return {"a": value}
 
 
-def encoded_nested(levels: list[str]) -> bytes:
-    """Built with protobuf messages, not `update`, which refuses deep nesting itself."""
+def encoded_nested(levels: list[str], filler: str = "") -> bytes:
+    """Built with protobuf messages, not `update`, which refuses deep nesting itself; `filler`
+    (when given) is a flat attribute `b` beside `a`."""
     leaf = struct_pb2.Value(string_value="leaf")
     for kind in reversed(levels):
         outer = struct_pb2.Value()
@@ -84,18 +114,21 @@ def encoded_nested(levels: list[str]) -> bytes:
         leaf = outer
     top = struct_pb2.Struct()
     top.fields["a"].CopyFrom(leaf)
+    if filler:
+        top.fields["b"].string_value = filler
     return top.SerializeToString()
 
 
 def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
     """Whatever the mix, a context is accepted exactly when converting it whole (what every call
-    did before) accepts it, whether or not a rule reads the deep attribute."""
+    did before) accepts it, whether or not a rule reads the deep attribute, and whether it is
+    small or large enough to skip counting its nesting bytes (`COUNTED_BYTES`)."""
     rng = random.Random(20261206)
     mixes = [["s"] * n for n in range(20, 40)] + [["l"] * n for n in range(20, 52)]
     mixes += [[rng.choice("sl") for _ in range(rng.randint(20, 50))] for _ in range(400)]
     accepted = refused = 0
-    for levels in mixes:
-        raw = encoded_nested(levels)
+    for levels, filler in itertools.product(mixes, ("", "x" * (COUNTED_BYTES + 1))):
+        raw = encoded_nested(levels, filler)
         try:
             reference = struct_pb2.Struct.FromString(raw)
             struct_to_dict(reference, field="context")
@@ -105,7 +138,7 @@ def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
             within = True
         if within:
             accepted += 1
-            assert len(ContextView(parse_context(raw))) == 1, levels
+            assert len(ContextView(parse_context(raw))) == 1 + bool(filler), levels
         else:
             refused += 1
             with pytest.raises((InvalidArgument, DecodeError)) as exc:
@@ -113,6 +146,22 @@ def test_depth_limit_holds_for_every_mix_of_objects_and_lists() -> None:
             if isinstance(exc.value, InvalidArgument):
                 assert "32 levels" in exc.value.message
     assert accepted > 50 and refused > 50  # the mixes straddle the limit
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 127, 128, 16_000, 16_383, 16_384, 60_000])
+def test_padding_wraps_a_context_of_any_size(size: int) -> None:
+    """The padded bytes parse (the fast path; a wrong length would send every context to the
+    slow exact check) and hold the very context sent, `PADDING` message levels down."""
+    sent = struct({"s": "x" * size}) if size else struct({})
+    outer = struct_pb2.Struct.FromString(padded_bytes(sent.SerializeToString()))
+    inner = outer
+    for _ in range(STRUCT_WRAPPERS):
+        assert list(inner.fields) == [""]
+        inner = inner.fields[""].struct_value
+    for _ in range(LIST_WRAPPERS):
+        assert len(inner.fields[""].list_value.values) == 1
+        inner = inner.fields[""].list_value.values[0].struct_value
+    assert inner == sent
 
 
 def test_size_limit_is_the_encoded_context() -> None:

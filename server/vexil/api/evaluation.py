@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 
 import grpc
 
 from vexil import identity
-from vexil.answers import Answer, BulkAnswer, answer, keys_of, serialize
+from vexil.answers import Answer, BulkAnswer, answer, bulk_answer, serialize
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument
 from vexil.follow import Changed, Heartbeat, Item, follow
 from vexil.hub import Hub
 from vexil.model import Change, ChangeKind
-from vexil.pacing import Pacer
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import status
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 from vexil.wire import change_to_pb, environment_to_pb, flag_to_pb
-from vexil.wire_context import Decoded, from_message, request_decoder
+from vexil.wire_context import Decoded, as_decoded, request_decoder
 
 WatchEvent = evaluation_pb2.WatchEvent
+T = TypeVar("T")
 SERVICE = "vexil.v1.EvaluationService"
 CONTEXT_FIELD = evaluation_pb2.EvaluateRequest.DESCRIPTOR.fields_by_name["context"].number
 ALL_CONTEXT_FIELD = evaluation_pb2.EvaluateAllRequest.DESCRIPTOR.fields_by_name["context"].number
@@ -68,35 +69,32 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     def _snapshot(self, environment: str) -> Snapshot:
         return self.cache.get(self.service.environment(environment or identity.default_environment()))
 
+    def _read(self, request: Any, check: Callable[[Any], T]) -> tuple[T, Snapshot, Mapping[str, Any]]:
+        """What an evaluation request asks (`check` reads and checks its message), the snapshot of
+        its environment and its context: every evaluation refuses a bad request in that order."""
+        decoded = as_decoded(request)
+        asked = check(decoded.message)
+        snapshot = self._snapshot(decoded.message.environment)
+        return asked, snapshot, decoded.checked_context()
+
     @status.unary
     async def Evaluate(
         self, request: Decoded | evaluation_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> Answer:
-        if request.__class__ is not Decoded:  # called directly, not through `add_to_server`
-            request = from_message(request)
-        assert isinstance(request, Decoded)
-        message = request.message
-        if not message.flag_key:
-            raise InvalidArgument("name the flag to evaluate", "flag_key")
-        value_type = VALUE_TYPES.get(message.value_type)
-        if value_type is None:
-            raise InvalidArgument(f"unknown value type {message.value_type}", "value_type")
-        snapshot = self._snapshot(message.environment)
-        if request.problem is not None:
-            raise request.problem
-        resolution, version = snapshot.evaluate(message.flag_key, request.context, value_type)
-        return answer(snapshot, message.flag_key, resolution, version)
+        (key, value_type), snapshot, ctx = self._read(request, flag_and_type)
+        resolution, version = snapshot.evaluate(key, ctx, value_type)
+        return answer(snapshot, key, resolution, version)
 
     @status.unary
     async def EvaluateAll(
         self, request: Decoded | evaluation_pb2.EvaluateAllRequest, context: grpc.aio.ServicerContext
     ) -> BulkAnswer:
-        if request.__class__ is not Decoded:
-            request = from_message(request)
-        assert isinstance(request, Decoded)
-        message = request.message
-        # Each key once, in the order first named: a request repeating one key 300,000 times
-        # must not make the server evaluate and answer it 300,000 times.
+        keys, snapshot, ctx = self._read(request, self._distinct_keys)
+        return await bulk_answer(snapshot, ctx, keys)
+
+    def _distinct_keys(self, message: evaluation_pb2.EvaluateAllRequest) -> list[str]:
+        """Each key once, in the order first named: a request repeating one key 300,000 times
+        must not make the server evaluate and answer it 300,000 times."""
         keys = list(dict.fromkeys(message.flag_keys))
         if len(keys) > self.max_keys:
             raise InvalidArgument(
@@ -104,20 +102,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
                 "or name none to evaluate every flag",
                 "flag_keys",
             )
-        snapshot = self._snapshot(message.environment)
-        if request.problem is not None:
-            raise request.problem
-        ctx = request.context
-        if not keys:
-            keys = keys_of(snapshot)
-        results = []
-        evaluate = snapshot.evaluate
-        pacer = Pacer()
-        for key in keys:
-            await pacer.tick()
-            resolution, version = evaluate(key, ctx)
-            results.append(answer(snapshot, key, resolution, version))
-        return BulkAnswer(results, snapshot.config_version)
+        return keys
 
     @status.streaming
     def Watch(
@@ -135,6 +120,16 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             return snapshot_event(item.snapshot, keys, item.reason)
 
         return follow(env, self.cache, self.hub, self.heartbeat_seconds, encode, since=since, flag_keys=keys)
+
+
+def flag_and_type(message: evaluation_pb2.EvaluateRequest) -> tuple[str, ValueType]:
+    """The flag an Evaluate asks for, and the type it asks for it as."""
+    if not message.flag_key:
+        raise InvalidArgument("name the flag to evaluate", "flag_key")
+    value_type = VALUE_TYPES.get(message.value_type)
+    if value_type is None:
+        raise InvalidArgument(f"unknown value type {message.value_type}", "value_type")
+    return message.flag_key, value_type
 
 
 def add_to_server(servicer: EvaluationServicer, server: grpc.aio.Server) -> None:

@@ -16,12 +16,14 @@ The environment comes from the `flagd-selector` header (see `flagd_selector`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
 from vexil.engine import ErrorCode, Resolution, ValueType
 from vexil.flagd_compat.metadata import merged_metadata
@@ -33,9 +35,10 @@ from vexil.pacing import Pacer
 from vexil.reasons import Reason
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
-from vexil.transport import status
+from vexil.transport import flagd_protos, status
 from vexil.transport.flagd_protos import evaluation_v1, evaluation_v2
-from vexil.wire import context_from_request, dict_to_struct
+from vexil.wire import dict_to_struct
+from vexil.wire_context import Decoded, as_decoded, for_bulk, request_decoder
 
 ERROR_STATUS = {
     ErrorCode.FLAG_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -71,10 +74,24 @@ def changed_flags(change: Change, snapshot: Snapshot) -> dict[str, str]:
     return {change.flag_key: CHANGE_TYPES.get(change.kind, "update")}
 
 
+def _resolver(value_type: ValueType, response: str) -> Callable[..., Awaitable[Message]]:
+    """The handler of one typed resolution (`ResolveBoolean`, ...): `_resolve` for that type,
+    answered with the version's `response` message."""
+
+    @status.unary
+    async def resolve(self: FlagdEvaluation, request: Any, context: grpc.aio.ServicerContext) -> Message:
+        return await self._resolve(request, context, value_type, getattr(self.pb, response))
+
+    resolve.__name__ = resolve.__qualname__ = response.removesuffix("Response")
+    return resolve
+
+
 class FlagdEvaluation:
-    """The handlers flagd's v1 and v2 evaluation services share; `pb` is the version's messages."""
+    """The handlers flagd's v1 and v2 evaluation services share; `pb` is the version's messages,
+    `descriptor` the service they implement."""
 
     pb: ClassVar[ModuleType]
+    descriptor: ClassVar[ServiceDescriptor]
 
     def __init__(self, service: FlagService, hub: Hub, keep_alive_seconds: float = 15.0) -> None:
         self.service = service
@@ -89,13 +106,14 @@ class FlagdEvaluation:
 
     async def _resolve(
         self,
-        request: Any,
+        request: Decoded | Message,
         context: grpc.aio.ServicerContext,
         value_type: ValueType,
         response_type: type[Message],
     ) -> Message:
+        request = as_decoded(request)
         snapshot = self.cache.get(self._environment(context))
-        resolution, _ = snapshot.evaluate(request.flag_key, context_from_request(request), value_type)
+        resolution, _ = snapshot.evaluate(request.flag_key, request.checked_context(), value_type)
         if resolution.error_code is not None:
             code = resolution.error_code
             await status.refuse(context, ERROR_STATUS[code], resolution.error_message, ERROR_REASON[code])
@@ -128,25 +146,11 @@ class FlagdEvaluation:
             dict_to_struct(metadata, response.metadata)
         return response
 
-    @status.unary
-    async def ResolveBoolean(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
-        return await self._resolve(request, context, ValueType.BOOL, self.pb.ResolveBooleanResponse)
-
-    @status.unary
-    async def ResolveString(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
-        return await self._resolve(request, context, ValueType.STRING, self.pb.ResolveStringResponse)
-
-    @status.unary
-    async def ResolveFloat(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
-        return await self._resolve(request, context, ValueType.FLOAT, self.pb.ResolveFloatResponse)
-
-    @status.unary
-    async def ResolveInt(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
-        return await self._resolve(request, context, ValueType.INT, self.pb.ResolveIntResponse)
-
-    @status.unary
-    async def ResolveObject(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
-        return await self._resolve(request, context, ValueType.OBJECT, self.pb.ResolveObjectResponse)
+    ResolveBoolean = _resolver(ValueType.BOOL, "ResolveBooleanResponse")
+    ResolveString = _resolver(ValueType.STRING, "ResolveStringResponse")
+    ResolveFloat = _resolver(ValueType.FLOAT, "ResolveFloatResponse")
+    ResolveInt = _resolver(ValueType.INT, "ResolveIntResponse")
+    ResolveObject = _resolver(ValueType.OBJECT, "ResolveObjectResponse")
 
     # -- events ------------------------------------------------------------------------------
 
@@ -187,18 +191,21 @@ class FlagdEvaluationV2(FlagdEvaluation):
     """flagd.evaluation.v2.Service: what current flagd providers call."""
 
     pb: ClassVar[ModuleType] = evaluation_v2
+    descriptor: ClassVar[ServiceDescriptor] = flagd_protos.EVALUATION_V2
 
 
 class FlagdEvaluationV1(FlagdEvaluation):
     """flagd.evaluation.v1.Service: the older protocol, with ResolveAll."""
 
     pb: ClassVar[ModuleType] = evaluation_v1
+    descriptor: ClassVar[ServiceDescriptor] = flagd_protos.EVALUATION_V1
 
     @status.unary
-    async def ResolveAll(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def ResolveAll(self, request: Decoded | Message, context: grpc.aio.ServicerContext) -> Message:
         """Every flag with a value for this context (as flagd: flags without one are left out)."""
+        request = as_decoded(request)
         snapshot = self.cache.get(self._environment(context))
-        ctx = context_from_request(request)
+        ctx = for_bulk(request.checked_context())
         response = evaluation_v1.ResolveAllResponse()
         pacer = Pacer()
         for key in sorted(snapshot.entries):
@@ -210,6 +217,23 @@ class FlagdEvaluationV1(FlagdEvaluation):
         if snapshot.environment.metadata:
             dict_to_struct(snapshot.environment.metadata, response.metadata)
         return response
+
+
+def add_to_server(servicer: FlagdEvaluation, server: grpc.aio.Server) -> None:
+    """Register the service as `flagd_protos.add_servicer` does, but with the resolutions decoding
+    the context lazily (`wire_context`), as vexil's Evaluate does: a rule reading one attribute
+    of a 50 KB context converts that one."""
+    handlers = flagd_protos.method_handlers(servicer.descriptor, servicer)
+    for method in servicer.descriptor.methods:
+        request = GetMessageClass(method.input_type)
+        if "context" in request.DESCRIPTOR.fields_by_name and not method.server_streaming:
+            field = request.DESCRIPTOR.fields_by_name["context"].number
+            handlers[method.name] = handlers[method.name]._replace(
+                request_deserializer=request_decoder(request, field)
+            )
+    name = servicer.descriptor.full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
 
 
 def _any_flag(resolution: Resolution, metadata: Mapping[str, Any]) -> Message | None:

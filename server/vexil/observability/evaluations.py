@@ -62,6 +62,8 @@ def _vexil_single(counts: EvaluationCounts) -> Observe:
 def _vexil_bulk(counts: EvaluationCounts) -> Observe:
     def observe(request: Any, response: Any, code: str) -> None:
         if response is not None:
+            for reason, count in response.counted.items():
+                counts.record_bulk(VEXIL_REASONS.get(reason, "UNKNOWN"), count)
             for result in response.results:
                 counts.record_bulk(VEXIL_REASONS.get(result.reason, "UNKNOWN"))
 

@@ -217,9 +217,9 @@ class EvaluationCounts:
                 counts = self._by_flag[key] = {}
         counts[reason] = counts.get(reason, 0) + 1
 
-    def record_bulk(self, reason: str) -> None:
-        """One flag resolved as part of a bulk answer."""
-        self._bulk[reason] = self._bulk.get(reason, 0) + 1
+    def record_bulk(self, reason: str, count: int = 1) -> None:
+        """`count` flags resolved with `reason` as part of a bulk answer."""
+        self._bulk[reason] = self._bulk.get(reason, 0) + count
 
     @property
     def labelled_flags(self) -> int:
