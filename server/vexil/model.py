@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from vexil.errors import InvalidArgument
+
 T = TypeVar("T")
 
 JSON = Any
@@ -22,6 +24,35 @@ JSON = Any
 
 FLAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,62}")
+
+
+def _shown(value: object, limit: int) -> str:
+    """A rejected name as the message quotes it: cut short, so a hostile megabyte is not echoed."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_flag_key(key: str, field: str = "key") -> str:
+    """The one check of a flag key (the API, the stores, the console). Keys become part of
+    DynamoDB keys (`FLAG#<env>#<key>`), so '#' and friends are refused."""
+    if isinstance(key, str) and FLAG_KEY_PATTERN.fullmatch(key):
+        return key
+    if key == "":
+        raise InvalidArgument("a flag key is required", field)
+    raise InvalidArgument(
+        f"{_shown(key, 140)} is not a valid flag key: use 1-128 characters from A-Z a-z 0-9 _ . -", field
+    )
+
+
+def check_environment_name(name: str, field: str = "environment") -> str:
+    """The one check of an environment name (it is part of every DynamoDB key of the environment)."""
+    if isinstance(name, str) and ENVIRONMENT_PATTERN.fullmatch(name):
+        return name
+    raise InvalidArgument(
+        f"{_shown(name, 70)} is not a valid environment name: use 1-63 characters from a-z 0-9 _ -, "
+        "starting with a letter or digit",
+        field,
+    )
 
 
 class FlagState(StrEnum):

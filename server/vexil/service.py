@@ -27,8 +27,6 @@ from vexil.errors import (
 )
 from vexil.identity import require_environment
 from vexil.model import (
-    ENVIRONMENT_PATTERN,
-    FLAG_KEY_PATTERN,
     Change,
     ChangeKind,
     Environment,
@@ -36,6 +34,7 @@ from vexil.model import (
     FlagRevision,
     FlagState,
     Page,
+    check_flag_key,
 )
 from vexil.store import records
 from vexil.store.base import FlagStore
@@ -45,23 +44,6 @@ MAX_PAGE_SIZE = 1000
 WRITE_ATTEMPTS = 5
 """How often a write that did not name a version re-reads and tries again when another write
 lands between its read and its conditional write (each attempt is one read and one write)."""
-
-
-def validate_key(key: str, field: str = "key") -> None:
-    if not key:
-        raise InvalidArgument("a flag key is required", field)
-    if not FLAG_KEY_PATTERN.fullmatch(key):
-        raise InvalidArgument(
-            f"'{key[:140]}' is not a valid flag key: use 1-128 characters from A-Z a-z 0-9 _ . -", field
-        )
-
-
-def validate_environment_name(name: str) -> None:
-    if not ENVIRONMENT_PATTERN.fullmatch(name):
-        raise InvalidArgument(
-            f"'{name[:70]}' is not a valid environment name: lowercase letters, digits, _ and -",
-            "environment",
-        )
 
 
 def definition_size(flag: Flag) -> int:
@@ -132,7 +114,7 @@ class FlagService:
         file or import that brings new evaluators along with the flags that use them).
         `lenient`: accept what flagd loads (a flags file), whose mistakes answer at evaluation
         time as flagd answers; the admin API is always strict."""
-        validate_key(flag.key, "flag.key")
+        check_flag_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
         records.check_portable(flag.variants, "flag.variants", depth=0)
         records.check_portable(flag.targeting, "flag.targeting")
@@ -260,7 +242,7 @@ class FlagService:
     async def delete_flag(
         self, environment: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
     ) -> Change:
-        validate_key(key)
+        check_flag_key(key)
         env = self.environment(environment)
         self.cache.require_store(env)
         change = await self.store.delete_flag(
@@ -269,7 +251,7 @@ class FlagService:
         return await self._applied(change)
 
     async def get_flag(self, environment: str, key: str) -> Flag:
-        validate_key(key)
+        check_flag_key(key)
         env = self.environment(environment)
         flag = await self.store.get_flag(env, key)
         if flag is None:
@@ -287,7 +269,7 @@ class FlagService:
     async def history(
         self, environment: str, key: str, *, size: int = 0, token: str = ""
     ) -> Page[FlagRevision]:
-        validate_key(key)
+        check_flag_key(key)
         env = self.environment(environment)
         page = await self.store.get_history(env, key, page_size=page_size(size, 50), page_token=token)
         if not page.items and not token:
@@ -304,7 +286,7 @@ class FlagService:
         actor: str,
         reason: str = "",
     ) -> Change:
-        validate_key(key)
+        check_flag_key(key)
         env = self.environment(environment)
         if to_version <= 0:
             raise InvalidArgument("name the version to roll back to (1 or more)", "to_version")

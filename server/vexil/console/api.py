@@ -24,8 +24,7 @@ from vexil.errors import Conflict, InvalidArgument, NotFound
 from vexil.flagfile import FLAG_FIELDS
 from vexil.flagfile import _flag as flag_from_definition
 from vexil.http.context import parse_request
-from vexil.model import Change, Flag, FlagRevision
-from vexil.service import validate_key
+from vexil.model import Change, Flag, FlagRevision, check_flag_key
 from vexil.snapshot import BrokenFlag, compile_entry
 from vexil.store.records import environment_to_record, flag_to_record
 
@@ -120,7 +119,7 @@ def draft_flag(body: Any, environment: str, key: str | None = None) -> Flag:
     flag_key = key if key is not None else body.get("key", "")
     if not isinstance(flag_key, str):
         raise InvalidArgument("must be a string", "flag.key")
-    validate_key(flag_key, "flag.key")
+    check_flag_key(flag_key, "flag.key")
     definition = {name: value for name, value in body.items() if name in FLAG_FIELDS and name != "state"}
     unknown = set(body) - FLAG_FIELDS - {"key"}
     if unknown:

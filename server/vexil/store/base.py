@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-from vexil.model import Change, Environment, Flag, FlagRevision, Page
-from vexil.store import paging, records
+from vexil.model import Change, Environment, Flag, FlagRevision, Page, check_environment_name
+from vexil.store import paging
 from vexil.store.replicas import ReplicaRecord
 from vexil.store.writes import StoreWrites
 
@@ -77,7 +77,7 @@ class FlagStore(StoreWrites):
 
         The arguments are checked and the page token made here, once, so every backend refuses
         and pages alike; the backend's `_list_flags` only reads."""
-        records.check_environment_name(env)
+        check_environment_name(env)
         size = paging.clamp_page_size(page_size, 100)
         flags, more = await self._list_flags(
             env, owner=owner, tag=tag, size=size, after=paging.decode_token(page_token, "k")

@@ -73,7 +73,16 @@ from typing import Any, Unpack
 from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
-from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, Page
+from vexil.model import (
+    Change,
+    ChangeKind,
+    Environment,
+    Flag,
+    FlagRevision,
+    Page,
+    check_environment_name,
+    check_flag_key,
+)
 from vexil.store import dynamodb_items as items
 from vexil.store import paging, records
 from vexil.store.base import FlagStore
@@ -245,7 +254,7 @@ class DynamoStore(OwnsClient, FlagStore):
         return environment, [flags[key] for key in sorted(flags)]
 
     async def read_environment(self, env: str) -> Environment:
-        records.check_environment_name(env)
+        check_environment_name(env)
         return items.environment_from_item(env, await self._get(items.env_item_key(env)))
 
     async def get_flag(self, env: str, key: str) -> Flag | None:
@@ -351,7 +360,7 @@ class DynamoStore(OwnsClient, FlagStore):
     async def adopt(self, env: str, *, actor: str) -> str:
         """Its own item beside the environment item, so environment writes (which put that item
         whole) never erase it."""
-        records.check_environment_name(env)
+        check_environment_name(env)
         adoption_id = uuid.uuid4().hex
         await self._call(
             f"recording the adoption of {env}",
@@ -371,7 +380,7 @@ class DynamoStore(OwnsClient, FlagStore):
     async def put_replica(self, record: ReplicaRecord) -> None:
         """One PutItem of the replica's own record: no transaction, no `configVersion` bump, no
         change-log entry."""
-        records.check_environment_name(record.environment)
+        check_environment_name(record.environment)
         await self._call(
             f"recording replica {record.replica_id} for {record.environment}",
             "put_item",
@@ -915,9 +924,9 @@ class DynamoStore(OwnsClient, FlagStore):
     def _valid_identity(env: str, key: str = "") -> bool:
         """Reads of impossible names answer "nothing there" instead of building bad keys."""
         try:
-            records.check_environment_name(env)
+            check_environment_name(env)
             if key:
-                records.check_flag_key(key)
+                check_flag_key(key)
         except InvalidArgument:
             return False
         return True

@@ -27,7 +27,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from vexil.model import Change, Environment, Flag, FlagRevision, Page
+from vexil.model import Change, Environment, Flag, FlagRevision, Page, check_environment_name
 from vexil.store import paging, records
 from vexil.store.base import FlagStore
 from vexil.store.replicas import ReplicaRecord, live
@@ -83,14 +83,14 @@ class MemoryStore(FlagStore):
     # --- reads ----------------------------------------------------------------------------
 
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
-        records.check_environment_name(env)
+        check_environment_name(env)
         state = self._environments.get(env)
         if state is None:
             return Environment(name=env), []
         return state.environment, [state.flags[key] for key in state.sorted_keys]
 
     async def read_environment(self, env: str) -> Environment:
-        records.check_environment_name(env)
+        check_environment_name(env)
         state = self._environments.get(env)
         return Environment(name=env) if state is None else state.environment
 
@@ -158,14 +158,14 @@ class MemoryStore(FlagStore):
         return self._adoptions.get(env, "")
 
     async def adopt(self, env: str, *, actor: str) -> str:
-        records.check_environment_name(env)
+        check_environment_name(env)
         self._adoptions[env] = uuid.uuid4().hex
         return self._adoptions[env]
 
     # --- the replica registry: in one process, a registry of one -----------------------------
 
     async def put_replica(self, record: ReplicaRecord) -> None:
-        records.check_environment_name(record.environment)
+        check_environment_name(record.environment)
         self._replicas[(record.environment, record.replica_id)] = record
 
     async def list_replicas(self, env: str) -> list[ReplicaRecord]:

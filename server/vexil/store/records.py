@@ -23,8 +23,6 @@ from typing import Any
 
 from vexil.errors import Conflict, FlagAlreadyExists, FlagNotFound, InvalidArgument
 from vexil.model import (
-    ENVIRONMENT_PATTERN,
-    FLAG_KEY_PATTERN,
     JSON,
     Change,
     ChangeKind,
@@ -32,6 +30,8 @@ from vexil.model import (
     Flag,
     FlagRevision,
     FlagState,
+    check_environment_name,
+    check_flag_key,
 )
 
 MAX_ITEM_BYTES = 350 * 1024
@@ -166,21 +166,6 @@ def from_decimal(value: Any) -> JSON:
 
 
 # --- identity -----------------------------------------------------------------------------
-
-
-def check_environment_name(env: str) -> str:
-    if not isinstance(env, str) or not ENVIRONMENT_PATTERN.fullmatch(env):
-        raise InvalidArgument(
-            f"environment name {env!r} must match {ENVIRONMENT_PATTERN.pattern}", field="environment"
-        )
-    return env
-
-
-def check_flag_key(key: str) -> str:
-    """Keys become part of DynamoDB keys (`FLAG#<env>#<key>`), so '#' and friends are refused."""
-    if not isinstance(key, str) or not FLAG_KEY_PATTERN.fullmatch(key):
-        raise InvalidArgument(f"flag key {key!r} must match {FLAG_KEY_PATTERN.pattern}", field="key")
-    return key
 
 
 # --- flags --------------------------------------------------------------------------------

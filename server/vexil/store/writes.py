@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 
-from vexil.model import Change, ChangeKind, Environment, Flag
+from vexil.model import Change, ChangeKind, Environment, Flag, check_environment_name, check_flag_key
 from vexil.store import records
 
 BuildFlagWrite = Callable[[records.FlagRead], records.FlagWrite]
@@ -63,8 +63,8 @@ class StoreWrites(ABC):
         self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
     ) -> Change:
         """Remove a flag; its history stays.  `NotFound` if absent."""
-        records.check_environment_name(env)
-        records.check_flag_key(key)
+        check_environment_name(env)
+        check_flag_key(key)
         build = partial(
             records.delete_write, env, key, expected_version=expected_version, actor=actor, reason=reason
         )
