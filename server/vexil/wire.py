@@ -99,16 +99,6 @@ def dict_to_struct(obj: Mapping[str, Any], out: struct_pb2.Struct | None = None)
     return struct
 
 
-def context_from_request(request: Any) -> dict[str, Any]:
-    """The evaluation context of a request, checked against the size and depth limits."""
-    if not request.HasField("context"):
-        return {}
-    size = request.context.ByteSize()
-    if size > MAX_CONTEXT_BYTES:
-        raise InvalidArgument(f"{size} bytes; the limit is {MAX_CONTEXT_BYTES} bytes", "context")
-    return struct_to_dict(request.context, field="context")
-
-
 # -- time --------------------------------------------------------------------------------------
 
 
