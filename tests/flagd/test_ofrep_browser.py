@@ -164,17 +164,30 @@ async def text(page: Page, element: str) -> str:
     return await page.inner_text(f"#{element}")
 
 
+@contextlib.asynccontextmanager
+async def provider_page(
+    browser: Browser, origin: str, vexil: Connected, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Page, Recorder]]:
+    """The test page served from `origin`, its provider pointed at vexil's OFREP side, once the
+    provider has left "loading" (ready or failed); screenshot and closed afterwards."""
+    page = await browser.new_page()
+    seen = Recorder(page)
+    try:
+        await page.goto(f"{origin}/?ofrep=http://127.0.0.1:{vexil.app.http_port}")
+        await page.wait_for_function(
+            "document.getElementById('status').textContent !== 'loading'", timeout=WAIT_S * 1000
+        )
+        yield page, seen
+    finally:
+        await screenshot(page, request.node.name)
+        await page.close()
+
+
 async def test_the_web_provider_reads_polls_and_sees_changes(
     browser: Browser, vexil: Connected, origins: tuple[str, str], request: pytest.FixtureRequest
 ) -> None:
     allowed, _ = origins
-    page = await browser.new_page()
-    seen = Recorder(page)
-    try:
-        await page.goto(f"{allowed}/?ofrep=http://127.0.0.1:{vexil.app.http_port}")
-        await page.wait_for_function(
-            "document.getElementById('status').textContent !== 'loading'", timeout=WAIT_S * 1000
-        )
+    async with provider_page(browser, allowed, vexil, request) as (page, seen):
         assert await text(page, "status") == "ready", seen.console
         assert (await text(page, "bool"), await text(page, "text")) == ("true", "Grüß Gott")
         assert await text(page, "reason") == "TARGETING_MATCH"
@@ -190,28 +203,16 @@ async def test_the_web_provider_reads_polls_and_sees_changes(
         assert seen.statuses[-1] in (200, 304) and seen.statuses.count(200) >= 2, seen.statuses
         assert await text(page, "bool") == "true"
         assert seen.cors_errors() == []
-    finally:
-        await screenshot(page, request.node.name)
-        await page.close()
 
 
 async def test_a_foreign_origin_is_refused_by_the_browser(
     browser: Browser, vexil: Connected, origins: tuple[str, str], request: pytest.FixtureRequest
 ) -> None:
     _, foreign = origins
-    page = await browser.new_page()
-    seen = Recorder(page)
-    try:
-        await page.goto(f"{foreign}/?ofrep=http://127.0.0.1:{vexil.app.http_port}")
-        await page.wait_for_function(
-            "document.getElementById('status').textContent !== 'loading'", timeout=WAIT_S * 1000
-        )
+    async with provider_page(browser, foreign, vexil, request) as (page, seen):
         assert (await text(page, "status")).startswith("error"), seen.console
         # The code defaults: nothing vexil answered reached the page.
         assert (await text(page, "bool"), await text(page, "text")) == ("false", "code-default")
         await eventually(seen.cors_errors, lambda: f"no CORS error in the console: {seen.console}")
         assert any(foreign in line for line in seen.cors_errors()), seen.cors_errors()
         assert 200 not in seen.statuses
-    finally:
-        await screenshot(page, request.node.name)
-        await page.close()
