@@ -36,10 +36,8 @@ ANONYMOUS = "anonymous"
 """The role name evaluation quotas use for callers without credentials."""
 
 
-class QuotaExceeded(ResourceExhausted):
+class QuotaExceeded(ResourceExhausted, reason=Reason.EVALUATION_QUOTA_EXCEEDED):
     """A client went over its evaluation quota; `role` is its role (`anonymous` without one)."""
-
-    reason = Reason.EVALUATION_QUOTA_EXCEEDED
 
     def __init__(self, message: str, retry_after: float, role: str) -> None:
         super().__init__(message, retry_after=retry_after)
