@@ -8,12 +8,13 @@ import json
 import ssl
 
 import aiohttp
+import grpc
 import pytest
 
 from tests.support.flags import flag_pb
 from tests.support.pki import PkiFiles
-from tests.support.secure import Secure, open_secure
-from vexil.v1 import admin_pb2, evaluation_pb2
+from tests.support.secure import Secure, code_of, open_secure
+from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 
 STATUS_SEEN = {
     # caller -> environments GetStatus may name (the server serves local and beta)
@@ -100,3 +101,45 @@ async def test_the_local_profile_keeps_metrics_and_readiness_open(secure: Secure
     assert got == 200 and "vexil_" in body
     got, body = await _get(secure, pki, "/readyz")
     assert got == 200 and "environments" in json.loads(body)
+
+
+async def test_a_request_naming_no_environment_acts_in_the_credentials_only_one(secure: Secure) -> None:
+    """The server's default is `local`; credentials scoped to `beta` alone mean `beta` wherever a
+    request leaves its environment empty, on every RPC that takes one."""
+    md = secure.md("beta-admin")
+    admin = secure.admin
+    created = await admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("scoped")), metadata=md)
+    updated = await admin.UpdateFlag(
+        admin_pb2.UpdateFlagRequest(flag=flag_pb("scoped", default="on")), metadata=md
+    )
+    got = await admin.GetFlag(admin_pb2.GetFlagRequest(key="scoped"), metadata=md)
+    listed = await admin.ListFlags(admin_pb2.ListFlagsRequest(), metadata=md)
+    history = await admin.GetFlagHistory(admin_pb2.GetFlagHistoryRequest(key="scoped"), metadata=md)
+    rolled = await admin.RollbackFlag(admin_pb2.RollbackFlagRequest(key="scoped", to_version=1), metadata=md)
+    killed = await admin.SetKillSwitch(
+        admin_pb2.SetKillSwitchRequest(flag_key="scoped", killed=True, reason="test"), metadata=md
+    )
+    changes = await admin.ListChanges(admin_pb2.ListChangesRequest(), metadata=md)
+    environment = await admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(), metadata=md)
+    request = admin_pb2.UpdateEnvironmentRequest()
+    request.metadata.update({"team": "scoped"})
+    updated_environment = await admin.UpdateEnvironment(request, metadata=md)
+    evaluated = await secure.evaluation.Evaluate(
+        evaluation_pb2.EvaluateRequest(flag_key="scoped"), metadata=secure.md("beta-evaluator")
+    )
+    key = await secure.key_service.CreateKey(
+        keys_pb2.CreateKeyRequest(role=keys_pb2.ROLE_EVALUATOR), metadata=md
+    )
+    await admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key="scoped"), metadata=md)
+    absent = await code_of(
+        admin.GetFlag(admin_pb2.GetFlagRequest(key="scoped", environment="beta"), metadata=md)
+    )
+
+    flags = [created.flag, updated.flag, got, rolled.flag, killed.flag, *listed.flags]
+    assert [f.environment for f in flags] == ["beta"] * 6
+    assert [r.flag.environment for r in history.revisions] == ["beta", "beta"]
+    assert {c.environment for c in changes.changes} == {"beta"}
+    assert (environment.name, updated_environment.name) == ("beta", "beta")
+    assert evaluated.reason == evaluation_pb2.REASON_DISABLED  # the beta flag, killed above
+    assert key.key.environment == "beta"
+    assert absent[0] == grpc.StatusCode.NOT_FOUND  # DeleteFlag deleted the beta flag

@@ -131,7 +131,7 @@ def _env(request: web.Request, body: dict[str, Any] | None = None) -> str:
     name = body.get("environment", "") if body is not None else request.query.get("env", "")
     if not isinstance(name, str):
         raise InvalidArgument("must be an environment name", "environment")
-    return request.app[CONSOLE].service.environment(name or identity.default_environment())
+    return request.app[CONSOLE].service.environment(identity.requested_environment(name))
 
 
 def _text(body: dict[str, Any], name: str) -> str:

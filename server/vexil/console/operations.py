@@ -124,7 +124,7 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
     role = body.get("role")
     if role not in ROLES:
         raise InvalidArgument("name the key's role: evaluator, editor or admin", "role")
-    environment = body.get("environment") or identity.default_environment()
+    environment = identity.requested_environment(body.get("environment", ""))
     if not isinstance(environment, str):
         raise InvalidArgument("must be an environment name (or '*')", "environment")
     if environment != ALL_ENVIRONMENTS:
