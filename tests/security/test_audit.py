@@ -45,6 +45,24 @@ async def attempt(call: Any) -> None:
         await call
 
 
+async def test_key_changes_over_grpc_are_audited_with_the_actor_and_its_peer(
+    secure: Secure, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vexil.security.audit")
+    md = secure.md("root")
+    made = await secure.key_service.CreateKey(
+        keys_pb2.CreateKeyRequest(role=keys_pb2.ROLE_EVALUATOR), metadata=md
+    )
+    await secure.key_service.RotateKey(keys_pb2.RotateKeyRequest(id=made.key.id), metadata=md)
+    await secure.key_service.RevokeKey(keys_pb2.RevokeKeyRequest(id=made.key.id, reason="test"), metadata=md)
+    records = [r.audit for r in caplog.records if r.name == "vexil.security.audit"]  # type: ignore[attr-defined]
+    changes = {r["event"]: r for r in records if r.get("key_id") == made.key.id}
+    assert sorted(changes) == ["key.created", "key.revoked", "key.rotated"]
+    for event, record in changes.items():
+        assert record["actor"] == f"key:{secure.tokens['root'][4:20]}", event
+        assert record["peer"].startswith("ipv4:127.0.0.1:"), event
+
+
 async def test_key_operations_and_failures_are_audited_without_secrets(
     pki: PkiFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

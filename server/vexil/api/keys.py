@@ -11,6 +11,7 @@ from bootstrap (`vexil keys create --bootstrap`, `VEXIL_BOOTSTRAP_ADMIN_KEY`).
 from __future__ import annotations
 
 import time
+from typing import TypedDict
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -62,6 +63,22 @@ def key_to_pb(key: ApiKey, out: keys_pb2.ApiKey | None = None) -> keys_pb2.ApiKe
     return out
 
 
+class _Author(TypedDict):
+    """Who makes a key change, as `KeyManager` records it in the audit trail."""
+
+    actor: str
+    peer: str
+
+
+def _author(context: grpc.aio.ServicerContext) -> _Author:
+    return {"actor": identity.actor(context), "peer": context.peer() or ""}
+
+
+def _lifetime(ttl_seconds: int) -> float | None:
+    """A requested key lifetime; 0 (not given) is None, the key manager's default."""
+    return float(ttl_seconds) or None
+
+
 def _issued(issued: IssuedKey) -> keys_pb2.IssuedKey:
     response = keys_pb2.IssuedKey(token=issued.token)
     key_to_pb(issued.key, response.key)
@@ -83,7 +100,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
             return requested
         if requested and not ENVIRONMENT_PATTERN.fullmatch(requested):
             raise InvalidArgument(f"'{requested[:70]}' is not an environment name (or '*')", "environment")
-        return self.service.environment(requested or identity.default_environment())
+        return self.service.environment(identity.requested_environment(requested))
 
     def _check_scope(self, environment: str) -> None:
         if not may_manage(environment):
@@ -111,9 +128,8 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
             environment=environment,
             role=role,
             description=request.description,
-            lifetime=float(request.ttl_seconds) or None,
-            actor=identity.actor(context),
-            peer=context.peer() or "",
+            lifetime=_lifetime(request.ttl_seconds),
+            **_author(context),
         )
         return _issued(issued)
 
@@ -139,9 +155,8 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         issued = await self.keys.rotate(
             key.id,
             overlap=float(request.overlap_seconds) if request.HasField("overlap_seconds") else None,
-            lifetime=float(request.ttl_seconds) or None,
-            actor=identity.actor(context),
-            peer=context.peer() or "",
+            lifetime=_lifetime(request.ttl_seconds),
+            **_author(context),
         )
         return _issued(issued)
 
@@ -149,7 +164,5 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
     async def RevokeKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.ApiKey:
         self._require_auth()
         key = await self._managed(request.id)
-        revoked = await self.keys.revoke(
-            key.id, reason=request.reason, actor=identity.actor(context), peer=context.peer() or ""
-        )
+        revoked = await self.keys.revoke(key.id, reason=request.reason, **_author(context))
         return key_to_pb(revoked)
