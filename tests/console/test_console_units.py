@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 import pytest
+from aiohttp import web
 
 from tests.support.servers import running_app, server_settings
 from vexil.console import api as console_api
@@ -353,3 +354,45 @@ async def test_the_propagation_status_counts_the_replicas_and_names_the_laggards
         assert (status["applied"], status["total"], status["complete"]) == (0, 2, False)
         assert status["laggards"] == sorted(["zz-behind", app.fleet.replica_id])
         assert status["elapsedMs"] >= wait * 1000 and took < wait + 5  # it ends at its bound
+
+
+CONSOLE_ROUTES = {
+    # (method, path) -> the handler's module and name, as the console page calls them
+    ("GET", "/ui/api/session"): "signin.current",
+    ("POST", "/ui/api/session"): "signin.sign_in",
+    ("DELETE", "/ui/api/session"): "signin.sign_out",
+    ("GET", "/ui/api/flags"): "api.list_flags",
+    ("POST", "/ui/api/flags"): "api.create_flag",
+    ("GET", "/ui/api/flags/{key}"): "api.get_flag",
+    ("PUT", "/ui/api/flags/{key}"): "api.update_flag",
+    ("POST", "/ui/api/flags/{key}/try"): "api.try_flag",
+    ("GET", "/ui/api/flags/{key}/history"): "api.history",
+    ("POST", "/ui/api/flags/{key}/rollback"): "api.rollback",
+    ("GET", "/ui/api/changes"): "api.changes",
+    ("POST", "/ui/api/kill"): "api.kill",
+    ("GET", "/ui/api/propagation"): "api.propagation",
+    ("GET", "/ui/api/environment"): "api.environment",
+    ("GET", "/ui/api/events"): "events.events",
+    ("GET", "/ui/api/messages"): "i18n.messages",
+    ("GET", "/ui/api/health"): "operations.health_table",
+    ("GET", "/ui/api/keys"): "operations.list_keys",
+    ("POST", "/ui/api/keys"): "operations.create_key",
+    ("POST", "/ui/api/keys/{id}/rotate"): "operations.rotate_key",
+    ("POST", "/ui/api/keys/{id}/revoke"): "operations.revoke_key",
+}
+
+
+def test_each_console_route_reaches_its_handler() -> None:
+    from vexil.console import api, events, operations, signin
+
+    modules = {"api": api, "events": events, "i18n": i18n, "operations": operations, "signin": signin}
+    found = {}
+    for name, module in modules.items():
+        for route in module.routes():
+            assert isinstance(route, web.RouteDef), route
+            key = (route.method, route.path)
+            assert key not in found, f"{key} routed twice"
+            # the handler by the name it has in its module (an endpoint's wrapper is named `run`)
+            handler = [attr for attr, value in vars(module).items() if value is route.handler]
+            found[key] = f"{name}.{handler[0]}" if len(handler) == 1 else f"{name}: {handler}"
+    assert found == CONSOLE_ROUTES

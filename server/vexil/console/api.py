@@ -153,6 +153,10 @@ def _version(body: dict[str, Any], name: str) -> int | None:
 # -- flags -------------------------------------------------------------------------------------
 
 
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ui/api/flags")
 @endpoint(ADMIN + "ListFlags")
 async def list_flags(request: web.Request, caller: Caller) -> web.Response:
     """The environment's flags, filtered: `q` (key or description contains), `owner`, `tag`,
@@ -185,6 +189,7 @@ async def list_flags(request: web.Request, caller: Caller) -> web.Response:
     )
 
 
+@ROUTES.get("/ui/api/flags/{key}")
 @endpoint(ADMIN + "GetFlag")
 async def get_flag(request: web.Request, caller: Caller) -> web.Response:
     """One flag as stored, and the `$evaluators` its targeting uses."""
@@ -196,6 +201,7 @@ async def get_flag(request: web.Request, caller: Caller) -> web.Response:
     return ok({"flag": flag_to_record(flag), "evaluators": used})
 
 
+@ROUTES.post("/ui/api/flags")
 @endpoint(ADMIN + "CreateFlag")
 async def create_flag(request: web.Request, caller: Caller) -> web.Response:
     body = await read_json(request)
@@ -207,6 +213,7 @@ async def create_flag(request: web.Request, caller: Caller) -> web.Response:
     return ok({"flag": flag_to_record(change.flag)}, status=201)
 
 
+@ROUTES.put("/ui/api/flags/{key}")
 @endpoint(ADMIN + "UpdateFlag")
 async def update_flag(request: web.Request, caller: Caller) -> web.Response:
     """Replace a definition, conditional on `expectedVersion` (the version the edit started
@@ -234,6 +241,7 @@ async def update_flag(request: web.Request, caller: Caller) -> web.Response:
     return ok({"flag": flag_to_record(change.flag)})
 
 
+@ROUTES.post("/ui/api/flags/{key}/try")
 @endpoint(EVALUATE)
 async def try_flag(request: web.Request, caller: Caller) -> web.Response:
     """Evaluate the served flag, and a draft of it (if sent), for one context, side by side.
@@ -270,6 +278,7 @@ async def try_flag(request: web.Request, caller: Caller) -> web.Response:
 # -- history, rollback, changes ----------------------------------------------------------------
 
 
+@ROUTES.get("/ui/api/flags/{key}/history")
 @endpoint(ADMIN + "GetFlagHistory")
 async def history(request: web.Request, caller: Caller) -> web.Response:
     """A flag's revisions, newest first, each with its whole definition (the page diffs them)."""
@@ -278,6 +287,7 @@ async def history(request: web.Request, caller: Caller) -> web.Response:
     return ok({"revisions": [revision_json(r) for r in page.items], "more": bool(page.next_token)})
 
 
+@ROUTES.post("/ui/api/flags/{key}/rollback")
 @endpoint(ADMIN + "RollbackFlag")
 async def rollback(request: web.Request, caller: Caller) -> web.Response:
     body = await read_json(request)
@@ -295,6 +305,7 @@ async def rollback(request: web.Request, caller: Caller) -> web.Response:
     return ok({"flag": flag_to_record(change.flag)})
 
 
+@ROUTES.get("/ui/api/changes")
 @endpoint(ADMIN + "ListChanges")
 async def changes(request: web.Request, caller: Caller) -> web.Response:
     """The newest changes of the environment (newest first), filtered by `flag`, `actor`
@@ -316,6 +327,7 @@ async def changes(request: web.Request, caller: Caller) -> web.Response:
 # -- kill switch, environment ------------------------------------------------------------------
 
 
+@ROUTES.post("/ui/api/kill")
 @endpoint(ADMIN + "SetKillSwitch")
 async def kill(request: web.Request, caller: Caller) -> web.Response:
     """Kill or revive one flag (`key`) or the whole environment (no `key`), with a reason."""
@@ -341,6 +353,7 @@ async def kill(request: web.Request, caller: Caller) -> web.Response:
     )
 
 
+@ROUTES.get("/ui/api/propagation")
 @endpoint(ADMIN + "WaitForPropagation")
 async def propagation(request: web.Request, caller: Caller) -> web.Response:
     """How far `version` of the environment has reached the fleet, asked by the page after a
@@ -365,6 +378,7 @@ async def propagation(request: web.Request, caller: Caller) -> web.Response:
     )
 
 
+@ROUTES.get("/ui/api/environment")
 @endpoint(ADMIN + "GetEnvironment")
 async def environment(request: web.Request, caller: Caller) -> web.Response:
     return ok(
@@ -372,17 +386,5 @@ async def environment(request: web.Request, caller: Caller) -> web.Response:
     )
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/ui/api/flags", list_flags),
-        web.post("/ui/api/flags", create_flag),
-        web.get("/ui/api/flags/{key}", get_flag),
-        web.put("/ui/api/flags/{key}", update_flag),
-        web.post("/ui/api/flags/{key}/try", try_flag),
-        web.get("/ui/api/flags/{key}/history", history),
-        web.post("/ui/api/flags/{key}/rollback", rollback),
-        web.get("/ui/api/changes", changes),
-        web.post("/ui/api/kill", kill),
-        web.get("/ui/api/propagation", propagation),
-        web.get("/ui/api/environment", environment),
-    ]
+def routes() -> list[web.AbstractRouteDef]:
+    return list(ROUTES)

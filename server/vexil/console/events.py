@@ -49,6 +49,10 @@ def encode(item: Item) -> bytes:
     return f"data: {json.dumps(data)}\n\n".encode()
 
 
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ui/api/events")
 @endpoint("/vexil.v1.AdminService/ListChanges")
 async def events(request: web.Request, caller: Caller) -> web.StreamResponse:
     console = request.app[CONSOLE]
@@ -86,5 +90,5 @@ async def events(request: web.Request, caller: Caller) -> web.StreamResponse:
     return response
 
 
-def routes() -> list[web.RouteDef]:
-    return [web.get("/ui/api/events", events)]
+def routes() -> list[web.AbstractRouteDef]:
+    return list(ROUTES)

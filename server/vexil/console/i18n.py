@@ -373,11 +373,15 @@ def negotiate(accept_language: str) -> str:
     return min(ranked)[2] if ranked else DEFAULT
 
 
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ui/api/messages")
 async def messages(request: web.Request) -> web.Response:
     chosen = request.query.get("lang", "")
     lang = chosen if chosen in CATALOGUES else negotiate(request.headers.get("Accept-Language", ""))
     return ok({"lang": lang, "messages": CATALOGUES[lang]})
 
 
-def routes() -> list[web.RouteDef]:
-    return [web.get("/ui/api/messages", messages)]
+def routes() -> list[web.AbstractRouteDef]:
+    return list(ROUTES)

@@ -46,6 +46,10 @@ def replicas_json(self_id: str, replicas: list[ReplicaRecord], now: float) -> li
     ]
 
 
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ui/api/health")
 @endpoint("/vexil.v1.AdminService/GetStatus")
 async def health_table(request: web.Request, caller: Caller) -> web.Response:
     console = request.app[CONSOLE]
@@ -107,6 +111,7 @@ async def _managed(request: web.Request) -> ApiKey:
     return key
 
 
+@ROUTES.get("/ui/api/keys")
 @endpoint("/vexil.v1.KeyService/ListKeys")
 async def list_keys(request: web.Request, caller: Caller) -> web.Response:
     _require_auth(request)
@@ -116,6 +121,7 @@ async def list_keys(request: web.Request, caller: Caller) -> web.Response:
     return ok({"keys": [key_json(k) for k in shown]})
 
 
+@ROUTES.post("/ui/api/keys")
 @endpoint("/vexil.v1.KeyService/CreateKey")
 async def create_key(request: web.Request, caller: Caller) -> web.Response:
     _require_auth(request)
@@ -146,6 +152,7 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
     return ok(issued_json(issued), status=201)
 
 
+@ROUTES.post("/ui/api/keys/{id}/rotate")
 @endpoint("/vexil.v1.KeyService/RotateKey")
 async def rotate_key(request: web.Request, caller: Caller) -> web.Response:
     _require_auth(request)
@@ -156,6 +163,7 @@ async def rotate_key(request: web.Request, caller: Caller) -> web.Response:
     return ok(issued_json(issued))
 
 
+@ROUTES.post("/ui/api/keys/{id}/revoke")
 @endpoint("/vexil.v1.KeyService/RevokeKey")
 async def revoke_key(request: web.Request, caller: Caller) -> web.Response:
     _require_auth(request)
@@ -170,11 +178,5 @@ async def revoke_key(request: web.Request, caller: Caller) -> web.Response:
     return ok({"key": key_json(revoked)})
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/ui/api/health", health_table),
-        web.get("/ui/api/keys", list_keys),
-        web.post("/ui/api/keys", create_key),
-        web.post("/ui/api/keys/{id}/rotate", rotate_key),
-        web.post("/ui/api/keys/{id}/revoke", revoke_key),
-    ]
+def routes() -> list[web.AbstractRouteDef]:
+    return list(ROUTES)

@@ -63,6 +63,10 @@ def describe(console: Console, caller: Caller) -> dict[str, Any]:
     }
 
 
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ui/api/session")
 async def current(request: web.Request) -> web.Response:
     """The session, if any; in the open local profile one is opened on first visit."""
     console = request.app[CONSOLE]
@@ -80,6 +84,7 @@ async def current(request: web.Request) -> web.Response:
     return ok(describe(console, caller))
 
 
+@ROUTES.post("/ui/api/session")
 async def sign_in(request: web.Request) -> web.Response:
     """`{"credential": "<API key or JWT>"}`: a session that ends with the credential, at most
     in an hour."""
@@ -109,6 +114,7 @@ async def sign_in(request: web.Request) -> web.Response:
     return response
 
 
+@ROUTES.delete("/ui/api/session")
 async def sign_out(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     session = console.sessions.get(request.cookies.get(COOKIE, ""))
@@ -121,9 +127,5 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/ui/api/session", current),
-        web.post("/ui/api/session", sign_in),
-        web.delete("/ui/api/session", sign_out),
-    ]
+def routes() -> list[web.AbstractRouteDef]:
+    return list(ROUTES)
