@@ -11,18 +11,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import auto
 
 from vexil.client.state import call_safely
+from vexil.model import NamedEnum
 
 
-class ChangeKind(StrEnum):
-    UPSERT = "UPSERT"
+class ChangeKind(NamedEnum):
+    """What a `ChangeEvent` reports."""
+
+    UPSERT = auto()
     """A flag was created or changed (including its per-flag kill switch)."""
-    DELETE = "DELETE"
-    ENVIRONMENT = "ENVIRONMENT"
+    DELETE = auto()
+    """A flag was deleted: evaluating it now answers the caller's default (FLAG_NOT_FOUND)."""
+    ENVIRONMENT = auto()
     """Kill switch, `$evaluators` or flag-set metadata of the environment."""
-    SNAPSHOT = "SNAPSHOT"
+    SNAPSHOT = auto()
     """A full snapshot (reconnect, resync) differed from the data held before."""
 
 

@@ -23,18 +23,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import auto
 from typing import Any
+
+from vexil.model import NamedEnum
 
 log = logging.getLogger("vexil.client")
 
 
-class ConnectionState(StrEnum):
-    NOT_READY = "NOT_READY"
-    READY = "READY"
-    STALE = "STALE"
-    ERROR = "ERROR"
-    CLOSED = "CLOSED"
+class ConnectionState(NamedEnum):
+    """Where the client stands with the server (the module docstring draws the transitions)."""
+
+    NOT_READY = auto()
+    """Not connected yet and no data: local mode answers the caller's defaults (PROVIDER_NOT_READY)."""
+    READY = auto()
+    """Following the server: the data is current."""
+    STALE = auto()
+    """Disconnected and reconnecting, or serving bootstrap data no server has confirmed yet:
+    local mode keeps serving the data it holds (`status().snapshot_age` says how old)."""
+    ERROR = auto()
+    """No usable connection for longer than the grace period, never connected, or credentials
+    refused (`StateEvent.fatal`: retrying will not help until they are fixed)."""
+    CLOSED = auto()
+    """`close()` was called: every getter returns the caller's default from now on."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import StrEnum, auto
 from typing import Any, Generic, TypeVar
 
 from vexil.errors import InvalidArgument
@@ -55,21 +55,39 @@ def check_environment_name(name: str, field: str = "environment") -> str:
     )
 
 
-class FlagState(StrEnum):
-    ENABLED = "ENABLED"
-    DISABLED = "DISABLED"
+class NamedEnum(StrEnum):
+    """A `StrEnum` whose `auto()` members take their own name as value (`StrEnum` itself would
+    lowercase it), for enums whose value is a wire or log name: the member and the string stored,
+    sent or logged cannot drift apart."""
+
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[str]) -> str:
+        return name
 
 
-class ChangeKind(StrEnum):
+class FlagState(NamedEnum):
+    """A flag's state (flagd's `state`), changed only by its kill switch."""
+
+    ENABLED = auto()
+    """Evaluation follows the flag's targeting and default variant."""
+    DISABLED = auto()
+    """Killed: every evaluation resolves DISABLED and callers fall back to their code defaults."""
+
+
+class ChangeKind(NamedEnum):
     """What a change-log entry did; one entry per write."""
 
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
-    ROLLBACK = "ROLLBACK"
-    KILL = "KILL"
+    CREATE = auto()
+    """A flag was created (its history continues if it existed before and was deleted)."""
+    UPDATE = auto()
+    """A flag's definition was replaced; its state (kill switch) is kept."""
+    DELETE = auto()
+    """A flag was deleted; its history stays readable."""
+    ROLLBACK = auto()
+    """A flag's definition went back to an earlier version's, written as a new version."""
+    KILL = auto()
     """Per-flag kill switch turned on or off (the flag's state changed)."""
-    ENVIRONMENT = "ENVIRONMENT"
+    ENVIRONMENT = auto()
     """Environment-level change: kill switch, `$evaluators` or flag-set metadata."""
 
 

@@ -9,6 +9,7 @@ Expected answers are computed here in plain Python, not by the engine.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -267,3 +268,62 @@ def test_a_fractional_over_100_buckets_is_valid() -> None:
     compiled = compile_flag(flag)
     seen = {evaluate(compiled, {"targetingKey": f"user-{i}"}).variant for i in range(2_000)}
     assert seen <= set(variants) and len(seen) > 80
+
+
+# -- the meter itself: one allowance per unit, per thread -----------------------------------------
+
+
+def test_each_unit_is_charged_apart_and_names_its_own_limit(small_budget: None) -> None:
+    budget.configure(operations=1_500, characters=2_500)
+    budget.start()
+    try:
+        budget.spend(1_500)
+        budget.build(2_500)  # spending every operation leaves the characters untouched
+        with pytest.raises(budget.BudgetExceeded) as operations:
+            budget.spend(1)
+        with pytest.raises(budget.BudgetExceeded) as characters:
+            budget.build(1)
+    finally:
+        budget.stop()
+    assert str(operations.value) == "evaluation budget exceeded (more than 1,500 operations)"
+    assert str(characters.value) == "evaluation budget exceeded (built more than 2,500 characters)"
+    budget.spend(10**9)  # outside a metered rule nothing is refused
+    budget.build(10**9)
+
+
+def test_the_meter_is_per_thread(small_budget: None) -> None:
+    """The SDK evaluates from several threads: one thread's spending, or its start and stop,
+    never reaches another's."""
+    started, spent = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def other() -> None:
+        budget.start()
+        try:
+            budget.spend(900)
+            budget.build(900)
+            started.set()
+            assert spent.wait(10)
+            budget.spend(100)  # the main thread's spending is not this thread's: 100 left
+            budget.build(100)
+            seen.append("within")
+            budget.spend(1)
+        except budget.BudgetExceeded as exc:
+            seen.append(str(exc))
+        finally:
+            budget.stop()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    try:
+        assert started.wait(10)
+        budget.spend(10**9)  # this thread never started a metered rule: unmetered
+        budget.start()
+        budget.spend(1_000)
+        budget.build(1_000)
+        spent.set()
+    finally:
+        budget.stop()
+        spent.set()
+        worker.join(10)
+    assert seen == ["within", "evaluation budget exceeded (more than 1,000 operations)"]

@@ -52,14 +52,31 @@ class BudgetExceeded(Exception):
 
 _UNMETERED = 1 << 62
 
-
-class _Meter(threading.local):
-    operations = _UNMETERED
-    characters = _UNMETERED
-
-
-_meter = _Meter()
 _limits = [DEFAULT_OPERATIONS, DEFAULT_CHARACTERS]
+"""The per-evaluation budget, (operations, characters): one for the process, not per thread."""
+
+
+class _Allowance(threading.local):
+    """What the metered rule running on this thread has left of one unit of the budget."""
+
+    left = _UNMETERED
+
+    def __init__(self, unit: int, overspent: str) -> None:
+        self.unit = unit
+        """Index of this unit's limit in `_limits`."""
+        self.overspent = overspent
+        """What `BudgetExceeded` says went over, given that limit."""
+
+    def charge(self, amount: int) -> None:
+        """Take `amount` off what is left; going below zero raises `BudgetExceeded` naming the limit."""
+        left = self.left - amount
+        self.left = left
+        if left < 0:
+            raise BudgetExceeded(f"{EXCEEDED} ({self.overspent.format(_limits[self.unit])})")
+
+
+_operations = _Allowance(0, "more than {:,} operations")
+_characters = _Allowance(1, "built more than {:,} characters")
 
 
 def configure(*, operations: int = DEFAULT_OPERATIONS, characters: int = DEFAULT_CHARACTERS) -> None:
@@ -76,29 +93,15 @@ def limits() -> tuple[int, int]:
 
 def start() -> None:
     """A metered rule begins: a full budget."""
-    meter = _meter
-    meter.operations, meter.characters = _limits
+    _operations.left, _characters.left = _limits
 
 
 def stop() -> None:
     """A metered rule has returned (or raised): charges outside one are not limited."""
-    meter = _meter
-    meter.operations = meter.characters = _UNMETERED
+    _operations.left = _characters.left = _UNMETERED
 
 
-def spend(operations: int) -> None:
-    """Charge `operations`; raises `BudgetExceeded` when the evaluation has none left."""
-    meter = _meter
-    left = meter.operations - operations
-    meter.operations = left
-    if left < 0:
-        raise BudgetExceeded(f"{EXCEEDED} (more than {_limits[0]:,} operations)")
-
-
-def build(characters: int) -> None:
-    """Charge building `characters` of string (or elements of array)."""
-    meter = _meter
-    left = meter.characters - characters
-    meter.characters = left
-    if left < 0:
-        raise BudgetExceeded(f"{EXCEEDED} (built more than {_limits[1]:,} characters)")
+spend = _operations.charge
+"""`spend(operations)`: charge operations; raises `BudgetExceeded` when the evaluation has none left."""
+build = _characters.charge
+"""`build(characters)`: charge building characters of string (or elements of array)."""

@@ -14,19 +14,23 @@ from its capacity example (60 % utilisation is normal; DynamoDB auto scaling aim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import auto
+
+from vexil.model import NamedEnum
 
 
-class Level(StrEnum):
+class Level(NamedEnum):
     """How a value compares with its thresholds, best first."""
 
-    OK = "OK"
+    OK = auto()
     """Meets the target."""
-    NOTE = "NOTE"
+    NOTE = auto()
     """Misses the target but has not reached the warning threshold."""
-    WARN = "WARN"
-    CRIT = "CRIT"
-    UNKNOWN = "UNKNOWN"
+    WARN = auto()
+    """Past the warning threshold: look into it soon (`vexil ops check` says WARN)."""
+    CRIT = auto()
+    """Past the critical threshold: act now (`vexil ops check` says FAIL)."""
+    UNKNOWN = auto()
     """No value to judge (no traffic yet, metric not exported)."""
 
 
