@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from vexil import console
 from vexil.api.admin import AdminServicer
@@ -46,6 +46,7 @@ from vexil.store.keys import KeyStore
 from vexil.transport import flagd_protos
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
+from vexil.transport.generic import GenericOnly
 from vexil.transport.poke import PokeClient, read_secret
 from vexil.v1 import (
     admin_pb2,
@@ -211,15 +212,16 @@ class App:
     async def start(self) -> int:
         """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
+        services = GenericOnly(self.server)
         add_to_server(
             EvaluationServicer(
                 self.service, self.hub, settings.heartbeat_seconds, max_keys=settings.evaluate_all_max_keys
             ),
-            self.server,
+            services,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.service, self.fleet, insecure_reasons=self.security.insecure.reasons),
-            self.server,
+            services,
         )
         replica_pb2_grpc.add_ReplicaServiceServicer_to_server(
             ReplicaServicer(
@@ -229,21 +231,22 @@ class App:
                 rate=settings.replica_poke_rate,
                 count=self.metrics.poke,
             ),
-            self.server,
+            services,
         )
         keys_pb2_grpc.add_KeyServiceServicer_to_server(
             KeyServicer(self.security.keys, self.service, auth_required=settings.auth_required),
-            self.server,
+            services,
         )
         heartbeat = settings.heartbeat_seconds
         for flagd in (FlagdEvaluationV1, FlagdEvaluationV2):
-            add_flagd_evaluation(flagd(self.service, self.hub, heartbeat), self.server)
+            add_flagd_evaluation(flagd(self.service, self.hub, heartbeat), services)
         flagd_protos.add_servicer(
-            self.server, flagd_protos.SYNC_V1, FlagdSync(self.service, self.hub, heartbeat)
+            services, flagd_protos.SYNC_V1, FlagdSync(self.service, self.hub, heartbeat)
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+            services,
         )
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -18,6 +18,7 @@ from vexil.model import Change, ChangeKind
 from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import status
+from vexil.transport.generic import Services
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
 from vexil.wire import change_to_pb, environment_to_pb, flag_to_pb
 from vexil.wire_context import Decoded, as_decoded, request_decoder
@@ -132,10 +133,10 @@ def flag_and_type(message: evaluation_pb2.EvaluateRequest) -> tuple[str, ValueTy
     return message.flag_key, value_type
 
 
-def add_to_server(servicer: EvaluationServicer, server: grpc.aio.Server) -> None:
-    """Register the service as the generated `add_EvaluationServiceServicer_to_server` does, but
-    with Evaluate and EvaluateAll decoding the context lazily (`wire_context`) and sending the
-    answers encoded once per snapshot (`answers`)."""
+def add_to_server(servicer: EvaluationServicer, server: Services) -> None:
+    """Add the service as the generated `add_EvaluationServiceServicer_to_server` does (a generic
+    handler only: `transport.generic`), but with Evaluate and EvaluateAll decoding the context
+    lazily (`wire_context`) and sending the answers encoded once per snapshot (`answers`)."""
     handlers = {
         "Evaluate": grpc.unary_unary_rpc_method_handler(
             servicer.Evaluate,
@@ -154,7 +155,6 @@ def add_to_server(servicer: EvaluationServicer, server: grpc.aio.Server) -> None
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
 
 
 def snapshot_event(snapshot: Snapshot, keys: frozenset[str] | None, reason: str) -> WatchEvent:

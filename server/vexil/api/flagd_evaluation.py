@@ -37,6 +37,7 @@ from vexil.service import FlagService
 from vexil.snapshot import Snapshot
 from vexil.transport import flagd_protos, status
 from vexil.transport.flagd_protos import evaluation_v1, evaluation_v2
+from vexil.transport.generic import Services
 from vexil.wire import dict_to_struct
 from vexil.wire_context import Decoded, as_decoded, for_bulk, request_decoder
 
@@ -219,7 +220,7 @@ class FlagdEvaluationV1(FlagdEvaluation):
         return response
 
 
-def add_to_server(servicer: FlagdEvaluation, server: grpc.aio.Server) -> None:
+def add_to_server(servicer: FlagdEvaluation, server: Services) -> None:
     """Register the service as `flagd_protos.add_servicer` does, but with the resolutions decoding
     the context lazily (`wire_context`), as vexil's Evaluate does: a rule reading one attribute
     of a 50 KB context converts that one."""
@@ -233,7 +234,6 @@ def add_to_server(servicer: FlagdEvaluation, server: grpc.aio.Server) -> None:
             )
     name = servicer.descriptor.full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
-    server.add_registered_method_handlers(name, handlers)
 
 
 def _any_flag(resolution: Resolution, metadata: Mapping[str, Any]) -> Message | None:

@@ -15,6 +15,7 @@ from google.protobuf.message_factory import GetMessageClass
 from vexil.flagd.evaluation.v1 import evaluation_pb2 as evaluation_v1
 from vexil.flagd.evaluation.v2 import evaluation_pb2 as evaluation_v2
 from vexil.flagd.sync.v1 import sync_pb2 as sync_v1
+from vexil.transport.generic import Services
 
 EVALUATION_V1 = evaluation_v1.DESCRIPTOR.services_by_name["Service"]
 EVALUATION_V2 = evaluation_v2.DESCRIPTOR.services_by_name["Service"]
@@ -57,8 +58,8 @@ def method_handlers(service: ServiceDescriptor, servicer: object) -> dict[str, g
     return handlers
 
 
-def add_servicer(server: grpc.aio.Server, service: ServiceDescriptor, servicer: object) -> None:
-    """Register `servicer` for `service`, as generated `add_*Servicer_to_server` functions do."""
+def add_servicer(server: Services, service: ServiceDescriptor, servicer: object) -> None:
+    """Serve `service` with `servicer` through a generic handler, as generated
+    `add_*Servicer_to_server` functions do (without registering its methods: `transport.generic`)."""
     handlers = method_handlers(service, servicer)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
-    server.add_registered_method_handlers(service.full_name, handlers)
