@@ -290,12 +290,24 @@ def as_decoded(request: Any) -> Decoded:
     return request if request.__class__ is Decoded else from_message(request)
 
 
+def _shallow(data: bytes) -> bool:
+    """A request too small and too flat for its context to break a limit: fewer bytes that could
+    open a nested level than the depth limit (the count of `parse_context`, over the whole request),
+    and far below the size limit.  Such a request needs neither the split nor the padding."""
+    return len(data) <= COUNTED_BYTES and data.count(b"\x2a") + data.count(b"\x32") < FEW_NESTING_TAGS
+
+
 def request_decoder(message_type: Any, context_field: int) -> Any:
     """A gRPC request deserializer for a request type with a `context` Struct field: the context
     bytes are parsed once, as a Struct under the depth check, and never converted as a whole."""
     parse = message_type.FromString
 
     def decode(data: bytes) -> Decoded:
+        if _shallow(data):  # the common small request: parsed whole, in one call
+            message = parse(data)
+            if not message.HasField("context"):
+                return Decoded(message, _EMPTY, None)
+            return Decoded(message, ContextView(message.context), None)
         split = split_field(data, context_field)
         if split is not None:
             rest, raw = split

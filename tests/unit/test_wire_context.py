@@ -186,6 +186,10 @@ def requests() -> list[bytes]:
         twice,  # protobuf merges a field sent twice: the decoder must too
         unknown,
         b"",
+        # Past the size a request is parsed whole at: the context is split off and parsed alone.
+        evaluation_pb2.EvaluateRequest(
+            flag_key="f", context=struct({"s": "x" * COUNTED_BYTES})
+        ).SerializeToString(),
     ]
 
 
