@@ -4,6 +4,7 @@ a credential for every environment while `/healthz` and a bare ready / not ready
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 
@@ -14,6 +15,7 @@ import pytest
 from tests.support.flags import flag_pb
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, code_of, open_secure
+from tests.support.servers import bearer
 from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 
 STATUS_SEEN = {
@@ -121,6 +123,9 @@ async def test_a_request_naming_no_environment_acts_in_the_credentials_only_one(
     )
     changes = await admin.ListChanges(admin_pb2.ListChangesRequest(), metadata=md)
     environment = await admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(), metadata=md)
+    waited = await admin.WaitForPropagation(
+        admin_pb2.WaitForPropagationRequest(timeout_seconds=5), metadata=md
+    )
     request = admin_pb2.UpdateEnvironmentRequest()
     request.metadata.update({"team": "scoped"})
     updated_environment = await admin.UpdateEnvironment(request, metadata=md)
@@ -139,7 +144,70 @@ async def test_a_request_naming_no_environment_acts_in_the_credentials_only_one(
     assert [f.environment for f in flags] == ["beta"] * 6
     assert [r.flag.environment for r in history.revisions] == ["beta", "beta"]
     assert {c.environment for c in changes.changes} == {"beta"}
-    assert (environment.name, updated_environment.name) == ("beta", "beta")
+    assert (environment.name, updated_environment.name, waited.environment) == ("beta", "beta", "beta")
     assert evaluated.reason == evaluation_pb2.REASON_DISABLED  # the beta flag, killed above
     assert key.key.environment == "beta"
     assert absent[0] == grpc.StatusCode.NOT_FOUND  # DeleteFlag deleted the beta flag
+
+
+async def test_the_console_event_stream_defaults_to_the_credentials_only_environment(
+    secure: Secure, pki: PkiFiles
+) -> None:
+    """As every RPC: a console session of a key scoped to `beta` alone, opening the change stream
+    without naming an environment, follows `beta` (the server's default, `local`, is not its)."""
+    token = await secure.issue("editor", "beta")
+    base = f"https://localhost:{secure.app.http_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.post(f"{base}/ui/api/session", json={"credential": token}, ssl=_tls(pki)) as signed:
+            assert signed.status == 200
+            cookie = {"Cookie": f"vexil_console={signed.cookies['vexil_console'].value}"}
+        root = secure.md("root")
+        await secure.admin.CreateFlag(
+            admin_pb2.CreateFlagRequest(flag=flag_pb("moved", environment="beta")), metadata=root
+        )
+        beta, local = [
+            await secure.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=env), metadata=root)
+            for env in ("beta", "local")
+        ]
+        assert beta.config_version != local.config_version
+        async with http.get(f"{base}/ui/api/events", headers=cookie, ssl=_tls(pki)) as stream:
+            assert stream.status == 200
+            async with asyncio.timeout(10):
+                while not (line := (await stream.content.readline()).decode()).startswith("data: "):
+                    pass
+            opened = json.loads(line[6:])
+            assert (opened["type"], opened["version"]) == ("opened", beta.config_version)
+
+
+async def test_keys_are_scoped_alike_through_the_console_and_the_api(secure: Secure, pki: PkiFiles) -> None:
+    """A `beta` admin creating keys: one refusal for another environment (the API's words through
+    both adapters), and an environment left out (or not a string) read the same way."""
+    token = await secure.issue("admin", "beta")
+    with pytest.raises(grpc.aio.AioRpcError) as api_refusal:
+        await secure.key_service.CreateKey(
+            keys_pb2.CreateKeyRequest(role=keys_pb2.ROLE_EVALUATOR, environment="local"),
+            metadata=bearer(token),
+        )
+    assert api_refusal.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    base = f"https://localhost:{secure.app.http_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.post(f"{base}/ui/api/session", json={"credential": token}, ssl=_tls(pki)) as signed:
+            session = await signed.json()
+            headers = {
+                "Cookie": f"vexil_console={signed.cookies['vexil_console'].value}",
+                "X-CSRF-Token": session["csrf"],
+            }
+
+        async def create(body: dict) -> tuple[int, dict]:
+            async with http.post(f"{base}/ui/api/keys", json=body, headers=headers, ssl=_tls(pki)) as answer:
+                return answer.status, await answer.json()
+
+        status, refused = await create({"role": "evaluator", "environment": "local"})
+        assert (status, refused["error"]["code"]) == (403, "PERMISSION_DENIED")
+        assert refused["error"]["message"] == api_refusal.value.details()
+        status, everywhere = await create({"role": "evaluator", "environment": "*"})
+        assert (status, everywhere["error"]["code"]) == (403, "PERMISSION_DENIED")
+        status, unnamed = await create({"role": "evaluator", "environment": None})
+        assert (status, unnamed["error"]["field"]) == (400, "environment")
+        status, made = await create({"role": "evaluator"})
+        assert status == 201 and made["key"]["environment"] == "beta"

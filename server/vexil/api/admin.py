@@ -240,7 +240,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def WaitForPropagation(
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.WaitForPropagationResponse:
-        env = self.service.environment(request.environment)
+        env = self.service.environment(identity.requested_environment(request.environment))
         version = request.config_version or self.service.cache.get(env).config_version
         timeout = request.timeout_seconds or DEFAULT_WAIT_S
         if not 0 < timeout <= MAX_WAIT_S:

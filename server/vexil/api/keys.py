@@ -20,13 +20,18 @@ from vexil import identity
 from vexil.errors import (
     ApiKeyNotFound,
     AuthDisabled,
-    EnvironmentNotAllowed,
     InvalidArgument,
 )
-from vexil.model import ENVIRONMENT_PATTERN
-from vexil.security.keys import AUTH_OFF, IssuedKey, KeyManager, may_manage
+from vexil.security.keys import (
+    AUTH_OFF,
+    IssuedKey,
+    KeyManager,
+    key_environment,
+    may_manage,
+    require_key_scope,
+)
 from vexil.service import FlagService
-from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
+from vexil.store.keys import ApiKey
 from vexil.transport import status
 from vexil.v1 import keys_pb2, keys_pb2_grpc
 
@@ -95,20 +100,6 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         if not self.auth_required:
             raise AuthDisabled(AUTH_OFF)
 
-    def _environment(self, requested: str) -> str:
-        if requested == ALL_ENVIRONMENTS:
-            return requested
-        if requested and not ENVIRONMENT_PATTERN.fullmatch(requested):
-            raise InvalidArgument(f"'{requested[:70]}' is not an environment name (or '*')", "environment")
-        return self.service.environment(identity.requested_environment(requested))
-
-    def _check_scope(self, environment: str) -> None:
-        if not may_manage(environment):
-            raise EnvironmentNotAllowed(
-                "these credentials may not manage keys of "
-                + ("every environment" if environment == ALL_ENVIRONMENTS else f"environment '{environment}'")
-            )
-
     async def _managed(self, key_id: str) -> ApiKey:
         key = await self.keys.get(key_id)
         if not may_manage(key.environment):
@@ -122,8 +113,8 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         role = ROLE_FROM_PB.get(request.role)
         if role is None:
             raise InvalidArgument("name the key's role: evaluator, editor or admin", "role")
-        environment = self._environment(request.environment)
-        self._check_scope(environment)
+        environment = key_environment(request.environment, self.service.environment)
+        require_key_scope(environment)
         issued = await self.keys.create(
             environment=environment,
             role=role,
@@ -138,7 +129,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         self._require_auth()
         response = keys_pb2.ListKeysResponse()
         if request.environment:
-            self._check_scope(request.environment)
+            require_key_scope(request.environment)
         keys = sorted(await self.keys.list(), key=lambda k: (-k.created_at, k.id))
         for key in keys:
             if request.environment and key.environment != request.environment:

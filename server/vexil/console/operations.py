@@ -16,14 +16,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from vexil import __version__, identity
-from vexil.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
 from vexil.fleet import replica_views
-from vexil.model import ENVIRONMENT_PATTERN
 from vexil.ops import health
 from vexil.ops.scrape import Scrape
-from vexil.security.keys import AUTH_OFF, IssuedKey, may_manage
+from vexil.security.keys import AUTH_OFF, IssuedKey, key_environment, may_manage, require_key_scope
 from vexil.security.roles import ROLES
-from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
+from vexil.store.keys import ApiKey
 from vexil.store.replicas import ReplicaRecord
 
 from .access import CONSOLE, Caller, actor, endpoint, ok, read_json
@@ -130,15 +129,11 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
     role = body.get("role")
     if role not in ROLES:
         raise InvalidArgument("name the key's role: evaluator, editor or admin", "role")
-    environment = identity.requested_environment(body.get("environment", ""))
-    if not isinstance(environment, str):
+    requested = body.get("environment", "")
+    if not isinstance(requested, str):
         raise InvalidArgument("must be an environment name (or '*')", "environment")
-    if environment != ALL_ENVIRONMENTS:
-        if not ENVIRONMENT_PATTERN.fullmatch(environment):
-            raise InvalidArgument(f"'{environment[:70]}' is not an environment name (or '*')", "environment")
-        environment = console.service.environment(environment)
-    if not may_manage(environment):
-        raise PermissionDenied("these credentials may not manage keys of that environment")
+    environment = key_environment(requested, console.service.environment)
+    require_key_scope(environment)
     description = body.get("description", "")
     if not isinstance(description, str):
         raise InvalidArgument("must be text", "description")

@@ -30,10 +30,12 @@ from vexil.background import BackgroundTask
 from vexil.errors import (
     AlreadyExists,
     ApiKeyNotFound,
+    EnvironmentNotAllowed,
     InvalidArgument,
     Unauthenticated,
     Unavailable,
 )
+from vexil.model import ENVIRONMENT_PATTERN
 from vexil.security import apikeys, audit
 from vexil.security.roles import ADMIN, ROLES
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey, KeyStore
@@ -47,6 +49,27 @@ def may_manage(environment: str) -> bool:
     if principal is None or principal.environments is None:
         return True
     return environment != ALL_ENVIRONMENTS and environment in principal.environments
+
+
+def key_environment(requested: str, served: Callable[[str], str]) -> str:
+    """The environment a new key is for, as the key API and the console read it: '*' (every
+    environment) as it is, else a served environment, an empty one meaning the credentials' own.
+    `served` is `FlagService.environment` (not served, or out of the caller's scope: refused)."""
+    if requested == ALL_ENVIRONMENTS:
+        return requested
+    if requested and not ENVIRONMENT_PATTERN.fullmatch(requested):
+        raise InvalidArgument(f"'{requested[:70]}' is not an environment name (or '*')", "environment")
+    return served(identity.requested_environment(requested))
+
+
+def require_key_scope(environment: str) -> None:
+    """PERMISSION_DENIED (reason ENVIRONMENT_NOT_ALLOWED) unless the caller may manage keys of
+    `environment`, through either adapter."""
+    if not may_manage(environment):
+        raise EnvironmentNotAllowed(
+            "these credentials may not manage keys of "
+            + ("every environment" if environment == ALL_ENVIRONMENTS else f"environment '{environment}'")
+        )
 
 
 AUTH_OFF = (
