@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from vexil import heap
 from vexil.background import cancel_and_wait
 from vexil.errors import EnvironmentLoading, EnvironmentNotServed, Unavailable, VexilError
 from vexil.hub import Hub
@@ -171,7 +172,10 @@ class SnapshotCache:
         adopted = False
         async with self._locks[environment]:
             env, flags = await self.store.load_environment(environment)
-            fresh = Snapshot.build(env, flags)
+            large = heap.large(len(flags))
+            if large:
+                heap.before_build()
+            fresh = await Snapshot.assemble(env, flags)
             old = self._snapshots.get(environment)
             if old is None:
                 self._adoptions[environment] = await self.store.adoption(environment)
@@ -196,6 +200,8 @@ class SnapshotCache:
             self._errors.pop(environment, None)
             self._regressed.pop(environment, None)
             self._advance(environment)
+            if large:
+                heap.settle()
         if old is not None and (adopted or _drifted(old, fresh)):
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)

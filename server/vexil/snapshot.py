@@ -27,6 +27,7 @@ from vexil.engine import (
     not_found,
 )
 from vexil.model import Change, ChangeKind, Environment, Flag
+from vexil.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,17 @@ class Snapshot:
     @classmethod
     def build(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
         return cls(environment, {f.key: compile_entry(f, environment) for f in flags})
+
+    @classmethod
+    async def assemble(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
+        """`build`, giving the event loop back as it goes (`Pacer`): compiling takes about 0.1 ms
+        a flag, so a reload of 10,000 flags built in one go held every call for a second."""
+        pacer = Pacer()
+        entries: dict[str, Entry] = {}
+        for flag in flags:
+            await pacer.tick()
+            entries[flag.key] = compile_entry(flag, environment)
+        return cls(environment, entries)
 
     @property
     def name(self) -> str:
