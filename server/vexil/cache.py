@@ -169,13 +169,11 @@ class SnapshotCache:
     async def reload(self, environment: str) -> Snapshot:
         """Rebuild the snapshot from a full read of the store, unless the store went backwards
         (then the served snapshot stays, see the module docstring)."""
-        adopted = False
+        adopted = drifted = False
         async with self._locks[environment]:
             env, flags = await self.store.load_environment(environment)
             large = heap.large(len(flags))
-            if large:
-                heap.before_build()
-            fresh = await Snapshot.assemble(env, flags)
+            fresh = await Snapshot.assemble(env, flags, heap.settle if large else None)
             old = self._snapshots.get(environment)
             if old is None:
                 self._adoptions[environment] = await self.store.adoption(environment)
@@ -193,18 +191,20 @@ class SnapshotCache:
                 )
                 self._adoptions[environment] = adoption
                 adopted = True
-            elif _drifted(old, fresh) and await self._bridged(old, fresh):
+            elif (drifted := _drifted(old, fresh)) and await self._bridged(old, fresh):
                 self._errors.pop(environment, None)
                 return self._snapshots[environment]
             self._snapshots[environment] = fresh
             self._errors.pop(environment, None)
             self._regressed.pop(environment, None)
             self._advance(environment)
-            if large:
-                heap.settle()
-        if old is not None and (adopted or _drifted(old, fresh)):
+        if old is not None and (adopted or drifted):
             log.info("full reload of %s found changes outside the change log; resyncing", environment)
             self.hub.resync_all(environment)
+        if old is not None and large:
+            replaced: list[object] = list(old.entries.values())
+            del old
+            await heap.release(replaced)
         return fresh
 
     async def _bridged(self, old: Snapshot, fresh: Snapshot) -> bool:

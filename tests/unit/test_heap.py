@@ -156,3 +156,50 @@ async def test_building_a_snapshot_gives_the_loop_back() -> None:
     await counting
     assert len(snapshot.entries) == 3000
     assert during >= 10  # a build of about 0.3 s yields every 5 ms; held whole, the ticker never runs
+
+
+async def test_a_replaced_snapshot_is_freed_a_chunk_at_a_time() -> None:
+    freed: list[int] = []
+
+    class Finalized:
+        def __del__(self) -> None:
+            freed.append(1)
+
+    count = 5 * heap.RELEASE_CHUNK
+    seen: list[int] = []
+    releasing = True
+
+    async def watcher() -> None:
+        while releasing:
+            seen.append(len(freed))
+            await asyncio.sleep(0)
+
+    watching = asyncio.create_task(watcher())
+    await asyncio.sleep(0)
+    await heap.release([Finalized() for _ in range(count)])
+    releasing = False
+    await watching
+    assert len(freed) == count
+    # Between chunks the loop ran: the watcher saw the count at each chunk boundary.
+    assert set(range(0, count, heap.RELEASE_CHUNK)) <= set(seen)
+
+
+@pytest.mark.parametrize(
+    ("count", "released"), [(heap.LARGE_ENVIRONMENT, True), (heap.LARGE_ENVIRONMENT - 1, False)]
+)
+async def test_a_large_reload_releases_the_snapshot_it_replaces(
+    count: int, released: bool, thawed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    release = heap.release
+
+    async def spy(entries: list[object]) -> None:
+        calls.append(len(entries))
+        await release(entries)
+
+    monkeypatch.setattr(heap, "release", spy)
+    cache = SnapshotCache(Prepared(flags(count)), Hub(), ["local"], poll_interval=3600)
+    await cache.load()
+    assert calls == []
+    await cache.reload("local")
+    assert calls == ([count] if released else [])
