@@ -23,7 +23,8 @@ import grpc
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.flagset import ENVIRONMENT, write_flagd_file
+from bench import flagset
+from bench.flagset import ENVIRONMENT, LARGE_FLAGS, STATIC, large_flags, write_flagd_file
 from bench.load import percentile
 from vexil.engine import ValueType, compile_flag, evaluate
 from vexil.engine.budget import DEFAULT_OPERATIONS
@@ -244,13 +245,52 @@ def run(
     run_async: Callable[..., Any],
     seconds: float,
     say: Callable[[str], None],
+    reload_flags: int = LARGE_FLAGS,
 ) -> dict[str, Any]:
-    """Start a vexil serving the four flags, measure, stop it (`bench.run` passes its helpers)."""
+    """Start a vexil serving the four flags, measure, stop it (`bench.run` passes its helpers);
+    then the probe beside full reloads of `reload_flags` flags (`reloads`)."""
     found = heaviest()  # before the server starts: the engine figures are this process's alone
     flags_file = write_flagd_file(logs / "budget-flags.json", flags(found[1]))
     server = server_factory(logs, "--flags", str(flags_file), "--heartbeat-seconds", "300")
     try:
         server.start()
-        return run_async(measure(server.target, seconds, say, found))
+        result = run_async(measure(server.target, seconds, say, found))
     finally:
         server.stop()
+    result["reload"] = reloads(logs, server_factory, run_async, reload_flags, say)
+    return result
+
+
+def reloads(
+    logs: Path,
+    server_factory: Callable[..., Any],
+    run_async: Callable[..., Any],
+    count: int,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The probe beside a vexil holding `count` flags whose cache TTL is short enough for two full
+    reloads to fall in the window: a reload compiles the whole environment again, and must not
+    hold the calls (nor may the garbage collector walking the snapshots, or freeing the old one)."""
+    ttl = 2 if count < 20_000 else 4
+    flags_file = write_flagd_file(logs / "reload-flags.json", large_flags(count))
+    server = server_factory(
+        logs,
+        "--flags",
+        str(flags_file),
+        "--cache-maxsize",
+        str(count),
+        "--cache-ttl",
+        str(ttl),
+        "--heartbeat-seconds",
+        "300",
+    )
+    try:
+        server.start(timeout=600)
+        figures: dict[str, Any] = run_async(
+            probed(server.target, 1, 3 * ttl, evaluate_call(STATIC, flagset.context()))
+        )
+    finally:
+        server.stop()
+    figures.update(flags=count, ttl_seconds=ttl, what=f"full reloads of {count:,} flags every {ttl} s")
+    say(f"  reload: {figures}")
+    return figures

@@ -209,6 +209,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if worst is None else worst < 100.0,
         "worst of " + ", ".join(f"{n} {_num(f.get('probe_p99_ms'), '.1f')} ms" for n, f in stalling.items()),
     )
+    during = _get(results, "scenarios", "budgets", "reload") or {}
+    probe = during.get("probe_p99_ms")
+    add(
+        f"Probe p99 during full reloads of {_num(during.get('flags'), ',')} flags",
+        "< 100 ms",
+        probe,
+        None if probe is None else probe < 100.0,
+        f"cache TTL {during.get('ttl_seconds')} s, {during.get('probe_samples')} checks over three TTLs; "
+        f"slowest {_num(during.get('probe_max_ms'), '.1f')} ms; "
+        f"Evaluate p50 {_num(during.get('call_p50_ms'), '.2f')} ms",
+    )
     reload = _get(results, "scenarios", "storecost", "reload") or {}
     for what, key in (("items examined", "items_ratio"), ("time", "time_ratio")):
         ratio = reload.get(key)
@@ -530,6 +541,8 @@ def render(results: dict[str, Any]) -> str:
             f"  {'load':<26}{'calls':>7}{'call p50 ms':>13}{'probe p99 ms':>14}{'probe max ms':>14}   answer",
         ]
         rows = [("heaviest allowed rule", heavy), *bud.get("stalling", {}).items()]
+        if bud.get("reload"):
+            rows.append((f"full reloads, {bud['reload'].get('flags', 0):,} flags", bud["reload"]))
         for name, fig in rows:
             lines.append(
                 f"  {name:<26}{fig.get('calls', 0):>7}{_num(fig.get('call_p50_ms'), '.1f'):>13}"

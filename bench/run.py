@@ -73,6 +73,8 @@ class Plan:
     streams: int
     client_seconds: float
     budget_seconds: float
+    reload_flags: int = 50_000
+    """Flags of the server whose full reloads the probe watches (`budgets.reloads`)."""
     store_flags: int = 1000
     store_history: int = 50
     store_start_flags: int = 10_000
@@ -95,6 +97,7 @@ QUICK = Plan(
     streams=1000,
     client_seconds=0.5,
     budget_seconds=1.5,
+    reload_flags=5_000,
     store_flags=100,
     store_history=50,
     store_start_flags=1000,
@@ -325,7 +328,9 @@ class Bench:
         return {"exit_code": out.returncode, "table": out.stdout.splitlines(), **json.loads(path.read_text())}
 
     def budgets(self) -> dict[str, Any]:
-        return budgets.run(self.logs, servers.Vexil, self.run_async, self.plan.budget_seconds, say)
+        return budgets.run(
+            self.logs, servers.Vexil, self.run_async, self.plan.budget_seconds, say, self.plan.reload_flags
+        )
 
     def console(self) -> dict[str, Any]:
         """The web console's pages with 1,000 flags (`bench/console.py`)."""
