@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,8 +32,9 @@ from vexil import heap
 from vexil.background import cancel_and_wait
 from vexil.errors import EnvironmentLoading, EnvironmentNotServed, Unavailable, VexilError
 from vexil.hub import Hub
-from vexil.model import Change
-from vexil.snapshot import Snapshot
+from vexil.model import Change, Environment, Flag
+from vexil.pacing import Pacer
+from vexil.snapshot import Entry, Snapshot, compile_entry
 from vexil.store.base import FlagStore
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class SnapshotCache:
         async with self._locks[environment]:
             env, flags = await self.store.load_environment(environment)
             large = heap.large(len(flags))
-            fresh = await Snapshot.assemble(env, flags, heap.settle if large else None)
+            fresh = await assemble(env, flags, heap.settle if large else None)
             old = self._snapshots.get(environment)
             if old is None:
                 self._adoptions[environment] = await self.store.adoption(environment)
@@ -363,6 +364,26 @@ class SnapshotCache:
             self._unreachable_since.pop(environment, None)
         elif first or environment not in self._unreachable_since:
             self._unreachable_since[environment] = time.time()
+
+
+async def assemble(
+    environment: Environment, flags: Iterable[Flag], settle: Callable[[], None] | None = None
+) -> Snapshot:
+    """`Snapshot.build`, giving the event loop back as it goes (`Pacer`): compiling takes about
+    0.1 ms a flag, so a reload of 10,000 flags built in one go held every call for a second.
+    `settle` runs at every pause and at the end (`heap.settle` for a large environment)."""
+    pacer = Pacer()
+    entries: dict[str, Entry] = {}
+    clock = time.perf_counter
+    for flag in flags:
+        if clock() >= pacer.deadline:
+            if settle is not None:
+                settle()
+            await pacer.pause()
+        entries[flag.key] = compile_entry(flag, environment)
+    if settle is not None:
+        settle()
+    return Snapshot(environment, entries)
 
 
 def _went_backwards(served: Snapshot, stored: Snapshot) -> str:

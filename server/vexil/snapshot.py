@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,7 +27,6 @@ from vexil.engine import (
     not_found,
 )
 from vexil.model import Change, ChangeKind, Environment, Flag
-from vexil.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -98,26 +97,6 @@ class Snapshot:
     @classmethod
     def build(cls, environment: Environment, flags: Iterable[Flag]) -> Snapshot:
         return cls(environment, {f.key: compile_entry(f, environment) for f in flags})
-
-    @classmethod
-    async def assemble(
-        cls, environment: Environment, flags: Iterable[Flag], settle: Callable[[], None] | None = None
-    ) -> Snapshot:
-        """`build`, giving the event loop back as it goes (`Pacer`): compiling takes about 0.1 ms
-        a flag, so a reload of 10,000 flags built in one go held every call for a second.
-        `settle` runs at every pause and at the end (`heap.settle` for a large environment)."""
-        pacer = Pacer()
-        entries: dict[str, Entry] = {}
-        clock = time.perf_counter
-        for flag in flags:
-            if clock() >= pacer.deadline:
-                if settle is not None:
-                    settle()
-                await pacer.pause()
-            entries[flag.key] = compile_entry(flag, environment)
-        if settle is not None:
-            settle()
-        return cls(environment, entries)
 
     @property
     def name(self) -> str:

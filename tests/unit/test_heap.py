@@ -1,5 +1,5 @@
 """Large snapshots stay out of the cyclic collector's full passes, and building one gives the loop
-back (`vexil.heap`, `Snapshot.assemble`).
+back (`vexil.heap`, `cache.assemble`).
 
 The freeze is only sound because a snapshot holds no reference cycles: a dropped one must be freed
 by reference counting alone, whatever its rules use.  The rules below are written here to reach
@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.flags import flag_model
 from vexil import heap
-from vexil.cache import SnapshotCache
+from vexil.cache import SnapshotCache, assemble
 from vexil.hub import Hub
 from vexil.model import Environment, Flag
 from vexil.snapshot import Snapshot
@@ -150,7 +150,7 @@ async def test_building_a_snapshot_gives_the_loop_back() -> None:
     counting = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     before = ticks
-    snapshot = await Snapshot.assemble(Environment(name="local", evaluators=EVALUATORS), flags(3000))
+    snapshot = await assemble(Environment(name="local", evaluators=EVALUATORS), flags(3000))
     during = ticks - before
     building = False
     await counting
