@@ -210,14 +210,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "worst of " + ", ".join(f"{n} {_num(f.get('probe_p99_ms'), '.1f')} ms" for n, f in stalling.items()),
     )
     during = _get(results, "scenarios", "budgets", "reload") or {}
-    probe = during.get("probe_p99_ms")
+    slowest = during.get("probe_max_ms")
     add(
-        f"Probe p99 during full reloads of {_num(during.get('flags'), ',')} flags",
-        "< 100 ms",
-        probe,
-        None if probe is None else probe < 100.0,
-        f"cache TTL {during.get('ttl_seconds')} s, {during.get('probe_samples')} checks over three TTLs; "
-        f"slowest {_num(during.get('probe_max_ms'), '.1f')} ms; "
+        f"Slowest probe during full reloads of {_num(during.get('flags'), ',')} flags",
+        "< 200 ms",
+        slowest,
+        None if slowest is None else slowest < 200.0,
+        f"the latency warning level; cache TTL {during.get('ttl_seconds')} s, "
+        f"{during.get('probe_samples')} checks over three TTLs "
+        f"(p99 {_num(during.get('probe_p99_ms'), '.2f')} ms: one stalled check hides in a percentile); "
         f"Evaluate p50 {_num(during.get('call_p50_ms'), '.2f')} ms",
     )
     reload = _get(results, "scenarios", "storecost", "reload") or {}
