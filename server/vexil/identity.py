@@ -52,13 +52,6 @@ def default_environment() -> str:
     return ""
 
 
-def requested_environment(requested: str) -> str:
-    """The environment a call means: the one it names, else the one its credentials are scoped to;
-    "" when neither, which `FlagService.environment` reads as the server's default.  Adapters
-    call this where a request may leave its environment out, so each reads an empty one alike."""
-    return requested or default_environment()
-
-
 def require_environment(environment: str) -> None:
     """PERMISSION_DENIED unless the call's credentials may act in `environment`.
 

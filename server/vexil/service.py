@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from vexil import identity
 from vexil.cache import SnapshotCache
 from vexil.engine import FlagValidationError, compile_flag, fractional
 from vexil.errors import (
@@ -25,7 +26,6 @@ from vexil.errors import (
     KillSwitchAdminOnly,
     VersionNotFound,
 )
-from vexil.identity import require_environment
 from vexil.model import (
     Change,
     ChangeKind,
@@ -94,15 +94,17 @@ class FlagService:
         pokes the other replicas); must not block."""
 
     def environment(self, name: str) -> str:
-        """The environment a request means: its own, or the server's default; must be served here
-        and within the calling credentials' scope (PERMISSION_DENIED otherwise)."""
-        env = name or self.default_environment
+        """The environment a request means: the one it names, else the one its credentials are
+        scoped to (when exactly one), else the server's default; must be served here and within the
+        calling credentials' scope (PERMISSION_DENIED otherwise).  Every adapter reaches an
+        environment through here, so an empty one reads the same on every RPC and page."""
+        env = name or identity.default_environment() or self.default_environment
         if not self.cache.serves(env):
             raise EnvironmentNotServed(
                 f"environment '{env[:70]}' is not served by this server "
                 f"(serves: {', '.join(self.cache.environments)})"
             )
-        require_environment(env)
+        identity.require_environment(env)
         return env
 
     def validate(

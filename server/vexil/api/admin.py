@@ -66,7 +66,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             raise InvalidArgument("a flag definition is required", "flag")
         flag = flag_from_pb(request.flag, strict=True)
         # managed_by is output only
-        return replace(flag, environment=identity.requested_environment(flag.environment), managed_by="")
+        return replace(flag, managed_by="")
 
     @status.unary
     async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
@@ -90,7 +90,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def DeleteFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.DeleteFlagResponse:
         change = await self.service.delete_flag(
-            identity.requested_environment(request.environment),
+            request.environment,
             request.key,
             expected_version=_optional(request, "expected_version"),
             actor=identity.actor(context),
@@ -102,13 +102,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @status.unary
     async def GetFlag(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Flag:
-        flag = await self.service.get_flag(identity.requested_environment(request.environment), request.key)
+        flag = await self.service.get_flag(request.environment, request.key)
         return flag_to_pb(flag)
 
     @status.unary
     async def ListFlags(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListFlagsResponse:
         page = await self.service.list_flags(
-            identity.requested_environment(request.environment),
+            request.environment,
             owner=request.owner,
             tag=request.tag,
             size=request.page_size,
@@ -124,7 +124,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.GetFlagHistoryResponse:
         page = await self.service.history(
-            identity.requested_environment(request.environment),
+            request.environment,
             request.key,
             size=request.page_size,
             token=request.page_token,
@@ -136,7 +136,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def RollbackFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
         change = await self.service.rollback(
-            identity.requested_environment(request.environment),
+            request.environment,
             request.key,
             request.to_version,
             expected_version=_optional(request, "expected_version"),
@@ -149,7 +149,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def SetKillSwitch(
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.SetKillSwitchResponse:
-        env = identity.requested_environment(request.environment)
+        env = request.environment
         if request.flag_key:
             change = await self.service.set_flag_killed(
                 env, request.flag_key, request.killed, actor=identity.actor(context), reason=request.reason
@@ -168,7 +168,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def ListChanges(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.ListChangesResponse:
         changes = await self.service.list_changes(
-            identity.requested_environment(request.environment),
+            request.environment,
             since_version=request.since_version,
             size=request.page_size,
             flag_key=request.flag_key,
@@ -180,14 +180,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @status.unary
     async def GetEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
-        return environment_to_pb(
-            self.service.get_environment(identity.requested_environment(request.environment))
-        )
+        return environment_to_pb(self.service.get_environment(request.environment))
 
     @status.unary
     async def UpdateEnvironment(self, request, context: grpc.aio.ServicerContext) -> flag_pb2.Environment:
         change = await self.service.update_environment(
-            identity.requested_environment(request.environment),
+            request.environment,
             evaluators=(
                 struct_to_dict(request.evaluators, field="evaluators", strict=True)
                 if request.HasField("evaluators")
@@ -240,7 +238,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def WaitForPropagation(
         self, request, context: grpc.aio.ServicerContext
     ) -> admin_pb2.WaitForPropagationResponse:
-        env = self.service.environment(identity.requested_environment(request.environment))
+        env = self.service.environment(request.environment)
         version = request.config_version or self.service.cache.get(env).config_version
         timeout = request.timeout_seconds or DEFAULT_WAIT_S
         if not 0 < timeout <= MAX_WAIT_S:

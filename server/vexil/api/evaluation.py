@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import grpc
 
-from vexil import identity
 from vexil.answers import Answer, BulkAnswer, answer, bulk_answer, serialize
 from vexil.engine import ValueType
 from vexil.errors import InvalidArgument
@@ -68,7 +67,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return event
 
     def _snapshot(self, environment: str) -> Snapshot:
-        return self.cache.get(self.service.environment(identity.requested_environment(environment)))
+        return self.cache.get(self.service.environment(environment))
 
     def _read(self, request: Any, check: Callable[[Any], T]) -> tuple[T, Snapshot, Mapping[str, Any]]:
         """What an evaluation request asks (`check` reads and checks its message), the snapshot of
@@ -109,7 +108,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     def Watch(
         self, request: evaluation_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[evaluation_pb2.WatchEvent]:
-        env = self.service.environment(identity.requested_environment(request.environment))
+        env = self.service.environment(request.environment)
         keys = frozenset(request.flag_keys) or None
         since = request.since_version if request.HasField("since_version") else None
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from vexil import identity
 from vexil.engine import Resolution, evaluate
 from vexil.errors import Conflict, InvalidArgument, NotFound
 from vexil.flagfile import FLAG_FIELDS
@@ -131,7 +130,7 @@ def _env(request: web.Request, body: dict[str, Any] | None = None) -> str:
     name = body.get("environment", "") if body is not None else request.query.get("env", "")
     if not isinstance(name, str):
         raise InvalidArgument("must be an environment name", "environment")
-    return request.app[CONSOLE].service.environment(identity.requested_environment(name))
+    return request.app[CONSOLE].service.environment(name)
 
 
 def _text(body: dict[str, Any], name: str) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 
 from aiohttp import web
 
-from vexil import identity
 from vexil.errors import ResourceExhausted, Unavailable
 from vexil.follow import Changed, Heartbeat, Item, Opened, Resynced, follow
 
@@ -58,7 +57,7 @@ ROUTES = web.RouteTableDef()
 async def events(request: web.Request, caller: Caller) -> web.StreamResponse:
     console = request.app[CONSOLE]
     service = console.service
-    env = service.environment(identity.requested_environment(request.query.get("env", "")))
+    env = service.environment(request.query.get("env", ""))
     open_streams = request.app[OPEN]
     if len(open_streams) >= MAX_STREAMS:
         raise ResourceExhausted("too many open console event streams; retry shortly", retry_after=5)

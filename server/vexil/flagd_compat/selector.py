@@ -54,7 +54,7 @@ def parse_selector(selector: str) -> str:
 
 def select_environment(service: FlagService, selector: str = "") -> str:
     """The served environment the caller means (see the module docstring for the rules)."""
-    name = identity.requested_environment(parse_selector(selector))
+    name = parse_selector(selector)
     try:
         environment = service.environment(name)
     except NotFound as exc:

@@ -59,7 +59,7 @@ def key_environment(requested: str, served: Callable[[str], str]) -> str:
         return requested
     if requested and not ENVIRONMENT_PATTERN.fullmatch(requested):
         raise InvalidArgument(f"'{requested[:70]}' is not an environment name (or '*')", "environment")
-    return served(identity.requested_environment(requested))
+    return served(requested)
 
 
 def require_key_scope(environment: str) -> None:
