@@ -251,12 +251,8 @@ def run(
     then the probe beside full reloads of `reload_flags` flags (`reloads`)."""
     found = heaviest()  # before the server starts: the engine figures are this process's alone
     flags_file = write_flagd_file(logs / "budget-flags.json", flags(found[1]))
-    server = server_factory(logs, "--flags", str(flags_file), "--heartbeat-seconds", "300")
-    try:
-        server.start()
+    with server_factory(logs, "--flags", str(flags_file), "--heartbeat-seconds", "300") as server:
         result = run_async(measure(server.target, seconds, say, found))
-    finally:
-        server.stop()
     result["reload"] = reloads(logs, server_factory, run_async, reload_flags, say)
     return result
 
