@@ -50,7 +50,7 @@ async def test_backup_change_restore_and_verify_names_the_changes(dynamo_table) 
     report = json.loads(result.out)
     env = items.env_pk("local")
     assert report["different"] == [
-        {"item": item(env, "METADATA"), "kind": "ENVIRONMENT", "attributes": ["configVersion"]},
+        {"item": item(env, "METADATA"), "kind": "ENVIRONMENT", "attributes": ["changedAt", "configVersion"]},
         {
             "item": item(items.flag_pk("local", "alpha"), "METADATA"),
             "kind": "FLAG",

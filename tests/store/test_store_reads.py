@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from vexil.errors import InvalidArgument
-from vexil.model import Change, ChangeKind, Flag
+from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb import DynamoStore
 
@@ -129,6 +129,45 @@ async def test_a_load_reads_the_flags_not_their_history(served: tuple[DynamoStor
     # The flags themselves, plus at most a page of recent change-log entries (GSI settling).
     assert without_history <= 6 + 10
     assert with_history <= 6 + 10
+
+
+async def test_a_quiet_environment_reloads_without_reading_the_change_log(
+    served: tuple[DynamoStore, ReadMeter], raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    """Every write records on the environment item when it was made: a load within the index's
+    settling time reads the change log beside GSI1, a load after it reads GSI1 alone (one Query),
+    and an environment item that does not say when it changed (written by hand, or before vexil
+    recorded it) still gets the log read."""
+    store, meter = served
+    _, table = dynamo_table
+    await create(store, ["a", "b"])
+    meter.take()
+    await store.load_environment(ENV)
+    assert len(meter.calls) > 1  # GSI1, then the log (the writes are recent)
+    await asyncio.sleep(SETTLE)
+    meter.take()
+    environment, flags = await store.load_environment(ENV)
+    assert meter.calls == ["Query"]
+    assert [f.key for f in flags] == ["a", "b"] and environment.config_version == 2
+
+    # An environment write records it as well (it puts the environment item whole).
+    await store.update_environment(
+        Environment(name=ENV, metadata={"team": "x"}), expected_config_version=2, actor="t"
+    )
+    meter.take()
+    await store.load_environment(ENV)
+    assert len(meter.calls) > 1
+    await asyncio.sleep(SETTLE)
+    meter.take()
+    environment, _ = await store.load_environment(ENV)
+    assert meter.calls == ["Query"] and environment.metadata == {"team": "x"}
+
+    key = {"PK": {"S": f"ENV#{ENV}"}, "SK": {"S": "METADATA"}}
+    assert "changedAt" in raw.get_item(TableName=table, Key=key)["Item"]
+    raw.update_item(TableName=table, Key=key, UpdateExpression="REMOVE changedAt")
+    meter.take()
+    environment, _ = await store.load_environment(ENV)
+    assert len(meter.calls) > 1 and environment.config_version == 3
 
 
 async def test_a_load_lays_recent_changes_over_a_lagging_index() -> None:

@@ -28,6 +28,7 @@ BOOKKEEPING = frozenset(
         "updatedAt",
         "updatedBy",
         "configVersion",
+        "changedAt",
         "GSI1PK",
         "GSI1SK",
         "GSI2PK",

@@ -33,7 +33,9 @@ no read grows with history: a listing or reload reads flag items only.
   not be in the index yet.  So the load then reads the newest change-log entries (back to
   `index_settle` seconds before now, default `GSI_SETTLE_S`, consistently) and lays
   them over the indexed flags by flag version: the snapshot never claims a `configVersion` whose
-  flags it has not seen.
+  flags it has not seen.  Every write also records on the environment item when it was made
+  (`changedAt`); when that is older than the settling time the log is not read at all, so a
+  quiet environment reloads with one GetItem and its flags' Query.
 - Flag items written by hand as in the operations guide carry no GSI attributes, so no index finds
   them.  A *discovery* pass, at most once per `discovery_interval` (the cache profile's TTL in the
   server: the full-reload interval, as before) and first at the load after a start's (the change
@@ -246,11 +248,13 @@ class DynamoStore(OwnsClient, FlagStore):
     # --- reads ----------------------------------------------------------------------------
 
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
-        environment = await self.read_environment(env)
+        check_environment_name(env)
+        item = await self._get(items.env_item_key(env))
+        environment = items.environment_from_item(env, item)
         indexed, unindexed = await asyncio.gather(self._query_flags(env), self._discover(env))
         flags = {flag.key: flag for flag in unindexed}
         flags.update((flag.key, flag) for flag in indexed)
-        await self._settle(env, environment.config_version, flags)
+        await self._settle(env, environment.config_version, flags, items.changed_at_of(item))
         return environment, [flags[key] for key in sorted(flags)]
 
     async def read_environment(self, env: str) -> Environment:
@@ -445,7 +449,10 @@ class DynamoStore(OwnsClient, FlagStore):
             write = build(config_version, records.now())
             put_env = {
                 "Put": {
-                    "Item": items.environment_to_item(write.environment),
+                    "Item": {
+                        **items.environment_to_item(write.environment),
+                        items.CHANGED_AT: items.s(records.format_timestamp(write.change.timestamp)),
+                    },
                     **self._config_condition(config_version),
                 }
             }
@@ -542,12 +549,16 @@ class DynamoStore(OwnsClient, FlagStore):
         bump = {
             "Update": {
                 "Key": items.env_item_key(env),
-                "UpdateExpression": "SET #c = :next, itemType = :type",
+                "UpdateExpression": f"SET #c = :next, itemType = :type, {items.CHANGED_AT} = :at",
                 **self._config_condition(config_version),
             }
         }
         bump["Update"].setdefault("ExpressionAttributeValues", {}).update(
-            {":next": items.n(config_version + 1), ":type": items.s(items.TYPE_ENVIRONMENT)}
+            {
+                ":next": items.n(config_version + 1),
+                ":type": items.s(items.TYPE_ENVIRONMENT),
+                ":at": items.s(records.format_timestamp(write.change.timestamp)),
+            }
         )
         history_item = items.revision_to_item(write.revision)
         change_item = self._change_item(write.change)
@@ -840,12 +851,18 @@ class DynamoStore(OwnsClient, FlagStore):
             return False
         return True
 
-    async def _settle(self, env: str, config_version: int, flags: dict[str, Flag]) -> None:
+    async def _settle(
+        self, env: str, config_version: int, flags: dict[str, Flag], changed_at: float | None
+    ) -> None:
         """Lay the newest change-log entries up to `config_version` over `flags` (by flag version),
-        back to `index_settle` s before now: what the eventually consistent index may not show yet."""
+        back to `index_settle` s before now: what the eventually consistent index may not show yet.
+        `changed_at`: when the environment item says its newest change was made (None: it does
+        not say); older than that window, the index shows every change and the log is not read."""
         if config_version < 1:
             return
         horizon = time.time() - self._index_settle
+        if changed_at is not None and changed_at < horizon:
+            return
         recent: list[Change] = []
         start: Item | None = None
         while len(recent) < self.max_changes:

@@ -402,6 +402,21 @@ def config_version_of(item: Item | None) -> int:
     return _int(item, "configVersion") if item else 0
 
 
+CHANGED_AT = "changedAt"
+"""Environment item attribute: when its `configVersion` last moved (the newest change-log entry's
+timestamp), written by every vexil write with the bump.  A load whose environment item says the
+newest change is older than the index's settling time need not read the change log at all."""
+
+
+def changed_at_of(item: Item | None) -> float | None:
+    """When the environment last changed, or None when its item does not say (no item yet, one
+    written before vexil recorded it, or one written by hand): the load then reads the log."""
+    if not item or CHANGED_AT not in item:
+        return None
+    when = records.parse_timestamp(_get(item, CHANGED_AT))
+    return when or None
+
+
 # --- change log ---------------------------------------------------------------------------
 
 
