@@ -10,7 +10,7 @@ INVALID_CONTEXT (the server refused the context) and PROVIDER_FATAL (credentials
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from enum import auto
 from types import MappingProxyType
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -20,22 +20,30 @@ from vexil.client.frozen import freeze
 from vexil.engine import ErrorCode as EngineErrorCode
 from vexil.engine import Reason, Resolution
 from vexil.engine.resolution import EMPTY_METADATA
+from vexil.model import NamedEnum
 from vexil.v1 import evaluation_pb2
 from vexil.wire import struct_to_dict, value_to_python
 
 T = TypeVar("T")
 
 
-class ErrorCode(StrEnum):
+class ErrorCode(NamedEnum):
     """Why an evaluation failed (OpenFeature's error codes)."""
 
-    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
-    TYPE_MISMATCH = "TYPE_MISMATCH"
-    PARSE_ERROR = "PARSE_ERROR"
-    GENERAL = "GENERAL"
-    PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
-    INVALID_CONTEXT = "INVALID_CONTEXT"
-    PROVIDER_FATAL = "PROVIDER_FATAL"
+    FLAG_NOT_FOUND = auto()
+    """The server (or local snapshot) has no flag with that key."""
+    TYPE_MISMATCH = auto()
+    """The flag's value is not of the type the getter asked for."""
+    PARSE_ERROR = auto()
+    """The flag's definition does not compile, or the answer could not be read."""
+    GENERAL = auto()
+    """Anything else, usually transient: the server unreachable, a deadline, a rule that failed."""
+    PROVIDER_NOT_READY = auto()
+    """No answer to give yet: local mode before its first snapshot, or a closed client."""
+    INVALID_CONTEXT = auto()
+    """The server refused the request as invalid: almost always the context (size or depth)."""
+    PROVIDER_FATAL = auto()
+    """The credentials were refused (unauthenticated or not permitted): retrying will not help."""
 
 
 class EvaluationDetails(NamedTuple, Generic[T]):

@@ -1,11 +1,13 @@
 """Enums whose value is their name: the strings they put on the wire and in logs never change.
 
-`FlagState` and `ChangeKind` are stored in DynamoDB items and sent in flagd documents, `Level` is
-printed by `vexil status` and `vexil ops check`, and the SDK's `ConnectionState` and `ChangeKind`
-reach users' logs and listeners.  They are declared with `auto()` over one base that takes the
-member's name as its value; the expected strings below are written out by hand, so a member
-whose value drifted from the strings already stored or logged fails here.  Every member is
-documented where it is declared: a user reading the enum learns what each state means.
+`FlagState` and `ChangeKind` are stored in DynamoDB items and sent in flagd documents, the
+engine's `Reason`, `ErrorCode` and `ValueType` are flagd's and OpenFeature's names, `Level` and
+`Status` are printed by `vexil status` and `vexil ops check`, and the SDK's `ConnectionState`,
+`ChangeKind` and `ErrorCode` reach users' logs and listeners.  They are declared with `auto()`
+over one base that takes the member's name as its value; the expected strings below are
+written out by hand, so a member whose value drifted from the strings already stored or logged
+fails here.  Every member is documented where it is declared: a user reading the enum learns
+what each state means.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from enum import StrEnum, auto
 import pytest
 
 from vexil.client.changes import ChangeKind as ClientChangeKind
+from vexil.client.details import ErrorCode as ClientErrorCode
 from vexil.client.state import ConnectionState
+from vexil.engine import ErrorCode, Reason, ValueType
 from vexil.model import ChangeKind, FlagState, NamedEnum
 from vexil.observability.thresholds import Level
+from vexil.ops.checks import Status
 
 EXPECTED: list[tuple[type[StrEnum], list[str]]] = [
     (FlagState, ["ENABLED", "DISABLED"]),
@@ -27,6 +32,22 @@ EXPECTED: list[tuple[type[StrEnum], list[str]]] = [
     (Level, ["OK", "NOTE", "WARN", "CRIT", "UNKNOWN"]),
     (ConnectionState, ["NOT_READY", "READY", "STALE", "ERROR", "CLOSED"]),
     (ClientChangeKind, ["UPSERT", "DELETE", "ENVIRONMENT", "SNAPSHOT"]),
+    (Reason, ["STATIC", "TARGETING_MATCH", "DEFAULT", "DISABLED", "ERROR"]),
+    (ErrorCode, ["FLAG_NOT_FOUND", "TYPE_MISMATCH", "PARSE_ERROR", "GENERAL"]),
+    (ValueType, ["ANY", "BOOL", "STRING", "INT", "FLOAT", "OBJECT"]),
+    (Status, ["PASS", "WARN", "FAIL", "MANUAL"]),
+    (
+        ClientErrorCode,
+        [
+            "FLAG_NOT_FOUND",
+            "TYPE_MISMATCH",
+            "PARSE_ERROR",
+            "GENERAL",
+            "PROVIDER_NOT_READY",
+            "INVALID_CONTEXT",
+            "PROVIDER_FATAL",
+        ],
+    ),
 ]
 IDS = [enum.__qualname__ + "@" + enum.__module__ for enum, _ in EXPECTED]
 

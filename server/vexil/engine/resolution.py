@@ -8,44 +8,56 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import auto
 from types import MappingProxyType
 from typing import Any
 
+from vexil.model import NamedEnum
 
-class Reason(StrEnum):
+
+class Reason(NamedEnum):
     """Why a resolution has the value it has (flagd's reasons)."""
 
-    STATIC = "STATIC"
+    STATIC = auto()
     """The flag has no targeting: its default variant is served to everyone (safe to cache)."""
-    TARGETING_MATCH = "TARGETING_MATCH"
+    TARGETING_MATCH = auto()
     """The targeting rule chose a variant for this context."""
-    DEFAULT = "DEFAULT"
+    DEFAULT = auto()
     """The rule chose nothing (null), or there is no rule and no default variant."""
-    DISABLED = "DISABLED"
+    DISABLED = auto()
     """The flag (or its whole environment) is switched off: the caller uses its code default."""
-    ERROR = "ERROR"
+    ERROR = auto()
     """Evaluation failed; `error_code` says how, and the caller uses its code default."""
 
 
-class ErrorCode(StrEnum):
+class ErrorCode(NamedEnum):
     """flagd's error codes; present only when the reason is ERROR."""
 
-    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
-    TYPE_MISMATCH = "TYPE_MISMATCH"
-    PARSE_ERROR = "PARSE_ERROR"
-    GENERAL = "GENERAL"
+    FLAG_NOT_FOUND = auto()
+    """No flag with that key in the snapshot evaluated."""
+    TYPE_MISMATCH = auto()
+    """The flag's value is not of the type the caller asked for."""
+    PARSE_ERROR = auto()
+    """The flag's definition does not compile (a rule or variant the engine cannot use)."""
+    GENERAL = auto()
+    """Anything else: the rule failed while evaluating (a budget exceeded, a bad operand)."""
 
 
-class ValueType(StrEnum):
+class ValueType(NamedEnum):
     """The type a caller asks for (ANY: no check), and the type of a flag's variants."""
 
-    ANY = "ANY"
-    BOOL = "BOOL"
-    STRING = "STRING"
-    INT = "INT"
-    FLOAT = "FLOAT"
-    OBJECT = "OBJECT"
+    ANY = auto()
+    """No type asked for: whatever the flag's variant holds."""
+    BOOL = auto()
+    """true or false."""
+    STRING = auto()
+    """Text."""
+    INT = auto()
+    """A whole number (a float with no fraction counts as one)."""
+    FLOAT = auto()
+    """A number (an integer counts as one)."""
+    OBJECT = auto()
+    """A JSON object or array."""
 
 
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import auto
 from typing import TYPE_CHECKING, Any
 
-from vexil.model import Flag
+from vexil.model import Flag, NamedEnum
 from vexil.observability import thresholds as t
 from vexil.observability.thresholds import Level
 from vexil.ops.health import is_evaluation, readings
@@ -34,11 +34,15 @@ MIN_COST_HISTORY = DAY
 """Uptime below which a month's consumption is not extrapolated (a day's cycle at least)."""
 
 
-class Status(StrEnum):
-    PASS = "PASS"
-    WARN = "WARN"
-    FAIL = "FAIL"
-    MANUAL = "MANUAL"
+class Status(NamedEnum):
+    PASS = auto()
+    """The item holds, by the evidence gathered."""
+    WARN = auto()
+    """The item needs a look soon, or its evidence could not be read."""
+    FAIL = auto()
+    """The item does not hold: act on it."""
+    MANUAL = auto()
+    """A person must judge it; the details say what to look at and how."""
 
 
 @dataclass
