@@ -147,9 +147,17 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
         assert created.status == 201, await created.text()
     async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as again:
-        assert again.status == 409 and (await again.json())["error"]["code"] == "ALREADY_EXISTS"
+        error = (await again.json())["error"]
+        assert again.status == 409 and (error["code"], error["reason"]) == (
+            "ALREADY_EXISTS",
+            "FLAG_ALREADY_EXISTS",
+        )
     async with http.get(f"{base}/ui/api/keys") as keys:
-        assert keys.status == 400 and (await keys.json())["error"]["code"] == "FAILED_PRECONDITION"
+        error = (await keys.json())["error"]
+        assert keys.status == 400 and (error["code"], error["reason"]) == (
+            "FAILED_PRECONDITION",
+            "AUTH_DISABLED",
+        )
     async with http.get(f"{base}/ui/api/flags", params={"env": "nowhere"}) as unknown:
         assert unknown.status == 404
     del http.headers["Cookie"]
@@ -304,6 +312,7 @@ async def test_edits_are_conditional_and_roll_back_on_both_stores(store: str, re
         async with http.put(f"{base}/ui/api/flags/cond", json=stale, headers=csrf) as conflict:
             body = await conflict.json()
             assert conflict.status == 409 and body["error"]["code"] == "ABORTED"
+            assert body["error"]["reason"] == "STALE_VERSION"
             assert (body["current"]["version"], body["current"]["defaultVariant"]) == (2, "b")
         back = {"toVersion": 1, "expectedVersion": 2, "reason": "b was wrong"}
         async with http.post(f"{base}/ui/api/flags/cond/rollback", json=back, headers=csrf) as rolled:

@@ -19,15 +19,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from vexil import identity
 from vexil.errors import (
     ApiKeyNotFound,
-    AuthDisabled,
     InvalidArgument,
 )
 from vexil.security.keys import (
-    AUTH_OFF,
     IssuedKey,
     KeyManager,
     key_environment,
     may_manage,
+    require_auth,
     require_key_scope,
 )
 from vexil.service import FlagService
@@ -96,10 +95,6 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         self.service = service
         self.auth_required = auth_required
 
-    def _require_auth(self) -> None:
-        if not self.auth_required:
-            raise AuthDisabled(AUTH_OFF)
-
     async def _managed(self, key_id: str) -> ApiKey:
         key = await self.keys.get(key_id)
         if not may_manage(key.environment):
@@ -109,7 +104,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def CreateKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.IssuedKey:
-        self._require_auth()
+        require_auth(self.auth_required)
         role = ROLE_FROM_PB.get(request.role)
         if role is None:
             raise InvalidArgument("name the key's role: evaluator, editor or admin", "role")
@@ -126,7 +121,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def ListKeys(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.ListKeysResponse:
-        self._require_auth()
+        require_auth(self.auth_required)
         response = keys_pb2.ListKeysResponse()
         if request.environment:
             require_key_scope(request.environment)
@@ -141,7 +136,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def RotateKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.IssuedKey:
-        self._require_auth()
+        require_auth(self.auth_required)
         key = await self._managed(request.id)
         issued = await self.keys.rotate(
             key.id,
@@ -153,7 +148,7 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
 
     @status.unary
     async def RevokeKey(self, request, context: grpc.aio.ServicerContext) -> keys_pb2.ApiKey:
-        self._require_auth()
+        require_auth(self.auth_required)
         key = await self._managed(request.id)
         revoked = await self.keys.revoke(key.id, reason=request.reason, **_author(context))
         return key_to_pb(revoked)

@@ -132,9 +132,16 @@ CONSOLE: web.AppKey[Console] = web.AppKey("vexil_console", Console)
 
 
 def problem(exc: VexilError, **extra: Any) -> web.Response:
-    """A core error as the JSON the page shows inline (`field` names what to fix)."""
+    """A core error as the JSON the page shows inline (`field` names what to fix; `reason` is the
+    word a program branches on, the one the gRPC API sends in its ErrorInfo)."""
     status = STATUS.get(exc.code, 500)
-    body = {"error": {"code": exc.code, "message": exc.message, "field": getattr(exc, "field", "")}, **extra}
+    error = {
+        "code": exc.code,
+        "reason": str(exc.reason),
+        "message": exc.message,
+        "field": getattr(exc, "field", ""),
+    }
+    body = {"error": error, **extra}
     response = web.json_response(body, status=status, dumps=dumps)
     if isinstance(exc, ResourceExhausted) and exc.retry_after:
         response.headers["Retry-After"] = f"{exc.retry_after:.0f}"

@@ -16,11 +16,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from vexil import __version__, identity
-from vexil.errors import FailedPrecondition, InvalidArgument, NotFound
+from vexil.errors import InvalidArgument, NotFound
 from vexil.fleet import replica_views
 from vexil.ops import health
 from vexil.ops.scrape import Scrape
-from vexil.security.keys import AUTH_OFF, IssuedKey, key_environment, may_manage, require_key_scope
+from vexil.security.keys import IssuedKey, key_environment, may_manage, require_auth, require_key_scope
 from vexil.security.roles import ROLES
 from vexil.store.keys import ApiKey
 from vexil.store.replicas import ReplicaRecord
@@ -98,11 +98,6 @@ def issued_json(issued: IssuedKey) -> dict[str, Any]:
     return {"token": issued.token, "key": key_json(issued.key)}
 
 
-def _require_auth(request: web.Request) -> None:
-    if not request.app[CONSOLE].auth_required:
-        raise FailedPrecondition(AUTH_OFF)
-
-
 async def _managed(request: web.Request) -> ApiKey:
     key = await request.app[CONSOLE].security.keys.get(request.match_info["id"])
     if not may_manage(key.environment):
@@ -113,7 +108,7 @@ async def _managed(request: web.Request) -> ApiKey:
 @ROUTES.get("/ui/api/keys")
 @endpoint("/vexil.v1.KeyService/ListKeys")
 async def list_keys(request: web.Request, caller: Caller) -> web.Response:
-    _require_auth(request)
+    require_auth(request.app[CONSOLE].auth_required)
     keys = sorted(await request.app[CONSOLE].security.keys.list(), key=lambda k: (-k.created_at, k.id))
     now = time.time()
     shown = [k for k in keys if not k.revoked and k.expires_at > now and may_manage(k.environment)]
@@ -123,7 +118,7 @@ async def list_keys(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.post("/ui/api/keys")
 @endpoint("/vexil.v1.KeyService/CreateKey")
 async def create_key(request: web.Request, caller: Caller) -> web.Response:
-    _require_auth(request)
+    require_auth(request.app[CONSOLE].auth_required)
     console = request.app[CONSOLE]
     body = await read_json(request)
     role = body.get("role")
@@ -150,7 +145,7 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.post("/ui/api/keys/{id}/rotate")
 @endpoint("/vexil.v1.KeyService/RotateKey")
 async def rotate_key(request: web.Request, caller: Caller) -> web.Response:
-    _require_auth(request)
+    require_auth(request.app[CONSOLE].auth_required)
     key = await _managed(request)
     issued = await request.app[CONSOLE].security.keys.rotate(
         key.id, actor=actor(request), peer=request.remote or ""
@@ -161,7 +156,7 @@ async def rotate_key(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.post("/ui/api/keys/{id}/revoke")
 @endpoint("/vexil.v1.KeyService/RevokeKey")
 async def revoke_key(request: web.Request, caller: Caller) -> web.Response:
-    _require_auth(request)
+    require_auth(request.app[CONSOLE].auth_required)
     body = await read_json(request)
     reason = body.get("reason", "")
     if not isinstance(reason, str):

@@ -30,6 +30,7 @@ from vexil.background import BackgroundTask
 from vexil.errors import (
     AlreadyExists,
     ApiKeyNotFound,
+    AuthDisabled,
     EnvironmentNotAllowed,
     InvalidArgument,
     Unauthenticated,
@@ -77,6 +78,13 @@ AUTH_OFF = (
     "auth_mode required (--auth-mode required or VEXIL_AUTH_MODE=required) and a first admin key "
     "from `vexil keys create --bootstrap` (VEXIL_BOOTSTRAP_ADMIN_KEY)"
 )
+
+
+def require_auth(auth_required: bool) -> None:
+    """FAILED_PRECONDITION (reason AUTH_DISABLED) when the server runs open: API keys are managed
+    only with authentication on, through either adapter."""
+    if not auth_required:
+        raise AuthDisabled(AUTH_OFF)
 
 
 DAY = 86400.0
