@@ -192,7 +192,7 @@ class SnapshotCache:
                 )
                 self._adoptions[environment] = adoption
                 adopted = True
-            elif (drifted := _drifted(old, fresh)) and await self._bridged(old, fresh):
+            elif (drifted := await _drifted(old, fresh)) and await self._bridged(old, fresh):
                 self._errors.pop(environment, None)
                 return self._snapshots[environment]
             self._snapshots[environment] = fresh
@@ -224,7 +224,7 @@ class SnapshotCache:
             self._swap(current, change)
         if current.config_version != fresh.config_version:
             return current.config_version > fresh.config_version
-        return not _drifted(current, fresh)
+        return not await _drifted(current, fresh)
 
     def _hold(self, environment: str, backwards: str) -> None:
         """Keep the last-known-good snapshot of a store that went backwards, and say so.
@@ -401,10 +401,19 @@ def _went_backwards(served: Snapshot, stored: Snapshot) -> str:
     return ""
 
 
-def _drifted(old: Snapshot, new: Snapshot) -> bool:
-    """True when a reload shows flags that the change log never told us about."""
+async def _drifted(old: Snapshot, new: Snapshot) -> bool:
+    """True when a reload shows flags that the change log never told us about.  The flags are
+    compared a slice at a time (`Pacer`): comparing 50,000 of them held the loop for 45 ms."""
     if old.config_version != new.config_version:
         return True  # jumped over changes that were never published
     if old.entries.keys() != new.entries.keys():
         return True
-    return any(old.entries[k].flag != new.entries[k].flag for k in old.entries)
+    pacer = Pacer()
+    clock = time.perf_counter
+    fresh = new.entries
+    for key, entry in old.entries.items():
+        if clock() >= pacer.deadline:
+            await pacer.pause()
+        if entry.flag != fresh[key].flag:
+            return True
+    return False

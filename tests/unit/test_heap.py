@@ -1,5 +1,6 @@
-"""Large snapshots stay out of the cyclic collector's full passes, and building one gives the loop
-back (`vexil.heap`, `cache.assemble`).
+"""Large snapshots stay out of the cyclic collector's full passes, and building one, comparing a
+reload with the served one and freeing a replaced one give the loop back (`vexil.heap`,
+`cache.assemble`, `cache._drifted`).
 
 The freeze is only sound because a snapshot holds no reference cycles: a dropped one must be freed
 by reference counting alone, whatever its rules use.  The rules below are written here to reach
@@ -15,7 +16,7 @@ import pytest
 
 from tests.support.flags import flag_model
 from vexil import heap
-from vexil.cache import SnapshotCache, assemble
+from vexil.cache import SnapshotCache, _drifted, assemble
 from vexil.hub import Hub
 from vexil.model import Environment, Flag
 from vexil.snapshot import Snapshot
@@ -203,3 +204,58 @@ async def test_a_large_reload_releases_the_snapshot_it_replaces(
     assert calls == []
     await cache.reload("local")
     assert calls == ([count] if released else [])
+
+
+# A reload compared with the served snapshot: drift is anything the change log did not say.
+def static(key: str, **fields: object) -> Flag:
+    """A flag whose variant holds 1,000 numbers made for it (equal flags share no objects, so
+    comparing two takes a while)."""
+    variants = {"on": {"rows": [i + 0.5 for i in range(1000)]}, "off": {"rows": []}}
+    return flag_model(key, variants, "on", environment="local", **fields)
+
+
+def environment_at(version: int) -> Environment:
+    return Environment(name="local", config_version=version)
+
+
+DRIFTS = [
+    ("same flags, same version", [static("a"), static("b")], 7, False),
+    ("a flag changed", [static("a", description="by hand"), static("b")], 7, True),
+    ("a flag missing", [static("a")], 7, True),
+    ("a flag more", [static("a"), static("b"), static("c")], 7, True),
+    ("another version", [static("a"), static("b")], 8, True),
+]
+
+
+@pytest.mark.parametrize(("name", "reloaded", "version", "drift"), DRIFTS, ids=[d[0] for d in DRIFTS])
+async def test_a_reload_drifted_when_it_differs_from_the_served_snapshot(
+    name: str, reloaded: list[Flag], version: int, drift: bool
+) -> None:
+    served = await assemble(environment_at(7), [static("a"), static("b")])
+    fresh = await assemble(environment_at(version), reloaded)
+    assert await _drifted(served, fresh) is drift
+
+
+async def test_comparing_a_reload_with_the_served_snapshot_gives_the_loop_back() -> None:
+    ticks = 0
+    comparing = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while comparing:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    many = [static(f"f{i:05d}") for i in range(3000)]
+    served = await assemble(environment_at(1), many)
+    fresh = await assemble(environment_at(1), [static(f.key) for f in many])  # equal, not the same
+    counting = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    assert not await _drifted(served, fresh)
+    during = ticks - before
+    comparing = False
+    await counting
+    # 3,000 flags whose variants hold 1,000 numbers each take several 5 ms slices to compare;
+    # held whole, the ticker never runs.
+    assert during >= 3
