@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from vexil import heap
 from vexil.background import cancel_and_wait
 from vexil.errors import EnvironmentLoading, EnvironmentNotServed, Unavailable, VexilError
 from vexil.hub import Hub
-from vexil.model import Change, Environment, Flag
+from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.pacing import Pacer
-from vexil.snapshot import Entry, Snapshot, compile_entry
+from vexil.snapshot import Entry, Snapshot, compile_entry, same_compile_inputs, same_flag
 from vexil.store.base import FlagStore
 
 log = logging.getLogger(__name__)
@@ -221,7 +220,7 @@ class SnapshotCache:
             return False
         current = old
         for change in changes:
-            current = current.apply(change)
+            current = await advance(current, change)
             self._swap(current, change)
         if current.config_version != fresh.config_version:
             return current.config_version > fresh.config_version
@@ -258,7 +257,7 @@ class SnapshotCache:
             if change.config_version <= current.config_version or environment in self._regressed:
                 return
             if change.config_version == current.config_version + 1:
-                self._swap(current.apply(change), change)
+                self._swap(await advance(current, change), change)
                 return
         await self.catch_up(environment)
 
@@ -279,7 +278,7 @@ class SnapshotCache:
                     trimmed = True
                 elif changes:
                     for change in changes:
-                        current = current.apply(change)
+                        current = await advance(current, change)
                         self._swap(current, change)
                 elif await self.store.stored_config_version(environment) < current.config_version:
                     behind = True
@@ -385,7 +384,7 @@ async def assemble(
     entries: dict[str, Entry] = {}
     clock = time.perf_counter
     reusable: Mapping[str, Entry] = {}
-    if previous is not None and _same_compile_inputs(previous.environment, environment):
+    if previous is not None and same_compile_inputs(previous.environment, environment):
         reusable = previous.entries
     for flag in flags:
         if clock() >= pacer.deadline:
@@ -400,6 +399,23 @@ async def assemble(
     if settle is not None:
         settle()
     return Snapshot(environment, entries)
+
+
+async def advance(snapshot: Snapshot, change: Change) -> Snapshot:
+    """`snapshot.apply(change)`, except for an environment change that recompiles every flag (new
+    `$evaluators` or flag-set metadata): that one is built by `assemble`, giving the loop back,
+    where `Snapshot.apply` would compile 50,000 flags in one step (about 10 s)."""
+    environment = change.environment
+    if (
+        change.kind is not ChangeKind.ENVIRONMENT
+        or environment is None
+        or same_compile_inputs(snapshot.environment, environment)
+    ):
+        return snapshot.apply(change)
+    if environment.config_version != change.config_version:
+        environment = replace(environment, config_version=change.config_version)
+    large = heap.large(len(snapshot.entries))
+    return await assemble(environment, snapshot.flags(), heap.settle if large else None)
 
 
 def _went_backwards(served: Snapshot, stored: Snapshot) -> str:
@@ -433,26 +449,3 @@ async def _drifted(old: Snapshot, new: Snapshot) -> bool:
         if not same_flag(entry.flag, fresh[key].flag):
             return True
     return False
-
-
-def _json_text(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
-
-
-def same_flag(a: Flag, b: Flag) -> bool:
-    """Equal, with JSON values of the same types too: Python's `1 == 1.0 == True` would make a
-    variant changed from 1 to true look unchanged, and serve the old one."""
-    if a is b:
-        return True
-    if a != b:
-        return False
-    return _json_text([a.variants, a.targeting, dict(a.metadata)]) == _json_text(
-        [b.variants, b.targeting, dict(b.metadata)]
-    )
-
-
-def _same_compile_inputs(old: Environment, new: Environment) -> bool:
-    """What a compiled flag depends on beside the flag: `$evaluators` and flag-set metadata."""
-    return _json_text([dict(old.evaluators), dict(old.metadata)]) == _json_text(
-        [dict(new.evaluators), dict(new.metadata)]
-    )

@@ -9,6 +9,7 @@ environment down.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,30 @@ class BrokenFlag:
 
 
 Entry = CompiledFlag | BrokenFlag
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def same_flag(a: Flag, b: Flag) -> bool:
+    """Equal, with JSON values of the same types too: Python's `1 == 1.0 == True` would make a
+    variant changed from 1 to true look unchanged, and serve the old one."""
+    if a is b:
+        return True
+    if a != b:
+        return False
+    return _json_text([a.variants, a.targeting, dict(a.metadata)]) == _json_text(
+        [b.variants, b.targeting, dict(b.metadata)]
+    )
+
+
+def same_compile_inputs(old: Environment, new: Environment) -> bool:
+    """What a compiled flag depends on beside the flag, unchanged (JSON types included, as in
+    `same_flag`): the `$evaluators` and the flag-set metadata."""
+    return _json_text([dict(old.evaluators), dict(old.metadata)]) == _json_text(
+        [dict(new.evaluators), dict(new.metadata)]
+    )
 
 
 def compile_entry(flag: Flag, environment: Environment) -> Entry:
@@ -134,7 +159,7 @@ class Snapshot:
         if change.kind is ChangeKind.ENVIRONMENT and change.environment is not None:
             environment = change.environment
             old = self.environment
-            if environment.evaluators != old.evaluators or environment.metadata != old.metadata:
+            if not same_compile_inputs(old, environment):
                 entries = {k: compile_entry(e.flag, environment) for k, e in entries.items()}
         elif change.kind is ChangeKind.DELETE:
             current = entries.get(change.flag_key)

@@ -1,6 +1,7 @@
-"""Large snapshots stay out of the cyclic collector's full passes, and building one, comparing a
-reload with the served one and freeing a replaced one give the loop back (`vexil.heap`,
-`cache.assemble`, `cache._drifted`).
+"""Large snapshots stay out of the cyclic collector's full passes, and building one (for a reload
+or an environment change that recompiles every flag), comparing a reload with the served one and
+freeing a replaced one give the loop back (`vexil.heap`, `cache.assemble`, `cache.advance`,
+`cache._drifted`).
 
 The freeze is only sound because a snapshot holds no reference cycles: a dropped one must be freed
 by reference counting alone, whatever its rules use.  The rules below are written here to reach
@@ -18,7 +19,7 @@ from tests.support.flags import flag_model
 from vexil import heap
 from vexil.cache import SnapshotCache, _drifted, assemble
 from vexil.hub import Hub
-from vexil.model import Environment, Flag
+from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.snapshot import Snapshot
 from vexil.store.memory import MemoryStore
 
@@ -259,3 +260,33 @@ async def test_comparing_a_reload_with_the_served_snapshot_gives_the_loop_back()
     # 3,000 flags whose variants hold 1,000 numbers each take several 5 ms slices to compare;
     # held whole, the ticker never runs.
     assert during >= 3
+
+
+async def test_an_environment_change_that_recompiles_every_flag_gives_the_loop_back() -> None:
+    store = Prepared(flags(3000))
+    cache = SnapshotCache(store, Hub(), ["local"], poll_interval=3600)
+    await cache.load()
+    served = cache.get("local")
+    ticks = 0
+    applying = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while applying:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    evaluators = {"isStaff": {"ends_with": [{"var": "email"}, "@example.org"]}}
+    changed = Environment(name="local", evaluators=evaluators, config_version=served.config_version + 1)
+    change = Change("local", changed.config_version, ChangeKind.ENVIRONMENT, "t", 0.0, environment=changed)
+    counting = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    await cache.apply(change)
+    during = ticks - before
+    applying = False
+    await counting
+    after = cache.get("local")
+    assert after.config_version == change.config_version and after.environment.evaluators == evaluators
+    assert not any(after.entries[key] is served.entries[key] for key in served.entries)
+    assert during >= 10  # compiling 3,000 flags takes about 0.3 s; in one step the ticker never runs

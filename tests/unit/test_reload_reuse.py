@@ -1,6 +1,7 @@
-"""A full reload keeps the compiled entries of flags it finds unchanged (`cache.assemble` with the
-served snapshot): a periodic reload of a quiet environment compiles nothing.  What counts as
-unchanged is strict: a variant changed from 1 to true is equal in Python and must still be
+"""What is compiled again, and what is kept: a full reload keeps the compiled entries of flags it
+finds unchanged (`cache.assemble` with the served snapshot), so a periodic reload of a quiet
+environment compiles nothing.  What counts as unchanged is strict, there and when an environment
+change is applied: a value changed from 1 to true is equal in Python and must still be
 recompiled, and changed `$evaluators` or flag-set metadata recompile every flag."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 from tests.support.flags import flag_model
 from vexil.cache import SnapshotCache, _drifted, assemble
 from vexil.hub import Hub
-from vexil.model import Environment, Flag
+from vexil.model import Change, ChangeKind, Environment, Flag
+from vexil.snapshot import Snapshot, compile_entry
 from vexil.store.memory import MemoryStore
 
 RULE = {"if": [{"$ref": "isStaff"}, "on", "off"]}
@@ -96,3 +98,14 @@ async def test_changed_evaluators_or_flag_set_metadata_recompile_every_flag() ->
         assert not any(after[key] is before[key] for key in before)
     staff = cache.get("local").evaluate("staff", {"email": "ann@corp.example"})[0]
     assert staff.variant == "on" and staff.flag_metadata == {"team": "core"}
+
+
+def test_an_environment_change_of_metadata_types_only_recompiles_the_flags() -> None:
+    before = environment({}, metadata={"tier": 1})
+    snapshot = Snapshot(before, {f.key: compile_entry(f, before) for f in flags()})
+    assert snapshot.evaluate("plain", {})[0].flag_metadata == {"tier": 1}
+    after = environment({}, metadata={"tier": True})
+    assert after.metadata == before.metadata  # equal to Python
+    change = Change("local", 6, ChangeKind.ENVIRONMENT, "t", 0.0, environment=after)
+    served = snapshot.apply(change).evaluate("plain", {})[0].flag_metadata["tier"]
+    assert (served, type(served)) == (True, bool)
