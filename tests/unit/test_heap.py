@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +23,8 @@ from vexil.hub import Hub
 from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.snapshot import Snapshot
 from vexil.store.memory import MemoryStore
+
+T = TypeVar("T")
 
 TIERS = {"gold": "gold", "silver": "silver", "none": "none"}
 RULES = [
@@ -101,6 +104,28 @@ def thawed() -> Iterator[None]:
     gc.unfreeze()
 
 
+async def turns_during(work: Awaitable[T]) -> tuple[T, int]:
+    """`work`'s result, and how many turns of the event loop another task got while it ran (none
+    when it held the loop from start to end)."""
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    counting = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    result = await work
+    during = ticks - before
+    running = False
+    await counting
+    return result, during
+
+
 def test_a_dropped_snapshot_leaves_no_cyclic_garbage() -> None:
     environment = Environment(name="local", evaluators=EVALUATORS)
     gc.collect()
@@ -140,22 +165,9 @@ async def test_a_large_reload_is_taken_out_of_full_collections(
 
 
 async def test_building_a_snapshot_gives_the_loop_back() -> None:
-    ticks = 0
-    building = True
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while building:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    counting = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    snapshot = await assemble(Environment(name="local", evaluators=EVALUATORS), flags(3000))
-    during = ticks - before
-    building = False
-    await counting
+    snapshot, during = await turns_during(
+        assemble(Environment(name="local", evaluators=EVALUATORS), flags(3000))
+    )
     assert len(snapshot.entries) == 3000
     assert during >= 10  # a build of about 0.3 s yields every 5 ms; held whole, the ticker never runs
 
@@ -238,25 +250,11 @@ async def test_a_reload_drifted_when_it_differs_from_the_served_snapshot(
 
 
 async def test_comparing_a_reload_with_the_served_snapshot_gives_the_loop_back() -> None:
-    ticks = 0
-    comparing = True
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while comparing:
-            ticks += 1
-            await asyncio.sleep(0)
-
     many = [static(f"f{i:05d}") for i in range(3000)]
     served = await assemble(environment_at(1), many)
     fresh = await assemble(environment_at(1), [static(f.key) for f in many])  # equal, not the same
-    counting = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    assert not await _drifted(served, fresh)
-    during = ticks - before
-    comparing = False
-    await counting
+    drifted, during = await turns_during(_drifted(served, fresh))
+    assert not drifted
     # 3,000 flags whose variants hold 1,000 numbers each take several 5 ms slices to compare;
     # held whole, the ticker never runs.
     assert during >= 3
@@ -267,25 +265,10 @@ async def test_an_environment_change_that_recompiles_every_flag_gives_the_loop_b
     cache = SnapshotCache(store, Hub(), ["local"], poll_interval=3600)
     await cache.load()
     served = cache.get("local")
-    ticks = 0
-    applying = True
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while applying:
-            ticks += 1
-            await asyncio.sleep(0)
-
     evaluators = {"isStaff": {"ends_with": [{"var": "email"}, "@example.org"]}}
     changed = Environment(name="local", evaluators=evaluators, config_version=served.config_version + 1)
     change = Change("local", changed.config_version, ChangeKind.ENVIRONMENT, "t", 0.0, environment=changed)
-    counting = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    await cache.apply(change)
-    during = ticks - before
-    applying = False
-    await counting
+    _, during = await turns_during(cache.apply(change))
     after = cache.get("local")
     assert after.config_version == change.config_version and after.environment.evaluators == evaluators
     assert not any(after.entries[key] is served.entries[key] for key in served.entries)
