@@ -72,7 +72,8 @@ def serialize(answer: Answer | BulkAnswer) -> bytes:
 
 
 def _prebuilt(entry: Any) -> Iterator[Resolution]:
-    """Every resolution a compiled flag hands out unchanged (its compile-time tables)."""
+    """Every resolution a compiled flag hands out unchanged (its tables, as far as they have been
+    built: a resolution is in them before it is first handed out)."""
     if not isinstance(entry, CompiledFlag):
         return
     yield entry.disabled

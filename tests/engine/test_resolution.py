@@ -240,6 +240,22 @@ def test_unknown_value_type_is_general_error() -> None:
         assert "NUMBER" in r.error_message
 
 
+def test_a_types_answers_are_built_when_first_asked_for_and_then_shared() -> None:
+    compiled = compile_flag(flag(targeting={"if": [{"==": [{"var": "team"}, "blue"]}, "blue", None]}))
+    assert not compiled.matches and not compiled.defaults  # built for no type yet
+    first = evaluate(compiled, {"team": "blue"}, ValueType.STRING)
+    assert (first.value, first.variant, first.reason) == ("#00f", "blue", Reason.TARGETING_MATCH)
+    assert evaluate(compiled, {"team": "blue"}, ValueType.STRING) is first
+    assert set(compiled.matches) == {ValueType.STRING}
+    wrong = evaluate(compiled, {"team": "blue"}, ValueType.BOOL)
+    assert (wrong.reason, wrong.error_code) == (Reason.ERROR, ErrorCode.TYPE_MISMATCH)
+    assert set(compiled.matches) == {ValueType.STRING, ValueType.BOOL}
+    default = evaluate(compiled, {}, "STRING")  # type: ignore[arg-type]
+    assert (default.value, default.variant, default.reason) == ("#f00", "red", Reason.DEFAULT)
+    assert evaluate(compiled, {}, ValueType.STRING) is default
+    assert set(compiled.defaults) == {ValueType.STRING}
+
+
 def test_value_type_accepts_plain_strings() -> None:
     assert resolve(flag(), {}, "STRING").value == "#f00"  # type: ignore[arg-type]
 

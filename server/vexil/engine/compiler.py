@@ -4,7 +4,10 @@ Compiling happens once per change to a flag (or to its environment's `$evaluator
 where the work goes: the definition is checked (a mistake is reported to whoever wrote it, with
 the path of the offending part), the targeting rule becomes closures, and every resolution that
 does not depend on the context — the static answer, the default, each variant checked against
-each requested type, the disabled answer — is built here, once, and shared by every evaluation.
+each requested type, the disabled answer — is built once and shared by every evaluation.  The
+answers for a requested type are built the first time a caller asks for that type (`ByType`):
+most flags are only ever asked for as one or two of the six, and building all six made up most
+of a compile and most of a compiled flag's objects.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from vexil.engine import fractional
 from vexil.engine.errors import FlagValidationError, describe_failure
@@ -23,14 +26,44 @@ from vexil.engine.rules import REF, compile_rule, variant_name
 from vexil.model import Flag
 
 _STATES = frozenset(("ENABLED", "DISABLED"))
+V = TypeVar("V")
+
+
+class ByType(dict[ValueType, V]):
+    """A table by requested type whose entry for a type is made the first time it is looked up
+    with `table[type]` (`get`, the evaluator's hit path, stays a plain dict lookup).  A name that
+    is not a `ValueType` is a KeyError, as in a full table.  Entries are only ever added, each
+    once (`setdefault`: two threads of a client racing for it get the same one)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[ValueType], V]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, wanted: Any) -> V:
+        try:
+            kind = ValueType(wanted)
+        except (ValueError, TypeError):
+            raise KeyError(wanted) from None
+        return self.setdefault(kind, self._make(kind))
+
+
+def by_type(table: Mapping[ValueType, V], wanted: Any) -> V | None:
+    """`table`'s entry for `wanted`, made now if it was not yet (None: not a type)."""
+    try:
+        return table[wanted]
+    except KeyError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledFlag:
     """A flag ready to evaluate.  Immutable: a new one is compiled for every change.
 
-    The tables are plain dicts for lookup speed (a mapping proxy costs a third more per
-    evaluation); nothing mutates them after compilation.
+    The tables are dicts for lookup speed (a mapping proxy costs a third more per evaluation):
+    `ByType` tables get the entry of a requested type added the first time it is asked for, and
+    nothing else changes them after compilation.
 
     `value_type` is the type of the flag's variants (INT only when every variant is an integer,
     FLOAT when numbers are mixed or fractional; ANY only for a non-strict compile of a flag
@@ -45,11 +78,11 @@ class CompiledFlag:
     """The compiled targeting; None when the answer does not depend on the context."""
     full_context: bool
     """The rule reads the enriched context as a whole (or `$flagd.timestamp`)."""
-    fixed: Mapping[str, Resolution] | None
+    fixed: Mapping[ValueType, Resolution] | None
     """By requested type: the answer when it does not depend on the context."""
-    matches: Mapping[str, Mapping[str, Resolution]]
+    matches: Mapping[ValueType, Mapping[str, Resolution]]
     """By requested type, then variant name: the TARGETING_MATCH answers."""
-    defaults: Mapping[str, Resolution]
+    defaults: Mapping[ValueType, Resolution]
     """By requested type: the answer when the rule yields null."""
     disabled: Resolution
 
@@ -175,7 +208,7 @@ _TYPES = tuple(ValueType)
 
 def _default_resolutions(
     flag: Flag, default: str | None, reason: Reason, metadata: Mapping[str, Any]
-) -> dict[str, Resolution]:
+) -> Mapping[ValueType, Resolution]:
     """By type: the default variant served with `reason` (DEFAULT without a default variant)."""
     if default is None:
         none = Resolution(None, None, Reason.DEFAULT, None, "", metadata)
@@ -187,24 +220,28 @@ def _default_resolutions(
             metadata,
         )
         return dict.fromkeys(_TYPES, missing)
-    value = flag.variants[default]
-    return {t: _typed(flag.key, default, value, reason, t, metadata) for t in _TYPES}
+    key, value = flag.key, flag.variants[default]
+    return ByType(lambda wanted: _typed(key, default, value, reason, wanted, metadata))
 
 
-def _match_resolutions(flag: Flag, metadata: Mapping[str, Any]) -> dict[str, dict[str, Resolution]]:
-    tables: dict[str, dict[str, Resolution]] = {t: {} for t in _TYPES}
-    for name, value in flag.variants.items():
-        if not isinstance(name, str):
-            continue
-        for t in _TYPES:
+def _match_resolutions(flag: Flag, metadata: Mapping[str, Any]) -> Mapping[ValueType, dict[str, Resolution]]:
+    """By type, then variant name: each variant served as TARGETING_MATCH."""
+    key = flag.key
+    variants = [(name, value) for name, value in flag.variants.items() if isinstance(name, str)]
+
+    def table(wanted: ValueType) -> dict[str, Resolution]:
+        out: dict[str, Resolution] = {}
+        for name, value in variants:
             if not name or value is None:
                 # The reference cannot serve these (an empty name reads as "no variant").
-                tables[t][name] = error_resolution(
-                    ErrorCode.GENERAL, f"variant '{name}' of flag '{flag.key}' has no value", metadata
+                out[name] = error_resolution(
+                    ErrorCode.GENERAL, f"variant '{name}' of flag '{key}' has no value", metadata
                 )
             else:
-                tables[t][name] = _typed(flag.key, name, value, Reason.TARGETING_MATCH, t, metadata)
-    return tables
+                out[name] = _typed(key, name, value, Reason.TARGETING_MATCH, wanted, metadata)
+        return out
+
+    return ByType(table)
 
 
 # -- the compiler -----------------------------------------------------------------------------
@@ -327,7 +364,7 @@ def compile_flag(
     static = _is_static(targeting)
     rule: Callable[[Any], Any] | None = None
     full_context = False
-    fixed: dict[str, Resolution] | None = None
+    fixed: Mapping[ValueType, Resolution] | None = None
     matches = _match_resolutions(flag, metadata)
     defaults = _default_resolutions(flag, default, Reason.DEFAULT, metadata)
 
@@ -383,23 +420,20 @@ def compile_flag(
 def _fixed_result(
     flag: Flag,
     result: Any,
-    matches: Mapping[str, Mapping[str, Resolution]],
-    defaults: Mapping[str, Resolution],
+    matches: Mapping[ValueType, Mapping[str, Resolution]],
+    defaults: Mapping[ValueType, Resolution],
     metadata: Mapping[str, Any],
-) -> dict[str, Resolution]:
+) -> Mapping[ValueType, Resolution]:
     """By type: the answer of a rule whose result is a constant."""
     if result is None:
-        return dict(defaults)
+        return defaults
     try:
         name = variant_name(result)
     except Exception as exc:  # str() of an enormous integer
         failed = error_resolution(ErrorCode.GENERAL, f"flag '{flag.key}': {describe_failure(exc)}", metadata)
         return dict.fromkeys(_TYPES, failed)
-    out: dict[str, Resolution] = {}
-    for t in _TYPES:
-        found = matches[t].get(name)  # type: ignore[arg-type]
-        out[t] = found or unknown_variant(flag.key, name, metadata)
-    return out
+    key, chosen = flag.key, str(name)  # a str: only null selects no variant, handled above
+    return ByType(lambda wanted: matches[wanted].get(chosen) or unknown_variant(key, chosen, metadata))
 
 
 def unknown_variant(key: str, name: Any, metadata: Mapping[str, Any]) -> Resolution:

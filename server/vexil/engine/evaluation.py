@@ -1,8 +1,9 @@
 """`evaluate`: resolve a compiled flag for one context.  Never raises.
 
-The hot path: a static flag returns a resolution built at compile time (two dict lookups); a
-targeted flag calls its compiled rule with the caller's context as is (no copy) and maps the
-result to a pre-built resolution.  Only rules that read the enriched context as a whole get a
+The hot path: a static flag returns a resolution built once (two dict lookups; the first call
+asking for a type builds that type's answers, `compiler.ByType`); a targeted flag calls its
+compiled rule with the caller's context as is (no copy) and maps the result to a pre-built
+resolution.  Only rules that read the enriched context as a whole get a
 materialised copy with `targetingKey` and `$flagd` (`flagKey`, `timestamp`).
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vexil.engine.budget import BudgetExceeded
-from vexil.engine.compiler import CompiledFlag, unknown_variant
+from vexil.engine.compiler import CompiledFlag, by_type, unknown_variant
 from vexil.engine.errors import RuleParseError, describe_failure
 from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Resolution, ValueType, error_resolution
@@ -41,6 +42,8 @@ def evaluate(
         fixed = compiled.fixed
         if fixed is not None:
             found = fixed.get(value_type)
+            if found is None:
+                found = by_type(fixed, value_type)  # first asked for as this type
             return found if found is not None else _unknown_type(compiled, value_type)
         data = context
         if data.__class__ is not dict:
@@ -57,6 +60,8 @@ def evaluate(
         result = compiled.rule(data)  # type: ignore[misc]
         if result is None:
             found = compiled.defaults.get(value_type)
+            if found is None:
+                found = by_type(compiled.defaults, value_type)
             return found if found is not None else _unknown_type(compiled, value_type)
         if result.__class__ is not str:
             if result is True:
@@ -67,7 +72,9 @@ def evaluate(
                 result = str(result)
         table = compiled.matches.get(value_type)
         if table is None:
-            return _unknown_type(compiled, value_type)
+            table = by_type(compiled.matches, value_type)
+            if table is None:
+                return _unknown_type(compiled, value_type)
         found = table.get(result)
         return found if found is not None else unknown_variant(compiled.key, result, compiled.flag_metadata)
     except RuleParseError as exc:

@@ -69,8 +69,9 @@ class Resolution:
 
     `value` and `variant` are None when the caller must substitute its own code default (reasons
     DISABLED and ERROR, and DEFAULT when the flag has no default variant).  Instances are
-    immutable and shared: the engine pre-builds every context-independent resolution at compile
-    time and hands out the same object on every evaluation.
+    immutable and shared: the engine builds every context-independent resolution once (when the
+    flag is compiled, or when a type is first asked for) and hands out the same object on every
+    evaluation.
     """
 
     value: Any
