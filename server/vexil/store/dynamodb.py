@@ -549,10 +549,11 @@ class DynamoStore(OwnsClient, FlagStore):
         bump = {
             "Update": {
                 "Key": items.env_item_key(env),
-                "UpdateExpression": f"SET #c = :next, itemType = :type, {items.CHANGED_AT} = :at",
+                "UpdateExpression": "SET #c = :next, itemType = :type, #at = :at",
                 **self._config_condition(config_version),
             }
         }
+        bump["Update"]["ExpressionAttributeNames"]["#at"] = items.CHANGED_AT
         bump["Update"].setdefault("ExpressionAttributeValues", {}).update(
             {
                 ":next": items.n(config_version + 1),
