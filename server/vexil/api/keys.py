@@ -11,7 +11,6 @@ from bootstrap (`vexil keys create --bootstrap`, `VEXIL_BOOTSTRAP_ADMIN_KEY`).
 from __future__ import annotations
 
 import time
-from typing import TypedDict
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,6 +21,7 @@ from vexil.errors import (
     InvalidArgument,
 )
 from vexil.security.keys import (
+    Author,
     IssuedKey,
     KeyManager,
     key_environment,
@@ -67,14 +67,7 @@ def key_to_pb(key: ApiKey, out: keys_pb2.ApiKey | None = None) -> keys_pb2.ApiKe
     return out
 
 
-class _Author(TypedDict):
-    """Who makes a key change, as `KeyManager` records it in the audit trail."""
-
-    actor: str
-    peer: str
-
-
-def _author(context: grpc.aio.ServicerContext) -> _Author:
+def _author(context: grpc.aio.ServicerContext) -> Author:
     return {"actor": identity.actor(context), "peer": context.peer() or ""}
 
 

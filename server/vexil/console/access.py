@@ -26,6 +26,7 @@ from vexil.http.errors import HTTP_STATUS, dumps, internal_error
 from vexil.identity import Principal
 from vexil.security import audit, roles
 from vexil.security.authn import Authenticator, Identity
+from vexil.security.keys import Author
 from vexil.security.layer import SecurityLayer
 from vexil.security.policy import POLICY, Rule
 from vexil.service import FlagService
@@ -64,6 +65,11 @@ class _Peer:
 def actor(request: web.Request) -> str:
     """The name a write through the console is recorded under (the principal's subject)."""
     return identity.actor(_Peer(request))
+
+
+def author(request: web.Request) -> Author:
+    """Who makes a key change through the console, as the key manager records it."""
+    return {"actor": actor(request), "peer": request.remote or ""}
 
 
 @dataclass

@@ -25,7 +25,7 @@ from vexil.security.roles import ROLES
 from vexil.store.keys import ApiKey
 from vexil.store.replicas import ReplicaRecord
 
-from .access import CONSOLE, Caller, actor, endpoint, ok, read_json
+from .access import CONSOLE, Caller, author, endpoint, ok, read_json
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("vexil_console_metrics", CollectorRegistry)
 
@@ -136,8 +136,7 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
         environment=environment,
         role=role,
         description=description,
-        actor=actor(request),
-        peer=request.remote or "",
+        **author(request),
     )
     return ok(issued_json(issued), status=201)
 
@@ -147,9 +146,7 @@ async def create_key(request: web.Request, caller: Caller) -> web.Response:
 async def rotate_key(request: web.Request, caller: Caller) -> web.Response:
     require_auth(request.app[CONSOLE].auth_required)
     key = await _managed(request)
-    issued = await request.app[CONSOLE].security.keys.rotate(
-        key.id, actor=actor(request), peer=request.remote or ""
-    )
+    issued = await request.app[CONSOLE].security.keys.rotate(key.id, **author(request))
     return ok(issued_json(issued))
 
 
@@ -162,9 +159,7 @@ async def revoke_key(request: web.Request, caller: Caller) -> web.Response:
     if not isinstance(reason, str):
         raise InvalidArgument("must be text", "reason")
     key = await _managed(request)
-    revoked = await request.app[CONSOLE].security.keys.revoke(
-        key.id, reason=reason, actor=actor(request), peer=request.remote or ""
-    )
+    revoked = await request.app[CONSOLE].security.keys.revoke(key.id, reason=reason, **author(request))
     return ok({"key": key_json(revoked)})
 
 

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from cachetools import LRUCache, TTLCache
 
@@ -78,6 +79,14 @@ AUTH_OFF = (
     "auth_mode required (--auth-mode required or VEXIL_AUTH_MODE=required) and a first admin key "
     "from `vexil keys create --bootstrap` (VEXIL_BOOTSTRAP_ADMIN_KEY)"
 )
+
+
+class Author(TypedDict):
+    """Who makes a key change, as `KeyManager` records it in the audit trail (each adapter says
+    it from its own request: `**author` into `create`, `rotate` and `revoke`)."""
+
+    actor: str
+    peer: str
 
 
 def require_auth(auth_required: bool) -> None:
