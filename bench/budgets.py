@@ -265,8 +265,11 @@ def reloads(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """The probe beside a vexil holding `count` flags whose cache TTL is short enough for two full
-    reloads to fall in the window: a reload compiles the whole environment again, and must not
-    hold the calls (nor may the garbage collector walking the snapshots, or freeing the old one)."""
+    reloads to fall in the window: a reload reads the whole environment again, compares it with
+    the served snapshot and replaces it, and must not hold the calls (nor may the garbage collector
+    walking the snapshots, or freeing the old one).  The flags do not change, so a reload keeps
+    their compiled entries; compiling a whole environment (the start, new `$evaluators`) is paced
+    the same way and checked by `tests/unit/test_heap.py`."""
     ttl = 2 if count < 20_000 else 4
     flags_file = write_flagd_file(logs / "reload-flags.json", large_flags(count))
     server = server_factory(

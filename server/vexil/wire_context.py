@@ -79,6 +79,13 @@ padded at once: counting 50 KB costs about 30 us, more than the padding it could
 context that large nearly always holds those bytes in its strings ('*' is 0x2a, '2' is 0x32)."""
 
 
+def _shallow(data: bytes) -> bool:
+    """Bytes too few and too flat for a context in them to break a limit: at most
+    `COUNTED_BYTES`, with fewer bytes that could open a nested level than `FEW_NESTING_TAGS`.
+    A context, or a whole request, this small needs neither the padding nor the split."""
+    return len(data) <= COUNTED_BYTES and data.count(b"\x2a") + data.count(b"\x32") < FEW_NESTING_TAGS
+
+
 @functools.lru_cache(maxsize=256)
 def _padding(size: int) -> bytes:
     """The bytes that go in front of a Struct of `size` bytes to wrap it `PADDING` levels deep
@@ -115,7 +122,7 @@ def parse_context(raw: bytes) -> struct_pb2.Struct:
     converting it (InvalidArgument naming `context`; DecodeError when it is not a Struct)."""
     if len(raw) > MAX_CONTEXT_BYTES:
         raise InvalidArgument(f"{len(raw)} bytes; the limit is {MAX_CONTEXT_BYTES} bytes", FIELD)
-    if len(raw) <= COUNTED_BYTES and raw.count(b"\x2a") + raw.count(b"\x32") < FEW_NESTING_TAGS:
+    if _shallow(raw):
         return struct_pb2.Struct.FromString(raw)
     try:
         return _unwrap(struct_pb2.Struct.FromString(padded_bytes(raw)))
@@ -288,13 +295,6 @@ def as_decoded(request: Any) -> Decoded:
     """A handler's request as `request_decoder` hands it over, also when the handler is called
     directly with a message."""
     return request if request.__class__ is Decoded else from_message(request)
-
-
-def _shallow(data: bytes) -> bool:
-    """A request too small and too flat for its context to break a limit: fewer bytes that could
-    open a nested level than the depth limit (the count of `parse_context`, over the whole request),
-    and far below the size limit.  Such a request needs neither the split nor the padding."""
-    return len(data) <= COUNTED_BYTES and data.count(b"\x2a") + data.count(b"\x32") < FEW_NESTING_TAGS
 
 
 def request_decoder(message_type: Any, context_field: int) -> Any:
