@@ -46,7 +46,7 @@ from vexil.store.keys import KeyStore
 from vexil.transport import flagd_protos
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
-from vexil.transport.generic import GenericOnly
+from vexil.transport.generic import Router
 from vexil.transport.poke import PokeClient, read_secret
 from vexil.v1 import (
     admin_pb2,
@@ -143,12 +143,6 @@ class App:
         self.health = health.aio.HealthServicer()
         self.gate = ShutdownGate()
         self.server = grpc.aio.server(
-            interceptors=[
-                self.gate,
-                DecodingInterceptor(),
-                *self.security.interceptors(self._count_rejection),
-                MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),
-            ],
             options=[
                 # Off unless several workers share the port on purpose: a second server started
                 # by mistake on a busy port must fail, not silently take half the connections.
@@ -156,6 +150,16 @@ class App:
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ],
         )
+        self.services = Router(
+            self.server,
+            [
+                DecodingInterceptor(),
+                *self.security.interceptors(self._count_rejection),
+                MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),
+            ],
+            self.gate,
+        )
+        """Every gRPC service joins through this one generic handler (`vexil.transport.generic`)."""
         self.cloudwatch: CloudWatchPublisher | None = None
         """Publishes the alarm metrics to CloudWatch when `cloudwatch_namespace` is set."""
         if settings.cloudwatch_namespace:
@@ -212,7 +216,7 @@ class App:
     async def start(self) -> int:
         """Listen and load the flags; health turns SERVING only when everything is loaded."""
         settings = self.settings
-        services = GenericOnly(self.server)
+        services = self.services
         add_to_server(
             EvaluationServicer(
                 self.service, self.hub, settings.heartbeat_seconds, max_keys=settings.evaluate_all_max_keys

@@ -2,7 +2,7 @@
 gRPC core (`vexil.transport.generic`: registration made each call cost about a tenth more CPU).
 
 The spies sit on the server object itself, so a service added to `App.start` with the server
-instead of its `GenericOnly` facade fails here, and a dropped generic handler fails the calls."""
+instead of its `Router` fails here, and a dropped generic handler fails the calls."""
 
 from __future__ import annotations
 
@@ -35,21 +35,20 @@ async def test_services_are_served_by_generic_handlers_and_nothing_is_registered
     app = App(server_settings(http_port=0))
     registered: list[str] = []
     generic: list[Any] = []
-    add_generic = app.server.add_generic_rpc_handlers
 
     def record_registered(service_name: str, handlers: Any) -> None:
         registered.append(service_name)
 
     def record_generic(handlers: Any) -> None:
         generic.extend(handlers)
-        add_generic(handlers)
 
     app.server.add_registered_method_handlers = record_registered  # type: ignore[method-assign]
     app.server.add_generic_rpc_handlers = record_generic  # type: ignore[method-assign]
     await app.start()
     try:
         assert registered == []
-        assert {handler.service_name() for handler in generic} == SERVED
+        assert generic == []  # the router, added when the app was built, is the server's only one
+        assert {handler.service_name() for handler in app.services.generic_handlers} == SERVED
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
             health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             assert health.status == health_pb2.HealthCheckResponse.SERVING

@@ -42,15 +42,7 @@ async def test_interceptor_overhead_per_call() -> None:
         bare = EvaluationServicer(app.service, app.hub).Evaluate
         handler = grpc.unary_unary_rpc_method_handler(bare)
         interceptor = MetricsInterceptor(app.metrics.requests, app.metrics.evaluations)
-
-        async def continuation(details: object) -> grpc.RpcMethodHandler:
-            return handler
-
-        details = SimpleNamespace(method=METHOD, invocation_metadata=())
-
-        async def via_interceptor(request: object, context: object) -> object:
-            wrapped = await interceptor.intercept_service(continuation, details)
-            return await wrapped.unary_unary(request, context)
+        via_interceptor = interceptor.wrap(METHOD, handler).unary_unary
 
         request = evaluation_pb2.EvaluateRequest(flag_key="f")
         context = Context()
@@ -82,16 +74,12 @@ async def test_interceptor_overhead_per_call() -> None:
 
 async def test_wrapper_is_made_once_per_method() -> None:
     async with running_app(server_settings()) as app:
-        handler = grpc.unary_unary_rpc_method_handler(EvaluationServicer(app.service, app.hub).Evaluate)
-        interceptor = MetricsInterceptor(app.metrics.requests, app.metrics.evaluations)
-
-        async def continuation(details: object) -> grpc.RpcMethodHandler:
-            return handler
-
         details = SimpleNamespace(method=METHOD, invocation_metadata=())
-        first = await interceptor.intercept_service(continuation, details)
-        second = await interceptor.intercept_service(continuation, details)
-        assert first is second and first is not handler
+        first = app.services.service(details)
+        second = app.services.service(details)
+        raw = next(h for h in (g.service(details) for g in app.services.generic_handlers) if h is not None)
+        assert first is second
+        assert first is not None and first.unary_unary is not raw.unary_unary
 
 
 async def test_unknown_methods_are_counted_without_their_names() -> None:

@@ -2,10 +2,10 @@
 
 It runs after the security interceptors (auth -> rate limit -> metrics), so calls they reject
 never reach it; they report those themselves (`Metrics.rate_limited`, `Metrics.auth_failures`).
-Each method's handler is wrapped once and the wrapper reused, because `intercept_service` runs
-on every call; the per-call work is a clock read, a few integer updates on objects resolved when
-the method was first seen, and for evaluation RPCs reading the flag key and reason off the
-messages already built (see `evaluations` for which methods and how).
+Each method's handler is wrapped once (`vexil.transport.wrapping`) and the wrapper reused; the
+per-call work is a clock read, a few integer updates on objects resolved when the method was
+first seen, and for evaluation RPCs reading the flag key and reason off the messages already
+built (see `evaluations` for which methods and how).
 """
 
 from __future__ import annotations

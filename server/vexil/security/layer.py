@@ -29,6 +29,7 @@ from vexil.security.ratelimit import RateLimiter
 from vexil.security.streams import StreamRegistry, TrackedHub
 from vexil.security.tls import TlsConfigError, TlsFiles, server_context, server_credentials
 from vexil.store.keys import KeyStore, MemoryKeyStore
+from vexil.transport.wrapping import WrappingInterceptor
 
 
 def build_key_store(settings: Settings) -> KeyStore:
@@ -117,10 +118,10 @@ class SecurityLayer:
     def hub(self, queue_size: int) -> TrackedHub:
         return TrackedHub(queue_size=queue_size)
 
-    def interceptors(self, on_rejected: Rejected | None = None) -> list[grpc.aio.ServerInterceptor]:
+    def interceptors(self, on_rejected: Rejected | None = None) -> list[WrappingInterceptor]:
         """Authentication, then rate limiting: a refused credential never uses up a bucket.
         `on_rejected` is told of every call either refuses (metrics count them)."""
-        chain: list[grpc.aio.ServerInterceptor] = []
+        chain: list[WrappingInterceptor] = []
         observe = on_rejected or (lambda exc, method: None)
         if self.authenticator is not None:
             chain.append(AuthInterceptor(self.authenticator, self.streams, observe))

@@ -1,8 +1,10 @@
 """The gRPC transport: what every service on the grpc.aio server goes through.
 
-- `gate`: the shutdown gate, the first interceptor;
+- `generic`: `Router`, the one generic handler every service joins through: it finds a call's
+  handler, with the interceptors applied once per method, and checks the shutdown gate;
+- `gate`: the shutdown gate, refusing new calls once the server stops;
 - `decoding`: undecodable requests become INVALID_ARGUMENT;
-- `wrapping`: the base of every interceptor (each method's handler wrapped once, then reused);
+- `wrapping`: the base of every interceptor (how to wrap one method's handler);
 - `status`: the one mapping from the core's errors to gRPC status, as handler decorators;
 - `flagd_protos`: flagd's messages, and servicer registration from their service descriptors.
 

@@ -1,4 +1,4 @@
-"""The shutdown gate: the first interceptor, refusing new calls once the server stops.
+"""The shutdown gate, refusing new calls once the server stops.
 
 Why not just `grpc.aio.Server.stop`: it stops taking calls from gRPC core at once, and core then
 cancels every call that had already arrived but not yet reached a handler.  Their clients see
@@ -18,14 +18,14 @@ import grpc
 from vexil.reasons import Reason
 from vexil.transport.details import DEFAULT_RETRY_SECONDS
 from vexil.transport.status import refuse
-from vexil.transport.wrapping import Continuation
 
 _BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
-class ShutdownGate(grpc.aio.ServerInterceptor):
-    """Open: calls pass untouched (one await). Closed: every new call ends UNAVAILABLE before
-    any handler runs; calls already past it carry on."""
+class ShutdownGate:
+    """Open: calls pass untouched (`transport.generic.Router` reads one flag). Closed: every
+    new call ends UNAVAILABLE before any interceptor or handler runs; calls already past it carry
+    on."""
 
     def __init__(self, message: str = "server shutting down; retry on another replica") -> None:
         self.message = message
@@ -36,12 +36,8 @@ class ShutdownGate(grpc.aio.ServerInterceptor):
         self.closed = True
         self._last_refused = time.monotonic()
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if not self.closed or handler is None:
-            return handler
+    def refusing(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` with its behaviour replaced by the refusal (its request is still decoded)."""
         self._last_refused = time.monotonic()
         for attr in _BEHAVIORS:
             if getattr(handler, attr) is not None:
