@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from vexil import console
+from vexil import console, heap
 from vexil.api.admin import AdminServicer
 from vexil.api.evaluation import EvaluationServicer, add_to_server
 from vexil.api.flagd_evaluation import FlagdEvaluationV1, FlagdEvaluationV2
@@ -213,8 +213,13 @@ class App:
         else:
             self.metrics.auth_failed(label, protocol_of(method))
 
-    async def start(self) -> int:
-        """Listen and load the flags; health turns SERVING only when everything is loaded."""
+    async def start(self, *, owns_process: bool = False) -> int:
+        """Listen and load the flags; health turns SERVING only when everything is loaded.
+
+        `owns_process`: this server is its process's whole purpose (`serve`), so what starting
+        made is frozen out of the collector's full passes before SERVING (`heap.settle_startup`).
+        An app embedded in another program (tests, the restore drill) leaves that program's heap
+        alone."""
         settings = self.settings
         services = self.services
         add_to_server(
@@ -274,6 +279,8 @@ class App:
             await self.cloudwatch.start()
         if in_group:
             await self._listen()
+        if owns_process:
+            heap.settle_startup()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.served = True
@@ -368,7 +375,7 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await app.start()
+        await app.start(owns_process=True)
         if worker_command:
             for _ in range(settings.workers - 1):
                 children.append(await asyncio.create_subprocess_exec(*worker_command))
