@@ -49,11 +49,11 @@ def settle_startup() -> None:
 
     A started server holds some 67,000 tracked objects even with 100 flags (gRPC, aiohttp,
     aioboto3, prometheus-client, protobuf), and a full collection walked them in 30-38 ms on a
-    2-core machine, holding every call that arrived meanwhile; under saturating Evaluate load one
-    came about every 6 s, which put a 30 ms stall into the tail of any latency measured across
-    it.  The no-op floor server's full pass takes 2.5 ms (24,000 objects).  After this a full
-    pass walks only what was made since, well under a millisecond.  The full collection first
-    frees startup's cyclic garbage, which freezing would otherwise keep for good."""
+    2-core machine, holding every call that arrived meanwhile (one came in a 6 s run of
+    saturating Evaluate load: a 30 ms stall in the tail of any latency measured across it).
+    The no-op floor server's full pass takes 2.5 ms (24,000 objects).  After this a full pass
+    walks only what was made since, well under a millisecond.  The full collection first frees
+    startup's cyclic garbage, which freezing would otherwise keep for good."""
     gc.collect()
     gc.freeze()
 
