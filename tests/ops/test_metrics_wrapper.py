@@ -1,15 +1,13 @@
-"""What the metrics interceptor adds to one evaluation call, measured on the real Evaluate handler.
+"""The metrics interceptor's wrapper, on the real Evaluate handler: it counts every call it
+passes through, it is made once per method, and calls to methods no service has are counted
+without their names.
 
-The handler is called directly (no network), once bare and once through the interceptor's
-wrapper, so the difference is the interceptor's own work: a clock read on each side, a few
-integer updates and reading flag key and reason off the messages.  A gRPC call costs about
-170 µs of server CPU on a 2-core machine (README, "Performance"), so a few microseconds is the budget.
+What the wrapper costs per call is measured where speed is measured, as a ratio in `make bench`
+(server CPU per Evaluate against the no-op floor), not with a clock here.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from types import SimpleNamespace
 
 import grpc
@@ -21,8 +19,7 @@ from vexil.observability.interceptor import MetricsInterceptor
 from vexil.v1 import evaluation_pb2
 from vexil.wire import flag_from_pb
 
-CALLS = 20_000
-ROUNDS = 5
+CALLS = 1_000
 METHOD = "/vexil.v1.EvaluationService/Evaluate"
 
 
@@ -36,40 +33,20 @@ class Context:
         return ()
 
 
-async def test_interceptor_overhead_per_call() -> None:
+async def test_the_wrapper_counts_every_call_and_passes_the_answer_through() -> None:
     async with running_app(server_settings()) as app:
         await app.service.create_flag(flag_from_pb(flag_pb("f", default="on")), actor="test")
         bare = EvaluationServicer(app.service, app.hub).Evaluate
         handler = grpc.unary_unary_rpc_method_handler(bare)
         interceptor = MetricsInterceptor(app.metrics.requests, app.metrics.evaluations)
-        via_interceptor = interceptor.wrap(METHOD, handler).unary_unary
-
+        wrapped = interceptor.wrap(METHOD, handler).unary_unary
         request = evaluation_pb2.EvaluateRequest(flag_key="f")
         context = Context()
-
-        async def per_call(fn) -> float:
-            started = time.perf_counter()
-            for _ in range(CALLS):
-                await fn(request, context)
-            return (time.perf_counter() - started) / CALLS
-
-        # Alternate bare and instrumented rounds so machine noise hits both alike.
-        deltas, bare_times = [], []
-        for _ in range(ROUNDS):
-            plain = await per_call(bare)
-            measured = await per_call(via_interceptor)
-            deltas.append(measured - plain)
-            bare_times.append(plain)
-        overhead = statistics.median(deltas)
-        print(
-            f"\nEvaluate handler {statistics.median(bare_times) * 1e6:.1f} µs bare;"
-            f" metrics interceptor adds {overhead * 1e6:.2f} µs per call"
-            f" (rounds: {', '.join(f'{d * 1e6:.2f}' for d in deltas)})"
-        )
-        counted = app.metrics.requests.call("vexil", METHOD.lstrip("/")).codes["OK"]
-        assert counted == CALLS * ROUNDS
-        # A generous bound for a shared machine; the measured value is printed above.
-        assert overhead < 15e-6
+        expected = await bare(request, context)
+        for _ in range(CALLS):
+            assert await wrapped(request, context) == expected
+        codes = app.metrics.requests.call("vexil", METHOD.lstrip("/")).codes
+        assert codes == {"OK": CALLS}
 
 
 async def test_wrapper_is_made_once_per_method() -> None:
