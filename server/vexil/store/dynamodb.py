@@ -248,8 +248,7 @@ class DynamoStore(OwnsClient, FlagStore):
     # --- reads ----------------------------------------------------------------------------
 
     async def load_environment(self, env: str) -> tuple[Environment, list[Flag]]:
-        check_environment_name(env)
-        item = await self._get(items.env_item_key(env))
+        item = await self._environment_item(env)
         environment = items.environment_from_item(env, item)
         indexed, unindexed = await asyncio.gather(self._query_flags(env), self._discover(env))
         flags = {flag.key: flag for flag in unindexed}
@@ -258,8 +257,12 @@ class DynamoStore(OwnsClient, FlagStore):
         return environment, [flags[key] for key in sorted(flags)]
 
     async def read_environment(self, env: str) -> Environment:
+        return items.environment_from_item(env, await self._environment_item(env))
+
+    async def _environment_item(self, env: str) -> Item | None:
+        """The environment's item as stored (None: none yet); a load also reads its `changedAt`."""
         check_environment_name(env)
-        return items.environment_from_item(env, await self._get(items.env_item_key(env)))
+        return await self._get(items.env_item_key(env))
 
     async def get_flag(self, env: str, key: str) -> Flag | None:
         if not self._valid_identity(env, key):
