@@ -328,10 +328,10 @@ async def test_a_hand_written_item_that_could_not_be_indexed_stays_served_betwee
         await store.close()
 
 
-async def test_a_load_beyond_one_page_reads_the_rest_in_parallel_ranges(
+async def test_a_load_beyond_one_page_reads_every_flag_once_in_key_order(
     served: tuple[DynamoStore, ReadMeter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keys spread over every range a load splits into (and the first page ending inside one)."""
+    """Keys of every kind of first character, and pages that end anywhere among them."""
     from vexil.store import dynamodb
 
     store, meter = served
@@ -339,8 +339,83 @@ async def test_a_load_beyond_one_page_reads_the_rest_in_parallel_ranges(
         f"{first}{n}" for first in ("0", "A", "Zz", "_x", "b", "h", "o", "p", "zz") for n in range(3)
     )
     await create(store, keys)
-    monkeypatch.setattr(dynamodb, "LOAD_FIRST_PAGE", 4)
-    meter.take()
+    for page in (1, 2, 4, 7):
+        monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", page)
+        meter.take()
+        _, flags = await store.load_environment(ENV)
+        assert [f.key for f in flags] == keys, page
+
+
+async def test_a_key_on_the_bound_between_two_parts_is_read_once(
+    served: tuple[DynamoStore, ReadMeter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first page of "a" and "b" puts the next parts' bounds at "c", "d" and "e" (one letter
+    further each time): flags with those very keys come back from both parts that share a bound,
+    and the load serves each once."""
+    from vexil.store import dynamodb
+
+    store, _ = served
+    keys = ["a", "b", "c", "d", "e", "f"]
+    await create(store, keys)
+    monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", 2)
     _, flags = await store.load_environment(ENV)
     assert [f.key for f in flags] == keys
-    assert meter.calls.count("Query") >= 1 + len(dynamodb.LOAD_SEGMENTS) - 1
+
+
+@dataclass
+class Overlap:
+    """The index queries of a load, as spans of a logical clock (one tick per query sent or
+    answered), with the items each found."""
+
+    tick: int = 0
+    spans: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-call.dynamodb.Query", self._before)
+        client.meta.events.register("after-call.dynamodb.Query", self._after)
+
+    def _before(self, context: dict[str, Any], **_: Any) -> None:
+        self.tick += 1
+        context["sent at"] = self.tick
+
+    def _after(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        self.tick += 1
+        self.spans.append((context["sent at"], self.tick, len(parsed.get("Items", []))))
+
+    def most_finding_at_once(self) -> int:
+        """The most queries that found something and were in flight at the same time."""
+        finding = [(sent, answered) for sent, answered, found in self.spans if found]
+        return max(sum(s <= tick < a for s, a in finding) for tick in range(self.tick + 1))
+
+
+async def test_keys_sharing_a_prefix_are_read_in_parallel_parts_of_about_a_page(
+    dynamo_table: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flag keys mostly share a prefix (`flag-001`, `checkout-...`): splitting at fixed first
+    characters put them all in one range, read a page after the other, beside ranges that found
+    nothing.  Bounds measured from a page put several parts among the keys at once, each about
+    a page, so a load reads about one query per page, and the ones finding nothing are only
+    where the keys end."""
+    from vexil.store import dynamodb
+
+    endpoint_url, table = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, discovery_interval=3600, index_settle=SETTLE)
+    overlap = Overlap()
+    store.instrument(overlap.attach)
+    await store.start()
+    try:
+        keys = [f"flag-{i:03d}" for i in range(120)]
+        await create(store, keys)
+        page = 10
+        monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", page)
+        for _ in range(2):  # past the start's load and the first discovery
+            await store.load_environment(ENV)
+        overlap.spans.clear()
+        _, flags = await store.load_environment(ENV)
+        assert [f.key for f in flags] == keys
+        assert overlap.most_finding_at_once() >= dynamodb.LOAD_PARTS + 1
+        found = [n for _, _, n in overlap.spans]
+        assert len(found) <= len(keys) // page + 2 * dynamodb.LOAD_PARTS, found
+        assert found.count(0) <= dynamodb.LOAD_PARTS + 1, found
+    finally:
+        await store.close()

@@ -27,8 +27,9 @@ the transaction had been sent, since only then may it have been applied.
 Reads.  Point reads and queries (`get_flag`, history, change log) are strongly consistent, and
 no read grows with history: a listing or reload reads flag items only.
 - `load_environment` reads the environment item, then the flag items by Query on GSI1
-  (`GSI1PK = ENV#<env>`): one page, and when there is more, the rest over several key ranges at
-  once (`LOAD_SEGMENTS`), so a cold start costs one read per flag however long the history.
+  (`GSI1PK = ENV#<env>`): one page, and when there is more, the next few parts of about a page
+  each at once beside the rest (`LOAD_PARTS`, bounds from `key_ranges`), so a cold start costs
+  one read per flag however long the history.
   A GSI is eventually consistent: a flag written just before the environment item was read may
   not be in the index yet.  So the load then reads the newest change-log entries (back to
   `index_settle` seconds before now, default `GSI_SETTLE_S`, consistently) and lays
@@ -86,7 +87,7 @@ from vexil.model import (
     check_flag_key,
 )
 from vexil.store import dynamodb_items as items
-from vexil.store import paging, records
+from vexil.store import key_ranges, paging, records
 from vexil.store.base import FlagStore
 from vexil.store.changelog import contiguous, overlay
 from vexil.store.dynamodb_client import (
@@ -110,11 +111,12 @@ BACKOFF_BASE_S = 0.005
 BACKOFF_CAP_S = 0.25
 DEFAULT_CHANGE_RETENTION_S = 7 * 24 * 3600.0
 DEFAULT_MAX_CHANGES = 10_000
-LOAD_SEGMENTS = ("", "A", "a", "h", "p")
-"""First characters starting the GSI1 key ranges a load queries at once, after its first page
-(keys are ASCII `[A-Za-z0-9_.-]`, mostly lower case: the lower-case range is split further)."""
-LOAD_FIRST_PAGE: int | None = None
-"""Items in a load's first page (None: DynamoDB's 1 MB page); tests lower it to reach the rest."""
+LOAD_PARTS = 3
+"""Parts of about a page each that a load reads at once beside the rest, after a page that did
+not reach the end (`key_ranges`)."""
+LOAD_PAGE_ITEMS: int | None = None
+"""Items in a page of a load's open-ended reads (None: DynamoDB's 1 MB page); tests lower it to
+reach the parts."""
 SCAN_SEGMENTS = 4
 GSI_SETTLE_S = 10.0
 """How far back (seconds) a load lays change-log entries over the GSI's answer: well beyond the
@@ -732,26 +734,37 @@ class DynamoStore(OwnsClient, FlagStore):
         return int(newest[0]["SK"]["S"].removeprefix(items.VERSION_PREFIX)) if newest else 0
 
     async def _query_flags(self, env: str) -> list[Flag]:
-        """Every indexed flag item of `env` from GSI1: one page first (most environments fit in
-        one), then what remains over the `LOAD_SEGMENTS` key ranges at once."""
-        whole = (items.gsi1_sk(""), items.gsi1_sk("~"))
-        found, start = await self._query_page(env, *whole, None, LOAD_FIRST_PAGE)
-        if start:
-            after = start[items.GSI1_SK]["S"]
-            firsts = [*LOAD_SEGMENTS[1:], None]
-            ranges = [
-                (items.gsi1_sk(first), items.gsi1_sk(chr(ord(upto) - 1) + "~" if upto else "~"))
-                for first, upto in zip(LOAD_SEGMENTS, firsts, strict=True)
-            ]
-            rest = await asyncio.gather(
-                *(
-                    self._query_range(env, max(lo, after), hi, start if lo <= after else None)
-                    for lo, hi in ranges
-                    if hi > after
-                )
-            )
-            found += [item for page in rest for item in page]
+        """Every indexed flag item of `env` from GSI1 (`_query_open` over every flag key).  Two
+        parts share a bound, so a key equal to it comes back twice: the load keeps one by key."""
+        found = await self._query_open(env, items.gsi1_sk(""), items.gsi1_sk("~"), None)
         return [items.flag_from_item(item) for item in found]
+
+    async def _query_open(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
+        """Every GSI1 item of `env` from `lo` (after `start` if given) to `hi`, in key order: a
+        page, and when there is more, the next `LOAD_PARTS` parts of about a page each
+        (`key_ranges`) at once, beside the rest read the same way."""
+        found: list[Item] = []
+        while True:
+            page, start = await self._query_page(env, lo, hi, start, LOAD_PAGE_ITEMS)
+            found += page
+            if not start:
+                return found
+            after = start[items.GSI1_SK]["S"]
+            keys = [items.gsi1_flag_key(item) for item in (*page, start)]
+            bounds = [
+                bound for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS)) if bound < hi
+            ]
+            if bounds:
+                lows = [after, *bounds[:-1]]
+                done = await asyncio.gather(
+                    *(
+                        self._query_range(env, low, high, start if low == after else None)
+                        for low, high in zip(lows, bounds, strict=True)
+                    ),
+                    self._query_open(env, bounds[-1], hi, None),
+                )
+                return found + [item for part in done for item in part]
+            lo = after  # the page tells no width: on one page at a time
 
     async def _query_range(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
         """Every GSI1 item of `env` with a `GSI1SK` from `lo` to `hi`, after `start` if given."""

@@ -242,6 +242,11 @@ def gsi1_sk(flag_key: str) -> str:
     return f"FLAG#{flag_key}"
 
 
+def gsi1_flag_key(item: Item) -> str:
+    """The flag key an index item or start key is sorted by in GSI1 (its `GSI1SK`)."""
+    return str(item[GSI1_SK]["S"]).removeprefix(gsi1_sk(""))
+
+
 def gsi2_pk(env: str, owner: str) -> str:
     return f"OWNER#{env}#{owner}"
 
