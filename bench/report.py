@@ -246,7 +246,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         start.get("ratio"),
         None if start.get("ratio") is None else start["ratio"] <= 1.3,
         f"{_num(start.get('start_to_serving_seconds'), '.2f')} s vs "
-        f"{_num(start.get('bare_client_seconds'), '.2f')} s on the same emulator",
+        f"{_num(start.get('bare_client_seconds'), '.2f')} s on the same emulator, medians of three rounds;"
+        f" the ratio per round {_ratio(start.get('ratios'))}",
     )
     for what in ("value", "details"):
         ratio = _get(results, "scenarios", "local", f"{what}_ratio")
