@@ -8,9 +8,14 @@ The machine's load drifts (other work shares it), so no figure is compared acros
 round measures every server in short slices taken in turn (floor, static, targeting, fractional,
 floor EvaluateAll, EvaluateAll, then the two-worker servers, and again), each slice with its own
 short warm-up, and pools a server's slices into its figure for the round: a burst of outside load
-then hits all servers of the round alike instead of one of them.  Ratios are taken within a
-round; the reported ratio is the median over rounds, with its range.  The paced rate of a round is
-half of that round's floor saturation (the two-process floor's for the workers).
+then hits all servers of the round alike instead of one of them.  The servers not being measured
+are stopped meanwhile (`servers.paused`): idle, the two-worker vexil and the DynamoDB emulator
+it polls every second took about 55 ms of CPU a second from whichever server was measured.
+(The half-load tails do not come from them alone: a floor running alone on the machine, at the
+paced rate, still answers 1 % of its calls in 5 ms or more, in bursts at irregular times.)
+Ratios are taken within a round; the reported ratio is the median over rounds, with its range.
+The paced rate of a round is half of that round's floor saturation (the two-process floor's for
+the workers).
 
 vexil and its floor get the very same request bytes (the static flag's `EvaluateRequest` with a
 realistic context for Evaluate; the 100-flag `EvaluateAllRequest` for EvaluateAll).
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,7 @@ from google.protobuf import struct_pb2
 
 from bench.flagset import ATTRIBUTE, EVALUATE_ALL_FLAGS, SCENARIO_FLAGS, attribute_contexts, context
 from bench.load import SATURATION, SERIAL, Loader, Run, Slice, Target, call_once, combine, grpc_frame
+from bench.servers import paused
 from vexil.v1 import evaluation_pb2
 
 EVALUATE = "/vexil.v1.EvaluationService/Evaluate"
@@ -115,15 +121,24 @@ def checked_target(endpoint: Endpoint, case: str, is_floor: bool = False) -> Tar
 
 
 def interleaved(
-    loader: Loader, targets: dict[Key, Target], mode: str, d: Durations, rates: dict[Key, float]
+    loader: Loader,
+    targets: dict[Key, Target],
+    mode: str,
+    d: Durations,
+    rates: dict[Key, float],
+    others: Iterable[int] = (),
 ) -> dict[Key, Run]:
-    """One load mode for every target, in `d.slices` turns; each target's slices pooled."""
+    """One load mode for every target, in `d.slices` turns; each target's slices pooled.  While a
+    target is measured, the processes of every other target and `others` (servers of the
+    scenario measured elsewhere) are stopped (`servers.paused`)."""
     shape = SERIAL if mode == "serial" else SATURATION
     seconds = getattr(d, mode) / d.slices
+    everyone = {pid for target in targets.values() for pid in target.pids} | set(others)
     slices: dict[Key, list[Slice]] = {key: [] for key in targets}
     for _ in range(d.slices):
         for key, target in targets.items():
-            one = loader.slice(target, seconds, d.warmup[mode], rps=rates.get(key), **shape)
+            with paused(everyone - set(target.pids)):
+                one = loader.slice(target, seconds, d.warmup[mode], rps=rates.get(key), **shape)
             slices[key].append(one)
     return {
         key: combine(
@@ -178,17 +193,19 @@ def run(
         group: {"floor": {"evaluate": [], "evaluate_all": []}, "vexil": {c: [] for c in cases}}
         for group, (_, cases) in groups.items()
     }
+    every_server = {pid for target in targets.values() for pid in target.pids}
+    every_server.update(large[1] if large is not None else ())
     for r in range(d.rounds):
-        saturation = interleaved(loader, targets, "saturation", d, {})
-        serial = interleaved(loader, targets, "serial", d, {})
+        saturation = interleaved(loader, targets, "saturation", d, {}, every_server)
+        serial = interleaved(loader, targets, "serial", d, {}, every_server)
         rates = {}
         for group, who, case in targets:
             kind = "evaluate_all" if case == "evaluate_all" else "evaluate"
             rates[(group, who, case)] = saturation[(group, "floor", kind)].rps / 2
-        paced = interleaved(loader, targets, "paced", d, rates)
+        paced = interleaved(loader, targets, "paced", d, rates, every_server)
         sides = {(name, "of"): pair[0] for name, pair in pairs.items()}
         sides.update({(name, "vs"): pair[1] for name, pair in pairs.items()})
-        serial_rounds.append(interleaved(loader, sides, "serial", d, {}))
+        serial_rounds.append(interleaved(loader, sides, "serial", d, {}, every_server))
         for name in pairs:
             of, vs = serial_rounds[-1][(name, "of")], serial_rounds[-1][(name, "vs")]
             say(
