@@ -236,7 +236,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_num(_get(reload, 'without_history', 'seconds'), '.3f')} -> "
             f"{_num(_get(reload, 'with_history', 'seconds'), '.3f')} s, {reload.get('flags')} flags"
             + (
-                f"; a bare client's GSI1 Query of both: {_num(reload.get('bare_client_time_ratio'), '.2f')}x"
+                f"; per round {_ratio(reload.get('time_ratios'))}; a bare client's GSI1 Query of both:"
+                f" {_num(reload.get('bare_client_time_ratio'), '.2f')}x"
                 if key == "time_ratio"
                 else ""
             ),
