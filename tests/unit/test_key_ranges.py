@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 
 import pytest
 
-from vexil.store.key_ranges import bounds_after
+from vexil.store.key_ranges import bounds_after, sampled
 
 PARTS = 3
 
@@ -54,6 +54,14 @@ def test_each_part_holds_about_a_page(keys: list[str], page: int) -> None:
     *held, rest = parts(keys, page)
     assert all(page / 2 <= n <= page * 3 / 2 for n in held), held
     assert len(held) == PARTS or rest <= page * 3 / 2, (held, rest)  # fewer only at the end
+
+
+@pytest.mark.parametrize("keys", [numbered(10_000, 4), words(4_000, "checkout-", 1), words(4_000, "", 2)])
+def test_a_sample_of_a_page_gives_the_bounds_the_whole_page_gives(keys: list[str]) -> None:
+    page = keys[:2_500]
+    sample = sampled(page)
+    assert len(sample) < 300 and sample[0] == page[0] and sample[-1] == page[-1]
+    assert bounds_after(sample, PARTS) == bounds_after(page, PARTS)
 
 
 @pytest.mark.parametrize(

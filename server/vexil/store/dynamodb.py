@@ -750,7 +750,7 @@ class DynamoStore(OwnsClient, FlagStore):
             if not start:
                 return found
             after = start[items.GSI1_SK]["S"]
-            keys = [items.gsi1_flag_key(item) for item in (*page, start)]
+            keys = [items.gsi1_flag_key(item) for item in key_ranges.sampled([*page, start])]
             bounds = [
                 bound for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS)) if bound < hi
             ]

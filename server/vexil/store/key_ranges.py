@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import TypeVar
 
 DIGITS = "0123456789"
 CLASSES = (DIGITS, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+T = TypeVar("T")
 WINDOW = 6
 """Characters past the shared prefix that the measure reads (the rest only orders keys)."""
+SAMPLE = 256
+"""Keys of a page that `sampled` keeps: a 1 MB page holds thousands, a sample shows the same
+alphabets, and the load's work on the event loop stays small (10,000 keys: 20 ms, 0.7 ms)."""
 
 
 def _shared_prefix(a: str, b: str) -> str:
@@ -89,8 +94,15 @@ class _Radix:
         return self.prefix + "".join(chars)
 
 
+def sampled(page: Sequence[T]) -> list[T]:
+    """About `SAMPLE` of `page`, its first and last among them, in order: what `bounds_after`
+    needs to read of a page."""
+    return [*page[:: max(1, len(page) // SAMPLE)], page[-1]]
+
+
 def bounds_after(keys: Sequence[str], count: int) -> list[str]:
-    """Up to `count` keys past the last of `keys` (a page's keys, in order), ascending, each
+    """Up to `count` keys past the last of `keys` (a page's keys in order, or a `sampled` few of
+    them), ascending, each
     about as far past the one before it as the page's last key is past its first: the bounds of
     parts holding about a page each, if the keys go on as densely.  None when the page tells no
     width (one key) or the prefix's keys end first."""
