@@ -4,8 +4,9 @@ The flags are written straight into the emulator's table in vexil's item shape w
 (25 items a call: seconds, where 10,000 audited admin writes take minutes on the emulator), with
 the environment item carrying the mix's `$evaluators`.  Start-up is timed from launching
 `vexil serve` to gRPC health SERVING (polled every 100 ms), which is when it has read and
-compiled every flag; `store_scan_seconds`, from the server's own DynamoDB metrics, is how much of
-that was spent waiting on the emulator's Query and Scan requests.  The profile's cache maxsize
+compiled every flag; `store_scan_seconds`, from the server's own DynamoDB metrics, is the time its
+Query and Scan requests took, added up (a load reads several parts at once, so the sum can pass
+the wall time it took).  The profile's cache maxsize
 (100 for `local`) is raised with `--cache-maxsize`.  RSS is the server process's resident set
 (/proc), idle and then with 1,000 `Watch` streams open (each on one flag, as an application
 watching its flags would).

@@ -506,7 +506,7 @@ def render(results: dict[str, Any]) -> str:
             f"Footprint: {fp['flags']:,} flags in the DynamoDB emulator (written in "
             f"{fp['emulator_load_seconds']:.1f} s with batch writes), {fp['streams']:,} Watch streams",
             f"  start -> SERVING {fp['start_to_serving_seconds']:.2f} s"
-            + (f" (of which the emulator's Scan {scan:.2f} s)" if scan is not None else "")
+            + (f" (its reads took {scan:.2f} s, added up: several run at once)" if scan is not None else "")
             + f"; RSS {fp['rss_idle_mib']:.0f} MiB idle, {fp['rss_streams_mib']:.0f} MiB with streams "
             f"(opened in {fp['streams_open_seconds']:.1f} s)",
         ]
