@@ -66,7 +66,7 @@ lint: $(STAMP)
 	$(PY) tools/typecheck.py
 
 ## Engine speed against the flagd reference (exit code non-zero if the two ever disagree).
-## Benchmarks (about 5 minutes; QUICK=1: under a minute): table on stdout, JSON under bench-results/.
+## Benchmarks (about 12 minutes; QUICK=1: about 3): table on stdout, JSON under bench-results/.
 ## h2load (Debian's nghttp2-client) generates the load; if it cannot be installed, a Python load
 ## generator is used instead and the table says so.
 bench: $(STAMP)

@@ -391,7 +391,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one short round of everything (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="one short round of everything (minutes)")
     parser.add_argument("--only", help=f"comma-separated scenarios (default all: {','.join(SCENARIOS)})")
     parser.add_argument(
         "--python-load", action="store_true", help="use the Python load generator, not h2load"
