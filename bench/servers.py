@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -139,26 +139,6 @@ class Emulator(emulator.Emulator):
                 return
             time.sleep(0.05)
         raise RuntimeError("the emulator left items unprocessed after 10 tries")
-
-
-@contextlib.contextmanager
-def paused(pids: Iterable[int]) -> Iterator[None]:
-    """The processes `pids` stopped (SIGSTOP) for the block and continued after, also when it
-    fails: servers of a scenario that are not being measured must not do their own periodic
-    work on the cores the measured server and its load generator share (an idle two-worker
-    vexil polling the emulator every second: about 25 ms of CPU a second, and 30 ms in the
-    emulator)."""
-    stopped = []
-    try:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-        yield
-    finally:
-        for pid in stopped:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
 
 
 def floor_processes(
