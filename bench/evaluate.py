@@ -56,8 +56,8 @@ VALUE_TYPES = {
 }
 SINGLE_CASES = ("static", "targeting", "fractional", "evaluate_all")
 FLOOR_CASES = ("evaluate_all", "wide", "narrow")
-"""Requests the floor gets as vexil does (it answers every other Evaluate with the static
-flag's request: vexil's static case is the one it stands for)."""
+"""Requests the floor is sent as vexil is; for every other Evaluate case it is sent the static
+flag's request (vexil's static case is the one it stands for)."""
 WORKER_CASES = ("static", "evaluate_all")
 """With two workers only the extremes: targeting and fractional differ from static by the engine's
 ~2 % (the single-process figures show it), not by anything the worker count changes."""

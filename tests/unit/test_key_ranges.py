@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import string
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 
 import pytest
 
@@ -92,12 +92,3 @@ def test_bounds_lie_past_the_page_in_order_whatever_the_keys() -> None:
         bounds = bounds_after(page, PARTS)
         assert len(bounds) <= PARTS
         assert all(a < b for a, b in itertools.pairwise([page[-1], *bounds])), (page, bounds)
-
-
-def test_a_key_equal_to_a_bound_falls_in_the_parts_either_side() -> None:
-    """The store reads each part with an inclusive range and keeps each key once: a key equal
-    to a bound is the one case of two parts sharing a key."""
-    keys = ["a", "b", "c", "d", "e", "f"]
-    bounds = bounds_after(keys[:2], PARTS)
-    assert set(bounds) <= set(keys)
-    assert bisect_left(keys, bounds[0]) == 2

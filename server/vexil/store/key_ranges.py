@@ -102,10 +102,9 @@ def sampled(page: Sequence[T]) -> list[T]:
 
 def bounds_after(keys: Sequence[str], count: int) -> list[str]:
     """Up to `count` keys past the last of `keys` (a page's keys in order, or a `sampled` few of
-    them), ascending, each
-    about as far past the one before it as the page's last key is past its first: the bounds of
-    parts holding about a page each, if the keys go on as densely.  None when the page tells no
-    width (one key) or the prefix's keys end first."""
+    them), ascending, each about as far past the one before it as the page's last key is past its
+    first: the bounds of parts holding about a page each, if the keys go on as densely.  None
+    when the page tells no width (one key) or the prefix's keys end first."""
     first, last = keys[0], keys[-1]
     shared = _shared_prefix(first, last)
     radix = _Radix(shared[: len(shared.rstrip(DIGITS))], keys)
