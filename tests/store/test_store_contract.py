@@ -380,6 +380,9 @@ async def test_config_version_is_gap_free_and_change_log_pages(store: FlagStore)
     assert [c.config_version for c in await store.list_changes(ENV, since_version=2, limit=2)] == [3, 4]
     assert [c.config_version for c in await store.list_changes(ENV, since_version=4)] == [5, 6]
     assert await store.list_changes(ENV, since_version=6) == []
+    # ListChanges takes a uint64: every value past the log is an empty page, never an error.
+    for past in (10**12 - 1, 10**12, 5 * 10**12, 2**63 - 1, 2**63, 2**64 - 1):
+        assert await store.list_changes(ENV, since_version=past) == [], past
     assert await store.list_changes("elsewhere") == []
     revision = await store.get_revision(ENV, "c1", 2)
     assert revision is not None and changes[2].flag == revision.flag

@@ -331,8 +331,8 @@ class DynamoStore(OwnsClient, FlagStore):
         return items.revision_from_item(item) if item else None
 
     async def list_changes(self, env: str, *, since_version: int = 0, limit: int = 1000) -> list[Change]:
-        if limit <= 0 or not self._valid_identity(env):
-            return []
+        if limit <= 0 or not self._valid_identity(env) or since_version >= items.LAST_CHANGE_VERSION:
+            return []  # a key past the last one would sort among the others as text
         found = await self._query_partition(
             items.env_pk(env),
             "SK BETWEEN :lo AND :hi",

@@ -45,6 +45,8 @@ ADOPTION = "ADOPTION"
 """SK of an environment's adoption record (the operator took the store's state as it is)."""
 VERSION_PREFIX = "VERSION#"
 CHANGE_PREFIX = "CHANGE#"
+LAST_CHANGE_VERSION = 10**PAD - 1
+"""The highest config version a change-log key can hold (`change_sk` pads to PAD digits)."""
 LAST_CHANGE_SK = CHANGE_PREFIX + "9" * PAD
 
 TYPE_FLAG = "FLAG"

@@ -148,6 +148,8 @@ class MemoryStore(FlagStore):
             return []
         first = state.changes[0].config_version
         start = max(0, since_version - first + 1)
+        if start >= len(state.changes):  # also keeps a since_version past any int islice takes out
+            return []
         return list(itertools.islice(state.changes, start, start + limit))
 
     async def stored_config_version(self, env: str) -> int:
