@@ -33,7 +33,7 @@ from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
 from vexil.store.records import check_portable
-from vexil.v1 import admin_pb2
+from vexil.v1 import admin_pb2, flag_pb2
 from vexil.wire import (
     dict_to_struct,
     environment_from_pb,
@@ -205,10 +205,15 @@ class Importer:
                 )
                 self.undo.append(("environment", self._environment_restorer(old, written)))
             for flag in plan.create:
-                request = admin_pb2.CreateFlagRequest(
-                    flag=_writable(flag, self.environment), reason=self.reason
-                )
+                writable = _writable(flag, self.environment)
+                asked = writable.state
+                if asked == flag_pb2.FLAG_STATE_ENABLED:
+                    # Said as "no state": a key deleted earlier comes back in the state it had.
+                    writable.state = flag_pb2.FLAG_STATE_UNSPECIFIED
+                request = admin_pb2.CreateFlagRequest(flag=writable, reason=self.reason)
                 created = self.call(self.admin.CreateFlag, request).flag
+                if created.state != asked:
+                    plan.state_kept.append(flag.key)
                 self.undo.append((f"create {flag.key}", self._deleter(flag.key, created.version)))
             for current, wanted in plan.update:
                 request = admin_pb2.UpdateFlagRequest(

@@ -297,8 +297,14 @@ class FileSync:
         stored state: only the kill switch changes the state of an existing flag)."""
         service = self.service
         if current is None:
-            owned = replace(flag, managed_by=self.owner)  # the file's state applies: it creates the flag
-            await service.create_flag(owned, actor=self.actor, reason="flags file changed", lenient=True)
+            # The file's state applies to a key it creates; a key deleted earlier comes back in
+            # the state it had then (a flag removed from the file and put back stays killed).
+            owned = replace(flag, managed_by=self.owner)
+            change = await service.create_flag(
+                owned, actor=self.actor, reason="flags file changed", lenient=True, keep_state=True
+            )
+            if change.flag is not None and change.flag.state != flag.state:
+                self._state_kept(flag, change.flag.state)
             return 1
         if current.managed_by != self.owner:
             if not same_definition(flag, current):
@@ -310,14 +316,7 @@ class FileSync:
                 )
             return 0
         if flag.state != current.state:
-            log.warning(
-                "flags file %s: flag %s is %s in the store but %s in the file; the store's state stays "
-                "(only SetKillSwitch kills or revives a flag)",
-                self.path.name,
-                flag.key,
-                current.state,
-                flag.state,
-            )
+            self._state_kept(flag, current.state)
         desired = replace(flag, state=current.state)
         if self.mode == "seed" or same_definition(current, desired):
             return 0
@@ -329,6 +328,16 @@ class FileSync:
             lenient=True,
         )
         return 1
+
+    def _state_kept(self, flag: Flag, stored: FlagState) -> None:
+        log.warning(
+            "flags file %s: flag %s is %s in the store but %s in the file; the store's state stays "
+            "(only SetKillSwitch kills or revives a flag)",
+            self.path.name,
+            flag.key,
+            stored,
+            flag.state,
+        )
 
     async def _remove(self, current: Flag | None) -> int:
         """Delete a flag this file created and no longer defines (if it is still so)."""

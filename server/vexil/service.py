@@ -149,7 +149,21 @@ class FlagService:
 
     # -- flags ---------------------------------------------------------------------------------
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "", lenient: bool = False) -> Change:
+    async def create_flag(
+        self,
+        flag: Flag,
+        *,
+        actor: str,
+        reason: str = "",
+        lenient: bool = False,
+        keep_state: bool = False,
+    ) -> Change:
+        """Store a new flag. A key that was deleted comes back with its history, and with the
+        state it had then: deleting a killed flag and creating it again must not revive it (nor
+        the reverse kill it), since only `set_flag_killed` kills or revives.
+
+        `keep_state`: the request did not say a state, so a deleted flag's is taken (a new key
+        gets `flag.state`). Otherwise a state that differs from the deleted flag's is refused."""
         flag = self.validate(flag, lenient=lenient)
         self.cache.require_store(flag.environment)
         held = len(self.cache.get(flag.environment).entries)
@@ -158,7 +172,25 @@ class FlagService:
                 f"environment '{flag.environment}' holds {held} flags, the cache profile's limit; "
                 "raise cache_maxsize (or use a larger profile) to add more"
             )
-        return await self._applied(await self.store.create_flag(flag, actor=actor, reason=reason))
+
+        async def attempt() -> Change:
+            history = await self.store.get_history(flag.environment, flag.key, page_size=1)
+            last = history.items[0] if history.items else None
+            written = flag
+            if last is not None and last.deleted:
+                if keep_state:
+                    written = replace(flag, state=last.flag.state)
+                elif flag.state != last.flag.state:
+                    raise KillSwitchAdminOnly(
+                        f"flag '{flag.key}' was {last.flag.state} when it was deleted, and a create "
+                        "continues its history in that state: only SetKillSwitch (an admin's "
+                        "`vexil flags kill`) kills or revives it; leave state out to keep it"
+                    )
+            return await self.store.create_flag(
+                written, actor=actor, reason=reason, after_version=last.flag.version if last else 0
+            )
+
+        return await self._conditionally(attempt, named=False)
 
     async def update_flag(
         self,

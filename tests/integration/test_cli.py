@@ -131,3 +131,11 @@ def test_import_keeps_a_killed_flag_killed(target: str, tmp_path) -> None:
     flag = json.loads(vexil(target, "flags", "get", "imp-kill", "--json").stdout)
     assert flag["state"] == "DISABLED"
     assert flag["default_variant"] == "off"  # the rest of the definition was imported
+
+    # Deleted while killed, then imported again: created anew, still killed, and reported.
+    assert vexil(target, "flags", "delete", "imp-kill", "--reason", "t").returncode == 0
+    again = vexil(target, "flags", "import", str(path), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["state_kept"] == ["imp-kill"]
+    flag = json.loads(vexil(target, "flags", "get", "imp-kill", "--json").stdout)
+    assert flag["state"] == "DISABLED"

@@ -71,6 +71,21 @@ async def test_editing_the_file_keeps_api_flags_and_kills(tmp_path, caplog: pyte
         assert (await get(admin, "to-kill")).state == DISABLED
 
 
+async def test_a_killed_flag_removed_from_the_file_and_put_back_stays_killed(tmp_path) -> None:
+    path = tmp_path / "flags.json"
+    write_file(path, {"to-kill": flag_definition(default="on")})
+    async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
+        admin = conn.admin
+        await admin.SetKillSwitch(
+            admin_pb2.SetKillSwitchRequest(flag_key="to-kill", killed=True, reason="incident")
+        )
+        write_file(path, {})
+        await eventually(lambda: _absent(admin, "to-kill"), timeout=15)
+        write_file(path, {"to-kill": flag_definition(default="on")})
+        back = await eventually(lambda: get(admin, "to-kill"), timeout=15)
+        assert back.state == DISABLED, "putting a killed flag back in the file revived it"
+
+
 async def test_the_file_state_applies_when_it_creates_a_flag(tmp_path) -> None:
     path = tmp_path / "flags.json"
     write_file(path, {"off-from-the-start": flag_definition(default="on", state="DISABLED")})

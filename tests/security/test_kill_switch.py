@@ -166,6 +166,55 @@ async def test_update_without_a_state_keeps_the_kill(pki: PkiFiles, store: FlagS
         assert await kinds(server, "checkout") == want
 
 
+async def delete(server: Secure, key: str, who: str = "editor") -> None:
+    await server.admin.DeleteFlag(admin_pb2.DeleteFlagRequest(key=key), metadata=server.md(who))
+
+
+async def create_as(server: Secure, flag: flag_pb2.Flag, who: str) -> flag_pb2.Flag:
+    response = await server.admin.CreateFlag(
+        admin_pb2.CreateFlagRequest(flag=flag, reason="again"), metadata=server.md(who)
+    )
+    return response.flag
+
+
+@pytest.mark.parametrize("who", ["editor", "admin"])
+async def test_deleting_and_creating_again_never_revives_a_killed_flag(
+    pki: PkiFiles, store: FlagStore, who: str
+) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")  # v1
+        await kill(server, "checkout")  # v2
+        await delete(server, "checkout", who)  # v3
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await create_as(server, flag_pb("checkout", default="on", state="ENABLED"), who)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "SetKillSwitch" in (err.value.details() or "")
+        assert await kinds(server, "checkout") == [
+            flag_pb2.CHANGE_KIND_CREATE,
+            flag_pb2.CHANGE_KIND_KILL,
+            flag_pb2.CHANGE_KIND_DELETE,
+        ]
+        again = await create_as(server, flag_pb("checkout", default="on"), who)  # no state said
+        assert (again.version, again.state) == (4, DISABLED)
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
+        await kill(server, "checkout", killed=False)  # only SetKillSwitch revives it
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_STATIC
+
+
+async def test_deleting_and_creating_again_never_kills_either(pki: PkiFiles, store: FlagStore) -> None:
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        await delete(server, "checkout")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await create_as(server, flag_pb("checkout", default="on", state="DISABLED"), "editor")
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        again = await create_as(server, flag_pb("checkout", default="on", state="ENABLED"), "editor")
+        assert again.state == ENABLED
+        # A key that never existed takes the state it is created with.
+        fresh = await create_as(server, flag_pb("dark-launch", default="on", state="DISABLED"), "editor")
+        assert fresh.state == DISABLED
+
+
 async def test_rollback_keeps_the_current_state(pki: PkiFiles, store: FlagStore) -> None:
     async with serve(pki, store) as server:
         await create(server, "checkout")  # v1, enabled

@@ -268,7 +268,14 @@ async def test_delete_keeps_history_and_recreate_continues_versions(store: FlagS
     assert [r.flag.version for r in history.items] == [3, 2, 1]
     assert history.items[0].deleted and history.items[0].kind is ChangeKind.DELETE
     assert history.items[0].flag.description == "v2"  # the last definition, kept for restore
-    recreated = await store.create_flag(make_flag("d", description="again"), actor="a")
+    # A create that names the history it decided on (the service carries a deleted flag's state
+    # over from it) is refused when the history has moved on, and writes nothing.
+    for stale in (0, 2, 4):
+        with pytest.raises(Conflict) as err:
+            await store.create_flag(make_flag("d"), actor="a", after_version=stale)
+        assert err.value.current_version == 3
+    assert await config_version(store) == 3
+    recreated = await store.create_flag(make_flag("d", description="again"), actor="a", after_version=3)
     assert recreated.flag is not None and recreated.flag.version == 4
     assert recreated.before_version == 0 and recreated.after_version == 4
     assert [r.flag.version for r in (await store.get_history(ENV, "d")).items] == [4, 3, 2, 1]

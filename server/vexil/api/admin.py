@@ -71,7 +71,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @status.unary
     async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
         change = await self.service.create_flag(
-            self._flag(request), actor=identity.actor(context), reason=request.reason
+            self._flag(request),
+            actor=identity.actor(context),
+            reason=request.reason,
+            # No state in the request: a deleted flag comes back in the state it had.
+            keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
         )
         return _flag_response(change)
 

@@ -206,7 +206,7 @@ async def create_flag(request: web.Request, caller: Caller) -> web.Response:
     body = await read_json(request)
     env = _env(request, body)
     change = await request.app[CONSOLE].service.create_flag(
-        draft_flag(body.get("flag"), env), actor=actor(request), reason=_text(body, "reason")
+        draft_flag(body.get("flag"), env), actor=actor(request), reason=_text(body, "reason"), keep_state=True
     )
     assert change.flag is not None
     return ok({"flag": flag_to_record(change.flag)}, status=201)

@@ -390,12 +390,22 @@ def check_config_version(env: str, config_version: int, expected: int | None) ->
         )
 
 
-def create_write(flag: Flag, read: FlagRead, *, actor: str, reason: str) -> FlagWrite:
+def create_write(
+    flag: Flag, read: FlagRead, *, actor: str, reason: str, after_version: int | None = None
+) -> FlagWrite:
     """A new flag (normalised by `normalize_flag`; its version and timestamps are assigned).
 
     Its version continues the key's history, so a flag deleted and created again never
-    overwrites a revision."""
+    overwrites a revision.  `after_version`: the newest version of the key's history the caller
+    decided on (the service carries a deleted flag's state over from it); a history that has
+    moved since is a `Conflict`, so the decision is never applied on top of another write."""
     check_absent(flag.environment, flag.key, read.current)
+    if after_version is not None and after_version != read.history_version:
+        raise Conflict(
+            f"flag {flag.environment}/{flag.key} was written meanwhile (its history is at version "
+            f"{read.history_version}, not {after_version})",
+            current_version=read.history_version,
+        )
     at = read.at
     stored = replace(flag, version=read.history_version + 1, created_at=at, updated_at=at, updated_by=actor)
     return _flag_write(stored, ChangeKind.CREATE, 0, read.config_version, actor, reason)

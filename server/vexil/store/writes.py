@@ -29,10 +29,14 @@ write's timestamp."""
 class StoreWrites(ABC):
     """The write half of `FlagStore`; a backend provides `_write_flag` and `_write_environment`."""
 
-    async def create_flag(self, flag: Flag, *, actor: str, reason: str = "") -> Change:
-        """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present."""
+    async def create_flag(
+        self, flag: Flag, *, actor: str, reason: str = "", after_version: int | None = None
+    ) -> Change:
+        """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present.
+        `after_version`: the key's history must still end at that version (`Conflict` if not;
+        0 for a key without history)."""
         flag = records.normalize_flag(flag)
-        build = partial(records.create_write, flag, actor=actor, reason=reason)
+        build = partial(records.create_write, flag, actor=actor, reason=reason, after_version=after_version)
         return await self._flag("creating", flag.environment, flag.key, build)
 
     async def update_flag(
