@@ -32,7 +32,7 @@ import yaml
 
 from vexil.background import BackgroundTask
 from vexil.engine import FlagValidationError, compile_flag
-from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, VexilError
+from vexil.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable, VexilError
 from vexil.model import Flag, FlagState
 
 log = logging.getLogger(__name__)
@@ -213,13 +213,27 @@ class FileSync:
         wanted = {flag.key: flag for flag in accepted}
         snapshot = self.service.cache.get(self.environment)
         for key, flag in wanted.items():
-            writes += await self._retrying(key, snapshot.flag(key), functools.partial(self._put, flag))
+            put = self._retrying(key, snapshot.flag(key), functools.partial(self._put, flag))
+            writes += await self._unless_refused(key, put)
         if self.mode == "sync":
             for current in sorted(snapshot.flags(), key=lambda f: f.key):
                 # A flag skipped now keeps what it had: a mistake in the file never deletes it.
                 if current.managed_by == self.owner and current.key not in wanted.keys() | skipped:
-                    writes += await self._retrying(current.key, current, self._remove)
+                    remove = self._retrying(current.key, current, self._remove)
+                    writes += await self._unless_refused(current.key, remove)
         return writes
+
+    async def _unless_refused(self, key: str, write: Awaitable[int]) -> int:
+        """One flag's write. The service refusing that flag alone (the environment's flag limit,
+        an item the store cannot hold) is reported and the other flags still apply, as a flag
+        flagd rejects is skipped; only the store being unreachable stops the whole sync."""
+        try:
+            return await write
+        except Unavailable:
+            raise
+        except VexilError as exc:
+            log.warning("flags file %s: flag %s not written: %s", self.path.name, key, exc.message)
+            return 0
 
     async def _apply_environment(self, parsed: FlagFile) -> tuple[int, list[Flag], set[str]]:
         """Validate the whole file against the environment it makes, before writing anything, then
@@ -407,11 +421,18 @@ class FileSync:
         stamp = self._current_stamp()
         if stamp is None or stamp == self._stamp:
             return
-        self._stamp = stamp
+        previous, self._stamp = self._stamp, stamp
         try:
             writes = await self.sync()
             self.last_error = ""
             log.info("reloaded %s: %d writes", self.path, writes)
+        except Unavailable as exc:
+            # Some of the file may be written: it is applied again (only what differs) next tick.
+            self._stamp = previous
+            self.last_error = exc.message
+            log.error(
+                "applying %s stopped, the store did not answer (trying again): %s", self.path, exc.message
+            )
         except VexilError as exc:
             self.last_error = exc.message
             log.error("ignoring %s, still serving the previous flags: %s", self.path, exc.message)

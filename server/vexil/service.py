@@ -121,6 +121,9 @@ class FlagService:
         records.check_portable(flag.variants, "flag.variants", depth=0)
         records.check_portable(flag.targeting, "flag.targeting")
         records.check_portable(flag.metadata, "flag.metadata")
+        records.check_portable(flag.description, "flag.description")
+        records.check_portable(flag.owner, "flag.owner")
+        records.check_portable(list(flag.tags), "flag.tags")
         size = definition_size(flag)
         if size > MAX_DEFINITION_BYTES:
             raise InvalidArgument(

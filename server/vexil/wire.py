@@ -116,6 +116,10 @@ def seconds(ts: Timestamp) -> float:
 # -- model messages ----------------------------------------------------------------------------
 
 
+_WRITABLE_STATES = frozenset(flag_pb2.FlagState.values())
+"""Every state a write may name (an unknown number is refused, not read as ENABLED)."""
+
+
 def flag_from_pb(msg: flag_pb2.Flag, *, strict: bool = False) -> Flag:
     """The flag a message describes; `strict` for definitions a caller writes (see value_to_python)."""
     targeting = (
@@ -123,6 +127,11 @@ def flag_from_pb(msg: flag_pb2.Flag, *, strict: bool = False) -> Flag:
         if msg.HasField("targeting")
         else None
     )
+    if strict and msg.state not in _WRITABLE_STATES:
+        raise InvalidArgument(
+            f"unknown state {msg.state}; use FLAG_STATE_ENABLED or FLAG_STATE_DISABLED, or leave it out",
+            "flag.state",
+        )
     return Flag(
         key=msg.key,
         environment=msg.environment,

@@ -39,6 +39,8 @@ def malformed_flags() -> list[tuple[str, flag_pb2.Flag, str]]:
     missing_default = flag_pb("missing-default", default="maybe")
     bad_rule = flag_pb("bad-rule")
     bad_rule.targeting.update({"no_such_operator": [1, 2]})
+    unknown_state = flag_pb("unknown-state")
+    unknown_state.state = 99  # type: ignore[assignment]  (an open enum: any number decodes)
     huge = flag_pb("huge")
     huge.description = "x" * 4000
     huge.metadata.update({"blob": "y" * (310 * 1024)})
@@ -49,6 +51,7 @@ def malformed_flags() -> list[tuple[str, flag_pb2.Flag, str]]:
         ("key too long", flag_pb("k" * 129), "flag.key"),
         ("key with bad characters", flag_pb("has space"), "flag.key"),
         ("definition over 300 KB", huge, "flag"),
+        ("unknown state", unknown_state, "flag.state"),
     ]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import grpc
 
+from tests.support.calls import eventually
 from tests.support.flags import flag_definition
 from tests.support.servers import running_app, server_settings
 from vexil.v1 import evaluation_pb2, evaluation_pb2_grpc
@@ -63,3 +65,81 @@ async def test_editing_the_file_reaches_watchers(tmp_path) -> None:
             now = await stub.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="hot"))
             assert now.string_value == "B"
             watch.cancel()
+
+
+async def test_a_flag_no_json_holds_is_skipped_and_the_rest_applies(tmp_path, caplog) -> None:
+    """NaN, Infinity and numbers past a double's range (Python's JSON reads them; no JSON text
+    holds them) skip that flag, naming where it is, at start and on an edit: the other flags of
+    the file are applied, before and after it, and nothing is half-written."""
+    path = tmp_path / "flags.json"
+    bad = {"variants": {"a": {"x": [1, float("nan")]}}, "defaultVariant": "a"}
+    huge = {"variants": {"a": 1, "b": 1e999}, "defaultVariant": "a"}
+    first = {"ok": flag_definition({"a": "v1"}, "a"), "bad": bad, "huge": huge}
+    path.write_text(json.dumps({"flags": first}))  # json writes NaN and Infinity as bare words
+    with caplog.at_level(logging.WARNING, logger="vexil.flagfile"):
+        async with running_app(server_settings(flags=str(path))) as app:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+                stub = evaluation_pb2_grpc.EvaluationServiceStub(ch)
+
+                async def value(key: str) -> evaluation_pb2.EvaluateResponse:
+                    return await stub.Evaluate(evaluation_pb2.EvaluateRequest(flag_key=key))
+
+                assert (await value("ok")).string_value == "v1"
+                assert (await value("bad")).error_code == evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND
+                assert (await value("huge")).error_code == evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND
+                warned = " | ".join(r.getMessage() for r in caplog.records)
+                assert "flag 'bad' skipped: flag.variants.a.x[1]: nan is not a finite number" in warned
+                assert "flag 'huge' skipped: flag.variants.b: inf is not a finite number" in warned
+
+                edited = {"aa": flag_definition({"a": "new"}, "a"), "ok": flag_definition({"a": "v2"}, "a")}
+                path.write_text(
+                    json.dumps(
+                        {
+                            "flags": {
+                                **edited,
+                                "bad": bad,
+                                "huge": huge,
+                                "zz": flag_definition({"a": "z"}, "a"),
+                            }
+                        }
+                    )
+                )
+
+                async def applied() -> bool:
+                    return (await value("zz")).string_value == "z"
+
+                await eventually(applied, timeout=15)
+                assert (await value("aa")).string_value == "new"
+                assert (await value("ok")).string_value == "v2"
+                assert (await value("bad")).error_code == evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND
+
+
+async def test_a_flag_the_store_refuses_is_reported_and_the_rest_applies(tmp_path, caplog) -> None:
+    """The environment's flag limit reached part-way through the file: that flag is reported,
+    the flags after it are still updated, and the server keeps serving."""
+    path = tmp_path / "flags.json"
+    path.write_text(
+        json.dumps(
+            {"flags": {"a": flag_definition({"v": "a1"}, "v"), "b": flag_definition({"v": "b1"}, "v")}}
+        )
+    )
+    async with running_app(server_settings(flags=str(path), cache_maxsize=2)) as app:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+            stub = evaluation_pb2_grpc.EvaluationServiceStub(ch)
+
+            async def value(key: str) -> evaluation_pb2.EvaluateResponse:
+                return await stub.Evaluate(evaluation_pb2.EvaluateRequest(flag_key=key))
+
+            with caplog.at_level(logging.WARNING, logger="vexil.flagfile"):
+                flags = {"a": flag_definition({"v": "a2"}, "v"), "aa": flag_definition({"v": "new"}, "v")}
+                flags["b"] = flag_definition({"v": "b2"}, "v")
+                path.write_text(json.dumps({"flags": flags}))
+
+                async def updated() -> bool:
+                    return (await value("b")).string_value == "b2"
+
+                await eventually(updated, timeout=15)
+            assert (await value("a")).string_value == "a2"
+            assert (await value("aa")).error_code == evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND
+            warned = " | ".join(r.getMessage() for r in caplog.records)
+            assert "flag aa not written" in warned and "limit" in warned, warned

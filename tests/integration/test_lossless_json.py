@@ -940,6 +940,14 @@ def nested(levels: int) -> dict[str, Any]:
         # Deeper than 32 levels: no protobuf reader could decode the history or Watch messages.
         ("flag.variants.a", {"variants": {"a": nested(33)}}),
         ("flag.metadata.m", {"metadata": {"m": nested(32)}}),
+        # No JSON text holds NaN or an infinity, however deep (a number past 1.8e308 reads as one).
+        ("flag.variants.a.x[0]", {"variants": {"a": {"x": [math.nan]}}}),
+        ("flag.targeting.==[1]", {"targeting": {"==": [1, math.inf]}}),
+        ("flag.metadata.m.n", {"metadata": {"m": {"n": -math.inf}}}),
+        # The free-text fields are stored and sent back as text too.
+        ("flag.description", {"description": "x" + LONE_SURROGATE}),
+        ("flag.owner", {"owner": LONE_SURROGATE}),
+        ("flag.tags[1]", {"tags": ("ok", LONE_SURROGATE)}),
     ],
 )
 def test_json_no_client_can_read_is_refused_before_anything_is_stored(
@@ -968,11 +976,13 @@ def test_environment_json_no_client_can_read_is_refused(loop_thread: LoopThread)
     from vexil.errors import InvalidArgument
 
     with harness(loop_thread, None) as h:
-        for evaluators, metadata in (
-            ({"r": {"in": [1, [BEYOND_A_DOUBLE]]}}, None),
-            (None, {LONE_SURROGATE: 1}),
+        for evaluators, metadata, where in (
+            ({"r": {"in": [1, [BEYOND_A_DOUBLE]]}}, None, "evaluators.r.in[1][0]"),
+            ({"r": {"in": [1, [math.nan]]}}, None, "evaluators.r.in[1][0]"),
+            (None, {"zz": {"n": math.inf}}, "metadata.zz.n"),
+            (None, {LONE_SURROGATE: 1}, "metadata"),
         ):
-            with pytest.raises(InvalidArgument):
+            with pytest.raises(InvalidArgument) as refused:
                 h.loop.run(
                     h.app.service.update_environment(
                         h.env,
@@ -982,6 +992,7 @@ def test_environment_json_no_client_can_read_is_refused(loop_thread: LoopThread)
                         actor="t",
                     )
                 )
+            assert refused.value.field == where, refused.value
         answer = h.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment=h.env), timeout=30)
         assert from_struct(answer.evaluators) == {} and from_struct(answer.metadata) == {}
 

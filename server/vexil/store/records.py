@@ -14,6 +14,7 @@ rules of `vexil.store.base` are written once and a backend only decides how to p
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -104,6 +105,7 @@ def copy_json(value: JSON, field: str, depth: int = 1) -> JSON:
 def check_portable(value: JSON, field: str, depth: int = 1) -> None:
     """Refuse JSON that some surface could not give back: a number beyond a double's range
     (protobuf, JavaScript and most JSON clients read numbers as doubles; converting it fails),
+    NaN and the infinities (no JSON text holds them),
     text that is not Unicode (a lone surrogate, which UTF-8 and protobuf cannot carry) and nesting
     deeper than MAX_JSON_DEPTH.  `depth` is the level of `value` itself: 1 for a field that is a
     JSON object (targeting, metadata, $evaluators), 0 for a map of values (variants).  Raised
@@ -124,6 +126,12 @@ def check_portable(value: JSON, field: str, depth: int = 1) -> None:
                     "1.8e308), so no protobuf or JavaScript client could read it",
                     field=path,
                 ) from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidArgument(
+                f"{item} is not a finite number: JSON has no NaN or Infinity (a number beyond about "
+                "1.8e308 reads as Infinity)",
+                field=path,
+            )
         elif isinstance(item, Mapping):
             for key, child in item.items():
                 name = str(key)
