@@ -118,6 +118,9 @@ async def test_valid_tokens_act_with_their_role_and_environments(jwt_server: Sec
         (lambda: forged({"alg": "HS512", "typ": "JWT"}, claims(), SECRET.encode()), "algorithm not allowed"),
         (lambda: "not.a.jwt", "malformed token"),
         (lambda: "e30.e30.e30", "algorithm not allowed"),
+        # JSON escapes can spell a lone surrogate; the subject is every change's recorded author.
+        (lambda: hs256(sub="ops-\ud800"), "'sub' must be a non-empty string"),
+        (lambda: hs256(sub="x" * 257), "at most 256 characters"),
     ],
     ids=[
         "expired",
@@ -133,6 +136,8 @@ async def test_valid_tokens_act_with_their_role_and_environments(jwt_server: Sec
         "alg-switch",
         "garbage",
         "empty-json",
+        "sub-not-unicode",
+        "sub-too-long",
     ],
 )
 async def test_refused_tokens(jwt_server: Secure, token: Any, message: str) -> None:

@@ -442,3 +442,33 @@ async def test_stored_config_version_and_adoption(store: FlagStore) -> None:
     assert environment.config_version == 3 and [f.key for f in flags] == ["a", "b"]
     assert [c.config_version for c in await store.list_changes(ENV)] == [1, 2, 3]
     assert await store.adoption("elsewhere") == "" and await store.stored_config_version("elsewhere") == 0
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("\ud800 incident", "lone surrogate"), ("x" * 1025, "at most 1,024")],
+    ids=["lone-surrogate", "over-1024-characters"],
+)
+async def test_a_reason_every_reader_can_carry_or_nothing_is_written(
+    store: FlagStore, reason: str, message: str
+) -> None:
+    """The reason is kept with the change and the revision: text UTF-8 cannot carry would break
+    every later ListChanges, history page and Watch resume, and a long one every page's size."""
+    await store.create_flag(make_flag("r"), actor="a")
+    writes = [
+        lambda: store.create_flag(make_flag("r2"), actor="a", reason=reason),
+        lambda: store.update_flag(
+            make_flag("r", description="x"), expected_version=1, actor="a", reason=reason
+        ),
+        lambda: store.delete_flag(ENV, "r", expected_version=1, actor="a", reason=reason),
+        lambda: store.update_environment(
+            Environment(name=ENV, kill_switch=True), expected_config_version=None, actor="a", reason=reason
+        ),
+    ]
+    for write in writes:
+        with pytest.raises(InvalidArgument) as refused:
+            await write()
+        assert refused.value.field == "reason" and message in refused.value.message
+    assert await config_version(store) == 1
+    assert [c.config_version for c in await store.list_changes(ENV)] == [1]
+    await store.update_flag(make_flag("r"), expected_version=1, actor="a", reason="x" * 1024)

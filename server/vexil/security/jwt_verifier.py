@@ -185,8 +185,8 @@ class JwtVerifier:
             raise Unauthenticated("token 'exp' and 'iat' must be numbers")
         if exp - iat > self.max_lifetime:
             raise Unauthenticated(f"token lifetime exceeds {self.max_lifetime} s; issue shorter-lived tokens")
-        if not isinstance(sub, str) or not sub or len(sub) > 256:
-            raise Unauthenticated("token 'sub' must be a non-empty string")
+        if not isinstance(sub, str) or not sub or len(sub) > 256 or not _is_unicode(sub):
+            raise Unauthenticated("token 'sub' must be a non-empty string of at most 256 characters")
         role = highest(claims.get("roles", claims.get("role")))
         scope = claims.get("environments")
         environments: frozenset[str] | None
@@ -197,3 +197,13 @@ class JwtVerifier:
         else:
             environments = frozenset()
         return Claims(subject=sub, role=role, environments=environments, expires_at=float(exp))
+
+
+def _is_unicode(text: str) -> bool:
+    """The subject names the author of every change it makes: text that is not Unicode (a lone
+    surrogate, which JSON escapes can spell) could not be stored or sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -102,6 +102,22 @@ def copy_json(value: JSON, field: str, depth: int = 1) -> JSON:
     return load_json(dump_json(value, field))
 
 
+MAX_REASON_CHARS = 1024
+"""Longest `reason` a write may record: it is kept in the change log and the flag's history, and
+every ListChanges and GetFlagHistory page carries it (a page of 100 must stay a readable message)."""
+
+
+def check_reason(reason: str) -> None:
+    """A write's `reason` is text every reader of the change log can carry, of a bounded length."""
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidArgument(
+            f"{len(reason):,} characters; at most {MAX_REASON_CHARS:,} (the change log keeps it with "
+            "every change): link to a longer text instead",
+            field="reason",
+        )
+    _check_text(reason, "reason")
+
+
 def check_portable(value: JSON, field: str, depth: int = 1) -> None:
     """Refuse JSON that some surface could not give back: a number beyond a double's range
     (protobuf, JavaScript and most JSON clients read numbers as doubles; converting it fails),

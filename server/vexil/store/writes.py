@@ -1,11 +1,12 @@
 """`StoreWrites`: the four writes of the `FlagStore` contract, written once for every backend.
 
-Each write validates its input, then hands the backend a builder from `records` with the caller's
-request already bound.  The backend reads what the builder needs (the current flag, the newest
-history version, the environment's config version), calls it, and persists the records it returns
-atomically: the memory store in one synchronous step, DynamoDB in one conditional transaction
-(calling the builder again after a lost race, so the answer to a stale caller comes from the same
-checks).  So the backends differ only in how they read and persist, never in what a write means.
+Each write validates its input (its `reason` too: the writes of every door pass here), then hands
+the backend a builder from `records` with the caller's request already bound.  The backend reads
+what the builder needs (the current flag, the newest history version, the environment's config
+version), calls it, and persists the records it returns atomically: the memory store in one
+synchronous step, DynamoDB in one conditional transaction (calling the builder again after a lost
+race, so the answer to a stale caller comes from the same checks).  So the backends differ only in
+how they read and persist, never in what a write means.
 The versioning rules every write keeps are in `base`.
 """
 
@@ -35,6 +36,7 @@ class StoreWrites(ABC):
         """Store a new flag (its `version` is ignored and assigned); `AlreadyExists` if present.
         `after_version`: the key's history must still end at that version (`Conflict` if not;
         0 for a key without history)."""
+        records.check_reason(reason)
         flag = records.normalize_flag(flag)
         build = partial(records.create_write, flag, actor=actor, reason=reason, after_version=after_version)
         return await self._flag("creating", flag.environment, flag.key, build)
@@ -52,6 +54,7 @@ class StoreWrites(ABC):
         if absent.
 
         `kind` records why in the change log: UPDATE, ROLLBACK or KILL."""
+        records.check_reason(reason)
         flag = records.normalize_flag(flag)
         build = partial(
             records.update_write,
@@ -69,6 +72,7 @@ class StoreWrites(ABC):
         """Remove a flag; its history stays.  `NotFound` if absent."""
         check_environment_name(env)
         check_flag_key(key)
+        records.check_reason(reason)
         build = partial(
             records.delete_write, env, key, expected_version=expected_version, actor=actor, reason=reason
         )
@@ -83,6 +87,7 @@ class StoreWrites(ABC):
         reason: str = "",
     ) -> Change:
         """Replace the environment's evaluators, kill switch and metadata (an ENVIRONMENT change)."""
+        records.check_reason(reason)
         environment = records.normalize_environment(environment)
         expected = expected_config_version
         build = partial(
