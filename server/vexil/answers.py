@@ -136,23 +136,23 @@ def _tail(config_version: int) -> bytes:
 async def _planned(snapshot: Snapshot) -> BulkPlan:
     """The snapshot's `BulkPlan`, giving the loop back as a bulk evaluation does (`Pacer`):
     encoding the answers of 50,000 flags takes a good part of a second."""
-    pacer = Pacer()
     killed = snapshot.environment.kill_switch
     counted: Counter[int] = Counter()
     parts: list[bytes | tuple[CompiledFlag, dict[int, tuple[Resolution, Answer]]]] = []
     run: list[bytes] = []
-    for key in sorted(snapshot.entries):
-        await pacer.tick()
-        entry = snapshot.entries[key]
-        if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
-            known = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
-            counted[known.reason] += 1
-            run.append(known.framed)
-            continue
-        if run:
-            parts.append(b"".join(run))
-            run = []
-        parts.append((entry, {}))
+    async with Pacer() as pacer:
+        for key in sorted(snapshot.entries):
+            await pacer.tick()
+            entry = snapshot.entries[key]
+            if killed or not isinstance(entry, CompiledFlag) or entry.fixed is not None:
+                known = answer(snapshot, key, *snapshot.evaluate(key, _NO_CONTEXT))
+                counted[known.reason] += 1
+                run.append(known.framed)
+                continue
+            if run:
+                parts.append(b"".join(run))
+                run = []
+            parts.append((entry, {}))
     parts.append(b"".join([*run, _tail(snapshot.config_version)]))
     return BulkPlan(parts, dict(counted))
 
@@ -175,34 +175,35 @@ async def bulk_answer(snapshot: Snapshot, context: Mapping[str, Any], keys: list
     named: each is evaluated (its answer encoded once per snapshot all the same), without building
     the plan of a whole environment for them.  Either way the loop is paced (`Pacer`)."""
     context = for_bulk(context)
-    pacer = Pacer()
     results: list[Answer] = []
     chunks: list[bytes] = []
     if keys:
-        for key in keys:
-            await pacer.tick()
-            made = answer(snapshot, key, *snapshot.evaluate(key, context))
-            results.append(made)
-            chunks.append(made.framed)
+        async with Pacer() as pacer:
+            for key in keys:
+                await pacer.tick()
+                made = answer(snapshot, key, *snapshot.evaluate(key, context))
+                results.append(made)
+                chunks.append(made.framed)
         chunks.append(_tail(snapshot.config_version))
         return BulkAnswer(b"".join(chunks), results, _NONE_COUNTED)
-    plan = await bulk_plan(snapshot)
+    plan = await bulk_plan(snapshot)  # before pacing: the plan is paced work of its own
     clock = time.perf_counter
-    for part in plan.parts:
-        if isinstance(part, bytes):
-            chunks.append(part)
-            continue
-        if clock() >= pacer.deadline:
-            await pacer.pause()
-        compiled, served = part
-        resolution = evaluate(compiled, context)
-        hit = served.get(id(resolution))
-        if hit is not None and hit[0] is resolution:
-            made = hit[1]
-        else:
-            made = answer(snapshot, compiled.key, resolution, compiled.flag.version)
-            if made is kept(snapshot, compiled.key, resolution):
-                served[id(resolution)] = (resolution, made)
-        results.append(made)
-        chunks.append(made.framed)
+    async with Pacer() as pacer:
+        for part in plan.parts:
+            if isinstance(part, bytes):
+                chunks.append(part)
+                continue
+            if clock() >= pacer.deadline:
+                await pacer.pause()
+            compiled, served = part
+            resolution = evaluate(compiled, context)
+            hit = served.get(id(resolution))
+            if hit is not None and hit[0] is resolution:
+                made = hit[1]
+            else:
+                made = answer(snapshot, compiled.key, resolution, compiled.flag.version)
+                if made is kept(snapshot, compiled.key, resolution):
+                    served[id(resolution)] = (resolution, made)
+            results.append(made)
+            chunks.append(made.framed)
     return BulkAnswer(b"".join(chunks), results, plan.counted)

@@ -381,22 +381,22 @@ async def assemble(
     against the same `$evaluators` and flag-set metadata, keeps its compiled entry: a periodic
     full reload of an environment that did not change compiles nothing (a compiled entry is
     immutable, so two snapshots may share it)."""
-    pacer = Pacer()
     entries: dict[str, Entry] = {}
     clock = time.perf_counter
     reusable: Mapping[str, Entry] = {}
     if previous is not None and same_compile_inputs(previous.environment, environment):
         reusable = previous.entries
-    for flag in flags:
-        if clock() >= pacer.deadline:
-            if settle is not None:
-                settle()
-            await pacer.pause()
-        known = reusable.get(flag.key)
-        if known is not None and same_flag(known.flag, flag):
-            entries[flag.key] = known
-        else:
-            entries[flag.key] = compile_entry(flag, environment)
+    async with Pacer() as pacer:
+        for flag in flags:
+            if clock() >= pacer.deadline:
+                if settle is not None:
+                    settle()
+                await pacer.pause()
+            known = reusable.get(flag.key)
+            if known is not None and same_flag(known.flag, flag):
+                entries[flag.key] = known
+            else:
+                entries[flag.key] = compile_entry(flag, environment)
     if settle is not None:
         settle()
     return Snapshot(environment, entries)
@@ -441,12 +441,12 @@ async def _drifted(old: Snapshot, new: Snapshot) -> bool:
         return True  # jumped over changes that were never published
     if old.entries.keys() != new.entries.keys():
         return True
-    pacer = Pacer()
     clock = time.perf_counter
     fresh = new.entries
-    for key, entry in old.entries.items():
-        if clock() >= pacer.deadline:
-            await pacer.pause()
-        if not same_flag(entry.flag, fresh[key].flag):
-            return True
+    async with Pacer() as pacer:
+        for key, entry in old.entries.items():
+            if clock() >= pacer.deadline:
+                await pacer.pause()
+            if not same_flag(entry.flag, fresh[key].flag):
+                return True
     return False

@@ -208,13 +208,13 @@ class FlagdEvaluationV1(FlagdEvaluation):
         snapshot = self.cache.get(self._environment(context))
         ctx = for_bulk(request.checked_context())
         response = evaluation_v1.ResolveAllResponse()
-        pacer = Pacer()
-        for key in sorted(snapshot.entries):
-            await pacer.tick()
-            resolution, _ = snapshot.evaluate(key, ctx)
-            flag = _any_flag(resolution, merged_metadata(snapshot, resolution))
-            if flag is not None:
-                response.flags[key].CopyFrom(flag)
+        async with Pacer() as pacer:
+            for key in sorted(snapshot.entries):
+                await pacer.tick()
+                resolution, _ = snapshot.evaluate(key, ctx)
+                flag = _any_flag(resolution, merged_metadata(snapshot, resolution))
+                if flag is not None:
+                    response.flags[key].CopyFrom(flag)
         if snapshot.environment.metadata:
             dict_to_struct(snapshot.environment.metadata, response.metadata)
         return response

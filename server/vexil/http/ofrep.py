@@ -121,16 +121,16 @@ async def evaluate_flags(request: web.Request) -> web.Response:
         return web.Response(status=304, headers={"ETag": tag})
     flags = []
     observe = request.app.get(EVALUATED)
-    pacer = Pacer()
-    for key in sorted(snapshot.entries):
-        await pacer.tick()
-        resolution, _ = snapshot.evaluate(key, context)
-        if observe is not None:
-            observe(None, resolution)
-        if resolution.error_code is not None:
-            flags.append(failure_body(key, resolution))
-        else:
-            flags.append(success_body(snapshot, key, resolution))
+    async with Pacer() as pacer:
+        for key in sorted(snapshot.entries):
+            await pacer.tick()
+            resolution, _ = snapshot.evaluate(key, context)
+            if observe is not None:
+                observe(None, resolution)
+            if resolution.error_code is not None:
+                flags.append(failure_body(key, resolution))
+            else:
+                flags.append(success_body(snapshot, key, resolution))
     body: dict[str, Any] = {"flags": flags}
     metadata = scalar_metadata(snapshot.environment.metadata)
     if metadata:
