@@ -47,6 +47,7 @@ from vexil.transport import flagd_protos
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
 from vexil.transport.generic import Router
+from vexil.transport.gone import install as quiet_clients_gone
 from vexil.transport.poke import PokeClient, read_secret
 from vexil.v1 import (
     admin_pb2,
@@ -142,6 +143,7 @@ class App:
         self.metrics.watch_cache(self.cache, profile.maxsize)
         self.health = health.aio.HealthServicer()
         self.gate = ShutdownGate()
+        quiet_clients_gone()
         self.server = grpc.aio.server(
             options=[
                 # Off unless several workers share the port on purpose: a second server started

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
+import grpc
+import pytest
 from openfeature.contrib.tools.flagd.core import FlagdCore
 
 from tests.support.flags import definition_fields, flag_pb
@@ -79,3 +82,30 @@ async def test_fetch_all_flags_and_get_metadata(flagd_server: Connected) -> None
     metadata = await sync.GetMetadata(sync_v1.GetMetadataRequest())
     # The sync context: present (providers index into it) and empty (vexil adds no static context).
     assert metadata.HasField("metadata") and dict(metadata.metadata) == {}
+
+
+async def test_a_client_that_stops_reading_and_goes_away_is_no_server_error(
+    flagd_server: Connected, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Streams that stopped reading fill the transport's window with whole documents; cancelled
+    then, their last send fails inside grpc, which logged each one at ERROR with a traceback."""
+    big = flag_pb("big", {"a": "x" * 120_000, "b": "y"}, default="a")
+    await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=big))
+    channels = [grpc.aio.insecure_channel(flagd_server.target) for _ in range(8)]  # a connection each
+    streams = [
+        stub(channel, SYNC_V1).SyncFlags(sync_v1.SyncFlagsRequest(provider_id=f"idle-{i}"))
+        for i, channel in enumerate(channels)
+    ]
+    with caplog.at_level(logging.DEBUG, logger="vexil.transport.gone"):
+        for n in range(80):  # never read: the sends back up behind the window
+            big.variants["a"].string_value = f"{n:02d}" + "x" * 120_000
+            await flagd_server.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=big))
+        for stream in streams:
+            stream.cancel()
+        await asyncio.sleep(1.5)
+    for channel in channels:
+        await channel.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    gone = [r for r in caplog.records if r.name == "vexil.transport.gone"]
+    assert gone, "no stream's send failed: the test no longer reaches the case it is about"
