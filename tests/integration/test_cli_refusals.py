@@ -1,0 +1,54 @@
+"""What the `vexil` command refuses, against a real server on loopback: input it cannot use is one
+line on standard error and exit 2 (the README's "bad usage, invalid argument or input"), found
+before anything is sent, never a traceback (exit 1) nor a status that blames the server."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.support.servers import VEXIL, ServerProcess
+
+USAGE = 2
+"""The README's exit code for bad usage, invalid argument or input."""
+UINT64 = "from 0 to 18446744073709551615"
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> str:
+    with ServerProcess(tmp_path_factory.mktemp("refusals")) as server:
+        yield server.target
+
+
+def vexil(target: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([VEXIL, *args, "--target", target], capture_output=True, text=True, timeout=60)
+
+
+def refused(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, no traceback, and every fragment in what it says."""
+    assert done.returncode == USAGE, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, (fragment, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["watch", "--since", "-1", "--count", "1"], ["argument --since", UINT64]),
+        (["watch", "--since", str(2**80), "--count", "1"], ["argument --since", UINT64]),
+        (["flags", "rollback", "some-flag", "--to", "-1", "--reason", "r"], ["argument --to", UINT64]),
+        (["flags", "changes", "--since", "-5"], ["argument --since", UINT64]),
+        (["flags", "history", "some-flag", "--limit", str(2**32)], ["argument --limit", "4294967295"]),
+        (["flags", "list", "--timeout", "-1"], ["argument --timeout", "more than 0"]),
+        (["flags", "list", "--timeout", "nan"], ["argument --timeout", "more than 0"]),
+        (["flags", "list", "--timeout", "1e12"], ["argument --timeout", "at most 86400"]),
+        (["flags", "kill", "some-flag", "--wait", "--wait-timeout", "0"], ["argument --wait-timeout"]),
+        (["keys", "rotate", "some-key", "--overlap-hours", "-1"], ["argument --overlap-hours", "from 0"]),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
+    target: str, argv: list[str], says: list[str]
+) -> None:
+    refused(vexil(target, *argv), *says)
