@@ -107,6 +107,10 @@ def parse_file(path: str, environment: str) -> FlagFile:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise FileProblem(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FileProblem(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     try:
         parsed = parse_text(text, environment, Path(path).name)
         for flag in parsed.flags:

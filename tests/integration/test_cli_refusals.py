@@ -5,6 +5,7 @@ before anything is sent, never a traceback (exit 1) nor a status that blames the
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,34 @@ def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
     target: str, argv: list[str], says: list[str]
 ) -> None:
     refused(vexil(target, *argv), *says)
+
+
+UNREADABLE = {
+    "binary.json": (b'{"flags": {}}\xff\xfe', "not UTF-8 text"),
+    "long-number.json": (
+        b'{"flags": {"n": {"state": "ENABLED", "variants": {"a": '
+        + b"9" * 5000
+        + b'}, "defaultVariant": "a"}}}',
+        "4300 digits",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE))
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
+def test_a_flags_file_that_cannot_be_read_is_named_with_what_is_wrong(
+    target: str, tmp_path: Path, name: str, dry_run: list[str]
+) -> None:
+    content, says = UNREADABLE[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    refused(vexil(target, "flags", "import", str(path), *dry_run), name, says)
+    assert vexil(target, "flags", "get", "n").returncode == 3  # nothing was written
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE))
+def test_a_backup_file_that_cannot_be_read_is_named(target: str, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(UNREADABLE[name][0])
+    for dry_run in (["--dry-run"], []):
+        refused(vexil(target, "backup", "import", str(path), "--quiet", *dry_run), name, "not JSON")
