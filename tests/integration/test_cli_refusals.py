@@ -4,6 +4,7 @@ before anything is sent, never a traceback (exit 1) nor a status that blames the
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -84,3 +85,17 @@ def test_a_backup_file_that_cannot_be_read_is_named(target: str, tmp_path: Path,
     path.write_bytes(UNREADABLE[name][0])
     for dry_run in (["--dry-run"], []):
         refused(vexil(target, "backup", "import", str(path), "--quiet", *dry_run), name, "not JSON")
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
+def test_an_import_the_server_would_refuse_is_refused_by_the_dry_run_too(
+    target: str, tmp_path: Path, dry_run: list[str]
+) -> None:
+    path = tmp_path / "hashing.json"
+    path.write_text(json.dumps({"metadata": {"fractionalHashing": "md5"}, "flags": {}}))
+    done = vexil(target, "flags", "import", str(path), *dry_run)
+    refused(done, "nothing was imported", "metadata.fractionalHashing", "'string', 'cbor'")
+    assert "import failed" not in done.stderr  # refused by the check, before any write
+
+    path.write_text(json.dumps({"metadata": {"fractionalHashing": "cbor"}, "flags": {}}))
+    assert vexil(target, "flags", "import", str(path), "--dry-run").returncode == 0
