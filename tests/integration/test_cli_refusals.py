@@ -5,6 +5,7 @@ before anything is sent, never a traceback (exit 1) nor a status that blames the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -99,3 +100,30 @@ def test_an_import_the_server_would_refuse_is_refused_by_the_dry_run_too(
 
     path.write_text(json.dumps({"metadata": {"fractionalHashing": "cbor"}, "flags": {}}))
     assert vexil(target, "flags", "import", str(path), "--dry-run").returncode == 0
+
+
+SECRET = "0123456789abcdef_abc"
+TOKENS = [
+    # (token, what the message names): a token file with Windows line endings, a pasted one
+    (f"vxk_{SECRET}\r", "a trailing carriage return"),
+    (f"vxk_{SECRET}\n", "a trailing line feed"),
+    (f"vxk_{SECRET}é", "non-ASCII character U+00E9"),
+]
+
+
+@pytest.mark.parametrize(("token", "names"), TOKENS)
+@pytest.mark.parametrize("command", [["flags", "list"], ["status"]])
+def test_a_token_a_header_cannot_carry_is_refused_before_any_call(
+    target: str, token: str, names: str, command: list[str]
+) -> None:
+    by_option = vexil(target, *command, "--token", token)
+    refused(by_option, "token", "characters a header cannot carry", names)
+    by_variable = subprocess.run(
+        [VEXIL, *command, "--target", target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "VEXIL_TOKEN": token},
+    )
+    refused(by_variable, "token", "characters a header cannot carry", names)
+    assert SECRET not in by_option.stderr + by_variable.stderr  # a credential is never printed

@@ -52,8 +52,15 @@ class Connection:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def check(self) -> None:
+        """Refuse what cannot work before connecting (each would fail later as a misleading gRPC
+        status): half a client certificate, a token a header cannot carry."""
         if bool(self.client_cert) != bool(self.client_key):
             raise ConnectionOptionsError("--client-cert and --client-key go together")
+        problem = header_problem(self.token)
+        if problem:
+            raise ConnectionOptionsError(
+                f"the token (--token, VEXIL_TOKEN) holds characters a header cannot carry: {problem}"
+            )
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -96,3 +103,22 @@ class Connection:
             )
             raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
+
+
+CHARACTER_NAMES = {"\r": "carriage return (\\r)", "\n": "line feed (\\n)", "\t": "tab (\\t)"}
+
+
+def header_problem(value: str) -> str:
+    """What in `value` a gRPC metadata value or HTTP header cannot carry (only printable ASCII,
+    space to `~`), e.g. "a trailing carriage return (\\r)"; "" when it can carry all of it.  Names
+    the character and where it is, never the value (a credential)."""
+    bad = [i for i, c in enumerate(value) if not " " <= c <= "~"]
+    if not bad:
+        return ""
+    first = bad[0]
+    c = value[first]
+    kind = "non-ASCII character" if ord(c) > 127 else "control character"
+    name = CHARACTER_NAMES.get(c, f"{kind} U+{ord(c):04X}")
+    where = "trailing " if first == len(value) - 1 else "leading " if first == 0 else ""
+    text = f"a {where}{name}" + ("" if where else f" at position {first + 1}")
+    return text + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
