@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pki import PkiFiles, make_pki
 from tests.support.servers import VEXIL, ServerProcess
 
 USAGE = 2
@@ -127,3 +128,34 @@ def test_a_token_a_header_cannot_carry_is_refused_before_any_call(
     )
     refused(by_variable, "token", "characters a header cannot carry", names)
     assert SECRET not in by_option.stderr + by_variable.stderr  # a credential is never printed
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, PkiFiles]:
+    """A TLS server on loopback, and the PKI it was made with."""
+    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    args = ("--tls-cert", pki.server_cert, "--tls-key", pki.server_key)
+    with ServerProcess(tmp_path_factory.mktemp("tls"), *args, ca_cert=pki.ca) as server:
+        yield server.target, pki
+
+
+def test_a_tls_file_that_is_not_pem_is_refused_before_connecting(
+    tls: tuple[str, PkiFiles], tmp_path: Path
+) -> None:
+    target, pki = tls
+    yaml = tmp_path / "settings.yaml"
+    yaml.write_text("flags:\n  x: 1\n")
+    assert vexil(target, "flags", "list", "--ca-cert", pki.ca).returncode == 0  # the server is fine
+    for command in (["flags", "list"], ["status"]):
+        refused(vexil(target, *command, "--ca-cert", str(yaml)), f"not a PEM certificate: {yaml}")
+    client = ["--ca-cert", pki.ca, "--client-key", pki.client_key]
+    refused(
+        vexil(target, "flags", "list", *client, "--client-cert", str(yaml)), f"not a PEM certificate: {yaml}"
+    )
+    client = ["--ca-cert", pki.ca, "--client-cert", pki.client_cert]
+    refused(
+        vexil(target, "flags", "list", *client, "--client-key", str(yaml)), f"not a PEM private key: {yaml}"
+    )
+    refused(vexil(target, "flags", "list", *client, "--client-key", pki.client_cert), "not a PEM private key")
+    missing = tmp_path / "missing.pem"  # as before: the same check, the same exit code
+    refused(vexil(target, "flags", "list", "--ca-cert", str(missing)), f"cannot read TLS file {missing}")

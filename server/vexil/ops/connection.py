@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from vexil.security.tls import channel_credentials
+from vexil.security.tls import CERTIFICATE, PRIVATE_KEY, TlsConfigError, channel_credentials, read_pem
 
 DEFAULT_HTTP_PORT = 3001
 
@@ -53,7 +53,8 @@ class Connection:
 
     def check(self) -> None:
         """Refuse what cannot work before connecting (each would fail later as a misleading gRPC
-        status): half a client certificate, a token a header cannot carry."""
+        status): half a client certificate, a token a header cannot carry, a TLS file that cannot
+        be read or is not PEM."""
         if bool(self.client_cert) != bool(self.client_key):
             raise ConnectionOptionsError("--client-cert and --client-key go together")
         problem = header_problem(self.token)
@@ -61,6 +62,16 @@ class Connection:
             raise ConnectionOptionsError(
                 f"the token (--token, VEXIL_TOKEN) holds characters a header cannot carry: {problem}"
             )
+        for path, what in (
+            (self.ca_cert, CERTIFICATE),
+            (self.client_cert, CERTIFICATE),
+            (self.client_key, PRIVATE_KEY),
+        ):
+            if path:
+                try:
+                    read_pem(path, what)
+                except TlsConfigError as exc:
+                    raise ConnectionOptionsError(str(exc)) from None
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -70,8 +81,8 @@ class Connection:
         options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
         try:
             creds = channel_credentials(self.ca_cert, self.client_cert, self.client_key)
-        except OSError as exc:
-            raise ConnectionOptionsError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+        except TlsConfigError as exc:
+            raise ConnectionOptionsError(str(exc)) from None
         return grpc.secure_channel(self.target, creds, options=options)
 
     def base_url(self) -> str:
