@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 
+from vexil.cli import numbers
 from vexil.cli.exitcodes import ExitCode
 from vexil.cli.ops import connection, table_command
 from vexil.cli.output import colour, emit
@@ -53,5 +54,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = ops.add_parser("check", help="run the daily, weekly or monthly checklist")
     p.add_argument("schedule", choices=SCHEDULES)
     p.add_argument("--backup-dir", help="directory of export files (the backups of an embedded store)")
-    p.add_argument("--stale-days", type=float, default=STALE_FLAG_DAYS, help="flag age counted as stale")
+    p.add_argument(
+        "--stale-days", type=numbers.positive(), default=STALE_FLAG_DAYS, help="flag age counted as stale"
+    )
     table_command(p, cmd_check, server=True)

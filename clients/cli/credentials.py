@@ -14,9 +14,13 @@ import os
 
 import grpc
 
+from vexil.cli import numbers
 from vexil.cli.output import add_output_options
 from vexil.client import envvars
 from vexil.ops.connection import Connection, ConnectionOptionsError
+
+MOST_TIMEOUT = numbers.DAY
+"""The longest `--timeout`: a day (gRPC cannot wait much beyond 2e9 seconds, and fails at once)."""
 
 
 def add_connection_options(
@@ -35,7 +39,12 @@ def add_connection_options(
         )
     if output:
         add_output_options(p)
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    p.add_argument(
+        "--timeout",
+        type=numbers.positive(MOST_TIMEOUT),
+        default=10.0,
+        help=f"seconds per call (default 10, at most {MOST_TIMEOUT:g})",
+    )
     p.add_argument(
         "--token",
         default=_env(envvars.TOKEN),

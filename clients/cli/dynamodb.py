@@ -15,6 +15,7 @@ import asyncio
 from typing import Any
 
 from vexil import config
+from vexil.cli import numbers
 from vexil.cli.exitcodes import ExitCode, guarded
 from vexil.cli.output import add_output_options, emit
 from vexil.cli.tableopts import add_table_options, table_settings
@@ -133,8 +134,18 @@ def add(sub: argparse._SubParsersAction) -> None:
         add_output_options(p)
         if name == "create-table":
             p.add_argument("--provisioned", action="store_true", help="provisioned capacity, not on demand")
-            p.add_argument("--read-capacity", type=int, default=25, help="RCU when provisioned (default 25)")
-            p.add_argument("--write-capacity", type=int, default=25, help="WCU when provisioned (default 25)")
+            p.add_argument(
+                "--read-capacity",
+                type=numbers.whole(1, numbers.INT64_MAX),
+                default=25,
+                help="RCU when provisioned (default 25)",
+            )
+            p.add_argument(
+                "--write-capacity",
+                type=numbers.whole(1, numbers.INT64_MAX),
+                default=25,
+                help="WCU when provisioned (default 25)",
+            )
             p.add_argument("--no-streams", action="store_true", help="do not enable DynamoDB Streams")
             p.add_argument("--pitr", action="store_true", help="enable point-in-time recovery")
         p.set_defaults(func=lambda args: guarded(cmd_dynamodb, args))

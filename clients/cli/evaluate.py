@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from vexil.cli import output
+from vexil.cli import numbers, output
 from vexil.cli.exitcodes import ServerGone, UsageError
 from vexil.cli.remote import Remote, add_command, json_arg, to_dict
 
@@ -66,6 +66,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("watch", help="stream flag changes")
     p.add_argument("--key", action="append", help="only this flag (repeatable)")
-    p.add_argument("--since", type=int, help="resume after this config_version")
-    p.add_argument("--count", type=int, default=0, help="stop after this many events")
+    p.add_argument("--since", type=numbers.whole(), help="resume after this config_version")
+    p.add_argument("--count", type=numbers.whole(), default=0, help="stop after this many events")
     add_command(p, cmd_watch)

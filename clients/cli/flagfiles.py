@@ -7,8 +7,10 @@ the same flags always export to the same bytes.
 Import *merges* a file into an environment: flags in the file are created or updated, flags
 that are not in it stay as they are, and the file's `$evaluators` and `metadata` entries are added
 to (or replace same-named entries of) the environment's.  It is all-or-nothing:
-- everything is checked before anything is written: the file parses, every key is valid and every
-  definition compiles with the real engine against the evaluators it will be evaluated with;
+- everything is checked before anything is written: the file parses, every key is valid, every
+  definition compiles with the real engine against the evaluators it will be evaluated with, and
+  the environment's new metadata passes the server's own check (`fractionalHashing`), so a dry
+  run refuses what the import would be refused;
 - the writes carry the versions that were read, so a concurrent change makes the import fail
   instead of overwriting it;
 - if a write is refused anyway (a concurrent change, a permission, the environment's flag limit),
@@ -32,6 +34,7 @@ from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
+from vexil.service import check_fractional_hashing
 from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2, flag_pb2
 from vexil.wire import (
@@ -107,6 +110,10 @@ def parse_file(path: str, environment: str) -> FlagFile:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise FileProblem(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FileProblem(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     try:
         parsed = parse_text(text, environment, Path(path).name)
         for flag in parsed.flags:
@@ -153,6 +160,11 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
             plan.unchanged.append(flag.key)
         else:
             plan.update.append((existing, flag))
+    if plan.environment_changes:  # as the server checks the UpdateEnvironment the import makes
+        try:
+            check_fractional_hashing(plan.metadata)
+        except InvalidArgument as exc:
+            problems.append(exc.message)
     if plan.evaluators != env.evaluators:
         imported = {flag.key for flag in parsed.flags}
         for key, flag in current.items():  # flags the import leaves alone must still compile

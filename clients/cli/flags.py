@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from vexil.cli import output
+from vexil.cli import numbers, output
 from vexil.cli.exitcodes import ExitCode, UsageError
 from vexil.cli.remote import Remote, add_command, json_arg, to_dict
 
@@ -69,14 +69,11 @@ def add_wait_options(p: argparse.ArgumentParser) -> None:
         "(exit 6 if some have not within --wait-timeout)",
     )
     p.add_argument(
-        "--wait-timeout", type=float, default=10.0, help="seconds --wait waits at most (default 10, max 60)"
+        "--wait-timeout",
+        type=numbers.positive(60),
+        default=10.0,
+        help="seconds --wait waits at most (default 10, max 60)",
     )
-
-
-def check_wait(args: argparse.Namespace) -> None:
-    """Refuse a bad `--wait-timeout` before writing anything."""
-    if args.wait and not 0 < args.wait_timeout <= 60:
-        raise UsageError("--wait-timeout must be more than 0 and at most 60 seconds")
 
 
 def waited(r: Remote, config_version: int, started: float, data: dict[str, Any], render: Any) -> Any:
@@ -149,7 +146,6 @@ def cmd_flags_update(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
-    check_wait(a)
     if a.state is not None:
         raise UsageError(
             "a flag's state is its kill switch, which an update never changes: use "
@@ -193,7 +189,6 @@ def cmd_flags_rollback(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
-    check_wait(a)
     req = admin_pb2.RollbackFlagRequest(
         environment=r.environment, key=a.key, to_version=a.to, reason=a.reason or ""
     )
@@ -208,7 +203,6 @@ def cmd_flags_kill(r: Remote) -> Any:
     from vexil.v1 import admin_pb2
 
     a = r.args
-    check_wait(a)
     if not a.key and not a.all:
         raise UsageError("name a flag, or pass --all to kill the whole environment")
     if a.key and a.all:
@@ -292,22 +286,24 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = flags.add_parser("update", help="change a flag (read, modify, write with its version)")
     p.add_argument("key")
     definition(p)
-    p.add_argument("--expected-version", type=int, help="refuse if the flag is not at this version")
+    p.add_argument(
+        "--expected-version", type=numbers.whole(), help="refuse if the flag is not at this version"
+    )
     add_wait_options(p)
     add_command(p, cmd_flags_update)
     p = flags.add_parser("delete", help="delete a flag (its history stays)")
     p.add_argument("key")
-    p.add_argument("--expected-version", type=int)
+    p.add_argument("--expected-version", type=numbers.whole())
     p.add_argument("--reason")
     add_command(p, cmd_flags_delete)
     p = flags.add_parser("history", help="a flag's revisions, newest first")
     p.add_argument("key")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=numbers.whole(most=numbers.UINT32_MAX), default=50)
     add_command(p, cmd_flags_history)
     p = flags.add_parser("rollback", help="make an earlier revision current again")
     p.add_argument("key")
-    p.add_argument("--to", type=int, required=True, help="version to roll back to")
-    p.add_argument("--expected-version", type=int)
+    p.add_argument("--to", type=numbers.whole(), required=True, help="version to roll back to")
+    p.add_argument("--expected-version", type=numbers.whole())
     p.add_argument("--reason")
     add_wait_options(p)
     add_command(p, cmd_flags_rollback)
@@ -319,8 +315,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_wait_options(p)
     add_command(p, cmd_flags_kill)
     p = flags.add_parser("changes", help="the change log (audit trail)")
-    p.add_argument("--since", type=int, default=0, help="only after this config_version")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--since", type=numbers.whole(), default=0, help="only after this config_version")
+    p.add_argument("--limit", type=numbers.whole(most=numbers.UINT32_MAX), default=100)
     p.add_argument("--key", help="only changes of this flag")
     add_command(p, cmd_flags_changes)
 

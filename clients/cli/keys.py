@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 from typing import Any
 
-from vexil.cli import output
+from vexil.cli import numbers, output
 from vexil.cli.exitcodes import UsageError
 from vexil.cli.remote import add_command, to_dict
 from vexil.cli.tableopts import add_table_options, table_settings
 
 ROLES = ("evaluator", "editor", "admin")
 DAY = 86400
+MOST_DAYS = 3650
+"""No server lets a key live longer (`key_max_lifetime_days` is at most 3650): the most
+`--ttl-days` (and `--overlap-hours`, in hours) can mean."""
 
 
 def _stub(r: Any) -> Any:
@@ -77,11 +79,11 @@ def issued(data: dict[str, Any]) -> str:
 
 
 def _ttl_seconds(days: float | None) -> int:
-    """`--ttl-days` as the request's seconds (0: the server's default), refused when it is not a
-    positive number of at least a second (0 on the wire would silently mean the default)."""
+    """`--ttl-days` (a positive number: `numbers.positive`) as the request's seconds (0: the
+    server's default), refused under a second (0 on the wire would silently mean the default)."""
     if days is None:
         return 0
-    if not math.isfinite(days) or days * DAY < 1:
+    if days * DAY < 1:
         raise UsageError(f"--ttl-days must be a positive number of days, not {days:g}")
     return round(days * DAY)
 
@@ -188,7 +190,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description", help="who or what the key is for")
     p.add_argument(
         "--ttl-days",
-        type=float,
+        type=numbers.positive(MOST_DAYS),
         help="lifetime in days (default: the server's, 90; at most its maximum, 365)",
     )
     p.add_argument("--all-environments", action="store_true", help="scope '*' instead of --environment")
@@ -204,8 +206,16 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     p = keys.add_parser("rotate", help="new secret; the old one works for the overlap, then stops")
     p.add_argument("id")
-    p.add_argument("--overlap-hours", type=float, help="old secret's grace (default: the server's, 24)")
-    p.add_argument("--ttl-days", type=float, help="lifetime of the new secret (default 90, at most 365)")
+    p.add_argument(
+        "--overlap-hours",
+        type=numbers.non_negative(MOST_DAYS * 24),
+        help="old secret's grace (default: the server's, 24)",
+    )
+    p.add_argument(
+        "--ttl-days",
+        type=numbers.positive(MOST_DAYS),
+        help="lifetime of the new secret (default 90, at most 365)",
+    )
     add_command(p, cmd_rotate)
 
     p = keys.add_parser("revoke", help="revoke at once (open streams end too)")

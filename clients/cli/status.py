@@ -8,6 +8,7 @@ import time
 
 import grpc
 
+from vexil.cli import numbers
 from vexil.cli.exitcodes import ExitCode
 from vexil.cli.ops import command, connection, server_options
 from vexil.cli.output import add_output_options, colour, emit
@@ -48,7 +49,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="the operations guide's health table for a server")
     server_options(p)
     p.add_argument(
-        "--window", type=float, default=0.0, help="judge the last N seconds (two scrapes), not uptime"
+        "--window",
+        type=numbers.non_negative(numbers.DAY),
+        default=0.0,
+        help="judge the last N seconds (two scrapes), not uptime",
     )
     add_output_options(p, colour=True)
     p.set_defaults(func=command(cmd_status))

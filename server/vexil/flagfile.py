@@ -58,6 +58,11 @@ def parse_text(text: str, environment: str, source: str = "flags file", *, lenie
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InvalidArgument(f"neither JSON nor YAML: {exc}", source) from None
+        except ValueError as exc:  # a value YAML's constructors refuse: an integer of more digits
+            # than int() reads (4300), a date that is no date; Python's advice after ';' is not ours
+            raise InvalidArgument(
+                f"holds a value that cannot be read: {str(exc).partition(';')[0]}", source
+            ) from None
     return parse_document(data, environment, source, lenient=lenient)
 
 

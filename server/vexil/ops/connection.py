@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from vexil.security.tls import channel_credentials
+from vexil.security.tls import CERTIFICATE, PRIVATE_KEY, TlsConfigError, channel_credentials, read_pem
 
 DEFAULT_HTTP_PORT = 3001
 
@@ -52,8 +52,26 @@ class Connection:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def check(self) -> None:
+        """Refuse what cannot work before connecting (each would fail later as a misleading gRPC
+        status): half a client certificate, a token a header cannot carry, a TLS file that cannot
+        be read or is not PEM."""
         if bool(self.client_cert) != bool(self.client_key):
             raise ConnectionOptionsError("--client-cert and --client-key go together")
+        problem = header_problem(self.token)
+        if problem:
+            raise ConnectionOptionsError(
+                f"the token (--token, VEXIL_TOKEN) holds characters a header cannot carry: {problem}"
+            )
+        for path, what in (
+            (self.ca_cert, CERTIFICATE),
+            (self.client_cert, CERTIFICATE),
+            (self.client_key, PRIVATE_KEY),
+        ):
+            if path:
+                try:
+                    read_pem(path, what)
+                except TlsConfigError as exc:
+                    raise ConnectionOptionsError(str(exc)) from None
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -63,8 +81,8 @@ class Connection:
         options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
         try:
             creds = channel_credentials(self.ca_cert, self.client_cert, self.client_key)
-        except OSError as exc:
-            raise ConnectionOptionsError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+        except TlsConfigError as exc:
+            raise ConnectionOptionsError(str(exc)) from None
         return grpc.secure_channel(self.target, creds, options=options)
 
     def base_url(self) -> str:
@@ -96,3 +114,22 @@ class Connection:
             )
             raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
+
+
+CHARACTER_NAMES = {"\r": "carriage return (\\r)", "\n": "line feed (\\n)", "\t": "tab (\\t)"}
+
+
+def header_problem(value: str) -> str:
+    """What in `value` a gRPC metadata value or HTTP header cannot carry (only printable ASCII,
+    space to `~`), e.g. "a trailing carriage return (\\r)"; "" when it can carry all of it.  Names
+    the character and where it is, never the value (a credential)."""
+    bad = [i for i, c in enumerate(value) if not " " <= c <= "~"]
+    if not bad:
+        return ""
+    first = bad[0]
+    c = value[first]
+    kind = "non-ASCII character" if ord(c) > 127 else "control character"
+    name = CHARACTER_NAMES.get(c, f"{kind} U+{ord(c):04X}")
+    where = "trailing " if first == len(value) - 1 else "leading " if first == 0 else ""
+    text = f"a {where}{name}" + ("" if where else f" at position {first + 1}")
+    return text + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")

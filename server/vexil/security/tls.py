@@ -9,6 +9,7 @@ replicas one by one.
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +58,40 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
+CERTIFICATE = "certificate"
+PRIVATE_KEY = "private key"
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def read_pem(path: str, what: str) -> bytes:
+    """A client-side TLS file (`what`: CERTIFICATE or PRIVATE_KEY) as bytes, once it is known to
+    hold at least one PEM block of that kind: gRPC takes any bytes and fails only at the
+    handshake, as if the server were unavailable.  TlsConfigError names the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TlsConfigError(f"cannot read TLS file {path}: {exc.strerror}") from None
+    labels = [label.decode() for label in _PEM_BLOCK.findall(data)]
+    if what == PRIVATE_KEY:
+        found = any(label.endswith("PRIVATE KEY") for label in labels)
+    else:
+        found = any(label.endswith("CERTIFICATE") for label in labels)
+    if not found:
+        raise TlsConfigError(f"not a PEM {what}: {path}")
+    return data
+
+
 def channel_credentials(
     ca_cert: str = "", client_cert: str = "", client_key: str = ""
 ) -> grpc.ChannelCredentials:
     """Client side (CLI, tests): trust `ca_cert` (else the system roots), present a client
-    certificate for mTLS if given."""
+    certificate for mTLS if given.  A file that cannot be read or is not PEM: TlsConfigError."""
 
-    def read(path: str) -> bytes | None:
-        return Path(path).read_bytes() if path else None
+    def read(path: str, what: str) -> bytes | None:
+        return read_pem(path, what) if path else None
 
     return grpc.ssl_channel_credentials(
-        root_certificates=read(ca_cert), private_key=read(client_key), certificate_chain=read(client_cert)
+        root_certificates=read(ca_cert, CERTIFICATE),
+        private_key=read(client_key, PRIVATE_KEY),
+        certificate_chain=read(client_cert, CERTIFICATE),
     )
