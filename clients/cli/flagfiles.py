@@ -32,7 +32,7 @@ import grpc
 
 from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
-from vexil.flagfile import FlagFile, parse_text, same_definition, to_document
+from vexil.flagfile import FlagFile, parse_text, read_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
 from vexil.service import check_fractional_hashing
 from vexil.store.records import check_portable
@@ -107,21 +107,15 @@ class Plan:
 
 def parse_file(path: str, environment: str) -> FlagFile:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FileProblem(f"{path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise FileProblem(
-            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    try:
-        parsed = parse_text(text, environment, Path(path).name)
+        parsed = parse_text(read_text(Path(path)), environment, Path(path).name)
         for flag in parsed.flags:
             check_portable(flag.variants, f"flags.{flag.key}.variants", depth=0)
             check_portable(flag.targeting, f"flags.{flag.key}.targeting")
             check_portable(flag.metadata, f"flags.{flag.key}.metadata")
         check_portable(parsed.evaluators, "$evaluators")
         check_portable(parsed.metadata, "metadata")
+    except OSError as exc:
+        raise FileProblem(f"{path}: {exc.strerror}") from None
     except InvalidArgument as exc:
         raise FileProblem(exc.message) from None
     # As the server will store them (through protobuf, where `1.0` is `1`), so that comparing

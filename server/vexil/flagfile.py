@@ -49,6 +49,18 @@ class FlagFile:
     """Lenient parse only: flag key -> why flagd would reject it (the message names the path)."""
 
 
+def read_text(path: Path) -> str:
+    """A flags file's text. Bytes that are not UTF-8 are an `InvalidArgument` naming the file and
+    the first such byte (an `OSError` is the caller's to report)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", path.name
+        ) from None
+
+
 def parse_text(text: str, environment: str, source: str = "flags file", *, lenient: bool = False) -> FlagFile:
     """Parse flagd JSON or YAML (YAML is a superset, but JSON errors read better, so try it first)."""
     try:
@@ -401,9 +413,7 @@ class FileSync:
 
     def _read(self) -> FlagFile:
         """Read and parse the file (off the event loop: a large file takes a while to parse)."""
-        return parse_text(
-            self.path.read_text(encoding="utf-8"), self.environment, str(self.path.name), lenient=True
-        )
+        return parse_text(read_text(self.path), self.environment, str(self.path.name), lenient=True)
 
     def _current_stamp(self) -> tuple[float, int] | None:
         try:

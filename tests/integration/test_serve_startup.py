@@ -65,6 +65,25 @@ def test_bad_configuration() -> None:
     assert done.returncode == 2 and "env" in line
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b'{"flags": {}}\xff\xfe', "not UTF-8 text (byte 0xff at offset 13)"),
+        (
+            b'{"flags": {"f": {"variants": {"a": ' + b"9" * 5000 + b'}, "defaultVariant": "a"}}}',
+            "4300 digits",
+        ),
+    ],
+    ids=["not-utf8", "5000-digit-number"],
+)
+def test_a_flags_file_that_cannot_be_read(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "flags.json"
+    path.write_bytes(content)
+    done = serve("--flags", str(path), "--log-level", "WARNING")
+    line = one_line(done)
+    assert done.returncode == 2 and "flags.json" in line and says in line, line
+
+
 def test_missing_table(dynamo_endpoint: str) -> None:
     done = serve(
         "--store", "dynamodb", "--dynamodb-endpoint", dynamo_endpoint, "--dynamodb-table", "no-such-table"
