@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -12,14 +13,21 @@ from google.protobuf import json_format
 from vexil.cli import numbers, output
 from vexil.cli.exitcodes import ExitCode, UsageError
 from vexil.cli.remote import Remote, add_command, json_arg, to_dict
+from vexil.errors import InvalidArgument
+from vexil.flagfile import read_text
 
 
 def flag_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Flag as a proto-JSON dict, from a --file and/or individual options (options win)."""
     flag: dict[str, Any] = dict(base or {})
     if getattr(args, "file", None):
-        with open(args.file, encoding="utf-8") as fh:
-            body = json_arg(fh.read(), f"--file {args.file}")
+        try:
+            text = read_text(Path(args.file))
+        except OSError as exc:
+            raise UsageError(f"--file {args.file}: {exc.strerror}") from None
+        except InvalidArgument as exc:
+            raise UsageError(f"--file {exc.message}") from None
+        body = json_arg(text, f"--file {args.file}")
         if not isinstance(body, dict):
             raise UsageError("--file must hold one flag definition object")
         mapping = {"defaultVariant": "default_variant"}

@@ -81,6 +81,20 @@ def test_a_flags_file_that_cannot_be_read_is_named_with_what_is_wrong(
     assert vexil(target, "flags", "get", "n").returncode == 3  # nothing was written
 
 
+@pytest.mark.parametrize("command", [["create", "n"], ["update", "n"]])
+def test_a_flag_file_option_that_cannot_be_read_is_named(
+    target: str, tmp_path: Path, command: list[str]
+) -> None:
+    if command[0] == "update":  # an update reads the flag first
+        assert vexil(target, "flags", "create", "n").returncode in (0, 4)
+    path = tmp_path / "flag.json"
+    path.write_bytes(b'{"variants": {"on": true}}\xff')
+    refused(vexil(target, "flags", *command, "--file", str(path)), "--file flag.json", "not UTF-8 text")
+    refused(
+        vexil(target, "flags", *command, "--file", str(tmp_path / "none.json")), "none.json", "No such file"
+    )
+
+
 @pytest.mark.parametrize("name", sorted(UNREADABLE))
 def test_a_backup_file_that_cannot_be_read_is_named(target: str, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
