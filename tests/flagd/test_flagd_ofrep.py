@@ -185,6 +185,8 @@ async def authenticate(request: web.Request) -> Principal | None:
         raise RuntimeError("the hook itself failed")
     if token == "Bearer no":
         raise PermissionDenied("this key may not evaluate")
+    if token == "Bearer echo":  # a message holding text that is not Unicode (a lone surrogate)
+        raise PermissionDenied("this key may not evaluate '\ud800'")
     raise Unauthenticated("send 'authorization: Bearer <key>'")
 
 
@@ -203,6 +205,11 @@ async def test_authentication_hook_401_403_429_500(flagd_server: Connected) -> N
             # A key scoped to another environment may not read this one.
             assert (await post(http, path, json={}, headers={"Authorization": "Bearer other-key"}))[0] == 403
             assert (await post(http, path, json={}, headers={"Authorization": "Bearer no"}))[0] == 403
+            # A lone surrogate reaching an answer is sent as its JSON escape, never a failed 500.
+            async with http.post(path, json={}, headers={"Authorization": "Bearer echo"}) as response:
+                raw = await response.read()
+            assert response.status == 403 and response.content_type == "application/json"
+            assert raw == b'{"errorDetails": "this key may not evaluate \'\\ud800\'"}'
             # A key for one environment means that one; this server does not serve it.
             status, body, _ = await post(
                 http, path, json={}, headers={"Authorization": "Bearer unserved-key"}

@@ -22,7 +22,7 @@ from aiohttp import web
 from vexil import identity
 from vexil.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated, VexilError
 from vexil.fleet import Fleet
-from vexil.http.errors import HTTP_STATUS, dumps, internal_error
+from vexil.http.errors import HTTP_STATUS, internal_error, json_response
 from vexil.identity import Principal
 from vexil.security import audit, roles
 from vexil.security.authn import Authenticator, Identity
@@ -148,14 +148,14 @@ def problem(exc: VexilError, **extra: Any) -> web.Response:
         "field": getattr(exc, "field", ""),
     }
     body = {"error": error, **extra}
-    response = web.json_response(body, status=status, dumps=dumps)
+    response = json_response(body, status=status)
     if isinstance(exc, ResourceExhausted) and exc.retry_after:
         response.headers["Retry-After"] = f"{exc.retry_after:.0f}"
     return response
 
 
 def ok(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=dumps, headers={"Cache-Control": "no-store"})
+    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
