@@ -120,6 +120,32 @@ async def test_404_and_400s(flagd_server: Connected, http: aiohttp.ClientSession
     assert status == 400 and body["errorCode"] == "GENERAL" and "nowhere" in body["errorDetails"]
 
 
+NOT_PORTABLE = {
+    # what no door takes (README: text with a lone surrogate, a number no double holds, beyond
+    # about 1.8e308) -> the path OFREP's INVALID_CONTEXT names
+    b'{"context": {"country": "\\ud800"}}': "context.country",
+    b'{"context": {"user": {"name": "a\\udc00b"}}}': "context.user.name",
+    b'{"context": {"tags": ["ok", "\\udfff"]}}': "context.tags[1]",
+    b'{"context": {"\\ud800": "a key"}}': "context",
+    b'{"context": {"num": 1e400}}': "context.num",
+    b'{"context": {"num": -1e400}}': "context.num",
+    b'{"context": {"big": [1, 1' + b"0" * 400 + b"]}}": "context.big[1]",
+}
+
+
+async def test_a_context_no_other_door_takes_is_invalid(
+    flagd_server: Connected, http: aiohttp.ClientSession
+) -> None:
+    for payload, where in NOT_PORTABLE.items():
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", data=payload)
+        found = (status, body.get("errorCode"), body.get("key"))
+        assert found == (400, "INVALID_CONTEXT", "color"), (payload, body)
+        assert body["errorDetails"].startswith(f"{where}: "), (payload, body)
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", data=payload)
+        assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (payload, body)
+        assert body["errorDetails"].startswith(f"{where}: "), (payload, body)
+
+
 async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
     context = {"context": {"targetingKey": "user-1", "country": "JP"}}
     status, body, headers = await post(http, "/ofrep/v1/evaluate/flags", json=context)

@@ -2,7 +2,10 @@
 
 JSON from HTTP and protobuf Structs from gRPC must reach the engine as the same Python values, so
 integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), and the
-size and depth limits are the protobuf requests' (`vexil.wire`).
+size and depth limits are the protobuf requests' (`vexil.wire`).  What no other door lets in is
+refused here too, by the check stored definitions get (`vexil.store.records.check_portable`): text
+that is not Unicode (a lone surrogate, `"\\ud800"` in JSON) and a number no double holds (`1e400`,
+which Python reads as Infinity), each named by its path (`context.user.name`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 from typing import Any
 
 from vexil.errors import InvalidArgument
+from vexil.store.records import check_portable
 from vexil.wire import MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH
 
 
@@ -42,6 +46,10 @@ def parse_request(body: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(context, dict):
         raise InvalidContext(f"must be a JSON object, got {type(context).__name__}", "context")
+    try:
+        check_portable(context, "context", depth=1)
+    except InvalidArgument as exc:
+        raise InvalidContext(exc.description, exc.field) from None
     return _normalized(context, 0)
 
 
