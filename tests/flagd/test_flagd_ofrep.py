@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 from aiohttp import web
+from google.protobuf import struct_pb2
 from openfeature.contrib.provider.ofrep import OFREPProvider
 
 from tests.support.flags import flag_pb
@@ -23,7 +25,8 @@ from vexil.http.health import Readiness
 from vexil.hub import Hub
 from vexil.identity import Principal
 from vexil.store.memory import MemoryStore
-from vexil.v1 import admin_pb2
+from vexil.v1 import admin_pb2, evaluation_pb2
+from vexil.wire_context import varint
 
 INTEGER_FLAGS = {"limit"}
 BOOLEAN_FLAGS = {"bool-static", "new-ui"}
@@ -144,6 +147,75 @@ async def test_a_context_no_other_door_takes_is_invalid(
         status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", data=payload)
         assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (payload, body)
         assert body["errorDetails"].startswith(f"{where}: "), (payload, body)
+
+
+def nested_json(kinds: str) -> Any:
+    """An attribute's value nesting objects ("o") and lists ("l"), outermost first, around 1."""
+    value: Any = 1
+    for kind in reversed(kinds):
+        value = {"a": value} if kind == "o" else [value]
+    return value
+
+
+def nested_struct(kinds: str) -> struct_pb2.Struct:
+    """`{"x": nested_json(kinds)}` built with protobuf messages (converting a dict this deep is
+    refused by protobuf's own parser, on the client)."""
+    value = struct_pb2.Value(number_value=1)
+    for kind in reversed(kinds):
+        outer = struct_pb2.Value()
+        if kind == "o":
+            outer.struct_value.fields["a"].CopyFrom(value)
+        else:
+            outer.list_value.values.add().CopyFrom(value)
+        value = outer
+    context = struct_pb2.Struct()
+    context.fields["x"].CopyFrom(value)
+    return context
+
+
+DEPTHS = {
+    # README: "a context that is over 64 KB or nested deeper than 32 levels" is refused, by gRPC
+    # and OFREP alike: an attribute holding 32 nested objects or lists is within the limit.
+    "o" * 31: True,
+    "o" * 32: True,
+    "o" * 33: False,
+    "l" * 32: True,
+    "l" * 33: False,
+    "ol" * 16: True,
+    "lo" * 16 + "l": False,
+    "o" * 20 + "l" * 12: True,
+    "l" * 20 + "o" * 13: False,
+}
+
+
+async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    evaluate_raw = flagd_server.channel.unary_unary(
+        "/vexil.v1.EvaluationService/Evaluate",
+        request_serializer=lambda data: data,
+        response_deserializer=evaluation_pb2.EvaluateResponse.FromString,
+    )
+    prefix = evaluation_pb2.EvaluateRequest(flag_key="color").SerializeToString()
+    for kinds, within in DEPTHS.items():
+        context = {"x": nested_json(kinds)}
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": context})
+        raw = nested_struct(kinds).SerializeToString()
+        request = prefix + b"\x12" + varint(len(raw)) + raw  # field 2: context
+        try:
+            answer = await evaluate_raw(request)
+        except grpc.aio.AioRpcError as exc:
+            grpc_answer = (exc.code(), exc.details())
+        else:
+            grpc_answer = (grpc.StatusCode.OK, answer.string_value)
+        if within:
+            assert (status, body.get("value")) == (200, "blue"), (kinds, body)
+            assert grpc_answer == (grpc.StatusCode.OK, "blue"), (kinds, grpc_answer)
+        else:
+            assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (kinds, body)
+            assert "nested deeper than 32 levels" in body["errorDetails"], (kinds, body)
+            # gRPC says so in one of two words: past protobuf's own nesting limit the request does
+            # not decode at all ("...nested at most 32 levels"), short of it the check names it.
+            code, details = grpc_answer
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and "32 levels" in details, (kinds, details)
 
 
 async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
