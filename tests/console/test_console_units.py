@@ -165,6 +165,47 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
         assert anonymous.status == 401  # no session: even the open profile needs its cookie
 
 
+NOT_UNICODE = [
+    # (method, path, body with a lone surrogate as its JSON escape, the field the refusal names)
+    (
+        "POST",
+        "/ui/api/flags/unit/try",
+        '{"environment": "local", "context": {"pick": "\\ud800"}}',
+        "context.pick",
+    ),
+    ("POST", "/ui/api/flags", '{"environment": "\\ud800", "flag": {"key": "s1"}}', "environment"),
+    ("POST", "/ui/api/flags", '{"reason": "x\\udfffy", "flag": {"key": "s2"}}', "reason"),
+    ("POST", "/ui/api/flags", '{"flag": {"key": "s3", "tags": ["ok", "\\ud800"]}}', "flag.tags[1]"),
+    ("POST", "/ui/api/flags", '{"flag": {"key": "s4", "variants": {"\\ud800": 1}}}', "flag.variants"),
+    ("POST", "/ui/api/kill", '{"environment": "\\ud800", "killed": true, "reason": "x"}', "environment"),
+    ("PUT", "/ui/api/flags/unit", '{"expectedVersion": 1, "flag": {"owner": "\\udc80"}}', "flag.owner"),
+    ("POST", "/ui/api/session", '{"credential": "\\ud800"}', "credential"),
+]
+
+
+async def test_a_body_holding_text_that_is_not_unicode_is_refused_naming_where(open_console) -> None:
+    """README: text with a lone surrogate is refused with INVALID_ARGUMENT naming the path, from
+    every door; the console answers it 400 with its usual error, nothing written or echoed."""
+    http, base = open_console
+    async with http.get(f"{base}/ui/api/session") as answer:
+        csrf = {"X-CSRF-Token": (await answer.json())["csrf"], "Content-Type": "application/json"}
+        http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+    flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
+        assert created.status == 201
+    for method, path, body, field in NOT_UNICODE:
+        async with http.request(method, f"{base}{path}", data=body, headers=csrf) as refused:
+            error = (await refused.json())["error"]
+            assert (refused.status, error["code"], error["field"]) == (400, "INVALID_ARGUMENT", field), (
+                path,
+                body,
+                error,
+            )
+            assert "lone surrogate" in error["message"], error
+    async with http.get(f"{base}/ui/api/flags", params={"env": "local"}) as listed:
+        assert [row["key"] for row in (await listed.json())["flags"]] == ["unit"]
+
+
 ISSUER = "https://idp.example.test"
 AUDIENCE = "vexil"
 SECRET = "an-hs256-shared-secret-of-at-least-32-bytes!"
