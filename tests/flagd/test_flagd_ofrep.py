@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,40 @@ async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: a
             # not decode at all ("...nested at most 32 levels"), short of it the check names it.
             code, details = grpc_answer
             assert code == grpc.StatusCode.INVALID_ARGUMENT and "32 levels" in details, (kinds, details)
+
+
+async def raw_post(port: int, path: str, header_lines: bytes) -> tuple[int, Any]:
+    """POST `{}` with header lines as raw bytes (an HTTP client library would refuse to send
+    bytes that are not UTF-8): the status and the JSON body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
+            + b"Content-Length: 2\r\nConnection: close\r\n"
+            + header_lines
+            + b"\r\n{}"
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Connected) -> None:
+    """README: a selector naming an environment this server does not serve is FAILED_PRECONDITION,
+    OFREP 400; bytes that are not UTF-8 name none."""
+    port = flagd_server.app.http_port
+    for header, shown in (
+        (b"flagd-selector: \xff\xfe\r\n", "\\xff\\xfe"),
+        (b"flagd-selector: flagSetId=\xe9\r\n", "flagSetId=\\xe9"),
+    ):
+        status, body = await raw_post(port, "/ofrep/v1/evaluate/flags/color", header)
+        assert (status, body["key"], body["errorCode"]) == (400, "color", "GENERAL"), body
+        assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
+        status, body = await raw_post(port, "/ofrep/v1/evaluate/flags", header)
+        assert (status, body["errorCode"]) == (400, "GENERAL"), body
+        assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
 
 
 async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:

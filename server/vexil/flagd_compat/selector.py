@@ -52,6 +52,17 @@ def parse_selector(selector: str) -> str:
     return chosen
 
 
+def check_header_text(value: str) -> None:
+    """Refuse a selector header that is not UTF-8 text (aiohttp hands such bytes over as surrogate
+    escapes), showing its bytes, rather than match it against environment names or echo it as
+    text no encoder can write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InvalidSelector(f"selector '{shown[:100]}' is not UTF-8 text") from None
+
+
 def select_environment(service: FlagService, selector: str = "") -> str:
     """The served environment the caller means (see the module docstring for the rules)."""
     name = parse_selector(selector)
