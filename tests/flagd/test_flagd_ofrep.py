@@ -254,6 +254,26 @@ async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Co
         assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
 
 
+async def test_a_selector_header_sent_twice_is_one_selector(flagd_server: Connected) -> None:
+    """Two `flagd-selector` headers are one selector (RFC 9110: a field sent twice is the list of
+    both values): naming two environments is refused as two names in one header are."""
+    port = flagd_server.app.http_port
+    for path in ("/ofrep/v1/evaluate/flags/color", "/ofrep/v1/evaluate/flags"):
+        in_one = b"flagd-selector: flagSetId=local,flagSetId=prod\r\n"
+        status, body = await raw_post(port, path, in_one)
+        assert status == 400 and "names more than one environment" in body["errorDetails"], body
+        for twice in (
+            b"flagd-selector: local\r\nflagd-selector: prod\r\n",
+            b"flagd-selector: prod\r\nflagd-selector: local\r\n",
+        ):
+            status, body = await raw_post(port, path, twice)
+            assert (status, body.get("errorCode")) == (400, "GENERAL"), (path, twice, body)
+            assert "names more than one environment" in body["errorDetails"], body
+        same = b"flagd-selector: local\r\nflagd-selector: flagSetId=local\r\n"
+        status, body = await raw_post(port, path, same)
+        assert status == 200, body
+
+
 async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
     context = {"context": {"targetingKey": "user-1", "country": "JP"}}
     status, body, headers = await post(http, "/ofrep/v1/evaluate/flags", json=context)
