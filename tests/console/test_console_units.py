@@ -384,9 +384,11 @@ async def test_the_propagation_status_counts_the_replicas_and_names_the_laggards
         async with http.get(f"{base}/ui/api/session") as answer:
             http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
         url = f"{base}/ui/api/propagation"
-        for bad in ("", "-1", "v3", "9" * 21):
+        # Only ASCII digits are a version: "²" passes str.isdigit but not int(); an Arabic-Indic
+        # and a fullwidth one pass both.  None is what a write answers with.
+        for bad in ("", "-1", "v3", "9" * 21, "1.0", " 1", "²", "1²", "\u0661", "\uff11"):
             async with http.get(url, params={"version": bad}) as refused:
-                error = (await refused.json())["error"]
+                error = (await refused.json()).get("error", {})
                 assert refused.status == 400 and error["field"] == "version", bad
         version = app.service.cache.get("local").config_version
         async with http.get(url, params={"version": str(version)}) as answer:
