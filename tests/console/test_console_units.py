@@ -137,8 +137,17 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     http.headers["Cookie"] = f"vexil_console={cookie.value}"
     csrf = {"X-CSRF-Token": session["csrf"]}
     flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
-    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}) as refused:
-        assert refused.status == 403  # no CSRF header
+    for sent in ({}, {"X-CSRF-Token": "guessed"}):  # README: CSRF_TOKEN_INVALID, the role may write
+        async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=sent) as refused:
+            error = (await refused.json())["error"]
+            assert (refused.status, error["code"], error["reason"]) == (
+                403,
+                "PERMISSION_DENIED",
+                "CSRF_TOKEN_INVALID",
+            )
+    async with http.delete(f"{base}/ui/api/session") as sign_out:
+        error = (await sign_out.json())["error"]
+        assert (sign_out.status, error["reason"]) == (403, "CSRF_TOKEN_INVALID")
     async with http.post(f"{base}/ui/api/flags", data="flag=unit", headers=csrf) as form:
         assert form.status == 400 and (await form.json())["error"]["field"] == "body"
     too_big = {"flag": {**flag, "description": "x" * 600_000}}

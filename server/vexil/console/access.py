@@ -32,7 +32,7 @@ from vexil.security.policy import POLICY, Rule
 from vexil.service import FlagService
 from vexil.store.records import check_portable
 
-from .session import COOKIE, CSRF_HEADER, Session, Sessions
+from .session import COOKIE, CSRF_HEADER, CsrfTokenInvalid, Session, Sessions
 
 MAX_BODY_BYTES = 512 * 1024
 """A flag definition is at most 300 KiB; a console request carries one plus a little."""
@@ -219,7 +219,7 @@ def endpoint(method: str) -> Callable[[Endpoint], Handler]:
                 if request.method != "GET" and not caller.session.csrf_matches(
                     request.headers.get(CSRF_HEADER, "")
                 ):
-                    raise PermissionDenied(f"missing or wrong {CSRF_HEADER} header: reload the page")
+                    raise CsrfTokenInvalid()
                 console.authorize(request, caller, method, rule)
                 token = identity.current_principal.set(caller.principal)
                 try:

@@ -23,13 +23,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vexil.errors import PermissionDenied
 from vexil.identity import Principal
+from vexil.reasons import Reason
 
 COOKIE = "vexil_console"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_LIFETIME = 3600.0
 """At most one hour, whatever the credential allows."""
 MAX_SESSIONS = 10_000
+
+
+class CsrfTokenInvalid(PermissionDenied, reason=Reason.CSRF_TOKEN_INVALID):
+    """A write without the session's CSRF token, or with another: the page is stale or the request
+    forged.  Not ROLE_TOO_LOW: the credentials' role may well call the method."""
+
+    def __init__(self) -> None:
+        super().__init__(f"missing or wrong {CSRF_HEADER} header: reload the page")
 
 
 @dataclass(slots=True)
