@@ -15,6 +15,7 @@ import jwt
 import pytest
 from aiohttp import web
 
+from tests.support.calls import raw_http
 from tests.support.servers import running_app, server_settings
 from vexil.console import api as console_api
 from vexil.console import i18n
@@ -106,6 +107,7 @@ def test_csrf_tokens_compare_exactly() -> None:
     session = Sessions().open(credential="", principal=None, expires_at=0)
     assert session.csrf_matches(session.csrf)
     assert not session.csrf_matches("") and not session.csrf_matches(session.csrf[:-1])
+    assert not session.csrf_matches("\udcff" + session.csrf)  # header bytes that are not UTF-8
 
 
 @pytest.fixture
@@ -148,6 +150,12 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     async with http.delete(f"{base}/ui/api/session") as sign_out:
         error = (await sign_out.json())["error"]
         assert (sign_out.status, error["reason"]) == (403, "CSRF_TOKEN_INVALID")
+    # A token header whose bytes are not UTF-8 is no token either (not a 500).
+    port = int(base.rsplit(":", 1)[1])
+    lines = f"Cookie: {http.headers['Cookie']}\r\n".encode() + b"X-CSRF-Token: \xff\xfe\r\n"
+    for method, path in (("POST", "/ui/api/flags"), ("DELETE", "/ui/api/session")):
+        status, answer = await raw_http(port, method, path, lines, json.dumps({"flag": flag}).encode())
+        assert (status, answer.get("error", {}).get("reason")) == (403, "CSRF_TOKEN_INVALID"), (path, answer)
     async with http.post(f"{base}/ui/api/flags", data="flag=unit", headers=csrf) as form:
         assert form.status == 400 and (await form.json())["error"]["field"] == "body"
     too_big = {"flag": {**flag, "description": "x" * 600_000}}

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from aiohttp import web
 from google.protobuf import struct_pb2
 from openfeature.contrib.provider.ofrep import OFREPProvider
 
+from tests.support.calls import raw_http
 from tests.support.flags import flag_pb
 from tests.support.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
 from tests.support.openfeature import OpenFeature
@@ -220,24 +219,6 @@ async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: a
             assert code == grpc.StatusCode.INVALID_ARGUMENT and "32 levels" in details, (kinds, details)
 
 
-async def raw_post(port: int, path: str, header_lines: bytes) -> tuple[int, Any]:
-    """POST `{}` with header lines as raw bytes (an HTTP client library would refuse to send
-    bytes that are not UTF-8): the status and the JSON body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
-            + b"Content-Length: 2\r\nConnection: close\r\n"
-            + header_lines
-            + b"\r\n{}"
-        )
-        answer = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), json.loads(body)
-
-
 async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Connected) -> None:
     """README: a selector naming an environment this server does not serve is FAILED_PRECONDITION,
     OFREP 400; bytes that are not UTF-8 name none."""
@@ -246,10 +227,10 @@ async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Co
         (b"flagd-selector: \xff\xfe\r\n", "\\xff\\xfe"),
         (b"flagd-selector: flagSetId=\xe9\r\n", "flagSetId=\\xe9"),
     ):
-        status, body = await raw_post(port, "/ofrep/v1/evaluate/flags/color", header)
+        status, body = await raw_http(port, "POST", "/ofrep/v1/evaluate/flags/color", header)
         assert (status, body["key"], body["errorCode"]) == (400, "color", "GENERAL"), body
         assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
-        status, body = await raw_post(port, "/ofrep/v1/evaluate/flags", header)
+        status, body = await raw_http(port, "POST", "/ofrep/v1/evaluate/flags", header)
         assert (status, body["errorCode"]) == (400, "GENERAL"), body
         assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
 
@@ -260,17 +241,17 @@ async def test_a_selector_header_sent_twice_is_one_selector(flagd_server: Connec
     port = flagd_server.app.http_port
     for path in ("/ofrep/v1/evaluate/flags/color", "/ofrep/v1/evaluate/flags"):
         in_one = b"flagd-selector: flagSetId=local,flagSetId=prod\r\n"
-        status, body = await raw_post(port, path, in_one)
+        status, body = await raw_http(port, "POST", path, in_one)
         assert status == 400 and "names more than one environment" in body["errorDetails"], body
         for twice in (
             b"flagd-selector: local\r\nflagd-selector: prod\r\n",
             b"flagd-selector: prod\r\nflagd-selector: local\r\n",
         ):
-            status, body = await raw_post(port, path, twice)
+            status, body = await raw_http(port, "POST", path, twice)
             assert (status, body.get("errorCode")) == (400, "GENERAL"), (path, twice, body)
             assert "names more than one environment" in body["errorDetails"], body
         same = b"flagd-selector: local\r\nflagd-selector: flagSetId=local\r\n"
-        status, body = await raw_post(port, path, same)
+        status, body = await raw_http(port, "POST", path, same)
         assert status == 200, body
 
 

@@ -53,7 +53,10 @@ class Session:
     """Who signed in, as last authenticated (None: anonymous, the open local profile)."""
 
     def csrf_matches(self, sent: str) -> bool:
-        return bool(sent) and hmac.compare_digest(sent.encode(), self.csrf.encode())
+        """Whether `sent` (a request header) is this session's token.  A header whose bytes are not
+        ASCII (aiohttp hands bytes that are not UTF-8 over as surrogate escapes, which do not
+        encode) is no token: tokens are ASCII, so it is refused before the comparison."""
+        return bool(sent) and sent.isascii() and hmac.compare_digest(sent.encode(), self.csrf.encode())
 
 
 class Sessions:
