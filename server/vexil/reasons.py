@@ -78,6 +78,8 @@ class Reason(StrEnum):
     """The credentials may not act in (or manage keys of) that environment."""
     METHOD_CLOSED = "METHOD_CLOSED"
     """The method has no access rule: it is closed to everyone."""
+    CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
+    """A console write without its session's `X-CSRF-Token` header, or with another token."""
     # UNAUTHENTICATED
     CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
     """No `authorization` header."""

@@ -270,11 +270,13 @@ def test_a_write_without_the_csrf_token_is_refused(page: Page, console: Console)
             const body = JSON.stringify({environment: 'local', expectedVersion: 1,
                 flag: {variants: {on: true, off: false}, defaultVariant: 'on'}});
             const send = (headers) => fetch('/ui/api/flags/csrf-target', {method: 'PUT',
-                headers: {'Content-Type': 'application/json', ...headers}, body}).then(r => r.status);
+                headers: {'Content-Type': 'application/json', ...headers}, body})
+                .then(async r => [r.status, (await r.json()).error.reason]);
             return [await send({}), await send({'X-CSRF-Token': 'guessed'})];
         }"""
     )
-    assert answers == [403, 403]
+    # README: CSRF_TOKEN_INVALID, not ROLE_TOO_LOW (an admin's role may call UpdateFlag).
+    assert answers == [[403, "CSRF_TOKEN_INVALID"], [403, "CSRF_TOKEN_INVALID"]]
     stored = console.flag("csrf-target")
     assert (stored["version"], stored["default_variant"]) == ("1", "off")
 

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from aiohttp import web
 
+from tests.support.calls import raw_http
 from tests.support.servers import running_app, server_settings
 from vexil.console import api as console_api
 from vexil.console import i18n
@@ -106,6 +107,7 @@ def test_csrf_tokens_compare_exactly() -> None:
     session = Sessions().open(credential="", principal=None, expires_at=0)
     assert session.csrf_matches(session.csrf)
     assert not session.csrf_matches("") and not session.csrf_matches(session.csrf[:-1])
+    assert not session.csrf_matches("\udcff" + session.csrf)  # header bytes that are not UTF-8
 
 
 @pytest.fixture
@@ -137,8 +139,23 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     http.headers["Cookie"] = f"vexil_console={cookie.value}"
     csrf = {"X-CSRF-Token": session["csrf"]}
     flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
-    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}) as refused:
-        assert refused.status == 403  # no CSRF header
+    for sent in ({}, {"X-CSRF-Token": "guessed"}):  # README: CSRF_TOKEN_INVALID, the role may write
+        async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=sent) as refused:
+            error = (await refused.json())["error"]
+            assert (refused.status, error["code"], error["reason"]) == (
+                403,
+                "PERMISSION_DENIED",
+                "CSRF_TOKEN_INVALID",
+            )
+    async with http.delete(f"{base}/ui/api/session") as sign_out:
+        error = (await sign_out.json())["error"]
+        assert (sign_out.status, error["reason"]) == (403, "CSRF_TOKEN_INVALID")
+    # A token header whose bytes are not UTF-8 is no token either (not a 500).
+    port = int(base.rsplit(":", 1)[1])
+    lines = f"Cookie: {http.headers['Cookie']}\r\n".encode() + b"X-CSRF-Token: \xff\xfe\r\n"
+    for method, path in (("POST", "/ui/api/flags"), ("DELETE", "/ui/api/session")):
+        status, answer = await raw_http(port, method, path, lines, json.dumps({"flag": flag}).encode())
+        assert (status, answer.get("error", {}).get("reason")) == (403, "CSRF_TOKEN_INVALID"), (path, answer)
     async with http.post(f"{base}/ui/api/flags", data="flag=unit", headers=csrf) as form:
         assert form.status == 400 and (await form.json())["error"]["field"] == "body"
     too_big = {"flag": {**flag, "description": "x" * 600_000}}
@@ -163,6 +180,47 @@ async def test_the_open_profile_opens_a_session_and_still_checks_every_write(ope
     del http.headers["Cookie"]
     async with http.get(f"{base}/ui/api/flags") as anonymous:
         assert anonymous.status == 401  # no session: even the open profile needs its cookie
+
+
+NOT_UNICODE = [
+    # (method, path, body with a lone surrogate as its JSON escape, the field the refusal names)
+    (
+        "POST",
+        "/ui/api/flags/unit/try",
+        '{"environment": "local", "context": {"pick": "\\ud800"}}',
+        "context.pick",
+    ),
+    ("POST", "/ui/api/flags", '{"environment": "\\ud800", "flag": {"key": "s1"}}', "environment"),
+    ("POST", "/ui/api/flags", '{"reason": "x\\udfffy", "flag": {"key": "s2"}}', "reason"),
+    ("POST", "/ui/api/flags", '{"flag": {"key": "s3", "tags": ["ok", "\\ud800"]}}', "flag.tags[1]"),
+    ("POST", "/ui/api/flags", '{"flag": {"key": "s4", "variants": {"\\ud800": 1}}}', "flag.variants"),
+    ("POST", "/ui/api/kill", '{"environment": "\\ud800", "killed": true, "reason": "x"}', "environment"),
+    ("PUT", "/ui/api/flags/unit", '{"expectedVersion": 1, "flag": {"owner": "\\udc80"}}', "flag.owner"),
+    ("POST", "/ui/api/session", '{"credential": "\\ud800"}', "credential"),
+]
+
+
+async def test_a_body_holding_text_that_is_not_unicode_is_refused_naming_where(open_console) -> None:
+    """README: text with a lone surrogate is refused with INVALID_ARGUMENT naming the path, from
+    every door; the console answers it 400 with its usual error, nothing written or echoed."""
+    http, base = open_console
+    async with http.get(f"{base}/ui/api/session") as answer:
+        csrf = {"X-CSRF-Token": (await answer.json())["csrf"], "Content-Type": "application/json"}
+        http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+    flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
+    async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
+        assert created.status == 201
+    for method, path, body, field in NOT_UNICODE:
+        async with http.request(method, f"{base}{path}", data=body, headers=csrf) as refused:
+            error = (await refused.json())["error"]
+            assert (refused.status, error["code"], error["field"]) == (400, "INVALID_ARGUMENT", field), (
+                path,
+                body,
+                error,
+            )
+            assert "lone surrogate" in error["message"], error
+    async with http.get(f"{base}/ui/api/flags", params={"env": "local"}) as listed:
+        assert [row["key"] for row in (await listed.json())["flags"]] == ["unit"]
 
 
 ISSUER = "https://idp.example.test"
@@ -343,9 +401,11 @@ async def test_the_propagation_status_counts_the_replicas_and_names_the_laggards
         async with http.get(f"{base}/ui/api/session") as answer:
             http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
         url = f"{base}/ui/api/propagation"
-        for bad in ("", "-1", "v3", "9" * 21):
+        # Only ASCII digits are a version: "²" passes str.isdigit but not int(); an Arabic-Indic
+        # and a fullwidth one pass both.  None is what a write answers with.
+        for bad in ("", "-1", "v3", "9" * 21, "1.0", " 1", "²", "1²", "\u0661", "\uff11"):
             async with http.get(url, params={"version": bad}) as refused:
-                error = (await refused.json())["error"]
+                error = (await refused.json()).get("error", {})
                 assert refused.status == 400 and error["field"] == "version", bad
         version = app.service.cache.get("local").config_version
         async with http.get(url, params={"version": str(version)}) as answer:

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 from aiohttp import web
+from google.protobuf import struct_pb2
 from openfeature.contrib.provider.ofrep import OFREPProvider
 
+from tests.support.calls import raw_http
 from tests.support.flags import flag_pb
 from tests.support.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
 from tests.support.openfeature import OpenFeature
@@ -23,7 +26,8 @@ from vexil.http.health import Readiness
 from vexil.hub import Hub
 from vexil.identity import Principal
 from vexil.store.memory import MemoryStore
-from vexil.v1 import admin_pb2
+from vexil.v1 import admin_pb2, evaluation_pb2
+from vexil.wire_context import varint
 
 INTEGER_FLAGS = {"limit"}
 BOOLEAN_FLAGS = {"bool-static", "new-ui"}
@@ -120,6 +124,137 @@ async def test_404_and_400s(flagd_server: Connected, http: aiohttp.ClientSession
     assert status == 400 and body["errorCode"] == "GENERAL" and "nowhere" in body["errorDetails"]
 
 
+NOT_PORTABLE = {
+    # what no door takes (README: text with a lone surrogate, a number no double holds, beyond
+    # about 1.8e308) -> the path OFREP's INVALID_CONTEXT names
+    b'{"context": {"country": "\\ud800"}}': "context.country",
+    b'{"context": {"user": {"name": "a\\udc00b"}}}': "context.user.name",
+    b'{"context": {"tags": ["ok", "\\udfff"]}}': "context.tags[1]",
+    b'{"context": {"\\ud800": "a key"}}': "context",
+    b'{"context": {"num": 1e400}}': "context.num",
+    b'{"context": {"num": -1e400}}': "context.num",
+    b'{"context": {"big": [1, 1' + b"0" * 400 + b"]}}": "context.big[1]",
+}
+
+
+async def test_a_context_no_other_door_takes_is_invalid(
+    flagd_server: Connected, http: aiohttp.ClientSession
+) -> None:
+    for payload, where in NOT_PORTABLE.items():
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", data=payload)
+        found = (status, body.get("errorCode"), body.get("key"))
+        assert found == (400, "INVALID_CONTEXT", "color"), (payload, body)
+        assert body["errorDetails"].startswith(f"{where}: "), (payload, body)
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", data=payload)
+        assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (payload, body)
+        assert body["errorDetails"].startswith(f"{where}: "), (payload, body)
+
+
+def nested_json(kinds: str) -> Any:
+    """An attribute's value nesting objects ("o") and lists ("l"), outermost first, around 1."""
+    value: Any = 1
+    for kind in reversed(kinds):
+        value = {"a": value} if kind == "o" else [value]
+    return value
+
+
+def nested_struct(kinds: str) -> struct_pb2.Struct:
+    """`{"x": nested_json(kinds)}` built with protobuf messages (converting a dict this deep is
+    refused by protobuf's own parser, on the client)."""
+    value = struct_pb2.Value(number_value=1)
+    for kind in reversed(kinds):
+        outer = struct_pb2.Value()
+        if kind == "o":
+            outer.struct_value.fields["a"].CopyFrom(value)
+        else:
+            outer.list_value.values.add().CopyFrom(value)
+        value = outer
+    context = struct_pb2.Struct()
+    context.fields["x"].CopyFrom(value)
+    return context
+
+
+DEPTHS = {
+    # README: "a context that is over 64 KB or nested deeper than 32 levels" is refused, by gRPC
+    # and OFREP alike: an attribute holding 32 nested objects or lists is within the limit.
+    "o" * 31: True,
+    "o" * 32: True,
+    "o" * 33: False,
+    "l" * 32: True,
+    "l" * 33: False,
+    "ol" * 16: True,
+    "lo" * 16 + "l": False,
+    "o" * 20 + "l" * 12: True,
+    "l" * 20 + "o" * 13: False,
+}
+
+
+async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
+    evaluate_raw = flagd_server.channel.unary_unary(
+        "/vexil.v1.EvaluationService/Evaluate",
+        request_serializer=lambda data: data,
+        response_deserializer=evaluation_pb2.EvaluateResponse.FromString,
+    )
+    prefix = evaluation_pb2.EvaluateRequest(flag_key="color").SerializeToString()
+    for kinds, within in DEPTHS.items():
+        context = {"x": nested_json(kinds)}
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": context})
+        raw = nested_struct(kinds).SerializeToString()
+        request = prefix + b"\x12" + varint(len(raw)) + raw  # field 2: context
+        try:
+            answer = await evaluate_raw(request)
+        except grpc.aio.AioRpcError as exc:
+            grpc_answer = (exc.code(), exc.details())
+        else:
+            grpc_answer = (grpc.StatusCode.OK, answer.string_value)
+        if within:
+            assert (status, body.get("value")) == (200, "blue"), (kinds, body)
+            assert grpc_answer == (grpc.StatusCode.OK, "blue"), (kinds, grpc_answer)
+        else:
+            assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (kinds, body)
+            assert "nested deeper than 32 levels" in body["errorDetails"], (kinds, body)
+            # gRPC says so in one of two words: past protobuf's own nesting limit the request does
+            # not decode at all ("...nested at most 32 levels"), short of it the check names it.
+            code, details = grpc_answer
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and "32 levels" in details, (kinds, details)
+
+
+async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Connected) -> None:
+    """README: a selector naming an environment this server does not serve is FAILED_PRECONDITION,
+    OFREP 400; bytes that are not UTF-8 name none."""
+    port = flagd_server.app.http_port
+    for header, shown in (
+        (b"flagd-selector: \xff\xfe\r\n", "\\xff\\xfe"),
+        (b"flagd-selector: flagSetId=\xe9\r\n", "flagSetId=\\xe9"),
+    ):
+        status, body = await raw_http(port, "POST", "/ofrep/v1/evaluate/flags/color", header)
+        assert (status, body["key"], body["errorCode"]) == (400, "color", "GENERAL"), body
+        assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
+        status, body = await raw_http(port, "POST", "/ofrep/v1/evaluate/flags", header)
+        assert (status, body["errorCode"]) == (400, "GENERAL"), body
+        assert body["errorDetails"] == f"selector '{shown}' is not UTF-8 text"
+
+
+async def test_a_selector_header_sent_twice_is_one_selector(flagd_server: Connected) -> None:
+    """Two `flagd-selector` headers are one selector (RFC 9110: a field sent twice is the list of
+    both values): naming two environments is refused as two names in one header are."""
+    port = flagd_server.app.http_port
+    for path in ("/ofrep/v1/evaluate/flags/color", "/ofrep/v1/evaluate/flags"):
+        in_one = b"flagd-selector: flagSetId=local,flagSetId=prod\r\n"
+        status, body = await raw_http(port, "POST", path, in_one)
+        assert status == 400 and "names more than one environment" in body["errorDetails"], body
+        for twice in (
+            b"flagd-selector: local\r\nflagd-selector: prod\r\n",
+            b"flagd-selector: prod\r\nflagd-selector: local\r\n",
+        ):
+            status, body = await raw_http(port, "POST", path, twice)
+            assert (status, body.get("errorCode")) == (400, "GENERAL"), (path, twice, body)
+            assert "names more than one environment" in body["errorDetails"], body
+        same = b"flagd-selector: local\r\nflagd-selector: flagSetId=local\r\n"
+        status, body = await raw_http(port, "POST", path, same)
+        assert status == 200, body
+
+
 async def test_bulk_evaluation_etag_and_304(flagd_server: Connected, http: aiohttp.ClientSession) -> None:
     context = {"context": {"targetingKey": "user-1", "country": "JP"}}
     status, body, headers = await post(http, "/ofrep/v1/evaluate/flags", json=context)
@@ -185,6 +320,8 @@ async def authenticate(request: web.Request) -> Principal | None:
         raise RuntimeError("the hook itself failed")
     if token == "Bearer no":
         raise PermissionDenied("this key may not evaluate")
+    if token == "Bearer echo":  # a message holding text that is not Unicode (a lone surrogate)
+        raise PermissionDenied("this key may not evaluate '\ud800'")
     raise Unauthenticated("send 'authorization: Bearer <key>'")
 
 
@@ -203,6 +340,11 @@ async def test_authentication_hook_401_403_429_500(flagd_server: Connected) -> N
             # A key scoped to another environment may not read this one.
             assert (await post(http, path, json={}, headers={"Authorization": "Bearer other-key"}))[0] == 403
             assert (await post(http, path, json={}, headers={"Authorization": "Bearer no"}))[0] == 403
+            # A lone surrogate reaching an answer is sent as its JSON escape, never a failed 500.
+            async with http.post(path, json={}, headers={"Authorization": "Bearer echo"}) as response:
+                raw = await response.read()
+            assert response.status == 403 and response.content_type == "application/json"
+            assert raw == b'{"errorDetails": "this key may not evaluate \'\\ud800\'"}'
             # A key for one environment means that one; this server does not serve it.
             status, body, _ = await post(
                 http, path, json={}, headers={"Authorization": "Bearer unserved-key"}

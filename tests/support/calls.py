@@ -4,6 +4,7 @@ bounded polling."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -34,3 +35,25 @@ async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def raw_http(
+    port: int, method: str, path: str, header_lines: bytes, body: bytes = b"{}"
+) -> tuple[int, Any]:
+    """One HTTP/1.1 request to 127.0.0.1:`port` with `header_lines` as raw bytes (HTTP client
+    libraries refuse to send header bytes that are not UTF-8, which a test needs to send): the
+    status and the JSON body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n".encode()
+            + header_lines
+            + b"\r\n"
+            + body
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, content = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(content)

@@ -46,6 +46,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "vexil.errors.EnvironmentNotAllowed": ("PERMISSION_DENIED", "ENVIRONMENT_NOT_ALLOWED"),
     "vexil.errors.MethodClosed": ("PERMISSION_DENIED", "METHOD_CLOSED"),
     "vexil.errors.CredentialsMissing": ("UNAUTHENTICATED", "CREDENTIALS_MISSING"),
+    "vexil.console.session.CsrfTokenInvalid": ("PERMISSION_DENIED", "CSRF_TOKEN_INVALID"),
     "vexil.security.ratelimit.QuotaExceeded": ("RESOURCE_EXHAUSTED", "EVALUATION_QUOTA_EXCEEDED"),
     "vexil.store.dynamodb_client.TableNotFound": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
     "vexil.store.dynamodb_client.NoCredentials": ("UNAVAILABLE", "STORE_UNAVAILABLE"),

@@ -22,7 +22,7 @@ from aiohttp import web
 from vexil import identity
 from vexil.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated, VexilError
 from vexil.fleet import Fleet
-from vexil.http.errors import HTTP_STATUS, dumps, internal_error
+from vexil.http.errors import HTTP_STATUS, internal_error, json_response
 from vexil.identity import Principal
 from vexil.security import audit, roles
 from vexil.security.authn import Authenticator, Identity
@@ -30,8 +30,9 @@ from vexil.security.keys import Author
 from vexil.security.layer import SecurityLayer
 from vexil.security.policy import POLICY, Rule
 from vexil.service import FlagService
+from vexil.store.records import check_portable
 
-from .session import COOKIE, CSRF_HEADER, Session, Sessions
+from .session import COOKIE, CSRF_HEADER, CsrfTokenInvalid, Session, Sessions
 
 MAX_BODY_BYTES = 512 * 1024
 """A flag definition is at most 300 KiB; a console request carries one plus a little."""
@@ -148,18 +149,19 @@ def problem(exc: VexilError, **extra: Any) -> web.Response:
         "field": getattr(exc, "field", ""),
     }
     body = {"error": error, **extra}
-    response = web.json_response(body, status=status, dumps=dumps)
+    response = json_response(body, status=status)
     if isinstance(exc, ResourceExhausted) and exc.retry_after:
         response.headers["Retry-After"] = f"{exc.retry_after:.0f}"
     return response
 
 
 def ok(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=dumps, headers={"Cache-Control": "no-store"})
+    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, bounded in size."""
+    """The request's JSON object body, bounded in size, holding only Unicode text (`check_text`,
+    run when encoding the body to UTF-8, at C speed, finds there is something to look for)."""
     if request.content_type != "application/json":
         raise InvalidArgument("send a JSON body (Content-Type: application/json)", "body")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -173,7 +175,28 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise InvalidArgument(f"not valid JSON: {exc}", "body") from None
     if not isinstance(data, dict):
         raise InvalidArgument("must be a JSON object", "body")
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        check_text(data)
     return data
+
+
+def check_text(value: Any, path: str = "") -> None:
+    """Refuse text that is not Unicode (a lone surrogate, `"\\ud800"` in JSON) anywhere in a
+    request body, before any of it is used or echoed, naming its path (`environment`,
+    `flag.tags[0]`).  The rule and its words are `check_portable`'s, applied to each string and key."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            check_portable(item, where or "body")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                check_portable(key, where or "body")
+                pending.append((child, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            pending.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
 
 
 Endpoint = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
@@ -196,7 +219,7 @@ def endpoint(method: str) -> Callable[[Endpoint], Handler]:
                 if request.method != "GET" and not caller.session.csrf_matches(
                     request.headers.get(CSRF_HEADER, "")
                 ):
-                    raise PermissionDenied(f"missing or wrong {CSRF_HEADER} header: reload the page")
+                    raise CsrfTokenInvalid()
                 console.authorize(request, caller, method, rule)
                 token = identity.current_principal.set(caller.principal)
                 try:

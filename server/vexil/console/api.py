@@ -12,6 +12,7 @@ compiles and evaluates on its own, reading the snapshot as any reader does.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -138,6 +139,18 @@ def _text(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise InvalidArgument("must be text", name)
     return value
+
+
+WHOLE_NUMBER = re.compile("[0-9]{1,20}")
+
+
+def whole_number(text: str, field: str, what: str) -> int:
+    """A whole number a request writes as text (a query parameter): ASCII digits only, at most 20.
+    `str.isdigit` is not that check: it takes "²", which `int` refuses, and other scripts' digits
+    (Arabic-Indic, fullwidth), which `int` reads."""
+    if WHOLE_NUMBER.fullmatch(text) is None:
+        raise InvalidArgument(f"must be {what}", field)
+    return int(text)
 
 
 def _version(body: dict[str, Any], name: str) -> int | None:
@@ -360,10 +373,10 @@ async def propagation(request: web.Request, caller: Caller) -> web.Response:
     most PROPAGATION_WAIT_S, then names the replicas still behind."""
     console = request.app[CONSOLE]
     env = _env(request)
-    raw = request.query.get("version", "")
-    if not raw.isdigit() or len(raw) > 20:
-        raise InvalidArgument("must be the config_version the write answered with", "version")
-    receipt = await console.fleet.wait_for(env, int(raw), PROPAGATION_WAIT_S)
+    version = whole_number(
+        request.query.get("version", ""), "version", "the config_version the write answered with"
+    )
+    receipt = await console.fleet.wait_for(env, version, PROPAGATION_WAIT_S)
     return ok(
         {
             "environment": env,

@@ -23,13 +23,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vexil.errors import PermissionDenied
 from vexil.identity import Principal
+from vexil.reasons import Reason
 
 COOKIE = "vexil_console"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_LIFETIME = 3600.0
 """At most one hour, whatever the credential allows."""
 MAX_SESSIONS = 10_000
+
+
+class CsrfTokenInvalid(PermissionDenied, reason=Reason.CSRF_TOKEN_INVALID):
+    """A write without the session's CSRF token, or with another: the page is stale or the request
+    forged.  Not ROLE_TOO_LOW: the credentials' role may well call the method."""
+
+    def __init__(self) -> None:
+        super().__init__(f"missing or wrong {CSRF_HEADER} header: reload the page")
 
 
 @dataclass(slots=True)
@@ -43,7 +53,10 @@ class Session:
     """Who signed in, as last authenticated (None: anonymous, the open local profile)."""
 
     def csrf_matches(self, sent: str) -> bool:
-        return bool(sent) and hmac.compare_digest(sent.encode(), self.csrf.encode())
+        """Whether `sent` (a request header) is this session's token.  A header whose bytes are not
+        ASCII (aiohttp hands bytes that are not UTF-8 over as surrogate escapes, which do not
+        encode) is no token: tokens are ASCII, so it is refused before the comparison."""
+        return bool(sent) and sent.isascii() and hmac.compare_digest(sent.encode(), self.csrf.encode())
 
 
 class Sessions:

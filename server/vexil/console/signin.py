@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from vexil import identity
-from vexil.errors import InvalidArgument, PermissionDenied, Unauthenticated, VexilError
+from vexil.errors import InvalidArgument, Unauthenticated, VexilError
 
 from .access import CONSOLE, Caller, Console, ok, problem, read_json
-from .session import COOKIE, CSRF_HEADER, Session
+from .session import COOKIE, CSRF_HEADER, CsrfTokenInvalid, Session
 
 CAPABILITIES = {
     "read": "/vexil.v1.AdminService/ListFlags",
@@ -120,7 +120,7 @@ async def sign_out(request: web.Request) -> web.Response:
     session = console.sessions.get(request.cookies.get(COOKIE, ""))
     if session is not None:
         if not session.csrf_matches(request.headers.get(CSRF_HEADER, "")):
-            return problem(PermissionDenied(f"missing or wrong {CSRF_HEADER} header: reload the page"))
+            return problem(CsrfTokenInvalid())
         console.sessions.close(session.id)
     response = ok({"signedIn": False, "authRequired": console.auth_required})
     response.del_cookie(COOKIE, path="/ui")

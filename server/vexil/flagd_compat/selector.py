@@ -12,7 +12,7 @@ client is pointed at an environment this server does not serve.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from vexil import identity
 from vexil.errors import (
@@ -52,9 +52,45 @@ def parse_selector(selector: str) -> str:
     return chosen
 
 
+def check_header_text(value: str) -> None:
+    """Refuse a selector header that is not UTF-8 text (aiohttp hands such bytes over as surrogate
+    escapes), showing its bytes, rather than match it against environment names or echo it as
+    text no encoder can write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InvalidSelector(f"selector '{shown[:100]}' is not UTF-8 text") from None
+
+
+def parse_selector_headers(values: Sequence[str]) -> str:
+    """The environment an HTTP request's `flagd-selector` headers name, "" when they name none.
+
+    A header sent more than once is one selector, as HTTP has it: every value must name the same
+    environment, as the pairs of one value must, or the request is refused.
+    """
+    for value in values:
+        check_header_text(value)
+    chosen = ""
+    for value in values:
+        name = parse_selector(value)
+        if name and chosen and name != chosen:
+            sent = ", ".join(f"'{item[:100]}'" for item in values)
+            raise InvalidSelector(
+                f"the {SELECTOR_HEADER} header, sent {len(values)} times ({sent}), "
+                "names more than one environment"
+            )
+        chosen = chosen or name
+    return chosen
+
+
 def select_environment(service: FlagService, selector: str = "") -> str:
     """The served environment the caller means (see the module docstring for the rules)."""
-    name = parse_selector(selector)
+    return served_environment(service, parse_selector(selector))
+
+
+def served_environment(service: FlagService, name: str) -> str:
+    """The served environment `name` (parsed from a selector, "" for none) means for this caller."""
     try:
         environment = service.environment(name)
     except NotFound as exc:

@@ -2,7 +2,12 @@
 
 JSON from HTTP and protobuf Structs from gRPC must reach the engine as the same Python values, so
 integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), and the
-size and depth limits are the protobuf requests' (`vexil.wire`).
+size limit is the protobuf requests' (`vexil.wire`).  What no other door lets in is refused here
+too, by the check stored definitions get (`vexil.store.records.check_portable`): text that is not
+Unicode (a lone surrogate, `"\\ud800"` in JSON), a number no double holds (`1e400`, which Python
+reads as Infinity) and nesting past the depth limit, each named by its path (`context.user.name`).
+Depth is counted as gRPC counts a context Struct (`wire.struct_to_dict`): the context itself is
+level 0, so an attribute holding 32 nested objects or lists is within the limit and 33 is not.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ import math
 from typing import Any
 
 from vexil.errors import InvalidArgument
-from vexil.wire import MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH
+from vexil.store.records import check_portable
+from vexil.wire import MAX_CONTEXT_BYTES
+
+CONTEXT_LEVEL = 0
+"""The level `check_portable` counts the context object at: 0, as gRPC counts a context Struct
+(a stored definition's JSON object field is level 1)."""
 
 
 class InvalidContext(InvalidArgument):
@@ -42,16 +52,19 @@ def parse_request(body: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(context, dict):
         raise InvalidContext(f"must be a JSON object, got {type(context).__name__}", "context")
-    return _normalized(context, 0)
+    try:
+        check_portable(context, "context", depth=CONTEXT_LEVEL)
+    except InvalidArgument as exc:
+        raise InvalidContext(exc.description, exc.field) from None
+    return _normalized(context)
 
 
-def _normalized(value: Any, depth: int) -> Any:
-    if depth > MAX_CONTEXT_DEPTH:
-        raise InvalidContext(f"nested deeper than {MAX_CONTEXT_DEPTH} levels", "context")
+def _normalized(value: Any) -> Any:
+    """`value` with integral numbers as int (its depth is checked already)."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     if isinstance(value, dict):
-        return {str(k): _normalized(v, depth + 1) for k, v in value.items()}
+        return {str(k): _normalized(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalized(v, depth + 1) for v in value]
+        return [_normalized(v) for v in value]
     return value

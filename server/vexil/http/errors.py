@@ -3,13 +3,18 @@
 Bodies are OFREP's error shapes: `{"errorDetails"}` in general, plus `key` and an OpenFeature
 `errorCode` where OFREP asks for them (a single flag's 400 and 404).  Messages reach the caller
 unchanged; unexpected exceptions are logged and answered with a generic 500.
+
+Every JSON answer of the HTTP side (OFREP, health, the console) is encoded here (`json_body`), so
+none can fail on the way out: text that is not Unicode (a lone surrogate, which UTF-8 cannot
+carry) is refused where requests are read, and if one still reaches an answer (a message echoing a
+header, something stored before it was refused) it is written as its JSON escape.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -29,12 +34,28 @@ HTTP_STATUS = {
 }
 
 
-dumps = functools.partial(json.dumps, ensure_ascii=False)
-"""JSON as UTF-8 text (aiohttp's default escapes every non-ASCII character)."""
+LONE_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
+
+
+def json_body(value: Any) -> bytes:
+    """`value` as JSON in UTF-8, non-ASCII characters as they are (aiohttp's default escapes every
+    one).  A lone surrogate can only stand inside a JSON string, where its escape (`\\ud800`) is
+    the same text, so escaping it keeps the answer valid JSON instead of failing to encode it."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return LONE_SURROGATE.sub(_escaped, text).encode()
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(body, status=status, headers=headers, dumps=dumps)
+    return web.Response(
+        body=json_body(body), status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def json_error(status: int, details: str, **fields: Any) -> web.Response:

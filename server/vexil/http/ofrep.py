@@ -25,7 +25,7 @@ from aiohttp import web
 
 from vexil.engine import CompiledFlag, ErrorCode, Resolution, ValueType
 from vexil.flagd_compat.metadata import merged_metadata, scalar_metadata
-from vexil.flagd_compat.selector import SELECTOR_HEADER, select_environment
+from vexil.flagd_compat.selector import SELECTOR_HEADER, parse_selector_headers, served_environment
 from vexil.http.context import InvalidContext, parse_request
 from vexil.http.errors import json_error, json_response
 from vexil.pacing import Pacer
@@ -45,7 +45,8 @@ FAILURE_CODES = {ErrorCode.PARSE_ERROR: "PARSE_ERROR"}
 
 def _snapshot(request: web.Request) -> Snapshot:
     service = request.app[SERVICE]
-    environment = select_environment(service, request.headers.get(SELECTOR_HEADER, ""))
+    selected = parse_selector_headers(request.headers.getall(SELECTOR_HEADER, []))
+    environment = served_environment(service, selected)
     return service.cache.get(environment)
 
 
