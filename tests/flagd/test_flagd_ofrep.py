@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from openfeature.contrib.provider.ofrep import OFREPProvider
 
 from tests.support.calls import raw_http
+from tests.support.contexts import nested_struct
 from tests.support.flags import flag_pb
 from tests.support.flagset import CONTEXTS, FLAGS, TYPED_DEFAULTS, native, store_broken_flag
 from tests.support.openfeature import OpenFeature
@@ -158,22 +159,6 @@ def nested_json(kinds: str) -> Any:
     return value
 
 
-def nested_struct(kinds: str) -> struct_pb2.Struct:
-    """`{"x": nested_json(kinds)}` built with protobuf messages (converting a dict this deep is
-    refused by protobuf's own parser, on the client)."""
-    value = struct_pb2.Value(number_value=1)
-    for kind in reversed(kinds):
-        outer = struct_pb2.Value()
-        if kind == "o":
-            outer.struct_value.fields["a"].CopyFrom(value)
-        else:
-            outer.list_value.values.add().CopyFrom(value)
-        value = outer
-    context = struct_pb2.Struct()
-    context.fields["x"].CopyFrom(value)
-    return context
-
-
 DEPTHS = {
     # README: "a context that is over 64 KB or nested deeper than 32 levels" is refused, by gRPC
     # and OFREP alike: an attribute holding 32 nested objects or lists is within the limit.
@@ -199,7 +184,8 @@ async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: a
     for kinds, within in DEPTHS.items():
         context = {"x": nested_json(kinds)}
         status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": context})
-        raw = nested_struct(kinds).SerializeToString()
+        leaf = struct_pb2.Value(number_value=1)
+        raw = nested_struct(kinds, attribute="x", key="a", leaf=leaf).SerializeToString()
         request = prefix + b"\x12" + varint(len(raw)) + raw  # field 2: context
         try:
             answer = await evaluate_raw(request)

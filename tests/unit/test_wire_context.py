@@ -14,6 +14,7 @@ import pytest
 from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
+from tests.support.contexts import nested_struct
 from tests.support.flags import flag_model
 from vexil.engine import Reason, compile_flag, evaluate
 from vexil.errors import InvalidArgument
@@ -104,16 +105,7 @@ def nested(levels: list[str]) -> dict[str, Any]:
 def encoded_nested(levels: list[str], filler: str = "") -> bytes:
     """Built with protobuf messages, not `update`, which refuses deep nesting itself; `filler`
     (when given) is a flat attribute `b` beside `a`."""
-    leaf = struct_pb2.Value(string_value="leaf")
-    for kind in reversed(levels):
-        outer = struct_pb2.Value()
-        if kind == "s":
-            outer.struct_value.fields["k"].CopyFrom(leaf)
-        else:
-            outer.list_value.values.add().CopyFrom(leaf)
-        leaf = outer
-    top = struct_pb2.Struct()
-    top.fields["a"].CopyFrom(leaf)
+    top = nested_struct(levels, attribute="a", key="k", leaf=struct_pb2.Value(string_value="leaf"))
     if filler:
         top.fields["b"].string_value = filler
     return top.SerializeToString()
