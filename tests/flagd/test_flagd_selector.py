@@ -54,6 +54,24 @@ async def test_selectors_vexil_cannot_honour_are_refused(two_environments: Conne
     assert "gamma" in err.value.details() or "selector" in err.value.details()
 
 
+async def test_a_selector_sent_twice_is_one_selector(two_environments: Connected) -> None:
+    """As OFREP reads an HTTP header sent twice: the values must name one environment."""
+    request = evaluation_v2.ResolveStringRequest(flag_key="where")
+    resolve = stub(two_environments.channel, EVALUATION_V2).ResolveString
+    twice = (("flagd-selector", "beta"), ("flagd-selector", "flagSetId=beta"))
+    assert (await resolve(request, metadata=twice)).value == "from beta"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await resolve(request, metadata=(("flagd-selector", "beta"), ("flagd-selector", "local")))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "more than one environment" in (err.value.details() or "")
+    sync = stub(two_environments.channel, SYNC_V1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await sync.FetchAllFlags(
+            sync_v1.FetchAllFlagsRequest(), metadata=(("flagd-selector", "local"), ("flagd-selector", "beta"))
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 async def test_sync_honours_the_deprecated_field_but_the_header_wins(two_environments: Connected) -> None:
     sync = stub(two_environments.channel, SYNC_V1)
     by_field = await sync.FetchAllFlags(sync_v1.FetchAllFlagsRequest(selector="beta"))

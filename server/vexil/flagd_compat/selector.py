@@ -103,8 +103,6 @@ def served_environment(service: FlagService, name: str) -> str:
 
 
 def header_selector(metadata: Iterable[tuple[str, str]] | None) -> str:
-    """The `flagd-selector` value among request metadata (gRPC) or headers, "" when absent."""
-    for key, value in metadata or ():
-        if key.lower() == SELECTOR_HEADER:
-            return value
-    return ""
+    """The environment a gRPC call's `flagd-selector` metadata names, "" when it names none: every
+    value of it, read as an HTTP request's headers are (`parse_selector_headers`)."""
+    return parse_selector_headers([value for key, value in metadata or () if key.lower() == SELECTOR_HEADER])
