@@ -12,9 +12,9 @@ import pytest
 
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, open_secure
-from vexil.errors import AlreadyExists, Conflict, NotFound
+from vexil.errors import AlreadyExists, Conflict, NotFound, Unauthenticated
 from vexil.security import apikeys
-from vexil.security.keys import DAY, KeyManager
+from vexil.security.keys import DAY, RECHECK_SECONDS, KeyManager
 from vexil.store.keys import ApiKey, KeyStore, MemoryKeyStore
 from vexil.v1 import evaluation_pb2, keys_pb2
 
@@ -318,3 +318,32 @@ async def test_key_lookups_are_cached_and_coalesced() -> None:
     await asyncio.sleep(0.25)
     with pytest.raises(Exception, match="revoked"):
         await manager.verify(issued.token)
+
+
+async def test_a_secret_issued_on_another_replica_works_at_once_and_wrong_ones_stay_cheap() -> None:
+    """A rotation (or a creation) on one replica must not leave the new secret refused on the
+    others for a cache TTL; a wrong secret sent in a loop re-reads the key once a second at most."""
+    store = MemoryKeyStore()
+    reads = 0
+    get_key = store.get_key
+
+    async def counting(key_id: str) -> ApiKey | None:
+        nonlocal reads
+        reads += 1
+        return await get_key(key_id)
+
+    store.get_key = counting  # type: ignore[method-assign]
+    here, there = KeyManager(store, cache_ttl=60.0), KeyManager(store, cache_ttl=60.0)
+    issued = await there.create(environment="local", role="evaluator", actor="t")
+    assert (await here.verify(issued.token)).key.id == issued.key.id  # cached here now
+    await asyncio.sleep(RECHECK_SECONDS)
+    rotated = await there.rotate(issued.key.id, actor="t", overlap=0)
+    assert (await here.verify(rotated.token)).key.id == issued.key.id
+    with pytest.raises(Unauthenticated):
+        await here.verify(issued.token)  # the record just read says the old secret is over
+    before = reads
+    wrong = rotated.token[:-4] + ("aaaa" if not rotated.token.endswith("aaaa") else "bbbb")
+    for _ in range(50):
+        with pytest.raises(Unauthenticated):
+            await here.verify(wrong)
+    assert reads - before <= 1, reads - before

@@ -3,10 +3,13 @@
 Lookups.  Authenticating a call reads the key by id through a `cachetools.TTLCache` (at most 60 s,
 `key_cache_ttl`), so the store sees about one read per key per TTL per replica, not one per call.
 That TTL is how long a revocation made on another replica can take to arrive; on the replica that
-revokes, the cache is updated at once.  Unknown ids are cached too (as None), so random tokens
-cannot turn into a flood of store reads; concurrent misses for one id share one read.  When the
-store is unreachable, the last record seen for a key keeps answering (like the flag snapshots),
-so a DynamoDB outage does not log every client out; nothing can be revoked during it anyway.
+revokes, the cache is updated at once.  A secret the cached record does not accept re-reads the
+key (at most once a `RECHECK_SECONDS` per key), so a key created or rotated on another replica
+works everywhere at once: only taking access away may wait for the TTL, never granting it.
+Unknown ids are cached too (as None), so random tokens cannot turn into a flood of store reads;
+concurrent misses for one id share one read.  When the store is unreachable, the last record seen
+for a key keeps answering (like the flag snapshots), so a DynamoDB outage does not log every
+client out; nothing can be revoked during it anyway.
 
 `last_used_at` is recorded without a write per call: uses are noted in a dict and flushed to the
 store every `usage_flush_seconds`, so it is accurate to about a minute.
@@ -124,6 +127,10 @@ class VerifiedKey:
     """Which stored hash the secret matched; streams re-check that one (rotation cut-off)."""
 
 
+RECHECK_SECONDS = 1.0
+"""Least time between two re-reads of one key for secrets its cached record refuses."""
+
+
 class KeyManager:
     def __init__(
         self,
@@ -148,6 +155,8 @@ class KeyManager:
         self.clock = clock
         self.on_change: Callable[[ApiKey], None] = lambda key: None
         self._cache: TTLCache[str, ApiKey | None] = TTLCache(CACHE_SIZE, cache_ttl)
+        self._read_at: TTLCache[str, float] = TTLCache(CACHE_SIZE, cache_ttl)
+        """Key id -> when its cached record was read (`monotonic`), for `_may_recheck`."""
         self._last_known: LRUCache[str, ApiKey] = LRUCache(CACHE_SIZE)
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._used: dict[str, float] = {}
@@ -176,6 +185,10 @@ class KeyManager:
             raise Unauthenticated("malformed API key")
         key = await self.lookup(parsed.key_id)
         matched = apikeys.matching_hash(key, parsed.secret) if key is not None else ""
+        if not matched and self._may_recheck(parsed.key_id):
+            self._cache.pop(parsed.key_id, None)  # created or rotated elsewhere since it was read?
+            key = await self.lookup(parsed.key_id)
+            matched = apikeys.matching_hash(key, parsed.secret) if key is not None else ""
         if key is None or not matched:
             raise Unauthenticated("invalid credentials")
         reason = apikeys.rejection(key, matched, self.clock())
@@ -213,13 +226,22 @@ class KeyManager:
                 raise
             log.warning("key store unavailable; using the last known record of key %s", key_id)
             self._cache[key_id] = stale  # retry the store after a TTL, not on every call
+            self._read_at[key_id] = time.monotonic()
             return stale
         if self._loading.get(key_id) is me:  # a local rotate/revoke meanwhile wins over this read
             self._remember(key_id, key)
         return key
 
+    def _may_recheck(self, key_id: str) -> bool:
+        """Whether a secret the cached record refused may re-read the key: not when the record
+        was read under `RECHECK_SECONDS` ago (a wrong secret sent in a loop costs one store read
+        a second per key id, and a token for an unknown id one read, as before)."""
+        read_at = self._read_at.get(key_id)
+        return read_at is None or time.monotonic() - read_at >= RECHECK_SECONDS
+
     def _remember(self, key_id: str, key: ApiKey | None) -> None:
         self._cache[key_id] = key
+        self._read_at[key_id] = time.monotonic()
         if key is not None:
             self._last_known[key_id] = key
 
