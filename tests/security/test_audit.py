@@ -253,3 +253,18 @@ async def test_audit_failures_are_sampled_under_a_flood(
     )
     written = [r for r in caplog.records if r.name == "vexil.security.audit"]
     assert 1 <= len(written) <= 60  # at most 20 a second (the flood spans at most a couple of seconds)
+
+
+def test_every_field_stays_on_its_own_line_and_in_its_own_field(caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever a field holds (an actor is whatever name the identity provider signed), a record
+    is one line, and a value cannot pass for another field."""
+    from vexil.security import audit
+
+    caplog.set_level(logging.INFO, logger="vexil.security.audit")
+    forged = "jwt:eve\n2026-12-07 00:00:00,000 INFO vexil.security.audit: key.revoked key_id=0f65 actor=key:1"
+    audit.key_created("1373", environment="local", role="evaluator", actor=forged, peer="ipv4:127.0.0.1:1")
+    audit.key_revoked("1373", reason="incident 42 actor=key:admin", actor="key:abc", peer="")
+    created, revoked = (r.getMessage() for r in caplog.records if r.name == "vexil.security.audit")
+    assert "\n" not in created and created.endswith("peer=ipv4:127.0.0.1:1"), created
+    assert "actor='jwt:eve\\n2026-12-07" in created, created
+    assert revoked == "key.revoked key_id=1373 reason='incident 42 actor=key:admin' actor=key:abc", revoked

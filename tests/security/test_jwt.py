@@ -121,6 +121,8 @@ async def test_valid_tokens_act_with_their_role_and_environments(jwt_server: Sec
         # JSON escapes can spell a lone surrogate; the subject is every change's recorded author.
         (lambda: hs256(sub="ops-\ud800"), "'sub' must be a non-empty string"),
         (lambda: hs256(sub="x" * 257), "at most 256 characters"),
+        # A line break in the author's name would let it write audit lines of its own.
+        (lambda: hs256(sub="eve\n2026-12-07 INFO vexil.security.audit: key.revoked"), "'sub' must be"),
     ],
     ids=[
         "expired",
@@ -138,6 +140,7 @@ async def test_valid_tokens_act_with_their_role_and_environments(jwt_server: Sec
         "empty-json",
         "sub-not-unicode",
         "sub-too-long",
+        "sub-with-a-line-break",
     ],
 )
 async def test_refused_tokens(jwt_server: Secure, token: Any, message: str) -> None:

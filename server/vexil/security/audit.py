@@ -21,8 +21,18 @@ log = logging.getLogger("vexil.security.audit")
 FAILURES_PER_SECOND = 20
 
 
+def _shown(value: Any) -> str:
+    """A field's value as the one-line record writes it: quoted (`repr`) unless it is plain
+    printable text without spaces, so no value (an actor is a JWT subject, chosen by whoever
+    named the user) can end the line and write a record of its own, or pass for another field."""
+    text = str(value)
+    if text.isprintable() and not any(c.isspace() or c in "'\"=" for c in text):
+        return text
+    return repr(text)
+
+
 def _emit(level: int, event: str, **fields: Any) -> None:
-    text = " ".join(f"{name}={value}" for name, value in fields.items() if value not in (None, ""))
+    text = " ".join(f"{name}={_shown(value)}" for name, value in fields.items() if value not in (None, ""))
     log.log(level, "%s %s", event, text, extra={"audit": {"event": event, **fields}})
 
 
@@ -44,7 +54,7 @@ def key_rotated(key_id: str, *, overlap_seconds: float, actor: str, peer: str) -
 
 
 def key_revoked(key_id: str, *, reason: str, actor: str, peer: str) -> None:
-    _emit(logging.INFO, "key.revoked", key_id=key_id, reason=repr(reason), actor=actor, peer=peer)
+    _emit(logging.INFO, "key.revoked", key_id=key_id, reason=reason, actor=actor, peer=peer)
 
 
 class _Sampler:
@@ -79,7 +89,7 @@ def auth_failed(reason: str, *, peer: str, method: str, key_id: str = "", subjec
         _emit(
             logging.WARNING,
             "auth.failed",
-            reason=repr(reason),
+            reason=reason,
             key_id=key_id,
             subject=subject,
             peer=peer,

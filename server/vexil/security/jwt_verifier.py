@@ -201,9 +201,10 @@ class JwtVerifier:
 
 def _is_unicode(text: str) -> bool:
     """The subject names the author of every change it makes: text that is not Unicode (a lone
-    surrogate, which JSON escapes can spell) could not be stored or sent back."""
+    surrogate, which JSON escapes can spell) could not be stored or sent back, and a control
+    character (a line break) has no place in a name that logs and tables print."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return text.isprintable()
