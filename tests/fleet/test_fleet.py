@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import grpc
+import pytest
 
 from tests.support.flags import flag_pb
 from tests.support.fleet import own_id, replicas, served_version, status, wait_until
@@ -145,6 +146,22 @@ async def test_a_receipt_with_a_laggard_says_k_of_n_and_who_lags(tmp_path, dynam
         assert behind.config_version == version - 1 and behind.lag == 1
         assert 1.5 <= waited < 5, waited
         assert await served_version(c.target, "lagging") == 0  # it really had not applied it
+
+        # Asked of the laggard itself, the version is one the store has: a receipt, not a refusal.
+        # A version the store never reached is the caller's mistake, not lag to wait out.
+        async with grpc.aio.insecure_channel(c.target) as channel:
+            wait = admin_pb2_grpc.AdminServiceStub(channel).WaitForPropagation
+            receipt = await wait(
+                admin_pb2.WaitForPropagationRequest(config_version=version, timeout_seconds=0.2), timeout=10
+            )
+            assert not receipt.complete and laggard in receipt.laggards
+            for ahead in (version + 1, 2**64 - 1):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await wait(admin_pb2.WaitForPropagationRequest(config_version=ahead), timeout=10)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert f"ahead of the environment's config_version {version}" in (
+                    refused.value.details() or ""
+                )
 
 
 def vexil(target: str, *args: str) -> subprocess.CompletedProcess[str]:

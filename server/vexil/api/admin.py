@@ -249,6 +249,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             raise InvalidArgument(
                 f"must be more than 0 and at most {MAX_WAIT_S:g} seconds", "timeout_seconds"
             )
+        if version > self.service.cache.get(env).config_version:
+            # Written through another replica, or never written: only the store can tell.
+            stored = await self.service.cache.store.stored_config_version(env)
+            if version > stored:
+                raise InvalidArgument(
+                    f"config_version {version} is ahead of the environment's config_version {stored} "
+                    "in the store: name a version a write returned",
+                    "config_version",
+                )
         if context.time_remaining() is not None:  # the caller's own deadline bounds the wait too
             timeout = max(0.001, min(timeout, context.time_remaining() - 0.05))
         receipt = await self.fleet.wait_for(env, version, timeout)
