@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from vexil.background import cancel_and_wait
 from vexil.cache import SnapshotCache
-from vexil.errors import InvalidArgument, NotFound
+from vexil.errors import EnvironmentNotServed, InvalidArgument
 from vexil.model import Change
 from vexil.store.base import FlagStore
 from vexil.store.replicas import ReplicaRecord, live
@@ -264,7 +264,7 @@ class Fleet:
         """Wait until every live replica of `env` has applied `config_version`, at most `timeout`
         seconds (0 < timeout <= MAX_WAIT_S); the receipt says who has and who has not."""
         if not self.cache.serves(env):
-            raise NotFound(f"environment '{env}' is not served here")
+            raise EnvironmentNotServed(f"environment '{env}' is not served here")
         if not 0 < timeout <= MAX_WAIT_S:
             raise InvalidArgument(f"must be more than 0 and at most {MAX_WAIT_S:g} seconds", "timeout")
         loop = asyncio.get_running_loop()
@@ -318,7 +318,7 @@ class Fleet:
         served already.  True when a read was triggered (it is folded into the feed's next poll,
         so at most one extra read is ever in flight per environment)."""
         if not self.cache.serves(env):
-            raise NotFound(f"environment '{env}' is not served here")
+            raise EnvironmentNotServed(f"environment '{env}' is not served here")
         version = self._applied(env)
         if version is None or version >= config_version:
             return False

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.flags import flag_model, flag_pb
 from tests.support.fleet import own_id, replicas, served_version, status, wait_until
+from tests.support.richstatus import from_error
 from tests.support.servers import ServerProcess, dynamodb_replica, free_port, running_app, server_settings
 from vexil.app import App
 from vexil.v1 import admin_pb2, admin_pb2_grpc, replica_pb2, replica_pb2_grpc
@@ -149,6 +150,7 @@ async def test_unknown_environment_is_not_found(lone: App) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.Poke(replica_pb2.PokeRequest(environment="nowhere", config_version=3))
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert from_error(raised.value).reason == "ENVIRONMENT_NOT_SERVED"  # as every other door says it
 
 
 async def test_with_a_replica_secret_only_its_holders_may_poke(tmp_path: Path) -> None:
