@@ -14,9 +14,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypedDict
 
 from vexil.client import envvars
+from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem, is_pem
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -228,9 +230,18 @@ def validate(config: ClientConfig) -> None:
         raise ConfigError("retry.multiplier must be at least 1")
     if bool(config.client_certificate) != bool(config.client_key):
         raise ConfigError("client_certificate and client_key go together (mutual TLS): set both or neither")
-    for name in ("root_certificates", "client_certificate", "client_key"):
+    problem = header_problem(config.api_key)
+    if problem:
+        raise ConfigError(f"api_key holds characters a header cannot carry: {problem}")
+    for name, what in (
+        ("root_certificates", CERTIFICATE),
+        ("client_certificate", CERTIFICATE),
+        ("client_key", PRIVATE_KEY),
+    ):
         path = getattr(config, name)
         if path and not os.path.isfile(path):
             raise ConfigError(f"{name}: no such file: {path}")
+        if path and not is_pem(Path(path).read_bytes(), what):
+            raise ConfigError(f"{name}: not a PEM {what}: {path}")
     if config.flags_file and not os.path.isfile(config.flags_file):
         raise ConfigError(f"flags_file: no such file: {config.flags_file}")

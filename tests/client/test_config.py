@@ -23,7 +23,7 @@ def test_defaults() -> None:
 
 def test_environment_variables(tmp_path: Path) -> None:
     roots = tmp_path / "roots.pem"
-    roots.write_text("not checked until used")
+    roots.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     config = load_config(
         environ={
             "VEXIL_TARGET": "vexil.internal:443",
@@ -77,11 +77,26 @@ def test_client_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -
         ({}, {"flags_file": "/no/such/file.yaml"}, "flags_file"),
         ({}, {"root_certificates": "/no/such/ca.pem"}, "root_certificates"),
         ({}, {"deadlne": 1}, "deadlne"),
+        # What gRPC would only report at the first call, as an internal error or as "unavailable".
+        ({"VEXIL_TOKEN": "vxk_0123456789abcdef_abc\r"}, {}, r"a trailing carriage return \(\\r\)"),
+        ({}, {"api_key": "vxk_0123456789abcdef_äbc"}, "non-ASCII character U\\+00E4 at position 22"),
     ],
 )
 def test_bad_settings_fail_at_construction(environ: dict, options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(environ=environ, **options)
+
+
+def test_tls_files_that_are_not_pem_fail_at_construction(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "flags.yaml"
+    yaml_file.write_text("flags: {}\n")
+    certificate = tmp_path / "ca.pem"
+    certificate.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ConfigError, match=f"root_certificates: not a PEM certificate: {yaml_file}"):
+        load_config(environ={}, root_certificates=str(yaml_file))
+    with pytest.raises(ConfigError, match="client_key: not a PEM private key"):
+        load_config(environ={}, client_certificate=str(certificate), client_key=str(certificate))
+    assert load_config(environ={}, root_certificates=str(certificate)).root_certificates == str(certificate)
 
 
 def test_backoff_caps_grow_exponentially_to_the_maximum() -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from vexil.security.tls import CERTIFICATE, PRIVATE_KEY, TlsConfigError, channel_credentials, read_pem
+from vexil.security.tls import TlsConfigError, channel_credentials, read_pem
+from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem
 
 DEFAULT_HTTP_PORT = 3001
 
@@ -114,22 +115,3 @@ class Connection:
             )
             raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
-
-
-CHARACTER_NAMES = {"\r": "carriage return (\\r)", "\n": "line feed (\\n)", "\t": "tab (\\t)"}
-
-
-def header_problem(value: str) -> str:
-    """What in `value` a gRPC metadata value or HTTP header cannot carry (only printable ASCII,
-    space to `~`), e.g. "a trailing carriage return (\\r)"; "" when it can carry all of it.  Names
-    the character and where it is, never the value (a credential)."""
-    bad = [i for i, c in enumerate(value) if not " " <= c <= "~"]
-    if not bad:
-        return ""
-    first = bad[0]
-    c = value[first]
-    kind = "non-ASCII character" if ord(c) > 127 else "control character"
-    name = CHARACTER_NAMES.get(c, f"{kind} U+{ord(c):04X}")
-    where = "trailing " if first == len(value) - 1 else "leading " if first == 0 else ""
-    text = f"a {where}{name}" + ("" if where else f" at position {first + 1}")
-    return text + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")

@@ -9,12 +9,13 @@ replicas one by one.
 
 from __future__ import annotations
 
-import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
+from vexil.sendable import CERTIFICATE, PRIVATE_KEY, is_pem
 
 
 class TlsConfigError(ValueError):
@@ -58,11 +59,6 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
-CERTIFICATE = "certificate"
-PRIVATE_KEY = "private key"
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
-
-
 def read_pem(path: str, what: str) -> bytes:
     """A client-side TLS file (`what`: CERTIFICATE or PRIVATE_KEY) as bytes, once it is known to
     hold at least one PEM block of that kind: gRPC takes any bytes and fails only at the
@@ -71,12 +67,7 @@ def read_pem(path: str, what: str) -> bytes:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TlsConfigError(f"cannot read TLS file {path}: {exc.strerror}") from None
-    labels = [label.decode() for label in _PEM_BLOCK.findall(data)]
-    if what == PRIVATE_KEY:
-        found = any(label.endswith("PRIVATE KEY") for label in labels)
-    else:
-        found = any(label.endswith("CERTIFICATE") for label in labels)
-    if not found:
+    if not is_pem(data, what):
         raise TlsConfigError(f"not a PEM {what}: {path}")
     return data
 
