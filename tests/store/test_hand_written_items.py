@@ -5,7 +5,7 @@ unknown (0), epoch milliseconds are read as such, an impossible `version` is a h
 item's 1, `state` is honoured in its common spellings, and a definition vexil cannot use (JSON
 text that does not parse or that Python cannot read, a value the admin API refuses, a `state`
 that says neither) makes that one flag answer PARSE_ERROR, logged once naming the item.  Nothing
-takes a whole environment down, and no write through vexil replaces a definition it could not read.  Every
+takes a whole environment down, and no write through vexil loses what the item holds.  Every
 expected value below is taken from those rules (and the calendar), not from the code.
 
 Items are written with plain boto3, as an operator does.  Each test uses its own flag keys: the
@@ -332,6 +332,32 @@ async def test_state_spellings_versions_and_keys_are_read_as_documented_and_repo
     history = await dstore.get_history(ENV, "ver-negative")
     assert [r.flag.version for r in history.items] == [2, 1]
     assert stored_item(raw, table, "ver-negative")["version"] == N("2")
+
+
+# --- F9: what vexil does not know of an item ------------------------------------------
+
+
+async def test_a_write_keeps_the_attributes_vexil_does_not_know(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    _, table = dynamo_table
+    put(raw, table, guide_item("extra", customAttr=S("keep me"), ttlAt=N("1999999999")))
+    await dstore.load_environment(ENV)  # a discovery indexes it: GSI1 and, with its owner, GSI2
+    assert stored_item(raw, table, "extra")["GSI2PK"] == S(f"OWNER#{ENV}#dev-team")
+    await dstore.update_flag(flag("extra", description="via vexil", owner=""), expected_version=1, actor="a")
+    item = stored_item(raw, table, "extra")
+    assert (item["customAttr"], item["ttlAt"]) == (S("keep me"), N("1999999999"))
+    assert item["description"] == S("via vexil") and item["version"] == N("2")
+    assert "GSI2PK" not in item  # vexil's own attributes are vexil's to drop: no owner, no GSI2
+    await dstore.update_flag(
+        flag("extra", state=FlagState.DISABLED), expected_version=2, kind=ChangeKind.KILL, actor="a"
+    )
+    item = stored_item(raw, table, "extra")
+    assert (item["customAttr"], item["ttlAt"], item["state"]) == (
+        S("keep me"),
+        N("1999999999"),
+        S("DISABLED"),
+    )
 
 
 # --- every door, on a running server --------------------------------------------------

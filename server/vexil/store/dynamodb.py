@@ -435,7 +435,9 @@ class DynamoStore(OwnsClient, FlagStore):
             if write.deleted:
                 action = {"Delete": {"Key": items.flag_item_key(env, key), **condition}}
             else:
-                action = {"Put": {"Item": items.flag_to_item(write.flag), **condition}}
+                # What vexil does not know of the item (a hand-written TTL, say) is kept.
+                stored = {**items.carried_over(item), **items.flag_to_item(write.flag)}
+                action = {"Put": {"Item": stored, **condition}}
             cancelled = await self._transact(env, config_version, action, write, imported)
             if cancelled is None:
                 return write.change

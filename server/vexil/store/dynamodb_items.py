@@ -332,6 +332,42 @@ def flag_to_item(flag: Flag) -> Item:
     return item
 
 
+VEXIL_ATTRIBUTES = frozenset(
+    (
+        "PK",
+        "SK",
+        "itemType",
+        "flagKey",
+        "environment",
+        "description",
+        "defaultEnabled",
+        "owner",
+        "createdAt",
+        "variants",
+        "state",
+        "targeting",
+        "tags",
+        "metadata",
+        "version",
+        "updatedAt",
+        "updatedBy",
+        "defaultVariant",
+        "managedBy",
+        "GSI1PK",
+        "GSI1SK",
+        "GSI2PK",
+        "GSI2SK",
+    )
+)
+"""Every attribute `flag_to_item` may write: what a write through vexil decides for a flag item."""
+
+
+def carried_over(item: Item | None) -> Item:
+    """The attributes of a stored flag item that vexil neither reads nor writes (added by hand or
+    by other tools: a TTL, a team's own bookkeeping): a write through vexil keeps them."""
+    return {name: value for name, value in (item or {}).items() if name not in VEXIL_ATTRIBUTES}
+
+
 def gsi1_pk(env: str) -> str:
     return env_pk(env)
 
