@@ -120,6 +120,12 @@ class Flag:
     updates and deletes it as the file changes, and never touches any other flag).  Set when the
     flag is created and kept by every later write, so an edit through the API, a kill or a
     rollback does not take the flag away from its file."""
+    problem: str = ""
+    """Why this stored flag cannot be used, "" when it can: set by a store that read an item it
+    cannot serve as written (by hand: JSON text that does not parse, a value no reader could carry,
+    a `state` that says neither enabled nor disabled).  Its definition fields then hold nothing
+    usable (no variants), so it answers PARSE_ERROR through every door, and a write other than a
+    delete is refused rather than replace what the item holds (`records.update_write`)."""
 
     @property
     def enabled(self) -> bool:

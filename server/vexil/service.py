@@ -25,6 +25,7 @@ from vexil.errors import (
     InvalidArgument,
     KillSwitchAdminOnly,
     VersionNotFound,
+    VexilError,
 )
 from vexil.model import (
     Change,
@@ -209,7 +210,18 @@ class FlagService:
 
         `keep_state`: the request did not say a state, so the stored one is kept. Otherwise a state
         that differs from the stored one is refused: only `set_flag_killed` kills or revives."""
-        flag = self.validate(flag, lenient=lenient)
+        try:
+            flag = self.validate(flag, lenient=lenient)
+        except InvalidArgument:
+            # A definition read back from a flag its store could not read has no variants: say
+            # why the stored flag cannot be written over, not that the copy lacks variants.
+            try:
+                stored = await self.store.get_flag(self.environment(flag.environment), flag.key)
+            except VexilError:
+                stored = None  # the request's own error says more
+            if stored is not None:
+                records.check_usable(stored)
+            raise
         self.cache.require_store(flag.environment)
         return await self._write_definition(
             flag,

@@ -88,7 +88,10 @@ def compile_entry(flag: Flag, environment: Environment) -> Entry:
     Writes through vexil are validated strictly, but a stored flag can still fail that (written by
     hand, or its `$ref` target removed): it is then served exactly as flagd would serve it, errors
     surfacing only on the paths that reach them, and only a flag even flagd could not load is
-    kept as broken."""
+    kept as broken (logged once per definition: a reload reuses the entry of an unchanged flag).
+    A flag its store could not read (`Flag.problem`) is broken as it is; the store reported it."""
+    if flag.problem:
+        return BrokenFlag(flag, flag.problem)
     try:
         return compile_flag(flag, environment.evaluators, flag_set_metadata=environment.metadata)
     except FlagValidationError as strict_error:
@@ -97,6 +100,12 @@ def compile_entry(flag: Flag, environment: Environment) -> Entry:
                 flag, environment.evaluators, flag_set_metadata=environment.metadata, strict=False
             )
         except FlagValidationError:
+            log.warning(
+                "flag %s/%s cannot be used, it answers PARSE_ERROR: %s",
+                environment.name,
+                flag.key,
+                strict_error,
+            )
             return BrokenFlag(flag, str(strict_error))
         log.warning(
             "flag %s/%s does not validate (%s); serving it as flagd would",

@@ -435,7 +435,9 @@ class DynamoStore(OwnsClient, FlagStore):
             if write.deleted:
                 action = {"Delete": {"Key": items.flag_item_key(env, key), **condition}}
             else:
-                action = {"Put": {"Item": items.flag_to_item(write.flag), **condition}}
+                # What vexil does not know of the item (a hand-written TTL, say) is kept.
+                stored = {**items.carried_over(item), **items.flag_to_item(write.flag)}
+                action = {"Put": {"Item": stored, **condition}}
             cancelled = await self._transact(env, config_version, action, write, imported)
             if cancelled is None:
                 return write.change
@@ -490,8 +492,9 @@ class DynamoStore(OwnsClient, FlagStore):
         definition (written once, as version 1, so history starts complete and rollback to it
         works).  No item: a create, which continues the history of a deleted flag.  A hand-written
         item can reuse a key whose earlier vexil history exists; its next version then continues
-        that history instead of colliding with it."""
-        if item and not items.is_hand_written(item):
+        that history instead of colliding with it.  An item whose `version` no flag has (set by
+        hand: 0, -5, 1E+125) is read as hand-written (version 1), and so is treated here too."""
+        if item and items.version_of(item) is not None:
             return 0, None
         last = await self._last_history_version(env, key)
         if not item or last:

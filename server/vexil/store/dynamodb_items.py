@@ -19,7 +19,10 @@ environment) as one JSON record.
 
 A flag item written by hand as in the guide (no `variants`, no `version`, no GSI attributes) is
 read as a boolean flag: variants on/off, default `on` if `defaultEnabled`, state ENABLED and
-version 1 (it *is* stored, and the model reserves 0 for "never stored").
+version 1 (it *is* stored, and the model reserves 0 for "never stored").  Whatever else such an
+item holds never fails more than its own flag (`flag_from_item`; docs/dynamodb.md lists how each
+attribute is read): a definition that cannot be used makes a flag with `problem` set, which
+answers PARSE_ERROR, and every finding is logged once per item.
 
 Items are in DynamoDB's low-level wire form (`{"S": ...}`, `{"N": ...}`) because the store uses
 the plain client; the small encoder here is all the conversion needed.
@@ -28,13 +31,17 @@ the plain client; the small encoder here is all the conversion needed.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from vexil.errors import InvalidArgument
 from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState
 from vexil.store import records
 from vexil.store.replicas import ReplicaRecord
+
+log = logging.getLogger(__name__)
 
 Item = dict[str, dict[str, Any]]
 """A DynamoDB item in wire form, e.g. {"PK": {"S": "ENV#prod"}}."""
@@ -174,17 +181,37 @@ def _int(item: Item, name: str, default: int = 0) -> int:
         return default
 
 
-def _json_field(item: Item, name: str, default: Any) -> Any:
-    """A JSON-shaped attribute: JSON text as vexil writes it, or a native map/list by hand."""
+def _json_field(item: Item, name: str, default: Any, depth: int = 1) -> tuple[Any, str]:
+    """A JSON-shaped attribute: JSON text as vexil writes it, or a native map/list by hand; and
+    what is wrong with it ("" when nothing), `default` standing in for what cannot be used: text
+    that is not JSON or that Python cannot read (a number of more than 4,300 digits, nesting
+    deeper than its recursion limit), or a value some reader could not carry
+    (`records.check_portable`, the admin API's own check: `depth` as there)."""
     value = _get(item, name)
     if value is None:
-        return default
+        return default, ""
     if isinstance(value, str):
         try:
-            return records.load_json(value)
-        except json.JSONDecodeError:
-            return default
-    return records.from_decimal(value)
+            loaded = records.load_json(value)
+        except json.JSONDecodeError as exc:
+            return default, f"{name}: not JSON text ({exc})"
+        except (ValueError, RecursionError) as exc:
+            return default, f"{name}: JSON text that cannot be read ({_brief(exc)})"
+    elif isinstance(value, dict | list):
+        loaded = records.from_decimal(value)
+    else:
+        tag = next(iter(item[name]))
+        return default, f"{name}: a DynamoDB {tag} attribute; it holds JSON text (S), a map (M) or a list (L)"
+    try:
+        records.check_portable(loaded, name, depth)
+    except InvalidArgument as exc:
+        return default, str(exc)
+    return loaded, ""
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _truthy(value: Any) -> bool:
@@ -194,6 +221,75 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, Decimal):
         return value != 0
     return bool(value)
+
+
+ENABLED_SPELLINGS = frozenset(("enabled", "true", "1", "on", "yes"))
+DISABLED_SPELLINGS = frozenset(("disabled", "false", "0", "off", "no", "killed"))
+"""`state` as people write it by hand (case-insensitive, also BOOL and N 0/1): what vexil writes
+is `ENABLED` or `DISABLED`.  Any other value makes the flag unusable, never silently ENABLED."""
+
+
+def _state(item: Item) -> tuple[FlagState, str, str]:
+    """The flag's state, a note when it is spelt otherwise than vexil writes it, and a problem
+    when it says neither enabled nor disabled."""
+    value = _get(item, "state")
+    if value is None or value in ("ENABLED", "DISABLED"):
+        return FlagState(value or FlagState.ENABLED), "", ""
+    if isinstance(value, bool):
+        spelt = "true" if value else "false"
+    elif isinstance(value, Decimal):
+        spelt = str(value)
+    elif isinstance(value, str):
+        spelt = value.strip().lower()
+    else:
+        spelt = ""
+    spellings = ((FlagState.ENABLED, ENABLED_SPELLINGS), (FlagState.DISABLED, DISABLED_SPELLINGS))
+    for state, spelt_so in spellings:
+        if spelt in spelt_so:
+            return state, f"state {_shown(item['state'])} read as {state}", ""
+    return FlagState.ENABLED, "", f"state {_shown(item['state'])} is neither ENABLED nor DISABLED"
+
+
+def _shown(value: Mapping[str, Any]) -> str:
+    """A wire value as a log line shows it, short."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+MAX_VERSION = LAST_CHANGE_VERSION
+"""The highest flag version a history key holds (`version_sk` pads to PAD digits)."""
+
+
+def version_of(item: Item) -> int | None:
+    """The item's `version` when it is one vexil could have written (a whole number from 1 to
+    MAX_VERSION); None when it has none, or one no flag has (0, -5, 1.5, 1E+125, text)."""
+    value = _get(item, "version")
+    if isinstance(value, Decimal) and value == value.to_integral_value() and 1 <= value <= MAX_VERSION:
+        return int(value)
+    return None
+
+
+_reported: dict[str, str] = {}
+"""What was last logged about each item (by PK): a reload every cache TTL reads every item again,
+and an item is reported when it first reads wrong or reads wrong differently, not every time."""
+_REPORTED_MAX = 100_000
+
+
+def _report(pk: str, problems: list[str], notes: list[str]) -> None:
+    """One WARNING naming the item and what is wrong with it, once per distinct finding."""
+    said = "; ".join(problems + notes)
+    if not said:
+        _reported.pop(pk, None)
+        return
+    if _reported.get(pk) == said:
+        return
+    if len(_reported) >= _REPORTED_MAX:
+        _reported.clear()
+    _reported[pk] = said
+    if problems:
+        log.warning("item PK=%r cannot be used, it answers PARSE_ERROR: %s", pk, said)
+    else:
+        log.warning("item PK=%r is served, read as follows: %s", pk, said)
 
 
 # --- flags --------------------------------------------------------------------------------
@@ -234,6 +330,42 @@ def flag_to_item(flag: Flag) -> Item:
     if flag.managed_by:  # absent on items of flags made through the API (and on older items)
         item["managedBy"] = s(flag.managed_by)
     return item
+
+
+VEXIL_ATTRIBUTES = frozenset(
+    (
+        "PK",
+        "SK",
+        "itemType",
+        "flagKey",
+        "environment",
+        "description",
+        "defaultEnabled",
+        "owner",
+        "createdAt",
+        "variants",
+        "state",
+        "targeting",
+        "tags",
+        "metadata",
+        "version",
+        "updatedAt",
+        "updatedBy",
+        "defaultVariant",
+        "managedBy",
+        "GSI1PK",
+        "GSI1SK",
+        "GSI2PK",
+        "GSI2SK",
+    )
+)
+"""Every attribute `flag_to_item` may write: what a write through vexil decides for a flag item."""
+
+
+def carried_over(item: Item | None) -> Item:
+    """The attributes of a stored flag item that vexil neither reads nor writes (added by hand or
+    by other tools: a TTL, a team's own bookkeeping): a write through vexil keeps them."""
+    return {name: value for name, value in (item or {}).items() if name not in VEXIL_ATTRIBUTES}
 
 
 def gsi1_pk(env: str) -> str:
@@ -285,43 +417,104 @@ def is_hand_written(item: Item) -> bool:
 
 
 def flag_from_item(item: Item) -> Flag:
+    """The flag an item holds; never raises over what an attribute holds.
+
+    What it cannot use in the definition (see `_json_field`, `_state`, a `defaultVariant` that
+    is not text) makes a flag with `problem` set and no variants, which answers PARSE_ERROR
+    everywhere; what it can read around (a time outside the years 1 to 9999, an impossible
+    `version`, a `flagKey` other than the PK's, tags it cannot read) is read so and reported.
+    Either is logged once per item and finding (`_report`)."""
     pk = _text(item, "PK")
     _, env, key_from_pk = pk.split("#", 2)
-    created_at = records.parse_timestamp(_get(item, "createdAt"))
+    problems: list[str] = []
+    notes: list[str] = []
+    created_at, wrong = records.read_timestamp(_get(item, "createdAt"))
+    if wrong:
+        notes.append(f"createdAt {wrong}")
+    updated_at = created_at
+    if "updatedAt" in item:
+        updated_at, wrong = records.read_timestamp(_get(item, "updatedAt"))
+        if wrong:
+            notes.append(f"updatedAt {wrong}")
     if "variants" in item:
-        variants = _json_field(item, "variants", {})
+        variants, problem = _json_field(item, "variants", {}, depth=0)
+        if not problem and not isinstance(variants, dict):
+            problem = "variants: not a JSON object (variant name -> value)"
         default_variant = _get(item, "defaultVariant")
+        if default_variant is not None and not isinstance(default_variant, str):
+            tag = next(iter(item["defaultVariant"]))
+            problems.append(f"defaultVariant: a DynamoDB {tag} attribute; a variant name is text (S)")
     else:
         on = _truthy(_get(item, "defaultEnabled", False))
-        variants = {"on": True, "off": False}
+        variants, problem = {"on": True, "off": False}, ""
         default_variant = "on" if on else "off"
-    try:
-        state = FlagState(_text(item, "state") or FlagState.ENABLED)
-    except ValueError:
-        state = FlagState.ENABLED
-    tags = _get(item, "tags", [])
-    if isinstance(tags, str):
-        tags = _json_field(item, "tags", [])
-    if isinstance(tags, set):
-        tags = sorted(tags)
-    metadata = _json_field(item, "metadata", {})
+    if problem:
+        problems.insert(0, problem)
+    state, note, problem = _state(item)
+    notes += [note] if note else []
+    problems += [problem] if problem else []
+    targeting, problem = _json_field(item, "targeting", None)
+    problems += [problem] if problem else []
+    metadata, problem = _json_field(item, "metadata", {})
+    if not problem and not isinstance(metadata, dict):
+        problem = "metadata: not a JSON object"
+    problems += [problem] if problem else []
+    tags = _tags(item, notes)
+    version = HAND_WRITTEN_VERSION
+    if "version" in item:
+        version = version_of(item) or HAND_WRITTEN_VERSION
+        if version_of(item) is None:
+            notes.append(
+                f"version {_shown(item['version'])} is not a whole number from 1 to {MAX_VERSION}: "
+                f"read as a hand-written item's {HAND_WRITTEN_VERSION}"
+            )
+    if "flagKey" in item and _get(item, "flagKey") != key_from_pk:
+        shown = _shown(item["flagKey"])
+        notes.append(f"flagKey {shown} is not the key in PK: the PK's {key_from_pk!r} is served")
+    _report(pk, problems, notes)
+    usable = not problems
     return Flag(
         key=key_from_pk,
         environment=env,
-        variants=variants if isinstance(variants, dict) else {},
-        default_variant=default_variant if isinstance(default_variant, str) else None,
+        variants=variants if usable else {},
+        default_variant=default_variant if usable else None,
         state=state,
-        targeting=_json_field(item, "targeting", None),
+        targeting=targeting if usable else None,
         description=_text(item, "description"),
         owner=_text(item, "owner"),
-        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        tags=tags,
         metadata=metadata if isinstance(metadata, dict) else {},
-        version=_int(item, "version", HAND_WRITTEN_VERSION),
+        version=version,
         created_at=created_at,
-        updated_at=records.parse_timestamp(_get(item, "updatedAt")) if "updatedAt" in item else created_at,
+        updated_at=updated_at,
         updated_by=_text(item, "updatedBy"),
         managed_by=_text(item, "managedBy"),
+        problem="; ".join(problems),
     )
+
+
+def _tags(item: Item, notes: list[str]) -> tuple[str, ...]:
+    """`tags` as vexil writes them (L of S), or as JSON text or a string set by hand; tags that
+    cannot be read are left out (they are for people) and noted."""
+    if "tags" not in item:
+        return ()
+    value = _get(item, "tags")
+    if isinstance(value, str):
+        value, problem = _json_field(item, "tags", [])
+        if problem:
+            notes.append(f"{problem}: served without tags")
+            return ()
+    if isinstance(value, set):
+        value = sorted(value)
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        notes.append(f"tags {_shown(item['tags'])} is not a list of text: served without tags")
+        return ()
+    try:
+        records.check_portable(value, "tags")
+    except InvalidArgument as exc:
+        notes.append(f"{exc}: served without tags")
+        return ()
+    return tuple(value)
 
 
 # --- history ------------------------------------------------------------------------------
@@ -391,8 +584,11 @@ def environment_from_item(env: str, item: Item | None) -> Environment:
     """The stored environment, or the default one when no item exists yet."""
     if not item:
         return Environment(name=env)
-    evaluators = _json_field(item, "evaluators", {})
-    metadata = _json_field(item, "metadata", {})
+    evaluators, problem = _json_field(item, "evaluators", {})
+    notes = [f"{problem}: read as none"] if problem else []
+    metadata, problem = _json_field(item, "metadata", {})
+    notes += [f"{problem}: read as none"] if problem else []
+    _report(env_pk(env), [], notes)
     return Environment(
         name=env,
         evaluators=evaluators if isinstance(evaluators, dict) else {},

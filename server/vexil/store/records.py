@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from vexil.errors import Conflict, FlagAlreadyExists, FlagNotFound, InvalidArgument
+from vexil.errors import Conflict, FailedPrecondition, FlagAlreadyExists, FlagNotFound, InvalidArgument
 from vexil.model import (
     JSON,
     Change,
@@ -48,23 +48,47 @@ def format_timestamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+EARLIEST_TIMESTAMP = -62135596800.0
+"""0001-01-01T00:00:00Z: the earliest time a protobuf Timestamp (every vexil.v1 message) holds."""
+LATEST_TIMESTAMP = 253402300799.0
+"""9999-12-31T23:59:59Z: the latest one (and the last year ISO-8601 text and Python can write)."""
+MILLISECONDS_FROM = 1e11
+"""A number of at least this size (year 5138 in seconds) is epoch *milliseconds*, as tools often
+write them by hand (`Date.now()`, `date +%s%3N`): 1705276800000 is 2024-01-15."""
+
+
 def parse_timestamp(value: object) -> float:
-    """Lenient inverse of `format_timestamp`: also accepts the guide's `...T00:00:00Z`, offsets,
-    naive times (taken as UTC) and numbers; anything unreadable becomes 0.0 rather than failing a
-    whole environment load over one hand-written attribute."""
-    if isinstance(value, bool):
-        return 0.0
-    if isinstance(value, int | float | Decimal):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return 0.0
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return 0.0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    """Lenient inverse of `format_timestamp` (see `read_timestamp`): 0.0 for anything unreadable,
+    rather than failing a whole environment load over one hand-written attribute."""
+    return read_timestamp(value)[0]
+
+
+def read_timestamp(value: object) -> tuple[float, str]:
+    """Seconds since the epoch, and what was wrong with `value` ("" when nothing).
+
+    Accepts `format_timestamp`'s text, the guide's `...T00:00:00Z`, offsets, naive times (taken
+    as UTC) and numbers of seconds, or of milliseconds from `MILLISECONDS_FROM` on.  A time
+    outside the years 1 to 9999 (UTC) is read as 0.0 (unknown), like anything unreadable: no
+    protobuf reader could carry it, and a write could not format it again."""
+    if value is None or value == "":
+        return 0.0, ""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return 0.0, f"{type(value).__name__} is not a time: read as unknown (0)"
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return 0.0, f"{_printable(value)[:64]!r} is not ISO-8601 text: read as unknown (0)"
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = parsed.timestamp()
+    else:
+        seconds = float(value)
+        if abs(seconds) >= MILLISECONDS_FROM:
+            seconds /= 1000
+    if not EARLIEST_TIMESTAMP <= seconds <= LATEST_TIMESTAMP:  # NaN included
+        return 0.0, f"{_printable(str(value))[:64]} is outside the years 1 to 9999 (UTC): read as unknown (0)"
+    return seconds, ""
 
 
 def now() -> float:
@@ -405,6 +429,18 @@ def check_current(env: str, key: str, current: Flag | None, expected_version: in
     return current
 
 
+def check_usable(current: Flag) -> None:
+    """An update (a kill and a rollback included) needs a stored flag its store could read: one it
+    could not (`Flag.problem`) holds nothing usable in its definition, and a write over it would
+    replace what the item holds (a rule with a typo, say) without anyone having seen it."""
+    if current.problem:
+        raise FailedPrecondition(
+            f"flag {current.environment}/{current.key} cannot be used as stored ({current.problem}), "
+            "and a write would replace what its item holds: fix the item in the table, or delete "
+            "the flag and create it again (its history is kept)"
+        )
+
+
 def check_config_version(env: str, config_version: int, expected: int | None) -> None:
     """An environment write made with `expected` needs the environment still at that version."""
     if expected is not None and expected != config_version:
@@ -442,6 +478,7 @@ def update_write(
     current flag's (ownership changes only by a create)."""
     check_update_kind(kind)
     current = check_current(flag.environment, flag.key, read.current, expected_version)
+    check_usable(current)
     stored = replace(
         flag,
         version=_next_version(current, read.history_version),
