@@ -68,7 +68,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
@@ -216,6 +216,9 @@ class DynamoStore(OwnsClient, FlagStore):
         """When each environment's last discovery pass began (monotonic)."""
         self._unindexed: dict[str, dict[str, Flag]] = {}
         """Hand-written flags the last discovery pass found but could not index, per environment."""
+        self._skipped: set[tuple[str, str]] = set()
+        """PK/SK of the items a load or listing skipped and already warned about (once each: a
+        reload every cache TTL would repeat the same warnings)."""
         self._trims: set[asyncio.Task[int]] = set()
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
@@ -299,7 +302,7 @@ class DynamoStore(OwnsClient, FlagStore):
             if start:
                 page_args["ExclusiveStartKey"] = start
             response = await self._call(f"listing flags of {env}", "query", **page_args)
-            found.extend(response.get("Items", []))
+            found.extend(self._flag_items(env, response.get("Items", []), index))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
@@ -737,7 +740,33 @@ class DynamoStore(OwnsClient, FlagStore):
         """Every indexed flag item of `env` from GSI1 (`_query_open` over every flag key).  Two
         parts share a bound, so a key equal to it comes back twice: the load keeps one by key."""
         found = await self._query_open(env, items.gsi1_sk(""), items.gsi1_sk("~"), None)
-        return [items.flag_from_item(item) for item in found]
+        return [items.flag_from_item(item) for item in self._flag_items(env, found, GSI1_NAME)]
+
+    def _flag_items(self, env: str, found: Iterable[Item], where: str) -> list[Item]:
+        """The flag items of `env` among `found` (what `where`, an index or a scan, answered): PK
+        `FLAG#<env>#<key>` and SK `METADATA`.  An index holds whatever carries its attributes (an
+        item of another environment, a history item, the environment item...); each such item is
+        skipped, never served nor listed, with one warning naming it."""
+        prefix = items.flag_prefix(env)
+        kept: list[Item] = []
+        for item in found:
+            pk, sk = _text_of(item, "PK"), _text_of(item, "SK")
+            if not pk.startswith(prefix) or sk != items.METADATA:
+                self._skip(
+                    pk,
+                    sk,
+                    f"found in {where} of {env} but not a flag item of {env}"
+                    f" (PK {prefix}<key>, SK {items.METADATA}): skipped",
+                )
+                continue
+            kept.append(item)
+        return kept
+
+    def _skip(self, pk: str, sk: str, why: str) -> None:
+        """Warn about a skipped item once per process (a reload every cache TTL skips it again)."""
+        if (pk, sk) not in self._skipped:
+            self._skipped.add((pk, sk))
+            log.warning("item PK=%s SK=%s %s", _shown(pk), _shown(sk), why)
 
     async def _query_open(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
         """Every GSI1 item of `env` from `lo` (after `start` if given) to `hi`, in key order: a
@@ -810,7 +839,8 @@ class DynamoStore(OwnsClient, FlagStore):
             return list(self._unindexed.get(env, {}).values())
         self._discovered[env] = now
         segments = await asyncio.gather(*(self._scan_unindexed(env, n) for n in range(SCAN_SEGMENTS)))
-        found = [items.flag_from_item(item) for segment in segments for item in segment]
+        scanned = [item for segment in segments for item in segment]
+        found = [items.flag_from_item(item) for item in self._flag_items(env, scanned, "a scan")]
         indexed = await asyncio.gather(*(self._index(flag) for flag in found))
         self._unindexed[env] = {flag.key: flag for flag, done in zip(found, indexed, strict=True) if not done}
         return found
@@ -964,3 +994,15 @@ class DynamoStore(OwnsClient, FlagStore):
         except InvalidArgument:
             return False
         return True
+
+
+def _text_of(item: Item, name: str) -> str:
+    """A key attribute of an item as text ("" when absent or not a string)."""
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else ""
+
+
+def _shown(text: str, limit: int = 150) -> str:
+    """An item's key as a log line quotes it: repr (control characters escaped), cut short."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."

@@ -1,0 +1,137 @@
+"""What a load and a listing take from the indexes: flag items of the environment, and nothing else.
+
+docs/dynamodb.md: a flag of environment E is the item `PK = FLAG#E#<key>`, `SK = METADATA`;
+`GSI1-ENV-INDEX` (`GSI1PK = ENV#E`) lists E's flags and `GSI2-OWNER-INDEX` one owner's.  An index
+holds whatever item carries its attributes, so an operator's mistake (an item of another
+environment, a history item, the environment item, an API key item carrying `GSI1PK = ENV#E`)
+must be skipped, with one warning naming it, never served, listed or fatal.
+
+Items are written with plain boto3, as an operator would; the expected answers come from the
+item layout in the docs, not from vexil's code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from vexil.store.dynamodb import DynamoStore
+
+ENV = "staging"
+REGION = "ap-northeast-1"
+LOGGER = "vexil.store.dynamodb"
+
+
+@pytest.fixture
+def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
+    endpoint_url, _ = dynamo_table
+    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def dstore(dynamo_table: tuple[str, str]) -> AsyncIterator[DynamoStore]:
+    """A store that looks for hand-written items at every load (as a full reload does)."""
+    endpoint_url, table = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, discovery_interval=0)
+    await store.start()
+    yield store
+    await store.close()
+
+
+def S(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def guide_item(key: str, *, env: str = ENV, owner: str = "ops", **extra: Any) -> dict[str, Any]:
+    """The operations guide's hand-written flag item, plus `extra` attributes."""
+    return {
+        "PK": S(f"FLAG#{env}#{key}"),
+        "SK": S("METADATA"),
+        "flagKey": S(key),
+        "description": S("by hand"),
+        "defaultEnabled": {"BOOL": True},
+        "owner": S(owner),
+        "createdAt": S("2025-08-16T09:30:00Z"),
+        **extra,
+    }
+
+
+def indexed(key: str, *, env: str = ENV) -> dict[str, Any]:
+    """GSI attributes placing an item among `env`'s flags under `key` (docs/dynamodb.md)."""
+    return {"GSI1PK": S(f"ENV#{env}"), "GSI1SK": S(f"FLAG#{key}")}
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+
+
+async def served_and_listed(store: DynamoStore) -> tuple[list[str], list[str]]:
+    """Keys a load serves (what every evaluation door answers from) and a listing lists."""
+    _, flags = await store.load_environment(ENV)
+    listed = await store.list_flags(ENV)
+    return [f.key for f in flags], [f.key for f in listed.items]
+
+
+MISPLACED = {
+    "another environment's flag": guide_item("bad", env="prod", **indexed("bad")),
+    "a history item": {
+        **guide_item("hist"),
+        "SK": S("VERSION#000000000007"),
+        **indexed("hist"),
+    },
+    "the environment item": {"PK": S(f"ENV#{ENV}"), "SK": S("METADATA"), **indexed("zzz")},
+    "an API key item": {"PK": S("APIKEY#abc"), "SK": S("METADATA"), **indexed("apikey")},
+}
+
+
+@pytest.mark.parametrize("what", list(MISPLACED))
+async def test_an_item_in_gsi1_that_is_no_flag_of_the_environment_is_skipped_once(
+    what: str,
+    dstore: DynamoStore,
+    raw: Any,
+    dynamo_table: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, table = dynamo_table
+    raw.put_item(TableName=table, Item=guide_item("good", **indexed("good")))
+    item = MISPLACED[what]
+    raw.put_item(TableName=table, Item=item)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    for _ in range(3):  # a start, then reloads every cache TTL
+        assert await served_and_listed(dstore) == (["good"], ["good"])
+    assert await dstore.get_flag(ENV, "bad") is None
+    warned = warnings_of(caplog)
+    assert len(warned) == 1, warned
+    assert f"PK={item['PK']['S']!r}" in warned[0] and f"SK={item['SK']['S']!r}" in warned[0]
+
+
+async def test_a_listing_pages_past_skipped_items_and_by_owner_too(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    _, table = dynamo_table
+    owner_index = {"GSI2PK": S(f"OWNER#{ENV}#ops"), "GSI2SK": S("FLAG#b")}
+    raw.put_item(
+        TableName=table,
+        Item=guide_item("a", **indexed("a"), GSI2PK=S(f"OWNER#{ENV}#ops"), GSI2SK=S("FLAG#a")),
+    )
+    raw.put_item(TableName=table, Item=guide_item("b", env="prod", **indexed("b"), **owner_index))
+    raw.put_item(
+        TableName=table,
+        Item=guide_item("c", **indexed("c"), GSI2PK=S(f"OWNER#{ENV}#ops"), GSI2SK=S("FLAG#c")),
+    )
+    for owner in ("", "ops"):
+        pages: list[list[str]] = []
+        token = ""
+        while True:
+            page = await dstore.list_flags(ENV, owner=owner, page_size=1, page_token=token)
+            pages.append([f.key for f in page.items])
+            token = page.next_token
+            if not token:
+                break
+        assert pages == [["a"], ["c"]], owner
