@@ -135,3 +135,110 @@ async def test_a_listing_pages_past_skipped_items_and_by_owner_too(
             if not token:
                 break
         assert pages == [["a"], ["c"]], owner
+
+
+# --- keys outside vexil's key rules ----------------------------------------------------------
+
+# The admin API takes 1-128 characters from A-Z a-z 0-9 _ . - (README, flag keys); an operator's
+# put-item can write any key.  Such an item is neither served nor listed, found in the index or
+# by discovery, and named once in a warning that states the key rule.
+BAD_KEYS = ["~~~", "フラグ", "a b", "a#b", "a\x00b", "k" * 2000, ""]
+
+
+@pytest.mark.parametrize("already_indexed", [False, True], ids=["hand-written", "indexed"])
+async def test_a_flag_item_whose_key_breaks_the_key_rule_is_neither_served_nor_listed(
+    already_indexed: bool,
+    dstore: DynamoStore,
+    raw: Any,
+    dynamo_table: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, table = dynamo_table
+    # An index sort key holds at most 1024 bytes, so the 2,000-character key cannot be indexed.
+    bad_keys = [key for key in BAD_KEYS if not already_indexed or len(key) < 1000]
+    raw.put_item(TableName=table, Item=guide_item("good"))
+    for key in bad_keys:
+        raw.put_item(TableName=table, Item=guide_item(key, **(indexed(key) if already_indexed else {})))
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    for _ in range(3):  # a start, then reloads every cache TTL: the same answer each time
+        assert await served_and_listed(dstore) == (["good"], ["good"])
+    warned = warnings_of(caplog)
+    assert len(warned) == len(bad_keys), warned
+    for key in bad_keys:
+        pk = repr(f"FLAG#{ENV}#{key}")[:150]
+        assert sum(pk in w and "A-Za-z0-9_.\\-" in w for w in warned) == 1, (key, warned)
+    for key in bad_keys:  # discovery indexes only what it serves
+        item = raw.get_item(
+            TableName=table, Key={"PK": S(f"FLAG#{ENV}#{key}"), "SK": S("METADATA")}, ConsistentRead=True
+        )["Item"]
+        assert ("GSI1PK" in item) is already_indexed, key
+
+
+@pytest.mark.parametrize("page", [None, 1, 2])
+async def test_a_load_reaches_every_item_gsi1_holds_for_the_environment(
+    page: int | None,
+    dynamo_table: tuple[str, str],
+    raw: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GSI1 sorts by `GSI1SK` in UTF-8 byte order, and an operator may write any `GSI1SK`: flag
+    items of the environment whose `GSI1SK` sorts after `FLAG#~` are flags of it all the same
+    (their key is in `PK`), so a load serves them as a listing lists them, however it pages.
+    `FLAG$` is the first sort key past every `FLAG#...`: the load's range ends there."""
+    from vexil.store import dynamodb
+
+    _, table = dynamo_table
+    odd = {"x1": "FLAG#~~~", "x2": "FLAG#フラグ", "x3": "FLAG#\U0010ffff", "x4": "FLAG$"}
+    for key in ("a", "b", "c"):
+        raw.put_item(TableName=table, Item=guide_item(key, **indexed(key)))
+    for key, sort_key in odd.items():
+        raw.put_item(TableName=table, Item=guide_item(key, GSI1PK=S(f"ENV#{ENV}"), GSI1SK=S(sort_key)))
+    monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", page)
+    endpoint_url, _ = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, discovery_interval=3600)  # the index only
+    await store.start()
+    try:
+        served, listed = await served_and_listed(store)
+    finally:
+        await store.close()
+    assert served == ["a", "b", "c", "x1", "x2", "x3", "x4"]
+    assert sorted(listed) == served
+
+
+@pytest.mark.parametrize("page", [1, 2, 3])
+async def test_a_load_ending_on_the_last_sort_key_of_its_range_is_read_whole(
+    page: int, dynamo_table: tuple[str, str], raw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose last item sorts at `FLAG$` (the range's end, past every `FLAG#...`) tells no
+    width of flag keys: the load must not split what follows it into ranges that end before
+    they begin (DynamoDB refuses those), and still read every item once."""
+    from vexil.store import dynamodb
+
+    _, table = dynamo_table
+    raw.put_item(TableName=table, Item=guide_item("A", **indexed("A")))
+    raw.put_item(TableName=table, Item=guide_item("z", GSI1PK=S(f"ENV#{ENV}"), GSI1SK=S("FLAG$")))
+    # Past the range, in the same partition of the index: not a flag's sort key, so neither
+    # served nor listed (and it makes the emulator end a full page with a continuation, as
+    # DynamoDB itself does).
+    raw.put_item(TableName=table, Item=guide_item("y", GSI1PK=S(f"ENV#{ENV}"), GSI1SK=S("GSI1SK")))
+    monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", page)
+    ranges: list[tuple[str, str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        values = params.get("ExpressionAttributeValues", {})
+        if ":lo" in values and ":hi" in values:
+            ranges.append((values[":lo"]["S"], values[":hi"]["S"]))
+
+    endpoint_url, _ = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, discovery_interval=3600)
+    store.instrument(
+        lambda client: client.meta.events.register("provide-client-params.dynamodb.Query", record)
+    )
+    await store.start()
+    try:
+        assert await served_and_listed(store) == (["A", "z"], ["A", "z"])
+    finally:
+        await store.close()
+    # DynamoDB refuses `BETWEEN lo AND hi` with lo past hi (ValidationException; the emulator
+    # answers nothing instead), in UTF-8 byte order.
+    assert ranges and all(lo.encode() <= hi.encode() for lo, hi in ranges), ranges

@@ -44,6 +44,10 @@ no read grows with history: a listing or reload reads flag items only.
   `GSI1PK` (parallel scan segments) and serves them; it also adds the GSI attributes to each one
   (conditional on it still being hand-written and unindexed; nothing else of the item changes), so
   every later query, on every replica, finds it.  Only that pass reads the whole table.
+- Only an item with PK `FLAG#<env>#<key>`, SK `METADATA` and a key the admin API accepts is a
+  flag of the environment: whatever else an index holds or the scan meets is skipped (one
+  warning per item and process), so a load serves and a listing lists the same flags.  Both read
+  the index's sort keys from `FLAG#` to `FLAG$` (`key_ranges.past_prefix`), past every flag's.
 - `list_flags` pages with the index's own cursor (a query that starts after the last key of the
   previous page: the GSI1 or, for an owner, the GSI2 key of that flag), so a page costs about its
   size whatever the table holds.
@@ -77,6 +81,7 @@ from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.model import (
+    FLAG_KEY_PATTERN,
     Change,
     ChangeKind,
     Environment,
@@ -283,14 +288,19 @@ class DynamoStore(OwnsClient, FlagStore):
         if after and not self._valid_identity(env, after):
             raise InvalidArgument("malformed page token", field="page_token")
         if owner:
-            index, pk_name, pk = GSI2_NAME, items.GSI2_PK, items.gsi2_pk(env, owner)
+            index, pk_name, pk, sk_name = GSI2_NAME, items.GSI2_PK, items.gsi2_pk(env, owner), items.GSI2_SK
         else:
-            index, pk_name, pk = GSI1_NAME, items.GSI1_PK, items.gsi1_pk(env)
-        args: dict[str, Any] = {
+            index, pk_name, pk, sk_name = GSI1_NAME, items.GSI1_PK, items.gsi1_pk(env), items.GSI1_SK
+        prefix = items.gsi1_sk("")
+        args: dict[str, Any] = {  # the load's range of sort keys: a listing lists what is served
             "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": pk_name},
-            "ExpressionAttributeValues": {":pk": items.s(pk)},
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": sk_name},
+            "ExpressionAttributeValues": {
+                ":pk": items.s(pk),
+                ":lo": items.s(prefix),
+                ":hi": items.s(key_ranges.past_prefix(prefix)),
+            },
         }
         if tag:
             args["FilterExpression"] = "contains(tags, :tag)"
@@ -739,14 +749,17 @@ class DynamoStore(OwnsClient, FlagStore):
     async def _query_flags(self, env: str) -> list[Flag]:
         """Every indexed flag item of `env` from GSI1 (`_query_open` over every flag key).  Two
         parts share a bound, so a key equal to it comes back twice: the load keeps one by key."""
-        found = await self._query_open(env, items.gsi1_sk(""), items.gsi1_sk("~"), None)
+        prefix = items.gsi1_sk("")
+        found = await self._query_open(env, prefix, key_ranges.past_prefix(prefix), None)
         return [items.flag_from_item(item) for item in self._flag_items(env, found, GSI1_NAME)]
 
     def _flag_items(self, env: str, found: Iterable[Item], where: str) -> list[Item]:
         """The flag items of `env` among `found` (what `where`, an index or a scan, answered): PK
-        `FLAG#<env>#<key>` and SK `METADATA`.  An index holds whatever carries its attributes (an
-        item of another environment, a history item, the environment item...); each such item is
-        skipped, never served nor listed, with one warning naming it."""
+        `FLAG#<env>#<key>` and SK `METADATA`, with a key the admin API accepts (`check_flag_key`).
+        An index holds whatever carries its attributes (an item of another environment, a history
+        item, the environment item...), and an operator can write any key by hand; each such item
+        is skipped, never served nor listed (nor indexed by discovery), with one warning naming
+        it."""
         prefix = items.flag_prefix(env)
         kept: list[Item] = []
         for item in found:
@@ -757,6 +770,16 @@ class DynamoStore(OwnsClient, FlagStore):
                     sk,
                     f"found in {where} of {env} but not a flag item of {env}"
                     f" (PK {prefix}<key>, SK {items.METADATA}): skipped",
+                )
+                continue
+            key = pk.removeprefix(prefix)
+            if not self._valid_identity(env, key) or not key:
+                self._skip(
+                    pk,
+                    sk,
+                    f"is a flag item of {env} whose key {_shown(key)} is outside vexil's key rule"
+                    f" ({FLAG_KEY_PATTERN.pattern}, as the admin API checks it): it cannot be"
+                    " addressed, so it is neither served nor listed",
                 )
                 continue
             kept.append(item)
@@ -781,7 +804,9 @@ class DynamoStore(OwnsClient, FlagStore):
             after = start[items.GSI1_SK]["S"]
             keys = [items.gsi1_flag_key(item) for item in key_ranges.sampled([*page, start])]
             bounds = [
-                bound for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS)) if bound < hi
+                bound
+                for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS))
+                if after < bound < hi  # an item the index sorts oddly must not make a range upside down
             ]
             if bounds:
                 lows = [after, *bounds[:-1]]
