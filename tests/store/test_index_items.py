@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -242,3 +243,105 @@ async def test_a_load_ending_on_the_last_sort_key_of_its_range_is_read_whole(
     # DynamoDB refuses `BETWEEN lo AND hi` with lo past hi (ValidationException; the emulator
     # answers nothing instead), in UTF-8 byte order.
     assert ranges and all(lo.encode() <= hi.encode() for lo, hi in ranges), ranges
+
+
+# --- discovery indexes every flag item it serves ---------------------------------------------
+
+# docs/dynamodb.md, items written by hand: the full reload serves a flag item of the environment
+# without `GSI1PK` and adds `GSI1PK = ENV#<env>`, `GSI1SK = FLAG#<key>` (and `GSI2PK =
+# OWNER#<env>#<owner>`, `GSI2SK = FLAG#<key>` with an owner), changing nothing else; from then
+# on a start, which reads the index only, serves it and a listing lists it.
+
+INDEX_OF_OPS_FLAG = {
+    "GSI1PK": S(f"ENV#{ENV}"),
+    "GSI1SK": S("FLAG#versioned"),
+    "GSI2PK": S(f"OWNER#{ENV}#ops"),
+    "GSI2SK": S("FLAG#versioned"),
+}
+
+
+async def index_only(dynamo_table: tuple[str, str]) -> tuple[list[str], list[str]]:
+    """What a replica's start (the index only, no scan) serves and lists."""
+    endpoint_url, table = dynamo_table
+    store = DynamoStore(table, endpoint_url=endpoint_url, discovery_interval=3600)
+    await store.start()
+    try:
+        return await served_and_listed(store)
+    finally:
+        await store.close()
+
+
+def stored(raw: Any, table: str, key: str) -> dict[str, Any]:
+    return raw.get_item(
+        TableName=table, Key={"PK": S(f"FLAG#{ENV}#{key}"), "SK": S("METADATA")}, ConsistentRead=True
+    )["Item"]
+
+
+async def test_a_hand_written_item_with_a_version_is_indexed_like_any_other(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    _, table = dynamo_table
+    written = guide_item(
+        "versioned",
+        version={"N": "3"},
+        variants=S('{"on": true, "off": false}'),
+        defaultVariant=S("on"),
+    )
+    raw.put_item(TableName=table, Item=written)
+    assert await served_and_listed(dstore) == (["versioned"], ["versioned"])
+    assert stored(raw, table, "versioned") == {**written, **INDEX_OF_OPS_FLAG}
+    assert await index_only(dynamo_table) == (["versioned"], ["versioned"])
+
+
+async def test_an_item_without_owner_leaves_the_owner_index_when_indexed(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str]
+) -> None:
+    """GSI2 lists one owner's flags, sparse: only flags with an owner have its attributes.  A
+    hand-written item without owner, carrying GSI2 attributes of an old owner, is listed by no
+    owner once indexed."""
+    _, table = dynamo_table
+    old_owner = {"GSI2PK": S(f"OWNER#{ENV}#old"), "GSI2SK": S("FLAG#orphan")}
+    raw.put_item(TableName=table, Item=guide_item("orphan", owner="", **old_owner))
+    assert await served_and_listed(dstore) == (["orphan"], ["orphan"])
+    assert [f.key for f in (await dstore.list_flags(ENV, owner="old")).items] == []
+    item = stored(raw, table, "orphan")
+    assert (item["GSI1PK"], item["GSI1SK"]) == (S(f"ENV#{ENV}"), S("FLAG#orphan"))
+    assert "GSI2PK" not in item and "GSI2SK" not in item
+
+
+@pytest.mark.parametrize("meanwhile", ["hand", "vexil"])
+async def test_discovery_never_lands_on_an_item_changed_since_its_scan(
+    meanwhile: str,
+    dstore: DynamoStore,
+    raw: Any,
+    dynamo_table: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scan finds the item owned by `ops`; before its index write, the owner becomes `web`
+    (by hand, or through vexil, which indexes its own write): the stale write must not put the
+    item back into `ops`'s listing, and the item ends up indexed under `web`."""
+    _, table = dynamo_table
+    raw.put_item(TableName=table, Item=guide_item("moved", owner="ops"))
+    scan = dstore._scan_unindexed
+    changed: list[bool] = []
+
+    async def scan_then_change(env: str, segment: int) -> list[dict[str, Any]]:
+        found = await scan(env, segment)
+        if found and not changed:
+            changed.append(True)
+            if meanwhile == "hand":
+                raw.put_item(TableName=table, Item=guide_item("moved", owner="web"))
+            else:
+                current = await dstore.get_flag(ENV, "moved")
+                assert current is not None
+                await dstore.update_flag(replace(current, owner="web"), expected_version=1, actor="t")
+        return found
+
+    monkeypatch.setattr(dstore, "_scan_unindexed", scan_then_change)
+    await dstore.load_environment(ENV)  # scans, the owner changes, the index write is refused
+    assert [f.key for f in (await dstore.list_flags(ENV, owner="ops")).items] == []
+    await dstore.load_environment(ENV)  # the next pass (by hand: vexil's write indexed it already)
+    assert [f.key for f in (await dstore.list_flags(ENV, owner="ops")).items] == []
+    assert [f.key for f in (await dstore.list_flags(ENV, owner="web")).items] == ["moved"]
+    item = stored(raw, table, "moved")
+    assert (item["GSI2PK"], item["GSI2SK"]) == (S(f"OWNER#{ENV}#web"), S("FLAG#moved"))

@@ -42,7 +42,8 @@ no read grows with history: a listing or reload reads flag items only.
   server: the full-reload interval, as before) and first at the load after a start's (the change
   feed's first full reload, one poll after the start), scans for flag items of the environment without
   `GSI1PK` (parallel scan segments) and serves them; it also adds the GSI attributes to each one
-  (conditional on it still being hand-written and unindexed; nothing else of the item changes), so
+  (conditional on it still being unindexed and as scanned, whatever it holds, a `version`
+  included; nothing else of the item changes), so
   every later query, on every replica, finds it.  Only that pass reads the whole table.
 - Only an item with PK `FLAG#<env>#<key>`, SK `METADATA` and a key the admin API accepts is a
   flag of the environment: whatever else an index holds or the scan meets is skipped (one
@@ -864,9 +865,9 @@ class DynamoStore(OwnsClient, FlagStore):
             return list(self._unindexed.get(env, {}).values())
         self._discovered[env] = now
         segments = await asyncio.gather(*(self._scan_unindexed(env, n) for n in range(SCAN_SEGMENTS)))
-        scanned = [item for segment in segments for item in segment]
-        found = [items.flag_from_item(item) for item in self._flag_items(env, scanned, "a scan")]
-        indexed = await asyncio.gather(*(self._index(flag) for flag in found))
+        scanned = self._flag_items(env, [item for segment in segments for item in segment], "a scan")
+        found = [items.flag_from_item(item) for item in scanned]
+        indexed = await asyncio.gather(*(self._index(i, f) for i, f in zip(scanned, found, strict=True)))
         self._unindexed[env] = {flag.key: flag for flag, done in zip(found, indexed, strict=True) if not done}
         return found
 
@@ -896,29 +897,42 @@ class DynamoStore(OwnsClient, FlagStore):
             if not start:
                 return found
 
-    async def _index(self, flag: Flag) -> bool:
-        """Add the GSI attributes to a hand-written flag item, and nothing else: only while it is
-        still hand-written and unindexed (a write through vexil meanwhile indexes it itself).
-        False when that failed (logged, not raised: the item is served anyway and the next
-        discovery retries)."""
+    async def _index(self, item: Item, flag: Flag) -> bool:
+        """Add the GSI attributes to a flag item the scan found unindexed (`item`, as scanned;
+        `flag`, what it serves), and nothing else, whatever else the item holds (a `version`
+        written by hand included): only while it is still unindexed and exactly as scanned, so a
+        write meanwhile (through vexil, which indexes its items itself, or by hand, say a new
+        owner) is never overwritten by this stale one.  False when that failed (logged, not
+        raised: the item is served anyway and the next discovery retries)."""
         attributes = items.index_attributes(flag.environment, flag.key, flag.owner)
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
         values = {f":a{i}": value for i, value in enumerate(attributes.values())}
+        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+        stale = [name for name in (items.GSI2_PK, items.GSI2_SK) if name in item and name not in attributes]
+        if stale:  # no owner: no GSI2 entry, whatever the item carried
+            names.update({f"#r{i}": name for i, name in enumerate(stale)})
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(stale)))
+        unindexed = [f"attribute_not_exists(#g{i})" for i in range(2)]
+        names.update({"#g0": items.GSI1_PK, "#g1": items.GSI1_SK})
+        unchanged: list[str] = []
+        for i, (name, value) in enumerate(item.items()):
+            if name not in ("PK", "SK"):
+                names[f"#u{i}"] = name
+                values[f":u{i}"] = value
+                unchanged.append(f"#u{i} = :u{i}")
         try:
             await self._call(
                 f"indexing the hand-written flag {flag.environment}/{flag.key}",
                 "update_item",
-                Key=items.flag_item_key(flag.environment, flag.key),
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
-                ConditionExpression=(
-                    "attribute_exists(PK) AND attribute_not_exists(#v) AND attribute_not_exists(#a0)"
-                ),
-                ExpressionAttributeNames={**names, "#v": "version"},
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression=update,
+                ConditionExpression=" AND ".join(["attribute_exists(PK)", *unindexed, *unchanged]),
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except (InvalidArgument, Unavailable) as exc:
             if "ConditionalCheckFailed" in exc.message:
-                return True  # indexed meanwhile: by a write through vexil or another replica
+                return True  # changed meanwhile: a write through vexil indexed it; else the next pass
             log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
             return False
         return True
