@@ -15,7 +15,7 @@ from bisect import bisect_right
 
 import pytest
 
-from vexil.store.key_ranges import bounds_after, sampled
+from vexil.store.key_ranges import bounds_after, past_prefix, sampled
 
 PARTS = 3
 
@@ -92,3 +92,25 @@ def test_bounds_lie_past_the_page_in_order_whatever_the_keys() -> None:
         bounds = bounds_after(page, PARTS)
         assert len(bounds) <= PARTS
         assert all(a < b for a, b in itertools.pairwise([page[-1], *bounds])), (page, bounds)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("FLAG#", "FLAG$"),  # '#' is U+0023, '$' U+0024
+        ("a\U0010ffff", "b"),  # nothing follows the last code point: raise the one before
+        ("a\ud7ff", "a\ue000"),  # surrogates are no characters of UTF-8 text
+    ],
+)
+def test_past_prefix_is_the_prefix_with_its_last_character_raised(prefix: str, expected: str) -> None:
+    assert past_prefix(prefix) == expected
+
+
+def test_past_prefix_sorts_after_every_key_with_the_prefix_in_utf8_byte_order() -> None:
+    """DynamoDB orders string keys by their UTF-8 bytes: every key a hand-written item can hold
+    after the prefix, `~` and past it included, must fall in the range prefix..past_prefix."""
+    prefix = "FLAG#"
+    upper = past_prefix(prefix).encode()
+    for rest in ["", "~", "~~~", "フラグ", "a b", "a#b", "a\x00b", "k" * 2000, "\U0010ffff" * 5, "\x7f"]:
+        key = (prefix + rest).encode()
+        assert prefix.encode() <= key < upper, rest

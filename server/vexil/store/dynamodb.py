@@ -42,8 +42,13 @@ no read grows with history: a listing or reload reads flag items only.
   server: the full-reload interval, as before) and first at the load after a start's (the change
   feed's first full reload, one poll after the start), scans for flag items of the environment without
   `GSI1PK` (parallel scan segments) and serves them; it also adds the GSI attributes to each one
-  (conditional on it still being hand-written and unindexed; nothing else of the item changes), so
+  (conditional on it still being unindexed and as scanned, whatever it holds, a `version`
+  included; nothing else of the item changes), so
   every later query, on every replica, finds it.  Only that pass reads the whole table.
+- Only an item with PK `FLAG#<env>#<key>`, SK `METADATA` and a key the admin API accepts is a
+  flag of the environment: whatever else an index holds or the scan meets is skipped (one
+  warning per item and process), so a load serves and a listing lists the same flags.  Both read
+  the index's sort keys from `FLAG#` to `FLAG$` (`key_ranges.past_prefix`), past every flag's.
 - `list_flags` pages with the index's own cursor (a query that starts after the last key of the
   previous page: the GSI1 or, for an owner, the GSI2 key of that flag), so a page costs about its
   size whatever the table holds.
@@ -68,7 +73,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
@@ -77,6 +82,7 @@ from botocore.exceptions import ClientError
 
 from vexil.errors import InvalidArgument, Unavailable
 from vexil.model import (
+    FLAG_KEY_PATTERN,
     Change,
     ChangeKind,
     Environment,
@@ -216,6 +222,9 @@ class DynamoStore(OwnsClient, FlagStore):
         """When each environment's last discovery pass began (monotonic)."""
         self._unindexed: dict[str, dict[str, Flag]] = {}
         """Hand-written flags the last discovery pass found but could not index, per environment."""
+        self._skipped: set[tuple[str, str]] = set()
+        """PK/SK of the items a load or listing skipped and already warned about (once each: a
+        reload every cache TTL would repeat the same warnings)."""
         self._trims: set[asyncio.Task[int]] = set()
 
     def instrument(self, on_open: Callable[[Any], None]) -> None:
@@ -280,14 +289,19 @@ class DynamoStore(OwnsClient, FlagStore):
         if after and not self._valid_identity(env, after):
             raise InvalidArgument("malformed page token", field="page_token")
         if owner:
-            index, pk_name, pk = GSI2_NAME, items.GSI2_PK, items.gsi2_pk(env, owner)
+            index, pk_name, pk, sk_name = GSI2_NAME, items.GSI2_PK, items.gsi2_pk(env, owner), items.GSI2_SK
         else:
-            index, pk_name, pk = GSI1_NAME, items.GSI1_PK, items.gsi1_pk(env)
-        args: dict[str, Any] = {
+            index, pk_name, pk, sk_name = GSI1_NAME, items.GSI1_PK, items.gsi1_pk(env), items.GSI1_SK
+        prefix = items.gsi1_sk("")
+        args: dict[str, Any] = {  # the load's range of sort keys: a listing lists what is served
             "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": pk_name},
-            "ExpressionAttributeValues": {":pk": items.s(pk)},
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": sk_name},
+            "ExpressionAttributeValues": {
+                ":pk": items.s(pk),
+                ":lo": items.s(prefix),
+                ":hi": items.s(key_ranges.past_prefix(prefix)),
+            },
         }
         if tag:
             args["FilterExpression"] = "contains(tags, :tag)"
@@ -299,7 +313,7 @@ class DynamoStore(OwnsClient, FlagStore):
             if start:
                 page_args["ExclusiveStartKey"] = start
             response = await self._call(f"listing flags of {env}", "query", **page_args)
-            found.extend(response.get("Items", []))
+            found.extend(self._flag_items(env, response.get("Items", []), index))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
@@ -739,8 +753,47 @@ class DynamoStore(OwnsClient, FlagStore):
     async def _query_flags(self, env: str) -> list[Flag]:
         """Every indexed flag item of `env` from GSI1 (`_query_open` over every flag key).  Two
         parts share a bound, so a key equal to it comes back twice: the load keeps one by key."""
-        found = await self._query_open(env, items.gsi1_sk(""), items.gsi1_sk("~"), None)
-        return [items.flag_from_item(item) for item in found]
+        prefix = items.gsi1_sk("")
+        found = await self._query_open(env, prefix, key_ranges.past_prefix(prefix), None)
+        return [items.flag_from_item(item) for item in self._flag_items(env, found, GSI1_NAME)]
+
+    def _flag_items(self, env: str, found: Iterable[Item], where: str) -> list[Item]:
+        """The flag items of `env` among `found` (what `where`, an index or a scan, answered): PK
+        `FLAG#<env>#<key>` and SK `METADATA`, with a key the admin API accepts (`check_flag_key`).
+        An index holds whatever carries its attributes (an item of another environment, a history
+        item, the environment item...), and an operator can write any key by hand; each such item
+        is skipped, never served nor listed (nor indexed by discovery), with one warning naming
+        it."""
+        prefix = items.flag_prefix(env)
+        kept: list[Item] = []
+        for item in found:
+            pk, sk = _text_of(item, "PK"), _text_of(item, "SK")
+            if not pk.startswith(prefix) or sk != items.METADATA:
+                self._skip(
+                    pk,
+                    sk,
+                    f"found in {where} of {env} but not a flag item of {env}"
+                    f" (PK {prefix}<key>, SK {items.METADATA}): skipped",
+                )
+                continue
+            key = pk.removeprefix(prefix)
+            if not self._valid_identity(env, key) or not key:
+                self._skip(
+                    pk,
+                    sk,
+                    f"is a flag item of {env} whose key {_shown(key)} is outside vexil's key rule"
+                    f" ({FLAG_KEY_PATTERN.pattern}, as the admin API checks it): it cannot be"
+                    " addressed, so it is neither served nor listed",
+                )
+                continue
+            kept.append(item)
+        return kept
+
+    def _skip(self, pk: str, sk: str, why: str) -> None:
+        """Warn about a skipped item once per process (a reload every cache TTL skips it again)."""
+        if (pk, sk) not in self._skipped:
+            self._skipped.add((pk, sk))
+            log.warning("item PK=%s SK=%s %s", _shown(pk), _shown(sk), why)
 
     async def _query_open(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
         """Every GSI1 item of `env` from `lo` (after `start` if given) to `hi`, in key order: a
@@ -755,7 +808,9 @@ class DynamoStore(OwnsClient, FlagStore):
             after = start[items.GSI1_SK]["S"]
             keys = [items.gsi1_flag_key(item) for item in key_ranges.sampled([*page, start])]
             bounds = [
-                bound for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS)) if bound < hi
+                bound
+                for bound in map(items.gsi1_sk, key_ranges.bounds_after(keys, LOAD_PARTS))
+                if after < bound < hi  # an item the index sorts oddly must not make a range upside down
             ]
             if bounds:
                 lows = [after, *bounds[:-1]]
@@ -813,8 +868,9 @@ class DynamoStore(OwnsClient, FlagStore):
             return list(self._unindexed.get(env, {}).values())
         self._discovered[env] = now
         segments = await asyncio.gather(*(self._scan_unindexed(env, n) for n in range(SCAN_SEGMENTS)))
-        found = [items.flag_from_item(item) for segment in segments for item in segment]
-        indexed = await asyncio.gather(*(self._index(flag) for flag in found))
+        scanned = self._flag_items(env, [item for segment in segments for item in segment], "a scan")
+        found = [items.flag_from_item(item) for item in scanned]
+        indexed = await asyncio.gather(*(self._index(i, f) for i, f in zip(scanned, found, strict=True)))
         self._unindexed[env] = {flag.key: flag for flag, done in zip(found, indexed, strict=True) if not done}
         return found
 
@@ -844,29 +900,42 @@ class DynamoStore(OwnsClient, FlagStore):
             if not start:
                 return found
 
-    async def _index(self, flag: Flag) -> bool:
-        """Add the GSI attributes to a hand-written flag item, and nothing else: only while it is
-        still hand-written and unindexed (a write through vexil meanwhile indexes it itself).
-        False when that failed (logged, not raised: the item is served anyway and the next
-        discovery retries)."""
+    async def _index(self, item: Item, flag: Flag) -> bool:
+        """Add the GSI attributes to a flag item the scan found unindexed (`item`, as scanned;
+        `flag`, what it serves), and nothing else, whatever else the item holds (a `version`
+        written by hand included): only while it is still unindexed and exactly as scanned, so a
+        write meanwhile (through vexil, which indexes its items itself, or by hand, say a new
+        owner) is never overwritten by this stale one.  False when that failed (logged, not
+        raised: the item is served anyway and the next discovery retries)."""
         attributes = items.index_attributes(flag.environment, flag.key, flag.owner)
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
         values = {f":a{i}": value for i, value in enumerate(attributes.values())}
+        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+        stale = [name for name in (items.GSI2_PK, items.GSI2_SK) if name in item and name not in attributes]
+        if stale:  # no owner: no GSI2 entry, whatever the item carried
+            names.update({f"#r{i}": name for i, name in enumerate(stale)})
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(stale)))
+        unindexed = [f"attribute_not_exists(#g{i})" for i in range(2)]
+        names.update({"#g0": items.GSI1_PK, "#g1": items.GSI1_SK})
+        unchanged: list[str] = []
+        for i, (name, value) in enumerate(item.items()):
+            if name not in ("PK", "SK"):
+                names[f"#u{i}"] = name
+                values[f":u{i}"] = value
+                unchanged.append(f"#u{i} = :u{i}")
         try:
             await self._call(
                 f"indexing the hand-written flag {flag.environment}/{flag.key}",
                 "update_item",
-                Key=items.flag_item_key(flag.environment, flag.key),
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
-                ConditionExpression=(
-                    "attribute_exists(PK) AND attribute_not_exists(#v) AND attribute_not_exists(#a0)"
-                ),
-                ExpressionAttributeNames={**names, "#v": "version"},
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression=update,
+                ConditionExpression=" AND ".join(["attribute_exists(PK)", *unindexed, *unchanged]),
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except (InvalidArgument, Unavailable) as exc:
             if "ConditionalCheckFailed" in exc.message:
-                return True  # indexed meanwhile: by a write through vexil or another replica
+                return True  # changed meanwhile: a write through vexil indexed it; else the next pass
             log.warning("could not index hand-written flag %s/%s: %s", flag.environment, flag.key, exc)
             return False
         return True
@@ -967,3 +1036,15 @@ class DynamoStore(OwnsClient, FlagStore):
         except InvalidArgument:
             return False
         return True
+
+
+def _text_of(item: Item, name: str) -> str:
+    """A key attribute of an item as text ("" when absent or not a string)."""
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else ""
+
+
+def _shown(text: str, limit: int = 150) -> str:
+    """An item's key as a log line quotes it: repr (control characters escaped), cut short."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."

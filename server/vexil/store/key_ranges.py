@@ -94,6 +94,24 @@ class _Radix:
         return self.prefix + "".join(chars)
 
 
+def past_prefix(prefix: str) -> str:
+    """The least string past every string that starts with `prefix`: `prefix` with its last
+    character one higher (`FLAG#` -> `FLAG$`).  A range from `prefix` to it holds every key with
+    the prefix however it goes on (DynamoDB orders strings by their UTF-8 bytes, which is code
+    point order, as Python does); a bound made of the prefix and some "highest" character holds
+    only the keys that sort before it, and a key past it would silently fall out of the range.
+    A last character at the top of Unicode is dropped and the one before it raised instead."""
+    chars = prefix
+    while chars:
+        point = ord(chars[-1]) + 1
+        if 0xD800 <= point <= 0xDFFF:  # surrogates are no characters of UTF-8 text
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return chars[:-1] + chr(point)
+        chars = chars[:-1]
+    raise ValueError(f"no string sorts past every string starting with {prefix!r}")
+
+
 def sampled(page: Sequence[T]) -> list[T]:
     """About `SAMPLE` of `page`, its first and last among them, in order: what `bounds_after`
     needs to read of a page."""
