@@ -87,7 +87,7 @@ def test_the_cli_and_the_sdk_read_a_variable_alike(
     from vexil.cli import credentials
 
     ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")  # only its markers are read
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")  # markers only
     environ = {k: v.format(ca=ca) for k, v in variables.items()}
     field, value = sdk
     value = value.format(ca=ca) if isinstance(value, str) else value
