@@ -83,8 +83,8 @@ def read(path: str | Path) -> Export:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ExportError(f"{path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ExportError(f"{path}: not JSON ({exc})") from None
+    except ValueError as exc:  # for a 4,300+ digit number Python adds advice after ';' that is not ours
+        raise ExportError(f"{path}: not JSON ({str(exc).partition(';')[0]})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ExportError(f"{path}: not a {FORMAT} file")
     if document.get("version") != VERSION:
