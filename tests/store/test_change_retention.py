@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.flags import flag_pb
@@ -26,7 +25,6 @@ from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, evaluation_pb2
 
 ENV = "local"
-REGION = "ap-northeast-1"
 WatchEvent = evaluation_pb2.WatchEvent
 
 
@@ -41,14 +39,6 @@ async def bounded(request: pytest.FixtureRequest) -> AsyncIterator[FlagStore]:
     await store.start()
     yield store
     await store.close()
-
-
-@pytest.fixture
-def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
-    endpoint_url, _ = dynamo_table
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
-    yield client
-    client.close()
 
 
 def flag(key: str) -> Flag:

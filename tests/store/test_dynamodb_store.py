@@ -11,11 +11,10 @@ import asyncio
 import json
 import random
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.flags import flag_model
@@ -28,25 +27,6 @@ from vexil.store.dynamodb_table import GSI2_NAME, create_table, describe_table
 from vexil.store.records import MAX_ITEM_BYTES
 
 ENV = "staging"
-REGION = "ap-northeast-1"
-
-
-@pytest.fixture
-def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
-    """A plain boto3 client on the emulator (the operator's view of the table)."""
-    endpoint_url, _ = dynamo_table
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def dstore(dynamo_table: tuple[str, str]) -> AsyncIterator[DynamoStore]:
-    endpoint_url, table = dynamo_table
-    store = DynamoStore(table, endpoint_url=endpoint_url)
-    await store.start()
-    yield store
-    await store.close()
 
 
 def guide_item(key: str, *, default_enabled: bool, owner: str = "dev-team", env: str = ENV) -> dict[str, Any]:

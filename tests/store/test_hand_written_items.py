@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import Any
 
 import aiohttp
-import boto3
 import grpc
 import pytest
 
@@ -40,7 +38,6 @@ from vexil.v1 import admin_pb2, evaluation_pb2
 from vexil.wire import flag_to_pb
 
 ENV = "staging"
-REGION = "ap-northeast-1"
 GUIDE_CREATED_AT = 1755336600.0  # 2025-08-16T09:30:00Z, the guide's createdAt below
 ON_OFF_TEXT = '{"on": true, "off": false}'
 ITEMS_LOGGER = "vexil.store.dynamodb_items"
@@ -75,23 +72,6 @@ def nested(levels: int) -> Any:
     for _ in range(levels):
         value = {"a": value}
     return value
-
-
-@pytest.fixture
-def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
-    endpoint_url, _ = dynamo_table
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def dstore(dynamo_table: tuple[str, str]) -> AsyncIterator[DynamoStore]:
-    endpoint_url, table = dynamo_table
-    store = DynamoStore(table, endpoint_url=endpoint_url)
-    await store.start()
-    yield store
-    await store.close()
 
 
 def put(raw: Any, table: str, *items: dict[str, Any]) -> None:

@@ -13,26 +13,16 @@ item layout in the docs, not from vexil's code.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
 
 from vexil.store.dynamodb import DynamoStore
 
 ENV = "staging"
-REGION = "ap-northeast-1"
 LOGGER = "vexil.store.dynamodb"
-
-
-@pytest.fixture
-def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
-    endpoint_url, _ = dynamo_table
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

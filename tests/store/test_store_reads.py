@@ -8,11 +8,10 @@ Items are written and inspected with plain boto3, as an operator would, independ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 
 from vexil.errors import InvalidArgument
@@ -22,7 +21,6 @@ from vexil.store.dynamodb import DynamoStore
 
 ENV = "staging"
 SETTLE = 0.5
-REGION = "ap-northeast-1"
 
 
 @dataclass
@@ -44,14 +42,6 @@ class ReadMeter:
         scanned, self.scanned = self.scanned, 0
         self.calls.clear()
         return scanned
-
-
-@pytest.fixture
-def raw(dynamo_table: tuple[str, str]) -> Iterator[Any]:
-    endpoint_url, _ = dynamo_table
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
-    yield client
-    client.close()
 
 
 async def metered(dynamo_table: tuple[str, str], **options: Any) -> tuple[DynamoStore, ReadMeter]:
