@@ -291,26 +291,30 @@ def test_hashes_are_salted_keyed_and_checked_in_constant_time() -> None:
         assert apikeys.parse_token(bad) is None
 
 
+class CountingKeyStore(MemoryKeyStore):
+    """Counts the reads of single keys (each taking `delay` seconds, so concurrent ones overlap)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+        self.reads = 0
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        self.reads += 1
+        await asyncio.sleep(self.delay)
+        return await super().get_key(key_id)
+
+
 async def test_key_lookups_are_cached_and_coalesced() -> None:
-    store = MemoryKeyStore()
-    reads = 0
-    get_key = store.get_key
-
-    async def counting(key_id: str) -> ApiKey | None:
-        nonlocal reads
-        reads += 1
-        await asyncio.sleep(0.01)
-        return await get_key(key_id)
-
-    store.get_key = counting  # type: ignore[method-assign]
+    store = CountingKeyStore(delay=0.01)
     manager = KeyManager(store, cache_ttl=0.2)
     issued = await manager.create(environment="local", role="evaluator", actor="t")
     manager._cache.clear()
     results = await asyncio.gather(*(manager.verify(issued.token) for _ in range(20)))
-    assert reads == 1 and all(r.key.id == issued.key.id for r in results)
+    assert store.reads == 1 and all(r.key.id == issued.key.id for r in results)
     await asyncio.gather(*(manager.lookup("ffffffffffffffff") for _ in range(5)))
     await manager.lookup("ffffffffffffffff")
-    assert reads == 2  # unknown ids are cached too
+    assert store.reads == 2  # unknown ids are cached too
     # Another replica revokes: this one sees it once its cache entry expires.
     other = KeyManager(store, cache_ttl=0.2)
     await other.revoke(issued.key.id, actor="t")
@@ -323,16 +327,7 @@ async def test_key_lookups_are_cached_and_coalesced() -> None:
 async def test_a_secret_issued_on_another_replica_works_at_once_and_wrong_ones_stay_cheap() -> None:
     """A rotation (or a creation) on one replica must not leave the new secret refused on the
     others for a cache TTL; a wrong secret sent in a loop re-reads the key once a second at most."""
-    store = MemoryKeyStore()
-    reads = 0
-    get_key = store.get_key
-
-    async def counting(key_id: str) -> ApiKey | None:
-        nonlocal reads
-        reads += 1
-        return await get_key(key_id)
-
-    store.get_key = counting  # type: ignore[method-assign]
+    store = CountingKeyStore()
     here, there = KeyManager(store, cache_ttl=60.0), KeyManager(store, cache_ttl=60.0)
     issued = await there.create(environment="local", role="evaluator", actor="t")
     assert (await here.verify(issued.token)).key.id == issued.key.id  # cached here now
@@ -341,9 +336,9 @@ async def test_a_secret_issued_on_another_replica_works_at_once_and_wrong_ones_s
     assert (await here.verify(rotated.token)).key.id == issued.key.id
     with pytest.raises(Unauthenticated):
         await here.verify(issued.token)  # the record just read says the old secret is over
-    before = reads
+    before = store.reads
     wrong = rotated.token[:-4] + ("aaaa" if not rotated.token.endswith("aaaa") else "bbbb")
     for _ in range(50):
         with pytest.raises(Unauthenticated):
             await here.verify(wrong)
-    assert reads - before <= 1, reads - before
+    assert store.reads - before <= 1, store.reads - before

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import dynamo
 from tests.support.flags import flag_model
 from vexil.engine import ErrorCode, Reason
 from vexil.errors import Conflict, InvalidArgument, Unavailable
@@ -31,15 +32,7 @@ ENV = "staging"
 
 def guide_item(key: str, *, default_enabled: bool, owner: str = "dev-team", env: str = ENV) -> dict[str, Any]:
     """Exactly the operations guide's `aws dynamodb put-item` example."""
-    return {
-        "PK": {"S": f"FLAG#{env}#{key}"},
-        "SK": {"S": "METADATA"},
-        "flagKey": {"S": key},
-        "description": {"S": "New development feature"},
-        "defaultEnabled": {"BOOL": default_enabled},
-        "owner": {"S": owner},
-        "createdAt": {"S": "2025-08-16T09:30:00Z"},
-    }
+    return dynamo.guide_item(key, env, default_enabled=default_enabled, owner=owner)
 
 
 flag = partial(flag_model, environment=ENV)

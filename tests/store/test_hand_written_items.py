@@ -24,6 +24,7 @@ import aiohttp
 import grpc
 import pytest
 
+from tests.support import dynamo
 from tests.support.flags import flag_model
 from tests.support.openfeature import stub
 from tests.support.servers import connected, running_app, server_settings
@@ -55,16 +56,7 @@ def N(number: str) -> dict[str, Any]:
 
 def guide_item(key: str, env: str = ENV, **attributes: Any) -> dict[str, Any]:
     """The operations guide's `aws dynamodb put-item` example, with `attributes` added or replaced."""
-    return {
-        "PK": S(f"FLAG#{env}#{key}"),
-        "SK": S("METADATA"),
-        "flagKey": S(key),
-        "description": S("New development feature"),
-        "defaultEnabled": {"BOOL": True},
-        "owner": S("dev-team"),
-        "createdAt": S("2025-08-16T09:30:00Z"),
-        **attributes,
-    }
+    return dynamo.guide_item(key, env, **attributes)
 
 
 def nested(levels: int) -> Any:

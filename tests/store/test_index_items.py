@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import dynamo
 from vexil.store.dynamodb import DynamoStore
 
 ENV = "staging"
@@ -41,16 +42,7 @@ def S(value: str) -> dict[str, str]:
 
 def guide_item(key: str, *, env: str = ENV, owner: str = "ops", **extra: Any) -> dict[str, Any]:
     """The operations guide's hand-written flag item, plus `extra` attributes."""
-    return {
-        "PK": S(f"FLAG#{env}#{key}"),
-        "SK": S("METADATA"),
-        "flagKey": S(key),
-        "description": S("by hand"),
-        "defaultEnabled": {"BOOL": True},
-        "owner": S(owner),
-        "createdAt": S("2025-08-16T09:30:00Z"),
-        **extra,
-    }
+    return dynamo.guide_item(key, env, owner=owner, **extra)
 
 
 def indexed(key: str, *, env: str = ENV) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,20 @@ def dynamo_table(dynamo_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Itera
     finally:
         client.close()
     yield dynamo_endpoint, TABLE_NAME
+
+
+def guide_item(
+    key: str, env: str, *, default_enabled: bool = True, owner: str = "dev-team", **attributes: Any
+) -> dict[str, Any]:
+    """The operations guide's `aws dynamodb put-item` example: flag `key` of `env` written by hand
+    (DynamoDB's wire form), with `attributes` added or replaced."""
+    return {
+        "PK": {"S": f"FLAG#{env}#{key}"},
+        "SK": {"S": "METADATA"},
+        "flagKey": {"S": key},
+        "description": {"S": "New development feature"},
+        "defaultEnabled": {"BOOL": default_enabled},
+        "owner": {"S": owner},
+        "createdAt": {"S": "2025-08-16T09:30:00Z"},
+        **attributes,
+    }
