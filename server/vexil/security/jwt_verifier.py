@@ -185,7 +185,7 @@ class JwtVerifier:
             raise Unauthenticated("token 'exp' and 'iat' must be numbers")
         if exp - iat > self.max_lifetime:
             raise Unauthenticated(f"token lifetime exceeds {self.max_lifetime} s; issue shorter-lived tokens")
-        if not isinstance(sub, str) or not sub or len(sub) > 256 or not _is_unicode(sub):
+        if not isinstance(sub, str) or not sub or len(sub) > 256 or not _is_plain_name(sub):
             raise Unauthenticated("token 'sub' must be a non-empty string of at most 256 characters")
         role = highest(claims.get("roles", claims.get("role")))
         scope = claims.get("environments")
@@ -199,7 +199,7 @@ class JwtVerifier:
         return Claims(subject=sub, role=role, environments=environments, expires_at=float(exp))
 
 
-def _is_unicode(text: str) -> bool:
+def _is_plain_name(text: str) -> bool:
     """The subject names the author of every change it makes: text that is not Unicode (a lone
     surrogate, which JSON escapes can spell) could not be stored or sent back, and a control
     character (a line break) has no place in a name that logs and tables print."""
