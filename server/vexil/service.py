@@ -27,16 +27,7 @@ from vexil.errors import (
     VersionNotFound,
     VexilError,
 )
-from vexil.model import (
-    Change,
-    ChangeKind,
-    Environment,
-    Flag,
-    FlagRevision,
-    FlagState,
-    Page,
-    check_flag_key,
-)
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagRevision, FlagState, Page, check_flag_key
 from vexil.store import records
 from vexil.store.base import FlagStore
 

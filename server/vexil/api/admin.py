@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import grpc
 
@@ -68,28 +69,33 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         # managed_by is output only
         return replace(flag, managed_by="")
 
-    @status.unary
-    async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
-        change = await self.service.create_flag(
+    async def _write_definition(
+        self,
+        request: admin_pb2.CreateFlagRequest | admin_pb2.UpdateFlagRequest,
+        context: grpc.aio.ServicerContext,
+        write: Callable[..., Awaitable[Change]],
+    ) -> admin_pb2.FlagResponse:
+        """CreateFlag and UpdateFlag: what a definition write takes from the request.  No state in the
+        request keeps the stored one: an update leaves the kill switch to SetKillSwitch, and a
+        deleted flag comes back in the state it had."""
+        change = await write(
             self._flag(request),
             actor=identity.actor(context),
             reason=request.reason,
-            # No state in the request: a deleted flag comes back in the state it had.
             keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
         )
         return _flag_response(change)
 
     @status.unary
+    async def CreateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
+        return await self._write_definition(request, context, self.service.create_flag)
+
+    @status.unary
     async def UpdateFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.FlagResponse:
-        change = await self.service.update_flag(
-            self._flag(request),
-            expected_version=_optional(request, "expected_version"),
-            actor=identity.actor(context),
-            reason=request.reason,
-            # No state in the request: keep the stored one (the kill switch is SetKillSwitch's).
-            keep_state=request.flag.state == flag_pb2.FLAG_STATE_UNSPECIFIED,
+        expected_version = _optional(request, "expected_version")
+        return await self._write_definition(
+            request, context, partial(self.service.update_flag, expected_version=expected_version)
         )
-        return _flag_response(change)
 
     @status.unary
     async def DeleteFlag(self, request, context: grpc.aio.ServicerContext) -> admin_pb2.DeleteFlagResponse:
