@@ -176,7 +176,14 @@ def _writable(flag: Flag, environment: str) -> Any:
     """A flag as a write request carries it (output-only fields cleared)."""
     return flag_to_pb(
         replace(
-            flag, environment=environment, version=0, created_at=0, updated_at=0, updated_by="", managed_by=""
+            flag,
+            environment=environment,
+            version=0,
+            created_at=0,
+            updated_at=0,
+            updated_by="",
+            managed_by="",
+            problem="",
         )
     )
 

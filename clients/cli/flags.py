@@ -16,6 +16,9 @@ from vexil.cli.remote import Remote, add_command, json_arg, to_dict
 from vexil.errors import InvalidArgument
 from vexil.flagfile import read_text
 
+OUTPUT_ONLY = ("version", "created_at", "updated_at", "updated_by", "managed_by", "problem")
+"""Fields of a flag the server sets: a definition read back is sent without them."""
+
 
 def flag_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Flag as a proto-JSON dict, from a --file and/or individual options (options win)."""
@@ -162,7 +165,7 @@ def cmd_flags_update(r: Remote) -> Any:
     current = r.call(r.admin.GetFlag, admin_pb2.GetFlagRequest(environment=r.environment, key=a.key))
     base = to_dict(current)
     # "state" too: a request without one keeps the stored state, even if a kill lands meanwhile.
-    for output_only in ("version", "created_at", "updated_at", "updated_by", "managed_by", "state"):
+    for output_only in (*OUTPUT_ONLY, "state"):
         base.pop(output_only, None)
     flag = parse_flag(flag_from_args(a, base))
     expected = a.expected_version if a.expected_version is not None else current.version

@@ -127,6 +127,7 @@ def flag_detail(flag: dict[str, Any]) -> str:
         "updated_at",
         "updated_by",
         "managed_by",
+        "problem",
     )
     rows = [(name, flag[name]) for name in order if name in flag]
     return "\n".join(

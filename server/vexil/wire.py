@@ -151,6 +151,7 @@ def flag_from_pb(msg: flag_pb2.Flag, *, strict: bool = False) -> Flag:
         updated_at=seconds(msg.updated_at),
         updated_by=msg.updated_by,
         managed_by=msg.managed_by,
+        problem=msg.problem,
     )
 
 
@@ -175,6 +176,7 @@ def flag_to_pb(flag: Flag, out: flag_pb2.Flag | None = None) -> flag_pb2.Flag:
     msg.updated_at.CopyFrom(timestamp(flag.updated_at))
     msg.updated_by = flag.updated_by
     msg.managed_by = flag.managed_by
+    msg.problem = flag.problem
     return msg
 
 

@@ -25,9 +25,12 @@ import grpc
 import pytest
 
 from tests.support import dynamo
+from tests.support.client import FAST
 from tests.support.flags import flag_model
 from tests.support.openfeature import stub
 from tests.support.servers import connected, running_app, server_settings
+from vexil.client import AsyncClient
+from vexil.client import ErrorCode as ClientErrorCode
 from vexil.engine import ErrorCode, Reason
 from vexil.errors import FailedPrecondition
 from vexil.flagd_compat.document import flagd_configuration
@@ -380,6 +383,18 @@ async def test_no_whole_environment_answer_fails_over_one_item(
         first = await asyncio.wait_for(watch.read(), 10)
         watch.cancel()
         assert {f.key for f in first.flags} == every
+        # Why a flag cannot be used travels with it: an operator reading it, and an SDK
+        # evaluating locally from Watch, get the reason the item cannot be read.
+        said = {f.key: f.problem for f in first.flags}
+        assert "targeting: not JSON text" in said["door-typo"] and said["door-plain"] == ""
+        got = await c.admin.GetFlag(admin_pb2.GetFlagRequest(key="door-typo"))
+        assert "targeting: not JSON text" in got.problem
+        async with AsyncClient(target=f"127.0.0.1:{app.port}", mode="local", **FAST) as local:
+            assert await local.wait_for_ready(10)
+            details = await local.bool_details("door-typo", False)
+            assert (details.value, details.error_code) == (False, ClientErrorCode.PARSE_ERROR)
+            assert "targeting: not JSON text" in (details.error_message or "")
+            assert await local.bool_value("door-plain", False) is True
         sync = stub(c.channel, flagd_protos.SYNC_V1)
         fetched = await sync.FetchAllFlags(flagd_protos.sync_v1.FetchAllFlagsRequest())
         assert set(json.loads(fetched.flag_configuration)["flags"]) == every - unusable
@@ -401,3 +416,10 @@ async def test_no_whole_environment_answer_fails_over_one_item(
             await c.admin.UpdateFlag(admin_pb2.UpdateFlagRequest(flag=typo, reason="t"))
         assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         assert "targeting: not JSON text" in (refused.value.details() or "")
+        # `problem` is output only: a write that claims one is served as the definition it holds.
+        claimed = flag_to_pb(flag_model("door-claims", default="on"))
+        claimed.problem = "made up by the caller"
+        created = await c.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=claimed, reason="t"))
+        assert created.flag.problem == ""
+        answer = await c.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key="door-claims"))
+        assert (answer.bool_value, evaluation_pb2.Reason.Name(answer.reason)) == (True, "REASON_STATIC")

@@ -66,8 +66,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         if not request.HasField("flag"):
             raise InvalidArgument("a flag definition is required", "flag")
         flag = flag_from_pb(request.flag, strict=True)
-        # managed_by is output only
-        return replace(flag, managed_by="")
+        # managed_by and problem are output only
+        return replace(flag, managed_by="", problem="")
 
     async def _write_definition(
         self,

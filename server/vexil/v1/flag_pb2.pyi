@@ -38,7 +38,7 @@ CHANGE_KIND_KILL: ChangeKind
 CHANGE_KIND_ENVIRONMENT: ChangeKind
 
 class Flag(_message.Message):
-    __slots__ = ("key", "environment", "state", "variants", "default_variant", "targeting", "description", "owner", "tags", "metadata", "version", "created_at", "updated_at", "updated_by", "managed_by")
+    __slots__ = ("key", "environment", "state", "variants", "default_variant", "targeting", "description", "owner", "tags", "metadata", "version", "created_at", "updated_at", "updated_by", "managed_by", "problem")
     class VariantsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class Flag(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     MANAGED_BY_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
     key: str
     environment: str
     state: FlagState
@@ -76,7 +77,8 @@ class Flag(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     updated_by: str
     managed_by: str
-    def __init__(self, key: _Optional[str] = ..., environment: _Optional[str] = ..., state: _Optional[_Union[FlagState, str]] = ..., variants: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., default_variant: _Optional[str] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., managed_by: _Optional[str] = ...) -> None: ...
+    problem: str
+    def __init__(self, key: _Optional[str] = ..., environment: _Optional[str] = ..., state: _Optional[_Union[FlagState, str]] = ..., variants: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., default_variant: _Optional[str] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., managed_by: _Optional[str] = ..., problem: _Optional[str] = ...) -> None: ...
 
 class Environment(_message.Message):
     __slots__ = ("name", "evaluators", "kill_switch", "kill_reason", "metadata", "config_version", "updated_at", "updated_by")
