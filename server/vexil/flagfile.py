@@ -106,6 +106,16 @@ def parse_document(
     return FlagFile(flags=flags, evaluators=evaluators, metadata=metadata, skipped=skipped)
 
 
+def _text(body: dict[str, Any], name: str, where: str) -> str:
+    """A text field of a definition; absent or null is "" (YAML's `description:` with nothing after)."""
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"must be text, not {json.dumps(value)[:40]}", f"{where}.{name}")
+    return value
+
+
 def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
     if not isinstance(body, dict):
         raise InvalidArgument("a flag definition must be an object", where)
@@ -137,18 +147,23 @@ def _flag(key: str, body: Any, environment: str, where: str) -> Flag:
     tags = body.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgument("must be a list of strings", f"{where}.tags")
-    metadata = body.get("metadata", {}) or {}
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
         raise InvalidArgument("must be an object", f"{where}.metadata")
+    targeting = body.get("targeting")
+    if targeting is not None and not isinstance(targeting, dict):
+        raise InvalidArgument("must be a JSONLogic rule (an object) or null", f"{where}.targeting")
     return Flag(
         key=str(key),
         environment=environment,
         variants=variants,
         default_variant=default,
         state=FlagState(state),
-        targeting=body.get("targeting") or None,
-        description=str(body.get("description", "")),
-        owner=str(body.get("owner", "")),
+        targeting=targeting or None,
+        description=_text(body, "description", where),
+        owner=_text(body, "owner", where),
         tags=tuple(tags),
         metadata=metadata,
     )

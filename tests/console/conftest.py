@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.support.browser import CHROMIUM_FLAGS, chromium_path
 from tests.support.console import SCREENSHOTS, WAIT_MS, Console, cli
-from tests.support.servers import VEXIL, ServerProcess
+from tests.support.servers import VEXIL, ServerProcess, running_app, server_settings
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,12 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if not opened.is_closed():
         opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+
+
+@pytest.fixture
+async def open_console() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    async with (
+        running_app(server_settings()) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        yield http, f"http://127.0.0.1:{app.http_port}"

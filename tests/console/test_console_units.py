@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -108,15 +107,6 @@ def test_csrf_tokens_compare_exactly() -> None:
     assert session.csrf_matches(session.csrf)
     assert not session.csrf_matches("") and not session.csrf_matches(session.csrf[:-1])
     assert not session.csrf_matches("\udcff" + session.csrf)  # header bytes that are not UTF-8
-
-
-@pytest.fixture
-async def open_console() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    async with (
-        running_app(server_settings()) as app,
-        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
-    ):
-        yield http, f"http://127.0.0.1:{app.http_port}"
 
 
 async def test_the_open_profile_opens_a_session_and_still_checks_every_write(open_console) -> None:

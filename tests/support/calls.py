@@ -38,11 +38,12 @@ async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -
 
 
 async def raw_http(
-    port: int, method: str, path: str, header_lines: bytes, body: bytes = b"{}"
+    port: int, method: str, path: str, header_lines: bytes, body: bytes = b"{}", piece: int = 0
 ) -> tuple[int, Any]:
     """One HTTP/1.1 request to 127.0.0.1:`port` with `header_lines` as raw bytes (HTTP client
     libraries refuse to send header bytes that are not UTF-8, which a test needs to send): the
-    status and the JSON body of the answer."""
+    status and the JSON body of the answer.  `piece`: send the body in pieces of that many bytes,
+    a few milliseconds apart, as a slow network delivers it."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(
@@ -50,8 +51,13 @@ async def raw_http(
             + f"Content-Length: {len(body)}\r\nConnection: close\r\n".encode()
             + header_lines
             + b"\r\n"
-            + body
         )
+        size = piece or max(len(body), 1)
+        for start in range(0, len(body), size):
+            writer.write(body[start : start + size])
+            await writer.drain()
+            if piece:
+                await asyncio.sleep(0.005)
         answer = await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()

@@ -45,3 +45,27 @@ def test_quoted_names_load() -> None:
     )
     assert parsed.flags[0].variants == {"on": True, "off": False}
     assert parsed.flags[0].default_variant == "on"
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("owner: 123", "flags.f.owner"),  # YAML reads an unquoted number as a number
+        ("description: [a, b]", "flags.f.description"),
+        ("metadata: []", "flags.f.metadata"),
+        ('targeting: ""', "flags.f.targeting"),
+        ("targeting: false", "flags.f.targeting"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_not_stored_as_other_text(line: str, field: str) -> None:
+    text = UNQUOTED_DEFAULT.replace("defaultVariant: on", f'defaultVariant: "on"\n    {line}')
+    with pytest.raises(InvalidArgument) as caught:
+        parse_text(text, "local")
+    assert caught.value.field.endswith(field), caught.value
+
+
+def test_a_key_with_nothing_after_it_is_empty() -> None:
+    empty = 'defaultVariant: "on"\n    description:\n    owner:'
+    text = UNQUOTED_DEFAULT.replace("defaultVariant: on", empty)
+    flag = parse_text(text, "local").flags[0]
+    assert (flag.description, flag.owner, flag.metadata, flag.targeting) == ("", "", {}, None)

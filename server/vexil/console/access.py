@@ -166,9 +166,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise InvalidArgument("send a JSON body (Content-Type: application/json)", "body")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise InvalidArgument(f"the request is larger than {MAX_BODY_BYTES} bytes", "body")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidArgument(f"the request is larger than {MAX_BODY_BYTES} bytes", "body")
+    raw = await _read_body(request)
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:
@@ -180,6 +178,19 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     except UnicodeEncodeError:
         check_text(data)
     return data
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, up to MAX_BODY_BYTES.  One `read(n)` returns what has arrived so far, not
+    the body: a large one sent in pieces (any body over a few TCP segments) would be cut short."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise InvalidArgument(f"the request is larger than {MAX_BODY_BYTES} bytes", "body")
+    return b"".join(chunks)
 
 
 def check_text(value: Any, path: str = "") -> None:

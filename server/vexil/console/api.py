@@ -113,18 +113,25 @@ def references(targeting: Any) -> Iterator[str]:
 def draft_flag(body: Any, environment: str, key: str | None = None) -> Flag:
     """A definition sent by the page (flagd's fields plus key, owner, tags, description).
 
-    The state is not the editor's to set (the kill switch is), so it is left out and kept."""
+    A `state` is checked as the API checks it: the write keeps the stored state when the body
+    names none (`keeps_state`), and refuses one that differs (only the kill switch changes it)."""
     if not isinstance(body, dict):
         raise InvalidArgument("a flag definition (a JSON object) is required", "flag")
     flag_key = key if key is not None else body.get("key", "")
     if not isinstance(flag_key, str):
         raise InvalidArgument("must be a string", "flag.key")
     check_flag_key(flag_key, "flag.key")
-    definition = {name: value for name, value in body.items() if name in FLAG_FIELDS and name != "state"}
+    definition = {name: value for name, value in body.items() if name in FLAG_FIELDS}
     unknown = set(body) - FLAG_FIELDS - {"key"}
     if unknown:
         raise InvalidArgument(f"unknown field(s) {', '.join(sorted(unknown))}", "flag")
     return flag_from_definition(flag_key, definition, environment, "flag")
+
+
+def keeps_state(body: dict[str, Any]) -> bool:
+    """Whether a write keeps the stored state: the page's definition names none."""
+    flag = body.get("flag")
+    return not (isinstance(flag, dict) and "state" in flag)
 
 
 def _env(request: web.Request, body: dict[str, Any] | None = None) -> str:
@@ -219,7 +226,10 @@ async def create_flag(request: web.Request, caller: Caller) -> web.Response:
     body = await read_json(request)
     env = _env(request, body)
     change = await request.app[CONSOLE].service.create_flag(
-        draft_flag(body.get("flag"), env), actor=actor(request), reason=_text(body, "reason"), keep_state=True
+        draft_flag(body.get("flag"), env),
+        actor=actor(request),
+        reason=_text(body, "reason"),
+        keep_state=keeps_state(body),
     )
     assert change.flag is not None
     return ok({"flag": flag_to_record(change.flag)}, status=201)
@@ -244,7 +254,7 @@ async def update_flag(request: web.Request, caller: Caller) -> web.Response:
             expected_version=expected,
             actor=actor(request),
             reason=_text(body, "reason"),
-            keep_state=True,
+            keep_state=keeps_state(body),
         )
     except Conflict as exc:
         current = await service.get_flag(env, key)
