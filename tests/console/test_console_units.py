@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.calls import raw_http
+from tests.support.console import answered, open_session
 from tests.support.servers import running_app, server_settings
 from vexil.console import api as console_api
 from vexil.console import i18n
@@ -194,21 +195,17 @@ async def test_a_body_holding_text_that_is_not_unicode_is_refused_naming_where(o
     """README: text with a lone surrogate is refused with INVALID_ARGUMENT naming the path, from
     every door; the console answers it 400 with its usual error, nothing written or echoed."""
     http, base = open_console
-    async with http.get(f"{base}/ui/api/session") as answer:
-        csrf = {"X-CSRF-Token": (await answer.json())["csrf"], "Content-Type": "application/json"}
-        http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+    csrf = {**await open_session(http, base), "Content-Type": "application/json"}
     flag = {"key": "unit", "variants": {"on": True}, "defaultVariant": "on"}
     async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=csrf) as created:
         assert created.status == 201
     for method, path, body, field in NOT_UNICODE:
-        async with http.request(method, f"{base}{path}", data=body, headers=csrf) as refused:
-            error = (await refused.json())["error"]
-            assert (refused.status, error["code"], error["field"]) == (400, "INVALID_ARGUMENT", field), (
-                path,
-                body,
-                error,
-            )
-            assert "lone surrogate" in error["message"], error
+        status, error = await answered(http, method, f"{base}{path}", data=body, headers=csrf)
+        assert (status, error.get("code"), error.get("field")) == (400, "INVALID_ARGUMENT", field), (
+            path,
+            error,
+        )
+        assert "lone surrogate" in error["message"], error
     async with http.get(f"{base}/ui/api/flags", params={"env": "local"}) as listed:
         assert [row["key"] for row in (await listed.json())["flags"]] == ["unit"]
 
@@ -290,10 +287,7 @@ async def test_the_event_stream_sends_changes_and_ends_at_sign_out() -> None:
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
     ):
         base = f"http://127.0.0.1:{app.http_port}"
-        async with http.get(f"{base}/ui/api/session") as answer:
-            session = await answer.json()
-            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
-        csrf = {"X-CSRF-Token": session["csrf"]}
+        csrf = await open_session(http, base)
         async with http.get(f"{base}/ui/api/events", params={"env": "local"}) as stream:
             assert stream.headers["Content-Type"] == "text/event-stream"
 
@@ -346,9 +340,7 @@ async def test_edits_are_conditional_and_roll_back_on_both_stores(store: str, re
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
     ):
         base = f"http://127.0.0.1:{app.http_port}"
-        async with http.get(f"{base}/ui/api/session") as answer:
-            csrf = {"X-CSRF-Token": (await answer.json())["csrf"]}
-            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        csrf = await open_session(http, base)
         first = {"key": "cond", "variants": {"a": 1, "b": 2}, "defaultVariant": "a", "owner": "one"}
         async with http.post(f"{base}/ui/api/flags", json={"flag": first}, headers=csrf) as made:
             assert made.status == 201
@@ -388,8 +380,7 @@ async def test_the_propagation_status_counts_the_replicas_and_names_the_laggards
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
     ):
         base = f"http://127.0.0.1:{app.http_port}"
-        async with http.get(f"{base}/ui/api/session") as answer:
-            http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+        await open_session(http, base)
         url = f"{base}/ui/api/propagation"
         # Only ASCII digits are a version: "²" passes str.isdigit but not int(); an Arabic-Indic
         # and a fullwidth one pass both.  None is what a write answers with.

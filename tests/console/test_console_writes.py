@@ -14,16 +14,9 @@ from typing import Any
 import aiohttp
 
 from tests.support.calls import raw_http
+from tests.support.console import answered, open_session
 
 ON_OFF = {"on": True, "off": False}
-
-
-async def signed_in(http: aiohttp.ClientSession, base: str) -> dict[str, str]:
-    """Open a session (the open profile needs no credential); the headers a write sends."""
-    async with http.get(f"{base}/ui/api/session") as answer:
-        csrf = (await answer.json())["csrf"]
-        http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
-    return {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
 
 
 async def stored(http: aiohttp.ClientSession, base: str, key: str) -> dict[str, Any]:
@@ -37,7 +30,7 @@ async def test_a_large_definition_sent_in_pieces_is_read_whole(open_console) -> 
     """A 280 KB definition (the API takes up to 300 KB) arriving in 16 KB pieces: one read of the socket
     holds only the first pieces, so a body read once was refused as 'not valid JSON'."""
     http, base = open_console
-    headers = await signed_in(http, base)
+    headers = await open_session(http, base)
     variants = {"on": "x" * 140_000, "off": "y" * 140_000}
     flag = {"key": "big-body", "variants": variants, "defaultVariant": "on"}
     body = json.dumps({"environment": "local", "flag": flag}).encode()
@@ -67,7 +60,7 @@ WRONG_TYPES = [
 
 async def test_a_field_of_the_wrong_type_is_refused_naming_it(open_console) -> None:
     http, base = open_console
-    headers = await signed_in(http, base)
+    headers = await open_session(http, base)
     flag = {"key": "typed", "variants": ON_OFF, "defaultVariant": "off", "owner": "team-a"}
     async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=headers) as created:
         assert created.status == 201
@@ -76,14 +69,8 @@ async def test_a_field_of_the_wrong_type_is_refused_naming_it(open_console) -> N
             ("POST", "/ui/api/flags", {"flag": {**flag, "key": "typed-new", name: value}}),
             ("PUT", "/ui/api/flags/typed", {"expectedVersion": 1, "flag": {**flag, name: value}}),
         ):
-            async with http.request(method, f"{base}{path}", json=body, headers=headers) as refused:
-                error = (await refused.json())["error"]
-                assert (refused.status, error["code"], error["field"]) == (400, "INVALID_ARGUMENT", field), (
-                    method,
-                    name,
-                    value,
-                    error,
-                )
+            status, error = await answered(http, method, f"{base}{path}", json=body, headers=headers)
+            assert (status, error.get("code"), error.get("field")) == (400, "INVALID_ARGUMENT", field), error
     got = await stored(http, base, "typed")
     assert (got["version"], got["owner"], got.get("description", "")) == (1, "team-a", "")
     async with http.get(f"{base}/ui/api/flags/typed-new", params={"env": "local"}) as missing:
@@ -102,7 +89,7 @@ async def test_an_edit_naming_a_state_is_checked_as_update_flag_checks_it(open_c
     differs (KILL_SWITCH_ADMIN_ONLY) and an unknown one (INVALID_ARGUMENT).  An edit that drops
     the state it was sent would say 'saved' while ignoring half of what the person asked."""
     http, base = open_console
-    headers = await signed_in(http, base)
+    headers = await open_session(http, base)
     flag = {"key": "stated", "variants": ON_OFF, "defaultVariant": "on"}
     async with http.post(f"{base}/ui/api/flags", json={"flag": flag}, headers=headers) as created:
         assert created.status == 201
@@ -115,9 +102,8 @@ async def test_an_edit_naming_a_state_is_checked_as_update_flag_checks_it(open_c
         ("BANANA", "INVALID_ARGUMENT", "flag.state"),
     ):
         body = {"expectedVersion": version, "flag": {**flag, "state": state}}
-        async with http.put(f"{base}/ui/api/flags/stated", json=body, headers=headers) as refused:
-            error = (await refused.json())["error"]
-            assert (refused.status, error["reason"], error["field"]) == (400, reason, field), error
+        status, error = await answered(http, "PUT", f"{base}/ui/api/flags/stated", json=body, headers=headers)
+        assert (status, error.get("reason"), error.get("field")) == (400, reason, field), error
     # The same state as stored, or none, saves; the flag stays killed either way.
     for named in ({"state": "DISABLED"}, {}):
         version = (await stored(http, base, "stated"))["version"]

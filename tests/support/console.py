@@ -1,5 +1,6 @@
-"""What the console's browser tests share: the server under test with its tokens by role, the CLI
-pointed at it (an independent view of what is stored), signing in as a person would, and where
+"""What the console's tests share: the server under test with its tokens by role, the CLI
+pointed at it (an independent view of what is stored), signing in as a person would (or opening
+a session over HTTP), and where
 screenshots go (`tests/.artifacts/console/`, git-ignored, beside the other browser tests')."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import ARTIFACTS
@@ -56,3 +58,20 @@ def sign_in(page: Page, console: Console, role: str = "admin") -> None:
     page.get_by_label("API key or JWT").fill(console.tokens[role])
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#who")).to_contain_text(role)
+
+
+async def open_session(http: aiohttp.ClientSession, base: str) -> dict[str, str]:
+    """Open a console session where no credential is needed (the open profile): its cookie is
+    set on `http` by hand (it is Secure, and these clients speak plain HTTP to loopback, where a
+    browser sends it), and the header a write must carry (CSRF) is returned."""
+    async with http.get(f"{base}/ui/api/session") as answer:
+        csrf = (await answer.json())["csrf"]
+        http.headers["Cookie"] = f"vexil_console={answer.cookies['vexil_console'].value}"
+    return {"X-CSRF-Token": csrf}
+
+
+async def answered(http: aiohttp.ClientSession, method: str, url: str, **request: Any) -> tuple[int, dict]:
+    """The status of a console API request and the `error` of its answer ({} when there is none)."""
+    async with http.request(method, url, **request) as answer:
+        body = await answer.json()
+        return answer.status, body.get("error", {}) if isinstance(body, dict) else {}
