@@ -21,6 +21,7 @@ from vexil.console import api as console_api
 from vexil.console import i18n
 from vexil.console.api import references
 from vexil.console.session import MAX_LIFETIME, Sessions
+from vexil.identity import Principal
 from vexil.model import ChangeKind, FlagState
 from vexil.observability.thresholds import INDICATORS, Level
 from vexil.security.roles import ROLES
@@ -101,6 +102,22 @@ def test_the_session_table_is_bounded() -> None:
     opened = [sessions.open(credential="", principal=None, expires_at=0) for _ in range(5)]
     assert len(sessions) == 3
     assert sessions.get(opened[0].id) is None and sessions.get(opened[4].id) is opened[4]
+
+
+def test_a_caller_signing_in_again_and_again_closes_only_its_own_oldest_sessions() -> None:
+    """README: each caller holds at most 20 sessions; signing in more closes its own oldest, never
+    another caller's (an evaluator key could otherwise sign every admin out)."""
+    clock = Clock()
+    sessions = Sessions(clock=clock, limit=100)
+    admin = sessions.open(credential="a", principal=Principal("key:admin", "admin"), expires_at=0)
+    flood = [
+        sessions.open(credential="e", principal=Principal("key:eval", "evaluator"), expires_at=0)
+        for _ in range(500)
+    ]
+    assert sessions.get(admin.id) is admin
+    assert len(sessions) == 1 + 20
+    assert all(sessions.get(s.id) is s for s in flood[-20:])
+    assert sessions.get(flood[-21].id) is None
 
 
 def test_csrf_tokens_compare_exactly() -> None:
@@ -259,6 +276,11 @@ async def test_sessions_follow_their_credentials(tmp_path: Path) -> None:
         expired = person("admin", -60)
         status, body, _ = await sign_in(http, base, expired)
         assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
+        # Past its expiry but inside the clock-skew allowance (30 s): the API still takes it, but
+        # a session would be over before it began, so the sign-in says so.
+        status, body, sent = await sign_in(http, base, person("admin", -5))
+        assert (status, sent) == (401, {"max-age": ""}), body
+        assert "expired" in body["error"]["message"]
 
         # An API key: revoking it ends its session at the next request.
         issued = await app.security.keys.create(environment="local", role="admin", actor="test")
@@ -446,3 +468,16 @@ def test_each_console_route_reaches_its_handler() -> None:
             handler = [attr for attr, value in vars(module).items() if value is route.handler]
             found[key] = f"{name}.{handler[0]}" if len(handler) == 1 else f"{name}: {handler}"
     assert found == CONSOLE_ROUTES
+
+
+async def test_signing_in_draws_from_the_callers_admin_rate_limit() -> None:
+    """README: console requests draw from the credential's admin rate limit; a sign-in is one."""
+    settings = server_settings(auth_mode="required", rate_limit_admin=5)
+    async with (
+        running_app(settings) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        reader = await app.security.keys.create(environment="local", role="evaluator", actor="test")
+        statuses = [(await sign_in(http, base, reader.token))[0] for _ in range(8)]
+        assert statuses == [200] * 5 + [429] * 3

@@ -129,10 +129,14 @@ class Console:
                 "role too low", peer=request.remote or "", method=method, key_id=caller.identity.key_id
             )
             raise PermissionDenied(f"this needs the {rule.role} role; these credentials are {principal.role}")
+        self.charge(principal, request.remote or "", rule.api)
+
+    def charge(self, principal: Principal | None, peer: str, api: str) -> None:
+        """Count one request against the caller's rate limit of `api`, as the API counts a call."""
         limiter = self.security.limiter
         if limiter is not None:
-            client = principal.subject if principal is not None else f"peer:{request.remote}"
-            limiter.check(rule.api, client, principal.role if principal is not None else "")
+            client = principal.subject if principal is not None else f"peer:{peer}"
+            limiter.check(api, client, principal.role if principal is not None else "")
 
 
 CONSOLE: web.AppKey[Console] = web.AppKey("vexil_console", Console)

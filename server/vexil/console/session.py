@@ -11,8 +11,10 @@ a synchronizer CSRF token that every write must send back in the `X-CSRF-Token` 
 cross-site request can carry the cookie, never the header).
 
 Sessions live in this process's memory: a restart signs everyone out, and replicas behind a load
-balancer need sticky sessions (or a sign-in per replica).  The table is bounded: expired sessions
-are dropped first, then the oldest.
+balancer need sticky sessions (or a sign-in per replica).  The table is bounded, and so is each
+caller's share of it: a caller signing in again and again (the lowest role can) closes its own
+oldest sessions, never another caller's.  Only a full table (`MAX_SESSIONS`, which takes that many
+callers' shares) drops expired sessions first, then the oldest.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ CSRF_HEADER = "X-CSRF-Token"
 MAX_LIFETIME = 3600.0
 """At most one hour, whatever the credential allows."""
 MAX_SESSIONS = 10_000
+MAX_SESSIONS_PER_CALLER = 20
+"""Sessions one caller (one subject: a key id, a JWT's `sub`; all anonymous ones together) holds."""
 
 
 class CsrfTokenInvalid(PermissionDenied, reason=Reason.CSRF_TOKEN_INVALID):
@@ -71,7 +75,7 @@ class Sessions:
         """A new session that ends at `expires_at` or after `MAX_LIFETIME`, whichever is first."""
         now = self.clock()
         ends = min(now + MAX_LIFETIME, expires_at) if expires_at else now + MAX_LIFETIME
-        self._make_room(now)
+        self._make_room(now, principal.subject if principal is not None else "")
         session = Session(
             id=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(32),
@@ -101,10 +105,17 @@ class Sessions:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def _make_room(self, now: float) -> None:
+    def _make_room(self, now: float, subject: str) -> None:
+        held = [sid for sid, s in self._by_id.items() if _subject(s) == subject]
+        for sid in held[: max(0, len(held) - MAX_SESSIONS_PER_CALLER + 1)]:  # its oldest first
+            del self._by_id[sid]
         if len(self._by_id) < self.limit:
             return
         for sid in [sid for sid, s in self._by_id.items() if s.expires_at <= now]:
             del self._by_id[sid]
         while len(self._by_id) >= self.limit:  # the oldest first (dicts keep insertion order)
             del self._by_id[next(iter(self._by_id))]
+
+
+def _subject(session: Session) -> str:
+    return session.principal.subject if session.principal is not None else ""

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from vexil import identity
 from vexil.errors import InvalidArgument, Unauthenticated, VexilError
+from vexil.security.policy import ADMIN_API
 
 from .access import CONSOLE, Caller, Console, ok, problem, read_json
 from .session import COOKIE, CSRF_HEADER, CsrfTokenInvalid, Session
@@ -101,9 +102,14 @@ async def sign_in(request: web.Request) -> web.Response:
                 "this server runs open (the local profile): no sign-in needed", "credential"
             )
         found = await console.identify(credential.strip(), request.remote or "")
+        # A sign-in is a request like any other: it draws from the caller's admin rate limit.
+        console.charge(found.principal, request.remote or "", ADMIN_API)
         expires_at = found.expires_at
         if found.key_id:
             expires_at = (await console.security.keys.get(found.key_id)).expires_at
+        if expires_at and expires_at <= console.sessions.clock():
+            # Accepted within the clock-skew allowance, but a session would end before it began.
+            raise Unauthenticated("this credential has expired: sign in with a new one")
         session = console.sessions.open(
             credential=credential.strip(), principal=found.principal, expires_at=expires_at
         )
