@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 
 from playwright.sync_api import Page, expect
 
@@ -412,3 +413,74 @@ def test_the_flag_list_filters_by_search_owner_tag_state_and_killed(page: Page, 
     page.get_by_label("Flag", exact=True).fill("filt-gamma")
     page.get_by_label("Flag", exact=True).press("Enter")
     expect(page.locator("table.changes tbody tr")).to_have_count(2)  # created, killed
+
+
+def ofrep(console: Console, key: str) -> dict:
+    """The flag evaluated over OFREP: JSON from the server, read by Python, which keeps 1.0 a
+    float and every integer exact (an independent view of the stored values)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{console.server.http_port}/ofrep/v1/evaluate/flags/{key}",
+        data=b'{"context": {}}',
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {console.tokens['evaluator']}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
+# Numbers a JavaScript double cannot hold as written: each must be stored and kept as sent.
+EXACT = (
+    '{"variants": {"ratio": 1.0, "big": 9007199254740993}, "defaultVariant": "ratio",'
+    ' "metadata": {"id": 9007199254740993, "zero": -0.0}}'
+)
+
+
+def test_numbers_are_kept_as_written_through_create_and_an_edit_of_other_fields(
+    page: Page, console: Console
+) -> None:
+    sign_in(page, console)
+    page.goto(f"{console.url}#/new")
+    page.locator("#new-key").fill("exact-numbers")
+    page.locator("#definition").fill(EXACT)
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="exact-numbers", exact=True)).to_be_visible()
+    expected = {"value": 1.0, "metadata": {"id": 9007199254740993, "zero": -0.0}}
+    for _ in range(2):
+        answer = ofrep(console, "exact-numbers")
+        assert type(answer["value"]) is float and answer["value"] == expected["value"], answer
+        assert answer["metadata"] == expected["metadata"] and str(answer["metadata"]["zero"]) == "-0.0"
+        page.locator("#edit-description").fill("only this changes")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#flag-version")).to_contain_text("version")
+    assert console.flag("exact-numbers")["description"] == "only this changes"
+
+
+def test_a_save_without_edits_keeps_every_text_field_as_stored(page: Page, console: Console) -> None:
+    console.cli(
+        "flags", "create", "text-kept", "--default", "on", "--owner", "  spaced team ",
+        "--description", "first line\nsecond line", "--tag", "a,b", "--tag", "c",
+    )  # fmt: skip
+    sign_in(page, console)
+    open_flag(page, console, "text-kept")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flag-version")).to_have_text("version 2")
+    stored = console.flag("text-kept")
+    assert (stored["owner"], stored["description"], stored["tags"]) == (
+        "  spaced team ",
+        "first line\nsecond line",
+        ["a,b", "c"],
+    )
+
+
+def test_a_browser_that_cannot_keep_numbers_exactly_refuses_to_save(page: Page, console: Console) -> None:
+    """Without JSON source text access (browsers before 2025) every number is read as a double;
+    the editor refuses rather than save a definition it may have changed."""
+    page.add_init_script("delete JSON.rawJSON;")
+    console.cli("flags", "create", "old-browser", "--default", "on")
+    sign_in(page, console)
+    open_flag(page, console, "old-browser")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#definition-error")).to_contain_text("cannot keep every number")
+    assert console.flag("old-browser")["version"] == "1"

@@ -47,7 +47,32 @@ function pretty(value) {
   return JSON.stringify(sorted(value), null, 2);
 }
 
+// Numbers in definitions are kept as written. JavaScript reads every JSON number as a double, so
+// 9007199254740993 would come back as ...992 and 1.0 as 1 (a float flag saved as an integer one).
+// Where the browser gives the parser the source text (JSON.rawJSON), a number that would change
+// is kept as its text; a browser without it cannot edit definitions (the editor says so).
+const EXACT_JSON = typeof JSON.rawJSON === "function" && typeof JSON.isRawJSON === "function";
+const DEFINITION_FIELDS = new Set(["variants", "targeting", "metadata", "evaluators"]);
+
+function parseExact(text) {
+  if (!EXACT_JSON) return JSON.parse(text);
+  return JSON.parse(text, (key, value, context) =>
+    typeof value === "number" && context?.source !== undefined && String(value) !== context.source
+      ? JSON.rawJSON(context.source) : value);
+}
+
+// An answer's numbers as plain numbers again, except inside a definition's JSON.
+function plainNumbers(value, exact = false) {
+  if (EXACT_JSON && JSON.isRawJSON(value)) return exact ? value : Number(value.rawJSON);
+  if (Array.isArray(value)) return value.map((item) => plainNumbers(item, exact));
+  if (value && typeof value === "object") {
+    for (const key of Object.keys(value)) value[key] = plainNumbers(value[key], exact || DEFINITION_FIELDS.has(key));
+  }
+  return value;
+}
+
 function sorted(value) {
+  if (EXACT_JSON && JSON.isRawJSON(value)) return value;
   if (Array.isArray(value)) return value.map(sorted);
   if (value && typeof value === "object") {
     return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
@@ -112,7 +137,7 @@ async function api(method, path, body) {
   const response = await fetch(path, {
     method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const data = await response.json().catch(() => ({}));
+  const data = await response.text().then((text) => plainNumbers(parseExact(text))).catch(() => ({}));
   if (response.status === 401 && state.session?.authRequired && path !== "/ui/api/session") {
     state.session = { signedIn: false, authRequired: true };
     renderSignIn();
@@ -414,11 +439,16 @@ function newFlagPage() {
 // The edit form: owner, description and tags as fields, the flagd definition as JSON.
 function definitionEditor(flag, meta) {
   const json = h("textarea", { id: "definition", rows: "14", spellcheck: "false", class: "code" });
-  json.value = pretty({ variants: flag.variants, defaultVariant: flag.defaultVariant ?? null,
-    targeting: flag.targeting ?? null, metadata: flag.metadata || {} });
+  // In stored order (not sorted, as views are): a save sends the definition back as it came.
+  json.value = JSON.stringify({ variants: flag.variants, defaultVariant: flag.defaultVariant ?? null,
+    targeting: flag.targeting ?? null, metadata: flag.metadata || {} }, null, 2);
   const owner = h("input", { id: "edit-owner", type: "text", value: meta.owner || "" });
-  const description = h("input", { id: "edit-description", type: "text", value: meta.description || "" });
+  const description = h("textarea", { id: "edit-description", rows: "2" });
+  description.value = meta.description || "";
   const tags = h("input", { id: "edit-tags", type: "text", value: (meta.tags || []).join(", ") });
+  // A field left as shown sends what is stored: the form must not rewrite what it did not edit
+  // (an owner with spaces around it, a tag holding a comma).
+  const shown = { owner: owner.value, description: description.value, tags: tags.value };
   const errors = { json: errorBox("definition-error"), owner: errorBox("owner-error"),
     description: errorBox("description-error"), tags: errorBox("tags-error") };
   json.setAttribute("aria-describedby", "definition-error");
@@ -432,8 +462,12 @@ function definitionEditor(flag, meta) {
     node,
     read() {
       clear();
+      if (!EXACT_JSON) {
+        showError(errors.json, { field: "", message: t("edit.inexactBrowser") });
+        throw new Error("inexact JSON");
+      }
       let body;
-      try { body = JSON.parse(json.value); } catch (e) {
+      try { body = parseExact(json.value); } catch (e) {
         showError(errors.json, { field: "", message: t("edit.badJson", { error: e.message }) });
         json.focus();
         throw e;
@@ -443,8 +477,10 @@ function definitionEditor(flag, meta) {
         throw new Error("not an object");
       }
       if (body.targeting === null) delete body.targeting;
-      return { ...body, owner: owner.value.trim(), description: description.value,
-        tags: tags.value.split(",").map((s) => s.trim()).filter(Boolean) };
+      return { ...body,
+        owner: owner.value === shown.owner ? meta.owner || "" : owner.value.trim(),
+        description: description.value === shown.description ? meta.description || "" : description.value,
+        tags: tags.value === shown.tags ? meta.tags || [] : tags.value.split(",").map((s) => s.trim()).filter(Boolean) };
     },
     showError(error) {
       clear();
