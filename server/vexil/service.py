@@ -438,28 +438,17 @@ class FlagService:
         reason: str,
     ) -> Change:
         """Apply `change` to the environment as stored (not as cached: the cache may not have
-        applied a kill yet) and write it conditionally on the config version read, so nothing
-        that landed in between (a kill, a revive) is overwritten; bounded fresh tries when the
-        caller named no version."""
+        applied a kill yet).  The store applies it to what each attempt reads and writes
+        conditionally on that, so nothing that landed in between (a kill, a revive) is
+        overwritten, and a flag written meanwhile (which moves the config version) costs a
+        retry inside the store, not the request: an incident's kill switch must not lose to
+        routine writes of other flags."""
         env = self.environment(environment)
         self.cache.require_store(env)
-
-        async def attempt() -> Change:
-            current = await self.store.read_environment(env)
-            if expected_config_version is not None and expected_config_version != current.config_version:
-                raise Conflict(
-                    f"environment '{env}' is at config version {current.config_version}, "
-                    f"not {expected_config_version}",
-                    current_version=current.config_version,
-                )
-            return await self.store.update_environment(
-                change(current),
-                expected_config_version=current.config_version,
-                actor=actor,
-                reason=reason,
-            )
-
-        return await self._conditionally(attempt, named=expected_config_version is not None)
+        change_written = await self.store.change_environment(
+            env, change, expected_config_version=expected_config_version, actor=actor, reason=reason
+        )
+        return await self._applied(change_written)
 
     def _check_evaluators(self, environment: Environment) -> None:
         """New `$evaluators` must keep every current flag compilable.  A flag that already does

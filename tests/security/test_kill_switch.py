@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import grpc
 import pytest
 
@@ -17,8 +18,9 @@ from tests.support.flags import flag_pb
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure
 from tests.support.servers import VEXIL, bearer, running_app, secure_settings, tls_channel
-from vexil.model import ChangeKind, Flag, FlagState
+from vexil.model import Change, ChangeKind, Environment, Flag, FlagState
 from vexil.store.base import FlagStore
+from vexil.store.dynamodb import DynamoStore
 from vexil.store.keys import MemoryKeyStore
 from vexil.store.memory import MemoryStore
 from vexil.v1 import admin_pb2, evaluation_pb2, flag_pb2
@@ -61,7 +63,6 @@ class RacingMemoryStore(KillsOnce, MemoryStore):
 def make_store(kind: str, request: pytest.FixtureRequest) -> FlagStore:
     if kind == "memory":
         return RacingMemoryStore()
-    from vexil.store.dynamodb import DynamoStore
 
     class RacingDynamoStore(KillsOnce, DynamoStore):
         pass
@@ -287,3 +288,42 @@ def test_the_cli_says_to_use_the_kill_command() -> None:
     )
     assert done.returncode != 0
     assert "vexil flags kill" in done.stderr
+
+
+async def test_the_environment_kill_is_not_refused_for_writes_to_other_flags(
+    pki: PkiFiles, dynamo_table: tuple[str, str]
+) -> None:
+    """Every write in an environment moves its config version, and the environment kill switch
+    is written conditionally on it.  Routine writes of other flags landing between the kill's
+    read and its write (a dozen times in a row here, as busy writers on other replicas do) must cost
+    retries, never the kill: it once failed ABORTED after five."""
+    endpoint, table = dynamo_table
+    raw = boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint)
+
+    class BusyTable(DynamoStore):
+        interruptions = 0
+
+        async def _write_environment(self, env: str, build: Any, doing: str) -> Change:
+            def interrupted(current: Environment, at: float) -> Any:
+                if self.interruptions:  # another replica's flag write lands after this read
+                    self.interruptions -= 1
+                    raw.update_item(
+                        TableName=table,
+                        Key={"PK": {"S": f"ENV#{env}"}, "SK": {"S": "METADATA"}},
+                        UpdateExpression="ADD configVersion :one",
+                        ExpressionAttributeValues={":one": {"N": "1"}},
+                    )
+                return build(current, at)
+
+            return await super()._write_environment(env, interrupted, doing)
+
+    store = BusyTable(table, region="ap-northeast-1", endpoint_url=endpoint)
+    async with serve(pki, store) as server:
+        await create(server, "checkout")
+        store.interruptions = 12
+        await server.admin.SetKillSwitch(
+            admin_pb2.SetKillSwitchRequest(killed=True, reason="incident 42"), metadata=server.md("admin")
+        )
+        assert store.interruptions == 0
+        assert await reason(server, "checkout") == evaluation_pb2.REASON_DISABLED
+    raw.close()

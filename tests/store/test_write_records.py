@@ -244,9 +244,10 @@ SETTINGS = Environment(
 
 
 def environment_write(config_version: int, expected: int | None) -> records.EnvironmentWrite:
+    settings = replace(SETTINGS, config_version=99, updated_at=1.0, updated_by="mallory")
     return records.environment_write(
-        replace(SETTINGS, config_version=99, updated_at=1.0, updated_by="mallory"),
-        config_version,
+        lambda current: settings,
+        Environment(name="prod", config_version=config_version),
         AT,
         expected_config_version=expected,
         actor="alice",
@@ -291,3 +292,20 @@ def test_builders_leave_their_inputs_alone_and_repeat_exactly() -> None:
     assert update() == update()
     assert delete() == delete()
     assert (STORED, proposed(managed_by="")) == before
+
+
+def test_environment_write_applies_its_change_to_the_environment_as_read() -> None:
+    """A kill switch keeps what another write stored meanwhile (evaluators, metadata): the change
+    is applied to what was read, not to a copy taken before."""
+    read = replace(SETTINGS, kill_switch=False, kill_reason="", config_version=7)
+    written = records.environment_write(
+        lambda current: replace(current, kill_switch=True, kill_reason="incident 9"),
+        read,
+        AT,
+        expected_config_version=None,
+        actor="alice",
+        reason="incident 9",
+    )
+    assert written.environment == replace(
+        SETTINGS, kill_reason="incident 9", config_version=8, updated_at=AT, updated_by="alice"
+    )

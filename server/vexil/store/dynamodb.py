@@ -466,8 +466,9 @@ class DynamoStore(OwnsClient, FlagStore):
         entry; after a lost race the builder is given the winner's version, as in `_write_flag`."""
 
         async def attempt() -> Change:
-            config_version = items.config_version_of(await self._get(items.env_item_key(env)))
-            write = build(config_version, records.now())
+            item = await self._get(items.env_item_key(env))
+            config_version = items.config_version_of(item)
+            write = build(items.environment_from_item(env, item), records.now())
             put_env = {
                 "Put": {
                     "Item": {
@@ -487,7 +488,7 @@ class DynamoStore(OwnsClient, FlagStore):
             if cancelled is None:
                 return write.change
             if cancelled.failed(0):  # another write moved the environment: check against it
-                build(items.config_version_of(cancelled.image(0)), write.environment.updated_at)
+                build(items.environment_from_item(env, cancelled.image(0)), write.environment.updated_at)
             raise _Retry
 
         return await self._with_retries(doing, attempt)

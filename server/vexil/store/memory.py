@@ -201,7 +201,7 @@ class MemoryStore(FlagStore):
 
     async def _write_environment(self, env: str, build: BuildEnvironmentWrite, doing: str) -> Change:
         state = self._state(env)
-        write = build(state.environment.config_version, records.now())
+        write = build(state.environment, records.now())
         state.environment = write.environment
         self._append_change(state, write.change)
         return write.change

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -503,17 +503,19 @@ def delete_write(
 
 
 def environment_write(
-    environment: Environment,
-    config_version: int,
+    apply: Callable[[Environment], Environment],
+    current: Environment,
     at: float,
     *,
     expected_config_version: int | None,
     actor: str,
     reason: str,
 ) -> EnvironmentWrite:
-    """New settings (normalised by `normalize_environment`) for an environment now at
-    `config_version` (0 before its first write), written at `at`."""
-    check_config_version(environment.name, config_version, expected_config_version)
+    """`apply` applied to the environment as read (`current`, at config version 0 before its
+    first write) and normalised by `normalize_environment`, written at `at`."""
+    config_version = current.config_version
+    check_config_version(current.name, config_version, expected_config_version)
+    environment = normalize_environment(replace(apply(current), name=current.name))
     stored = replace(environment, config_version=config_version + 1, updated_at=at, updated_by=actor)
     change = Change(
         environment_name=stored.name,

@@ -1,9 +1,9 @@
-"""`StoreWrites`: the four writes of the `FlagStore` contract, written once for every backend.
+"""`StoreWrites`: the writes of the `FlagStore` contract, written once for every backend.
 
 Each write validates its input (its `reason` too: the writes of every door pass here), then hands
 the backend a builder from `records` with the caller's request already bound.  The backend reads
-what the builder needs (the current flag, the newest history version, the environment's config
-version), calls it, and persists the records it returns atomically: the memory store in one
+what the builder needs (the current flag, the newest history version, the environment as stored),
+calls it, and persists the records it returns atomically: the memory store in one
 synchronous step, DynamoDB in one conditional transaction (calling the builder again after a lost
 race, so the answer to a stale caller comes from the same checks).  So the backends differ only in
 how they read and persist, never in what a write means.
@@ -22,9 +22,9 @@ from vexil.store import records
 BuildFlagWrite = Callable[[records.FlagRead], records.FlagWrite]
 """A flag-write builder of `records` with the request bound: what remains is what was read."""
 
-BuildEnvironmentWrite = Callable[[int, float], records.EnvironmentWrite]
-"""`records.environment_write` with the request bound: it takes the config version read and the
-write's timestamp."""
+BuildEnvironmentWrite = Callable[[Environment, float], records.EnvironmentWrite]
+"""`records.environment_write` with the request bound: it takes the environment as read (its
+config version included) and the write's timestamp."""
 
 
 class StoreWrites(ABC):
@@ -87,18 +87,38 @@ class StoreWrites(ABC):
         reason: str = "",
     ) -> Change:
         """Replace the environment's evaluators, kill switch and metadata (an ENVIRONMENT change)."""
-        records.check_reason(reason)
-        environment = records.normalize_environment(environment)
-        expected = expected_config_version
-        build = partial(
-            records.environment_write,
-            environment,
-            expected_config_version=expected,
+        records.normalize_environment(environment)  # refused before anything is read
+        return await self.change_environment(
+            environment.name,
+            lambda current: environment,
+            expected_config_version=expected_config_version,
             actor=actor,
             reason=reason,
         )
-        doing = f"updating environment {environment.name}"
-        return await self._write_environment(environment.name, build, doing)
+
+    async def change_environment(
+        self,
+        name: str,
+        change: Callable[[Environment], Environment],
+        *,
+        expected_config_version: int | None,
+        actor: str,
+        reason: str = "",
+    ) -> Change:
+        """Write `change` applied to the environment as stored (an ENVIRONMENT change).  It is
+        applied to what each attempt read, and the write is conditional on that, so a write that
+        landed in between (a kill, a revive) is kept, and one that only moved the config version
+        (any flag's write) costs a retry, never the request."""
+        records.check_reason(reason)
+        check_environment_name(name)
+        build = partial(
+            records.environment_write,
+            change,
+            expected_config_version=expected_config_version,
+            actor=actor,
+            reason=reason,
+        )
+        return await self._write_environment(name, build, f"updating environment {name}")
 
     async def _flag(self, doing: str, env: str, key: str, build: BuildFlagWrite) -> Change:
         return await self._write_flag(env, key, build, f"{doing} flag {env}/{key}")
