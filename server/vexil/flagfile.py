@@ -372,6 +372,9 @@ class FileSync:
             actor=self.actor,
             reason="flags file changed",
             lenient=True,
+            # The state is the store's, whatever it is when the write lands: a kill between the
+            # read above and this write changes the version (a retry), never refuses the file.
+            keep_state=True,
         )
         return 1
 

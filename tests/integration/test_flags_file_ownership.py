@@ -194,3 +194,46 @@ async def test_file_environment_write_never_overwrites_a_concurrent_change(tmp_p
         assert interfering.interfered
         env = await conn.admin.GetEnvironment(admin_pb2.GetEnvironmentRequest(environment="local"))
         assert struct_to_dict(env.evaluators) == {"is-staff": staff, **theirs}
+
+
+class KillFirst:
+    """The service, but an admin on another replica kills flag `key` in the store just before
+    the file's update of it (after the sync read the flag as enabled)."""
+
+    def __init__(self, service: Any, key: str) -> None:
+        self._service = service
+        self._key = key
+        self.interfered = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    async def update_flag(self, flag: Any, **kwargs: Any) -> Any:
+        if flag.key == self._key and not self.interfered:
+            self.interfered = True
+            await self._service.set_flag_killed(
+                flag.environment, flag.key, True, actor="admin@other-replica", reason="incident"
+            )
+        return await self._service.update_flag(flag, **kwargs)
+
+
+async def test_a_kill_landing_during_a_sync_keeps_the_kill_and_takes_the_files_definition(tmp_path) -> None:
+    """README: a killed flag stays killed whatever the file says, and the file keeps managing its
+    definition.  A kill between the sync's read and its write once made the write fail for good
+    (KILL_SWITCH_ADMIN_ONLY, logged and dropped): the flag kept the old definition until the
+    file changed again, and a revive served it."""
+    path = tmp_path / "flags.json"
+    write_file(path, {"f": flag_definition(default="on")})
+    async with running_app(server_settings(flags=str(path))) as app, connected(app) as conn:
+        sync = app.file_sync
+        assert sync is not None
+        interfering = KillFirst(app.service, "f")
+        sync.service = interfering
+        write_file(path, {"f": flag_definition(default="off")})
+
+        async def applied() -> bool:
+            return (await get(conn.admin, "f")).default_variant == "off"
+
+        await eventually(applied, timeout=15)
+        assert interfering.interfered
+        assert (await get(conn.admin, "f")).state == DISABLED
