@@ -12,8 +12,9 @@ import pytest
 
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, open_secure
-from vexil.errors import AlreadyExists, Conflict, NotFound, Unauthenticated
+from vexil.errors import AlreadyExists, Conflict, NotFound, Unauthenticated, Unavailable
 from vexil.security import apikeys
+from vexil.security import keys as keys_module
 from vexil.security.keys import DAY, RECHECK_SECONDS, KeyManager
 from vexil.store.keys import ApiKey, KeyStore, MemoryKeyStore
 from vexil.v1 import evaluation_pb2, keys_pb2
@@ -342,3 +343,45 @@ async def test_a_secret_issued_on_another_replica_works_at_once_and_wrong_ones_s
         with pytest.raises(Unauthenticated):
             await here.verify(wrong)
     assert store.reads - before <= 1, store.reads - before
+
+
+class CutOff:
+    """One replica's way to the key table, which can be cut (the table itself stays up)."""
+
+    def __init__(self, table: KeyStore) -> None:
+        self.table = table
+        self.cut = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.table, name)
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        if self.cut:
+            raise Unavailable("DynamoDB unreachable")
+        return await self.table.get_key(key_id)
+
+
+async def test_a_replica_cut_off_from_the_table_honours_a_key_only_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A short outage must not log every client out, but a replica that cannot reach the table
+    cannot learn that another one revoked a key: the last record it read stands in for at most
+    LAST_KNOWN_SECONDS (README, API keys), then the key's calls fail UNAVAILABLE.  It once kept
+    a revoked key working for as long as the cut lasted."""
+    monkeypatch.setattr(keys_module, "LAST_KNOWN_SECONDS", 0.5)
+    table = MemoryKeyStore()
+    way = CutOff(table)
+    here, there = KeyManager(way, cache_ttl=0.1), KeyManager(table, cache_ttl=0.1)  # type: ignore[arg-type]
+    issued = await there.create(environment="local", role="evaluator", actor="t")
+    assert (await here.verify(issued.token)).key.id == issued.key.id
+    way.cut = True
+    await there.revoke(issued.key.id, actor="t")  # on the other replica, which reaches the table
+    await asyncio.sleep(0.15)  # past the cache TTL: the table is asked, and cannot answer
+    assert (await here.verify(issued.token)).key.id == issued.key.id  # the outage is survived
+    await asyncio.sleep(0.5)
+    with pytest.raises(Unavailable):
+        await here.verify(issued.token)
+    way.cut = False
+    await asyncio.sleep(0.15)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await here.verify(issued.token)

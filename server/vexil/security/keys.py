@@ -8,8 +8,10 @@ key (at most once a `RECHECK_SECONDS` per key), so a key created or rotated on a
 works everywhere at once: only taking access away may wait for the TTL, never granting it.
 Unknown ids are cached too (as None), so random tokens cannot turn into a flood of store reads;
 concurrent misses for one id share one read.  When the store is unreachable, the last record seen
-for a key keeps answering (like the flag snapshots), so a DynamoDB outage does not log every
-client out; nothing can be revoked during it anyway.
+for a key keeps answering (like the flag snapshots), so a short DynamoDB outage does not log every
+client out, but only for `LAST_KNOWN_SECONDS` after it was read: a replica cut off from the table
+cannot learn of a revocation made on another one, and must not honour a leaked key for as long as
+the cut lasts.  After that the key's calls fail `UNAVAILABLE` until the store answers again.
 
 `last_used_at` is recorded without a write per call: uses are noted in a dict and flushed to the
 store every `usage_flush_seconds`, so it is accurate to about a minute.
@@ -130,6 +132,11 @@ class VerifiedKey:
 RECHECK_SECONDS = 1.0
 """Least time between two re-reads of one key for secrets its cached record refuses."""
 
+LAST_KNOWN_SECONDS = 300.0
+"""How long after it was read from the store a key's record may stand in for it while the store
+is unreachable (see the module docstring): a revocation elsewhere is honoured within this, even
+by a replica that cannot reach the table."""
+
 
 class KeyManager:
     def __init__(
@@ -157,7 +164,8 @@ class KeyManager:
         self._cache: TTLCache[str, ApiKey | None] = TTLCache(CACHE_SIZE, cache_ttl)
         self._read_at: TTLCache[str, float] = TTLCache(CACHE_SIZE, cache_ttl)
         """Key id -> when its cached record was read (`monotonic`), for `_may_recheck`."""
-        self._last_known: LRUCache[str, ApiKey] = LRUCache(CACHE_SIZE)
+        self._last_known: LRUCache[str, tuple[ApiKey, float]] = LRUCache(CACHE_SIZE)
+        """Key id -> its last record read from the store, and when (`monotonic`)."""
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._used: dict[str, float] = {}
         self._flusher = BackgroundTask("vexil-key-usage")
@@ -221,9 +229,10 @@ class KeyManager:
         try:
             key = await self.store.get_key(key_id)
         except Unavailable:
-            stale = self._last_known.get(key_id)
-            if stale is None:
+            known = self._last_known.get(key_id)
+            if known is None or time.monotonic() - known[1] > LAST_KNOWN_SECONDS:
                 raise
+            stale = known[0]
             log.warning("key store unavailable; using the last known record of key %s", key_id)
             self._cache[key_id] = stale  # retry the store after a TTL, not on every call
             self._read_at[key_id] = time.monotonic()
@@ -243,7 +252,7 @@ class KeyManager:
         self._cache[key_id] = key
         self._read_at[key_id] = time.monotonic()
         if key is not None:
-            self._last_known[key_id] = key
+            self._last_known[key_id] = (key, time.monotonic())
 
     # -- management --------------------------------------------------------------------------
 
