@@ -16,8 +16,12 @@ and the receiving side rate-limits callers.  Pokes are best effort: one lost lea
 deliver the version, as before.  At most one round of pokes per environment is in flight; writes
 meanwhile are folded into one more round with the newest version.
 
-Receipts.  `wait_for` reads the registry until every live replica reports the version applied,
-or the timeout passes: then it answers k of n and names the laggards.
+Receipts.  `wait_for` reads the registry until every replica reports the version applied, or the
+timeout passes: then it answers k of n and names the laggards.  "Every replica" includes those
+that went silent (their record expired without the goodbye a stopping replica sends) within
+`SILENT_WINDOW_S`: a replica cut off from the table keeps serving what it has, and cannot say
+so; until it comes back or the window passes, a receipt names it a laggard (at the version it last
+reported) rather than answer complete while it may serve the old state.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ LEAVE_TIMEOUT_S = 1.0
 the shutdown; the records expire anyway)."""
 ADVANCE_SETTLE_S = 0.05
 """Delay of the registry write after a snapshot moves forward (see `_advanced`)."""
+SILENT_WINDOW_S = 300.0
+"""How long a replica whose record expired unannounced still counts in receipts (see above)."""
 POKE_TIMEOUT_S = 0.5
 """A poke not answered by then is given up (the poll delivers the version anyway)."""
 
@@ -95,7 +101,7 @@ class Receipt:
     environment: str
     config_version: int
     replicas: list[ReplicaRecord]
-    """Every live replica, with the version it has applied."""
+    """Every live or recently silent replica, with the version it (last) reported applied."""
     elapsed_seconds: float
 
     @property
@@ -240,10 +246,11 @@ class Fleet:
             expires_at_unix=math.ceil(now + self.expiry),
         )
 
-    async def replicas(self, env: str) -> list[ReplicaRecord]:
+    async def replicas(self, env: str, *, expired_within: float = 0.0) -> list[ReplicaRecord]:
         """The live replicas of `env` as the store lists them now (one read), this one with the
-        version it serves right now (its record may be up to a heartbeat old)."""
-        return self._with_self(env, await self.store.list_replicas(env))
+        version it serves right now (its record may be up to a heartbeat old); `expired_within`:
+        also those whose record expired at most that many seconds ago."""
+        return self._with_self(env, await self.store.list_replicas(env, expired_within=expired_within))
 
     def known_replicas(self, env: str) -> list[ReplicaRecord]:
         """The live replicas of `env` as of the last heartbeat's read (no I/O: GetStatus answers
@@ -261,8 +268,9 @@ class Fleet:
     # -- receipts ----------------------------------------------------------------------------
 
     async def wait_for(self, env: str, config_version: int, timeout: float) -> Receipt:
-        """Wait until every live replica of `env` has applied `config_version`, at most `timeout`
-        seconds (0 < timeout <= MAX_WAIT_S); the receipt says who has and who has not."""
+        """Wait until every replica of `env` (live or recently silent) has applied
+        `config_version`, at most `timeout` seconds (0 < timeout <= MAX_WAIT_S); the receipt says
+        who has and who has not."""
         if not self.cache.serves(env):
             raise EnvironmentNotServed(f"environment '{env}' is not served here")
         if not 0 < timeout <= MAX_WAIT_S:
@@ -271,7 +279,7 @@ class Fleet:
         start = loop.time()
         deadline = start + timeout
         while True:
-            found = await self.replicas(env)
+            found = await self.replicas(env, expired_within=SILENT_WINDOW_S)
             receipt = Receipt(env, config_version, found, loop.time() - start)
             remaining = deadline - loop.time()
             if receipt.complete or remaining <= 0:

@@ -164,6 +164,37 @@ async def test_a_receipt_with_a_laggard_says_k_of_n_and_who_lags(tmp_path, dynam
                 )
 
 
+async def test_a_replica_gone_silent_is_a_laggard_not_left_out(tmp_path, dynamo_table) -> None:
+    """A replica cut off from the table keeps serving what it has, and its registry record
+    expires.  A receipt once answered complete ("applied by 2/2") while that replica still
+    served the old state; it must name it a laggard until it comes back (here it is frozen,
+    which from outside looks the same), and count it again once it has caught up."""
+    endpoint, table = dynamo_table
+    with fleet(tmp_path, endpoint, table, FAST, FAST, FAST) as (a, _b, c):
+        silent = await own_id(c.target)
+        await wait_until(lambda: _lists(a.target, silent), 5, "A lists C")
+        assert c.proc is not None
+        c.proc.send_signal(signal.SIGSTOP)
+        try:
+            await wait_until(lambda: _not_lists(a.target, silent), 10, "C's record expires")
+            version = await create(a.target, "while-silent")
+            async with grpc.aio.insecure_channel(a.target) as channel:
+                receipt = await admin_pb2_grpc.AdminServiceStub(channel).WaitForPropagation(
+                    admin_pb2.WaitForPropagationRequest(config_version=version, timeout_seconds=1),
+                    timeout=10,
+                )
+            assert not receipt.complete
+            assert (receipt.applied, receipt.total, list(receipt.laggards)) == (2, 3, [silent])
+            assert {r.id: r for r in receipt.replicas}[silent].config_version < version
+        finally:
+            c.proc.send_signal(signal.SIGCONT)
+        async with grpc.aio.insecure_channel(a.target) as channel:
+            receipt = await admin_pb2_grpc.AdminServiceStub(channel).WaitForPropagation(
+                admin_pb2.WaitForPropagationRequest(config_version=version, timeout_seconds=10), timeout=15
+            )
+        assert receipt.complete and (receipt.applied, receipt.total) == (3, 3)
+
+
 def vexil(target: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VEXIL, *args, "--target", target], capture_output=True, text=True, timeout=60)
 

@@ -132,8 +132,9 @@ class FlagStore(StoreWrites):
         never enters the change log (`vexil.store.replicas`)."""
 
     @abstractmethod
-    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
-        """The live registry records of `env` (expired ones left out), by replica id."""
+    async def list_replicas(self, env: str, *, expired_within: float = 0.0) -> list[ReplicaRecord]:
+        """The live registry records of `env`, by replica id; those expired more than
+        `expired_within` seconds ago left out (a receipt also wants the recently silent)."""
 
     @abstractmethod
     async def delete_replica(self, env: str, replica_id: str) -> None:

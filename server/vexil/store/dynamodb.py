@@ -410,8 +410,9 @@ class DynamoStore(OwnsClient, FlagStore):
             Item=items.replica_to_item(record),
         )
 
-    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
-        """One consistent Query of the environment's `REPLICA#` range; expired records dropped."""
+    async def list_replicas(self, env: str, *, expired_within: float = 0.0) -> list[ReplicaRecord]:
+        """One consistent Query of the environment's `REPLICA#` range; expired records dropped
+        (the table's TTL deletes them lazily, and not before they expired)."""
         if not self._valid_identity(env):
             return []
         found = await self._query_partition(
@@ -420,7 +421,7 @@ class DynamoStore(OwnsClient, FlagStore):
             {":replica": items.REPLICA_PREFIX},
             want=MAX_REPLICAS,
         )
-        return live((items.replica_from_item(env, i) for i in found), time.time())
+        return live((items.replica_from_item(env, i) for i in found), time.time(), expired_within)
 
     async def delete_replica(self, env: str, replica_id: str) -> None:
         """A replica stopping on purpose leaves the registry at once (not an expiry later)."""

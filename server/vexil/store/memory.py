@@ -170,8 +170,8 @@ class MemoryStore(FlagStore):
         check_environment_name(record.environment)
         self._replicas[(record.environment, record.replica_id)] = record
 
-    async def list_replicas(self, env: str) -> list[ReplicaRecord]:
-        return live((r for (e, _), r in self._replicas.items() if e == env), time.time())
+    async def list_replicas(self, env: str, *, expired_within: float = 0.0) -> list[ReplicaRecord]:
+        return live((r for (e, _), r in self._replicas.items() if e == env), time.time(), expired_within)
 
     async def delete_replica(self, env: str, replica_id: str) -> None:
         self._replicas.pop((env, replica_id), None)

@@ -31,6 +31,9 @@ class ReplicaRecord:
     """Epoch seconds after which the record means nothing (the table's TTL attribute)."""
 
 
-def live(records: Iterable[ReplicaRecord], now: float) -> list[ReplicaRecord]:
-    """The records not past their expiry, by replica id."""
-    return sorted((r for r in records if r.expires_at_unix > now), key=lambda r: r.replica_id)
+def live(records: Iterable[ReplicaRecord], now: float, expired_within: float = 0.0) -> list[ReplicaRecord]:
+    """The records not past their expiry (or past it by at most `expired_within` seconds), by
+    replica id."""
+    return sorted(
+        (r for r in records if r.expires_at_unix > now - expired_within), key=lambda r: r.replica_id
+    )
