@@ -73,6 +73,11 @@ class Unavailable(VexilError, code="UNAVAILABLE", reason=Reason.STORE_UNAVAILABL
     """The backing store cannot be reached; nothing was written."""
 
 
+class OutcomeUnknown(Unavailable, reason=Reason.WRITE_OUTCOME_UNKNOWN):
+    """A write was sent to the store and its answer was lost (a dropped connection, the write
+    deadline): it may have been applied, so a blind retry could apply it twice."""
+
+
 class PermissionDenied(VexilError, code="PERMISSION_DENIED", reason=Reason.ROLE_TOO_LOW):
     """The caller's credentials are valid but their role may not call this method."""
 

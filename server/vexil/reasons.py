@@ -67,6 +67,9 @@ class Reason(StrEnum):
     # UNAVAILABLE
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     """The backing store cannot be reached; nothing was written. Retry later."""
+    WRITE_OUTCOME_UNKNOWN = "WRITE_OUTCOME_UNKNOWN"
+    """The write reached the store but its answer did not come back: it may have been applied.
+    Read before retrying."""
     ENVIRONMENT_LOADING = "ENVIRONMENT_LOADING"
     """The environment's first snapshot is still loading. Retry shortly."""
     SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"

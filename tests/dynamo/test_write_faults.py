@@ -23,6 +23,7 @@ import pytest
 from tests.support.calls import eventually
 from tests.support.flags import flag_pb
 from tests.support.proxy import FaultProxy
+from tests.support.richstatus import from_error
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.v1 import admin_pb2
 
@@ -206,3 +207,23 @@ async def test_conflict_that_never_clears_gives_up_within_the_deadline(dynamo_ta
         # Nothing was written.
         assert await history_versions(conn, "f1") == [1]
         assert await change_log(conn) == [(1, "f1", 1)]
+
+
+async def test_a_write_whose_answer_is_lost_says_it_may_have_been_applied(dynamo_table) -> None:
+    """README, reasons: STORE_UNAVAILABLE means nothing was written.  A transaction that reached
+    the table and whose answer was lost (the connection dropped, and the SDK's retries got no
+    answer either) may have been applied, and here it was: the answer must say so
+    (WRITE_OUTCOME_UNKNOWN, "may have been applied"), never "unavailable, nothing written"."""
+    async with server_behind_proxy(dynamo_table, poll_interval=3.0) as (conn, proxy):
+        await conn.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
+        proxy.lose_answers("TransactWriteItems", times=10)  # every one of the SDK's attempts
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await conn.admin.UpdateFlag(
+                admin_pb2.UpdateFlagRequest(flag=flag_pb("f1", default="on"), expected_version=1),
+                timeout=60,
+            )
+        assert proxy.injected >= 1
+        error = from_error(err.value)
+        assert (error.code, error.reason) == (grpc.StatusCode.UNAVAILABLE, "WRITE_OUTCOME_UNKNOWN"), error
+        assert "may have been applied" in error.message
+        assert (1, "f1", 1) in await change_log(conn) and (2, "f1", 2) in await change_log(conn)

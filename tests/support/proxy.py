@@ -10,7 +10,9 @@ It sits between vexil and the DynamoDB emulator (both on 127.0.0.1).  Modes:
 `inject` arms canned answers for the next requests of one DynamoDB operation (matched on its
 `X-Amz-Target` header): connections accepted while an injection is armed are read request by
 request, so an armed answer replaces exactly the request it matches; the others are forwarded on
-a fresh upstream connection each (`Connection: close`).
+a fresh upstream connection each (`Connection: close`).  `lose_answers` arms the same way a
+request that is forwarded (and so applied) whose answer is then lost: the client's connection
+ends without it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ ERROR_RESPONSE = (
     b"Connection: close\r\n\r\n"
     + b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"x"}'.ljust(80)
 )
+
+
+def LOSE_ANSWER(request_body: bytes) -> bytes:
+    """The injection `lose_answers` arms (a sentinel, compared by identity): never called."""
+    raise AssertionError("the lost-answer injection is handled by the proxy itself")
 
 
 class FaultProxy:
@@ -73,6 +80,11 @@ class FaultProxy:
         """Answer the next `times` requests for `operation` (e.g. "TransactWriteItems") with
         `respond(request_body)`, a complete HTTP response, instead of forwarding them."""
         self._injections.append((f"DynamoDB_20120810.{operation}".lower(), respond, times))
+
+    def lose_answers(self, operation: str, times: int = 1) -> None:
+        """Forward the next `times` requests for `operation`, then drop the connection instead of
+        passing the answer back (a network failure after the request reached the database)."""
+        self.inject(operation, LOSE_ANSWER, times)
 
     def cut(self) -> None:
         for writer in list(self._writers):
@@ -134,6 +146,9 @@ class FaultProxy:
                     headers = _headers(head)
                     body = await reader.readexactly(int(headers.get("content-length", "0")))
                     respond = self._take_injection(headers.get("x-amz-target", "").lower())
+                    if respond is LOSE_ANSWER:
+                        await self._forward_once(head, body)
+                        break
                     if respond is not None:
                         writer.write(respond(body))
                         await writer.drain()

@@ -78,9 +78,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from vexil.errors import InvalidArgument, Unavailable
+from vexil.errors import InvalidArgument, OutcomeUnknown, Unavailable
 from vexil.model import (
     FLAG_KEY_PATTERN,
     Change,
@@ -144,6 +144,18 @@ NO_REASON = ("", "None")
 
 _transaction_sent: ContextVar[list[bool] | None] = ContextVar("_transaction_sent", default=None)
 """Set per write by `_with_retries`: whether a transaction was sent (its outcome may be unknown)."""
+
+_reached: ContextVar[list[bool] | None] = ContextVar("_reached", default=None)
+"""Set per transaction by `_send`: whether one of the SDK's attempts got through to DynamoDB."""
+_ATTEMPT_EVENT = "needs-retry.dynamodb.TransactWriteItems"
+
+
+def _note_attempt(caught_exception: BaseException | None = None, **_: Any) -> None:
+    """The SDK's hook after each attempt of a transaction: an answer, or any failure but one to
+    connect, means the request reached DynamoDB, so its outcome is no longer "nothing written"."""
+    reached = _reached.get()
+    if reached is not None and not isinstance(caught_exception, EndpointConnectionError):
+        reached.append(True)
 
 
 class _Retry(Exception):
@@ -238,6 +250,11 @@ class DynamoStore(OwnsClient, FlagStore):
         )
 
     # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await super().start()
+        # Each attempt of a transaction reports whether it got through (see `_note_attempt`).
+        self._require_client().meta.events.register(_ATTEMPT_EVENT, _note_attempt, unique_id=_ATTEMPT_EVENT)
 
     async def close(self) -> None:
         """Cancel change-log trims still running (the next write's trim does their work)."""
@@ -619,6 +636,8 @@ class DynamoStore(OwnsClient, FlagStore):
         sent = _transaction_sent.get()
         if sent is not None:
             sent.append(True)
+        reached: list[bool] = []
+        watching = _reached.set(reached)
         with translated_errors(doing):
             try:
                 await client.transact_write_items(TransactItems=actions)
@@ -627,6 +646,18 @@ class DynamoStore(OwnsClient, FlagStore):
                 if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
+            except (BotoCoreError, OSError) as exc:
+                if not reached:
+                    raise  # no attempt got through to DynamoDB: nothing was sent
+                # An attempt got through and its answer was lost (the connection dropped, no answer
+                # in time; the SDK's later attempts may have failed otherwise): it may have been
+                # applied.  Saying "nothing was written" would invite a blind second write.
+                raise OutcomeUnknown(
+                    f"DynamoDB's answer was lost while {doing} ({type(exc).__name__}); the transaction "
+                    "was sent and may have been applied: read the flag before retrying"
+                ) from exc
+            finally:
+                _reached.reset(watching)
         if sent:
             sent.clear()  # cancelled: definitely not applied
         codes = [str(r.get("Code") or "None") for r in reasons]
@@ -673,15 +704,13 @@ class DynamoStore(OwnsClient, FlagStore):
         raise Unavailable(f"gave up {doing} after {n + 1} attempts: {why}; nothing was written, retry later")
 
     def _deadline_passed(self, doing: str, sent: bool) -> Unavailable:
-        outcome = (
-            "the transaction was sent and may still have been applied: read the flag before retrying"
-            if sent
-            else "nothing was written"
-        )
-        return Unavailable(
-            f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while"
-            f" {doing}; {outcome}"
-        )
+        late = f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while {doing}"
+        if sent:
+            return OutcomeUnknown(
+                f"{late}; the transaction was sent and may still have been applied: read the flag "
+                "before retrying"
+            )
+        return Unavailable(f"{late}; nothing was written")
 
     # --- read helpers ---------------------------------------------------------------------
 
