@@ -355,24 +355,20 @@ class FlagService:
     async def set_flag_killed(
         self, environment: str, key: str, killed: bool, *, actor: str, reason: str
     ) -> Change:
-        """The one way a flag's state changes (a KILL change in the log). Reads and writes the
-        stored flag conditionally on its version, retrying a bounded number of times, so a
-        concurrent definition update is neither lost nor able to undo the kill."""
+        """The one way a flag's state changes (a KILL change in the log).  The store applies the
+        state to the flag as each of its attempts reads it, so a concurrent definition update is
+        neither lost nor able to undo the kill, and however busy the flag is, the kill costs
+        retries inside the store's write deadline, never a refusal."""
         require_reason(killed, reason)
-        self.cache.require_store(self.environment(environment))
+        check_flag_key(key)
+        env = self.environment(environment)
+        self.cache.require_store(env)
         state = FlagState.DISABLED if killed else FlagState.ENABLED
-
-        async def attempt() -> Change:
-            flag = await self.get_flag(environment, key)
-            return await self.store.update_flag(
-                replace(flag, state=state),
-                expected_version=flag.version,
-                kind=ChangeKind.KILL,
-                actor=actor,
-                reason=reason,
-            )
-
-        return await self._conditionally(attempt, named=False)
+        try:
+            change = await self.store.set_flag_state(env, key, state, actor=actor, reason=reason)
+        except FlagNotFound:
+            raise FlagNotFound(f"flag '{key}' does not exist in environment '{env}'") from None
+        return await self._applied(change)
 
     # -- environments --------------------------------------------------------------------------
 

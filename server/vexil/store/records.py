@@ -490,6 +490,24 @@ def update_write(
     return _flag_write(stored, kind, current.version, read.config_version, actor, reason)
 
 
+def state_write(
+    env: str, key: str, state: FlagState, read: FlagRead, *, actor: str, reason: str
+) -> FlagWrite:
+    """The kill switch: the current flag, as read, with `state` (a KILL change).  Built from what
+    the write itself read, so it needs no version from the caller: a definition written
+    meanwhile is kept, and only costs a retry."""
+    current = check_current(env, key, read.current, None)
+    check_usable(current)
+    stored = replace(
+        current,
+        state=state,
+        version=_next_version(current, read.history_version),
+        updated_at=read.at,
+        updated_by=actor,
+    )
+    return _flag_write(stored, ChangeKind.KILL, current.version, read.config_version, actor, reason)
+
+
 def delete_write(
     env: str, key: str, read: FlagRead, *, expected_version: int | None, actor: str, reason: str
 ) -> FlagWrite:

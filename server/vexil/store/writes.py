@@ -16,7 +16,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 
-from vexil.model import Change, ChangeKind, Environment, Flag, check_environment_name, check_flag_key
+from vexil.model import (
+    Change,
+    ChangeKind,
+    Environment,
+    Flag,
+    FlagState,
+    check_environment_name,
+    check_flag_key,
+)
 from vexil.store import records
 
 BuildFlagWrite = Callable[[records.FlagRead], records.FlagWrite]
@@ -65,6 +73,18 @@ class StoreWrites(ABC):
             reason=reason,
         )
         return await self._flag("updating", flag.environment, flag.key, build)
+
+    async def set_flag_state(
+        self, env: str, key: str, state: FlagState, *, actor: str, reason: str = ""
+    ) -> Change:
+        """Kill or revive a flag: its stored definition with `state`, a KILL change; `NotFound` if
+        absent.  The state is applied to the flag each attempt reads, so concurrent definition
+        writes neither undo it nor make it fail (they cost a retry inside the store)."""
+        check_environment_name(env)
+        check_flag_key(key)
+        records.check_reason(reason)
+        build = partial(records.state_write, env, key, state, actor=actor, reason=reason)
+        return await self._flag("setting the state of", env, key, build)
 
     async def delete_flag(
         self, env: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
