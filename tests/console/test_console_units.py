@@ -481,3 +481,30 @@ async def test_signing_in_draws_from_the_callers_admin_rate_limit() -> None:
         reader = await app.security.keys.create(environment="local", role="evaluator", actor="test")
         statuses = [(await sign_in(http, base, reader.token))[0] for _ in range(8)]
         assert statuses == [200] * 5 + [429] * 3
+
+
+def test_anonymous_sessions_are_callers_of_their_own_and_a_session_in_use_stays() -> None:
+    """README: in the open local profile each page's session is a caller of its own, so other
+    visitors opening sessions do not close it; a full table drops the least recently used."""
+    clock = Clock()
+    sessions = Sessions(clock=clock, limit=100)
+    operator = sessions.open(credential="", principal=None, expires_at=0)
+    others = [sessions.open(credential="", principal=None, expires_at=0) for _ in range(50)]
+    assert sessions.get(operator.id) is operator and len(sessions) == 51
+    full = Sessions(clock=clock, limit=3)
+    a, b, _ = (full.open(credential="", principal=None, expires_at=0) for _ in range(3))
+    assert full.get(a.id) is a  # used: now the most recent
+    full.open(credential="", principal=None, expires_at=0)
+    assert full.get(a.id) is a and full.get(b.id) is None
+    assert all(sessions.get(s.id) is s for s in others)
+
+
+async def test_visitors_opening_sessions_do_not_sign_the_open_profiles_page_out(open_console) -> None:
+    http, base = open_console
+    await open_session(http, base)
+    cookie = http.headers.pop("Cookie")
+    for _ in range(25):  # other browsers, scripts, probes
+        async with http.get(f"{base}/ui/api/session") as visit:
+            assert visit.status == 200
+    async with http.get(f"{base}/ui/api/flags", headers={"Cookie": cookie}) as still:
+        assert still.status == 200
