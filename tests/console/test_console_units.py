@@ -508,3 +508,35 @@ async def test_visitors_opening_sessions_do_not_sign_the_open_profiles_page_out(
             assert visit.status == 200
     async with http.get(f"{base}/ui/api/flags", headers={"Cookie": cookie}) as still:
         assert still.status == 200
+
+
+async def test_one_caller_cannot_take_the_other_callers_event_streams(tmp_path: Path) -> None:
+    """README: each caller holds at most 20 open event streams; more are refused (429), and
+    another caller's page still gets its live updates."""
+    async with (
+        running_app(server_settings(auth_mode="required")) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        cookies = {}
+        for role in ("editor", "admin"):
+            issued = await app.security.keys.create(environment="local", role=role, actor="test")
+            status, _, sent = await sign_in(http, base, issued.token)
+            assert status == 200
+            sent.pop("max-age")
+            cookies[role] = sent
+        url = f"{base}/ui/api/events?env=local"
+        held = []
+        try:
+            for _ in range(20):
+                stream = await http.get(url, headers=cookies["editor"])
+                held.append(stream)
+                assert stream.status == 200 and await stream.content.readline() == b"retry: 2000\n"
+            async with asyncio.timeout(10):  # a 21st stream would never end: bound the wait
+                status, error = await answered(http, "GET", url, headers=cookies["editor"])
+            assert (status, error.get("code")) == (429, "RESOURCE_EXHAUSTED"), error
+            async with http.get(url, headers=cookies["admin"]) as other:
+                assert other.status == 200
+        finally:
+            for stream in held:
+                stream.close()
