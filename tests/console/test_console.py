@@ -484,3 +484,27 @@ def test_a_browser_that_cannot_keep_numbers_exactly_refuses_to_save(page: Page, 
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#definition-error")).to_contain_text("cannot keep every number")
     assert console.flag("old-browser")["version"] == "1"
+
+
+def test_a_flag_under_the_environment_kill_switch_says_so_on_its_own_page(
+    page: Page, console: Console
+) -> None:
+    """README: the environment kill switch turns every flag off; the flag's page must not say
+    "Enabled" while the API answers DISABLED (the flag's own state stays ENABLED)."""
+    make_flag(console, "env-killed-view")
+    sign_in(page, console)
+    open_flag(page, console, "env-killed-view")
+    expect(page.locator("#flag-state")).to_have_text("Enabled")
+    console.cli("flags", "kill", "--all", "--reason", "env drill for one flag's page")
+    try:
+        assert evaluated_reason(console, "env-killed-view") == "DISABLED"
+        assert console.flag("env-killed-view")["state"] == "ENABLED"  # its own switch is untouched
+        expect(page.locator("#flag-state")).to_have_text("Killed (environment)")  # live
+        expect(page.locator("#env-notice")).to_contain_text("env drill for one flag's page")
+        page.reload()
+        expect(page.locator("#flag-state")).to_have_text("Killed (environment)")
+        expect(page.locator("#flag-kill")).to_have_text("Kill")  # the flag's own switch is still on
+    finally:
+        console.cli("flags", "kill", "--all", "--revive", "--reason", "drill over")
+    expect(page.locator("#flag-state")).to_have_text("Enabled")
+    expect(page.locator("#env-notice")).to_be_empty()

@@ -211,13 +211,16 @@ async def list_flags(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.get("/ui/api/flags/{key}")
 @endpoint(ADMIN + "GetFlag")
 async def get_flag(request: web.Request, caller: Caller) -> web.Response:
-    """One flag as stored, and the `$evaluators` its targeting uses."""
+    """One flag as stored, the `$evaluators` its targeting uses, and its environment as served
+    (whose kill switch turns the flag off whatever its own state says)."""
     service = request.app[CONSOLE].service
     env = _env(request)
     flag = await service.get_flag(env, request.match_info["key"])
-    evaluators = service.cache.get(env).environment.evaluators
-    used = {name: evaluators.get(name) for name in dict.fromkeys(references(flag.targeting))}
-    return ok({"flag": flag_to_record(flag), "evaluators": used})
+    environment = service.cache.get(env).environment
+    used = {name: environment.evaluators.get(name) for name in dict.fromkeys(references(flag.targeting))}
+    return ok(
+        {"flag": flag_to_record(flag), "evaluators": used, "environment": environment_to_record(environment)}
+    )
 
 
 @ROUTES.post("/ui/api/flags")

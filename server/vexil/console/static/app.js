@@ -496,15 +496,23 @@ function definitionEditor(flag, meta) {
 async function flagPage(key) {
   const data = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}?${query({})}`);
   let flag = data.flag;
+  let environment = data.environment;  // its kill switch turns this flag off too
   const can = state.session.can;
   const head = h("div", { class: "page-head" });
+  const envNotice = h("div", { id: "env-notice" });
   const overview = h("section", { "aria-labelledby": "def-title" });
   const notice = h("div", { id: "live-notice", role: "status" });
+  // The flag's own kill switch (the button) and the environment's (a banner): either turns it off.
   function renderHead() {
     const killed = flag.state === "DISABLED";
+    const off = killed || environment.killSwitch;
+    const badge = killed ? t("state.killed") : environment.killSwitch ? t("state.killedByEnvironment") : t("state.ENABLED");
+    envNotice.replaceChildren(environment.killSwitch
+      ? h("p", { class: "banner bad", role: "alert" }, t("flag.environmentKilled", { env: environment.name, reason: environment.killReason }))
+      : "");
     head.replaceChildren(
       h("h1", {}, flag.key),
-      h("span", { class: `badge ${killed ? "bad" : "good"}`, id: "flag-state" }, killed ? t("state.killed") : t("state.ENABLED")),
+      h("span", { class: `badge ${off ? "bad" : "good"}`, id: "flag-state" }, badge),
       h("span", { class: "muted", id: "flag-version" }, t("flag.version", { version: flag.version })),
       can.kill ? killButton(flag.key, (reason) =>
         api("POST", "/ui/api/kill", { environment: state.env, key: flag.key, killed: !killed, reason }), { revive: killed }) : "");
@@ -641,7 +649,7 @@ async function flagPage(key) {
     });
   }
 
-  mount(head, notice, h("div", { class: "columns" }, overview, h("div", {}, can.write ? editForm : "", tryForm)), historyBox);
+  mount(head, envNotice, notice, h("div", { class: "columns" }, overview, h("div", {}, can.write ? editForm : "", tryForm)), historyBox);
   await loadHistory();
   state.reload = async (event) => {
     if (event.key && event.key !== key) return;
@@ -651,6 +659,7 @@ async function flagPage(key) {
         notice.replaceChildren(h("p", { class: "banner info" }, t("flag.changedElsewhere", { version: fresh.flag.version, actor: fresh.flag.updatedBy })));
       }
       flag = fresh.flag;
+      environment = fresh.environment;
       renderHead(); renderOverview(); await loadHistory();
     } catch (e) { say(e.message, "bad"); }
   };
