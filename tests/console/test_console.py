@@ -508,3 +508,30 @@ def test_a_flag_under_the_environment_kill_switch_says_so_on_its_own_page(
         console.cli("flags", "kill", "--all", "--revive", "--reason", "drill over")
     expect(page.locator("#flag-state")).to_have_text("Enabled")
     expect(page.locator("#env-notice")).to_be_empty()
+
+
+def test_a_diff_shows_a_change_anywhere_in_a_long_definition(page: Page, console: Console) -> None:
+    """A change past line 2,000 of a definition is shown as a change, never as "no change"; a
+    change too large to align line by line is shown whole, and the page says so."""
+    users = [f"user-{i}" for i in range(2500)]
+
+    def rule(listed: list[str]) -> str:
+        return json.dumps({"if": [{"in": [{"var": "targetingKey"}, listed]}, "on", "off"]})
+
+    console.cli(
+        "flags", "create", "long-diff", "--variants", '{"on": true, "off": false}', "--default", "off",
+        "--targeting", rule(users),
+    )  # fmt: skip
+    console.cli("flags", "update", "long-diff", "--targeting", rule([*users[:-1], "attacker"]))
+    sign_in(page, console)
+    open_flag(page, console, "long-diff")
+    diff = page.locator("#diff")
+    expect(diff.locator("del")).to_have_text(['-         "user-2499"'])  # the one line that changed
+    expect(diff.locator("ins")).to_have_text(['+         "attacker"'])
+    expect(diff.locator(".diff-note")).to_have_count(0)
+
+    console.cli("flags", "update", "long-diff", "--targeting", rule(users[::-1]))
+    page.reload()
+    expect(diff.locator(".diff-note")).to_contain_text("2500 lines were replaced by 2500")
+    expect(diff.locator("del")).to_have_count(2500)
+    expect(diff.locator("ins")).to_have_count(2500)

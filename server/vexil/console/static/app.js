@@ -97,10 +97,35 @@ function highlighted(value) {
   return pre;
 }
 
-// A line diff (longest common subsequence) of two JSON texts.
+// A line diff of two JSON texts, every line shown (nothing is cut). Lines the two share at the
+// start and at the end are matched first, so a change to one entry of a long list costs nothing
+// more; the lines between are aligned by longest common subsequence, whose table costs n×m. Past
+// DIFF_CELLS that table is not built: the changed part is shown whole, removed then added, and a
+// note says it was not aligned line by line.
+const DIFF_CELLS = 4_000_000;  // about 8 MB; min(n, m) stays under 2^16 (Uint16Array)
+
 function diff(before, after) {
-  const a = before.split("\n").slice(0, 2000);
-  const b = after.split("\n").slice(0, 2000);
+  const a = before.split("\n"), b = after.split("\n");
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length, endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  const pre = h("pre", { class: "diff", tabindex: "0", "aria-label": t("diff.label") });
+  const same = (line) => pre.append(h("span", { class: "same" }, `  ${line}\n`));
+  const added = (line) => pre.append(h("ins", {}, `+ ${line}\n`));
+  const removed = (line) => pre.append(h("del", {}, `- ${line}\n`));
+  a.slice(0, start).forEach(same);
+  const midA = a.slice(start, endA), midB = b.slice(start, endB);
+  const aligned = midA.length * midB.length <= DIFF_CELLS;
+  if (aligned) alignLines(midA, midB, same, added, removed);
+  else { midA.forEach(removed); midB.forEach(added); }
+  a.slice(endA).forEach(same);
+  if (aligned) return pre;
+  return h("div", {}, h("p", { class: "banner info diff-note" },
+    t("diff.unaligned", { removed: midA.length, added: midB.length, from: start + 1 })), pre);
+}
+
+function alignLines(a, b, same, added, removed) {
   const n = a.length, m = b.length;
   const table = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
   for (let i = n - 1; i >= 0; i--) {
@@ -108,14 +133,12 @@ function diff(before, after) {
       table[i][j] = a[i] === b[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
     }
   }
-  const pre = h("pre", { class: "diff", tabindex: "0", "aria-label": t("diff.label") });
   let i = 0, j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) { pre.append(h("span", { class: "same" }, `  ${a[i]}\n`)); i++; j++; }
-    else if (j < m && (i >= n || table[i][j + 1] >= table[i + 1][j])) { pre.append(h("ins", {}, `+ ${b[j]}\n`)); j++; }
-    else { pre.append(h("del", {}, `- ${a[i]}\n`)); i++; }
+    if (i < n && j < m && a[i] === b[j]) { same(a[i]); i++; j++; }
+    else if (j < m && (i >= n || table[i][j + 1] >= table[i + 1][j])) { added(b[j]); j++; }
+    else { removed(a[i]); i++; }
   }
-  return pre;
 }
 
 class ApiError extends Error {
