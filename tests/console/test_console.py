@@ -535,3 +535,59 @@ def test_a_diff_shows_a_change_anywhere_in_a_long_definition(page: Page, console
     expect(diff.locator(".diff-note")).to_contain_text("2500 lines were replaced by 2500")
     expect(diff.locator("del")).to_have_count(2500)
     expect(diff.locator("ins")).to_have_count(2500)
+
+
+PAGED = 1010
+"""Flags the paging test imports: more than the list shows at once (1,000, README)."""
+
+
+def test_the_flag_list_history_and_changes_reach_their_older_entries(
+    page: Page, console: Console, tmp_path
+) -> None:
+    flags = {
+        f"paged-{i:04}": {"state": "ENABLED", "variants": {"on": True}, "defaultVariant": "on"}
+        for i in range(PAGED)
+    }
+    (tmp_path / "paged.json").write_text(json.dumps({"flags": flags}))
+    console.cli("flags", "import", str(tmp_path / "paged.json"))
+    sign_in(page, console)
+    page.get_by_label("Search").fill("paged-")
+    expect(page.locator("#flag-count")).to_have_text(f"1000 of {PAGED} flags")
+    page.locator("#flags-more").click()
+    expect(page.locator("#flag-count")).to_have_text(f"{PAGED} of {PAGED} flags")
+    expect(page.locator("table.flags tbody tr")).to_have_count(PAGED)
+    expect(page.locator("#flags-more")).to_have_count(0)
+
+    open_changes(page)  # the whole log holds more than one answer's 500 config versions
+    rows = page.locator("table.changes tbody tr")
+    expect(rows).to_have_count(500)
+    expect(page.locator("#changes-searched")).to_contain_text("older ones not searched yet")
+    page.locator("#changes-older").click()
+    expect(rows).to_have_count(1000)
+    page.get_by_label("Flag", exact=True).fill("paged-0000")  # created before the newest 1,000
+    page.get_by_label("Flag", exact=True).press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Create")
+
+    # 100 edits make 101 revisions, one more than the history shows at once.
+    page.evaluate(
+        """async () => {
+            const session = await (await fetch('/ui/api/session')).json();
+            for (let version = 1; version <= 100; version++) {
+                const r = await fetch('/ui/api/flags/paged-0001', {method: 'PUT',
+                    headers: {'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf},
+                    body: JSON.stringify({environment: 'local', expectedVersion: version,
+                        flag: {variants: {on: true}, defaultVariant: 'on',
+                               description: `edit ${version}`}})});
+                if (!r.ok) throw new Error(await r.text());
+            }
+        }"""
+    )
+    assert console.flag("paged-0001")["version"] == "101"
+    open_flag(page, console, "paged-0001")
+    history = page.locator("table.history tbody tr")
+    expect(history).to_have_count(100)
+    page.locator("#history-older").click()
+    expect(history).to_have_count(101)
+    expect(page.locator('table.history tr[data-version="1"]')).to_contain_text("Create")
+    expect(page.locator("#history-older")).to_have_count(0)

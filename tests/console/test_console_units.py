@@ -540,3 +540,65 @@ async def test_one_caller_cannot_take_the_other_callers_event_streams(tmp_path: 
         finally:
             for stream in held:
                 stream.close()
+
+
+async def test_older_entries_are_reachable_in_the_flag_list_history_and_change_log(monkeypatch) -> None:
+    """README: the flag list, a flag's history and the change log each answer a bounded part
+    and say how to reach the rest; following them reaches every entry the test wrote."""
+    async with (
+        running_app(server_settings(cache_maxsize=2000)) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        csrf = await open_session(http, base)
+
+        async def write(method: str, path: str, body: dict) -> None:
+            async with http.request(method, f"{base}{path}", json=body, headers=csrf) as done:
+                assert done.status in (200, 201), await done.text()
+
+        async def read(path: str, **params: str) -> dict:
+            async with http.get(f"{base}{path}", params={"env": "local", **params}) as answer:
+                assert answer.status == 200, await answer.text()
+                return dict(await answer.json())
+
+        def boolean(key: str, description: str = "") -> dict:
+            flag = {"key": key, "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+            return {"flag": {**flag, "description": description}}
+
+        await write("POST", "/ui/api/flags", boolean("payments"))  # config version 1
+        await write("POST", "/ui/api/kill", {"key": "payments", "killed": True, "reason": "INC-42"})  # 2
+        bulk = [f"bulk-{i:04}" for i in range(1050)]
+        for key in bulk:  # 3 .. 1052
+            await write("POST", "/ui/api/flags", boolean(key))
+        for version in range(1, 121):  # 1053 .. 1172: bulk-0000 reaches version 121
+            body = {**boolean("bulk-0000", f"tweak {version}"), "expectedVersion": version}
+            await write("PUT", "/ui/api/flags/bulk-0000", body)
+
+        first = await read("/ui/api/flags")
+        assert (len(first["flags"]), first["total"]) == (1000, 1051)
+        rest = await read("/ui/api/flags", offset="1000")
+        assert [f["key"] for f in first["flags"] + rest["flags"]] == sorted([*bulk, "payments"])
+
+        page = await read("/ui/api/flags/bulk-0000/history")
+        versions = [r["version"] for r in page["revisions"]]
+        assert len(versions) == 100 and page["next"]
+        older = await read("/ui/api/flags/bulk-0000/history", token=page["next"])
+        versions += [r["version"] for r in older["revisions"]]
+        assert versions == list(range(121, 0, -1)) and older["next"] == ""
+
+        found = await read("/ui/api/changes", flag="payments")
+        assert [(c["version"], c["kind"]) for c in found["changes"]] == [(2, "KILL"), (1, "CREATE")]
+        newest = await read("/ui/api/changes")
+        assert [c["version"] for c in newest["changes"]] == list(range(1172, 672, -1))
+        assert (newest["searchedFrom"], newest["searchedTo"], newest["older"]) == (673, 1172, 673)
+
+        monkeypatch.setattr(console_api, "CHANGES_SCAN", 500)  # one window per answer: follow `older`
+        seen, before, answers = [], "", 0
+        while True:
+            answer = await read("/ui/api/changes", flag="payments", **({"before": before} if before else {}))
+            seen += [(c["version"], c["kind"]) for c in answer["changes"]]
+            answers += 1
+            if answer["older"] is None:
+                break
+            before = str(answer["older"])
+        assert seen == [(2, "KILL"), (1, "CREATE")] and answers == 3

@@ -381,6 +381,7 @@ async function flagsPage() {
   for (const [name, input] of Object.entries(inputs)) {
     input.addEventListener("input", () => {  // one request per pause in typing, not per key
       filters[name] = input.value.trim();
+      pages = 1;
       clearTimeout(typing);
       typing = setTimeout(() => attempt(load), TYPING_PAUSE_MS);
     });
@@ -396,9 +397,15 @@ async function flagsPage() {
     summary, table);
 
   let asked = 0;  // answers to earlier filters may arrive late: only the latest is shown
+  let pages = 1;  // answers of the list shown ("Show more" adds one; a live update keeps them)
   async function load() {
     const mine = ++asked;
     const data = await api("GET", `/ui/api/flags?${query(filters)}`);
+    for (let n = 1; n < pages && data.flags.length < data.total; n++) {
+      const next = await api("GET", `/ui/api/flags?${query({ ...filters, offset: data.flags.length })}`);
+      if (!next.flags.length) break;
+      data.flags.push(...next.flags);
+    }
     if (mine !== asked) return;
     const env = data.environment;
     envBox.replaceChildren(
@@ -424,7 +431,10 @@ async function flagsPage() {
         h("td", { "data-label": t("flags.default") }, f.defaultVariant ?? "—"),
         h("td", { "data-label": t("flags.version") }, f.version),
         h("td", { "data-label": t("flags.owner") }, f.owner || "—"),
-        h("td", { "data-label": t("flags.lastChange") }, when(f.updatedAt), h("br"), h("small", {}, f.updatedBy)))))));
+        h("td", { "data-label": t("flags.lastChange") }, when(f.updatedAt), h("br"), h("small", {}, f.updatedBy)))))),
+      data.flags.length < data.total
+        ? h("button", { type: "button", id: "flags-more", onclick: () => { pages++; attempt(load); } }, t("flags.more"))
+        : "");
   }
   state.reload = load;
   await load();
@@ -630,8 +640,16 @@ async function flagPage(key) {
 
   // History
   const historyBox = h("section", { class: "card", "aria-labelledby": "history-title" });
+  let historyPages = 1;  // "Older versions" adds one; a reload keeps them
   async function loadHistory() {
-    const { revisions } = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}/history?${query({})}`);
+    const revisions = [];
+    let next = "";
+    for (let n = 0; n < historyPages; n++) {
+      const page = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}/history?${query({ token: next })}`);
+      revisions.push(...page.revisions);
+      next = page.next;
+      if (!next) break;
+    }
     const pickA = h("select", { id: "diff-from" }, revisions.map((r) => h("option", { value: r.version }, `v${r.version}`)));
     const pickB = h("select", { id: "diff-to" }, revisions.map((r) => h("option", { value: r.version }, `v${r.version}`)));
     if (revisions.length > 1) pickA.value = revisions[1].version;
@@ -657,6 +675,7 @@ async function flagPage(key) {
           h("td", {}, can.write && r.version !== flag.version && !r.deleted
             ? h("button", { type: "button", class: "rollback", "data-version": r.version,
                 onclick: () => confirmRollback(r.version) }, t("history.rollback")) : ""))))),
+      next ? h("button", { type: "button", id: "history-older", onclick: () => { historyPages++; attempt(loadHistory); } }, t("history.older")) : "",
       h("div", { class: "row diff-pick" }, field("history.from", pickA), field("history.to", pickB)),
       diffBox);
     showDiff();
@@ -717,26 +736,56 @@ async function changesPage() {
     actor: h("input", { id: "changes-actor", type: "text" }),
     kind: h("select", { id: "changes-kind" }, h("option", { value: "" }, t("any")), kinds.map((k) => h("option", { value: k }, t(`kind.${k}`)))),
   };
-  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); attempt(load); });
+  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); pages = 1; attempt(load); });
   const list = h("div", { class: "table-wrap" });
+  const more = h("div", { class: "row", id: "changes-more" });
   mount(h("h1", {}, t("changes.title")),
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
-      field("changes.flag", inputs.flag), field("changes.actor", inputs.actor), field("changes.kind", inputs.kind)), list);
+      field("changes.flag", inputs.flag), field("changes.actor", inputs.actor), field("changes.kind", inputs.kind)), list, more);
+  // One answer searches a bounded stretch of the log and says which: the page shows the rows so
+  // far, the config versions searched, and "Older changes" while the log goes further back.
+  // Each load gathers its answers apart and shows them only if no later load began meanwhile
+  // (a filter typed while an answer is on its way must not mix the two).
   let asked = 0;
-  async function load() {
+  let pages = 1;  // answers shown: "Older changes" adds one; a live update keeps them
+  let shown = { rows: [], searchedFrom: 0, searchedTo: 0, older: null };
+  async function fetchPage(into, before) {
+    const page = await api("GET", `/ui/api/changes?${query({ ...filters, before })}`);
+    into.rows.push(...page.changes);
+    into.searchedFrom = page.searchedFrom;
+    into.older = page.older;
+    if (before === undefined) into.searchedTo = page.searchedTo;
+  }
+  async function load() {  // from the newest, as many answers as were shown
     const mine = ++asked;
-    const { changes } = await api("GET", `/ui/api/changes?${query(filters)}`);
-    if (mine !== asked) return;
+    const got = { rows: [], searchedFrom: 0, searchedTo: 0, older: null };
+    await fetchPage(got, undefined);
+    for (let n = 1; n < pages && got.older !== null && mine === asked; n++) await fetchPage(got, got.older);
+    if (mine === asked) { shown = got; render(); }
+  }
+  async function loadOlder() {
+    const mine = ++asked;
+    const got = { ...shown, rows: [...shown.rows] };
+    await fetchPage(got, shown.older);
+    if (mine === asked) { pages++; shown = got; render(); }
+  }
+  function render() {
     list.replaceChildren(h("table", { class: "changes" },
       h("thead", {}, h("tr", {}, ["changes.version", "history.kind", "changes.flag", "history.actor", "history.when", "history.reason"]
         .map((k) => h("th", { scope: "col" }, t(k))))),
-      h("tbody", {}, changes.map((c) => h("tr", {},
+      h("tbody", {}, shown.rows.map((c) => h("tr", {},
         h("td", { "data-label": t("changes.version") }, c.version),
         h("td", { "data-label": t("history.kind") }, t(`kind.${c.kind}`)),
         h("td", { "data-label": t("changes.flag") }, c.flagKey ? h("a", { href: `#/flag/${encodeURIComponent(c.flagKey)}` }, c.flagKey) : "—"),
         h("td", { "data-label": t("history.actor") }, c.actor),
         h("td", { "data-label": t("history.when") }, when(c.timestamp)),
         h("td", { "data-label": t("history.reason") }, c.reason))))));
+    const { rows, searchedFrom, searchedTo, older } = shown;
+    more.replaceChildren(
+      h("p", { class: "muted", id: "changes-searched" }, searchedTo
+        ? t(older === null ? "changes.searchedAll" : "changes.searched", { from: searchedFrom, to: searchedTo, count: rows.length })
+        : t("changes.none")),
+      older === null ? "" : h("button", { type: "button", id: "changes-older", onclick: () => attempt(loadOlder) }, t("changes.older")));
   }
   state.reload = load;
   await load();
