@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.console import SCREENSHOTS, Console, cli, sign_in
+from tests.support.servers import VEXIL, ServerProcess
 
 BOOLEAN = json.dumps({"variants": {"on": True, "off": False}, "defaultVariant": "off"})
 
@@ -591,3 +595,50 @@ def test_the_flag_list_history_and_changes_reach_their_older_entries(
     expect(history).to_have_count(101)
     expect(page.locator('table.history tr[data-version="1"]')).to_contain_text("Create")
     expect(page.locator("#history-older")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server in the open local profile (`make run`): no authentication, sessions open by
+    themselves."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("open"), "--env", "local", "--store", "memory",
+        env={"VEXIL_HEARTBEAT_SECONDS": "2"},
+    )  # fmt: skip
+    with server:
+        yield server
+
+
+def test_the_open_profile_opens_a_new_session_when_the_old_one_ended(page: Page, open_server) -> None:
+    """README: the local profile is open, a session opens by itself; one that ends (its hour, a
+    restart; here it is closed) must not leave the pages silently empty or no longer live."""
+
+    def create(key: str) -> None:
+        done = subprocess.run(
+            [VEXIL, "flags", "create", key, "--default", "on", "--target", open_server.target],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    create("open-first")
+    page.goto(f"http://127.0.0.1:{open_server.http_port}/ui/")
+    expect(page.locator('tr[data-key="open-first"]')).to_be_visible()
+
+    def end_the_session() -> None:
+        closed = page.evaluate(
+            """async () => {
+                const session = await (await fetch('/ui/api/session')).json();
+                const headers = {'X-CSRF-Token': session.csrf};
+                return (await fetch('/ui/api/session', {method: 'DELETE', headers})).status;
+            }"""
+        )
+        assert closed == 200
+
+    end_the_session()  # its event stream is refused from the next heartbeat on
+    create("open-second")  # while the page has no session: it appears once the page has one again
+    expect(page.locator('tr[data-key="open-second"]')).to_be_visible()
+    end_the_session()  # and the next request is refused
+    page.get_by_role("link", name="Changes").click()
+    expect(page.locator("table.changes tbody tr")).to_have_count(2)  # the two creations
+    page.get_by_role("link", name="Flags").click()
+    expect(page.locator('tr[data-key="open-first"]')).to_be_visible()

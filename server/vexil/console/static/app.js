@@ -151,7 +151,17 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// The open local profile opens sessions by itself; when the page's session is gone (its hour
+// is up, the server restarted), the first request refused for it opens another, as the first
+// visit did, and is sent again: a 401 means it was not carried out. Requests refused together
+// share one new session.
+let reopening = null;
+function reopenSession() {
+  reopening ??= loadSession().finally(() => { reopening = null; });
+  return reopening;
+}
+
+async function api(method, path, body, { retried = false } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
@@ -161,9 +171,15 @@ async function api(method, path, body) {
     method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.text().then((text) => plainNumbers(parseExact(text))).catch(() => ({}));
-  if (response.status === 401 && state.session?.authRequired && path !== "/ui/api/session") {
-    state.session = { signedIn: false, authRequired: true };
-    renderSignIn();
+  if (response.status === 401 && state.session && path !== "/ui/api/session") {
+    if (state.session.authRequired) {
+      state.session = { signedIn: false, authRequired: true };
+      renderSignIn();
+    } else if (!retried) {
+      await reopenSession();
+      if (state.events) { stopEvents(); startEvents(); }  // its stream was refused with the session
+      return api(method, path, body, { retried: true });
+    }
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -275,6 +291,19 @@ function startEvents() {
   const source = new EventSource(`/ui/api/events?env=${encodeURIComponent(state.env)}`);
   source.env = state.env;
   let timer = null;
+  // A refused stream (the session is gone) is closed for good by the browser: in the open
+  // profile, open a new session and a new stream after a pause, and re-read the page, which
+  // may have missed changes meanwhile.
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED || state.events !== source || state.session?.authRequired) return;
+    setTimeout(() => attempt(async () => {
+      if (state.events !== source) return;
+      await reopenSession();
+      stopEvents();
+      startEvents();
+      if (state.reload) await state.reload({});
+    }), 3000);
+  };
   source.onmessage = (message) => {
     const data = JSON.parse(message.data);
     document.body.dataset.live = String(data.version);
@@ -903,7 +932,8 @@ async function route(event) {
     else await flagsPage();
     if (event !== "initial") focusHeading();
   } catch (e) {
-    if (e.status !== 401) mount(h("h1", {}, t("error")), h("p", { class: "error", role: "alert" }, e.message));
+    // A 401 with authentication on has shown the sign-in form; otherwise say what went wrong.
+    if (e.status !== 401 || !state.session?.authRequired) mount(h("h1", {}, t("error")), h("p", { class: "error", role: "alert" }, e.message));
   }
 }
 
