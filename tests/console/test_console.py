@@ -642,3 +642,35 @@ def test_the_open_profile_opens_a_new_session_when_the_old_one_ended(page: Page,
     expect(page.locator("table.changes tbody tr")).to_have_count(2)  # the two creations
     page.get_by_role("link", name="Flags").click()
     expect(page.locator('tr[data-key="open-first"]')).to_be_visible()
+
+
+def test_a_kill_between_loading_and_saving_an_edit_is_no_conflict(page: Page, console: Console) -> None:
+    """A kill changes the flag's version but not its definition: the admin's own kill must not
+    turn the next save into a conflict; a change to the definition still does (README)."""
+    make_flag(console, "kill-then-edit")
+    sign_in(page, console)
+    open_flag(page, console, "kill-then-edit")
+    page.locator("#flag-kill").click()
+    page.locator("#kill-reason").fill("incident 7")
+    page.locator("#kill-confirm").click()
+    expect(page.locator("#flag-state")).to_have_text("Killed")
+    expect(page.locator("#flag-version")).to_have_text("version 2")
+    page.locator("#edit-description").fill("killed for incident 7")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flag-version")).to_have_text("version 3")
+    expect(page.locator("#conflict")).to_be_hidden()
+    stored = console.flag("kill-then-edit")
+    assert (stored["version"], stored["state"], stored["description"]) == (
+        "3",
+        "DISABLED",
+        "killed for incident 7",
+    )
+
+    console.cli("flags", "kill", "kill-then-edit", "--revive", "--reason", "over")  # elsewhere: v4
+    expect(page.locator("#flag-state")).to_have_text("Enabled")
+    console.cli("flags", "update", "kill-then-edit", "--default", "on")  # the definition: v5
+    expect(page.locator("#flag-version")).to_have_text("version 5")
+    page.locator("#edit-description").fill("my edit")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#conflict")).to_be_visible()
+    assert console.flag("kill-then-edit")["description"] == "killed for incident 7"

@@ -729,6 +729,11 @@ async function flagPage(key) {
       if (event.key && fresh.flag.version !== flag.version) {
         notice.replaceChildren(h("p", { class: "banner info" }, t("flag.changedElsewhere", { version: fresh.flag.version, actor: fresh.flag.updatedBy })));
       }
+      // A kill or revive (this page's or anyone's) changes the version but not what the edit
+      // form holds: the edit now starts from the new version, or its save would be refused as
+      // a conflict with nothing to show. A change to the definition itself keeps the old base,
+      // so the save is refused and the page shows what changed.
+      if (sameEditable(base, fresh.flag)) base = fresh.flag;
       flag = fresh.flag;
       environment = fresh.environment;
       renderHead(); renderOverview(); await loadHistory();
@@ -741,6 +746,13 @@ function measure(value, unit) {
   if (unit === "s") return value < 1 ? `${(value * 1000).toFixed(0)} ms` : `${value.toFixed(1)} s`;
   if (unit === "ratio") return `${(value * 100).toFixed(2)} %`;
   return String(value);
+}
+
+// Whether two versions of a flag differ only in what the edit form does not hold (the state,
+// which only the kill switch changes, and the version and its author).
+function sameEditable(a, b) {
+  const editable = (flag) => pretty({ ...definitionOf(flag), state: null });
+  return editable(a) === editable(b);
 }
 
 function definitionOf(flag) {
