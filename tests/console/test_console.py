@@ -674,3 +674,22 @@ def test_a_kill_between_loading_and_saving_an_edit_is_no_conflict(page: Page, co
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#conflict")).to_be_visible()
     assert console.flag("kill-then-edit")["description"] == "killed for incident 7"
+
+
+def test_try_it_shows_values_exactly_as_the_server_answers_them(page: Page, console: Console) -> None:
+    """A value no double holds is shown as stored (and as OFREP answers it), not rounded."""
+    definition = '{"variants": {"big": 9007199254740993, "small": 1}, "defaultVariant": "big"}'
+    sign_in(page, console)
+    page.goto(f"{console.url}#/new")
+    page.locator("#new-key").fill("exact-try")
+    page.locator("#definition").fill(definition)
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="exact-try", exact=True)).to_be_visible()
+    assert ofrep(console, "exact-try")["value"] == 9007199254740993
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#try-current .value")).to_have_text("9007199254740993")
+    expect(page.locator("#try-draft .value")).to_have_text("9007199254740993")
+    page.locator("#definition").fill(definition.replace("9007199254740993", "9007199254740995"))
+    page.get_by_role("button", name="Evaluate").click()  # the draft's value, as written too
+    expect(page.locator("#try-draft .value")).to_have_text("9007199254740995")
+    expect(page.locator("#try-current .value")).to_have_text("9007199254740993")

@@ -161,7 +161,9 @@ function reopenSession() {
   return reopening;
 }
 
-async function api(method, path, body, { retried = false } = {}) {
+// `exact`: keep every number of the answer as the server wrote it (try-it values, which are
+// shown as written, not computed with).
+async function api(method, path, body, { exact = false, retried = false } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
@@ -170,7 +172,7 @@ async function api(method, path, body, { retried = false } = {}) {
   const response = await fetch(path, {
     method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const data = await response.text().then((text) => plainNumbers(parseExact(text))).catch(() => ({}));
+  const data = await response.text().then((text) => plainNumbers(parseExact(text), exact)).catch(() => ({}));
   if (response.status === 401 && state.session && path !== "/ui/api/session") {
     if (state.session.authRequired) {
       state.session = { signedIn: false, authRequired: true };
@@ -178,7 +180,7 @@ async function api(method, path, body, { retried = false } = {}) {
     } else if (!retried) {
       await reopenSession();
       if (state.events) { stopEvents(); startEvents(); }  // its stream was refused with the session
-      return api(method, path, body, { retried: true });
+      return api(method, path, body, { exact, retried: true });
     }
   }
   if (!response.ok) throw new ApiError(response.status, data);
@@ -652,13 +654,15 @@ async function flagPage(key) {
     event.preventDefault();
     tryError.hidden = true;
     let ctx;
-    try { ctx = JSON.parse(context.value || "{}"); } catch (e) {
+    try { ctx = parseExact(context.value || "{}"); } catch (e) {
       return showError(tryError, { field: "context", message: t("edit.badJson", { error: e.message }) });
     }
     let draft;
     try { draft = editor.read(); } catch (e) { draft = undefined; }
     try {
-      const answer = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/try`, { environment: state.env, context: ctx, draft });
+      // Values shown as the server answered them (9007199254740993 is no double), as definitions are.
+      const answer = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/try`,
+        { environment: state.env, context: ctx, draft }, { exact: true });
       results.replaceChildren(
         resultCard("try-current", t("try.current"), answer.current),
         draft ? resultCard("try-draft", t("try.draft"), answer.draft) : "");
