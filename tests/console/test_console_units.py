@@ -223,6 +223,7 @@ async def test_a_body_holding_text_that_is_not_unicode_is_refused_naming_where(o
             error,
         )
         assert "lone surrogate" in error["message"], error
+        assert "\\\\" not in error["message"], error  # the escape written once: '\ud800', not '\\ud800'
     async with http.get(f"{base}/ui/api/flags", params={"env": "local"}) as listed:
         assert [row["key"] for row in (await listed.json())["flags"]] == ["unit"]
 
