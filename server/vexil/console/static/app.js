@@ -198,12 +198,16 @@ function errorBox(id) {
   return h("p", { class: "error", id, role: "alert", hidden: true });
 }
 
+// The server's message often begins with the path it names ("flag.owner: too long"): the path
+// is shown once, as code, and the message without it.
 function showError(box, error) {
   box.hidden = false;
+  const prefix = `${error.field}: `;
+  const message = error.field && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
   box.replaceChildren(
     error.field ? h("code", { class: "path" }, error.field) : "",
     error.field ? " " : "",
-    error.message,
+    message,
   );
 }
 
