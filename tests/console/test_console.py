@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import jwt
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -693,3 +694,24 @@ def test_try_it_shows_values_exactly_as_the_server_answers_them(page: Page, cons
     page.get_by_role("button", name="Evaluate").click()  # the draft's value, as written too
     expect(page.locator("#try-draft .value")).to_have_text("9007199254740995")
     expect(page.locator("#try-current .value")).to_have_text("9007199254740993")
+
+
+def test_a_jwt_without_a_known_role_signs_in_with_no_role_and_may_do_nothing(
+    page: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """As the API: authenticated, and every page refused for having no role, said in words."""
+    tmp = tmp_path_factory.mktemp("jwt")
+    (tmp / "secret").write_text("s" * 48)
+    server = ServerProcess(
+        tmp, "--env", "local", "--store", "memory", "--auth-mode", "required",
+        "--jwt-secret-file", str(tmp / "secret"), "--jwt-issuer", "iss", "--jwt-audience", "vexil",
+    )  # fmt: skip
+    now = int(time.time())
+    claims = {"sub": "bob", "iss": "iss", "aud": "vexil", "iat": now, "exp": now + 600, "role": "superuser"}
+    token = jwt.encode({**claims, "environments": "*"}, "s" * 48, algorithm="HS256")
+    with server:
+        page.goto(f"http://127.0.0.1:{server.http_port}/ui/")
+        page.get_by_label("API key or JWT").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#who")).to_have_text("jwt:bob (no role)")
+        expect(page.locator("main")).to_contain_text("these credentials have no role")

@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import aiohttp
+import grpc
 import jwt
 import pytest
 from aiohttp import web
 
 from tests.support.calls import raw_http
 from tests.support.console import answered, open_session
-from tests.support.servers import running_app, server_settings
+from tests.support.servers import connected, running_app, server_settings
 from vexil.console import api as console_api
 from vexil.console import i18n
 from vexil.console.api import references
@@ -26,6 +27,7 @@ from vexil.model import ChangeKind, FlagState
 from vexil.observability.thresholds import INDICATORS, Level
 from vexil.security.roles import ROLES
 from vexil.store.replicas import ReplicaRecord
+from vexil.v1 import admin_pb2
 
 STATIC = Path(i18n.__file__).with_name("static")
 
@@ -603,3 +605,35 @@ async def test_older_entries_are_reachable_in_the_flag_list_history_and_change_l
                 break
             before = str(answer["older"])
         assert seen == [(2, "KILL"), (1, "CREATE")] and answers == 3
+
+
+async def test_a_jwt_without_a_known_role_is_treated_as_the_api_treats_it(tmp_path: Path) -> None:
+    """The API authenticates a JWT whose role it does not know and refuses every call that needs
+    a role, saying "no role"; the console signs it in and refuses the same way, in the same words."""
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    settings = server_settings(
+        auth_mode="required", jwt_secret_file=str(secret), jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
+    token = person("superuser", 600)  # a role vexil does not have
+    async with (
+        running_app(settings) as app,
+        connected(app) as api,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.admin.ListFlags(
+                admin_pb2.ListFlagsRequest(environment="local"),
+                metadata=[("authorization", f"Bearer {token}")],
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "no role" in (refused.value.details() or "")
+
+        base = f"http://127.0.0.1:{app.http_port}"
+        status, body, sent = await sign_in(http, base, token)
+        sent.pop("max-age")
+        assert (status, body["role"]) == (200, "")
+        assert body["can"] == {"read": False, "write": False, "kill": False, "keys": False}
+        status, error = await answered(http, "GET", f"{base}/ui/api/flags", headers=sent)
+        assert (status, error["code"]) == (403, "PERMISSION_DENIED")
+        assert error["message"].endswith("these credentials have no role"), error

@@ -242,7 +242,8 @@ async function loadSession() {
   pick.value = state.env;
   const who = document.getElementById("who");
   who.textContent = state.session.signedIn && state.session.authRequired
-    ? t("signedInAs", { subject: state.session.subject, role: t(`role.${state.session.role}`) })
+    // A JWT without a known role signs in as the API authenticates it, and may do nothing.
+    ? t("signedInAs", { subject: state.session.subject, role: state.session.role ? t(`role.${state.session.role}`) : t("role.none") })
     : state.session.signedIn ? t("openProfile") : "";
   document.getElementById("signout").hidden = !(state.session.signedIn && state.session.authRequired);
   renderNav();
