@@ -47,6 +47,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             "VEXIL_BOOTSTRAP_ADMIN_KEY": admin,
             "VEXIL_HEARTBEAT_SECONDS": "2",
             "VEXIL_RATE_LIMIT_ADMIN": "6000",
+            # Room for more flags than the list shows at once (1,000), for its "Show more".
+            "VEXIL_CACHE_MAXSIZE": "2000",
         },
     )
     with server:

@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import aiohttp
+import grpc
 import jwt
 import pytest
 from aiohttp import web
 
 from tests.support.calls import raw_http
 from tests.support.console import answered, open_session
-from tests.support.servers import running_app, server_settings
+from tests.support.servers import connected, running_app, server_settings
 from vexil.console import api as console_api
 from vexil.console import i18n
 from vexil.console.api import references
@@ -26,6 +27,7 @@ from vexil.model import ChangeKind, FlagState
 from vexil.observability.thresholds import INDICATORS, Level
 from vexil.security.roles import ROLES
 from vexil.store.replicas import ReplicaRecord
+from vexil.v1 import admin_pb2
 
 STATIC = Path(i18n.__file__).with_name("static")
 
@@ -223,6 +225,7 @@ async def test_a_body_holding_text_that_is_not_unicode_is_refused_naming_where(o
             error,
         )
         assert "lone surrogate" in error["message"], error
+        assert "\\\\" not in error["message"], error  # the escape written once: '\ud800', not '\\ud800'
     async with http.get(f"{base}/ui/api/flags", params={"env": "local"}) as listed:
         assert [row["key"] for row in (await listed.json())["flags"]] == ["unit"]
 
@@ -481,3 +484,156 @@ async def test_signing_in_draws_from_the_callers_admin_rate_limit() -> None:
         reader = await app.security.keys.create(environment="local", role="evaluator", actor="test")
         statuses = [(await sign_in(http, base, reader.token))[0] for _ in range(8)]
         assert statuses == [200] * 5 + [429] * 3
+
+
+def test_anonymous_sessions_are_callers_of_their_own_and_a_session_in_use_stays() -> None:
+    """README: in the open local profile each page's session is a caller of its own, so other
+    visitors opening sessions do not close it; a full table drops the least recently used."""
+    clock = Clock()
+    sessions = Sessions(clock=clock, limit=100)
+    operator = sessions.open(credential="", principal=None, expires_at=0)
+    others = [sessions.open(credential="", principal=None, expires_at=0) for _ in range(50)]
+    assert sessions.get(operator.id) is operator and len(sessions) == 51
+    full = Sessions(clock=clock, limit=3)
+    a, b, _ = (full.open(credential="", principal=None, expires_at=0) for _ in range(3))
+    assert full.get(a.id) is a  # used: now the most recent
+    full.open(credential="", principal=None, expires_at=0)
+    assert full.get(a.id) is a and full.get(b.id) is None
+    assert all(sessions.get(s.id) is s for s in others)
+
+
+async def test_visitors_opening_sessions_do_not_sign_the_open_profiles_page_out(open_console) -> None:
+    http, base = open_console
+    await open_session(http, base)
+    cookie = http.headers.pop("Cookie")
+    for _ in range(25):  # other browsers, scripts, probes
+        async with http.get(f"{base}/ui/api/session") as visit:
+            assert visit.status == 200
+    async with http.get(f"{base}/ui/api/flags", headers={"Cookie": cookie}) as still:
+        assert still.status == 200
+
+
+async def test_one_caller_cannot_take_the_other_callers_event_streams(tmp_path: Path) -> None:
+    """README: each caller holds at most 20 open event streams; more are refused (429), and
+    another caller's page still gets its live updates."""
+    async with (
+        running_app(server_settings(auth_mode="required")) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        cookies = {}
+        for role in ("editor", "admin"):
+            issued = await app.security.keys.create(environment="local", role=role, actor="test")
+            status, _, sent = await sign_in(http, base, issued.token)
+            assert status == 200
+            sent.pop("max-age")
+            cookies[role] = sent
+        url = f"{base}/ui/api/events?env=local"
+        held = []
+        try:
+            for _ in range(20):
+                stream = await http.get(url, headers=cookies["editor"])
+                held.append(stream)
+                assert stream.status == 200 and await stream.content.readline() == b"retry: 2000\n"
+            async with asyncio.timeout(10):  # a 21st stream would never end: bound the wait
+                status, error = await answered(http, "GET", url, headers=cookies["editor"])
+            assert (status, error.get("code")) == (429, "RESOURCE_EXHAUSTED"), error
+            async with http.get(url, headers=cookies["admin"]) as other:
+                assert other.status == 200
+        finally:
+            for stream in held:
+                stream.close()
+
+
+async def test_older_entries_are_reachable_in_the_flag_list_history_and_change_log(monkeypatch) -> None:
+    """README: the flag list, a flag's history and the change log each answer a bounded part
+    and say how to reach the rest; following them reaches every entry the test wrote."""
+    async with (
+        running_app(server_settings(cache_maxsize=2000)) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        base = f"http://127.0.0.1:{app.http_port}"
+        csrf = await open_session(http, base)
+
+        async def write(method: str, path: str, body: dict) -> None:
+            async with http.request(method, f"{base}{path}", json=body, headers=csrf) as done:
+                assert done.status in (200, 201), await done.text()
+
+        async def read(path: str, **params: str) -> dict:
+            async with http.get(f"{base}{path}", params={"env": "local", **params}) as answer:
+                assert answer.status == 200, await answer.text()
+                return dict(await answer.json())
+
+        def boolean(key: str, description: str = "") -> dict:
+            flag = {"key": key, "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+            return {"flag": {**flag, "description": description}}
+
+        await write("POST", "/ui/api/flags", boolean("payments"))  # config version 1
+        await write("POST", "/ui/api/kill", {"key": "payments", "killed": True, "reason": "INC-42"})  # 2
+        bulk = [f"bulk-{i:04}" for i in range(1050)]
+        for key in bulk:  # 3 .. 1052
+            await write("POST", "/ui/api/flags", boolean(key))
+        for version in range(1, 121):  # 1053 .. 1172: bulk-0000 reaches version 121
+            body = {**boolean("bulk-0000", f"tweak {version}"), "expectedVersion": version}
+            await write("PUT", "/ui/api/flags/bulk-0000", body)
+
+        first = await read("/ui/api/flags")
+        assert (len(first["flags"]), first["total"]) == (1000, 1051)
+        rest = await read("/ui/api/flags", offset="1000")
+        assert [f["key"] for f in first["flags"] + rest["flags"]] == sorted([*bulk, "payments"])
+
+        page = await read("/ui/api/flags/bulk-0000/history")
+        versions = [r["version"] for r in page["revisions"]]
+        assert len(versions) == 100 and page["next"]
+        older = await read("/ui/api/flags/bulk-0000/history", token=page["next"])
+        versions += [r["version"] for r in older["revisions"]]
+        assert versions == list(range(121, 0, -1)) and older["next"] == ""
+
+        found = await read("/ui/api/changes", flag="payments")
+        assert [(c["version"], c["kind"]) for c in found["changes"]] == [(2, "KILL"), (1, "CREATE")]
+        newest = await read("/ui/api/changes")
+        assert [c["version"] for c in newest["changes"]] == list(range(1172, 672, -1))
+        assert (newest["searchedFrom"], newest["searchedTo"], newest["older"]) == (673, 1172, 673)
+
+        monkeypatch.setattr(console_api, "CHANGES_SCAN", 500)  # one window per answer: follow `older`
+        seen, before, answers = [], "", 0
+        while True:
+            answer = await read("/ui/api/changes", flag="payments", **({"before": before} if before else {}))
+            seen += [(c["version"], c["kind"]) for c in answer["changes"]]
+            answers += 1
+            if answer["older"] is None:
+                break
+            before = str(answer["older"])
+        assert seen == [(2, "KILL"), (1, "CREATE")] and answers == 3
+
+
+async def test_a_jwt_without_a_known_role_is_treated_as_the_api_treats_it(tmp_path: Path) -> None:
+    """The API authenticates a JWT whose role it does not know and refuses every call that needs
+    a role, saying "no role"; the console signs it in and refuses the same way, in the same words."""
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    settings = server_settings(
+        auth_mode="required", jwt_secret_file=str(secret), jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
+    token = person("superuser", 600)  # a role vexil does not have
+    async with (
+        running_app(settings) as app,
+        connected(app) as api,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.admin.ListFlags(
+                admin_pb2.ListFlagsRequest(environment="local"),
+                metadata=[("authorization", f"Bearer {token}")],
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "no role" in (refused.value.details() or "")
+
+        base = f"http://127.0.0.1:{app.http_port}"
+        status, body, sent = await sign_in(http, base, token)
+        sent.pop("max-age")
+        assert (status, body["role"]) == (200, "")
+        assert body["can"] == {"read": False, "write": False, "kill": False, "keys": False}
+        status, error = await answered(http, "GET", f"{base}/ui/api/flags", headers=sent)
+        assert (status, error["code"]) == (403, "PERMISSION_DENIED")
+        assert error["message"].endswith("these credentials have no role"), error

@@ -10,6 +10,7 @@ API (`access`), with sessions in a cookie (`session`, `signin`), live updates fr
 
 from __future__ import annotations
 
+from collections import Counter
 from importlib import resources
 
 from aiohttp import web
@@ -73,7 +74,7 @@ def install(
     `fleet`: this replica's registry (the health page's replicas, the propagation status).
     `registry`: this process's metrics, which the health page reads (None: no indicators)."""
     app[CONSOLE] = Console(service, security, Sessions(), fleet, heartbeat_seconds)
-    app[events.OPEN] = []
+    app[events.OPEN] = Counter()
     app[FILES] = {name: (STATIC / name).read_bytes() for name in ("index.html", *ASSETS)}
     if registry is not None:
         app[operations.REGISTRY] = registry

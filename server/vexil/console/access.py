@@ -128,7 +128,8 @@ class Console:
             audit.auth_failed(
                 "role too low", peer=request.remote or "", method=method, key_id=caller.identity.key_id
             )
-            raise PermissionDenied(f"this needs the {rule.role} role; these credentials are {principal.role}")
+            held = f"are {principal.role}" if principal.role else "have no role"  # the API's words
+            raise PermissionDenied(f"this needs the {rule.role} role; these credentials {held}")
         self.charge(principal, request.remote or "", rule.api)
 
     def charge(self, principal: Principal | None, peer: str, api: str) -> None:

@@ -33,8 +33,14 @@ from .access import CONSOLE, Caller, actor, endpoint, ok, problem, read_json
 ADMIN = "/vexil.v1.AdminService/"
 EVALUATE = "/vexil.v1.EvaluationService/Evaluate"
 LIST_LIMIT = 1000
+"""Flags in one answer of the list; `offset` pages to the rest (the page's "Show more")."""
+HISTORY_PAGE = 100
+"""Revisions in one answer of a flag's history; `token` pages to older ones."""
 CHANGES_WINDOW = 500
-"""The change log shows the newest changes of this many config versions."""
+"""The change log is read this many config versions at a time, newest first."""
+CHANGES_SCAN = 5000
+"""The most config versions one answer of the change log searches for rows that match its
+filters; `before` continues from where it stopped (the page's "Older changes")."""
 PROPAGATION_WAIT_S = 5.0
 """The longest the propagation status waits for the fleet before it names the laggards."""
 
@@ -180,8 +186,9 @@ ROUTES = web.RouteTableDef()
 async def list_flags(request: web.Request, caller: Caller) -> web.Response:
     """The environment's flags, filtered: `q` (key or description contains), `owner`, `tag`,
     `state` (ENABLED / DISABLED) and `killed` (yes / no: off by the flag's or the environment's
-    kill switch)."""
+    kill switch); at most LIST_LIMIT of them from `offset` (in key order), and the `total`."""
     env = _env(request)
+    offset = whole_number(request.query.get("offset", "0"), "offset", "a number of flags")
     snapshot = request.app[CONSOLE].service.cache.get(env)
     query = request.query
     text = query.get("q", "").lower()
@@ -202,7 +209,8 @@ async def list_flags(request: web.Request, caller: Caller) -> web.Response:
     return ok(
         {
             "environment": environment_to_record(snapshot.environment),
-            "flags": rows[:LIST_LIMIT],
+            "flags": rows[offset : offset + LIST_LIMIT],
+            "offset": offset,
             "total": len(rows),
         }
     )
@@ -211,13 +219,16 @@ async def list_flags(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.get("/ui/api/flags/{key}")
 @endpoint(ADMIN + "GetFlag")
 async def get_flag(request: web.Request, caller: Caller) -> web.Response:
-    """One flag as stored, and the `$evaluators` its targeting uses."""
+    """One flag as stored, the `$evaluators` its targeting uses, and its environment as served
+    (whose kill switch turns the flag off whatever its own state says)."""
     service = request.app[CONSOLE].service
     env = _env(request)
     flag = await service.get_flag(env, request.match_info["key"])
-    evaluators = service.cache.get(env).environment.evaluators
-    used = {name: evaluators.get(name) for name in dict.fromkeys(references(flag.targeting))}
-    return ok({"flag": flag_to_record(flag), "evaluators": used})
+    environment = service.cache.get(env).environment
+    used = {name: environment.evaluators.get(name) for name in dict.fromkeys(references(flag.targeting))}
+    return ok(
+        {"flag": flag_to_record(flag), "evaluators": used, "environment": environment_to_record(environment)}
+    )
 
 
 @ROUTES.post("/ui/api/flags")
@@ -303,10 +314,20 @@ async def try_flag(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.get("/ui/api/flags/{key}/history")
 @endpoint(ADMIN + "GetFlagHistory")
 async def history(request: web.Request, caller: Caller) -> web.Response:
-    """A flag's revisions, newest first, each with its whole definition (the page diffs them)."""
+    """A flag's revisions, newest first, each with its whole definition (the page diffs them):
+    HISTORY_PAGE of them, and `next`, the `token` that asks for older ones ("" when none are left)."""
     env = _env(request)
-    page = await request.app[CONSOLE].service.history(env, request.match_info["key"], size=100)
-    return ok({"revisions": [revision_json(r) for r in page.items], "more": bool(page.next_token)})
+    token = request.query.get("token", "")
+    page = await request.app[CONSOLE].service.history(
+        env, request.match_info["key"], size=HISTORY_PAGE, token=token
+    )
+    return ok(
+        {
+            "revisions": [revision_json(r) for r in page.items],
+            "more": bool(page.next_token),
+            "next": page.next_token,
+        }
+    )
 
 
 @ROUTES.post("/ui/api/flags/{key}/rollback")
@@ -330,20 +351,42 @@ async def rollback(request: web.Request, caller: Caller) -> web.Response:
 @ROUTES.get("/ui/api/changes")
 @endpoint(ADMIN + "ListChanges")
 async def changes(request: web.Request, caller: Caller) -> web.Response:
-    """The newest changes of the environment (newest first), filtered by `flag`, `actor`
-    (contains) and `kind`."""
+    """The environment's changes, newest first, filtered by `flag`, `actor` (contains) and
+    `kind`, older than config version `before` (default: all).
+
+    It reads CHANGES_WINDOW config versions at a time, going back until it has a window's worth
+    of rows or has searched CHANGES_SCAN versions, so a filter matching old changes finds them
+    and no answer costs more than that.  The answer says what it searched (`searchedFrom` to
+    `searchedTo`) and where to go on (`older`, the next `before`; null at the start of the log)."""
     service = request.app[CONSOLE].service
     env = _env(request)
     query = request.query
     flag_key, who, kind = query.get("flag", ""), query.get("actor", ""), query.get("kind", "")
-    since = max(0, service.cache.get(env).config_version - CHANGES_WINDOW)
-    found = await service.list_changes(env, since_version=since, size=CHANGES_WINDOW, flag_key=flag_key)
-    rows = [
-        change_json(c)
-        for c in reversed(found)
-        if (not who or who in c.actor) and (not kind or str(c.kind) == kind)
-    ]
-    return ok({"changes": rows})
+    newest = service.cache.get(env).config_version
+    before = query.get("before", "")
+    top = max(0, min(newest, whole_number(before, "before", "a config version") - 1)) if before else newest
+    rows: list[dict[str, Any]] = []
+    lowest = top + 1  # the lowest config version searched so far
+    while lowest > 1 and len(rows) < CHANGES_WINDOW and top - lowest + 1 < CHANGES_SCAN:
+        since = max(0, lowest - 1 - CHANGES_WINDOW)
+        found = await service.list_changes(env, since_version=since, size=lowest - 1 - since)
+        rows.extend(
+            change_json(c)
+            for c in reversed(found)
+            if c.config_version < lowest
+            and (not flag_key or c.flag_key == flag_key)
+            and (not who or who in c.actor)
+            and (not kind or str(c.kind) == kind)
+        )
+        lowest = since + 1
+    return ok(
+        {
+            "changes": rows,
+            "searchedFrom": min(lowest, top),
+            "searchedTo": top,
+            "older": lowest if lowest > 1 else None,
+        }
+    )
 
 
 # -- kill switch, environment ------------------------------------------------------------------

@@ -6,6 +6,11 @@ shutdown come from there).  The stream ends when the session does: at its expiry
 credential is revoked (the stream is tracked like an API stream), at sign-out (noticed at the
 next message, a heartbeat at the latest), or when the server shuts down;
 the browser's EventSource then reconnects and the session check decides.
+
+Streams are bounded twice: `MAX_STREAMS` for the process, and `MAX_STREAMS_PER_CALLER` for one
+caller (as the session table counts callers: a principal's subject, or one anonymous session), so
+one credential opening stream after stream takes at most its share and never the others' live
+updates.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -21,10 +27,15 @@ from vexil.errors import ResourceExhausted, Unavailable
 from vexil.follow import Changed, Heartbeat, Item, Opened, Resynced, follow
 
 from .access import CONSOLE, Caller, endpoint
+from .session import caller_of
 
 MAX_STREAMS = 1000
 """Open event streams per process; more are refused (429) rather than queued."""
-OPEN = web.AppKey("vexil_console_streams", list)
+MAX_STREAMS_PER_CALLER = 20
+"""Open event streams of one caller (one per open console tab); more are refused (429).  With
+1,000 per process, at least 50 callers always find room, whatever one of them does."""
+OPEN = web.AppKey("vexil_console_streams", Counter)
+"""Open streams by caller."""
 
 
 def encode(item: Item) -> bytes:
@@ -55,39 +66,53 @@ ROUTES = web.RouteTableDef()
 @ROUTES.get("/ui/api/events")
 @endpoint("/vexil.v1.AdminService/ListChanges")
 async def events(request: web.Request, caller: Caller) -> web.StreamResponse:
-    console = request.app[CONSOLE]
-    service = console.service
-    env = service.environment(request.query.get("env", ""))
+    env = request.app[CONSOLE].service.environment(request.query.get("env", ""))
     open_streams = request.app[OPEN]
-    if len(open_streams) >= MAX_STREAMS:
+    who = caller_of(caller.session)
+    if open_streams[who] >= MAX_STREAMS_PER_CALLER:
+        raise ResourceExhausted(
+            f"these credentials already hold {MAX_STREAMS_PER_CALLER} open console event streams; "
+            "close other console tabs",
+            retry_after=5,
+        )
+    if open_streams.total() >= MAX_STREAMS:
         raise ResourceExhausted("too many open console event streams; retry shortly", retry_after=5)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
+    open_streams[who] += 1  # counted before the first await: a burst cannot pass the check together
+    try:
+        await _stream(request, response, caller, env)
+    except (TimeoutError, Unavailable, ConnectionResetError):
+        pass  # the session ended, the server is stopping, or the page went away
+    finally:
+        open_streams[who] -= 1
+        if not open_streams[who]:
+            del open_streams[who]
+    return response
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, caller: Caller, env: str) -> None:
+    """Send `env`'s changes on `response` until the session or the connection ends."""
+    console = request.app[CONSOLE]
+    service = console.service
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
-    open_streams.append(response)
     tracking = (
         console.security.streams.tracking(caller.identity)
         if caller.identity is not None
         else contextlib.nullcontext()
     )
-    try:
-        with tracking:
-            stream = follow(env, service.cache, service.cache.hub, console.heartbeat_seconds, encode)
-            try:
-                async with asyncio.timeout(console.sessions.remaining(caller.session)):
-                    async for message in stream:
-                        if console.sessions.get(caller.session.id) is None:
-                            break  # signed out: at the latest at the next heartbeat
-                        await response.write(message)
-            finally:
-                await stream.aclose()
-    except (TimeoutError, Unavailable, ConnectionResetError):
-        pass  # the session ended, the server is stopping, or the page went away
-    finally:
-        open_streams.remove(response)
-    return response
+    with tracking:
+        stream = follow(env, service.cache, service.cache.hub, console.heartbeat_seconds, encode)
+        try:
+            async with asyncio.timeout(console.sessions.remaining(caller.session)):
+                async for message in stream:
+                    if console.sessions.get(caller.session.id) is None:
+                        break  # signed out: at the latest at the next heartbeat
+                    await response.write(message)
+        finally:
+            await stream.aclose()
 
 
 def routes() -> list[web.AbstractRouteDef]:

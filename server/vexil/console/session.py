@@ -13,8 +13,12 @@ cross-site request can carry the cookie, never the header).
 Sessions live in this process's memory: a restart signs everyone out, and replicas behind a load
 balancer need sticky sessions (or a sign-in per replica).  The table is bounded, and so is each
 caller's share of it: a caller signing in again and again (the lowest role can) closes its own
-oldest sessions, never another caller's.  Only a full table (`MAX_SESSIONS`, which takes that many
-callers' shares) drops expired sessions first, then the oldest.
+least recently used sessions, never another caller's.  A caller is the principal's subject; an
+anonymous session (the open local profile, where nobody signs in) is a caller of its own, since
+nothing tells two anonymous visitors apart: a script or a second browser opening sessions must not
+close the operator's page.  Only a full table (`MAX_SESSIONS`) drops expired sessions first, then
+the least recently used, so a page in use (its requests and its event stream's heartbeats touch
+its session) outlives a flood of sessions opened and never used again.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ MAX_LIFETIME = 3600.0
 """At most one hour, whatever the credential allows."""
 MAX_SESSIONS = 10_000
 MAX_SESSIONS_PER_CALLER = 20
-"""Sessions one caller (one subject: a key id, a JWT's `sub`; all anonymous ones together) holds."""
+"""Sessions one caller (one subject: a key id, a JWT's `sub`; each anonymous session alone) holds."""
 
 
 class CsrfTokenInvalid(PermissionDenied, reason=Reason.CSRF_TOKEN_INVALID):
@@ -75,9 +79,10 @@ class Sessions:
         """A new session that ends at `expires_at` or after `MAX_LIFETIME`, whichever is first."""
         now = self.clock()
         ends = min(now + MAX_LIFETIME, expires_at) if expires_at else now + MAX_LIFETIME
-        self._make_room(now, principal.subject if principal is not None else "")
+        session_id = secrets.token_urlsafe(32)
+        self._make_room(now, principal.subject if principal is not None else caller_of_anonymous(session_id))
         session = Session(
-            id=secrets.token_urlsafe(32),
+            id=session_id,
             csrf=secrets.token_urlsafe(32),
             expires_at=ends,
             credential=credential,
@@ -87,13 +92,14 @@ class Sessions:
         return session
 
     def get(self, session_id: str) -> Session | None:
-        """The live session with this id, or None (unknown or expired: then forgotten)."""
-        session = self._by_id.get(session_id) if session_id else None
+        """The live session with this id, or None (unknown or expired: then forgotten).  Finding it
+        makes it the most recently used (the table keeps that order: see `_make_room`)."""
+        session = self._by_id.pop(session_id, None) if session_id else None
         if session is None:
             return None
         if session.expires_at <= self.clock():
-            del self._by_id[session_id]
             return None
+        self._by_id[session_id] = session
         return session
 
     def close(self, session_id: str) -> None:
@@ -105,17 +111,28 @@ class Sessions:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def _make_room(self, now: float, subject: str) -> None:
-        held = [sid for sid, s in self._by_id.items() if _subject(s) == subject]
-        for sid in held[: max(0, len(held) - MAX_SESSIONS_PER_CALLER + 1)]:  # its oldest first
+    def _make_room(self, now: float, caller: str) -> None:
+        """Room for one more session of `caller`.  The dict is in order of last use (`get` moves
+        a session to its end), so "first" is "least recently used"."""
+        held = [sid for sid, s in self._by_id.items() if caller_of(s) == caller]
+        for sid in held[: max(0, len(held) - MAX_SESSIONS_PER_CALLER + 1)]:
             del self._by_id[sid]
         if len(self._by_id) < self.limit:
             return
         for sid in [sid for sid, s in self._by_id.items() if s.expires_at <= now]:
             del self._by_id[sid]
-        while len(self._by_id) >= self.limit:  # the oldest first (dicts keep insertion order)
+        while len(self._by_id) >= self.limit:
             del self._by_id[next(iter(self._by_id))]
 
 
-def _subject(session: Session) -> str:
-    return session.principal.subject if session.principal is not None else ""
+def caller_of(session: Session) -> str:
+    """Whose share of the server's session table and event streams a session draws from: the
+    principal's subject, or, for an anonymous session, the session itself."""
+    if session.principal is not None:
+        return session.principal.subject
+    return caller_of_anonymous(session.id)
+
+
+def caller_of_anonymous(session_id: str) -> str:
+    # A subject is "key:..." or "jwt:...": this prefix names no principal.
+    return f"session:{session_id}"

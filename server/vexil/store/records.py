@@ -190,7 +190,9 @@ def _check_text(text: str, path: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidArgument(
-            f"{_printable(text)!r} holds a lone surrogate (not Unicode): UTF-8 and protobuf cannot carry it",
+            # repr() writes the surrogate as its escape once ('\ud800'); repr of the
+            # backslash-replaced text would escape that escape again ('\\ud800').
+            f"{text!r} holds a lone surrogate (not Unicode): UTF-8 and protobuf cannot carry it",
             field=_printable(path),
         ) from None
 

@@ -97,10 +97,35 @@ function highlighted(value) {
   return pre;
 }
 
-// A line diff (longest common subsequence) of two JSON texts.
+// A line diff of two JSON texts, every line shown (nothing is cut). Lines the two share at the
+// start and at the end are matched first, so a change to one entry of a long list costs nothing
+// more; the lines between are aligned by longest common subsequence, whose table costs n×m. Past
+// DIFF_CELLS that table is not built: the changed part is shown whole, removed then added, and a
+// note says it was not aligned line by line.
+const DIFF_CELLS = 4_000_000;  // about 8 MB; min(n, m) stays under 2^16 (Uint16Array)
+
 function diff(before, after) {
-  const a = before.split("\n").slice(0, 2000);
-  const b = after.split("\n").slice(0, 2000);
+  const a = before.split("\n"), b = after.split("\n");
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length, endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  const pre = h("pre", { class: "diff", tabindex: "0", "aria-label": t("diff.label") });
+  const same = (line) => pre.append(h("span", { class: "same" }, `  ${line}\n`));
+  const added = (line) => pre.append(h("ins", {}, `+ ${line}\n`));
+  const removed = (line) => pre.append(h("del", {}, `- ${line}\n`));
+  a.slice(0, start).forEach(same);
+  const midA = a.slice(start, endA), midB = b.slice(start, endB);
+  const aligned = midA.length * midB.length <= DIFF_CELLS;
+  if (aligned) alignLines(midA, midB, same, added, removed);
+  else { midA.forEach(removed); midB.forEach(added); }
+  a.slice(endA).forEach(same);
+  if (aligned) return pre;
+  return h("div", {}, h("p", { class: "banner info diff-note" },
+    t("diff.unaligned", { removed: midA.length, added: midB.length, from: start + 1 })), pre);
+}
+
+function alignLines(a, b, same, added, removed) {
   const n = a.length, m = b.length;
   const table = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
   for (let i = n - 1; i >= 0; i--) {
@@ -108,14 +133,12 @@ function diff(before, after) {
       table[i][j] = a[i] === b[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
     }
   }
-  const pre = h("pre", { class: "diff", tabindex: "0", "aria-label": t("diff.label") });
   let i = 0, j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) { pre.append(h("span", { class: "same" }, `  ${a[i]}\n`)); i++; j++; }
-    else if (j < m && (i >= n || table[i][j + 1] >= table[i + 1][j])) { pre.append(h("ins", {}, `+ ${b[j]}\n`)); j++; }
-    else { pre.append(h("del", {}, `- ${a[i]}\n`)); i++; }
+    if (i < n && j < m && a[i] === b[j]) { same(a[i]); i++; j++; }
+    else if (j < m && (i >= n || table[i][j + 1] >= table[i + 1][j])) { added(b[j]); j++; }
+    else { removed(a[i]); i++; }
   }
-  return pre;
 }
 
 class ApiError extends Error {
@@ -128,7 +151,19 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// The open local profile opens sessions by itself; when the page's session is gone (its hour
+// is up, the server restarted), the first request refused for it opens another, as the first
+// visit did, and is sent again: a 401 means it was not carried out. Requests refused together
+// share one new session.
+let reopening = null;
+function reopenSession() {
+  reopening ??= loadSession().finally(() => { reopening = null; });
+  return reopening;
+}
+
+// `exact`: keep every number of the answer as the server wrote it (try-it values, which are
+// shown as written, not computed with).
+async function api(method, path, body, { exact = false, retried = false } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
@@ -137,10 +172,16 @@ async function api(method, path, body) {
   const response = await fetch(path, {
     method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const data = await response.text().then((text) => plainNumbers(parseExact(text))).catch(() => ({}));
-  if (response.status === 401 && state.session?.authRequired && path !== "/ui/api/session") {
-    state.session = { signedIn: false, authRequired: true };
-    renderSignIn();
+  const data = await response.text().then((text) => plainNumbers(parseExact(text), exact)).catch(() => ({}));
+  if (response.status === 401 && state.session && path !== "/ui/api/session") {
+    if (state.session.authRequired) {
+      state.session = { signedIn: false, authRequired: true };
+      renderSignIn();
+    } else if (!retried) {
+      await reopenSession();
+      if (state.events) { stopEvents(); startEvents(); }  // its stream was refused with the session
+      return api(method, path, body, { exact, retried: true });
+    }
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -157,12 +198,16 @@ function errorBox(id) {
   return h("p", { class: "error", id, role: "alert", hidden: true });
 }
 
+// The server's message often begins with the path it names ("flag.owner: too long"): the path
+// is shown once, as code, and the message without it.
 function showError(box, error) {
   box.hidden = false;
+  const prefix = `${error.field}: `;
+  const message = error.field && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
   box.replaceChildren(
     error.field ? h("code", { class: "path" }, error.field) : "",
     error.field ? " " : "",
-    error.message,
+    message,
   );
 }
 
@@ -197,7 +242,8 @@ async function loadSession() {
   pick.value = state.env;
   const who = document.getElementById("who");
   who.textContent = state.session.signedIn && state.session.authRequired
-    ? t("signedInAs", { subject: state.session.subject, role: t(`role.${state.session.role}`) })
+    // A JWT without a known role signs in as the API authenticates it, and may do nothing.
+    ? t("signedInAs", { subject: state.session.subject, role: state.session.role ? t(`role.${state.session.role}`) : t("role.none") })
     : state.session.signedIn ? t("openProfile") : "";
   document.getElementById("signout").hidden = !(state.session.signedIn && state.session.authRequired);
   renderNav();
@@ -252,6 +298,19 @@ function startEvents() {
   const source = new EventSource(`/ui/api/events?env=${encodeURIComponent(state.env)}`);
   source.env = state.env;
   let timer = null;
+  // A refused stream (the session is gone) is closed for good by the browser: in the open
+  // profile, open a new session and a new stream after a pause, and re-read the page, which
+  // may have missed changes meanwhile.
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED || state.events !== source || state.session?.authRequired) return;
+    setTimeout(() => attempt(async () => {
+      if (state.events !== source) return;
+      await reopenSession();
+      stopEvents();
+      startEvents();
+      if (state.reload) await state.reload({});
+    }), 3000);
+  };
   source.onmessage = (message) => {
     const data = JSON.parse(message.data);
     document.body.dataset.live = String(data.version);
@@ -358,6 +417,7 @@ async function flagsPage() {
   for (const [name, input] of Object.entries(inputs)) {
     input.addEventListener("input", () => {  // one request per pause in typing, not per key
       filters[name] = input.value.trim();
+      pages = 1;
       clearTimeout(typing);
       typing = setTimeout(() => attempt(load), TYPING_PAUSE_MS);
     });
@@ -373,9 +433,15 @@ async function flagsPage() {
     summary, table);
 
   let asked = 0;  // answers to earlier filters may arrive late: only the latest is shown
+  let pages = 1;  // answers of the list shown ("Show more" adds one; a live update keeps them)
   async function load() {
     const mine = ++asked;
     const data = await api("GET", `/ui/api/flags?${query(filters)}`);
+    for (let n = 1; n < pages && data.flags.length < data.total; n++) {
+      const next = await api("GET", `/ui/api/flags?${query({ ...filters, offset: data.flags.length })}`);
+      if (!next.flags.length) break;
+      data.flags.push(...next.flags);
+    }
     if (mine !== asked) return;
     const env = data.environment;
     envBox.replaceChildren(
@@ -401,7 +467,10 @@ async function flagsPage() {
         h("td", { "data-label": t("flags.default") }, f.defaultVariant ?? "—"),
         h("td", { "data-label": t("flags.version") }, f.version),
         h("td", { "data-label": t("flags.owner") }, f.owner || "—"),
-        h("td", { "data-label": t("flags.lastChange") }, when(f.updatedAt), h("br"), h("small", {}, f.updatedBy)))))));
+        h("td", { "data-label": t("flags.lastChange") }, when(f.updatedAt), h("br"), h("small", {}, f.updatedBy)))))),
+      data.flags.length < data.total
+        ? h("button", { type: "button", id: "flags-more", onclick: () => { pages++; attempt(load); } }, t("flags.more"))
+        : "");
   }
   state.reload = load;
   await load();
@@ -496,15 +565,23 @@ function definitionEditor(flag, meta) {
 async function flagPage(key) {
   const data = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}?${query({})}`);
   let flag = data.flag;
+  let environment = data.environment;  // its kill switch turns this flag off too
   const can = state.session.can;
   const head = h("div", { class: "page-head" });
+  const envNotice = h("div", { id: "env-notice" });
   const overview = h("section", { "aria-labelledby": "def-title" });
   const notice = h("div", { id: "live-notice", role: "status" });
+  // The flag's own kill switch (the button) and the environment's (a banner): either turns it off.
   function renderHead() {
     const killed = flag.state === "DISABLED";
+    const off = killed || environment.killSwitch;
+    const badge = killed ? t("state.killed") : environment.killSwitch ? t("state.killedByEnvironment") : t("state.ENABLED");
+    envNotice.replaceChildren(environment.killSwitch
+      ? h("p", { class: "banner bad", role: "alert" }, t("flag.environmentKilled", { env: environment.name, reason: environment.killReason }))
+      : "");
     head.replaceChildren(
       h("h1", {}, flag.key),
-      h("span", { class: `badge ${killed ? "bad" : "good"}`, id: "flag-state" }, killed ? t("state.killed") : t("state.ENABLED")),
+      h("span", { class: `badge ${off ? "bad" : "good"}`, id: "flag-state" }, badge),
       h("span", { class: "muted", id: "flag-version" }, t("flag.version", { version: flag.version })),
       can.kill ? killButton(flag.key, (reason) =>
         api("POST", "/ui/api/kill", { environment: state.env, key: flag.key, killed: !killed, reason }), { revive: killed }) : "");
@@ -582,13 +659,15 @@ async function flagPage(key) {
     event.preventDefault();
     tryError.hidden = true;
     let ctx;
-    try { ctx = JSON.parse(context.value || "{}"); } catch (e) {
+    try { ctx = parseExact(context.value || "{}"); } catch (e) {
       return showError(tryError, { field: "context", message: t("edit.badJson", { error: e.message }) });
     }
     let draft;
     try { draft = editor.read(); } catch (e) { draft = undefined; }
     try {
-      const answer = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/try`, { environment: state.env, context: ctx, draft });
+      // Values shown as the server answered them (9007199254740993 is no double), as definitions are.
+      const answer = await api("POST", `/ui/api/flags/${encodeURIComponent(key)}/try`,
+        { environment: state.env, context: ctx, draft }, { exact: true });
       results.replaceChildren(
         resultCard("try-current", t("try.current"), answer.current),
         draft ? resultCard("try-draft", t("try.draft"), answer.draft) : "");
@@ -599,8 +678,16 @@ async function flagPage(key) {
 
   // History
   const historyBox = h("section", { class: "card", "aria-labelledby": "history-title" });
+  let historyPages = 1;  // "Older versions" adds one; a reload keeps them
   async function loadHistory() {
-    const { revisions } = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}/history?${query({})}`);
+    const revisions = [];
+    let next = "";
+    for (let n = 0; n < historyPages; n++) {
+      const page = await api("GET", `/ui/api/flags/${encodeURIComponent(key)}/history?${query({ token: next })}`);
+      revisions.push(...page.revisions);
+      next = page.next;
+      if (!next) break;
+    }
     const pickA = h("select", { id: "diff-from" }, revisions.map((r) => h("option", { value: r.version }, `v${r.version}`)));
     const pickB = h("select", { id: "diff-to" }, revisions.map((r) => h("option", { value: r.version }, `v${r.version}`)));
     if (revisions.length > 1) pickA.value = revisions[1].version;
@@ -626,6 +713,7 @@ async function flagPage(key) {
           h("td", {}, can.write && r.version !== flag.version && !r.deleted
             ? h("button", { type: "button", class: "rollback", "data-version": r.version,
                 onclick: () => confirmRollback(r.version) }, t("history.rollback")) : ""))))),
+      next ? h("button", { type: "button", id: "history-older", onclick: () => { historyPages++; attempt(loadHistory); } }, t("history.older")) : "",
       h("div", { class: "row diff-pick" }, field("history.from", pickA), field("history.to", pickB)),
       diffBox);
     showDiff();
@@ -641,7 +729,7 @@ async function flagPage(key) {
     });
   }
 
-  mount(head, notice, h("div", { class: "columns" }, overview, h("div", {}, can.write ? editForm : "", tryForm)), historyBox);
+  mount(head, envNotice, notice, h("div", { class: "columns" }, overview, h("div", {}, can.write ? editForm : "", tryForm)), historyBox);
   await loadHistory();
   state.reload = async (event) => {
     if (event.key && event.key !== key) return;
@@ -650,7 +738,13 @@ async function flagPage(key) {
       if (event.key && fresh.flag.version !== flag.version) {
         notice.replaceChildren(h("p", { class: "banner info" }, t("flag.changedElsewhere", { version: fresh.flag.version, actor: fresh.flag.updatedBy })));
       }
+      // A kill or revive (this page's or anyone's) changes the version but not what the edit
+      // form holds: the edit now starts from the new version, or its save would be refused as
+      // a conflict with nothing to show. A change to the definition itself keeps the old base,
+      // so the save is refused and the page shows what changed.
+      if (sameEditable(base, fresh.flag)) base = fresh.flag;
       flag = fresh.flag;
+      environment = fresh.environment;
       renderHead(); renderOverview(); await loadHistory();
     } catch (e) { say(e.message, "bad"); }
   };
@@ -661,6 +755,13 @@ function measure(value, unit) {
   if (unit === "s") return value < 1 ? `${(value * 1000).toFixed(0)} ms` : `${value.toFixed(1)} s`;
   if (unit === "ratio") return `${(value * 100).toFixed(2)} %`;
   return String(value);
+}
+
+// Whether two versions of a flag differ only in what the edit form does not hold (the state,
+// which only the kill switch changes, and the version and its author).
+function sameEditable(a, b) {
+  const editable = (flag) => pretty({ ...definitionOf(flag), state: null });
+  return editable(a) === editable(b);
 }
 
 function definitionOf(flag) {
@@ -685,26 +786,56 @@ async function changesPage() {
     actor: h("input", { id: "changes-actor", type: "text" }),
     kind: h("select", { id: "changes-kind" }, h("option", { value: "" }, t("any")), kinds.map((k) => h("option", { value: k }, t(`kind.${k}`)))),
   };
-  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); attempt(load); });
+  for (const [name, input] of Object.entries(inputs)) input.addEventListener("change", () => { filters[name] = input.value.trim(); pages = 1; attempt(load); });
   const list = h("div", { class: "table-wrap" });
+  const more = h("div", { class: "row", id: "changes-more" });
   mount(h("h1", {}, t("changes.title")),
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
-      field("changes.flag", inputs.flag), field("changes.actor", inputs.actor), field("changes.kind", inputs.kind)), list);
+      field("changes.flag", inputs.flag), field("changes.actor", inputs.actor), field("changes.kind", inputs.kind)), list, more);
+  // One answer searches a bounded stretch of the log and says which: the page shows the rows so
+  // far, the config versions searched, and "Older changes" while the log goes further back.
+  // Each load gathers its answers apart and shows them only if no later load began meanwhile
+  // (a filter typed while an answer is on its way must not mix the two).
   let asked = 0;
-  async function load() {
+  let pages = 1;  // answers shown: "Older changes" adds one; a live update keeps them
+  let shown = { rows: [], searchedFrom: 0, searchedTo: 0, older: null };
+  async function fetchPage(into, before) {
+    const page = await api("GET", `/ui/api/changes?${query({ ...filters, before })}`);
+    into.rows.push(...page.changes);
+    into.searchedFrom = page.searchedFrom;
+    into.older = page.older;
+    if (before === undefined) into.searchedTo = page.searchedTo;
+  }
+  async function load() {  // from the newest, as many answers as were shown
     const mine = ++asked;
-    const { changes } = await api("GET", `/ui/api/changes?${query(filters)}`);
-    if (mine !== asked) return;
+    const got = { rows: [], searchedFrom: 0, searchedTo: 0, older: null };
+    await fetchPage(got, undefined);
+    for (let n = 1; n < pages && got.older !== null && mine === asked; n++) await fetchPage(got, got.older);
+    if (mine === asked) { shown = got; render(); }
+  }
+  async function loadOlder() {
+    const mine = ++asked;
+    const got = { ...shown, rows: [...shown.rows] };
+    await fetchPage(got, shown.older);
+    if (mine === asked) { pages++; shown = got; render(); }
+  }
+  function render() {
     list.replaceChildren(h("table", { class: "changes" },
       h("thead", {}, h("tr", {}, ["changes.version", "history.kind", "changes.flag", "history.actor", "history.when", "history.reason"]
         .map((k) => h("th", { scope: "col" }, t(k))))),
-      h("tbody", {}, changes.map((c) => h("tr", {},
+      h("tbody", {}, shown.rows.map((c) => h("tr", {},
         h("td", { "data-label": t("changes.version") }, c.version),
         h("td", { "data-label": t("history.kind") }, t(`kind.${c.kind}`)),
         h("td", { "data-label": t("changes.flag") }, c.flagKey ? h("a", { href: `#/flag/${encodeURIComponent(c.flagKey)}` }, c.flagKey) : "—"),
         h("td", { "data-label": t("history.actor") }, c.actor),
         h("td", { "data-label": t("history.when") }, when(c.timestamp)),
         h("td", { "data-label": t("history.reason") }, c.reason))))));
+    const { rows, searchedFrom, searchedTo, older } = shown;
+    more.replaceChildren(
+      h("p", { class: "muted", id: "changes-searched" }, searchedTo
+        ? t(older === null ? "changes.searchedAll" : "changes.searched", { from: searchedFrom, to: searchedTo, count: rows.length })
+        : t("changes.none")),
+      older === null ? "" : h("button", { type: "button", id: "changes-older", onclick: () => attempt(loadOlder) }, t("changes.older")));
   }
   state.reload = load;
   await load();
@@ -822,7 +953,8 @@ async function route(event) {
     else await flagsPage();
     if (event !== "initial") focusHeading();
   } catch (e) {
-    if (e.status !== 401) mount(h("h1", {}, t("error")), h("p", { class: "error", role: "alert" }, e.message));
+    // A 401 with authentication on has shown the sign-in form; otherwise say what went wrong.
+    if (e.status !== 401 || !state.session?.authRequired) mount(h("h1", {}, t("error")), h("p", { class: "error", role: "alert" }, e.message));
   }
 }
 
