@@ -1,8 +1,8 @@
 """Every `vexil` command that talks to a server speaks TLS and sends the credential the same way:
 against a real TLS server with authentication required, `status`, `ops check`, `backup export`
 and `flags list` work with `--ca-cert` and `--token` (or their variables), and none falls back
-to plaintext gRPC or `http://`: and a redirect of the HTTP side never
-takes the token along."""
+to plaintext gRPC or `http://`: the HTTP side is verified as the channel is (`--tls-server-name`),
+and a redirect never takes the token along."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tests.support.flags import flag_pb
 from tests.support.ops import vexil
-from tests.support.pki import PkiFiles
+from tests.support.pki import SERVICE_NAME, PkiFiles
 from tests.support.secure import Secure, open_secure
 from tests.support.servers import free_port
 from vexil.security.tls import TlsFiles, server_context
@@ -111,6 +111,24 @@ async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
     assert ran.code == 0, ran.out + ran.err
     assert json.loads(ran.out)["problems"] == []
     assert without.code == 6, without.out + without.err  # no certificate: neither port answers
+
+
+async def test_the_https_side_is_verified_against_the_tls_server_name(pki: PkiFiles) -> None:
+    """A certificate naming the service, reached at an address: the name given for gRPC
+    (`--tls-server-name` or `VEXIL_TLS_SERVER_NAME`) is the one `/metrics` is verified as too."""
+    named = {"tls_cert": pki.named_server_cert, "tls_key": pki.named_server_key}
+    async with open_secure(pki, **named) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root, "--json"]
+        status = await vexil("status", *args, "--tls-server-name", SERVICE_NAME, env=http_env(server))
+        check = await vexil(
+            "ops", "check", "daily", *args, env={**http_env(server), "VEXIL_TLS_SERVER_NAME": SERVICE_NAME}
+        )
+    assert status.code == 0, status.out + status.err
+    assert json.loads(status.out)["problems"] == []
+    results = {r["check"]: r for r in json.loads(check.out)["results"]}
+    assert results["health"]["status"] == "PASS", results["health"]
+    assert "cannot read" not in results["error-rate"]["summary"], results["error-rate"]
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,8 @@ way, and none opens a plaintext channel or an `http://` URL behind the operator'
 
 from __future__ import annotations
 
+import re
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -22,6 +24,58 @@ DEFAULT_HTTP_PORT = 3001
 
 class ConnectionOptionsError(ValueError):
     """Unusable connection options (a missing half of a client certificate, an unreadable file)."""
+
+
+_SCHEME = re.compile(r"^dns:(//[^/]*/)?")
+"""gRPC's `dns:` scheme, with or without an authority (`dns:///host:port`, `dns://8.8.8.8/host:port`)."""
+
+
+def target_address(target: str) -> tuple[str, int | None]:
+    """The host and port a gRPC target dials ("" for a host it does not name: `unix:` sockets,
+    `:50051`), so the HTTP side and the TLS check reach the same machine as the channel.  Knows
+    the forms gRPC resolves: `host:port`, `dns:[//authority/]host:port`, `ipv4:a.b.c.d:port`,
+    `ipv6:[::1]:port` and `[::1]:port` (the first address of a list)."""
+    rest = _SCHEME.sub("", target, count=1)
+    for scheme in ("ipv4:", "ipv6:"):
+        if rest.startswith(scheme):
+            rest = rest.removeprefix(scheme).split(",", 1)[0]
+    if rest.startswith(("unix:", "unix-abstract:", "vsock:")):
+        return "", None
+    if rest.startswith("["):
+        host, _, after = rest[1:].partition("]")
+        port = after.removeprefix(":")
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    else:
+        host, port = rest, ""  # a bare host (gRPC's default port), or an IPv6 address without one
+    return host, int(port) if port.isdigit() else None
+
+
+class _VerifyAs(ssl.SSLContext):
+    """A client context whose connections verify the server's certificate as `name` (and ask for
+    it by SNI), whatever host they dial, as `grpc.ssl_target_name_override` does for the channel:
+    `http.client` would otherwise check the URL's host, and a certificate naming the service
+    fails against the IP address a replica is reached at."""
+
+    name = ""
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock,
+            server_side,
+            do_handshake_on_connect,
+            suppress_ragged_eofs,
+            server_hostname=self.name or server_hostname,
+            session=session,
+        )
 
 
 @dataclass(frozen=True)
@@ -89,22 +143,29 @@ class Connection:
     def base_url(self) -> str:
         if self.http_url:
             return self.http_url.rstrip("/")
-        host = self.target.rsplit(":", 1)[0] if ":" in self.target else self.target
+        host = target_address(self.target)[0] or "127.0.0.1"
         scheme = "https" if self.secure else "http"
-        return f"{scheme}://{host or '127.0.0.1'}:{DEFAULT_HTTP_PORT}"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{DEFAULT_HTTP_PORT}"
 
     def metrics_url(self) -> str:
         return self.base_url() + "/metrics"
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """For `https` URLs: the same trust and client certificate as the gRPC channel.  The
-        certificate is checked against the URL's host (`server_name` is for gRPC only: name the
-        host in `http_url` instead)."""
+        """For `https` URLs: the same trust, client certificate and server name as the gRPC
+        channel, so `/metrics` is verified exactly as the channel is (`server_name` too)."""
         if not self.base_url().startswith("https:"):
             return None
+        return self._tls_context()
+
+    def _tls_context(self) -> ssl.SSLContext:
         self.check()
+        context = _VerifyAs(ssl.PROTOCOL_TLS_CLIENT)
+        context.name = self.server_name
         try:
-            context = ssl.create_default_context(cafile=self.ca_cert or None)
+            if self.ca_cert:
+                context.load_verify_locations(cafile=self.ca_cert)
+            else:
+                context.load_default_certs()
             if self.client_cert:
                 context.load_cert_chain(self.client_cert, self.client_key)
         except ssl.SSLError as exc:
