@@ -2,7 +2,8 @@
 against a real TLS server with authentication required, `status`, `ops check`, `backup export`
 and `flags list` work with `--ca-cert` and `--token` (or their variables), and none falls back
 to plaintext gRPC or `http://`: the HTTP side is verified as the channel is (`--tls-server-name`),
-and a redirect never takes the token along."""
+a redirect never takes the token along, and a client certificate the server refuses is reported
+as a refused credential, not as a server that is down."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from vexil.security.tls import TlsFiles, server_context
 from vexil.v1 import admin_pb2
 
 # The README's exit-code table ("Configuration reference", "Exit codes"), written out here.
+USAGE = 2
+"""2: bad usage (a TLS file problem is found before connecting)."""
+NOT_ALLOWED = 5
+"""5: not allowed: missing or refused credentials."""
 UNAVAILABLE = 6
 """6: server unavailable."""
 CRITICAL = 7
@@ -110,7 +115,37 @@ async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
         without = await vexil("status", *args, "--json", "--timeout", "3", env=http_env(server))
     assert ran.code == 0, ran.out + ran.err
     assert json.loads(ran.out)["problems"] == []
-    assert without.code == 6, without.out + without.err  # no certificate: neither port answers
+    # No certificate: neither port lets the client in; that is a refused credential, not an outage.
+    assert without.code == NOT_ALLOWED, without.out + without.err
+
+
+async def test_client_certificate_mistakes_are_named_not_reported_as_an_outage(pki: PkiFiles) -> None:
+    """A key that is not the certificate's is found before connecting (the files are named); a
+    certificate the server refuses, or none, is a refused credential with what to give."""
+    mistakes = {
+        # what is wrong: (client options, exit code, words the message must hold)
+        "no client certificate": ([], NOT_ALLOWED, ["--client-cert and --client-key"]),
+        "a certificate of another CA": (
+            ["--client-cert", pki.rogue_client_cert, "--client-key", pki.rogue_client_key],
+            NOT_ALLOWED,
+            [pki.rogue_client_cert, "trusts for clients"],
+        ),
+        "a key not of the certificate": (
+            ["--client-cert", pki.client_cert, "--client-key", pki.rogue_client_key],
+            USAGE,
+            [pki.client_cert, pki.rogue_client_key, "is not the key of that certificate"],
+        ),
+    }
+    async with open_secure(pki, mtls=True) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root, "--timeout", "3"]
+        for what, (client, code, words) in mistakes.items():
+            for command in (["flags", "list"], ["status", "--json"]):
+                ran = await vexil(*command, *args, *client, env=http_env(server))
+                assert ran.code == code, (what, command, ran.out + ran.err)
+                said = ran.err if code == USAGE or command[0] != "status" else ran.out
+                assert all(word in said for word in words), (what, command, said)
+                assert "Traceback" not in ran.err, ran.err
 
 
 async def test_the_https_side_is_verified_against_the_tls_server_name(pki: PkiFiles) -> None:

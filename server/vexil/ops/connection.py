@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
 
+from vexil.errors import Unauthenticated
 from vexil.security.tls import TlsConfigError, channel_credentials, read_pem
 from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem
 
@@ -24,6 +27,10 @@ DEFAULT_HTTP_PORT = 3001
 
 class ConnectionOptionsError(ValueError):
     """Unusable connection options (a missing half of a client certificate, an unreadable file)."""
+
+
+class HandshakeRefused(Unauthenticated):
+    """The server refused this client's TLS certificate, or the lack of one (mutual TLS)."""
 
 
 _SCHEME = re.compile(r"^dns:(//[^/]*/)?")
@@ -78,6 +85,21 @@ class _VerifyAs(ssl.SSLContext):
         )
 
 
+CLIENT_CERTIFICATE_ALERTS = frozenset(
+    {
+        "CERTIFICATE_REQUIRED",
+        "BAD_CERTIFICATE",
+        "UNKNOWN_CA",
+        "CERTIFICATE_UNKNOWN",
+        "CERTIFICATE_EXPIRED",
+        "CERTIFICATE_REVOKED",
+        "UNSUPPORTED_CERTIFICATE",
+        "ACCESS_DENIED",
+    }
+)
+"""TLS alerts with which a server refuses the client's certificate (or its absence)."""
+
+
 @dataclass(frozen=True)
 class Connection:
     target: str = "localhost:50051"
@@ -127,6 +149,29 @@ class Connection:
                     read_pem(path, what)
                 except TlsConfigError as exc:
                     raise ConnectionOptionsError(str(exc)) from None
+        if self.client_cert:
+            self._check_pair()
+
+    def _no_password(self) -> bytes:
+        """An encrypted key is refused at once (gRPC cannot use one) instead of prompting for it."""
+        raise ConnectionOptionsError(
+            f"--client-key {self.client_key} is encrypted: give a key without a passphrase"
+        )
+
+    def _check_pair(self) -> None:
+        """The client key must be the certificate's: gRPC takes any pair and fails only at the
+        handshake ("Failed to create security handshaker", as if the server were unavailable),
+        so load them together first, as the TLS stack will."""
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+                self.client_cert, self.client_key, password=self._no_password
+            )
+        except (ssl.SSLError, OSError) as exc:
+            mismatch = "KEY_VALUES_MISMATCH" in str(exc)
+            why = "is not the key of that certificate" if mismatch else f"cannot be used with it ({exc})"
+            raise ConnectionOptionsError(
+                f"--client-key {self.client_key} {why}: --client-cert {self.client_cert}"
+            ) from None
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -167,7 +212,7 @@ class Connection:
             else:
                 context.load_default_certs()
             if self.client_cert:
-                context.load_cert_chain(self.client_cert, self.client_key)
+                context.load_cert_chain(self.client_cert, self.client_key, password=self._no_password)
         except ssl.SSLError as exc:
             raise ConnectionOptionsError(f"TLS files for {self.base_url()}: {exc}") from None
         except OSError as exc:
@@ -176,3 +221,67 @@ class Connection:
             )
             raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
+
+    def refusal(self, exc: grpc.RpcError) -> str:
+        """Why a call that failed UNAVAILABLE was really the server refusing this client's TLS
+        certificate (or its lack of one); "" when it was not that.
+
+        gRPC reports such a refusal only as a closed socket, the same UNAVAILABLE as a server that
+        is down.  So shake hands once more with the same files through Python's TLS: a server
+        that refuses the certificate says so with a TLS alert during the handshake (TLS 1.2) or
+        ends the connection right after it without a byte of HTTP/2 (TLS 1.3, as gRPC's server
+        does), where one that accepts it sends its HTTP/2 settings at once."""
+        if not self.secure or exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            return ""
+        host, port = target_address(self.target)
+        if not host or port is None:
+            return ""
+        context = self._tls_context()
+        context.set_alpn_protocols(["h2"])
+        try:
+            with (
+                socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                if tls.recv(1):
+                    return ""  # the server speaks: the handshake was not the problem
+                how = "it closed the connection right after the TLS handshake"
+        except ssl.SSLError as refused:
+            alert = str(refused.reason or "").partition("_ALERT_")[2]
+            if alert not in CLIENT_CERTIFICATE_ALERTS:
+                return ""
+            how = f"TLS alert {alert.lower().replace('_', ' ')}"
+        except OSError:
+            return ""  # unreachable, or silent: nothing to add to gRPC's own message
+        if not self.client_cert:
+            return (
+                f"the server refused the TLS connection ({how}), as a server requiring mutual TLS"
+                " does without a client certificate: give --client-cert and --client-key"
+                " (VEXIL_CLIENT_CERT, VEXIL_CLIENT_KEY)"
+            )
+        return (
+            f"the server refused the TLS connection ({how}), as a server requiring mutual TLS does"
+            f" with a client certificate it does not accept: --client-cert {self.client_cert} must"
+            " be signed by a CA the server trusts for clients, and be valid now"
+        )
+
+    def described(self, exc: grpc.RpcError) -> tuple[str, str]:
+        """A failed call's status name and message; a refused client certificate (`refusal`) as
+        UNAUTHENTICATED with what to fix, the way the server reports a token it refuses."""
+        why = self.refusal(exc)
+        if why:
+            return HandshakeRefused.code, why
+        return exc.code().name, exc.details()  # type: ignore[attr-defined]
+
+    @contextmanager
+    def refusals_explained(self) -> Iterator[None]:
+        """Within it, a call refused for this client's TLS certificate (`refusal`) raises
+        `HandshakeRefused`, a refused credential (exit 5), instead of gRPC's UNAVAILABLE (exit 6,
+        "try again later", which would never help)."""
+        try:
+            yield
+        except grpc.RpcError as exc:
+            why = self.refusal(exc)
+            if why:
+                raise HandshakeRefused(why) from None
+            raise
