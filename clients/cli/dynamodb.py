@@ -47,6 +47,11 @@ def _render(report: dict[str, Any]) -> str:
             f"change log   {log['environment']}: {log['entries']} entries"
             + (f" (versions {log['oldestVersion']}-{log['newestVersion']})" if log["entries"] else "")
             + f", kept {log['retentionSeconds']:g} s, at most {log['maxEntries']} entries"
+            + (
+                f"; {log['ignored']} other items under CHANGE# ignored (not CHANGE#<12 digits>)"
+                if log.get("ignored")
+                else ""
+            )
         )
     for problem in report.get("problems", []):
         lines.append(f"PROBLEM      {problem}")

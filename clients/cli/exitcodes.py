@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
+
+if TYPE_CHECKING:
+    from vexil.errors import VexilError
 
 
 class ExitCode(IntEnum):
@@ -57,6 +60,23 @@ def for_status(name: str) -> ExitCode:
     return BY_STATUS.get(name, ExitCode.FAILURE)
 
 
+def for_error(exc: VexilError) -> ExitCode:
+    """The exit code of a vexil error: by its status, except where the table's own setup is what
+    failed.  The store reports a missing table and missing or refused AWS credentials as
+    UNAVAILABLE (to a server's callers the store is unavailable, whatever the cause), but an
+    operator's command says what to fix: NOT_FOUND (create the table) and NOT_ALLOWED
+    (credentials), as the README's table says and `vexil serve` exits at start."""
+    if exc.code == "UNAVAILABLE":
+        # Only then: the AWS SDK loads with this module (half a second), and all three are UNAVAILABLE.
+        from vexil.store.dynamodb_client import CredentialsRefused, NoCredentials, TableNotFound
+
+        if isinstance(exc, TableNotFound):
+            return ExitCode.NOT_FOUND
+        if isinstance(exc, NoCredentials | CredentialsRefused):
+            return ExitCode.NOT_ALLOWED
+    return for_status(exc.code)
+
+
 class UsageError(Exception):
     """Bad command-line input: exit code USAGE with the message."""
 
@@ -83,7 +103,9 @@ def guarded(command: Callable[..., int], *args: Any) -> int:
     except ServerGone as exc:
         return fail(f"UNAVAILABLE: {exc}", ExitCode.UNAVAILABLE)
     except VexilError as exc:
-        return fail(f"{exc.code}: {exc.message}", for_status(exc.code))
+        code = for_error(exc)
+        # A cause the status does not name (a missing table is UNAVAILABLE to gRPC): its message alone.
+        return fail(f"{exc.code}: {exc.message}" if code == for_status(exc.code) else exc.message, code)
     except grpc.RpcError as exc:
         code = exc.code()  # type: ignore[attr-defined]
         return fail(f"{code.name}: {exc.details()}", for_status(code.name))  # type: ignore[attr-defined]

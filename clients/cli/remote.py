@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Connect, run the parsed command (`args.remote`) and print its result."""
 
     def command() -> int:
-        data, render, *code = args.remote(Remote(args))
+        with credentials.connection(args).refusals_explained():
+            data, render, *code = args.remote(Remote(args))
         if render is not None:
             output.emit(args, output.plain(data), lambda: render(data))
         return code[0] if code else ExitCode.OK

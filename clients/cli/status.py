@@ -9,7 +9,7 @@ import time
 import grpc
 
 from vexil.cli import numbers
-from vexil.cli.exitcodes import ExitCode
+from vexil.cli.exitcodes import ExitCode, for_status
 from vexil.cli.ops import command, connection, server_options
 from vexil.cli.output import add_output_options, colour, emit
 from vexil.errors import VexilError
@@ -30,18 +30,23 @@ def cmd_status(args: argparse.Namespace) -> int:
             scrape = fetch(url, server.timeout, headers, context).since(scrape)
     except VexilError as exc:
         problems.append(exc.message)
+    failed = ExitCode.UNAVAILABLE
     with server.channel() as channel:
         try:
             status = gather.get_status(channel, server.metadata, server.timeout)
         except grpc.RpcError as exc:
-            problems.append(f"GetStatus: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+            code, why = server.described(exc)
+            problems.append(f"GetStatus: {code}: {why}")
+            failed = for_status(code)
     window = f"last {args.window:g} s" if args.window else "since the server started"
     report = health.report(status, scrape, window)
     report.problems = problems or report.problems
     data = report.as_dict()
     emit(args, data, lambda: render.health(data, target=args.target, colour=colour(args)))
     if status is None and scrape is None:
-        return ExitCode.UNAVAILABLE
+        # Nothing answered: unavailable, unless the server refused the credentials (5, as for
+        # every command: a token or client certificate it does not accept).
+        return failed if failed in (ExitCode.UNAVAILABLE, ExitCode.NOT_ALLOWED) else ExitCode.UNAVAILABLE
     return ExitCode.CRITICAL if report.level is health.Level.CRIT else ExitCode.OK
 
 

@@ -80,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.source == "server":
         server = connection(args)
         progress.start(f"exporting from the server at {args.target}")
-        with server.channel() as channel:
+        with server.refusals_explained(), server.channel() as channel:
             found, names = _server_items(args, server, channel)
         source: dict[str, Any] = {"kind": "server", "target": args.target, "environments": names}
     else:
@@ -145,7 +145,7 @@ def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[
     call = _caller(server)
     reason = args.reason or f"import {os.path.basename(args.file)}"
     summaries = []
-    with server.channel() as channel:
+    with server.refusals_explained(), server.channel() as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         for name, (environment, flags) in itemsets.environments(export.items).items():
             if args.environment and name != args.environment:

@@ -81,10 +81,14 @@ def test_sample_sends_the_change_since_the_previous_sample() -> None:
     evaluate.finished(0.3, "UNAVAILABLE")
     admin = metrics.requests.call("vexil", "vexil.v1.AdminService/UpdateFlag")
     admin.finished(4.0, "OK")  # counted as a request, left out of the evaluation latency
+    keys = metrics.requests.call("vexil", "vexil.v1.KeyService/CreateKey")
+    keys.finished(4.0, "OK")  # an API-key write waits for DynamoDB too: no evaluation either
+    poke = metrics.requests.call("vexil", "vexil.v1.ReplicaService/Poke")
+    poke.finished(4.0, "OK")
     metrics.dynamodb.throttles.labels("GetItem").inc(3)
 
     first = by_name(publisher.sample())
-    assert first["Requests"]["Value"] == 101
+    assert first["Requests"]["Value"] == 103
     assert first["ServerErrors"]["Value"] == 2
     assert first["DynamoDBThrottles"]["Value"] == 3
     assert first["LatencyP50"]["Value"] == pytest.approx(0.0005 + 0.0005 * 50 / 98)

@@ -73,6 +73,16 @@ def test_thresholds_are_the_guides_and_the_status_commands() -> None:
         assert rule["labels"]["severity"] == severity, name
 
 
+def test_the_latency_rule_leaves_out_what_status_leaves_out() -> None:
+    """One definition of the services that evaluate nothing (thresholds.py) for the rule, `vexil
+    status` and CloudWatch; the promtool cases feed slow calls of each and expect no alert."""
+    expr = records()["job_protocol:vexil_request_duration_seconds:p99_rate1m"]
+    assert f'method!~"{t.NOT_EVALUATION_REGEX}"' in expr, expr
+    cases = RULE_TESTS.read_text()
+    for service in t.NOT_EVALUATION_SERVICES:
+        assert f'method="vexil.v1.{service}/' in cases, service
+
+
 def test_every_alert_has_a_unit_test() -> None:
     tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
     assert set(alerts()) <= tested

@@ -19,6 +19,17 @@ URLS = [
     (Connection(target="vexil.internal:50051", tls=True), "https://vexil.internal:3001/metrics"),
     (Connection(target=":50051"), "http://127.0.0.1:3001/metrics"),
     (Connection(target="h:1", ca_cert="ca.pem", http_url="https://h:9443/"), "https://h:9443/metrics"),
+    # gRPC's other spellings of the same address: the HTTP side is on the host they dial.
+    (Connection(target="dns:///127.0.0.1:50051"), "http://127.0.0.1:3001/metrics"),
+    (
+        Connection(target="dns://8.8.8.8/vexil.internal:50051", tls=True),
+        "https://vexil.internal:3001/metrics",
+    ),
+    (Connection(target="ipv4:10.0.0.7:50051,10.0.0.8:50051"), "http://10.0.0.7:3001/metrics"),
+    (Connection(target="ipv6:[::1]:50051"), "http://[::1]:3001/metrics"),
+    (Connection(target="[::1]:50051"), "http://[::1]:3001/metrics"),
+    (Connection(target="vexil.internal"), "http://vexil.internal:3001/metrics"),
+    (Connection(target="unix:/run/vexil.sock"), "http://127.0.0.1:3001/metrics"),
 ]
 
 

@@ -97,6 +97,56 @@ async def test_status_exits_non_zero_on_critical_and_when_unreachable() -> None:
     assert gone.code == 6 and "UNREACHABLE" in gone.out
 
 
+def calls(method: str, le: dict[str, int]) -> str:
+    """Histogram lines of `method` (protocol vexil) with these cumulative bucket counts."""
+    labels = f'protocol="vexil",method="{method}"'
+    buckets = "".join(
+        f'vexil_request_duration_seconds_bucket{{{labels},le="{bound}"}} {count}\n'
+        for bound, count in le.items()
+    )
+    return buckets + f"vexil_request_duration_seconds_count{{{labels}}} {le['+Inf']}\n"
+
+
+# 600 evaluations within 100 ms; 20 each of flag writes, key writes and pokes taking 0.5-1 s
+# (1 in 11 of all calls: a p99 over every call would be past the 500 ms critical threshold).
+SLOW_NON_EVALUATIONS = (
+    "# TYPE vexil_request_duration_seconds histogram\n"
+    + calls("vexil.v1.EvaluationService/Evaluate", {"0.1": 600, "0.5": 600, "1.0": 600, "+Inf": 600})
+    + "".join(
+        calls(method, {"0.1": 0, "0.5": 0, "1.0": 20, "+Inf": 20})
+        for method in (
+            "vexil.v1.AdminService/UpdateFlag",
+            "vexil.v1.KeyService/CreateKey",
+            "vexil.v1.ReplicaService/Poke",
+        )
+    )
+)
+
+
+async def test_only_evaluations_count_for_the_response_time_target() -> None:
+    """Flag and API-key writes wait for DynamoDB and pokes are replicas talking: none of them is
+    an evaluation, so slow ones leave the latency indicator OK (as they leave the alerts quiet)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=SLOW_NON_EVALUATIONS)
+
+    app_ = web.Application()
+    app_.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app_)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with running_app(server_settings()) as app:
+            target = ["--target", f"127.0.0.1:{app.port}", "--http-url", f"http://127.0.0.1:{port}"]
+            ran = await vexil("status", *target, "--json")
+    finally:
+        await runner.cleanup()
+    latency = {i["indicator"]: i for i in json.loads(ran.out)["indicators"]}["api_response_time"]
+    assert latency["level"] == "OK" and latency["value"] < 0.1, latency
+    assert latency["detail"] == "600 evaluation requests", latency
+
+
 def test_quantile_matches_prometheus_histogram_quantile() -> None:
     buckets = {0.1: 500.0, 0.2: 800.0, 0.5: 1000.0, float("inf"): 1000.0}
     assert abs(quantile(0.99, buckets) - 0.485) < 1e-9  # 0.2 + 0.3 * (990 - 800) / 200

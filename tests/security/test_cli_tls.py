@@ -1,18 +1,36 @@
 """Every `vexil` command that talks to a server speaks TLS and sends the credential the same way:
 against a real TLS server with authentication required, `status`, `ops check`, `backup export`
 and `flags list` work with `--ca-cert` and `--token` (or their variables), and none falls back
-to plaintext gRPC or `http://`."""
+to plaintext gRPC or `http://`: the HTTP side is verified as the channel is (`--tls-server-name`),
+a redirect never takes the token along, and a client certificate the server refuses is reported
+as a refused credential, not as a server that is down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from aiohttp import web
 
 from tests.support.flags import flag_pb
 from tests.support.ops import vexil
-from tests.support.pki import PkiFiles
+from tests.support.pki import SERVICE_NAME, PkiFiles
 from tests.support.secure import Secure, open_secure
+from tests.support.servers import free_port
+from vexil.security.tls import TlsFiles, server_context
 from vexil.v1 import admin_pb2
+
+# The README's exit-code table ("Configuration reference", "Exit codes"), written out here.
+USAGE = 2
+"""2: bad usage (a TLS file problem is found before connecting)."""
+NOT_ALLOWED = 5
+"""5: not allowed: missing or refused credentials."""
+UNAVAILABLE = 6
+"""6: server unavailable."""
+CRITICAL = 7
+"""7: a health indicator is critical (`vexil status`), a check FAILed (`vexil ops check`)."""
 
 
 def tls_args(secure: Secure, pki: PkiFiles) -> list[str]:
@@ -84,7 +102,7 @@ async def test_flags_list_over_tls(secure: Secure, pki: PkiFiles) -> None:
 
 async def test_a_plaintext_client_is_refused_not_silently_downgraded(secure: Secure) -> None:
     ran = await vexil("status", "--target", secure.target, "--json", "--timeout", "3")
-    assert ran.code == 6, ran.out + ran.err
+    assert ran.code == UNAVAILABLE, ran.out + ran.err
 
 
 async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
@@ -97,4 +115,98 @@ async def test_status_with_mutual_tls(pki: PkiFiles) -> None:
         without = await vexil("status", *args, "--json", "--timeout", "3", env=http_env(server))
     assert ran.code == 0, ran.out + ran.err
     assert json.loads(ran.out)["problems"] == []
-    assert without.code == 6, without.out + without.err  # no certificate: neither port answers
+    # No certificate: neither port lets the client in; that is a refused credential, not an outage.
+    assert without.code == NOT_ALLOWED, without.out + without.err
+
+
+async def test_client_certificate_mistakes_are_named_not_reported_as_an_outage(pki: PkiFiles) -> None:
+    """A key that is not the certificate's is found before connecting (the files are named); a
+    certificate the server refuses, or none, is a refused credential with what to give."""
+    mistakes = {
+        # what is wrong: (client options, exit code, words the message must hold)
+        "no client certificate": ([], NOT_ALLOWED, ["--client-cert and --client-key"]),
+        "a certificate of another CA": (
+            ["--client-cert", pki.rogue_client_cert, "--client-key", pki.rogue_client_key],
+            NOT_ALLOWED,
+            [pki.rogue_client_cert, "trusts for clients"],
+        ),
+        "a key not of the certificate": (
+            ["--client-cert", pki.client_cert, "--client-key", pki.rogue_client_key],
+            USAGE,
+            [pki.client_cert, pki.rogue_client_key, "is not the key of that certificate"],
+        ),
+    }
+    async with open_secure(pki, mtls=True) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root, "--timeout", "3"]
+        for what, (client, code, words) in mistakes.items():
+            for command in (["flags", "list"], ["status", "--json"]):
+                ran = await vexil(*command, *args, *client, env=http_env(server))
+                assert ran.code == code, (what, command, ran.out + ran.err)
+                said = ran.err if code == USAGE or command[0] != "status" else ran.out
+                assert all(word in said for word in words), (what, command, said)
+                assert "Traceback" not in ran.err, ran.err
+
+
+async def test_the_https_side_is_verified_against_the_tls_server_name(pki: PkiFiles) -> None:
+    """A certificate naming the service, reached at an address: the name given for gRPC
+    (`--tls-server-name` or `VEXIL_TLS_SERVER_NAME`) is the one `/metrics` is verified as too."""
+    named = {"tls_cert": pki.named_server_cert, "tls_key": pki.named_server_key}
+    async with open_secure(pki, **named) as server:
+        root = await server.issue("admin", "*")
+        args = ["--target", server.target, "--ca-cert", pki.ca, "--token", root, "--json"]
+        status = await vexil("status", *args, "--tls-server-name", SERVICE_NAME, env=http_env(server))
+        check = await vexil(
+            "ops", "check", "daily", *args, env={**http_env(server), "VEXIL_TLS_SERVER_NAME": SERVICE_NAME}
+        )
+    assert status.code == 0, status.out + status.err
+    assert json.loads(status.out)["problems"] == []
+    results = {r["check"]: r for r in json.loads(check.out)["results"]}
+    assert results["health"]["status"] == "PASS", results["health"]
+    assert "cannot read" not in results["error-rate"]["summary"], results["error-rate"]
+
+
+@contextlib.asynccontextmanager
+async def site(app: web.Application, port: int, files: TlsFiles | None = None) -> AsyncIterator[None]:
+    """`app` on 127.0.0.1:`port`, over TLS with `files`."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    context = server_context(files) if files else None
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_redirect_of_the_metrics_url_is_not_followed_with_the_token(
+    secure: Secure, pki: PkiFiles
+) -> None:
+    """An https `/metrics` that redirects to `http://`: following it would hand the bearer token
+    to a plaintext listener.  Neither command follows it; both report the redirect."""
+    seen: list[str] = []
+    plain_port, tls_port = free_port(), free_port()
+
+    async def plain(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", "(none)"))
+        return web.Response(text="")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{plain_port}/metrics")
+
+    plain_app, redirect_app = web.Application(), web.Application()
+    plain_app.router.add_get("/metrics", plain)
+    redirect_app.router.add_get("/metrics", redirect)
+    env = {"VEXIL_HTTP_URL": f"https://127.0.0.1:{tls_port}"}
+    async with (
+        site(plain_app, plain_port),
+        site(redirect_app, tls_port, TlsFiles(pki.server_cert, pki.server_key)),
+    ):
+        status = await vexil("status", *tls_args(secure, pki), "--json", env=env)
+        check = await vexil("ops", "check", "daily", *tls_args(secure, pki), "--json", env=env)
+    assert seen == []
+    assert status.code == CRITICAL, status.out + status.err  # the metrics cannot be read
+    problems = json.loads(status.out)["problems"]
+    assert any("redirects (302)" in p and f"127.0.0.1:{plain_port}" in p for p in problems), problems
+    results = {r["check"]: r for r in json.loads(check.out)["results"]}
+    assert "redirects (302)" in results["error-rate"]["summary"], results["error-rate"]

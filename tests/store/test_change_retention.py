@@ -169,6 +169,7 @@ async def test_create_table_enables_ttl_and_describe_reports_the_change_log(
         "entries": 3,
         "oldestVersion": 3,
         "newestVersion": 5,
+        "ignored": 0,
         "retentionSeconds": 86_400.0,
         "maxEntries": 3,
     }
@@ -205,6 +206,7 @@ async def test_describe_command_reports_the_change_log_and_its_retention(
         "entries": 3,
         "oldestVersion": 3,
         "newestVersion": 5,
+        "ignored": 0,
         "retentionSeconds": 3600.0,
         "maxEntries": 3,
     }, described.out + described.err

@@ -1,8 +1,9 @@
 """A throwaway PKI made at test time with `cryptography`: no certificate or key is ever committed.
 
-One CA signs a server certificate (for `localhost` and 127.0.0.1) and a client certificate (for
-mutual TLS); a second, unrelated CA signs a client certificate the server must refuse.  P-256
-keys keep generation fast.
+One CA signs a server certificate (for `localhost` and 127.0.0.1), a second server certificate
+naming only the service (`SERVICE_NAME`, for clients that dial an address and verify a name) and
+a client certificate (for mutual TLS); a second, unrelated CA signs a client certificate the
+server must refuse.  P-256 keys keep generation fast.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+SERVICE_NAME = "vexil.internal"
+"""The only name in `named_server_cert`: not the address a test dials (127.0.0.1)."""
+
 
 @dataclass(frozen=True)
 class PkiFiles:
@@ -29,6 +33,8 @@ class PkiFiles:
     client_key: str
     rogue_client_cert: str
     rogue_client_key: str
+    named_server_cert: str
+    named_server_key: str
 
     def read(self, name: str) -> bytes:
         return Path(getattr(self, name)).read_bytes()
@@ -84,7 +90,11 @@ def _ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
 
 
 def _leaf(
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], common_name: str, *, server: bool
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    common_name: str,
+    *,
+    server: bool,
+    names: list[x509.GeneralName] | None = None,
 ) -> tuple[bytes, bytes]:
     ca_cert, ca_key = ca
     key = _key()
@@ -106,12 +116,8 @@ def _leaf(
         )
     )
     if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
+        local = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names or local), critical=False)
     return _pem_cert(builder.sign(ca_key, hashes.SHA256())), _pem_key(key)
 
 
@@ -123,6 +129,7 @@ def make_pki(directory: Path) -> PkiFiles:
     server_cert, server_key = _leaf(ca, "localhost", server=True)
     client_cert, client_key = _leaf(ca, "test client", server=False)
     rogue_cert, rogue_key = _leaf(rogue, "rogue client", server=False)
+    named_cert, named_key = _leaf(ca, SERVICE_NAME, server=True, names=[x509.DNSName(SERVICE_NAME)])
     contents = {
         "ca": _pem_cert(ca[0]),
         "server_cert": server_cert,
@@ -131,6 +138,8 @@ def make_pki(directory: Path) -> PkiFiles:
         "client_key": client_key,
         "rogue_client_cert": rogue_cert,
         "rogue_client_key": rogue_key,
+        "named_server_cert": named_cert,
+        "named_server_key": named_key,
     }
     paths = {}
     for name, data in contents.items():

@@ -138,3 +138,29 @@ def test_serve_start_up_codes_come_from_the_one_table() -> None:
     for exc, code in expected:
         got, _ = explain(exc, settings)
         assert isinstance(got, ExitCode) and got == code, (exc, got)
+
+
+def test_table_failures_exit_by_their_cause_from_the_one_table() -> None:
+    """The store reports these as UNAVAILABLE (to a server's callers); a command says what to fix,
+    with the README's codes: 3 not found, 5 not allowed, 6 unavailable."""
+    from botocore.exceptions import ClientError
+
+    from vexil.cli.exitcodes import for_error
+    from vexil.store.dynamodb_client import translate
+
+    def refused(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "m"}}, "CreateBackup")
+
+    expected = {
+        "ResourceNotFoundException": 3,
+        "TableNotFoundException": 3,  # how the backup and PITR operations say it
+        "UnrecognizedClientException": 5,
+        "InvalidSignatureException": 5,
+        "ExpiredTokenException": 5,
+        "AccessDeniedException": 5,
+        "InternalServerError": 6,
+    }
+    for code, exit_code in expected.items():
+        error = translate(refused(code), "testing")
+        assert error.code == "UNAVAILABLE", code
+        assert for_error(error) == exit_code, code

@@ -51,6 +51,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "vexil.security.ratelimit.QuotaExceeded": ("RESOURCE_EXHAUSTED", "EVALUATION_QUOTA_EXCEEDED"),
     "vexil.store.dynamodb_client.TableNotFound": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
     "vexil.store.dynamodb_client.NoCredentials": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
+    "vexil.store.dynamodb_client.CredentialsRefused": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
+    "vexil.ops.connection.HandshakeRefused": ("UNAUTHENTICATED", "CREDENTIALS_INVALID"),
     "vexil.http.context.InvalidContext": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
     "vexil.ops.exportfile.ExportError": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
 }

@@ -12,8 +12,9 @@ Published into `cloudwatch_namespace` (the template's `Vexil/<Environment>`), wi
 dimensions so the fleet's replicas add up:
 - `Requests`, `ServerErrors` (Count): finished calls of every protocol, and those whose outcome
   was a server error; the error-rate and availability alarms divide them.
-- `LatencyP50`, `LatencyP99` (Seconds): of the evaluation APIs (vexil, flagd, OFREP; admin
-  calls wait for DynamoDB and are not part of the response-time target), over the interval,
+- `LatencyP50`, `LatencyP99` (Seconds): of the evaluation APIs (vexil, flagd, OFREP; admin, key
+  and replica calls are not part of the response-time target: `thresholds.is_evaluation`), over
+  the interval,
   interpolated within the latency buckets as Prometheus' `histogram_quantile` does.  Not sent
   for an interval without such calls.
 - `DynamoDBThrottles` (Count): DynamoDB attempts refused for throughput, SDK retries included.
@@ -38,6 +39,7 @@ from vexil.cache import SnapshotCache
 from vexil.errors import VexilError
 from vexil.observability.metrics import Metrics
 from vexil.observability.stats import LATENCY_BUCKETS, CallStats, outcome
+from vexil.observability.thresholds import is_evaluation
 from vexil.store.dynamodb_client import ClientSettings, new_session
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,6 @@ SNAPSHOT_AGE = "SnapshotAge"
 METRIC_NAMES = (REQUESTS, SERVER_ERRORS, LATENCY_P50, LATENCY_P99, DYNAMODB_THROTTLES, SNAPSHOT_AGE)
 ENVIRONMENT_DIMENSION = "Environment"
 
-EVALUATION_PROTOCOLS = frozenset({"vexil", "flagd", "ofrep"})
-ADMIN_METHODS = "vexil.v1.AdminService/"
-"""Method prefix left out of the latency percentiles (as in ops/vexil-alerts.yml)."""
 
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9.\-_/#:]{1,255}")
 """CloudWatch's namespace alphabet; a namespace must not start with `AWS/` either."""
@@ -109,7 +108,7 @@ class Totals:
                 self.requests += count
                 if outcome(code) == "server_error":
                     self.errors += count
-            if stats.protocol in EVALUATION_PROTOCOLS and not stats.method.startswith(ADMIN_METHODS):
+            if is_evaluation(stats.protocol, stats.method):  # the latency target's calls only
                 for index, count in enumerate(stats.buckets):
                     self.buckets[index] += count
         self.throttles = throttles

@@ -78,6 +78,24 @@ INDICATORS = (
     CAPACITY,
 )
 
+EVALUATION_PROTOCOLS = frozenset({"vexil", "flagd", "ofrep"})
+"""The `protocol` labels under which evaluations are served (the response-time target's)."""
+NOT_EVALUATION_SERVICES = ("AdminService", "KeyService", "ReplicaService")
+"""The `vexil.v1` services that share the `vexil` protocol label but evaluate nothing: flag and
+key writes wait for DynamoDB, pokes are replicas talking.  Their latency is not the response
+time the guide sets a target for, so the latency alerts (`ops/vexil-alerts.yml`, whose regex a
+test holds to this tuple), `vexil status` and the CloudWatch publisher all leave them out."""
+NOT_EVALUATION_PREFIXES = tuple(f"vexil.v1.{service}/" for service in NOT_EVALUATION_SERVICES)
+NOT_EVALUATION_REGEX = "vexil[.]v1[.](" + "|".join(NOT_EVALUATION_SERVICES) + ")/.*"
+"""`NOT_EVALUATION_SERVICES` as the `method!~` matcher of the alert rules."""
+
+
+def is_evaluation(protocol: str, method: str) -> bool:
+    """Whether a call (its `protocol` and `method` labels) is in the response-time target's
+    population: an evaluation protocol, and none of the services that evaluate nothing."""
+    return protocol in EVALUATION_PROTOCOLS and not method.startswith(NOT_EVALUATION_PREFIXES)
+
+
 LATENCY_ALERT_FOR = "2m"
 ERROR_RATE_ALERT_FOR = "3m"
 THROTTLE_ALERT_FOR = "1m"

@@ -9,11 +9,16 @@ way, and none opens a plaintext channel or an `http://` URL behind the operator'
 
 from __future__ import annotations
 
+import re
+import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
 
+from vexil.errors import Unauthenticated
 from vexil.security.tls import TlsConfigError, channel_credentials, read_pem
 from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem
 
@@ -22,6 +27,77 @@ DEFAULT_HTTP_PORT = 3001
 
 class ConnectionOptionsError(ValueError):
     """Unusable connection options (a missing half of a client certificate, an unreadable file)."""
+
+
+class HandshakeRefused(Unauthenticated):
+    """The server refused this client's TLS certificate, or the lack of one (mutual TLS)."""
+
+
+_SCHEME = re.compile(r"^dns:(//[^/]*/)?")
+"""gRPC's `dns:` scheme, with or without an authority (`dns:///host:port`, `dns://8.8.8.8/host:port`)."""
+
+
+def target_address(target: str) -> tuple[str, int | None]:
+    """The host and port a gRPC target dials ("" for a host it does not name: `unix:` sockets,
+    `:50051`), so the HTTP side and the TLS check reach the same machine as the channel.  Knows
+    the forms gRPC resolves: `host:port`, `dns:[//authority/]host:port`, `ipv4:a.b.c.d:port`,
+    `ipv6:[::1]:port` and `[::1]:port` (the first address of a list)."""
+    rest = _SCHEME.sub("", target, count=1)
+    for scheme in ("ipv4:", "ipv6:"):
+        if rest.startswith(scheme):
+            rest = rest.removeprefix(scheme).split(",", 1)[0]
+    if rest.startswith(("unix:", "unix-abstract:", "vsock:")):
+        return "", None
+    if rest.startswith("["):
+        host, _, after = rest[1:].partition("]")
+        port = after.removeprefix(":")
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    else:
+        host, port = rest, ""  # a bare host (gRPC's default port), or an IPv6 address without one
+    return host, int(port) if port.isdigit() else None
+
+
+class _VerifyAs(ssl.SSLContext):
+    """A client context whose connections verify the server's certificate as `name` (and ask for
+    it by SNI), whatever host they dial, as `grpc.ssl_target_name_override` does for the channel:
+    `http.client` would otherwise check the URL's host, and a certificate naming the service
+    fails against the IP address a replica is reached at."""
+
+    name = ""
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock,
+            server_side,
+            do_handshake_on_connect,
+            suppress_ragged_eofs,
+            server_hostname=self.name or server_hostname,
+            session=session,
+        )
+
+
+CLIENT_CERTIFICATE_ALERTS = frozenset(
+    {
+        "CERTIFICATE_REQUIRED",
+        "BAD_CERTIFICATE",
+        "UNKNOWN_CA",
+        "CERTIFICATE_UNKNOWN",
+        "CERTIFICATE_EXPIRED",
+        "CERTIFICATE_REVOKED",
+        "UNSUPPORTED_CERTIFICATE",
+        "ACCESS_DENIED",
+    }
+)
+"""TLS alerts with which a server refuses the client's certificate (or its absence)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +149,29 @@ class Connection:
                     read_pem(path, what)
                 except TlsConfigError as exc:
                     raise ConnectionOptionsError(str(exc)) from None
+        if self.client_cert:
+            self._check_pair()
+
+    def _no_password(self) -> bytes:
+        """An encrypted key is refused at once (gRPC cannot use one) instead of prompting for it."""
+        raise ConnectionOptionsError(
+            f"--client-key {self.client_key} is encrypted: give a key without a passphrase"
+        )
+
+    def _check_pair(self) -> None:
+        """The client key must be the certificate's: gRPC takes any pair and fails only at the
+        handshake ("Failed to create security handshaker", as if the server were unavailable),
+        so load them together first, as the TLS stack will."""
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+                self.client_cert, self.client_key, password=self._no_password
+            )
+        except (ssl.SSLError, OSError) as exc:
+            mismatch = "KEY_VALUES_MISMATCH" in str(exc)
+            why = "is not the key of that certificate" if mismatch else f"cannot be used with it ({exc})"
+            raise ConnectionOptionsError(
+                f"--client-key {self.client_key} {why}: --client-cert {self.client_cert}"
+            ) from None
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -89,24 +188,31 @@ class Connection:
     def base_url(self) -> str:
         if self.http_url:
             return self.http_url.rstrip("/")
-        host = self.target.rsplit(":", 1)[0] if ":" in self.target else self.target
+        host = target_address(self.target)[0] or "127.0.0.1"
         scheme = "https" if self.secure else "http"
-        return f"{scheme}://{host or '127.0.0.1'}:{DEFAULT_HTTP_PORT}"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{DEFAULT_HTTP_PORT}"
 
     def metrics_url(self) -> str:
         return self.base_url() + "/metrics"
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """For `https` URLs: the same trust and client certificate as the gRPC channel.  The
-        certificate is checked against the URL's host (`server_name` is for gRPC only: name the
-        host in `http_url` instead)."""
+        """For `https` URLs: the same trust, client certificate and server name as the gRPC
+        channel, so `/metrics` is verified exactly as the channel is (`server_name` too)."""
         if not self.base_url().startswith("https:"):
             return None
+        return self._tls_context()
+
+    def _tls_context(self) -> ssl.SSLContext:
         self.check()
+        context = _VerifyAs(ssl.PROTOCOL_TLS_CLIENT)
+        context.name = self.server_name
         try:
-            context = ssl.create_default_context(cafile=self.ca_cert or None)
+            if self.ca_cert:
+                context.load_verify_locations(cafile=self.ca_cert)
+            else:
+                context.load_default_certs()
             if self.client_cert:
-                context.load_cert_chain(self.client_cert, self.client_key)
+                context.load_cert_chain(self.client_cert, self.client_key, password=self._no_password)
         except ssl.SSLError as exc:
             raise ConnectionOptionsError(f"TLS files for {self.base_url()}: {exc}") from None
         except OSError as exc:
@@ -115,3 +221,67 @@ class Connection:
             )
             raise ConnectionOptionsError(f"cannot read TLS file {files}: {exc.strerror}") from None
         return context
+
+    def refusal(self, exc: grpc.RpcError) -> str:
+        """Why a call that failed UNAVAILABLE was really the server refusing this client's TLS
+        certificate (or its lack of one); "" when it was not that.
+
+        gRPC reports such a refusal only as a closed socket, the same UNAVAILABLE as a server that
+        is down.  So shake hands once more with the same files through Python's TLS: a server
+        that refuses the certificate says so with a TLS alert during the handshake (TLS 1.2) or
+        ends the connection right after it without a byte of HTTP/2 (TLS 1.3, as gRPC's server
+        does), where one that accepts it sends its HTTP/2 settings at once."""
+        if not self.secure or exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            return ""
+        host, port = target_address(self.target)
+        if not host or port is None:
+            return ""
+        context = self._tls_context()
+        context.set_alpn_protocols(["h2"])
+        try:
+            with (
+                socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                if tls.recv(1):
+                    return ""  # the server speaks: the handshake was not the problem
+                how = "it closed the connection right after the TLS handshake"
+        except ssl.SSLError as refused:
+            alert = str(refused.reason or "").partition("_ALERT_")[2]
+            if alert not in CLIENT_CERTIFICATE_ALERTS:
+                return ""
+            how = f"TLS alert {alert.lower().replace('_', ' ')}"
+        except OSError:
+            return ""  # unreachable, or silent: nothing to add to gRPC's own message
+        if not self.client_cert:
+            return (
+                f"the server refused the TLS connection ({how}), as a server requiring mutual TLS"
+                " does without a client certificate: give --client-cert and --client-key"
+                " (VEXIL_CLIENT_CERT, VEXIL_CLIENT_KEY)"
+            )
+        return (
+            f"the server refused the TLS connection ({how}), as a server requiring mutual TLS does"
+            f" with a client certificate it does not accept: --client-cert {self.client_cert} must"
+            " be signed by a CA the server trusts for clients, and be valid now"
+        )
+
+    def described(self, exc: grpc.RpcError) -> tuple[str, str]:
+        """A failed call's status name and message; a refused client certificate (`refusal`) as
+        UNAUTHENTICATED with what to fix, the way the server reports a token it refuses."""
+        why = self.refusal(exc)
+        if why:
+            return HandshakeRefused.code, why
+        return exc.code().name, exc.details()  # type: ignore[attr-defined]
+
+    @contextmanager
+    def refusals_explained(self) -> Iterator[None]:
+        """Within it, a call refused for this client's TLS certificate (`refusal`) raises
+        `HandshakeRefused`, a refused credential (exit 5), instead of gRPC's UNAVAILABLE (exit 6,
+        "try again later", which would never help)."""
+        try:
+            yield
+        except grpc.RpcError as exc:
+            why = self.refusal(exc)
+            if why:
+                raise HandshakeRefused(why) from None
+            raise

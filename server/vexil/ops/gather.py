@@ -116,7 +116,7 @@ def server_inputs(sources: Sources, inputs: Inputs, *, flags: bool = True, keys:
         try:
             inputs.status = get_status(channel, metadata, timeout)
         except grpc.RpcError as exc:
-            inputs.errors["status"] = _rpc_error(exc)
+            inputs.errors["status"] = ": ".join(server.described(exc))
             inputs.errors.setdefault("flags", inputs.errors["status"])
             inputs.errors.setdefault("keys", inputs.errors["status"])
             return

@@ -1,9 +1,9 @@
 """The operations guide's health table, computed from a server's GetStatus and `/metrics`.
 
 Each indicator of `vexil.observability.thresholds` is read the way its alert rule reads it
-(`ops/vexil-alerts.yml`): p99 evaluation latency without admin writes, server errors over all
-requests, and so on, over the scrape window (`Scrape.since`) or the process's whole uptime.  The
-result is data (`HealthReport`); rendering it is the CLI's business.
+(`ops/vexil-alerts.yml`): p99 evaluation latency without admin, key and replica calls, server
+errors over all requests, and so on, over the scrape window (`Scrape.since`) or the process's
+whole uptime.  The result is data (`HealthReport`); rendering it is the CLI's business.
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ from vexil.observability import thresholds as t
 from vexil.observability.thresholds import Indicator, Level
 from vexil.ops.scrape import Labels, Scrape
 
-EVALUATION_PROTOCOLS = frozenset({"vexil", "flagd", "ofrep"})
 LEVEL_ORDER = (Level.OK, Level.UNKNOWN, Level.NOTE, Level.WARN, Level.CRIT)
 STATE_LEVELS = {"STATE_SERVING": Level.OK, "STATE_DEGRADED": Level.WARN, "STATE_LOADING": Level.WARN}
 
 
 def is_evaluation(labels: Labels) -> bool:
-    """An evaluation request: the latency target's population (admin writes excluded)."""
-    return labels.get("protocol") in EVALUATION_PROTOCOLS and not labels.get("method", "").startswith(
-        "vexil.v1.AdminService/"
-    )
+    """An evaluation request: the latency target's population (`thresholds.is_evaluation`)."""
+    return t.is_evaluation(labels.get("protocol", ""), labels.get("method", ""))
 
 
 @dataclass

@@ -112,6 +112,15 @@ def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
     return None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the error it is here, never followed: urllib would send the
+    request's `Authorization` header on to wherever the answer points (`http://` included), so a
+    misconfigured or hostile endpoint could collect the operator's token in plaintext."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 def fetch(
     url: str,
     timeout: float = 5.0,
@@ -119,11 +128,22 @@ def fetch(
     context: ssl.SSLContext | None = None,
 ) -> Scrape:
     """GET a /metrics URL (outside the local profile `headers` carry the credentials it needs;
-    `https` with `context`'s trust); `Unavailable` when the server cannot be reached."""
+    `https` with `context`'s trust); `Unavailable` when the server cannot be reached, or does
+    not answer at this URL itself (a redirect is reported, not followed: see `_NoRedirects`)."""
+    opener = urllib.request.build_opener(_NoRedirects(), urllib.request.HTTPSHandler(context=context))
     try:
         request = urllib.request.Request(url, headers=dict(headers or {}))
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with opener.open(request, timeout=timeout) as response:
             return Scrape.parse(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location", "elsewhere")
+            raise Unavailable(
+                f"cannot read {url}: it redirects ({exc.code}) to {where}, which vexil does not follow"
+                " (it would send the token there): give the metrics' own URL (--http-url, VEXIL_HTTP_URL)"
+            ) from None
+        raise Unavailable(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise Unavailable(f"cannot read {url}: {reason}") from None

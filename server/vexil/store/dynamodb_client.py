@@ -154,12 +154,38 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+TABLE_NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "TableNotFoundException"})
+"""How DynamoDB says the table is missing: most operations answer ResourceNotFoundException, the
+backup and point-in-time recovery ones TableNotFoundException."""
+
+CREDENTIALS_REFUSED_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+        "AccessDeniedException",
+    }
+)
+"""How AWS refuses the caller's credentials (unknown key, bad signature, expired session) or
+what they may do (IAM)."""
+
+
+# The three below are UNAVAILABLE to a server's callers (for them the store is unavailable,
+# whatever the cause); an operator's command reports each by its cause (`vexil.cli.exitcodes`).
+
+
 class TableNotFound(Unavailable):
     """The table does not exist (in this region, at this endpoint): create it first."""
 
 
 class NoCredentials(Unavailable):
     """The AWS SDK found no credentials: nothing was sent to DynamoDB."""
+
+
+class CredentialsRefused(Unavailable):
+    """AWS refused the credentials, or IAM does not let them do this."""
 
 
 def translate(exc: BaseException, doing: str) -> VexilError:
@@ -171,8 +197,10 @@ def translate(exc: BaseException, doing: str) -> VexilError:
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
         if code in VALIDATION_CODES:
             return InvalidArgument(f"DynamoDB refused the request while {doing}: {message}")
-        if code == "ResourceNotFoundException":
+        if code in TABLE_NOT_FOUND_CODES:
             return TableNotFound(f"DynamoDB table not found while {doing} (create it first): {message}")
+        if code in CREDENTIALS_REFUSED_CODES:
+            return CredentialsRefused(f"AWS refused the credentials while {doing} ({code}): {message}")
         if code in THROTTLING_CODES:
             return Unavailable(f"DynamoDB is throttling or busy while {doing} ({code}); retry later")
         return Unavailable(f"DynamoDB failed while {doing} ({code}): {message}")

@@ -98,6 +98,15 @@ def change_sk(config_version: int) -> str:
     return f"{CHANGE_PREFIX}{config_version:0{PAD}d}"
 
 
+def change_version_of(sk: str) -> int | None:
+    """The config version a change-log key holds, or None for a key `change_sk` never writes
+    (`CHANGE#abc`, written by hand): readers skip such an item rather than fail on it."""
+    digits = sk.removeprefix(CHANGE_PREFIX)
+    if not sk.startswith(CHANGE_PREFIX) or len(digits) != PAD or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)
+
+
 def key(pk: str, sk: str) -> Item:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 

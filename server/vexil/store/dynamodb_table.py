@@ -29,6 +29,7 @@ from vexil.store.dynamodb_client import (
 GSI1_NAME = "GSI1-ENV-INDEX"
 GSI2_NAME = "GSI2-OWNER-INDEX"
 INDEXES = {GSI1_NAME: ("GSI1PK", "GSI1SK"), GSI2_NAME: ("GSI2PK", "GSI2SK")}
+TABLE_KEYS = [("PK", "HASH"), ("SK", "RANGE")]
 
 Billing = Literal["PAY_PER_REQUEST", "PROVISIONED"]
 
@@ -132,44 +133,51 @@ async def describe_table(
     """Status, item count, size, billing, indexes, streams, PITR and TTL of the table, plus
     `problems`: what differs from `table_spec` (missing index, wrong key) so `vexil` can say what
     to fix.  With `environment`, also `changeLog`: its entries, oldest and newest version, and the
-    configured `retention` (settings passed through).  A missing table raises `Unavailable`."""
+    configured `retention` (settings passed through); a table whose key is not vexil's has no
+    change log to read, and its report says why in `problems` instead.  A missing table raises
+    `TableNotFound`."""
     async with client_for(ClientSettings(**where)) as client:
-        report = await _describe(client, table)
-        if environment:
+        desc, report = await _describe_with(client, table)
+        if environment and _key_schema(desc) == TABLE_KEYS:
             report["changeLog"] = {**await _change_log(client, table, environment), **(retention or {})}
         return report
 
 
 async def _change_log(client: Any, table: str, env: str) -> dict[str, Any]:
-    """How many change-log entries `env` holds and which versions they span (reads keys only)."""
-    condition = {
+    """How many change-log entries `env` holds and which versions they span (reads keys only).
+
+    An entry's key is `CHANGE#` and PAD digits (`items.change_sk`); anything else under `CHANGE#`
+    (an item written by hand) is no entry of the log: it is counted as `ignored`, never parsed as
+    a version, so one stray item cannot stop the report."""
+    args: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :change)",
         "ExpressionAttributeValues": {
             ":pk": items.s(items.env_pk(env)),
             ":change": items.s(items.CHANGE_PREFIX),
         },
+        "ProjectionExpression": "SK",
     }
-    entries = 0
-    ends: list[int] = []
-    with translated_errors(f"counting the change log of {env}"):
-        args: dict[str, Any] = {**condition, "Select": "COUNT"}
+    versions: list[int] = []
+    ignored = 0
+    with translated_errors(f"reading the change log of {env}"):
         while True:
             page = await client.query(**args)
-            entries += int(page.get("Count", 0))
+            for item in page.get("Items", []):
+                version = items.change_version_of(item["SK"]["S"])
+                if version is None:
+                    ignored += 1
+                else:
+                    versions.append(version)
             if "LastEvaluatedKey" not in page:
                 break
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        for forward in (True, False):
-            page = await client.query(
-                **condition, ScanIndexForward=forward, Limit=1, ProjectionExpression="SK"
-            )
-            ends.extend(int(i["SK"]["S"].removeprefix(items.CHANGE_PREFIX)) for i in page.get("Items", []))
     return {
         "environment": env,
-        "entries": entries,
-        "oldestVersion": ends[0] if ends else 0,
-        "newestVersion": ends[-1] if ends else 0,
+        "entries": len(versions),
+        "oldestVersion": min(versions, default=0),
+        "newestVersion": max(versions, default=0),
+        "ignored": ignored,
     }
 
 
@@ -201,6 +209,11 @@ async def wait_active(
 
 
 async def _describe(client: Any, table: str) -> dict[str, Any]:
+    return (await _describe_with(client, table))[1]
+
+
+async def _describe_with(client: Any, table: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """DescribeTable's answer, and the report made of it (`_describe`)."""
     with translated_errors(f"describing table {table}"):
         desc = (await client.describe_table(TableName=table))["Table"]
         try:
@@ -234,7 +247,7 @@ async def _describe(client: Any, table: str) -> dict[str, Any]:
         }
         for index in desc.get("GlobalSecondaryIndexes", [])
     ]
-    return {
+    return desc, {
         "table": desc["TableName"],
         "arn": desc.get("TableArn", ""),
         "status": desc.get("TableStatus", ""),
@@ -255,10 +268,14 @@ async def _describe(client: Any, table: str) -> dict[str, Any]:
     }
 
 
+def _key_schema(desc: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(k["AttributeName"], k["KeyType"]) for k in desc.get("KeySchema", [])]
+
+
 def _problems(desc: dict[str, Any]) -> list[str]:
     problems = []
-    keys = [(k["AttributeName"], k["KeyType"]) for k in desc.get("KeySchema", [])]
-    if keys != [("PK", "HASH"), ("SK", "RANGE")]:
+    keys = _key_schema(desc)
+    if keys != TABLE_KEYS:
         problems.append(f"table key is {keys}, vexil needs PK (HASH) + SK (RANGE)")
     present = {
         i["IndexName"]: [k["AttributeName"] for k in i.get("KeySchema", [])]

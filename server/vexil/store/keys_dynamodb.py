@@ -104,7 +104,7 @@ class DynamoKeyStore(OwnsClient):
         condition failed (`{}` when there was none or the request did not ask for it).  What a
         refusal means (already exists, stale revision, an older use) is the caller's to say."""
         client = self._require_client()
-        with translated_errors(doing):
+        with translated_errors(f"{doing} in {self.table}"):
             try:
                 await getattr(client, operation)(TableName=self.table, **request)
             except ClientError as exc:
