@@ -147,6 +147,7 @@ async def test_embedded_store_round_trip_through_the_admin_api(tmp_path) -> None
             "FLAG_VERSION": 3,
             "ENVIRONMENT": 1,
             "CHANGE": 0,
+            "ADOPTION": 0,
             "APIKEY": 0,
             "OTHER": 0,
         }

@@ -26,7 +26,10 @@ from vexil.store import dynamodb_items
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-KINDS = ("FLAG", "FLAG_VERSION", "ENVIRONMENT", "CHANGE", "APIKEY", "OTHER")
+KINDS = ("FLAG", "FLAG_VERSION", "ENVIRONMENT", "CHANGE", "ADOPTION", "APIKEY", "OTHER")
+"""The kinds of data an item set holds (and an export's header counts)."""
+REPLICA = "REPLICA"
+"""The kind of a replica registry item: a running process's heartbeat, not data (see `is_data`)."""
 
 
 def key_of(item: Mapping[str, Any]) -> Key:
@@ -34,16 +37,33 @@ def key_of(item: Mapping[str, Any]) -> Key:
 
 
 def kind_of(item: Mapping[str, Any]) -> str:
-    """FLAG, FLAG_VERSION, ENVIRONMENT, CHANGE, APIKEY or OTHER, from the key (hand-written items
-    carry no `itemType`)."""
+    """One of KINDS, or REPLICA, from the key (hand-written items carry no `itemType`)."""
     pk, sk = key_of(item)
     if pk.startswith("FLAG#"):
         return "FLAG" if sk == dynamodb_items.METADATA else "FLAG_VERSION"
     if pk.startswith("ENV#"):
-        return "ENVIRONMENT" if sk == dynamodb_items.METADATA else "CHANGE"
+        if sk == dynamodb_items.METADATA:
+            return "ENVIRONMENT"
+        if sk == dynamodb_items.ADOPTION:
+            return "ADOPTION"
+        if sk.startswith(dynamodb_items.REPLICA_PREFIX):
+            return REPLICA
+        return "CHANGE"
     if pk.startswith("APIKEY#"):
         return "APIKEY"
     return "OTHER"
+
+
+def is_data(item: Mapping[str, Any]) -> bool:
+    """Whether an item is part of what a backup keeps.  Replica registry items are not: each is a
+    live process's heartbeat (rewritten every couple of seconds, expired seconds after it stops),
+    so a copy of one is stale by the time it is read, and comparing or restoring it would only
+    report or resurrect replicas that are not there."""
+    return kind_of(item) != REPLICA
+
+
+def data_items(items: Iterable[Item]) -> list[Item]:
+    return [item for item in items if is_data(item)]
 
 
 def sorted_items(items: Iterable[Item]) -> list[Item]:

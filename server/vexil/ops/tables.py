@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from vexil.errors import FailedPrecondition, Unavailable
-from vexil.ops.items import Item
+from vexil.ops.items import Item, is_data
 from vexil.ops.progress import Progress
 from vexil.store.dynamodb_client import error_code, translated_errors
 
@@ -24,7 +24,8 @@ MAX_UNPROCESSED_ROUNDS = 12
 
 
 async def scan_items(client: Any, table: str, progress: Progress | None = None) -> list[Item]:
-    """Every item of `table`, by consistent Scan."""
+    """Every data item of `table`, by consistent Scan (replica registry items are left out:
+    `items.is_data`)."""
     progress = progress or Progress.quiet()
     found: list[Item] = []
     start: dict[str, Any] | None = None
@@ -34,7 +35,7 @@ async def scan_items(client: Any, table: str, progress: Progress | None = None) 
             args["ExclusiveStartKey"] = start
         with translated_errors(f"scanning {table}"):
             page = await client.scan(**args)
-        found.extend(page.get("Items", []))
+        found.extend(item for item in page.get("Items", []) if is_data(item))
         progress.update(f"scanned {len(found)} items of {table}")
         start = page.get("LastEvaluatedKey")
         if not start:
