@@ -101,7 +101,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """Into a server (a merge through the admin API) or a table: a new or empty one, or with
+    `--force` one whose items are replaced by the export's (items the export covers but does not
+    hold are removed: a table left half-old would hold change-log entries ahead of its restored
+    environment item)."""
     from vexil.ops import exportfile, tables
+    from vexil.ops import items as itemsets
     from vexil.store.dynamodb_client import client_for
 
     export = exportfile.read(args.file)
@@ -111,26 +116,55 @@ def cmd_import(args: argparse.Namespace) -> int:
         return ExitCode.OK
     settings = table_settings(args)
     progress = progress_of(args)
+    items = itemsets.data_items(export.items)
 
-    async def work() -> int:
+    async def work() -> tuple[int, list[dict[str, Any]]]:
         from vexil.store.dynamodb_table import create_table
 
         reach = client_settings(settings)
         async with client_for(reach) as client:
+            stale: list[dict[str, Any]] = []
+            wanted = items
             if not await tables.table_exists(client, settings.table):
                 progress.start(f"creating table {settings.table}")
                 await create_table(settings.table, region=reach.region, endpoint_url=reach.endpoint_url)
             elif not args.force:
                 await tables.require_empty(client, settings.table)
-            progress.start(f"importing {len(export.items)} items into {settings.table}")
-            written = await tables.write_items(client, settings.table, export.items, progress)
-            progress.done(f"imported {written} items")
-            return written
+            else:
+                progress.start(f"reading table {settings.table}")
+                current = await tables.scan_items(client, settings.table, progress)
+                whole = export.source.get("kind") != "server"
+                stale = itemsets.replaced(items, current, whole_table=whole)
+                wanted = [item for item in items if not itemsets.kept_by_target(item)]
+            progress.start(f"importing {len(wanted)} items into {settings.table}")
+            written = await tables.write_items(client, settings.table, wanted, progress)
+            if stale:
+                # After the writes: an interrupted import leaves extra items (the next run removes
+                # them), never a table without the export's items.
+                await tables.delete_items(client, settings.table, stale, progress)
+            progress.done(f"imported {written} items, removed {len(stale)}")
+            return written, stale
 
-    written = asyncio.run(work())
-    data = {"file": args.file, "table": settings.table, "items": written, "checksum": export.checksum}
-    emit(args, data, lambda: f"imported {written} items from {args.file} into table {settings.table}")
+    written, stale = asyncio.run(work())
+    removed = itemsets.counts(stale)
+    data = {
+        "file": args.file,
+        "table": settings.table,
+        "items": written,
+        "removed": len(stale),
+        "removed_counts": {kind: n for kind, n in removed.items() if n},
+        "checksum": export.checksum,
+    }
+    emit(args, data, lambda: _table_import_text(data))
     return ExitCode.OK
+
+
+def _table_import_text(data: dict[str, Any]) -> str:
+    text = f"imported {data['items']} items from {data['file']} into table {data['table']}"
+    if data["removed"]:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in data["removed_counts"].items())
+        text += f"\nremoved {data['removed']} items the export does not hold ({kinds})"
+    return text
 
 
 def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[str, Any]:
@@ -226,7 +260,10 @@ def add(commands: argparse._SubParsersAction) -> None:
                 "--dry-run", action="store_true", help="only show what would change (--into server)"
             )
             p.add_argument(
-                "--force", action="store_true", help="write into a table that is not empty (--into table)"
+                "--force",
+                action="store_true",
+                help="replace what a non-empty table holds (--into table): items the export covers"
+                " but does not hold are removed",
             )
             p.add_argument("--reason", help="recorded in the change log (--into server)")
         table_command(p, run, server=True)

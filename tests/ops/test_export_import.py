@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from google.protobuf import struct_pb2
@@ -169,3 +170,44 @@ async def test_embedded_store_round_trip_through_the_admin_api(tmp_path) -> None
         # Exactly, the copies differ where the API makes its own versions and history.
         exact = verify.compare(exportfile.read(first).items, exportfile.read(second).items)
         assert exact.missing == [("FLAG#local#plain", "VERSION#000000000002")]
+
+
+async def test_forced_import_of_an_older_export_makes_the_table_equal_to_it(dynamo_table, tmp_path) -> None:
+    """The README's restore over a served table: `--force`, then `vexil dynamodb adopt`.  The
+    table must end up holding exactly the export (the items the export does not hold removed):
+    a change-log entry left ahead of the restored environment item would be replayed by the
+    replicas and would take the slot of every later write."""
+    endpoint, table = dynamo_table
+    ddb = ["--dynamodb-endpoint", endpoint, "--table", table]
+    settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
+    async with running_app(settings) as app, connected(app) as c:
+
+        async def create(key: str) -> None:
+            made = await vexil(
+                "flags", "create", key, "--default", "on", "--reason", "r", "--target", c.target
+            )
+            assert made.code == 0, made.err
+
+        await create("a")
+        older = tmp_path / "older.json"
+        assert (await vexil("backup", "export", str(older), "--from", "table", *ddb)).code == 0
+        await create("b")
+        await create("c")
+
+        done = await vexil("backup", "import", str(older), "--into", "table", "--force", *ddb, "--json")
+        assert done.code == 0, done.err
+        # b and c, each: the flag item, its first revision and its change-log entry (docs/dynamodb.md).
+        assert json.loads(done.out)["removed"] == 6
+        same = await vexil("backup", "verify", str(older), f"table:{table}", *ddb)
+        assert same.code == 0, same.out + same.err
+
+        adopted = await vexil("dynamodb", "adopt", *ddb)
+        assert adopted.code == 0, adopted.err
+        for _ in range(50):  # the replica switches on its next poll (0.2 s here)
+            status = await c.admin.GetStatus(admin_pb2.GetStatusRequest())
+            if status.environments[0].config_version == 1:
+                break
+            await asyncio.sleep(0.1)
+        await create("d")  # the environment takes writes again
+        listed = await c.admin.ListFlags(admin_pb2.ListFlagsRequest())
+        assert [f.key for f in listed.flags] == ["a", "d"]

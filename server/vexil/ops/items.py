@@ -66,6 +66,17 @@ def data_items(items: Iterable[Item]) -> list[Item]:
     return [item for item in items if is_data(item)]
 
 
+def environment_of(item: Mapping[str, Any]) -> str | None:
+    """The environment an item belongs to (flag, history, environment, change log, adoption), or
+    None for items of no environment (API keys)."""
+    pk = key_of(item)[0]
+    if pk.startswith("ENV#"):
+        return pk.removeprefix("ENV#")
+    if pk.startswith("FLAG#"):
+        return pk.removeprefix("FLAG#").partition("#")[0]
+    return None
+
+
 def sorted_items(items: Iterable[Item]) -> list[Item]:
     return sorted(items, key=key_of)
 
@@ -132,6 +143,34 @@ def _normal(value: Any) -> Any:
 
 def checksum(items: Iterable[Mapping[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical(items)).hexdigest()
+
+
+# --- replacing a table's contents with an export's ----------------------------------------
+
+
+def kept_by_target(item: Mapping[str, Any]) -> bool:
+    """Items a forced import neither writes nor removes: an adoption record is the operator's
+    answer to *this* table's replicas (`vexil dynamodb adopt`), and one carried over from the
+    export (or removed) would release, or re-arm, a replica's hold without the operator."""
+    return kind_of(item) == "ADOPTION" or not is_data(item)
+
+
+def replaced(export: Iterable[Item], table: Iterable[Item], *, whole_table: bool) -> list[Item]:
+    """The table's items that a forced import of `export` removes, so that the table ends up
+    equal to the export within what the export covers: the whole table for an export of a table,
+    the export's environments for one made through a server (which holds no API keys, and no
+    other environments).  Leaving them would mix two states: a change-log entry or history
+    revision ahead of the restored environment item, which replicas would replay over it."""
+    export = list(export)
+    keys = {key_of(item) for item in export}
+    environments = {environment_of(item) for item in export} - {None}
+
+    def covered(item: Item) -> bool:
+        return whole_table or environment_of(item) in environments
+
+    return sorted_items(
+        item for item in table if covered(item) and not kept_by_target(item) and key_of(item) not in keys
+    )
 
 
 # --- an environment as the items DynamoStore would hold for it --------------------------------
