@@ -34,6 +34,7 @@ from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, read_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
+from vexil.ops import outfile
 from vexil.service import check_fractional_hashing
 from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2, flag_pb2
@@ -348,10 +349,13 @@ def run_import(
 
 
 def run_export(call: Call, admin: Any, environment: str, path: str | None) -> dict[str, Any] | None:
-    """Write the environment to `path`, or to stdout when there is none (then returns None)."""
+    """Write the environment to `path`, or to stdout when there is none (then returns None).  A
+    path that cannot be written is refused before the environment is read."""
+    if path is not None:
+        outfile.check_writable(path)
     text, count = export_text(call, admin, environment)
     if path is None:
         sys.stdout.write(text)
         return None
-    Path(path).write_text(text, encoding="utf-8")
+    outfile.write_atomically(path, lambda fh: fh.write(text))
     return {"file": path, "flags": count}

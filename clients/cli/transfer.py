@@ -73,9 +73,10 @@ def _server_items(
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vexil.ops import exportfile, tables
+    from vexil.ops import exportfile, outfile, tables
     from vexil.store.dynamodb_client import client_for
 
+    outfile.check_writable(args.file)  # before reading a whole table or server
     progress = progress_of(args)
     if args.source == "server":
         server = connection(args)

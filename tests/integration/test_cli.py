@@ -139,3 +139,19 @@ def test_import_keeps_a_killed_flag_killed(target: str, tmp_path) -> None:
     assert json.loads(again.stdout)["state_kept"] == ["imp-kill"]
     flag = json.loads(vexil(target, "flags", "get", "imp-kill", "--json").stdout)
     assert flag["state"] == "DISABLED"
+
+
+@pytest.mark.parametrize("command", [["flags", "export"], ["backup", "export", "--from", "server"]])
+def test_an_export_to_a_path_it_cannot_write_is_bad_input(target: str, tmp_path, command: list[str]) -> None:
+    """README, exit codes: bad input is 2, one line, found before anything is sent.  A directory,
+    and a file under a directory that cannot be made (a plain file stands in its way), are refused
+    naming the path; against a server that is not there, so the check comes before any read."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for path in (tmp_path, blocker / "export.json"):
+        for where in (target, "127.0.0.1:1"):
+            result = vexil(where, *command[:2], str(path), *command[2:])
+            assert result.returncode == 2, (path, where, result.stderr)
+            assert result.stderr.count("\n") == 1 and str(path) in result.stderr
+            assert "Traceback" not in result.stderr
+    assert blocker.read_text() == "" and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -53,6 +53,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "vexil.store.dynamodb_client.NoCredentials": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
     "vexil.http.context.InvalidContext": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
     "vexil.ops.exportfile.ExportError": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+    "vexil.ops.outfile.Unwritable": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
 }
 
 REASONS_SENT_OUTSIDE_THE_CORE = {
