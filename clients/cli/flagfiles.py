@@ -8,9 +8,10 @@ Import *merges* a file into an environment: flags in the file are created or upd
 that are not in it stay as they are, and the file's `$evaluators` and `metadata` entries are added
 to (or replace same-named entries of) the environment's.  It is all-or-nothing:
 - everything is checked before anything is written: the file parses, every key is valid, every
-  definition compiles with the real engine against the evaluators it will be evaluated with, and
-  the environment's new metadata passes the server's own check (`fractionalHashing`), so a dry
-  run refuses what the import would be refused;
+  definition passes the server's own checks of its size and fields (`service.check_definition`)
+  and compiles with the real engine against the evaluators it will be evaluated with, and the
+  environment's new metadata passes the server's own check (`fractionalHashing`), so a dry run
+  refuses what the import would be refused;
 - the writes carry the versions that were read, so a concurrent change makes the import fail
   instead of overwriting it;
 - if a write is refused anyway (a concurrent change, a permission, the environment's flag limit),
@@ -35,7 +36,7 @@ from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, read_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
 from vexil.ops import outfile
-from vexil.service import check_fractional_hashing
+from vexil.service import check_definition, check_fractional_hashing
 from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2, flag_pb2
 from vexil.wire import (
@@ -143,6 +144,11 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
             problems.append(f"{where}{'.' + exc.path if exc.path else ''}: {exc.message}")
 
     for flag in parsed.flags:
+        try:  # the server's own checks, as the write will meet them
+            check_definition(flag)
+        except InvalidArgument as exc:
+            field = f"flags.{flag.key}" + exc.field.removeprefix("flag")
+            problems.append(f"{field}: {exc.description}")
         check(flag, f"flags.{flag.key}")
         existing = current.get(flag.key)
         if existing is None:
