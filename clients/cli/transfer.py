@@ -19,6 +19,7 @@ from vexil.cli.tableopts import client_settings, table_settings
 from vexil.ops.connection import Connection
 
 if TYPE_CHECKING:
+    from vexil.model import FlagRevision
     from vexil.ops import exportfile
 
 
@@ -32,11 +33,9 @@ def _server_items(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Every environment of the server (or `-e` one) as items, through the admin API."""
     from vexil.cli import flagfiles
-    from vexil.model import ChangeKind, FlagRevision
     from vexil.ops import gather
     from vexil.ops import items as itemsets
-    from vexil.v1 import admin_pb2, admin_pb2_grpc, flag_pb2
-    from vexil.wire import flag_from_pb, seconds
+    from vexil.v1 import admin_pb2_grpc
 
     call = _caller(server)
     admin = admin_pb2_grpc.AdminServiceStub(channel)
@@ -45,31 +44,45 @@ def _server_items(
     found: list[dict[str, Any]] = []
     for name in names:
         environment, flags = flagfiles.read_environment(call, admin, name)
-        revisions = []
-        for key in flags:
-            token = ""
-            while True:
-                request = admin_pb2.GetFlagHistoryRequest(
-                    environment=name, key=key, page_size=1000, page_token=token
-                )
-                page = call(admin.GetFlagHistory, request)
-                revisions += [
-                    FlagRevision(
-                        flag=flag_from_pb(r.flag),
-                        kind=ChangeKind(flag_pb2.ChangeKind.Name(r.kind).removeprefix("CHANGE_KIND_")),
-                        actor=r.actor,
-                        timestamp=seconds(r.timestamp),
-                        config_version=r.config_version,
-                        reason=r.reason,
-                        deleted=r.deleted,
-                    )
-                    for r in page.revisions
-                ]
-                token = page.next_page_token
-                if not token:
-                    break
+        revisions = [r for key in sorted(flags) for r in _history(call, admin, name, key)]
         found += itemsets.environment_items(environment, flags.values(), revisions)
     return found, names
+
+
+def _history(call: Callable[..., Any], admin: Any, environment: str, key: str) -> list[FlagRevision]:
+    """Every revision of a flag; none for one written by hand that vexil has not written yet
+    (served, but without history: `GetFlagHistory` answers NOT_FOUND)."""
+    from vexil.model import ChangeKind, FlagRevision
+    from vexil.v1 import admin_pb2, flag_pb2
+    from vexil.wire import flag_from_pb, seconds
+
+    revisions: list[FlagRevision] = []
+    token = ""
+    while True:
+        request = admin_pb2.GetFlagHistoryRequest(
+            environment=environment, key=key, page_size=1000, page_token=token
+        )
+        try:
+            page = call(admin.GetFlagHistory, request)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND and not token:  # type: ignore[attr-defined]
+                return []
+            raise
+        revisions += [
+            FlagRevision(
+                flag=flag_from_pb(r.flag),
+                kind=ChangeKind(flag_pb2.ChangeKind.Name(r.kind).removeprefix("CHANGE_KIND_")),
+                actor=r.actor,
+                timestamp=seconds(r.timestamp),
+                config_version=r.config_version,
+                reason=r.reason,
+                deleted=r.deleted,
+            )
+            for r in page.revisions
+        ]
+        token = page.next_page_token
+        if not token:
+            return revisions
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import json
 
 from google.protobuf import struct_pb2
 
+from tests.support.dynamo import REGION, guide_item
 from tests.support.flags import flag_pb
 from tests.support.ops import server_args, vexil
 from tests.support.servers import connected, running_app, server_settings
@@ -211,3 +212,29 @@ async def test_forced_import_of_an_older_export_makes_the_table_equal_to_it(dyna
         await create("d")  # the environment takes writes again
         listed = await c.admin.ListFlags(admin_pb2.ListFlagsRequest())
         assert [f.key for f in listed.flags] == ["a", "d"]
+
+
+async def test_server_export_holds_a_flag_written_by_hand(dynamo_table, tmp_path) -> None:
+    """README: an item in the guide's shape (`aws dynamodb put-item`) is served; it has no history
+    until vexil first writes it, and the server door of the export must still back it up."""
+    import boto3
+
+    endpoint, table = dynamo_table
+    raw = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
+    raw.put_item(TableName=table, Item=guide_item("by-hand", "local"))
+    raw.close()
+    settings = server_settings(store="dynamodb", dynamodb_endpoint=endpoint, dynamodb_table=table)
+    async with running_app(settings) as app, connected(app) as c:
+        for _ in range(100):  # found by the full reload one poll after the start
+            listed = await c.admin.ListFlags(admin_pb2.ListFlagsRequest())
+            if [f.key for f in listed.flags] == ["by-hand"]:
+                break
+            await asyncio.sleep(0.1)
+        exported = tmp_path / "by-hand.json"
+        out = await vexil("backup", "export", str(exported), "--target", c.target, "--json")
+        assert out.code == 0, out.err
+        assert json.loads(out.out)["counts"]["FLAG"] == 1
+        flag = exportfile.read(exported).items
+        assert [itemsets.key_of(i) for i in flag if itemsets.kind_of(i) == "FLAG"] == [
+            ("FLAG#local#by-hand", "METADATA")
+        ]
