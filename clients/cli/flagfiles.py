@@ -179,7 +179,7 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
 # -- applying it -------------------------------------------------------------------------------
 
 
-def _writable(flag: Flag, environment: str) -> Any:
+def writable_flag(flag: Flag, environment: str) -> Any:
     """A flag as a write request carries it (output-only fields cleared)."""
     return flag_to_pb(
         replace(
@@ -225,7 +225,7 @@ class Importer:
                 )
                 self.undo.append(("environment", self._environment_restorer(old, written)))
             for flag in plan.create:
-                writable = _writable(flag, self.environment)
+                writable = writable_flag(flag, self.environment)
                 asked = writable.state
                 if asked == flag_pb2.FLAG_STATE_ENABLED:
                     # Said as "no state": a key deleted earlier comes back in the state it had.
@@ -237,7 +237,7 @@ class Importer:
                 self.undo.append((f"create {flag.key}", self._deleter(flag.key, created.version)))
             for current, wanted in plan.update:
                 request = admin_pb2.UpdateFlagRequest(
-                    flag=_writable(wanted, self.environment),
+                    flag=writable_flag(wanted, self.environment),
                     expected_version=current.version,
                     reason=self.reason,
                 )
@@ -277,14 +277,17 @@ class Importer:
 
     def _restorer(self, previous: Flag, version: int) -> Callable[[], Any]:
         request = admin_pb2.UpdateFlagRequest(
-            flag=_writable(previous, self.environment),
+            flag=writable_flag(previous, self.environment),
             expected_version=version,
             reason=f"undo: {self.reason}",
         )
         return lambda: self.call(self.admin.UpdateFlag, request)
 
     def rollback(self) -> None:
-        for what, undo in reversed(self.undo):
+        """Undo the writes made, newest first; each once, however often this is called (a
+        caller that made writes of its own around `apply` rolls back after it too)."""
+        while self.undo:
+            what, undo = self.undo.pop()
             try:
                 undo()
                 self.rolled_back.append(what)

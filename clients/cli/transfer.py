@@ -31,7 +31,9 @@ def _caller(server: Connection) -> Callable[[Callable[..., Any], Any], Any]:
 def _server_items(
     args: argparse.Namespace, server: Connection, channel: grpc.Channel
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every environment of the server (or `-e` one) as items, through the admin API."""
+    """Every environment of the server (or `-e` one) as items, through the admin API: its flags
+    and the history of every key it knows, deleted ones included (a flag created again comes
+    back in the state it was deleted in, so a restore needs their last revision too)."""
     from vexil.cli import flagfiles
     from vexil.ops import gather
     from vexil.ops import items as itemsets
@@ -44,9 +46,28 @@ def _server_items(
     found: list[dict[str, Any]] = []
     for name in names:
         environment, flags = flagfiles.read_environment(call, admin, name)
-        revisions = [r for key in sorted(flags) for r in _history(call, admin, name, key)]
+        revisions = [
+            r for key in _known_keys(call, admin, name, flags) for r in _history(call, admin, name, key)
+        ]
         found += itemsets.environment_items(environment, flags.values(), revisions)
     return found, names
+
+
+def _known_keys(call: Callable[..., Any], admin: Any, environment: str, flags: dict[str, Any]) -> list[str]:
+    """The current flags' keys and every key the change log names: the admin API lists deleted
+    flags nowhere else, so one deleted longer ago than the log keeps (`change_log_retention`) is
+    not found."""
+    from vexil.v1 import admin_pb2
+
+    keys = set(flags)
+    since = 0
+    while True:
+        request = admin_pb2.ListChangesRequest(environment=environment, since_version=since, page_size=1000)
+        page = call(admin.ListChanges, request)
+        if not page.changes:
+            return sorted(keys)
+        keys.update(change.flag_key for change in page.changes if change.flag_key)
+        since = page.next_since_version
 
 
 def _history(call: Callable[..., Any], admin: Any, environment: str, key: str) -> list[FlagRevision]:
@@ -182,24 +203,28 @@ def _table_import_text(data: dict[str, Any]) -> str:
 
 
 def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[str, Any]:
-    """Through the admin API, one environment at a time (each all-or-nothing)."""
-    from vexil.cli import flagfiles
+    """Through the admin API, one environment at a time (each all-or-nothing): the flags as a
+    flags import merges them, then what a restore adds (`vexil.cli.restore`: kill states,
+    deletions)."""
+    from vexil.cli import flagfiles, restore
     from vexil.flagfile import FlagFile
     from vexil.ops import items as itemsets
-    from vexil.v1 import admin_pb2, admin_pb2_grpc
+    from vexil.v1 import admin_pb2_grpc
     from vexil.wire import flag_from_pb, flag_to_pb
 
     server = connection(args)
     call = _caller(server)
     reason = args.reason or f"import {os.path.basename(args.file)}"
+    deleted = itemsets.deleted_flags(export.items)
     summaries = []
     with server.channel() as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         for name, (environment, flags) in itemsets.environments(export.items).items():
             if args.environment and name != args.environment:
                 continue
+            backed_up = {f.key: flag_from_pb(flag_to_pb(f)) for f in flags}
             wanted = FlagFile(
-                flags=[flag_from_pb(flag_to_pb(f)) for f in flags],
+                flags=list(backed_up.values()),
                 evaluators=dict(environment.evaluators),
                 metadata=dict(environment.metadata),
             )
@@ -208,18 +233,14 @@ def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[
                 plan = flagfiles.plan_import(wanted, current_env, current)
             except flagfiles.FileProblem as exc:
                 raise UsageError(f"environment {name}: {exc}") from None
+            steps = restore.plan_restore(
+                call, admin, plan, (environment, backed_up), deleted.get(name, []), current
+            )
             if not args.dry_run:
-                flagfiles.Importer(call, admin, name, reason).apply(plan)
-            summary = flagfiles.summary(plan, args.file, args.dry_run)
-            if environment.kill_switch != current_env.kill_switch:
-                summary["kill_switch"] = environment.kill_switch
-                if not args.dry_run:
-                    request = admin_pb2.SetKillSwitchRequest(
-                        environment=name,
-                        killed=environment.kill_switch,
-                        reason=environment.kill_reason or reason,
-                    )
-                    call(admin.SetKillSwitch, request)
+                restore.apply_restore(flagfiles.Importer(call, admin, name, reason), plan, steps)
+            summary = {**flagfiles.summary(plan, args.file, args.dry_run), **restore.summary(steps)}
+            if steps.environment_killed is not None:
+                summary["kill_switch"] = steps.environment_killed
             summaries.append(summary)
     skipped = itemsets.counts(export.items)
     return {
@@ -236,7 +257,18 @@ def _import_server(args: argparse.Namespace, export: exportfile.Export) -> dict[
 def _import_text(data: dict[str, Any]) -> str:
     from vexil.cli import flagfiles
 
-    parts = [flagfiles.render_summary(s) for s in data["environments"]]
+    parts = []
+    for summary in data["environments"]:
+        parts.append(flagfiles.render_summary(summary))
+        for label, keys in (
+            ("state set", summary["states_set"]),
+            ("deletion recorded", summary["deletions_recorded"]),
+            ("deleted in the backup, kept", summary["deleted_but_held"]),
+        ):
+            if keys:
+                parts.append(f"  {label}: {', '.join(keys)}")
+        if "kill_switch" in summary:
+            parts.append(f"  environment kill switch {'on' if summary['kill_switch'] else 'off'}")
     left = data["not_imported"]
     parts.append(
         f"not imported through the API: {left['history']} history revisions, {left['changes']} change-log"
@@ -261,7 +293,8 @@ def add(commands: argparse._SubParsersAction) -> None:
             "import an export file (checksum verified first)",
             "--into",
             "destination",
-            "server: through the admin API (merge); table: every item into an empty or new table",
+            "server: through the admin API (merge; kill states restored, so the admin role);"
+            " table: every item into an empty or new table (--force: replace its items)",
             cmd_import,
         ),
     ):

@@ -190,6 +190,27 @@ def environment_items(
     return sorted_items(out)
 
 
+def deleted_flags(items: Iterable[Item]) -> dict[str, list[Flag]]:
+    """Per environment, each flag the items record as deleted (no flag item, and its newest
+    revision is a deletion), as it was when it was deleted: its last definition and state, which
+    a create of the key continues."""
+    items = list(items)
+    live = {key_of(item)[0] for item in items if kind_of(item) == "FLAG"}
+    newest: dict[str, Item] = {}
+    for item in items:
+        pk, sk = key_of(item)
+        if kind_of(item) != "FLAG_VERSION" or pk in live:
+            continue
+        if pk not in newest or sk > key_of(newest[pk])[1]:  # zero-padded: text order is version order
+            newest[pk] = item
+    found: dict[str, list[Flag]] = {}
+    for _, item in sorted(newest.items()):
+        revision = dynamodb_items.revision_from_item(item)
+        if revision.deleted:
+            found.setdefault(revision.flag.environment, []).append(revision.flag)
+    return found
+
+
 def environments(items: Iterable[Item]) -> dict[str, tuple[Environment, list[Flag]]]:
     """Each environment's settings and current flags, from its items (history is not needed to
     serve, so it is left out)."""
