@@ -43,15 +43,6 @@ class RestorePlan:
     """The environment kill switch to set, when it differs."""
     environment_reason: str = ""
 
-    @property
-    def needs_admin(self) -> bool:
-        return bool(
-            self.kills
-            or self.kills_after_create
-            or any(continues for _, continues in self.deletions)
-            or self.environment_killed is not None
-        )
-
 
 def _newest_revision(call: Call, admin: Any, environment: str, key: str) -> Any | None:
     request = admin_pb2.GetFlagHistoryRequest(environment=environment, key=key, page_size=1)
@@ -137,9 +128,9 @@ def apply_restore(importer: Importer, plan: Plan, restore: RestorePlan) -> None:
         if exc.code() == grpc.StatusCode.PERMISSION_DENIED:  # type: ignore[attr-defined]
             undone = f"; undid {len(importer.rolled_back)} write(s)" if importer.rolled_back else ""
             raise PermissionDenied(
-                "restoring a backup sets kill switches (the flags' states and the environment's), which only"
-                f" the admin role may change (SetKillSwitch): use an admin credential{undone}"
-                f" ({exc.details()})"  # type: ignore[attr-defined]
+                "restoring a backup through the server needs the admin role: it sets kill switches"
+                " (SetKillSwitch) and the environment's $evaluators and metadata (UpdateEnvironment),"
+                f" which only an admin may change; use an admin credential{undone} ({exc.details()})"  # type: ignore[attr-defined]
             ) from None
         raise
 
