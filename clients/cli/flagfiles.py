@@ -8,9 +8,10 @@ Import *merges* a file into an environment: flags in the file are created or upd
 that are not in it stay as they are, and the file's `$evaluators` and `metadata` entries are added
 to (or replace same-named entries of) the environment's.  It is all-or-nothing:
 - everything is checked before anything is written: the file parses, every key is valid, every
-  definition compiles with the real engine against the evaluators it will be evaluated with, and
-  the environment's new metadata passes the server's own check (`fractionalHashing`), so a dry
-  run refuses what the import would be refused;
+  definition passes the server's own checks of its size and fields (`service.check_definition`)
+  and compiles with the real engine against the evaluators it will be evaluated with, and the
+  environment's new metadata passes the server's own check (`fractionalHashing`), so a dry run
+  refuses what the import would be refused;
 - the writes carry the versions that were read, so a concurrent change makes the import fail
   instead of overwriting it;
 - if a write is refused anyway (a concurrent change, a permission, the environment's flag limit),
@@ -34,7 +35,8 @@ from vexil.engine import FlagValidationError, compile_flag
 from vexil.errors import InvalidArgument
 from vexil.flagfile import FlagFile, parse_text, read_text, same_definition, to_document
 from vexil.model import FLAG_KEY_PATTERN, Environment, Flag
-from vexil.service import check_fractional_hashing
+from vexil.ops import outfile
+from vexil.service import check_definition, check_fractional_hashing
 from vexil.store.records import check_portable
 from vexil.v1 import admin_pb2, flag_pb2
 from vexil.wire import (
@@ -142,6 +144,11 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
             problems.append(f"{where}{'.' + exc.path if exc.path else ''}: {exc.message}")
 
     for flag in parsed.flags:
+        try:  # the server's own checks, as the write will meet them
+            check_definition(flag)
+        except InvalidArgument as exc:
+            field = f"flags.{flag.key}" + exc.field.removeprefix("flag")
+            problems.append(f"{field}: {exc.description}")
         check(flag, f"flags.{flag.key}")
         existing = current.get(flag.key)
         if existing is None:
@@ -172,7 +179,7 @@ def plan_import(parsed: FlagFile, env: Environment, current: dict[str, Flag]) ->
 # -- applying it -------------------------------------------------------------------------------
 
 
-def _writable(flag: Flag, environment: str) -> Any:
+def writable_flag(flag: Flag, environment: str) -> Any:
     """A flag as a write request carries it (output-only fields cleared)."""
     return flag_to_pb(
         replace(
@@ -218,7 +225,7 @@ class Importer:
                 )
                 self.undo.append(("environment", self._environment_restorer(old, written)))
             for flag in plan.create:
-                writable = _writable(flag, self.environment)
+                writable = writable_flag(flag, self.environment)
                 asked = writable.state
                 if asked == flag_pb2.FLAG_STATE_ENABLED:
                     # Said as "no state": a key deleted earlier comes back in the state it had.
@@ -230,7 +237,7 @@ class Importer:
                 self.undo.append((f"create {flag.key}", self._deleter(flag.key, created.version)))
             for current, wanted in plan.update:
                 request = admin_pb2.UpdateFlagRequest(
-                    flag=_writable(wanted, self.environment),
+                    flag=writable_flag(wanted, self.environment),
                     expected_version=current.version,
                     reason=self.reason,
                 )
@@ -270,14 +277,17 @@ class Importer:
 
     def _restorer(self, previous: Flag, version: int) -> Callable[[], Any]:
         request = admin_pb2.UpdateFlagRequest(
-            flag=_writable(previous, self.environment),
+            flag=writable_flag(previous, self.environment),
             expected_version=version,
             reason=f"undo: {self.reason}",
         )
         return lambda: self.call(self.admin.UpdateFlag, request)
 
     def rollback(self) -> None:
-        for what, undo in reversed(self.undo):
+        """Undo the writes made, newest first; each once, however often this is called (a
+        caller that made writes of its own around `apply` rolls back after it too)."""
+        while self.undo:
+            what, undo = self.undo.pop()
             try:
                 undo()
                 self.rolled_back.append(what)
@@ -348,10 +358,13 @@ def run_import(
 
 
 def run_export(call: Call, admin: Any, environment: str, path: str | None) -> dict[str, Any] | None:
-    """Write the environment to `path`, or to stdout when there is none (then returns None)."""
+    """Write the environment to `path`, or to stdout when there is none (then returns None).  A
+    path that cannot be written is refused before the environment is read."""
+    if path is not None:
+        outfile.check_writable(path)
     text, count = export_text(call, admin, environment)
     if path is None:
         sys.stdout.write(text)
         return None
-    Path(path).write_text(text, encoding="utf-8")
+    outfile.write_atomically(path, lambda fh: fh.write(text))
     return {"file": path, "flags": count}

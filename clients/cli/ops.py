@@ -13,10 +13,11 @@ Where data comes from:
   the DynamoDB table, for backups, PITR, table exports and imports, the drill.
 Exports: `--from table` reads every item of the table (flags, history, environments, change log,
 API keys: a lossless copy); `--from server` reads through the admin API, which is the only way
-into an embedded (memory) store: environments, flags and their history.  Imports: `--into table`
-writes the items into an empty (or new) table, exactly; `--into server` creates and updates flags
-through the admin API (all-or-nothing, merging like `vexil flags import`; versions and history
-are the target's own).
+into an embedded (memory) store: environments, flags and the history of every flag it knows,
+deleted ones included.  Imports: `--into table` writes the items into an empty (or new) table,
+exactly, or with `--force` makes a table equal to the export; `--into server` creates and updates
+flags through the admin API (all-or-nothing, merging like `vexil flags import`; versions and
+history are the target's own) and restores kill states and deletions (`vexil.cli.restore`).
 """
 
 from __future__ import annotations

@@ -65,6 +65,32 @@ def check_fractional_hashing(metadata: Mapping[str, Any]) -> None:
         )
 
 
+def check_definition(flag: Flag) -> None:
+    """The checks of a definition that need neither the environment nor the engine: values every
+    reader can get back, the definition's size and the lengths of its text fields.  `validate`
+    runs them on every write; `vexil flags import` (and its dry run) runs the same on a file
+    before writing anything, so the two can never disagree.  `InvalidArgument` names the field
+    under `flag`."""
+    records.check_portable(flag.variants, "flag.variants", depth=0)
+    records.check_portable(flag.targeting, "flag.targeting")
+    records.check_portable(flag.metadata, "flag.metadata")
+    records.check_portable(flag.description, "flag.description")
+    records.check_portable(flag.owner, "flag.owner")
+    records.check_portable(list(flag.tags), "flag.tags")
+    size = definition_size(flag)
+    if size > MAX_DEFINITION_BYTES:
+        raise InvalidArgument(
+            f"definition is {size} bytes; the limit is {MAX_DEFINITION_BYTES} bytes", "flag"
+        )
+    if len(flag.description) > 4096:
+        raise InvalidArgument("at most 4096 characters", "flag.description")
+    if len(flag.owner) > 256:
+        raise InvalidArgument("at most 256 characters", "flag.owner")
+    for i, tag in enumerate(flag.tags):
+        if not tag or len(tag) > 128:
+            raise InvalidArgument("tags must be 1-128 characters", f"flag.tags[{i}]")
+
+
 def require_reason(killed: bool, reason: str) -> None:
     """Killing is an incident action: the audit trail must say why."""
     if killed and not reason.strip():
@@ -110,24 +136,7 @@ class FlagService:
         time as flagd answers; the admin API is always strict."""
         check_flag_key(flag.key, "flag.key")
         flag = replace(flag, environment=self.environment(flag.environment))
-        records.check_portable(flag.variants, "flag.variants", depth=0)
-        records.check_portable(flag.targeting, "flag.targeting")
-        records.check_portable(flag.metadata, "flag.metadata")
-        records.check_portable(flag.description, "flag.description")
-        records.check_portable(flag.owner, "flag.owner")
-        records.check_portable(list(flag.tags), "flag.tags")
-        size = definition_size(flag)
-        if size > MAX_DEFINITION_BYTES:
-            raise InvalidArgument(
-                f"definition is {size} bytes; the limit is {MAX_DEFINITION_BYTES} bytes", "flag"
-            )
-        if len(flag.description) > 4096:
-            raise InvalidArgument("at most 4096 characters", "flag.description")
-        if len(flag.owner) > 256:
-            raise InvalidArgument("at most 256 characters", "flag.owner")
-        for i, tag in enumerate(flag.tags):
-            if not tag or len(tag) > 128:
-                raise InvalidArgument("tags must be 1-128 characters", f"flag.tags[{i}]")
+        check_definition(flag)
         if evaluators is None:
             evaluators = self.cache.get(flag.environment).environment.evaluators
         try:

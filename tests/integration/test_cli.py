@@ -139,3 +139,59 @@ def test_import_keeps_a_killed_flag_killed(target: str, tmp_path) -> None:
     assert json.loads(again.stdout)["state_kept"] == ["imp-kill"]
     flag = json.loads(vexil(target, "flags", "get", "imp-kill", "--json").stdout)
     assert flag["state"] == "DISABLED"
+
+
+@pytest.mark.parametrize("command", [["flags", "export"], ["backup", "export", "--from", "server"]])
+def test_an_export_to_a_path_it_cannot_write_is_bad_input(target: str, tmp_path, command: list[str]) -> None:
+    """README, exit codes: bad input is 2, one line, found before anything is sent.  A directory,
+    and a file under a directory that cannot be made (a plain file stands in its way), are refused
+    naming the path; against a server that is not there, so the check comes before any read."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for path in (tmp_path, blocker / "export.json"):
+        for where in (target, "127.0.0.1:1"):
+            result = vexil(where, *command[:2], str(path), *command[2:])
+            assert result.returncode == 2, (path, where, result.stderr)
+            assert result.stderr.count("\n") == 1 and str(path) in result.stderr
+            assert "Traceback" not in result.stderr
+    assert blocker.read_text() == "" and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+# The README's limits of a definition (The API): what a write is refused for, field by field.
+OVER_THE_LIMITS = [
+    ("big", {"variants": {"on": "x" * (300 * 1024), "off": ""}}, "flags.big:"),
+    ("described", {"description": "d" * 4097}, "flags.described.description:"),
+    ("owned", {"owner": "o" * 257}, "flags.owned.owner:"),
+    ("tagged", {"tags": ["ok", "t" * 129]}, "flags.tagged.tags[1]:"),
+]
+
+
+@pytest.mark.parametrize(("key", "fields", "named"), OVER_THE_LIMITS, ids=[c[0] for c in OVER_THE_LIMITS])
+def test_a_dry_run_refuses_what_the_import_is_refused(
+    target: str, tmp_path, key: str, fields: dict, named: str
+) -> None:
+    flag = {"state": "ENABLED", "defaultVariant": "on", "variants": {"on": True, "off": False}, **fields}
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps({"flags": {key: flag}}))
+    for run in (["--dry-run"], []):
+        result = vexil(target, "flags", "import", str(path), *run)
+        assert result.returncode == 2, (run, result.stdout, result.stderr)
+        assert named in result.stderr and "nothing was imported" in result.stderr
+    assert vexil(target, "flags", "get", key).returncode == 3
+
+
+def test_a_dry_run_accepts_a_definition_at_the_limits(target: str, tmp_path) -> None:
+    flag = {
+        "state": "ENABLED",
+        "defaultVariant": "on",
+        "variants": {"on": True, "off": False},
+        "description": "d" * 4096,
+        "owner": "o" * 256,
+        "tags": ["t" * 128],
+    }
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps({"flags": {"at-limits": flag}}))
+    dry = vexil(target, "flags", "import", str(path), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    done = vexil(target, "flags", "import", str(path))
+    assert done.returncode == 0, done.stderr

@@ -48,6 +48,36 @@ def test_definitions_scope_ignores_bookkeeping_and_member_order() -> None:
     assert verify.compare([a], [changed], scope="definitions").different[0].attributes == ["variants"]
 
 
+def key(pk: str, sk: str) -> dict:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+# What a table holds, whether a forced import of an older export of environment `local` removes
+# it: from a table's export, everything the export lacks; from a server's export (its environments
+# only), only `local`'s.  Adoption records and registry items stay the target's in both cases.
+FORCED = [
+    # (item, removed after a table's export, removed after a server's export)
+    (key("ENV#local", "METADATA"), False, False),  # in the export: overwritten, not removed
+    (key("ENV#local", "CHANGE#000000000002"), True, True),
+    (key("FLAG#local#b", "METADATA"), True, True),
+    (key("FLAG#local#b", "VERSION#000000000001"), True, True),
+    (key("FLAG#staging#x", "METADATA"), True, False),
+    (key("ENV#staging", "METADATA"), True, False),
+    (key("APIKEY#k1", "METADATA"), True, False),
+    (key("ENV#local", "ADOPTION"), False, False),
+    (key("ENV#local", "REPLICA#vexil-1"), False, False),
+]
+
+
+@pytest.mark.parametrize("whole_table", [True, False], ids=["table-export", "server-export"])
+def test_a_forced_import_removes_what_the_export_covers_and_lacks(whole_table: bool) -> None:
+    export = [key("ENV#local", "METADATA"), key("FLAG#local#a", "METADATA")]
+    table = [item for item, _, _ in FORCED]
+    removed = items.replaced(export, table, whole_table=whole_table)
+    expected = [item for item, by_table, by_server in FORCED if (by_table if whole_table else by_server)]
+    assert sorted(map(items.key_of, removed)) == sorted(map(items.key_of, expected))
+
+
 def test_export_files_are_checked_on_read(tmp_path) -> None:
     path = tmp_path / "e.json"
     header = exportfile.write(path, exportfile.Export(items=[ITEM], source={"kind": "test"}))

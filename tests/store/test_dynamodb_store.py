@@ -20,7 +20,7 @@ import pytest
 from tests.support import dynamo
 from tests.support.flags import flag_model
 from vexil.engine import ErrorCode, Reason
-from vexil.errors import Conflict, InvalidArgument, Unavailable
+from vexil.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
 from vexil.model import ChangeKind
 from vexil.snapshot import Snapshot
 from vexil.store.dynamodb import DynamoStore
@@ -263,6 +263,38 @@ async def test_writers_without_expected_version_all_land(racing_store: DynamoSto
     assert sorted(c.after_version for c in changes) == [2, 3, 4, 5, 6, 7]
     history = (await store.get_history(ENV, "blind")).items
     assert [r.flag.version for r in history] == [7, 6, 5, 4, 3, 2, 1]
+
+
+# --- entries ahead of the environment item -------------------------------------------------
+
+
+@pytest.mark.parametrize("write", ["flag", "environment"])
+async def test_a_change_log_entry_ahead_of_the_environment_fails_at_once(
+    dstore: DynamoStore, raw: Any, dynamo_table: tuple[str, str], write: str
+) -> None:
+    """What a table restored under newer entries holds: the environment item at config_version 1,
+    the change-log entry for 2 left over.  No writer can win that slot, so the write is a
+    FAILED_PRECONDITION naming the entry, at once, not retried until the deadline as a lost race."""
+    _, table = dynamo_table
+    await dstore.create_flag(flag("a"), actor="t")
+    # The entry as an operator's restore left it: the guide's key layout, written with boto3.
+    raw.put_item(
+        TableName=table,
+        Item={"PK": {"S": f"ENV#{ENV}"}, "SK": {"S": "CHANGE#000000000002"}, "kind": {"S": "CREATE"}},
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(FailedPrecondition) as caught:
+        if write == "flag":
+            await dstore.create_flag(flag("b"), actor="t")
+        else:
+            environment, _ = await dstore.load_environment(ENV)
+            await dstore.update_environment(environment, expected_config_version=None, actor="t")
+    assert loop.time() - started < 1.0  # the write deadline is 5 s: no retries
+    assert f"ENV#{ENV}/CHANGE#000000000002" in caught.value.message
+    assert "config_version 1" in caught.value.message
+    assert await dstore.stored_config_version(ENV) == 1  # nothing was written
+    assert await dstore.get_flag(ENV, "b") is None
 
 
 # --- limits and failures ------------------------------------------------------------------

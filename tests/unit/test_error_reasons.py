@@ -55,6 +55,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "vexil.ops.connection.HandshakeRefused": ("UNAUTHENTICATED", "CREDENTIALS_INVALID"),
     "vexil.http.context.InvalidContext": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
     "vexil.ops.exportfile.ExportError": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+    "vexil.ops.outfile.Unwritable": ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
 }
 
 REASONS_SENT_OUTSIDE_THE_CORE = {

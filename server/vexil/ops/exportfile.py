@@ -12,15 +12,14 @@ file should still be stored like any other backup (access-controlled).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from vexil.errors import InvalidArgument
 from vexil.ops import items as itemsets
+from vexil.ops import outfile
 from vexil.store.records import format_timestamp, parse_timestamp
 
 FORMAT = "vexil-export"
@@ -57,19 +56,15 @@ class Export:
 
 def write(path: str | Path, export: Export) -> dict[str, Any]:
     """Write atomically (a crash leaves the old file or none, never half of one); returns the
-    header (the document without its items)."""
+    header (the document without its items).  `outfile.Unwritable` when the path cannot be
+    written: check it with `outfile.check_writable` before gathering the items."""
     document = export.document()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, ensure_ascii=False, indent=1, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def dump(fh: IO[str]) -> None:
+        json.dump(document, fh, ensure_ascii=False, indent=1, sort_keys=True)
+        fh.write("\n")
+
+    outfile.write_atomically(path, dump)
     return header(document)
 
 

@@ -26,7 +26,10 @@ from vexil.store import dynamodb_items
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-KINDS = ("FLAG", "FLAG_VERSION", "ENVIRONMENT", "CHANGE", "APIKEY", "OTHER")
+KINDS = ("FLAG", "FLAG_VERSION", "ENVIRONMENT", "CHANGE", "ADOPTION", "APIKEY", "OTHER")
+"""The kinds of data an item set holds (and an export's header counts)."""
+REPLICA = "REPLICA"
+"""The kind of a replica registry item: a running process's heartbeat, not data (see `is_data`)."""
 
 
 def key_of(item: Mapping[str, Any]) -> Key:
@@ -34,16 +37,44 @@ def key_of(item: Mapping[str, Any]) -> Key:
 
 
 def kind_of(item: Mapping[str, Any]) -> str:
-    """FLAG, FLAG_VERSION, ENVIRONMENT, CHANGE, APIKEY or OTHER, from the key (hand-written items
-    carry no `itemType`)."""
+    """One of KINDS, or REPLICA, from the key (hand-written items carry no `itemType`)."""
     pk, sk = key_of(item)
     if pk.startswith("FLAG#"):
         return "FLAG" if sk == dynamodb_items.METADATA else "FLAG_VERSION"
     if pk.startswith("ENV#"):
-        return "ENVIRONMENT" if sk == dynamodb_items.METADATA else "CHANGE"
+        if sk == dynamodb_items.METADATA:
+            return "ENVIRONMENT"
+        if sk == dynamodb_items.ADOPTION:
+            return "ADOPTION"
+        if sk.startswith(dynamodb_items.REPLICA_PREFIX):
+            return REPLICA
+        return "CHANGE"
     if pk.startswith("APIKEY#"):
         return "APIKEY"
     return "OTHER"
+
+
+def is_data(item: Mapping[str, Any]) -> bool:
+    """Whether an item is part of what a backup keeps.  Replica registry items are not: each is a
+    live process's heartbeat (rewritten every couple of seconds, expired seconds after it stops),
+    so a copy of one is stale by the time it is read, and comparing or restoring it would only
+    report or resurrect replicas that are not there."""
+    return kind_of(item) != REPLICA
+
+
+def data_items(items: Iterable[Item]) -> list[Item]:
+    return [item for item in items if is_data(item)]
+
+
+def environment_of(item: Mapping[str, Any]) -> str | None:
+    """The environment an item belongs to (flag, history, environment, change log, adoption), or
+    None for items of no environment (API keys)."""
+    pk = key_of(item)[0]
+    if pk.startswith("ENV#"):
+        return pk.removeprefix("ENV#")
+    if pk.startswith("FLAG#"):
+        return pk.removeprefix("FLAG#").partition("#")[0]
+    return None
 
 
 def sorted_items(items: Iterable[Item]) -> list[Item]:
@@ -114,6 +145,34 @@ def checksum(items: Iterable[Mapping[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical(items)).hexdigest()
 
 
+# --- replacing a table's contents with an export's ----------------------------------------
+
+
+def kept_by_target(item: Mapping[str, Any]) -> bool:
+    """Items a forced import neither writes nor removes: an adoption record is the operator's
+    answer to *this* table's replicas (`vexil dynamodb adopt`), and one carried over from the
+    export (or removed) would release, or re-arm, a replica's hold without the operator."""
+    return kind_of(item) == "ADOPTION" or not is_data(item)
+
+
+def replaced(export: Iterable[Item], table: Iterable[Item], *, whole_table: bool) -> list[Item]:
+    """The table's items that a forced import of `export` removes, so that the table ends up
+    equal to the export within what the export covers: the whole table for an export of a table,
+    the export's environments for one made through a server (which holds no API keys, and no
+    other environments).  Leaving them would mix two states: a change-log entry or history
+    revision ahead of the restored environment item, which replicas would replay over it."""
+    export = list(export)
+    keys = {key_of(item) for item in export}
+    environments = {environment_of(item) for item in export} - {None}
+
+    def covered(item: Item) -> bool:
+        return whole_table or environment_of(item) in environments
+
+    return sorted_items(
+        item for item in table if covered(item) and not kept_by_target(item) and key_of(item) not in keys
+    )
+
+
 # --- an environment as the items DynamoStore would hold for it --------------------------------
 
 
@@ -129,6 +188,27 @@ def environment_items(
     out += [dynamodb_items.revision_to_item(revision) for revision in revisions]
     out += [dynamodb_items.change_to_item(change) for change in changes]
     return sorted_items(out)
+
+
+def deleted_flags(items: Iterable[Item]) -> dict[str, list[Flag]]:
+    """Per environment, each flag the items record as deleted (no flag item, and its newest
+    revision is a deletion), as it was when it was deleted: its last definition and state, which
+    a create of the key continues."""
+    items = list(items)
+    live = {key_of(item)[0] for item in items if kind_of(item) == "FLAG"}
+    newest: dict[str, Item] = {}
+    for item in items:
+        pk, sk = key_of(item)
+        if kind_of(item) != "FLAG_VERSION" or pk in live:
+            continue
+        if pk not in newest or sk > key_of(newest[pk])[1]:  # zero-padded: text order is version order
+            newest[pk] = item
+    found: dict[str, list[Flag]] = {}
+    for _, item in sorted(newest.items()):
+        revision = dynamodb_items.revision_from_item(item)
+        if revision.deleted:
+            found.setdefault(revision.flag.environment, []).append(revision.flag)
+    return found
 
 
 def environments(items: Iterable[Item]) -> dict[str, tuple[Environment, list[Flag]]]:

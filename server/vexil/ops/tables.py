@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from vexil.errors import FailedPrecondition, Unavailable
-from vexil.ops.items import Item
+from vexil.ops.items import Item, is_data, key_of
 from vexil.ops.progress import Progress
 from vexil.store.dynamodb_client import error_code, translated_errors
 
@@ -24,7 +24,8 @@ MAX_UNPROCESSED_ROUNDS = 12
 
 
 async def scan_items(client: Any, table: str, progress: Progress | None = None) -> list[Item]:
-    """Every item of `table`, by consistent Scan."""
+    """Every data item of `table`, by consistent Scan (replica registry items are left out:
+    `items.is_data`)."""
     progress = progress or Progress.quiet()
     found: list[Item] = []
     start: dict[str, Any] | None = None
@@ -34,7 +35,7 @@ async def scan_items(client: Any, table: str, progress: Progress | None = None) 
             args["ExclusiveStartKey"] = start
         with translated_errors(f"scanning {table}"):
             page = await client.scan(**args)
-        found.extend(page.get("Items", []))
+        found.extend(item for item in page.get("Items", []) if is_data(item))
         progress.update(f"scanned {len(found)} items of {table}")
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -51,25 +52,45 @@ async def write_items(
     client: Any, table: str, items: Sequence[Item], progress: Progress | None = None
 ) -> int:
     """Put every item (overwriting items with the same key); returns how many were written."""
-    progress = progress or Progress.quiet()
-    written = 0
-    for start in range(0, len(items), BATCH):
-        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH]]
+    requests = [{"PutRequest": {"Item": item}} for item in items]
+    return await _batches(client, table, requests, "wrote", progress or Progress.quiet())
+
+
+async def delete_items(
+    client: Any, table: str, items: Sequence[Item], progress: Progress | None = None
+) -> int:
+    """Delete the items with the keys of `items`; returns how many were deleted."""
+    requests = [{"DeleteRequest": {"Key": _key(item)}} for item in items]
+    return await _batches(client, table, requests, "deleted", progress or Progress.quiet())
+
+
+def _key(item: Item) -> Item:
+    pk, sk = key_of(item)
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+async def _batches(
+    client: Any, table: str, requests: list[dict[str, Any]], done: str, progress: Progress
+) -> int:
+    """BatchWriteItem in chunks of 25, re-sending what DynamoDB leaves unprocessed."""
+    finished = 0
+    for start in range(0, len(requests), BATCH):
+        chunk = requests[start : start + BATCH]
         for attempt in range(MAX_UNPROCESSED_ROUNDS):
             with translated_errors(f"writing items to {table}"):
-                response = await client.batch_write_item(RequestItems={table: requests})
-            requests = (response.get("UnprocessedItems") or {}).get(table, [])
-            if not requests:
+                response = await client.batch_write_item(RequestItems={table: chunk})
+            chunk = (response.get("UnprocessedItems") or {}).get(table, [])
+            if not chunk:
                 break
             await asyncio.sleep(min(5.0, 0.05 * 2**attempt))
         else:
             raise Unavailable(
-                f"DynamoDB kept {len(requests)} items unprocessed while writing to {table}; "
-                f"{written} of {len(items)} were written. Retry the import (it overwrites, so it is safe)"
+                f"DynamoDB kept {len(chunk)} items unprocessed in {table}; {finished} of"
+                f" {len(requests)} were {done}. Retry the import (it overwrites, so it is safe)"
             )
-        written += min(BATCH, len(items) - start)
-        progress.update(f"wrote {written} of {len(items)} items to {table}")
-    return written
+        finished += min(BATCH, len(requests) - start)
+        progress.update(f"{done} {finished} of {len(requests)} items in {table}")
+    return finished
 
 
 async def table_exists(client: Any, table: str) -> bool:

@@ -3,7 +3,9 @@ against a table, or two exports.
 
 The report names every item that is `missing` (in the expected set, not the actual one),
 `extra` (only in the actual one) or `different` (both, with the attributes that differ), so a
-restore that lost or changed one flag says which flag, not just that counts differ.
+restore that lost or changed one flag says which flag, not just that counts differ.  Replica
+registry items are not compared: they are heartbeats of the processes serving a table, not data
+(`items.is_data`).
 
 Scope `definitions` compares what serving depends on and nothing else: flag and environment
 items, without versions, timestamps, authorship and index keys.  That is the comparison for a
@@ -102,6 +104,8 @@ def compare(
 def _index(items: Iterable[Mapping[str, Any]], scope: Scope) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for item in items:
+        if not itemsets.is_data(item):  # a replica's heartbeat (older exports hold them): not data
+            continue
         if scope == "definitions":
             if itemsets.kind_of(item) not in ("FLAG", "ENVIRONMENT"):
                 continue

@@ -80,7 +80,7 @@ from typing import Any, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from vexil.errors import InvalidArgument, OutcomeUnknown, Unavailable
+from vexil.errors import FailedPrecondition, InvalidArgument, OutcomeUnknown, Unavailable
 from vexil.model import (
     FLAG_KEY_PATTERN,
     Change,
@@ -176,6 +176,39 @@ class _Cancelled:
 
     def image(self, index: int) -> Item | None:
         return self.images[index] if index < len(self.images) else None
+
+
+def _entries_ahead(
+    env: str,
+    config_version: int,
+    cancelled: _Cancelled,
+    *,
+    change: int,
+    history: int | None = None,
+    flag_key: str = "",
+) -> FailedPrecondition:
+    """The answer when a write's own conditions held (the environment and flag items are as read)
+    but the change-log entry or history revision it adds already exists.  No other writer can
+    cause that (every writer moves `configVersion` with its entry, in one transaction), so it is
+    not a lost race to retry: the table holds entries of a newer state under an older
+    environment item (items restored or imported over it without removing the newer ones), and
+    every retry would find the same.  Only the operator can resolve it."""
+    if cancelled.failed(change):
+        what = (
+            f"the change log of environment '{env}' already holds entry {config_version + 1}"
+            f" ({items.env_pk(env)}/{items.change_sk(config_version + 1)}) while the environment"
+            f" item is at config_version {config_version}"
+        )
+    elif history is not None and cancelled.failed(history):
+        what = f"flag '{flag_key}' of environment '{env}' already holds the history revision this write adds"
+    else:
+        what = f"DynamoDB refused a write to environment '{env}' whose items are as read"
+    return FailedPrecondition(
+        f"{what}: the table holds entries of a newer state than its environment or flag item"
+        " (restored or imported over without removing them); nothing was written. Import the"
+        " backup again with `vexil backup import FILE --into table --force` (which removes what the"
+        " export does not hold), or delete the entries above it"
+    )
 
 
 class DynamoStore(OwnsClient, FlagStore):
@@ -475,7 +508,9 @@ class DynamoStore(OwnsClient, FlagStore):
                 return write.change
             if cancelled.failed(1):  # the flag item changed: answer as if the winner had been read
                 build(replace(read, current=self._flag_of(cancelled.image(1))))
-            raise _Retry  # configVersion moved, history slot taken, or a write allowed on top
+            elif not cancelled.failed(0):  # nothing moved, yet a slot it writes is taken
+                raise _entries_ahead(env, config_version, cancelled, history=2, change=3, flag_key=key)
+            raise _Retry  # configVersion moved, or a write allowed on top
 
         return await self._with_retries(doing, attempt)
 
@@ -507,6 +542,8 @@ class DynamoStore(OwnsClient, FlagStore):
                 return write.change
             if cancelled.failed(0):  # another write moved the environment: check against it
                 build(items.environment_from_item(env, cancelled.image(0)), write.environment.updated_at)
+            else:
+                raise _entries_ahead(env, config_version, cancelled, change=1)
             raise _Retry
 
         return await self._with_retries(doing, attempt)
