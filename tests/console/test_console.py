@@ -435,6 +435,16 @@ def ofrep(console: Console, key: str) -> dict:
         return dict(json.loads(answer.read()))
 
 
+def create_in_page(page: Page, console: Console, key: str, definition: str) -> None:
+    """Create a flag through the page's form, with `definition` as typed JSON text (the CLI's
+    options go through protobuf doubles, so only the page can send some numbers exactly)."""
+    page.goto(f"{console.url}#/new")
+    page.locator("#new-key").fill(key)
+    page.locator("#definition").fill(definition)
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name=key, exact=True)).to_be_visible()
+
+
 # Numbers a JavaScript double cannot hold as written: each must be stored and kept as sent.
 EXACT = (
     '{"variants": {"ratio": 1.0, "big": 9007199254740993}, "defaultVariant": "ratio",'
@@ -446,11 +456,7 @@ def test_numbers_are_kept_as_written_through_create_and_an_edit_of_other_fields(
     page: Page, console: Console
 ) -> None:
     sign_in(page, console)
-    page.goto(f"{console.url}#/new")
-    page.locator("#new-key").fill("exact-numbers")
-    page.locator("#definition").fill(EXACT)
-    page.get_by_role("button", name="Create").click()
-    expect(page.get_by_role("heading", name="exact-numbers", exact=True)).to_be_visible()
+    create_in_page(page, console, "exact-numbers", EXACT)
     expected = {"value": 1.0, "metadata": {"id": 9007199254740993, "zero": -0.0}}
     for _ in range(2):
         answer = ofrep(console, "exact-numbers")
@@ -681,11 +687,7 @@ def test_try_it_shows_values_exactly_as_the_server_answers_them(page: Page, cons
     """A value no double holds is shown as stored (and as OFREP answers it), not rounded."""
     definition = '{"variants": {"big": 9007199254740993, "small": 1}, "defaultVariant": "big"}'
     sign_in(page, console)
-    page.goto(f"{console.url}#/new")
-    page.locator("#new-key").fill("exact-try")
-    page.locator("#definition").fill(definition)
-    page.get_by_role("button", name="Create").click()
-    expect(page.get_by_role("heading", name="exact-try", exact=True)).to_be_visible()
+    create_in_page(page, console, "exact-try", definition)
     assert ofrep(console, "exact-try")["value"] == 9007199254740993
     page.get_by_role("button", name="Evaluate").click()
     expect(page.locator("#try-current .value")).to_have_text("9007199254740993")

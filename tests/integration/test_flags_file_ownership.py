@@ -152,17 +152,25 @@ async def test_file_evaluators_are_merged_and_never_break_api_flags(tmp_path) ->
         assert (await get(admin, "f")).default_variant == "on", "a refused file writes nothing"
 
 
-class OtherWriterFirst:
-    """The service, but another replica changes the environment's `$evaluators` in the store
-    (not yet in this replica's snapshot) just before the file's environment write."""
+class Interfering:
+    """The service the file sync writes through, as it is, but for the methods a subclass
+    overrides to let another writer in first (once: `interfered` says it happened)."""
 
-    def __init__(self, service: Any, evaluators: dict[str, Any]) -> None:
+    def __init__(self, service: Any) -> None:
         self._service = service
-        self._evaluators = evaluators
         self.interfered = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._service, name)
+
+
+class OtherWriterFirst(Interfering):
+    """Another replica changes the environment's `$evaluators` in the store (not yet in this
+    replica's snapshot) just before the file's environment write."""
+
+    def __init__(self, service: Any, evaluators: dict[str, Any]) -> None:
+        super().__init__(service)
+        self._evaluators = evaluators
 
     async def update_environment(self, environment: str, **kwargs: Any) -> Any:
         if not self.interfered:
@@ -196,17 +204,13 @@ async def test_file_environment_write_never_overwrites_a_concurrent_change(tmp_p
         assert struct_to_dict(env.evaluators) == {"is-staff": staff, **theirs}
 
 
-class KillFirst:
-    """The service, but an admin on another replica kills flag `key` in the store just before
-    the file's update of it (after the sync read the flag as enabled)."""
+class KillFirst(Interfering):
+    """An admin on another replica kills flag `key` in the store just before the file's update
+    of it (after the sync read the flag as enabled)."""
 
     def __init__(self, service: Any, key: str) -> None:
-        self._service = service
+        super().__init__(service)
         self._key = key
-        self.interfered = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._service, name)
 
     async def update_flag(self, flag: Any, **kwargs: Any) -> Any:
         if flag.key == self._key and not self.interfered:

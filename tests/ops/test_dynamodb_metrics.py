@@ -12,6 +12,7 @@ from aiohttp import web
 from tests.support.flags import flag_pb
 from tests.support.ops import scrape
 from tests.support.servers import connected, free_port, running_app, server_settings
+from tests.support.site import site
 from vexil.errors import Unavailable
 from vexil.observability.metrics import Metrics
 from vexil.ops.scrape import Scrape
@@ -99,20 +100,17 @@ async def test_throttled_attempts_are_counted_each(monkeypatch) -> None:
 
     fake = web.Application()
     fake.router.add_post("/", refuse)
-    runner = web.AppRunner(fake)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     metrics = Metrics()
     store = DynamoStore("throttled", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
     store.instrument(metrics.dynamodb.attach)
-    try:
-        await store.start()
-        with pytest.raises(Unavailable, match="throttling"):
-            await store.get_flag("local", "anything")
-    finally:
-        await store.close()
-        await runner.cleanup()
+    async with site(fake, port):
+        try:
+            await store.start()
+            with pytest.raises(Unavailable, match="throttling"):
+                await store.get_flag("local", "anything")
+        finally:
+            await store.close()
     s = Scrape.parse(metrics.exposition().decode())
     assert seen >= 2  # the SDK retried
     assert total(s, "vexil_dynamodb_throttles_total", operation="GetItem") == seen

@@ -8,8 +8,9 @@ import json
 from aiohttp import web
 
 from tests.support.flags import flag_pb
-from tests.support.ops import server_args, vexil
+from tests.support.ops import Ran, server_args, vexil
 from tests.support.servers import connected, free_port, running_app, server_settings
+from tests.support.site import site
 from vexil.ops.health import report
 from vexil.ops.scrape import Scrape, quantile
 from vexil.v1 import admin_pb2, evaluation_pb2
@@ -68,22 +69,22 @@ async def test_status_of_a_healthy_server() -> None:
     assert "\x1b[32m" in coloured.out and "\x1b[" not in text.out
 
 
-async def test_status_exits_non_zero_on_critical_and_when_unreachable() -> None:
+async def status_given_metrics(text: str) -> Ran:
+    """`vexil status --json` against a real server whose `/metrics` answers `text`."""
+
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=SICK_METRICS)
+        return web.Response(text=text)
 
     fake = web.Application()
     fake.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(fake)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with running_app(server_settings()) as app:
-            target = ["--target", f"127.0.0.1:{app.port}", "--http-url", f"http://127.0.0.1:{port}"]
-            sick = await vexil("status", *target, "--json")
-    finally:
-        await runner.cleanup()
+    async with site(fake, port), running_app(server_settings()) as app:
+        target = ["--target", f"127.0.0.1:{app.port}", "--http-url", f"http://127.0.0.1:{port}"]
+        return await vexil("status", *target, "--json")
+
+
+async def test_status_exits_non_zero_on_critical_and_when_unreachable() -> None:
+    sick = await status_given_metrics(SICK_METRICS)
     assert sick.code == 7, sick.out + sick.err
     levels = {i["indicator"]: i["level"] for i in json.loads(sick.out)["indicators"]}
     assert levels["error_rate"] == "CRIT"  # 10 %
@@ -126,22 +127,7 @@ SLOW_NON_EVALUATIONS = (
 async def test_only_evaluations_count_for_the_response_time_target() -> None:
     """Flag and API-key writes wait for DynamoDB and pokes are replicas talking: none of them is
     an evaluation, so slow ones leave the latency indicator OK (as they leave the alerts quiet)."""
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=SLOW_NON_EVALUATIONS)
-
-    app_ = web.Application()
-    app_.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app_)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with running_app(server_settings()) as app:
-            target = ["--target", f"127.0.0.1:{app.port}", "--http-url", f"http://127.0.0.1:{port}"]
-            ran = await vexil("status", *target, "--json")
-    finally:
-        await runner.cleanup()
+    ran = await status_given_metrics(SLOW_NON_EVALUATIONS)
     latency = {i["indicator"]: i for i in json.loads(ran.out)["indicators"]}["api_response_time"]
     assert latency["level"] == "OK" and latency["value"] < 0.1, latency
     assert latency["detail"] == "600 evaluation requests", latency

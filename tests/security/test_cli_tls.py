@@ -7,9 +7,7 @@ as a refused credential, not as a server that is down."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +17,7 @@ from tests.support.ops import vexil
 from tests.support.pki import SERVICE_NAME, PkiFiles
 from tests.support.secure import Secure, open_secure
 from tests.support.servers import free_port
+from tests.support.site import site
 from vexil.security.tls import TlsFiles, server_context
 from vexil.v1 import admin_pb2
 
@@ -166,19 +165,6 @@ async def test_the_https_side_is_verified_against_the_tls_server_name(pki: PkiFi
     assert "cannot read" not in results["error-rate"]["summary"], results["error-rate"]
 
 
-@contextlib.asynccontextmanager
-async def site(app: web.Application, port: int, files: TlsFiles | None = None) -> AsyncIterator[None]:
-    """`app` on 127.0.0.1:`port`, over TLS with `files`."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    context = server_context(files) if files else None
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_redirect_of_the_metrics_url_is_not_followed_with_the_token(
     secure: Secure, pki: PkiFiles
 ) -> None:
@@ -200,7 +186,7 @@ async def test_a_redirect_of_the_metrics_url_is_not_followed_with_the_token(
     env = {"VEXIL_HTTP_URL": f"https://127.0.0.1:{tls_port}"}
     async with (
         site(plain_app, plain_port),
-        site(redirect_app, tls_port, TlsFiles(pki.server_cert, pki.server_key)),
+        site(redirect_app, tls_port, server_context(TlsFiles(pki.server_cert, pki.server_key))),
     ):
         status = await vexil("status", *tls_args(secure, pki), "--json", env=env)
         check = await vexil("ops", "check", "daily", *tls_args(secure, pki), "--json", env=env)
