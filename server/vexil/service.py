@@ -125,6 +125,15 @@ class FlagService:
         identity.require_environment(env)
         return env
 
+    def _writable(self, environment: str) -> str:
+        """`environment(environment)`, refused unless it is served from a store (writes need one).
+        An environment write goes to the store as it is stored, not as cached (the cache may not
+        have applied a kill yet): `StoreWrites.change_environment` applies the change to what it
+        reads, so an incident's kill switch never loses to routine writes of other flags."""
+        env = self.environment(environment)
+        self.cache.require_store(env)
+        return env
+
     def validate(
         self, flag: Flag, evaluators: Mapping[str, Any] | None = None, *, lenient: bool = False
     ) -> Flag:
@@ -292,8 +301,7 @@ class FlagService:
         self, environment: str, key: str, *, expected_version: int | None, actor: str, reason: str = ""
     ) -> Change:
         check_flag_key(key)
-        env = self.environment(environment)
-        self.cache.require_store(env)
+        env = self._writable(environment)
         change = await self.store.delete_flag(
             env, key, expected_version=expected_version, actor=actor, reason=reason
         )
@@ -370,8 +378,7 @@ class FlagService:
         retries inside the store's write deadline, never a refusal."""
         require_reason(killed, reason)
         check_flag_key(key)
-        env = self.environment(environment)
-        self.cache.require_store(env)
+        env = self._writable(environment)
         state = FlagState.DISABLED if killed else FlagState.ENABLED
         try:
             change = await self.store.set_flag_state(env, key, state, actor=actor, reason=reason)
@@ -389,13 +396,14 @@ class FlagService:
     ) -> Change:
         """The one way the environment kill switch changes."""
         require_reason(killed, reason)
-        return await self._write_environment(
-            environment,
+        change = await self.store.change_environment(
+            self._writable(environment),
             lambda current: replace(current, kill_switch=killed, kill_reason=reason if killed else ""),
             expected_config_version=None,
             actor=actor,
             reason=reason,
         )
+        return await self._applied(change)
 
     async def update_environment(
         self,
@@ -425,35 +433,14 @@ class FlagService:
                 self._check_evaluators(updated)
             return updated
 
-        return await self._write_environment(
-            environment,
+        written = await self.store.change_environment(
+            self._writable(environment),
             change,
             expected_config_version=expected_config_version,
             actor=actor,
             reason=reason,
         )
-
-    async def _write_environment(
-        self,
-        environment: str,
-        change: Callable[[Environment], Environment],
-        *,
-        expected_config_version: int | None,
-        actor: str,
-        reason: str,
-    ) -> Change:
-        """Apply `change` to the environment as stored (not as cached: the cache may not have
-        applied a kill yet).  The store applies it to what each attempt reads and writes
-        conditionally on that, so nothing that landed in between (a kill, a revive) is
-        overwritten, and a flag written meanwhile (which moves the config version) costs a
-        retry inside the store, not the request: an incident's kill switch must not lose to
-        routine writes of other flags."""
-        env = self.environment(environment)
-        self.cache.require_store(env)
-        change_written = await self.store.change_environment(
-            env, change, expected_config_version=expected_config_version, actor=actor, reason=reason
-        )
-        return await self._applied(change_written)
+        return await self._applied(written)
 
     def _check_evaluators(self, environment: Environment) -> None:
         """New `$evaluators` must keep every current flag compilable.  A flag that already does
