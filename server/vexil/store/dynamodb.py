@@ -744,8 +744,7 @@ class DynamoStore(OwnsClient, FlagStore):
         late = f"DynamoDB did not answer within the write deadline ({self._write_timeout:g} s) while {doing}"
         if sent:
             return OutcomeUnknown(
-                f"{late}; the transaction was sent and may have been applied: read the flag "
-                "before retrying"
+                f"{late}; the transaction was sent and may have been applied: read the flag before retrying"
             )
         return Unavailable(f"{late}; nothing was written")
 
