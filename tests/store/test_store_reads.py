@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import dynamo
 from vexil.errors import InvalidArgument
 from vexil.model import Change, ChangeKind, Environment, Flag
 from vexil.store.changelog import contiguous, overlay
@@ -70,19 +71,6 @@ def flag(key: str, **fields: Any) -> Flag:
     values: dict[str, Any] = {"variants": {"on": True, "off": False}, "default_variant": "off"}
     values.update(fields)
     return Flag(key=key, environment=ENV, **values)
-
-
-def guide_item(key: str, *, owner: str = "dev-team") -> dict[str, Any]:
-    """The operations guide's `aws dynamodb put-item` example: no version, no GSI attributes."""
-    return {
-        "PK": {"S": f"FLAG#{ENV}#{key}"},
-        "SK": {"S": "METADATA"},
-        "flagKey": {"S": key},
-        "description": {"S": "by hand"},
-        "defaultEnabled": {"BOOL": True},
-        "owner": {"S": owner},
-        "createdAt": {"S": "2025-08-16T09:30:00Z"},
-    }
 
 
 async def create(store: DynamoStore, keys: list[str], *, history: int = 0, **fields: Any) -> None:
@@ -221,8 +209,8 @@ async def test_hand_written_items_are_found_indexed_and_then_served_by_every_loa
     dynamo_table: tuple[str, str], raw: Any
 ) -> None:
     _, table = dynamo_table
-    raw.put_item(TableName=table, Item=guide_item("by-hand", owner="ops"))
-    raw.put_item(TableName=table, Item=guide_item("no-owner", owner=""))
+    raw.put_item(TableName=table, Item=dynamo.guide_item("by-hand", ENV, owner="ops"))
+    raw.put_item(TableName=table, Item=dynamo.guide_item("no-owner", ENV, owner=""))
     before = {
         k: raw.get_item(TableName=table, Key=_key(k), ConsistentRead=True)["Item"] for k in ("by-hand",)
     }
@@ -299,7 +287,7 @@ async def test_a_hand_written_item_that_could_not_be_indexed_stays_served_betwee
     """Indexing fails (say the role may not UpdateItem): loads between two discovery passes, which
     only query the index, must not drop the flag the last pass found (nor hold it as "backwards")."""
     _, table = dynamo_table
-    raw.put_item(TableName=table, Item=guide_item("unindexable"))
+    raw.put_item(TableName=table, Item=dynamo.guide_item("unindexable", ENV))
     store, meter = await metered(dynamo_table, discovery_interval=3600)
 
     async def refused(item: dict[str, Any], flag: Flag) -> bool:
