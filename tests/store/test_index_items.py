@@ -13,13 +13,18 @@ item layout in the docs, not from vexil's code.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from tests.support import dynamo
+from tests.support.flags import flag_model
+from tests.support.proxy import ERROR_RESPONSE, FaultProxy
+from vexil.store import dynamodb_items as items
 from vexil.store.dynamodb import DynamoStore
 
 ENV = "staging"
@@ -253,10 +258,13 @@ async def index_only(dynamo_table: tuple[str, str]) -> tuple[list[str], list[str
         await store.close()
 
 
+def item_key(key: str) -> dict[str, Any]:
+    """The table key of flag `key`'s item in `ENV` (docs/dynamodb.md)."""
+    return {"PK": S(f"FLAG#{ENV}#{key}"), "SK": S("METADATA")}
+
+
 def stored(raw: Any, table: str, key: str) -> dict[str, Any]:
-    return raw.get_item(
-        TableName=table, Key={"PK": S(f"FLAG#{ENV}#{key}"), "SK": S("METADATA")}, ConsistentRead=True
-    )["Item"]
+    return raw.get_item(TableName=table, Key=item_key(key), ConsistentRead=True)["Item"]
 
 
 async def test_a_hand_written_item_with_a_version_is_indexed_like_any_other(
@@ -327,3 +335,98 @@ async def test_discovery_never_lands_on_an_item_changed_since_its_scan(
     assert [f.key for f in (await dstore.list_flags(ENV, owner="web")).items] == ["moved"]
     item = stored(raw, table, "moved")
     assert (item["GSI2PK"], item["GSI2SK"]) == (S(f"OWNER#{ENV}#web"), S("FLAG#moved"))
+
+
+# --- flags discovery serves but could not index ----------------------------------------------
+
+HAND_WRITTEN = {"a": "ops", "c": "web", "e": "ops", "g": "ops", "h": "web"}
+"""Hand-written flags (key: owner) whose index writes the table refuses."""
+THROUGH_VEXIL = {"b": "web", "d": "ops", "f": "web"}
+"""Flags created through vexil (indexed by their own write), between them in key order."""
+
+
+@asynccontextmanager
+async def index_writes_failing(
+    dynamo_table: tuple[str, str], raw: Any, **settings: Any
+) -> AsyncIterator[DynamoStore]:
+    """A store whose discovery pass finds `HAND_WRITTEN` but cannot index any of them: the table
+    answers every index write (an UpdateItem: vexil's own writes are transactions) with a server
+    error, as a failing table does, retries included."""
+    endpoint_url, table = dynamo_table
+    upstream = urllib.parse.urlsplit(endpoint_url)
+    proxy = await FaultProxy(str(upstream.hostname), int(upstream.port or 0)).start()
+    # Armed before the store opens a connection: the proxy reads request by request only the
+    # connections it accepts while an injection is armed.
+    proxy.inject("UpdateItem", lambda _: ERROR_RESPONSE, times=1000)
+    store = DynamoStore(table, endpoint_url=proxy.endpoint, max_attempts=1, **settings)
+    await store.start()
+    try:
+        for key, owner in THROUGH_VEXIL.items():
+            await store.create_flag(flag_model(key, environment=ENV, owner=owner), actor="t")
+        for key, owner in HAND_WRITTEN.items():
+            raw.put_item(TableName=table, Item=guide_item(key, owner=owner))
+        yield store
+        still = [raw.get_item(TableName=table, Key=item_key(k)).get("Item") for k in HAND_WRITTEN]
+        assert not any(items.is_indexed(item) for item in still if item), "an index write was refused"
+    finally:
+        await store.close()
+        await proxy.stop()
+
+
+async def every_page(store: DynamoStore, size: int, **where: str) -> list[list[str]]:
+    """The keys of each page of a listing, following its tokens to the end (bounded)."""
+    pages: list[list[str]] = []
+    token = ""
+    for _ in range(20):
+        page = await store.list_flags(ENV, page_size=size, page_token=token, **where)
+        pages.append([f.key for f in page.items])
+        token = page.next_token
+        if not token:
+            return pages
+    raise AssertionError(f"a listing of 8 flags did not end: {pages}")
+
+
+async def test_a_listing_holds_the_flags_discovery_serves_but_could_not_index(
+    dynamo_table: tuple[str, str], raw: Any
+) -> None:
+    """`vexil flags export` and `flags list` page through ListFlags, which reads the indexes: a
+    hand-written flag whose index write failed (a slow or failing table) was served but left
+    out of every listing, so an export missed it and exited 0.  Every served flag is listed, in
+    key order, once, whatever the page size, by owner too."""
+    async with index_writes_failing(dynamo_table, raw, discovery_interval=0) as store:
+        _, served = await store.load_environment(ENV)
+        assert [f.key for f in served] == list("abcdefgh")
+        assert await every_page(store, 3) == [["a", "b", "c"], ["d", "e", "f"], ["g", "h"]]
+        assert await every_page(store, 2) == [["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]
+        assert await every_page(store, 100) == [list("abcdefgh")]
+        assert await every_page(store, 2, owner="web") == [["b", "c"], ["f", "h"]]
+        assert await every_page(store, 3, owner="ops") == [["a", "d", "e"], ["g"]]
+
+
+async def test_a_listing_reads_an_unindexed_flag_as_it_is_now(
+    dynamo_table: tuple[str, str], raw: Any
+) -> None:
+    """What the discovery pass read may be stale by the time of a listing: an owner changed by
+    hand is listed under the new owner only, an item deleted by hand is not listed at all."""
+    _, table = dynamo_table
+    async with index_writes_failing(dynamo_table, raw, discovery_interval=0) as store:
+        await store.load_environment(ENV)
+        raw.put_item(TableName=table, Item=guide_item("c", owner="ops"))
+        raw.delete_item(TableName=table, Key=item_key("g"))
+        assert await every_page(store, 3) == [["a", "b", "c"], ["d", "e", "f"], ["h"]]
+        assert await every_page(store, 10, owner="web") == [["b", "f", "h"]]
+        assert await every_page(store, 10, owner="ops") == [["a", "c", "d", "e"]]
+
+
+async def test_a_flag_deleted_through_vexil_is_not_served_again_until_the_next_pass(
+    dynamo_table: tuple[str, str], raw: Any
+) -> None:
+    """Between discovery passes a load serves the flags the last pass could not index from that
+    pass's answer; one deleted through vexil since must not come back at the next reload."""
+    async with index_writes_failing(dynamo_table, raw, discovery_interval=3600, index_settle=0) as store:
+        await store.load_environment(ENV)  # a start: the index only
+        _, served = await store.load_environment(ENV)  # the first pass: serves them, cannot index
+        assert [f.key for f in served] == list("abcdefgh")
+        await store.delete_flag(ENV, "e", expected_version=None, actor="t")
+        _, served = await store.load_environment(ENV)  # between passes
+        assert [f.key for f in served] == list("abcdfgh")

@@ -51,7 +51,9 @@ no read grows with history: a listing or reload reads flag items only.
   the index's sort keys from `FLAG#` to `FLAG$` (`key_ranges.past_prefix`), past every flag's.
 - `list_flags` pages with the index's own cursor (a query that starts after the last key of the
   previous page: the GSI1 or, for an owner, the GSI2 key of that flag), so a page costs about its
-  size whatever the table holds.
+  size whatever the table holds.  The hand-written flags the last discovery pass served but
+  could not index (its index write failed) are read again by key and listed in their place, so
+  a listing (and an export) holds every flag a load serves.
 `load_environment` reads the environment item first, so the flags it returns are at least as new
 as its `config_version`; replaying the change log from there is idempotent by flag version.
 
@@ -76,7 +78,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Unpack
+from typing import Any, TypeGuard, Unpack
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
@@ -124,6 +126,8 @@ LOAD_PAGE_ITEMS: int | None = None
 """Items in a page of a load's open-ended reads (None: DynamoDB's 1 MB page); tests lower it to
 reach the parts."""
 SCAN_SEGMENTS = 4
+UNINDEXED_READS = 25
+"""Consistent reads a listing sends at once for hand-written flags discovery could not index."""
 GSI_SETTLE_S = 10.0
 """How far back (seconds) a load lays change-log entries over the GSI's answer: well beyond the
 index's usual propagation delay (under a second)."""
@@ -367,7 +371,38 @@ class DynamoStore(OwnsClient, FlagStore):
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
-        return [items.flag_from_item(i) for i in found[:size]], len(found) > size
+
+        def wanted(flag: Flag | None) -> TypeGuard[Flag]:
+            return flag is not None and (not owner or flag.owner == owner) and (not tag or tag in flag.tags)
+
+        flags = [items.flag_from_item(i) for i in found]
+        listed: dict[str, Flag | None] = {flag.key: flag for flag in flags}
+        bound = flags[size].key if len(flags) > size else None
+        listed.update(await self._unindexed_after(env, after, bound, wanted, want=size + 1))
+        kept = [flag for key in sorted(listed) if wanted(flag := listed[key])]
+        return kept[:size], len(kept) > size
+
+    async def _unindexed_after(
+        self, env: str, after: str, bound: str | None, wanted: Callable[[Flag | None], bool], *, want: int
+    ) -> dict[str, Flag | None]:
+        """The flags the last discovery pass served but could not index (no index lists them),
+        with keys after `after` (and up to `bound`, past which the page ends anyway), read again
+        consistently: the pass's copy may be stale, the item rewritten or deleted by hand since.
+        Keyed by flag key, None for an item that is gone or no flag any more (so a stale index
+        entry of that key is not listed either).  Reads go in key order, `UNINDEXED_READS` at
+        once, and stop once `want` of them are `wanted`: later keys cannot reach the page.
+        Usually no item is unindexed and this reads nothing."""
+        keys = sorted(k for k in self._unindexed.get(env, {}) if k > after and (bound is None or k <= bound))
+        fresh: dict[str, Flag | None] = {}
+        for start in range(0, len(keys), UNINDEXED_READS):
+            part = keys[start : start + UNINDEXED_READS]
+            read = await asyncio.gather(*(self._get(items.flag_item_key(env, key)) for key in part))
+            for key, item in zip(part, read, strict=True):
+                kept = self._flag_items(env, [item], "a listing") if item else []
+                fresh[key] = items.flag_from_item(kept[0]) if kept else None
+            if sum(map(wanted, fresh.values())) >= want:
+                break
+        return fresh
 
     async def get_history(
         self, env: str, key: str, *, page_size: int = 50, page_token: str = ""
@@ -505,6 +540,8 @@ class DynamoStore(OwnsClient, FlagStore):
                 action = {"Put": {"Item": stored, **condition}}
             cancelled = await self._transact(env, config_version, action, write, imported)
             if cancelled is None:
+                # The item is indexed now (or gone): a load must not serve discovery's old copy.
+                self._unindexed.get(env, {}).pop(key, None)
                 return write.change
             if cancelled.failed(1):  # the flag item changed: answer as if the winner had been read
                 build(replace(read, current=self._flag_of(cancelled.image(1))))
