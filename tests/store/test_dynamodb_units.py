@@ -140,6 +140,15 @@ def test_store_timestamps_survive_iso_text(ts: float) -> None:
     assert abs(rounded - ts) <= 1e-6
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("yesterday", "'yesterday'"), ("a\nb", "'a\\nb'"), ("\ud800x", "'\\ud800x'"), ("日本", "'日本'")],
+)
+def test_a_time_that_is_no_time_is_named_once_escaped(text: str, shown: str) -> None:
+    """The note names the text as Python writes it, each character escaped at most once."""
+    assert records.read_timestamp(text) == (0.0, f"{shown} is not ISO-8601 text: read as unknown (0)")
+
+
 def test_item_size_counts_utf8_bytes_and_names() -> None:
     assert items.item_size({"ab": {"S": "日本"}}) == 2 + 6
     assert items.item_size({"b": {"BOOL": True}}) == 2

@@ -78,7 +78,7 @@ def read_timestamp(value: object) -> tuple[float, str]:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            return 0.0, f"{_printable(value)[:64]!r} is not ISO-8601 text: read as unknown (0)"
+            return 0.0, f"{value[:64]!r} is not ISO-8601 text: read as unknown (0)"  # repr escapes once
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         seconds = parsed.timestamp()
