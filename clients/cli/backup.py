@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vexil.cli.exitcodes import ExitCode, UsageError
 from vexil.cli.ops import progress_of, table_command
 from vexil.cli.output import colour, emit
-from vexil.cli.tableopts import client_settings, table_settings
+from vexil.cli.tableopts import client_settings, table_name, table_settings
 
 if TYPE_CHECKING:
     from vexil.ops import backups
@@ -136,6 +136,12 @@ def _load_items(args: argparse.Namespace, where: str) -> list[dict[str, Any]]:
 def cmd_verify(args: argparse.Namespace) -> int:
     from vexil.ops import render, verify
 
+    for where in (args.expected, args.actual):  # both checked before either is read
+        if where.startswith("table:"):
+            try:
+                table_name(where.removeprefix("table:"))
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"{where}: {exc}") from None
     report = verify.compare(_load_items(args, args.expected), _load_items(args, args.actual), args.scope)
     data = {"expectedSource": args.expected, "actualSource": args.actual, **report.as_dict()}
     emit(args, data, lambda: render.verify(data, colour=colour(args)))
@@ -154,7 +160,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     table_command(p, cmd_backup_list)
     p = commands.add_parser("restore", help="restore a backup into a new table")
     p.add_argument("backup", help="backup name or ARN (see vexil backup list)")
-    p.add_argument("--to", required=True, help="the new table to create")
+    p.add_argument("--to", required=True, type=table_name, help="the new table to create")
     table_command(p, cmd_backup_restore)
 
     pitr = commands.add_parser("pitr", help="point-in-time recovery").add_subparsers(
@@ -167,7 +173,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     ):
         p = pitr.add_parser(name, help=text)
         if name == "restore":
-            p.add_argument("--to", help="the new table to create")
+            p.add_argument("--to", type=table_name, help="the new table to create")
             p.add_argument("--time", help="ISO-8601 time with zone (default: the latest restorable time)")
         table_command(p, cmd_pitr)
 

@@ -8,7 +8,7 @@ import asyncio
 from vexil.cli.exitcodes import ExitCode
 from vexil.cli.ops import progress_of, table_command
 from vexil.cli.output import colour, emit
-from vexil.cli.tableopts import client_settings, table_settings
+from vexil.cli.tableopts import client_settings, table_name, table_settings
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -34,7 +34,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
 def add(sub: argparse._SubParsersAction) -> None:
     dr = sub.add_parser("dr", help="disaster recovery").add_subparsers(dest="dr_command", required=True)
     p = dr.add_parser("drill", help="backup, restore, verify and serve the table; timed against RTO/RPO")
-    p.add_argument("--restore-to", help="name of the table to restore into (default <table>-drill-<time>)")
+    p.add_argument(
+        "--restore-to",
+        type=table_name,
+        help="name of the table to restore into (default <table>-drill-<time>)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the restored table")
     p.add_argument("--no-serve", action="store_true", help="skip starting a server on the restored table")
     table_command(p, cmd_drill)

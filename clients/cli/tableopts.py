@@ -26,6 +26,14 @@ def add_table_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     p.add_argument("--dynamodb-endpoint", help="endpoint URL (also VEXIL_DYNAMODB_ENDPOINT)")
 
 
+def table_name(text: str) -> str:
+    """The `type=` of an option naming a table to create or read (`--to`): DynamoDB's rule is
+    checked while the command line is parsed, before any request."""
+    if not config.TABLE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a table name; use {config.TABLE_NAME_RULE}")
+    return text
+
+
 def table_settings(args: argparse.Namespace, store: str | None = "dynamodb") -> config.Settings:
     """The settings the table options describe (`store` None: the command's own `--store`); a bad
     value is a usage error naming the setting."""
@@ -39,6 +47,7 @@ def table_settings(args: argparse.Namespace, store: str | None = "dynamodb") -> 
                 "store": store if store else getattr(args, "store", None),
             },
             config_file=getattr(args, "config", None),
+            options={"dynamodb_table": "--table", "dynamodb_region": "--region"},
         )
     except config.ConfigError as exc:
         raise UsageError(f"configuration error: {exc}") from None

@@ -268,6 +268,9 @@ BOOTSTRAP_KEY = re.compile(r"vxk_[0-9a-f]{16}_[A-Za-z0-9_\-]{32,128}")
 """The API key token format (`vexil.security.apikeys`), checked here so a typo stops start-up."""
 ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}")
 """`host:port` of `advertise_address` (an IPv6 host in brackets)."""
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
+"""DynamoDB's rule for a table name: 3 to 255 of these characters."""
+TABLE_NAME_RULE = "3 to 255 characters from A-Z a-z 0-9 _ . - (DynamoDB's rule for table names)"
 ORIGIN = re.compile(r"(?i:https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 """A browser origin as `Origin` headers carry it: scheme, host, optional port, nothing else."""
 TRUE = ("1", "true", "yes", "on")
@@ -301,8 +304,11 @@ def load(
     cli: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     config_file: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Merge defaults, config file, environment and command-line values, then validate."""
+    """Merge defaults, config file, environment and command-line values, then validate.
+    `options`: the command's own option for a setting where it is not `--<setting>` (a message
+    names the option the user typed)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -333,7 +339,7 @@ def load(
             continue
         if name not in FIELDS:
             raise ConfigError(f"unknown setting '{name}'")
-        flag = "--" + name.replace("_", "-")
+        flag = (options or {}).get(name) or "--" + name.replace("_", "-")
         values[name] = _coerce(name, raw, flag)
         sources[name] = flag
 
@@ -370,6 +376,11 @@ def validate(settings: Settings) -> None:
     if settings.store not in STORES:
         raise ConfigError(
             f"store (from {where('store')}): '{settings.store}' is unknown; use {' or '.join(STORES)}"
+        )
+    if not TABLE_NAME.fullmatch(settings.table):
+        raise ConfigError(
+            f"dynamodb_table (from {where('dynamodb_table')}): {settings.table[:80]!r} is not a table name;"
+            f" use {TABLE_NAME_RULE}"
         )
     if settings.flags and not Path(settings.flags).is_file():
         raise ConfigError(f"flags (from {where('flags')}): no such file: {settings.flags}")

@@ -4,6 +4,7 @@ does at start: the store calls both UNAVAILABLE, which would read as exit 6, "tr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,8 +14,12 @@ import pytest
 from tests.support.servers import VEXIL
 
 # The README's exit-code table ("Configuration reference", "Exit codes"), written out here.
+USAGE = 2
+"""2: bad usage, invalid argument or input."""
 NOT_FOUND = 3
 """3: not found (a flag, a backup, the table)."""
+CONFLICT = 4
+"""4: conflict: stale version, already exists, failed precondition."""
 NOT_ALLOWED = 5
 """5: not allowed: missing or refused credentials."""
 
@@ -73,3 +78,39 @@ def test_no_aws_credentials_is_not_allowed(name: str, tmp_path: Path, dynamo_end
     line = one_line(done)
     assert done.returncode == NOT_ALLOWED, line
     assert "no AWS credentials" in line, line
+
+
+def test_a_restore_into_a_table_that_exists_is_a_conflict(tmp_path: Path, dynamo_endpoint: str) -> None:
+    """DynamoDB answers TableAlreadyExistsException: the operator picks another name (exit 4, as
+    "already exists" is everywhere), not "unavailable, try again later" (6)."""
+    where = ["--env", "dev", "--dynamodb-endpoint", dynamo_endpoint]
+    for table in ("exit-source", "exit-taken"):
+        assert run(["dynamodb", "create-table", "--table", table, *where]).returncode == 0
+    made = run(["backup", "create", "--table", "exit-source", "--json", *where])
+    assert made.returncode == 0, made.stderr
+    arn = json.loads(made.stdout)["arn"]
+    done = run(["backup", "restore", arn, "--to", "exit-taken", "--table", "exit-source", *where])
+    line = one_line(done)
+    assert done.returncode == CONFLICT, line
+    assert "exit-taken" in line and "ALREADY_EXISTS" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["backup", "list", "--table", "ab"], "(from --table)"),
+        (["backup", "restore", "some-backup", "--to", "ab", "--table", "exit-source"], "argument --to"),
+        (["backup", "pitr", "restore", "--to", "flags/prod", "--table", "exit-source"], "argument --to"),
+        (["dr", "drill", "--restore-to", "flags prod", "--table", "exit-source"], "argument --restore-to"),
+        (["backup", "verify", "table:exit-source", "table:ab", "--table", "exit-source"], "table:ab: 'ab'"),
+    ],
+)
+def test_a_name_dynamodb_cannot_take_is_refused_before_any_request(
+    args: list[str], named: str, tmp_path: Path
+) -> None:
+    """Table names follow DynamoDB's rule (3 to 255 of A-Z a-z 0-9 _ . -); a name outside it is
+    bad usage naming the option, found before anything is sent (the endpoint answers nothing)."""
+    done = run([*args, "--env", "dev", "--dynamodb-endpoint", "http://127.0.0.1:9"])
+    assert done.returncode == USAGE, done.stderr
+    assert "Traceback" not in done.stderr and named in done.stderr, done.stderr
+    assert "is not a table name" in done.stderr and "3 to 255 characters" in done.stderr, done.stderr

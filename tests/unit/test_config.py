@@ -38,11 +38,21 @@ def test_profiles_from_the_operations_guide() -> None:
         ({"VEXIL_WRITE_TIMEOUT": "-1"}, "write_timeout (from VEXIL_WRITE_TIMEOUT): must be greater than 0"),
         ({"VEXIL_ENVIRONMENTS": "local,Bad Env"}, "'Bad Env' is not a valid name"),
         ({"VEXIL_DRAIN_SECONDS": "-1"}, "drain_seconds (from VEXIL_DRAIN_SECONDS): must not be negative"),
+        # DynamoDB's table names: 3 to 255 of A-Z a-z 0-9 _ . - (the AWS naming rules).
+        ({"VEXIL_DYNAMODB_TABLE": "ab"}, "dynamodb_table (from VEXIL_DYNAMODB_TABLE): 'ab' is not a"),
+        ({"VEXIL_DYNAMODB_TABLE": "flags prod"}, "'flags prod' is not a table name"),
+        ({"VEXIL_DYNAMODB_TABLE": "flags/prod"}, "'flags/prod' is not a table name"),
+        ({"VEXIL_DYNAMODB_TABLE": "x" * 256}, "is not a table name; use 3 to 255 characters"),
     ],
 )
 def test_invalid_settings_name_the_setting_and_source(environ: dict, message: str) -> None:
     with pytest.raises(config.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config.load(environ=environ)
+
+
+@pytest.mark.parametrize("table", ["abc", "x" * 255, "Feature_Flags-prod.v2"])
+def test_every_name_dynamodb_takes_is_a_table_name(table: str) -> None:
+    assert config.load(environ={"VEXIL_DYNAMODB_TABLE": table}).table == table
 
 
 def test_unknown_key_in_config_file(tmp_path) -> None:

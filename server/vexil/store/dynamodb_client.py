@@ -17,7 +17,14 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
-from vexil.errors import InvalidArgument, Unavailable, VexilError
+from vexil.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    VexilError,
+)
 
 DEFAULT_REGION = "ap-northeast-1"
 
@@ -35,6 +42,23 @@ THROTTLING_CODES = frozenset(
 """Codes meaning "try again later": the request was not applied."""
 
 VALIDATION_CODES = frozenset({"ValidationException", "SerializationException"})
+
+ALREADY_EXISTS_CODES = frozenset({"TableAlreadyExistsException"})
+"""A restore's new table exists already."""
+
+NOT_FOUND_CODES = frozenset({"BackupNotFoundException"})
+"""A backup named by ARN that does not exist (a missing table has its own `TableNotFound`)."""
+
+PRECONDITION_CODES = frozenset(
+    {
+        "TableInUseException",
+        "BackupInUseException",
+        "PointInTimeRecoveryUnavailableException",
+        "ContinuousBackupsUnavailableException",
+    }
+)
+"""What the table's or backup's state does not allow now (another operation on it, recovery off):
+retrying at once finds the same."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +225,18 @@ def translate(exc: BaseException, doing: str) -> VexilError:
             return TableNotFound(f"DynamoDB table not found while {doing} (create it first): {message}")
         if code in CREDENTIALS_REFUSED_CODES:
             return CredentialsRefused(f"AWS refused the credentials while {doing} ({code}): {message}")
+        if code in ALREADY_EXISTS_CODES:
+            return AlreadyExists(f"DynamoDB refused {doing}: {message}")
+        if code in NOT_FOUND_CODES:
+            return NotFound(f"DynamoDB found nothing while {doing}: {message}")
+        if code in PRECONDITION_CODES:
+            return FailedPrecondition(f"DynamoDB refused {doing} ({code}): {message}")
         if code in THROTTLING_CODES:
             return Unavailable(f"DynamoDB is throttling or busy while {doing} ({code}); retry later")
         return Unavailable(f"DynamoDB failed while {doing} ({code}): {message}")
     if isinstance(exc, ParamValidationError):
-        return InvalidArgument(f"invalid DynamoDB request while {doing}: {exc}")
+        # The SDK's report spans lines ("Parameter validation failed:\n..."): a message is one line.
+        return InvalidArgument(f"invalid DynamoDB request while {doing}: {' '.join(str(exc).split())}")
     if isinstance(exc, NoCredentialsError):
         return NoCredentials(
             f"no AWS credentials while {doing}: set AWS_PROFILE or AWS_ACCESS_KEY_ID and"
