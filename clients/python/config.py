@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from vexil.client import envvars
-from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem, is_pem
+from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem, is_pem, key_pair_problem
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -243,5 +243,9 @@ def validate(config: ClientConfig) -> None:
             raise ConfigError(f"{name}: no such file: {path}")
         if path and not is_pem(Path(path).read_bytes(), what):
             raise ConfigError(f"{name}: not a PEM {what}: {path}")
+    pair = config.client_certificate, config.client_key
+    problem = key_pair_problem(*pair) if config.client_certificate else ""
+    if problem:
+        raise ConfigError(f"client_key {config.client_key} {problem}")
     if config.flags_file and not os.path.isfile(config.flags_file):
         raise ConfigError(f"flags_file: no such file: {config.flags_file}")

@@ -20,7 +20,7 @@ import grpc
 
 from vexil.errors import Unauthenticated
 from vexil.security.tls import TlsConfigError, channel_credentials, read_pem
-from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem
+from vexil.sendable import CERTIFICATE, PRIVATE_KEY, header_problem, key_pair_problem
 
 DEFAULT_HTTP_PORT = 3001
 
@@ -149,29 +149,9 @@ class Connection:
                     read_pem(path, what)
                 except TlsConfigError as exc:
                     raise ConnectionOptionsError(str(exc)) from None
-        if self.client_cert:
-            self._check_pair()
-
-    def _no_password(self) -> bytes:
-        """An encrypted key is refused at once (gRPC cannot use one) instead of prompting for it."""
-        raise ConnectionOptionsError(
-            f"--client-key {self.client_key} is encrypted: give a key without a passphrase"
-        )
-
-    def _check_pair(self) -> None:
-        """The client key must be the certificate's: gRPC takes any pair and fails only at the
-        handshake ("Failed to create security handshaker", as if the server were unavailable),
-        so load them together first, as the TLS stack will."""
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
-                self.client_cert, self.client_key, password=self._no_password
-            )
-        except (ssl.SSLError, OSError) as exc:
-            mismatch = "KEY_VALUES_MISMATCH" in str(exc)
-            why = "is not the key of that certificate" if mismatch else f"cannot be used with it ({exc})"
-            raise ConnectionOptionsError(
-                f"--client-key {self.client_key} {why}: --client-cert {self.client_cert}"
-            ) from None
+        problem = key_pair_problem(self.client_cert, self.client_key) if self.client_cert else ""
+        if problem:
+            raise ConnectionOptionsError(f"--client-key {self.client_key} {problem}")
 
     def channel(self) -> grpc.Channel:
         """A blocking channel to `target`: TLS if any TLS option is given, else plaintext."""
@@ -212,7 +192,8 @@ class Connection:
             else:
                 context.load_default_certs()
             if self.client_cert:
-                context.load_cert_chain(self.client_cert, self.client_key, password=self._no_password)
+                # check() refused an encrypted key already; a password given never prompts.
+                context.load_cert_chain(self.client_cert, self.client_key, password=b"")
         except ssl.SSLError as exc:
             raise ConnectionOptionsError(f"TLS files for {self.base_url()}: {exc}") from None
         except OSError as exc:
