@@ -27,7 +27,7 @@ from tests.support.rpcs import Rpc, call
 from tests.support.servers import Connected, connected, running_app, server_settings
 from vexil.model import FlagState
 from vexil.store.memory import MemoryStore
-from vexil.transport.flagd_protos import EVALUATION_V1, evaluation_v1
+from vexil.transport.flagd_protos import EVALUATION_V1, EVALUATION_V2, evaluation_v1, evaluation_v2
 from vexil.v1 import admin_pb2, evaluation_pb2
 
 DOMAIN = "vexil.dev"
@@ -191,6 +191,38 @@ async def test_flagd_resolution_errors_carry_reasons(server: Connected) -> None:
     )
     assert mismatch is not None
     check(from_error(mismatch), Expected(C.INVALID_ARGUMENT, "TYPE_MISMATCH"))
+
+
+LONG_KEYS = {"8,000 letters": "k" * 8000, "20,000 letters": "k" * 20000, "3,000 kana": "あ" * 3000}
+"""Flag keys no flag can have (the key rule allows 128 characters), which error messages quote."""
+
+
+@pytest.mark.parametrize("key", list(LONG_KEYS))
+async def test_an_error_quoting_a_huge_request_stays_within_what_clients_read(
+    server: Connected, key: str
+) -> None:
+    """gRPC's C-core (Python, Ruby, C++...) and Java refuse trailers over 8 KiB with
+    RESOURCE_EXHAUSTED, which a client takes for a rate limit: a message quoting the request is
+    cut (at most 1 KiB of it is sent, saying how much was left out), and the call ends with its
+    own status, readable details and all."""
+    flag_key = LONG_KEYS[key]
+    calls = {
+        "flagd v1 ResolveBoolean": (EVALUATION_V1, evaluation_v1.ResolveBooleanRequest(flag_key=flag_key)),
+        "flagd v2 ResolveString": (EVALUATION_V2, evaluation_v2.ResolveStringRequest(flag_key=flag_key)),
+        "GetFlag": (
+            admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
+            admin_pb2.GetFlagRequest(key=flag_key),
+        ),
+    }
+    for name, (service, request) in calls.items():
+        method = type(request).__name__.removesuffix("Request").removeprefix("Get")
+        rpc = Rpc(service, service.methods_by_name["GetFlag" if name == "GetFlag" else method])
+        error = await call(server.channel, rpc, request=request)
+        assert error is not None, name
+        found = from_error(error)
+        assert found.code in (C.NOT_FOUND, C.INVALID_ARGUMENT), (name, found.code, error.details()[:200])
+        said = error.details() or ""
+        assert len(said.encode()) <= 1100, (name, said[-80:])
 
 
 async def test_a_flagd_selector_not_understood(server: Connected) -> None:

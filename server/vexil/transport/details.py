@@ -29,6 +29,11 @@ DETAILS_KEY = "grpc-status-details-bin"
 DEFAULT_RETRY_SECONDS = 1.0
 """RetryInfo's delay when the cause names none (a store outage, a replica shutting down)."""
 
+MAX_MESSAGE_BYTES = 1024
+"""Most UTF-8 bytes of an error message (`grpc-message`, and again inside the details): a message
+may quote the request (a flag key, a field's value), and gRPC clients refuse trailers over 8 KiB
+(C-core, Java) with RESOURCE_EXHAUSTED, which reads as a rate limit."""
+
 Violation = tuple[str, str, str]
 """A `PreconditionFailure` violation: (type, subject, description)."""
 
@@ -37,6 +42,15 @@ def _packed(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]
     return packed
+
+
+def bounded(message: str) -> str:
+    """`message`, cut to `MAX_MESSAGE_BYTES` (at a character boundary) with how much was left out."""
+    data = message.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_MESSAGE_BYTES:
+        return message
+    kept = data[:MAX_MESSAGE_BYTES].decode("utf-8", "ignore")
+    return f"{kept}... ({len(message) - len(kept)} more characters)"
 
 
 def rich_status(
@@ -51,8 +65,10 @@ def rich_status(
     preconditions: Sequence[Violation] = (),
 ) -> status_pb2.Status:
     """The `google.rpc.Status` for one error; `code` and `message` must be the call's own (clients
-    check that they match).  `field` adds a BadRequest violation (INVALID_ARGUMENT; "" for a request
-    that is wrong as a whole), `retry_after` a RetryInfo, `preconditions` a PreconditionFailure."""
+    check that they match; both are `bounded`).  `field` adds a BadRequest violation
+    (INVALID_ARGUMENT; "" for a request that is wrong as a whole), `retry_after` a RetryInfo,
+    `preconditions` a PreconditionFailure."""
+    message = bounded(message)
     status = status_pb2.Status(code=code.value[0], message=message)
     info = error_details_pb2.ErrorInfo(reason=reason.value, domain=DOMAIN)
     for key, value in (metadata or {}).items():
@@ -60,7 +76,7 @@ def rich_status(
     status.details.append(_packed(info))
     if field is not None:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=field, description=field_description or message
+            field=bounded(field), description=bounded(field_description) or message
         )
         status.details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
     if retry_after is not None:

@@ -30,7 +30,13 @@ from vexil.errors import (
     VexilError,
 )
 from vexil.reasons import Reason
-from vexil.transport.details import DEFAULT_RETRY_SECONDS, Violation, details_trailer, rich_status
+from vexil.transport.details import (
+    DEFAULT_RETRY_SECONDS,
+    Violation,
+    bounded,
+    details_trailer,
+    rich_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +98,7 @@ async def abort(context: grpc.aio.ServicerContext, exc: VexilError) -> None:
     if isinstance(exc, ResourceExhausted) and exc.retry_after:
         trailers.append(("retry-after", f"{exc.retry_after:.0f}"))
     trailers.append(details_trailer(details(exc)))
-    await context.abort(status_code(exc), exc.message, tuple(trailers))
+    await context.abort(status_code(exc), bounded(exc.message), tuple(trailers))
 
 
 async def refuse(
@@ -106,7 +112,7 @@ async def refuse(
 ) -> None:
     """End the call with `code` and `message` for a refusal that is no core error (raises)."""
     status = rich_status(code, message, reason, field=field, retry_after=retry_after)
-    await context.abort(code, message, (details_trailer(status),))
+    await context.abort(code, bounded(message), (details_trailer(status),))
 
 
 async def abort_internal(context: grpc.aio.ServicerContext, where: str) -> None:
