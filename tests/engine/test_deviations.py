@@ -48,6 +48,13 @@ def test_integer_request_of_an_integral_float_variant() -> None:
     assert (ours.value, type(ours.value), ours.variant, ours.reason) == (5, int, "five", "STATIC")
     ref, ours = both({"half": 0.5}, "half", None, {}, ValueType.INT)
     assert ref.error_code == ours.error_code == "TYPE_MISMATCH"
+    # Only within int64: no integer field of any door carries 1e20 (flagd's ResolveInt answered
+    # "does not fit in int64", vexil.v1 a double), so it is the float flag it looks like.
+    for beyond in (1e20, 2.0**63, -(2.0**64)):
+        ref, ours = both({"big": beyond}, "big", None, {}, ValueType.INT)
+        assert ref.error_code == ours.error_code == "TYPE_MISMATCH", beyond
+    ref, ours = both({"low": -(2.0**63)}, "low", None, {}, ValueType.INT)
+    assert (ours.value, type(ours.value)) == (-(2**63), int)
 
 
 def test_float_request_of_a_boolean_variant() -> None:

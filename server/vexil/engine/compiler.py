@@ -26,6 +26,8 @@ from vexil.engine.rules import REF, compile_rule, variant_name
 from vexil.model import Flag
 
 _STATES = frozenset(("ENABLED", "DISABLED"))
+INT64_MIN, INT64_END = -(2**63), 2**63
+"""The integers an int64 field holds: from INT64_MIN up to, not including, INT64_END."""
 V = TypeVar("V")
 
 
@@ -161,8 +163,9 @@ def _typed(
 ) -> Resolution:
     """The resolution serving `value` to a caller that asked for `wanted`.
 
-    INT accepts an integral float (returned as int: the flag may have come through JSON or a
-    protobuf Struct, where every number is a double); FLOAT accepts an int (returned as float);
+    INT accepts an integral float within int64 (returned as int: the flag may have come through
+    JSON or a protobuf Struct, where every number is a double; beyond int64 no integer field can
+    carry it, so it is the float flag it looks like); FLOAT accepts an int (returned as float);
     BOOL is never a number and a number is never a BOOL.
     """
     if wanted is ValueType.ANY:
@@ -177,7 +180,7 @@ def _typed(
     elif wanted is ValueType.INT:
         if isinstance(value, int) and not isinstance(value, bool):
             served = value
-        elif isinstance(value, float) and value.is_integer():
+        elif isinstance(value, float) and value.is_integer() and INT64_MIN <= value < INT64_END:
             served = int(value)
     elif wanted is ValueType.FLOAT:
         if isinstance(value, float):
