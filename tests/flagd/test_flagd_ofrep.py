@@ -137,6 +137,25 @@ NOT_PORTABLE = {
     b'{"context": {"big": [1, 1' + b"0" * 400 + b"]}}": "context.big[1]",
 }
 
+UNREADABLE = {
+    # past what a JSON reader takes at all: refused as a whole, saying what to fix
+    b'{"context": {"n": ' + b"9" * 5000 + b"}}": "a 5000-digit number does not fit in a double",
+    b'{"context": {"n": -' + b"9" * 5000 + b"}}": "a 5000-digit number does not fit in a double",
+    b'{"context": {"a": ' + b"[" * 2000 + b"]" * 2000 + b"}}": "nested deeper than 32 levels",
+}
+
+
+async def test_a_context_no_reader_takes_is_named_for_what_to_fix(
+    flagd_server: Connected, http: aiohttp.ClientSession
+) -> None:
+    """Python's own words ("maximum recursion depth exceeded", "use sys.set_int_max_str_digits()")
+    tell an OFREP caller nothing about its request."""
+    for payload, said in UNREADABLE.items():
+        for path in ("/ofrep/v1/evaluate/flags/color", "/ofrep/v1/evaluate/flags"):
+            status, body, _ = await post(http, path, data=payload)
+            assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (path, body)
+            assert body["errorDetails"].startswith(f"context: {said}"), (path, body["errorDetails"][:200])
+
 
 async def test_a_context_no_other_door_takes_is_invalid(
     flagd_server: Connected, http: aiohttp.ClientSession

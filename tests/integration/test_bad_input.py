@@ -112,6 +112,12 @@ async def test_context_too_deep_too_big_or_garbage(server: Connected) -> None:
         assert "32 levels" in err.details()
     err = await rpc_error(raw(b"\xff\xfe not a protobuf \x00\x01"))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "could not be decoded" in err.details()
+    # A context string that is not UTF-8 (proto3 strings must be): the message names that cause.
+    value = bytes([0x1A, 2, 0xFF, 0xFE])  # Value.string_value = b"\xff\xfe"
+    entry = bytes([0x0A, 1]) + b"a" + bytes([0x12, len(value)]) + value  # Struct.fields["a"]
+    struct = bytes([0x0A, len(entry)]) + entry
+    err = await rpc_error(raw(bytes([0x0A, 1]) + b"f" + bytes([0x12, len(struct)]) + struct))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "not UTF-8" in err.details()
 
     big = struct_pb2.Struct()
     big.update({"blob": "z" * (70 * 1024)})

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from vexil.errors import InvalidArgument
-from vexil.store.records import check_portable
+from vexil.store.records import MAX_JSON_DEPTH, check_portable
 from vexil.wire import MAX_CONTEXT_BYTES
 
 CONTEXT_LEVEL = 0
@@ -33,6 +33,23 @@ def _reject_constant(name: str) -> Any:
     raise InvalidContext(f"{name} is not a JSON number", "context")
 
 
+MAX_NUMBER_DIGITS = 4000
+"""Digits of the longest JSON integer read as a number (and then refused by its path, as no
+double holds more than 309): Python refuses to read over 4,300 at all, with advice about
+`sys.set_int_max_str_digits` for a message, so a longer one is refused as it is read."""
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise InvalidContext(
+            f"a {digits}-digit number does not fit in a double (at most about 1.8e308), so no"
+            " protobuf or JavaScript client could read it",
+            "context",
+        )
+    return int(text)
+
+
 def parse_request(body: bytes) -> dict[str, Any]:
     """The context of an OFREP evaluation request (`{}` for an empty body or no `context`)."""
     if not body.strip():
@@ -40,8 +57,10 @@ def parse_request(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_CONTEXT_BYTES:
         raise InvalidContext(f"the request is {len(body)} bytes; the limit is {MAX_CONTEXT_BYTES}", "context")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        data = json.loads(body, parse_constant=_reject_constant, parse_int=_integer)
+    except RecursionError:  # far past the limit: the decoder gives up before any check runs
+        raise InvalidContext(f"nested deeper than {MAX_JSON_DEPTH} levels", "context") from None
+    except ValueError as exc:
         if isinstance(exc, InvalidContext):
             raise
         raise InvalidContext(f"the request body is not valid JSON: {exc}", "context") from None

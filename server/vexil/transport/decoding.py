@@ -20,9 +20,11 @@ from vexil.transport.status import refuse
 from vexil.transport.wrapping import WrappingInterceptor
 
 MESSAGE = (
-    "request could not be decoded as {name}: it is malformed or nested too deeply "
-    "(contexts may be nested at most 32 levels)"
+    "request could not be decoded as {name}: it is not that message in protobuf's binary form,"
+    " holds a string that is not UTF-8, or is nested too deeply (contexts may be nested at most"
+    " 32 levels)"
 )
+"""The parser says no more than that it failed, so the message names every cause it can be."""
 
 
 async def _refuse(context: grpc.aio.ServicerContext, name: str) -> None:
