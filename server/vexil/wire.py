@@ -38,7 +38,7 @@ def value_to_python(value: struct_pb2.Value, depth: int = 0, field: str = "", st
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         number = value.number_value
-        if math.isfinite(number) and number.is_integer() and abs(number) < 2**63:
+        if math.isfinite(number) and number.is_integer() and -(2**63) <= number < 2**63:
             return int(number)
         return number
     if kind == "string_value":

@@ -41,6 +41,11 @@ CONTEXTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"s": "DE", "t": True, "f": False, "z": None}, {"s": "DE", "t": True, "f": False, "z": None}),
     ({"o": {"a": {"b": 1.0}}, "l": [1.0, "a", [], {}]}, {"o": {"a": {"b": 1}}, "l": [1, "a", [], {}]}),
     ({"targetingKey": "user-1", "": "empty key"}, {"targetingKey": "user-1", "": "empty key"}),
+    # int64's ends (README, JSON values: integral and within int64 reads back as an integer)
+    (
+        {"lo": -(2.0**63), "hi": 2.0**63, "below": -(2.0**64)},
+        {"lo": -(2**63), "hi": 2.0**63, "below": -(2.0**64)},
+    ),
 ]
 
 

@@ -80,7 +80,7 @@ def parse_request(body: bytes) -> dict[str, Any]:
 
 def _normalized(value: Any) -> Any:
     """`value` with integral numbers as int (its depth is checked already)."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and -(2**63) <= value < 2**63:
         return int(value)
     if isinstance(value, dict):
         return {str(k): _normalized(v) for k, v in value.items()}
