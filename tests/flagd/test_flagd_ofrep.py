@@ -224,6 +224,36 @@ async def test_ofrep_and_grpc_count_depth_alike(flagd_server: Connected, http: a
             assert code == grpc.StatusCode.INVALID_ARGUMENT and "32 levels" in details, (kinds, details)
 
 
+async def test_a_context_integer_beyond_2_53_gets_one_answer_on_every_door(
+    flagd_server: Connected, http: aiohttp.ClientSession
+) -> None:
+    """flagd reads every JSON number as a double, on OFREP as on gRPC (where a Struct can carry
+    nothing else): 9007199254740993 is 9007199254740992 to a rule, so it is even.  OFREP read it
+    exactly and answered "odd" where gRPC answered "even"."""
+    parity = {"if": [{"==": [{"%": [{"var": "account"}, 2]}, 0]}, "even", "odd"]}
+    flag = flag_pb("parity", {"even": "even", "odd": "odd"}, "odd", parity)
+    await flagd_server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
+    expected = {
+        9007199254740993: "even",
+        9007199254740992: "even",
+        9007199254740991: "odd",
+        -(2**53) - 1: "even",
+    }
+    for account, answer in expected.items():
+        payload = b'{"context": {"account": %d}}' % account
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags/parity", data=payload)
+        assert (status, body.get("value")) == (200, answer), (account, body)
+        status, body, _ = await post(http, "/ofrep/v1/evaluate/flags", data=payload)
+        (bulk,) = [f for f in body["flags"] if f["key"] == "parity"]
+        assert bulk["value"] == answer, (account, bulk)
+        context = struct_pb2.Struct()
+        context.update({"account": account})  # a Struct holds the nearest double
+        grpc_answer = await flagd_server.evaluation.Evaluate(
+            evaluation_pb2.EvaluateRequest(flag_key="parity", context=context)
+        )
+        assert grpc_answer.string_value == answer, (account, grpc_answer)
+
+
 async def test_a_selector_that_is_not_utf8_is_refused_naming_it(flagd_server: Connected) -> None:
     """README: a selector naming an environment this server does not serve is FAILED_PRECONDITION,
     OFREP 400; bytes that are not UTF-8 name none."""

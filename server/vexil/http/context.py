@@ -1,7 +1,9 @@
 """The evaluation context of an OFREP request body, held to the same limits as a gRPC request.
 
 JSON from HTTP and protobuf Structs from gRPC must reach the engine as the same Python values, so
-integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), and the
+integral numbers become `int` here too (`5.0` and `5` are one number in JSON and in flagd), an
+integer beyond 2^53 is the double a Struct would carry (`9007199254740993` reads as
+`9007199254740992`, as flagd reads it), and the
 size limit is the protobuf requests' (`vexil.wire`).  What no other door lets in is refused here
 too, by the check stored definitions get (`vexil.store.records.check_portable`): text that is not
 Unicode (a lone surrogate, `"\\ud800"` in JSON), a number no double holds (`1e400`, which Python
@@ -33,13 +35,19 @@ def _reject_constant(name: str) -> Any:
     raise InvalidContext(f"{name} is not a JSON number", "context")
 
 
+EXACT_INTEGERS = 2**53
+"""Integers up to this (either sign) are exact doubles, and so read as they are."""
 MAX_NUMBER_DIGITS = 4000
 """Digits of the longest JSON integer read as a number (and then refused by its path, as no
 double holds more than 309): Python refuses to read over 4,300 at all, with advice about
 `sys.set_int_max_str_digits` for a message, so a longer one is refused as it is read."""
 
 
-def _integer(text: str) -> int:
+def _integer(text: str) -> int | float:
+    """A JSON integer as every other door reads it: gRPC's Struct (and flagd, on every door)
+    hold numbers as doubles, so one beyond 2^53 is the nearest double here too (then an int again
+    when integral within int64, see `_normalized`), and a rule gives one answer on every door.
+    One no double holds stays an int, for `check_portable` to refuse by its path."""
     digits = len(text.lstrip("-"))
     if digits > MAX_NUMBER_DIGITS:
         raise InvalidContext(
@@ -47,7 +55,13 @@ def _integer(text: str) -> int:
             " protobuf or JavaScript client could read it",
             "context",
         )
-    return int(text)
+    value = int(text)
+    if -EXACT_INTEGERS <= value <= EXACT_INTEGERS:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return value
 
 
 def parse_request(body: bytes) -> dict[str, Any]:
