@@ -11,6 +11,14 @@ already holds.  That first event proves the stream is live at once (the server s
 else until the next change or a heartbeat 15 s later), and checking it against the local data
 detects a server whose history is not the one the client followed (a store that was reset):
 any mismatch, gap or unexpected event turns into a full snapshot instead of a silent hole.
+
+A server that answers the resume with a heartbeat *below* the client's version is behind it:
+a replica whose change feed lags (or is cut off from the table), or one with a younger history.
+A full snapshot from it would take the client back in time (a kill written through another
+replica undone), so the client keeps its data and resumes from its own version instead: a
+replica that lags then waits to catch up or answers UNAVAILABLE (the client retries, with
+backoff, here or on another replica), and only a store that never reached that version answers
+INVALID_ARGUMENT, after which the client takes the server's full snapshot.
 """
 
 from __future__ import annotations
@@ -41,12 +49,17 @@ PERSIST_INTERVAL = 1.0
 CLOSED_BY_SERVER = "the server closed the stream"
 RESUME_TIMEOUT = 3.0
 """Seconds to wait for the first event of a resumed stream.  A server that holds the client's
-version re-sends it at once; silence means the server is exactly one version behind the client,
-which only a server with another history can be (see the module docstring)."""
+version answers at once; one that is behind waits for its change feed (or its store) first, so
+silence means "not confirmed yet": the client reconnects, keeping its data."""
 
 
 class Resync(Exception):
     """The stream cannot be continued safely: reconnect for a full snapshot."""
+
+
+class ServerBehind(Resync):
+    """The server is at an older version than the client: reconnect and resume from the client's
+    own version, keeping its data (see the module docstring)."""
 
 
 class WatchSession:
@@ -68,6 +81,8 @@ class WatchSession:
         self._resumable = False
         """The data came from this server's stream, so asking for only what was missed is valid."""
         self._resuming = False
+        self._exact = False
+        """Resume after the client's own version, not the one before (the last server was behind)."""
         self._first = True
         self._attempt = 0
         self._dirty = False
@@ -81,7 +96,7 @@ class WatchSession:
         version = self.flags.config_version
         self._resuming = self._resumable and version > 0
         if self._resuming:
-            request.since_version = version - 1
+            request.since_version = version if self._exact else version - 1
         self._first = True
         return request
 
@@ -92,6 +107,20 @@ class WatchSession:
         change: ChangeEvent | None = None
         if kind == WatchEvent.TYPE_SNAPSHOT:
             change = self._snapshot(event)
+        elif first and self._resuming and kind == WatchEvent.TYPE_HEARTBEAT and self._behind(event):
+            self._exact = True
+            raise ServerBehind(
+                f"the server is at config_version {event.config_version}, behind this client's "
+                f"{self.flags.config_version}"
+            )
+        elif first and self._exact:
+            # Resumed after our own version: a heartbeat at it confirms it, a change continues it.
+            if kind == WatchEvent.TYPE_HEARTBEAT:
+                self.flags.confirmed_at = time.time()
+            elif kind in (WatchEvent.TYPE_UPSERT, WatchEvent.TYPE_DELETE, WatchEvent.TYPE_ENVIRONMENT):
+                change = self._change(event)
+            else:
+                raise Resync(f"resumed stream began with event type {kind}")
         elif first and self._resuming:
             # The overlap event: the change we already hold, re-sent to open the stream.
             if not self.flags.holds(event):
@@ -122,11 +151,15 @@ class WatchSession:
         return min(idle, RESUME_TIMEOUT) if self._resuming else idle
 
     def silent(self, waited: float) -> str:
-        """The stream delivered nothing for `waited` seconds; raises `Resync` when that proves
-        the server cannot resume from our version, else returns the reason to reconnect."""
+        """The stream delivered nothing for `waited` seconds: the reason to reconnect (raises
+        `ServerBehind` for a resume left unanswered, which may be a server catching up: never a
+        reason to take its snapshot)."""
         if self._first and self._resuming:
-            raise Resync(f"no answer to resuming after config_version {self.flags.config_version - 1}")
+            raise ServerBehind(f"no answer to resuming for {waited:.1f} s (the server may be behind)")
         return f"no Watch message for {waited:.1f} s"
+
+    def _behind(self, event: evaluation_pb2.WatchEvent) -> bool:
+        return event.config_version < self.flags.config_version
 
     def _snapshot(self, event: evaluation_pb2.WatchEvent) -> ChangeEvent | None:
         keys = self.flags.replace(snapshot_from_event(event), "server", time.time())
@@ -147,6 +180,7 @@ class WatchSession:
 
     def _connected(self) -> None:
         self._attempt = 0
+        self._exact = False
         self.tracker.set(ConnectionState.READY, config_version=self.flags.config_version)
 
     # -- failures and timing ----------------------------------------------------------------------
@@ -156,7 +190,7 @@ class WatchSession:
         (the runner then schedules `grace_check` after `config.stale_grace`)."""
         if code is grpc.StatusCode.INVALID_ARGUMENT and self._resuming:
             # The server cannot resume from our version (e.g. its store is younger): start over.
-            self._resumable = False
+            self._resumable = self._exact = False
         if code in FATAL_CODES:
             self.tracker.set(ConnectionState.ERROR, f"credentials refused: {message}", fatal=True)
             return False
@@ -169,8 +203,11 @@ class WatchSession:
             self.tracker.set(state, message)
         return False
 
-    def resync(self, reason: str) -> None:
-        log.warning("vexil client: %s; reconnecting for a full snapshot", reason)
+    def resync(self, exc: Resync) -> None:
+        if isinstance(exc, ServerBehind):
+            log.warning("vexil client: %s; keeping its data, resuming from its own version", exc)
+            return
+        log.warning("vexil client: %s; reconnecting for a full snapshot", exc)
         self._resumable = False
 
     def grace_check(self) -> None:
@@ -256,7 +293,7 @@ class ThreadWatcher:
             try:
                 message, code = self._stream(), None
             except Resync as exc:
-                session.resync(str(exc))
+                session.resync(exc)
                 message, code = f"resync: {exc}", None
                 delay = 0.0 if session.tracker.state is ConnectionState.READY else None
             except Exception as exc:
@@ -380,7 +417,7 @@ class AsyncWatcher:
             try:
                 message, code = await self._stream(), None
             except Resync as exc:
-                session.resync(str(exc))
+                session.resync(exc)
                 message, code = f"resync: {exc}", None
                 delay = 0.0 if session.tracker.state is ConnectionState.READY else None
             except asyncio.CancelledError:
