@@ -78,6 +78,10 @@ class OutcomeUnknown(Unavailable, reason=Reason.WRITE_OUTCOME_UNKNOWN):
     deadline): it may have been applied, so a blind retry could apply it twice."""
 
 
+class ShuttingDown(Unavailable, reason=Reason.SERVER_SHUTTING_DOWN):
+    """This replica is stopping: retry, on another one (what ends its streams at shutdown)."""
+
+
 class PermissionDenied(VexilError, code="PERMISSION_DENIED", reason=Reason.ROLE_TOO_LOW):
     """The caller's credentials are valid but their role may not call this method."""
 

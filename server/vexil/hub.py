@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from vexil.errors import Unavailable, VexilError
+from vexil.errors import ShuttingDown, VexilError
 from vexil.model import Change
 
 DEFAULT_QUEUE_SIZE = 256
@@ -123,7 +123,7 @@ class Hub:
 
     def close_all(self, reason: str) -> None:
         """End every stream with UNAVAILABLE (server shutdown): clients reconnect, elsewhere."""
-        error = Unavailable(f"{reason}; reconnect")
+        error = ShuttingDown(f"{reason}; reconnect")
         for subs in self._subscribers.values():
             for sub in tuple(subs):
                 sub.close(reason, error)

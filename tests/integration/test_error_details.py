@@ -273,6 +273,32 @@ async def test_a_server_shutting_down_says_retry() -> None:
         check(found, Expected(C.UNAVAILABLE, "SERVER_SHUTTING_DOWN", retry=1.0))
 
 
+async def test_streams_ended_by_a_shutdown_say_the_server_is_stopping() -> None:
+    """README's reasons: SERVER_SHUTTING_DOWN is "this replica is stopping: retry, on another
+    one"; the streams a shutdown ends said STORE_UNAVAILABLE ("the store cannot be reached")."""
+    async with running_app(server_settings()) as app, connected(app) as conn:
+        streams = {
+            "Watch": conn.evaluation.Watch(evaluation_pb2.WatchRequest()),
+            "flagd v1 EventStream": conn.channel.unary_stream(
+                f"/{EVALUATION_V1.full_name}/EventStream",
+                request_serializer=evaluation_v1.EventStreamRequest.SerializeToString,
+                response_deserializer=evaluation_v1.EventStreamResponse.FromString,
+            )(evaluation_v1.EventStreamRequest()),
+            "flagd v2 EventStream": conn.channel.unary_stream(
+                f"/{EVALUATION_V2.full_name}/EventStream",
+                request_serializer=evaluation_v2.EventStreamRequest.SerializeToString,
+                response_deserializer=evaluation_v2.EventStreamResponse.FromString,
+            )(evaluation_v2.EventStreamRequest()),
+        }
+        for call in streams.values():
+            await call.read()  # open: the snapshot or provider_ready
+        app.hub.close_all("server shutting down")
+        for name, call in streams.items():
+            found, _ = await rich_error(call)
+            assert (found.code, found.reason) == (C.UNAVAILABLE, "SERVER_SHUTTING_DOWN"), (name, found)
+            assert found.retry_seconds == 1.0, (name, found)
+
+
 async def test_an_unreachable_store_says_retry(dynamo_table: tuple[str, str]) -> None:
     endpoint, table = dynamo_table
     upstream = urllib.parse.urlsplit(endpoint)

@@ -28,6 +28,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "vexil.errors.FailedPrecondition": ("FAILED_PRECONDITION", "FAILED_PRECONDITION"),
     "vexil.errors.Unavailable": ("UNAVAILABLE", "STORE_UNAVAILABLE"),
     "vexil.errors.OutcomeUnknown": ("UNAVAILABLE", "WRITE_OUTCOME_UNKNOWN"),
+    "vexil.errors.ShuttingDown": ("UNAVAILABLE", "SERVER_SHUTTING_DOWN"),
     "vexil.errors.PermissionDenied": ("PERMISSION_DENIED", "ROLE_TOO_LOW"),
     "vexil.errors.Unauthenticated": ("UNAUTHENTICATED", "CREDENTIALS_INVALID"),
     "vexil.errors.ResourceExhausted": ("RESOURCE_EXHAUSTED", "RATE_LIMITED"),
