@@ -28,6 +28,7 @@ subscription to the stream's credential.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -87,6 +88,34 @@ Item = Opened | Changed | Resynced | Heartbeat
 """Values, never changed once made; not frozen dataclasses only because those take about twice as
 long to build, and one write builds an item per subscriber."""
 T = TypeVar("T")
+
+
+async def interleave(streams: list[AsyncGenerator[T, None]]) -> AsyncGenerator[T, None]:
+    """The messages of several `follow`s (one per environment) as each comes, for one stream that
+    follows them all; it ends when any of them ends or fails (a shutdown, a revoked credential
+    end them all alike), closing the others."""
+    if len(streams) == 1:
+        async for message in streams[0]:
+            yield message
+        return
+    pending = {asyncio.ensure_future(anext(stream)): stream for stream in streams}
+    try:
+        while True:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=list(pending).index):  # the order they were asked for
+                stream = pending.pop(task)
+                try:
+                    message = task.result()
+                except StopAsyncIteration:
+                    return
+                yield message
+                pending[asyncio.ensure_future(anext(stream))] = stream
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
 
 
 async def follow(

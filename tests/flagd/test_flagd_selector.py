@@ -95,6 +95,35 @@ async def test_event_stream_follows_only_the_selected_environment(two_environmen
     events.cancel()
 
 
+async def changes_heard(events: Any, count: int) -> list[str]:
+    """The flag keys of the next `count` configuration changes (keep-alives skipped, bounded)."""
+    heard: list[str] = []
+    for _ in range(4 * count + 4):
+        if len(heard) == count:
+            break
+        event = await asyncio.wait_for(events.read(), 5)
+        if event.type == "configuration_change":
+            heard.extend(event.data["flags"].keys())
+    return heard
+
+
+async def test_an_event_stream_without_selector_announces_every_environment(
+    two_environments: Connected,
+) -> None:
+    """flagd announces changes to every flag set on a stream that names none.  The JavaScript
+    RPC provider sends its selector on Resolve calls but not on EventStream: announcing the
+    default environment only, its cache of the selected one was never evicted (served stale)."""
+    events = stub(two_environments.channel, EVALUATION_V2).EventStream(evaluation_v2.EventStreamRequest())
+    assert (await asyncio.wait_for(events.read(), 5)).type == "provider_ready"
+    for env in ("beta", "local", "beta"):
+        flag = flag_pb("where", {"v": f"again from {env}"}, default="v", environment=env)
+        current = await two_environments.admin.GetFlag(admin_pb2.GetFlagRequest(key="where", environment=env))
+        request = admin_pb2.UpdateFlagRequest(flag=flag, expected_version=current.version)
+        await two_environments.admin.UpdateFlag(request)
+    assert await changes_heard(events, 3) == ["where", "where", "where"]
+    events.cancel()
+
+
 def as_principal(environments: frozenset[str] | None) -> Any:
     return identity.current_principal.set(identity.Principal("key-1", "evaluator", environments))
 

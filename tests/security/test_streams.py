@@ -12,12 +12,13 @@ import jwt
 import pytest
 
 from tests.support.calls import eventually
+from tests.support.flags import flag_pb
 from tests.support.openfeature import stub
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, open_secure
 from vexil.store.keys import MemoryKeyStore
 from vexil.transport import flagd_protos
-from vexil.v1 import evaluation_pb2, keys_pb2
+from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 
 WatchRequest = evaluation_pb2.WatchRequest
 
@@ -203,3 +204,30 @@ async def test_the_sweeper_runs_until_stopped_and_never_after() -> None:
     stopped_at = keys.lookups
     await asyncio.sleep(0.2)  # twenty sweep periods: a sweeper still running would have looked again
     assert keys.lookups == stopped_at
+
+
+async def test_an_event_stream_without_selector_announces_only_what_the_key_may_read(
+    pki: PkiFiles,
+) -> None:
+    """A stream that names no environment announces every one the credentials may read, and no
+    other: a key of `beta` never hears of a change in `local`."""
+    async with open_secure(pki) as server:
+        beta = await server.issue("evaluator", "beta")
+        root = await server.issue("admin", "*")
+        md = (("authorization", f"Bearer {beta}"),)
+        events = stub(server.channel, flagd_protos.EVALUATION_V2).EventStream(
+            flagd_protos.evaluation_v2.EventStreamRequest(), metadata=md
+        )
+        assert (await asyncio.wait_for(events.read(), 5)).type == "provider_ready"
+        admin_md = (("authorization", f"Bearer {root}"),)
+        for env in ("local", "beta"):
+            flag = flag_pb(f"new-in-{env}", environment=env)
+            await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag), metadata=admin_md)
+        heard: list[str] = []
+        for _ in range(10):
+            event = await asyncio.wait_for(events.read(), 5)
+            if event.type == "configuration_change":
+                heard.extend(event.data["flags"].keys())
+                break
+        assert heard == ["new-in-beta"], heard
+        events.cancel()

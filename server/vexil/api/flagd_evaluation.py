@@ -28,8 +28,9 @@ from google.protobuf.message_factory import GetMessageClass
 from vexil.engine import ErrorCode, Resolution, ValueType
 from vexil.flagd_compat.metadata import merged_metadata
 from vexil.flagd_compat.selector import header_selector, select_environment
-from vexil.follow import Heartbeat, Item, Opened, Resynced, follow
+from vexil.follow import Heartbeat, Item, Opened, Resynced, follow, interleave
 from vexil.hub import Hub
+from vexil.identity import visible
 from vexil.model import Change, ChangeKind
 from vexil.pacing import Pacer
 from vexil.reasons import Reason
@@ -171,21 +172,41 @@ class FlagdEvaluation:
                 self._events.popitem(last=False)
         return event
 
+    def _followed(self, context: grpc.aio.ServicerContext) -> list[str]:
+        """The environments an EventStream announces: the selected one, first.  Without a
+        selector, also every other served environment the credentials may read, as flagd's
+        stream announces changes to every flag set: a provider that sends its selector on
+        Resolve calls but not on EventStream (the JavaScript RPC provider) caches what it
+        resolves in its flag set, and must hear when that changes."""
+        selected = self._environment(context)
+        if header_selector(context.invocation_metadata()):
+            return [selected]
+        others = [env for env in visible(self.cache.environments) if env != selected]
+        return [selected, *others]
+
     @status.streaming
     def EventStream(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
+        environments = self._followed(context)
 
-        def encode(item: Item) -> Message:
-            if isinstance(item, Heartbeat):
-                return self._event(KEEP_ALIVE)
-            known.update(item.snapshot.entries)
-            if isinstance(item, Opened):
-                return self._event(PROVIDER_READY)
-            if isinstance(item, Resynced):
-                return self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
-            return self._change_event(item.change, item.snapshot)
+        def encoder(environment: str) -> Callable[[Item], Message | None]:
+            known: set[str] = set()  # every flag this stream has seen: after a resync, any may differ
+            main = environment == environments[0]  # ready and keep-alive: once, from the selected one
 
-        return follow(self._environment(context), self.cache, self.hub, self.keep_alive_seconds, encode)
+            def encode(item: Item) -> Message | None:
+                if isinstance(item, Heartbeat):
+                    return self._event(KEEP_ALIVE) if main else None
+                known.update(item.snapshot.entries)
+                if isinstance(item, Opened):
+                    return self._event(PROVIDER_READY) if main else None
+                if isinstance(item, Resynced):
+                    return self._event(CONFIGURATION_CHANGE, dict.fromkeys(sorted(known), "update"))
+                return self._change_event(item.change, item.snapshot)
+
+            return encode
+
+        return interleave(
+            [follow(env, self.cache, self.hub, self.keep_alive_seconds, encoder(env)) for env in environments]
+        )
 
 
 class FlagdEvaluationV2(FlagdEvaluation):
