@@ -155,8 +155,8 @@ class App:
         self.services = Router(
             self.server,
             [
-                DecodingInterceptor(),
                 *self.security.interceptors(self._count_rejection),
+                DecodingInterceptor(),  # after them: a request is parsed once its caller passed
                 MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),
             ],
             self.gate,

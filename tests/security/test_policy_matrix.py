@@ -206,3 +206,22 @@ def _status_request() -> Any:
     from vexil.v1 import admin_pb2
 
     return admin_pb2.GetStatusRequest()
+
+
+async def test_a_request_is_parsed_only_after_its_caller_passed(secure: Secure) -> None:
+    """Parsing is the costly part of a large request (megabytes of protobuf hold the event loop),
+    so a caller without credentials, or without the role, must not get that far: bytes that are
+    no request at all are refused as the caller is, and only a caller allowed to make the call
+    learns that they do not decode."""
+    create = next(rpc for rpc in RPCS if rpc.path == "/vexil.v1.AdminService/CreateFlag")
+    garbage = b"\xff\xfe not a protobuf \x00\x01"
+    unknown = (("authorization", "Bearer vxk_0123456789abcdef_" + "x" * 40),)
+    refused = {
+        "no credentials": ((), grpc.StatusCode.UNAUTHENTICATED),
+        "an unknown key": (unknown, grpc.StatusCode.UNAUTHENTICATED),
+        "an evaluator": (secure.md(EVALUATOR), grpc.StatusCode.PERMISSION_DENIED),
+        "an admin": (secure.md("admin"), grpc.StatusCode.INVALID_ARGUMENT),
+    }
+    for who, (metadata, expected) in refused.items():
+        error = await call(secure.channel, create, metadata, raw=garbage)
+        assert error is not None and error.code() == expected, (who, error)

@@ -1,6 +1,7 @@
 """The gRPC side of security: an authentication interceptor and a rate-limit interceptor.
 
-Order in the server (`vexil.app`): decoding -> authentication -> rate limit -> the rest.  Each
+Order in the server (`vexil.app`): authentication -> rate limit -> decoding -> the rest (a
+request is parsed only once its caller passed both: `vexil.transport.decoding`).  Each
 interceptor looks up the method's rule in `policy` once and caches the wrapped handler per
 method, so a call pays for its checks and nothing else; open methods (health, reflection) are
 passed through untouched.

@@ -1,9 +1,14 @@
-"""Undecodable requests become INVALID_ARGUMENT instead of an opaque UNKNOWN.
+"""Undecodable requests become INVALID_ARGUMENT instead of an opaque UNKNOWN, and a request is
+decoded only once its caller is known.
 
 grpcio decodes a request before any handler runs, and a decoding failure (random bytes, or a
 Struct nested past protobuf's own depth limit) surfaces as UNKNOWN with the parser's internals in
-the message.  This interceptor wraps every handler's deserializer: a request that does not decode
-is answered with INVALID_ARGUMENT and a message that says what to fix.
+the message.  This interceptor takes decoding from grpcio for unary requests: grpcio hands the
+handler the bytes, and the handler this wraps decodes them itself, answering a request that does
+not decode with INVALID_ARGUMENT and a message that says what to fix.  It sits after the security
+interceptors (`vexil.app`), so a request is parsed only after its credentials and rate limit
+passed: megabytes of protobuf from a caller without credentials cost the event loop nothing.
+Client-streaming methods (reflection, open to all) keep grpcio's decoding, each message checked.
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]
     return decode
 
 
-def _guard_unary(behavior: Callable, name: str) -> Callable:
-    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+def _decoding_unary(behavior: Callable, deserialize: Callable[[bytes], Any], name: str) -> Callable:
+    async def handler(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        request = _decode(deserialize, data)
         if request is UNDECODABLE:
             await _refuse(context, name)
         return await behavior(request, context)
@@ -62,17 +68,25 @@ def _guard_unary(behavior: Callable, name: str) -> Callable:
     return handler
 
 
-def _guard_stream(behavior: Callable, name: str) -> Callable:
+def _decoding_stream(behavior: Callable, deserialize: Callable[[bytes], Any], name: str) -> Callable:
     if inspect.iscoroutinefunction(behavior):  # writes with context.write() (e.g. Health/Watch)
-        return _guard_unary(behavior, name)
+        return _decoding_unary(behavior, deserialize, name)
 
-    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handler(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        request = _decode(deserialize, data)
         if request is UNDECODABLE:
             await _refuse(context, name)
         async for item in behavior(request, context):
             yield item
 
     return handler
+
+
+def _decode(deserialize: Callable[[bytes], Any], data: bytes) -> Any:
+    try:
+        return deserialize(data)
+    except (DecodeError, ValueError, RecursionError):
+        return UNDECODABLE
 
 
 class DecodingInterceptor(WrappingInterceptor):
@@ -115,14 +129,13 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     name = method.rsplit("/", 1)[-1] + " request"
     if handler.request_streaming:
         return _guard_request_stream(handler, name)
+    deserialize = handler.request_deserializer
     if handler.unary_unary is not None:
         return handler._replace(
-            request_deserializer=_safe(handler.request_deserializer),
-            unary_unary=_guard_unary(handler.unary_unary, name),
+            request_deserializer=None, unary_unary=_decoding_unary(handler.unary_unary, deserialize, name)
         )
     if handler.unary_stream is not None:
         return handler._replace(
-            request_deserializer=_safe(handler.request_deserializer),
-            unary_stream=_guard_stream(handler.unary_stream, name),
+            request_deserializer=None, unary_stream=_decoding_stream(handler.unary_stream, deserialize, name)
         )
     return handler
