@@ -1,6 +1,7 @@
 """Unit tests per operator family: what each operator answers, written out.
 
-Every expectation is also checked against the reference (`check`), so these double as readable
+Every expectation is also checked against the reference (`check`: the Python core, with flagd's
+coercions where it differs, see tests/support/reference.py), so these double as readable
 documentation of flagd's JSONLogic semantics, quirks included.
 """
 
@@ -107,7 +108,9 @@ def test_truthiness() -> None:
 def test_loose_equality() -> None:
     assert run({"==": [1, "1"]}) is True
     assert run({"==": [1, True]}) is True
-    assert run({"==": [0, None]}) is True  # the reference's coercion (JavaScript says false)
+    assert run({"==": [0, None]}) is True  # the Python and JavaScript cores (flagd Go says false)
+    assert run({"==": ["", 0]}) is True  # blank is 0, as JavaScript and flagd Go
+    assert run({"==": ["1_000", 1000]}) is False  # not a number in JavaScript or flagd Go
     assert run({"==": [False, None]}) is True
     assert run({"==": ["a,b", ["a", "b"]]}) is True
     assert run({"==": [[1], [1]]}) is False  # arrays compare by identity
@@ -115,10 +118,11 @@ def test_loose_equality() -> None:
     assert run({"!=": ["US", {"var": "country"}]}) is False
 
 
-def test_strict_equality_is_python_equality() -> None:
+def test_strict_equality() -> None:
     assert run({"===": [1, 1.0]}) is True
-    assert run({"===": [1, True]}) is True
-    assert run({"===": [[1], [1]]}) is True
+    assert run({"===": [1, True]}) is False  # JavaScript and flagd Go: a boolean is no number
+    assert run({"!==": [{"var": "age"}, True]}, {"age": 1}) is True
+    assert run({"===": [[1], [1]]}) is True  # by content, as the Python core
     assert run({"===": [1, "1"]}) is False
     assert run({"!==": [None, 0]}) is True
 
@@ -131,7 +135,9 @@ def test_ordering() -> None:
     assert run({"<": [1, {"var": "age"}, 40]}) is True
     assert run({"<=": [30, {"var": "age"}, 30]}) is True
     assert run({"<": [1, 2, None]}) is True  # a null third argument means two arguments
-    assert run({">": ["abc", None]}) is False  # null is compared as the string "null"
+    assert run({">": ["abc", None]}) is False
+    assert run({"<": [{"var": "nope"}, "silver"]}) is False  # null meets a string as 0 meets NaN
+    assert run({"<": [{"var": "nope"}, "5"]}) is True  # ... and as 0 meets 5
 
 
 # -- arithmetic -------------------------------------------------------------------------------------
@@ -143,7 +149,8 @@ def test_arithmetic() -> None:
     assert run({"-": [5]}) == -5
     assert run({"*": [{"var": "age"}, 2]}) == 60
     assert run({"/": [7, 2]}) == 3.5
-    assert run({"%": [-7, 3]}) == 2  # Python's modulo: the divisor's sign
+    assert run({"%": [-7, 3]}) == -1  # JavaScript's remainder: the dividend's sign
+    assert run({"%": [7, -3]}) == 1
     assert run({"min": [3, "1", 2]}) == 1.0
     assert run({"max": [3, [5], 2]}) == 5
     assert math.isnan(run({"+": ["abc"]}))
@@ -164,6 +171,7 @@ def test_division_by_zero_fails_the_evaluation() -> None:
 def test_array_operators() -> None:
     assert run({"in": ["beta", {"var": "tags"}]}) is True
     assert run({"in": [1, [1.0, 2]]}) is True
+    assert run({"in": [True, [1, 2, 3]]}) is False  # a boolean is not the number 1
     assert run({"in": ["ob", {"var": "email"}]}) is True
     assert run({"in": [{"var": "country"}, ["a", "b", "c", "d", "US", "e"]]}) is True
     assert run({"merge": [[1], 2, [[3]]]}) == [1, 2, [3]]
@@ -179,7 +187,7 @@ def test_array_operators() -> None:
 
 
 def test_strings() -> None:
-    assert run({"cat": ["a", 1, 1.5, None, True, [1, [2]], {}]}) == "a11.5nullTrue1,2[object Object]"
+    assert run({"cat": ["a", 1, 1.5, None, True, [1, [2]], {}]}) == "a11.5nulltrue1,2[object Object]"
     assert run({"cat": [{"var": "$flagd.flagKey"}, "-", {"var": "email"}]}, key="k") == "k-bob@example.com"
     assert run({"substr": ["abcdef", 2]}) == "cdef"
     assert run({"substr": ["abcdef", -2]}) == "ef"

@@ -5,19 +5,30 @@ their answers are reduced to the same comparable `Outcome`.  The reference is us
 its public API: a flag-set JSON goes into `FlagdCore.set_flags`, a context into
 `resolve_<type>_value`.  Exceptions it raises are mapped as the OpenFeature SDK maps them
 (an `OpenFeatureError` carries its code; anything else is GENERAL).
+
+Where the Python core's JSONLogic coerces as Python does and flagd does not, vexil follows flagd
+(flagd Go, whose JSONLogic is diegoholiveira/jsonlogic v3, and the JavaScript core).  Like
+fractional's hashing (`CBOR` below), these few coercions are put on the same footing before
+comparing: the reference runs with them replaced by their JavaScript definitions
+(`flagd_coercions`), written here from JavaScript's rules, not from vexil's code, and checked
+against the JavaScript core in test_deviations.py.  Everything else is the Python core's own.
+`python_core=True` gives its unmodified answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import logging
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 from unittest import mock
 
+from json_logic import builtins as json_logic_builtins
 from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import OpenFeatureError
@@ -37,6 +48,112 @@ RULES = {"cases": 0}
 """Rule evaluations compared (`tests.support.rules.check`) in this run."""
 FRACTIONAL = {"js": 0, "python": 0}
 """Resolutions compared with the JavaScript core and (CBOR mode) with the Python core."""
+
+_PYTHON = SimpleNamespace(
+    to_number=json_logic_builtins.to_number,
+    to_string=json_logic_builtins.to_string,
+    orderings={
+        name: getattr(json_logic_builtins, name)
+        for name in ("less_than", "less_than_or_equal", "greater_than", "greater_than_or_equal")
+    },
+    op_in=json_logic_builtins.op_in,
+)
+_JS_WHITESPACE = (
+    " \t\n\v\f\r\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""ECMAScript's WhiteSpace and LineTerminator: what `Number()` trims."""
+_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""ECMAScript's StrDecimalLiteral without Infinity (ASCII digits; no `_` separators)."""
+_PYTHON_WORDS = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+"""Words the Python core's `float()` reads; left to it (flagd Go's ParseFloat reads them too)."""
+
+
+def _js_to_number(value: Any) -> Any:
+    """`Number(value)` for strings as JavaScript and flagd Go agree: blank is 0, and only the
+    decimal spelling parses (Python's `float()` also reads `1_000` and `١٢`)."""
+    if not isinstance(value, str):
+        return _PYTHON.to_number(value)
+    text = value.strip(_JS_WHITESPACE)
+    if not text:
+        return 0
+    if _JS_DECIMAL.fullmatch(text):
+        return float(text)
+    if _PYTHON_WORDS.fullmatch(text):
+        return _PYTHON.to_number(text)
+    return math.nan
+
+
+def _js_to_string(value: Any) -> str:
+    """`String(true)` is "true" (the Python core prints Python's `True`)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(_PYTHON.to_string(value))
+
+
+def _null_meets_string(python_ordering: Any) -> Any:
+    """JavaScript's `<`: null against a string compares numbers (`null` is 0); the Python core
+    compares the string "null"."""
+
+    def ordering(a: Any, b: Any) -> bool:
+        if (a is None and isinstance(b, str)) or (b is None and isinstance(a, str)):
+            return bool(python_ordering(_js_to_number(a), _js_to_number(b)))
+        return bool(python_ordering(a, b))
+
+    return ordering
+
+
+def _js_strict_equals(a: Any, b: Any) -> bool:
+    """JavaScript's `===` (flagd Go's `hardEquals`) keeps booleans and numbers apart."""
+    return (type(a) is bool) == (type(b) is bool) and bool(a == b)
+
+
+def _js_in(data: Any = None, needle: Any = None, haystack: Any = None, *_ignored: Any) -> bool:
+    """`includes` as JavaScript (and flagd Go's `in`): an array holding 1 does not hold true."""
+    if isinstance(haystack, list):
+        return any(item is needle or _js_strict_equals(item, needle) for item in haystack)
+    return bool(_PYTHON.op_in(data, needle, haystack))
+
+
+def _js_remainder(data: Any = None, a: Any = None, b: Any = None, *_ignored: Any) -> Any:
+    """JavaScript's `%` (flagd Go's `math.Mod`): the sign of the dividend; x % ±Infinity is x."""
+    x, y = _js_to_number(a), _js_to_number(b)
+    if isinstance(x, int) and isinstance(y, int):
+        magnitude = abs(x) % abs(y)  # ZeroDivisionError for 0, as the Python core
+        return -magnitude if x < 0 else magnitude
+    if y == 0:
+        raise ZeroDivisionError("float modulo")
+    if math.isnan(x) or math.isnan(y) or math.isinf(x):
+        return math.nan
+    if math.isinf(y):
+        return float(x)
+    return math.fmod(x, y)
+
+
+@contextlib.contextmanager
+def flagd_coercions() -> Iterator[None]:
+    """The Python core with the coercions flagd and vexil answer differently replaced."""
+    operators = _TARGETING_MODULE.OPERATORS
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(json_logic_builtins, "to_number", _js_to_number))
+        stack.enter_context(mock.patch.object(json_logic_builtins, "to_string", _js_to_string))
+        for name, python_ordering in _PYTHON.orderings.items():
+            stack.enter_context(
+                mock.patch.object(json_logic_builtins, name, _null_meets_string(python_ordering))
+            )
+        stack.enter_context(
+            mock.patch.dict(
+                operators,
+                {
+                    "===": lambda data=None, a=None, b=None, *_: _js_strict_equals(a, b),
+                    "!==": lambda data=None, a=None, b=None, *_: not _js_strict_equals(a, b),
+                    "in": _js_in,
+                    "%": _js_remainder,
+                },
+            )
+        )
+        yield
+
 
 NOW = 1_767_225_600
 """A fixed `$flagd.timestamp` for both engines (2026-01-01T00:00:00Z)."""
@@ -118,12 +235,16 @@ class ReferenceFlag:
             flag_set["$evaluators"] = copy.deepcopy(dict(evaluators))
         self.core.set_flags(flag_set)
 
-    def outcome(self, context: Mapping[str, Any], value_type: ValueType) -> Outcome:
+    def outcome(
+        self, context: Mapping[str, Any], value_type: ValueType, *, python_core: bool = False
+    ) -> Outcome:
+        """The resolution; with flagd's coercions (`flagd_coercions`) unless `python_core`."""
         attributes = {k: copy.deepcopy(v) for k, v in context.items() if k != "targetingKey"}
         ctx = EvaluationContext(targeting_key=context.get("targetingKey"), attributes=attributes)
         clock = SimpleNamespace(time=lambda: float(NOW))
+        coercions = contextlib.nullcontext() if python_core else flagd_coercions()
         try:
-            with mock.patch.object(_TARGETING_MODULE, "time", clock):
+            with coercions, mock.patch.object(_TARGETING_MODULE, "time", clock):
                 details = getattr(self.core, _METHODS[value_type])(self.key, _CALLER_DEFAULT, ctx)
         except OpenFeatureError as exc:
             return Outcome(None, None, "ERROR", str(exc.error_code))

@@ -3,18 +3,20 @@
 Flag-level comparisons only see which variant a rule selects; a wrong intermediate value often
 selects the same one.  `check` compares the rule's own result: vexil's compiled closure against
 the JSONLogic evaluator the reference uses inside `FlagdCore`, on the same rule and context.
-Errors are compared by kind: PARSE (unknown operator) or GENERAL (anything else).
+Errors are compared by kind: PARSE (unknown operator) or GENERAL (anything else).  The reference
+runs with flagd's coercions where the Python core's differ (`reference.flagd_coercions`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
-from tests.support.reference import NOW, RULES, typed_json
+from tests.support.reference import NOW, RULES, flagd_coercions, typed_json
 from vexil.engine.errors import RuleParseError
 from vexil.engine.fractional import CBOR
 from vexil.engine.rules import compile_rule
@@ -26,11 +28,18 @@ _evaluation_context = importlib.import_module("openfeature.evaluation_context").
 FLAG_KEY = "my-flag"
 
 
-def reference_value(rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY) -> tuple[Any, ...]:
+def reference_value(
+    rule: Any, context: Mapping[str, Any], key: str = FLAG_KEY, *, python_core: bool = False
+) -> tuple[Any, ...]:
+    """The rule's value; with flagd's coercions unless `python_core`."""
     attributes = {k: v for k, v in context.items() if k != "targetingKey"}
     ctx = _evaluation_context(targeting_key=context.get("targetingKey"), attributes=attributes)
+    coercions = contextlib.nullcontext() if python_core else flagd_coercions()
     try:
-        with mock.patch.object(_targeting_module, "time", SimpleNamespace(time=lambda: float(NOW))):
+        with (
+            coercions,
+            mock.patch.object(_targeting_module, "time", SimpleNamespace(time=lambda: float(NOW))),
+        ):
             return ("value", typed_json(_reference_targeting(key, rule, ctx)))
     except ReferenceError:
         return ("error", "PARSE")

@@ -1,13 +1,15 @@
 """Arithmetic: `+`, `-`, `*`, `/`, `%`, `min`, `max`.
 
 Operands are coerced with JavaScript's `Number()` rules (`coercion.to_number`), and the result is
-Python arithmetic on the coerced values, as in the reference: integers stay integers, `/` always
-gives a float, `%` takes the sign of the divisor, and dividing by zero fails the evaluation
-(GENERAL error) instead of producing JavaScript's Infinity.
+Python arithmetic on the coerced values, as in the Python core: integers stay integers, `/`
+always gives a float, and dividing by zero fails the evaluation (GENERAL error) instead of
+producing JavaScript's Infinity.  `%` is JavaScript's remainder (flagd Go's `math.Mod`): it takes
+the sign of the dividend, `-7 % 3` is -1 (Python's `%`, which the Python core uses, gives 2).
 """
 
 from __future__ import annotations
 
+from math import fmod
 from typing import Any
 
 from vexil.engine.budget import MAX_INT_BITS, BudgetExceeded
@@ -50,8 +52,22 @@ def divide(a: Any, b: Any) -> float:
     return to_number(a) / to_number(b)
 
 
+def remainder(x: int | float, y: int | float) -> int | float:
+    """JavaScript's `x % y` on two numbers (C's `fmod`): the sign of `x`, and `x` itself for an
+    infinite `y`.  Integers stay integers; `y == 0` raises ZeroDivisionError."""
+    if isinstance(x, int) and isinstance(y, int):  # bools too, as 1 and 0
+        r = x % y
+        return r - y if r and (r < 0) != (x < 0) else r
+    if not y:
+        raise ZeroDivisionError("modulo by zero")
+    try:
+        return fmod(x, y)
+    except ValueError:  # an infinite dividend: NaN in JavaScript
+        return NAN
+
+
 def modulo(a: Any, b: Any) -> int | float:
-    return to_number(a) % to_number(b)
+    return remainder(to_number(a), to_number(b))
 
 
 def _by_zero_at(impl: Any, path: str) -> Any:
@@ -71,7 +87,7 @@ def _by_zero_at(impl: Any, path: str) -> Any:
 
         def checked(a: Any, b: Any) -> int | float:
             try:
-                return to_number(a) % to_number(b)
+                return remainder(to_number(a), to_number(b))
             except ZeroDivisionError:
                 raise RuleFailure(message) from None
 

@@ -137,10 +137,21 @@ def build_merge(site: Site) -> Expr:
     return eager(merged, args, plain_truth=True)
 
 
+def is_member(needle: Any, values: list[Any]) -> bool:
+    """`needle` is an element of `values` (Python equality, as the Python core), except that true
+    and false are not 1 and 0: JavaScript's `includes` and flagd Go's `in` keep them apart."""
+    kind = needle.__class__
+    if kind is bool:
+        return any(value is needle for value in values)
+    if (kind is int or kind is float) and needle in values:
+        return any(value == needle and value.__class__ is not bool for value in values)
+    return needle in values
+
+
 def contains(needle: Any, haystack: Any) -> bool:
-    """`in`: membership in an array (by Python equality), or substring of a string."""
+    """`in`: membership in an array (`is_member`), or substring of a string."""
     if isinstance(haystack, list):
-        return needle in haystack
+        return is_member(needle, haystack)
     if isinstance(haystack, str):
         return to_string(needle) in haystack
     return False
@@ -192,8 +203,16 @@ def build_in(site: Site) -> Expr:
 
 
 def _member_of(needle: Expr, values: list[Any]) -> Expr:
-    """`{"in": [x, [literal, ...]]}`: a set lookup when the array allows it, else a list scan."""
+    """`{"in": [x, [literal, ...]]}`: a set lookup when the array allows it, else a list scan.
+    An array holding a boolean, or a number equal to one, takes `is_member` (a boolean must not
+    find 1 there, nor 1 a boolean); any other array cannot confuse them."""
     k, fn = needle.key, as_fn(needle)
+    if any(
+        value.__class__ is bool or (value.__class__ in (int, float) and value in (0, 1)) for value in values
+    ):
+        if k is not None:
+            return dynamic(lambda data: is_member(data.get(k), values), boolean=True)
+        return dynamic(lambda data: is_member(fn(data), values), boolean=True)
     members = _hashable_members(values) if len(values) > 3 else None
     if members is None:
         if k is not None:

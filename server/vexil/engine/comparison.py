@@ -1,6 +1,10 @@
 """Comparison: `==`, `!=`, `===`, `!==`, `<`, `<=`, `>`, `>=` (the last four also in the
 three-argument "between" form, `{"<": [low, x, high]}`).
 
+`==` coerces as JavaScript does (`1 == true`); `===` does not: true and false are never 1 and 0
+(`coercion.strict_equals`, as flagd Go and the JavaScript core; the Python core's `===` is
+Python's `==`, where `1 == True`).
+
 The usual shape is a context attribute compared with a literal; those get closures that test the
 common type inline and fall back to the full coercion rules (`coercion.py`) otherwise.
 """
@@ -11,7 +15,14 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from vexil.engine.coercion import greater, greater_or_equal, less, less_or_equal, loose_equals
+from vexil.engine.coercion import (
+    greater,
+    greater_or_equal,
+    less,
+    less_or_equal,
+    loose_equals,
+    strict_equals,
+)
 from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager, fixed_arity
 
 
@@ -19,14 +30,8 @@ def _not_loose_equals(a: Any, b: Any) -> bool:
     return not loose_equals(a, b)
 
 
-def _strict_equals(a: Any, b: Any) -> bool:
-    # The reference's `===` is Python's `==`: 1 === 1.0 and 1 === true hold, arrays compare
-    # by content.  Matched as is.
-    return bool(a == b)
-
-
 def _strict_not_equals(a: Any, b: Any) -> bool:
-    return bool(a != b)
+    return not strict_equals(a, b)
 
 
 def _equality(site: Site, loose: Callable[[Any, Any], bool], negate: bool, strict: bool) -> Expr:
@@ -44,7 +49,31 @@ def _equality(site: Site, loose: Callable[[Any, Any], bool], negate: bool, stric
 
 
 def _strict_fast(subject: Expr, literal: Any, negate: bool) -> Expr:
+    """`===` against a literal.  A boolean literal is matched by identity (Python's bools are
+    singletons), so 1 and 0 never match it; a number literal also refuses a boolean subject, a
+    test made only when the values are equal; other literals cannot equal a boolean."""
     k, fn = subject.key, as_fn(subject)
+    kind = literal.__class__
+    if kind is bool:
+        if negate:
+            if k is not None:
+                return dynamic(lambda data: data.get(k) is not literal, boolean=True)
+            return dynamic(lambda data: fn(data) is not literal, boolean=True)
+        if k is not None:
+            return dynamic(lambda data: data.get(k) is literal, boolean=True)
+        return dynamic(lambda data: fn(data) is literal, boolean=True)
+    if kind is int or kind is float:
+        if negate:
+            if k is not None:
+                return dynamic(
+                    lambda data: (v := data.get(k)) != literal or v.__class__ is bool, boolean=True
+                )
+            return dynamic(lambda data: (v := fn(data)) != literal or v.__class__ is bool, boolean=True)
+        if k is not None:
+            return dynamic(
+                lambda data: (v := data.get(k)) == literal and v.__class__ is not bool, boolean=True
+            )
+        return dynamic(lambda data: (v := fn(data)) == literal and v.__class__ is not bool, boolean=True)
     if negate:
         if k is not None:
             return dynamic(lambda data: data.get(k) != literal, boolean=True)
@@ -89,7 +118,7 @@ def build_not_equals(site: Site) -> Expr:
 
 
 def build_strict_equals(site: Site) -> Expr:
-    return _equality(site, _strict_equals, negate=False, strict=True)
+    return _equality(site, strict_equals, negate=False, strict=True)
 
 
 def build_strict_not_equals(site: Site) -> Expr:
