@@ -33,10 +33,20 @@ from vexil.v1 import admin_pb2_grpc, evaluation_pb2_grpc
 VEXIL = str(Path(sys.executable).with_name("vexil"))
 
 
+_GIVEN: set[int] = set()
+"""Ports `free_port` has handed out in this process: the kernel may offer a released one again,
+and two listeners of one test (a gRPC and an HTTP port) must not be given the same."""
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+    raise RuntimeError("no loopback port this process has not handed out already")
 
 
 def server_settings(**overrides: Any) -> config.Settings:
