@@ -18,7 +18,7 @@ import grpc
 
 from vexil.errors import FailedPrecondition, ResourceExhausted, Unauthenticated, VexilError
 from vexil.fleet import Fleet
-from vexil.security.interceptors import peer_host
+from vexil.security.authn import peer_host
 from vexil.security.ratelimit import BucketTable, TokenBucket
 from vexil.transport import status
 from vexil.transport.poke import SECRET_HEADER

@@ -4,23 +4,46 @@ The same code serves gRPC metadata and the OFREP HTTP header.  A bearer credenti
 `vxk_` is an API key (`keys.KeyManager`), anything else a JWT (`jwt_verifier`), if JWTs are
 configured.  Every failure is `Unauthenticated` with vexil's own message (never an echo of the
 credential) and leaves an audit record naming the peer, the method and, for API keys, the key id.
+
+An API key this replica has not cached costs a read of the key store (DynamoDB), and a token
+with a random key id is never cached: each client address may make this replica read at most
+`UNKNOWN_KEY_READS` such keys a second (a burst of `UNKNOWN_KEY_BURST`), so a flood of made-up
+tokens is refused (`ResourceExhausted`) instead of becoming a flood of store reads.  A key once
+read is cached, so a client presenting its own keys (a gateway, hundreds) stays well within it;
+a made-up id is cached as unknown, but re-read once a second, so it is counted every time.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vexil.errors import CredentialsMissing, Unauthenticated
+from vexil.errors import CredentialsMissing, ResourceExhausted, Unauthenticated
 from vexil.identity import Principal
 from vexil.security import apikeys, audit
 from vexil.security.jwt_verifier import JwtVerifier
 from vexil.security.keys import KeyManager
+from vexil.security.ratelimit import BucketTable
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
 
 AUTHORIZATION = "authorization"
+UNKNOWN_KEY_READS = 50.0
+"""Key-store reads per second one client address may cause with keys this replica has not cached."""
+UNKNOWN_KEY_BURST = 200.0
 MAX_CREDENTIAL_BYTES = 8192
 MISSING = "missing credentials: send 'authorization: Bearer <API key or JWT>'"
+
+
+def peer_host(peer: str) -> str:
+    """`ipv4:10.0.0.1:5555` -> `10.0.0.1`, `ipv6:[::1]:5555` -> `::1`: a client, not a connection."""
+    kind, _, address = peer.partition(":")
+    if kind == "ipv4":
+        return address.rpartition(":")[0] or address
+    if kind == "ipv6":
+        return address.rpartition("]")[0].lstrip("[") or address
+    return peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +87,8 @@ class Authenticator:
         # calls many times with one key, so its identity is built once per record, not per call.
         # Bounded by the number of valid keys (only verified keys get here).
         self._identities: dict[str, tuple[ApiKey, str, Identity]] = {}
+        self._unknown_reads = BucketTable(UNKNOWN_KEY_BURST, UNKNOWN_KEY_READS)
+        """Per client address: reads of keys this replica had not cached (module docstring)."""
 
     async def authenticate(self, values: Iterable[str], *, peer: str, method: str) -> Identity:
         """The identity behind the authorization values of one request (see module docstring)."""
@@ -71,7 +96,7 @@ class Authenticator:
         try:
             credential = bearer(values)
             if apikeys.looks_like_key(credential):
-                return await self._key(credential)
+                return await self._key(credential, peer)
             if self.jwt is None:
                 raise Unauthenticated("this server accepts API keys only (vxk_...)")
             return self._jwt(credential)
@@ -81,7 +106,17 @@ class Authenticator:
             audit.auth_failed(exc.message, peer=peer, method=method, key_id=key_id)
             raise
 
-    async def _key(self, token: str) -> Identity:
+    async def _key(self, token: str, peer: str) -> Identity:
+        parsed = apikeys.parse_token(token)
+        if parsed is not None and not self.keys.knows(parsed.key_id):
+            wait = self._unknown_reads.take(peer_host(peer), time.monotonic())
+            if wait:
+                seconds = max(1, math.ceil(wait))
+                raise ResourceExhausted(
+                    f"this client presented more API keys this server does not know than it reads"
+                    f" ({UNKNOWN_KEY_READS:g} a second); retry in {seconds} s",
+                    retry_after=seconds,
+                )
         verified = await self.keys.verify(token)
         key, matched = verified.key, verified.matched_hash
         known = self._identities.get(key.id)

@@ -27,11 +27,12 @@ from vexil.errors import MethodClosed, PermissionDenied, ResourceExhausted, Vexi
 from vexil.identity import current_principal
 from vexil.reasons import Reason
 from vexil.security import audit, roles
-from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
+from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity, peer_host
 from vexil.security.policy import Rule, rule_for
 from vexil.security.ratelimit import RateLimiter
 from vexil.security.streams import StreamRegistry, StreamTicket
 from vexil.transport import status
+from vexil.transport.details import DEFAULT_RETRY_SECONDS
 from vexil.transport.wrapping import WrappingInterceptor
 
 Behavior = Callable[..., Any]
@@ -58,18 +59,17 @@ def replace_behavior(
     return handler
 
 
-def peer_host(peer: str) -> str:
-    """`ipv4:10.0.0.1:5555` -> `10.0.0.1`, `ipv6:[::1]:5555` -> `::1`: a client, not a connection."""
-    kind, _, address = peer.partition(":")
-    if kind == "ipv4":
-        return address.rpartition(":")[0] or address
-    if kind == "ipv6":
-        return address.rpartition("]")[0].lstrip("[") or address
-    return peer
-
-
 async def _end_if_closed(ticket: StreamTicket, context: grpc.aio.ServicerContext) -> None:
-    """A stream whose credentials were revoked ends UNAUTHENTICATED, saying why."""
+    """A stream whose credentials were revoked ends UNAUTHENTICATED, saying why; one whose
+    credentials could not be confirmed, UNAVAILABLE (retry)."""
+    if ticket.retry:
+        await status.refuse(
+            context,
+            grpc.StatusCode.UNAVAILABLE,
+            ticket.closed_reason,
+            Reason.STORE_UNAVAILABLE,
+            retry_after=DEFAULT_RETRY_SECONDS,
+        )
     if ticket.closed_reason:
         await status.refuse(
             context, grpc.StatusCode.UNAUTHENTICATED, ticket.closed_reason, Reason.CREDENTIALS_CLOSED

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -166,6 +167,9 @@ class KeyManager:
         """Key id -> when its cached record was read (`monotonic`), for `_may_recheck`."""
         self._last_known: LRUCache[str, tuple[ApiKey, float]] = LRUCache(CACHE_SIZE)
         """Key id -> its last record read from the store, and when (`monotonic`)."""
+        self._stale_until: dict[str, float] = {}
+        """Key id -> until when (`monotonic`) its cached record, a last known one served while the
+        store is unreachable, may answer: `LAST_KNOWN_SECONDS` after it was read, not a TTL more."""
         self._loading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._used: dict[str, float] = {}
         self._flusher = BackgroundTask("vexil-key-usage")
@@ -205,12 +209,22 @@ class KeyManager:
         self._used[key.id] = self.clock()
         return VerifiedKey(key, matched)
 
+    def knows(self, key_id: str) -> bool:
+        """Whether `key_id` is a key this replica has read and cached: a token for any other id
+        (unknown, or known not to exist, which is re-read once a `RECHECK_SECONDS`) may cost a
+        store read."""
+        return self._cache.get(key_id) is not None
+
     async def lookup(self, key_id: str) -> ApiKey | None:
         """The key by id, through the cache (see the module docstring)."""
         try:
-            return self._cache[key_id]
+            cached = self._cache[key_id]
         except KeyError:
             pass
+        else:
+            if not self._stale_until or time.monotonic() < self._stale_until.get(key_id, math.inf):
+                return cached
+            del self._cache[key_id]  # a last known record past its time: ask the store again
         loading = self._loading.get(key_id)
         if loading is None:
             loading = asyncio.ensure_future(self._load(key_id))
@@ -236,6 +250,7 @@ class KeyManager:
             log.warning("key store unavailable; using the last known record of key %s", key_id)
             self._cache[key_id] = stale  # retry the store after a TTL, not on every call
             self._read_at[key_id] = time.monotonic()
+            self._stale_until[key_id] = known[1] + LAST_KNOWN_SECONDS
             return stale
         if self._loading.get(key_id) is me:  # a local rotate/revoke meanwhile wins over this read
             self._remember(key_id, key)
@@ -249,6 +264,7 @@ class KeyManager:
         return read_at is None or time.monotonic() - read_at >= RECHECK_SECONDS
 
     def _remember(self, key_id: str, key: ApiKey | None) -> None:
+        self._stale_until.pop(key_id, None)
         self._cache[key_id] = key
         self._read_at[key_id] = time.monotonic()
         if key is not None:

@@ -12,7 +12,10 @@ When does a ticket close?
 - at once, on the replica that rotates or revokes a key (`recheck`, via `KeyManager.on_change`);
 - on other replicas, at the next `sweep` after their key cache expires (sweeps run every
   `sweep_seconds`; the key cache TTL is at most 60 s), which also catches keys that reach
-  their expiry and JWTs that reach their `exp`.
+  their expiry and JWTs that reach their `exp`;
+- on a replica cut off from the key store, once the key's last known record may no longer stand
+  in for it (`keys.LAST_KNOWN_SECONDS`): then the stream ends UNAVAILABLE, not UNAUTHENTICATED
+  (nothing says the key is bad), and its client reconnects, to a replica that can confirm it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
 from vexil.background import BackgroundTask
+from vexil.errors import Unavailable
 from vexil.hub import Hub, Subscription
 from vexil.identity import current_principal
 from vexil.security import apikeys
@@ -37,12 +41,15 @@ log = logging.getLogger(__name__)
 class StreamTicket:
     """One authenticated stream: its identity, its subscriptions, and why it was ended."""
 
-    __slots__ = ("closed_reason", "identity", "subscriptions")
+    __slots__ = ("closed_reason", "identity", "retry", "subscriptions")
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self.subscriptions: list[Subscription] = []
         self.closed_reason = ""
+        self.retry = False
+        """Closed because the credentials could not be confirmed (the key store unreachable for
+        too long), not refused: the stream ends UNAVAILABLE, and the client reconnects."""
 
     def attach(self, sub: Subscription) -> None:
         if self.closed_reason:
@@ -50,10 +57,11 @@ class StreamTicket:
         else:
             self.subscriptions.append(sub)
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, retry: bool = False) -> None:
         if self.closed_reason:
             return
         self.closed_reason = reason
+        self.retry = retry
         for sub in self.subscriptions:
             sub.close(reason)
 
@@ -140,7 +148,13 @@ class StreamRegistry:
         for key_id in tuple(self._by_key):
             try:
                 key = await self.keys.lookup(key_id)
-            except Exception as exc:  # the store is down: keep serving, try again next sweep
+            except Unavailable as exc:
+                # Past the time a last known record may stand in (the lookup serves it until
+                # then): a key revoked elsewhere meanwhile must not keep its streams.
+                for ticket in tuple(self._by_key.get(key_id, ())):
+                    ticket.close(f"this API key cannot be confirmed: {exc.message}; reconnect", retry=True)
+                continue
+            except Exception as exc:  # keep serving, try again next sweep
                 log.debug("cannot re-check streams of key %s: %s", key_id, exc)
                 continue
             if key is None:
