@@ -21,7 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, open_secure
 from vexil.errors import Unauthenticated
+from vexil.security.authn import Authenticator
 from vexil.security.jwt_verifier import JwtConfigError, JwtVerifier
+from vexil.security.keys import KeyManager
+from vexil.store.keys import MemoryKeyStore
 from vexil.v1 import admin_pb2, keys_pb2
 
 ISSUER = "https://idp.example.test"
@@ -233,3 +236,19 @@ def test_unusable_key_material_is_refused_at_start(tmp_path: Path) -> None:
     ):
         with pytest.raises(JwtConfigError, match=message):
             verifier(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer \udcff\udcfe",  # bytes that are not UTF-8, as an HTTP server hands them on
+        "Bearer eyJ\u00e9.x.y",  # a non-ASCII letter
+        "Bearer a\x01b",
+    ],
+)
+async def test_a_credential_no_api_key_or_jwt_can_be_is_refused_as_such(value: str) -> None:
+    """An `Authorization` value that is not printable ASCII reached the JWT library, which could
+    not encode it: HTTP 500 with a traceback on OFREP, /metrics and /readyz, and no audit record."""
+    authenticator = Authenticator(KeyManager(MemoryKeyStore()), verifier(secret=SECRET))
+    with pytest.raises(Unauthenticated, match="characters no API key or JWT has"):
+        await authenticator.authenticate([value], peer="ipv4:127.0.0.1:1", method="/x")

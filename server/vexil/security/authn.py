@@ -26,6 +26,7 @@ from vexil.security import apikeys, audit
 from vexil.security.jwt_verifier import JwtVerifier
 from vexil.security.keys import KeyManager
 from vexil.security.ratelimit import BucketTable
+from vexil.sendable import header_problem
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
 
 AUTHORIZATION = "authorization"
@@ -76,6 +77,8 @@ def bearer(values: Iterable[str]) -> str:
     scheme, _, credential = value.strip().partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("the authorization header must be 'Bearer <credential>'")
+    if header_problem(credential.strip()):  # API keys and JWTs are printable ASCII
+        raise Unauthenticated("the credential holds characters no API key or JWT has")
     return credential.strip()
 
 
