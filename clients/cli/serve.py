@@ -173,6 +173,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from vexil.security import redaction
+
+    redaction.install()  # no credential in the log, whoever writes the record
     if settings.log_level.upper() != "DEBUG":  # "Found credentials in environment variables", per client
         logging.getLogger("aiobotocore.credentials").setLevel(logging.WARNING)
     workers = () if args.worker_child or settings.workers == 1 else worker_command(settings)

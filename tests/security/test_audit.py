@@ -13,6 +13,8 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -27,6 +29,7 @@ import pytest
 from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, open_secure
 from tests.support.servers import VEXIL, ServerProcess
+from vexil.security.redaction import CredentialFilter
 from vexil.v1 import admin_pb2, evaluation_pb2, keys_pb2
 
 BOOTSTRAP = "vxk_0000000000000b00_" + "Zq9" * 15
@@ -133,7 +136,6 @@ def cli(*args: str, token: str, ca: str, target: str) -> subprocess.CompletedPro
 
 
 def ofrep_status(url: str, token: str = "", ca: str = "") -> int:
-    import ssl
 
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
@@ -143,6 +145,21 @@ def ofrep_status(url: str, token: str = "", ca: str = "") -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def raw_tls(port: int, ca: str, header: bytes) -> bytes:
+    """One HTTP/1.1 request over TLS with `header` as raw bytes (no client library sends them)."""
+    context = ssl.create_default_context(cafile=ca)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as plain,
+        context.wrap_socket(plain, server_hostname="localhost") as conn,
+    ):
+        conn.sendall(
+            b"POST /ofrep/v1/evaluate/flags/f HTTP/1.1\r\nHost: localhost\r\n"
+            + header
+            + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
+        return conn.recv(4096)
 
 
 def test_cli_and_server_over_tls_keep_secrets_out_of_their_logs(pki: PkiFiles, tmp_path: Path) -> None:
@@ -180,6 +197,10 @@ def test_cli_and_server_over_tls_keep_secrets_out_of_their_logs(pki: PkiFiles, t
             [VEXIL, "flags", "list", "--target", server.target], capture_output=True, text=True, timeout=60
         )
         assert plain.returncode == 6  # a plaintext client cannot talk to the TLS port
+        # Headers the HTTP server cannot parse: it logs the line it refused, credential and all.
+        for line in (f"Authorization: Bearer {BOOTSTRAP}\x01", f"Authorization: Bearer\r\n {BOOTSTRAP}"):
+            answer = raw_tls(server.http_port, pki.ca, line.encode())
+            assert b" 400 " in answer.split(b"\r\n", 1)[0], answer[:80]
     log = server.stderr + server.stdout_path.read_text()
     for event in ("key.created", "key.rotated", "key.revoked", "auth.failed"):
         assert event in log
@@ -268,3 +289,14 @@ def test_every_field_stays_on_its_own_line_and_in_its_own_field(caplog: pytest.L
     assert "\n" not in created and created.endswith("peer=ipv4:127.0.0.1:1"), created
     assert "actor='jwt:eve\\n2026-12-07" in created, created
     assert revoked == "key.revoked key_id=1373 reason='incident 42 actor=key:admin' actor=key:abc", revoked
+
+
+def test_what_libraries_log_is_redacted_jwts_included() -> None:
+    """grpc logs a metadata value it cannot decode ("Invalid encoding on b'Bearer ...'"), JWTs
+    included; the filter on the server's log handlers takes the credential out of any record."""
+    token = jwt.encode({"sub": "alice", "role": "admin"}, "s" * 32, algorithm="HS256")
+    sent = f"Bearer {token}\xff".encode("latin-1")
+    record = logging.LogRecord("grpc", logging.ERROR, __file__, 1, "Invalid encoding on %r", (sent,), None)
+    CredentialFilter().filter(record)
+    assert token not in record.getMessage() and token.split(".")[1] not in record.getMessage()
+    assert "Invalid encoding on b'Bearer <redacted>" in record.getMessage(), record.getMessage()
