@@ -231,3 +231,26 @@ async def test_an_event_stream_without_selector_announces_only_what_the_key_may_
                 break
         assert heard == ["new-in-beta"], heard
         events.cancel()
+
+
+async def test_one_credential_holds_at_most_100_streams_from_one_address(secure: Secure) -> None:
+    """Every open stream holds server memory (4,000 unread Watch streams of one key: 250 MB), and
+    the rate limit bounds only how fast they open.  A service instance follows an environment or
+    two: the 101st stream of one credential from one address is RESOURCE_EXHAUSTED, with a
+    retry-after; closing one makes room, and another credential is not affected."""
+    md = secure.md("evaluator")
+    opened = [secure.evaluation.Watch(WatchRequest(), metadata=md) for _ in range(100)]
+    await started(dict(enumerate(opened)))
+    refused = secure.evaluation.Watch(WatchRequest(), metadata=md)
+    error = await ended(refused, within=5)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+    assert "100 open streams" in (error.details() or "")
+    assert dict(error.trailing_metadata() or ()).get("retry-after") == "1"
+    other = secure.evaluation.Watch(WatchRequest(), metadata=secure.md("editor"))
+    await started({"other": other})
+    opened.pop().cancel()
+    await asyncio.sleep(0.2)
+    again = secure.evaluation.Watch(WatchRequest(), metadata=md)
+    await started({"again": again})
+    for stream in (*opened, other, again):
+        stream.cancel()

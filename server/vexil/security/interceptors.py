@@ -30,7 +30,7 @@ from vexil.security import audit, roles
 from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity, peer_host
 from vexil.security.policy import Rule, rule_for
 from vexil.security.ratelimit import RateLimiter
-from vexil.security.streams import StreamRegistry, StreamTicket
+from vexil.security.streams import Client, StreamRegistry, StreamTicket
 from vexil.transport import status
 from vexil.transport.details import DEFAULT_RETRY_SECONDS
 from vexil.transport.wrapping import WrappingInterceptor
@@ -134,7 +134,7 @@ class AuthInterceptor(WrappingInterceptor):
         def streaming(behavior: Behavior) -> Behavior:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 identity = await identify(context)
-                with streams.tracking(identity) as ticket:
+                with streams.tracking(identity, await reserve(identity, context)) as ticket:
                     async for item in behavior(request, context):
                         yield item
                     await _end_if_closed(ticket, context)
@@ -144,11 +144,21 @@ class AuthInterceptor(WrappingInterceptor):
         def writer(behavior: Behavior) -> Behavior:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
                 identity = await identify(context)
-                with streams.tracking(identity) as ticket:
+                with streams.tracking(identity, await reserve(identity, context)) as ticket:
                     await behavior(request, context)
                     await _end_if_closed(ticket, context)
 
             return call
+
+        async def reserve(identity: Identity, context: grpc.aio.ServicerContext) -> Client:
+            """The stream's place in the per-client count; over the cap, the call ends
+            RESOURCE_EXHAUSTED (`StreamRegistry.reserve`)."""
+            try:
+                return streams.reserve(identity, context.peer() or "")
+            except VexilError as exc:
+                self.on_rejected(exc, method)
+                await status.abort(context, exc)
+                raise AssertionError("unreachable: abort raises") from exc
 
         return replace_behavior(handler, unary, streaming, writer)
 

@@ -23,17 +23,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
 from vexil.background import BackgroundTask
-from vexil.errors import Unavailable
+from vexil.errors import ResourceExhausted, Unavailable
 from vexil.hub import Hub, Subscription
 from vexil.identity import current_principal
 from vexil.security import apikeys
-from vexil.security.authn import Identity
+from vexil.security.authn import Identity, peer_host
 from vexil.security.keys import KeyManager
 from vexil.store.keys import ApiKey
+from vexil.transport.details import DEFAULT_RETRY_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,13 @@ class TrackedHub(Hub):
         return sub
 
 
+Client = tuple[str, str]
+"""(credential subject, client address): whom `MAX_STREAMS_PER_CLIENT` counts."""
+MAX_STREAMS_PER_CLIENT = 100
+"""Streams one credential may hold open from one client address (a service instance opens one or
+a few; every open stream holds server memory, about 60 KB): the 101st is RESOURCE_EXHAUSTED."""
+
+
 class StreamRegistry:
     """Every open authenticated stream, by API key id, and the sweeps that end invalid ones."""
 
@@ -90,6 +99,8 @@ class StreamRegistry:
         self.sweep_seconds = sweep_seconds
         self.clock = clock
         self._by_key: dict[str, set[StreamTicket]] = {}
+        self._per_client: Counter[Client] = Counter()
+        """(credential, client address) -> open streams (`MAX_STREAMS_PER_CLIENT`)."""
         self._expiring: set[StreamTicket] = set()
         self._task = BackgroundTask("vexil-stream-sweeper")
 
@@ -110,10 +121,24 @@ class StreamRegistry:
                 del self._by_key[key_id]
         self._expiring.discard(ticket)
 
+    def reserve(self, identity: Identity, peer: str) -> Client:
+        """Count one more stream of this credential from this address (`peer`), for `tracking`
+        to release; `ResourceExhausted` when it already holds `MAX_STREAMS_PER_CLIENT`."""
+        client = (identity.principal.subject, peer_host(peer))
+        if self._per_client[client] >= MAX_STREAMS_PER_CLIENT:
+            raise ResourceExhausted(
+                f"these credentials already hold {MAX_STREAMS_PER_CLIENT} open streams from this"
+                " address; close one (a client needs one stream per environment it follows)",
+                retry_after=DEFAULT_RETRY_SECONDS,
+            )
+        self._per_client[client] += 1
+        return client
+
     @contextlib.contextmanager
-    def tracking(self, identity: Identity) -> Iterator[StreamTicket]:
+    def tracking(self, identity: Identity, client: Client | None = None) -> Iterator[StreamTicket]:
         """For the duration of one stream call: its ticket registered, and current (so that
-        `TrackedHub.subscribe` attaches the call's subscriptions), with the caller's principal."""
+        `TrackedHub.subscribe` attaches the call's subscriptions), with the caller's principal;
+        then the `reserve`d `client` count released."""
         ticket = self.open(identity)
         principal_token = current_principal.set(identity.principal)
         ticket_token = current_ticket.set(ticket)
@@ -121,6 +146,10 @@ class StreamRegistry:
             yield ticket
         finally:
             self.release(ticket)
+            if client is not None:
+                self._per_client[client] -= 1
+                if not self._per_client[client]:
+                    del self._per_client[client]
             # A stream's generator may be finalised from another context (client gone); that
             # context is being discarded anyway.
             with contextlib.suppress(ValueError):
