@@ -212,6 +212,26 @@ class CredentialsRefused(Unavailable):
     """AWS refused the credentials, or IAM does not let them do this."""
 
 
+ANSWERS: tuple[tuple[frozenset[str], type[VexilError], str], ...] = (
+    (VALIDATION_CODES, InvalidArgument, "DynamoDB refused the request while {doing}: {message}"),
+    (
+        TABLE_NOT_FOUND_CODES,
+        TableNotFound,
+        "DynamoDB table not found while {doing} (create it first): {message}",
+    ),
+    (
+        CREDENTIALS_REFUSED_CODES,
+        CredentialsRefused,
+        "AWS refused the credentials while {doing} ({code}): {message}",
+    ),
+    (ALREADY_EXISTS_CODES, AlreadyExists, "DynamoDB refused {doing}: {message}"),
+    (NOT_FOUND_CODES, NotFound, "DynamoDB found nothing while {doing}: {message}"),
+    (PRECONDITION_CODES, FailedPrecondition, "DynamoDB refused {doing} ({code}): {message}"),
+    (THROTTLING_CODES, Unavailable, "DynamoDB is throttling or busy while {doing} ({code}); retry later"),
+)
+"""DynamoDB error codes -> the vexil error an SDK failure becomes, and its message (first match)."""
+
+
 def translate(exc: BaseException, doing: str) -> VexilError:
     """The vexil error for an SDK failure while `doing` something (used in the message)."""
     if isinstance(exc, VexilError):
@@ -219,20 +239,9 @@ def translate(exc: BaseException, doing: str) -> VexilError:
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        if code in VALIDATION_CODES:
-            return InvalidArgument(f"DynamoDB refused the request while {doing}: {message}")
-        if code in TABLE_NOT_FOUND_CODES:
-            return TableNotFound(f"DynamoDB table not found while {doing} (create it first): {message}")
-        if code in CREDENTIALS_REFUSED_CODES:
-            return CredentialsRefused(f"AWS refused the credentials while {doing} ({code}): {message}")
-        if code in ALREADY_EXISTS_CODES:
-            return AlreadyExists(f"DynamoDB refused {doing}: {message}")
-        if code in NOT_FOUND_CODES:
-            return NotFound(f"DynamoDB found nothing while {doing}: {message}")
-        if code in PRECONDITION_CODES:
-            return FailedPrecondition(f"DynamoDB refused {doing} ({code}): {message}")
-        if code in THROTTLING_CODES:
-            return Unavailable(f"DynamoDB is throttling or busy while {doing} ({code}); retry later")
+        for codes, error, text in ANSWERS:
+            if code in codes:
+                return error(text.format(doing=doing, code=code, message=message))
         return Unavailable(f"DynamoDB failed while {doing} ({code}): {message}")
     if isinstance(exc, ParamValidationError):
         # The SDK's report spans lines ("Parameter validation failed:\n..."): a message is one line.
