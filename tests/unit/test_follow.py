@@ -299,3 +299,36 @@ async def test_shutdown_raises_unavailable_and_a_revoked_credential_ends_quietly
     with pytest.raises(StopAsyncIteration):
         await step(items)
     assert hub.count(ENV) == 0
+
+
+async def test_interleave_passes_each_message_as_it_comes_and_ends_with_the_first_to_end() -> None:
+    """One stream that follows several environments: messages in the order they come, an error
+    of any one ends it (a shutdown ends every follow), and the others are closed with it."""
+    closed: list[str] = []
+    seen_a1 = asyncio.Event()
+    forever = asyncio.Event()
+
+    async def a() -> AsyncGenerator[str, None]:
+        try:
+            yield "a0"
+            yield "a1"
+            await forever.wait()  # a follow never ends by itself
+        finally:
+            closed.append("a")
+
+    async def b() -> AsyncGenerator[str, None]:
+        try:
+            await seen_a1.wait()
+            yield "b0"
+            raise Unavailable("shutting down")
+        finally:
+            closed.append("b")
+
+    got: list[str] = []
+    with pytest.raises(Unavailable):
+        async for message in follow_module.interleave([a(), b()]):
+            got.append(message)
+            if message == "a1":
+                seen_a1.set()
+    assert got == ["a0", "a1", "b0"]
+    assert sorted(closed) == ["a", "b"]
