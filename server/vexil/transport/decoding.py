@@ -50,10 +50,7 @@ def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]
         return None
 
     def decode(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except (DecodeError, ValueError, RecursionError):
-            return UNDECODABLE
+        return _decode(deserializer, data)
 
     return decode
 
