@@ -94,10 +94,6 @@ async def interleave(streams: list[AsyncGenerator[T, None]]) -> AsyncGenerator[T
     """The messages of several `follow`s (one per environment) as each comes, for one stream that
     follows them all; it ends when any of them ends or fails (a shutdown, a revoked credential
     end them all alike), closing the others."""
-    if len(streams) == 1:
-        async for message in streams[0]:
-            yield message
-        return
     pending = {asyncio.ensure_future(anext(stream)): stream for stream in streams}
     try:
         while True:

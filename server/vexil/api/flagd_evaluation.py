@@ -204,9 +204,12 @@ class FlagdEvaluation:
 
             return encode
 
-        return interleave(
-            [follow(env, self.cache, self.hub, self.keep_alive_seconds, encoder(env)) for env in environments]
-        )
+        streams = [
+            follow(env, self.cache, self.hub, self.keep_alive_seconds, encoder(env)) for env in environments
+        ]
+        # One environment (a selector, scoped credentials, one served): its follow loop as it is,
+        # without a generator more for every message of a fan-out.
+        return streams[0] if len(streams) == 1 else interleave(streams)
 
 
 class FlagdEvaluationV2(FlagdEvaluation):
