@@ -116,6 +116,8 @@ class WatchSession:
         elif first and self._exact:
             # Resumed after our own version: a heartbeat at it confirms it, a change continues it.
             if kind == WatchEvent.TYPE_HEARTBEAT:
+                if event.config_version != self.flags.config_version:  # ahead: changes were missed
+                    raise Resync(f"heartbeat at {event.config_version}, ahead of {self.flags.config_version}")
                 self.flags.confirmed_at = time.time()
             elif kind in (WatchEvent.TYPE_UPSERT, WatchEvent.TYPE_DELETE, WatchEvent.TYPE_ENVIRONMENT):
                 change = self._change(event)
