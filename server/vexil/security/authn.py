@@ -110,8 +110,7 @@ class Authenticator:
             raise
 
     async def _key(self, token: str, peer: str) -> Identity:
-        parsed = apikeys.parse_token(token)
-        if parsed is not None and not self.keys.knows(parsed.key_id):
+        def count_read() -> None:  # called only when the key is not cached: never on the hot path
             wait = self._unknown_reads.take(peer_host(peer), time.monotonic())
             if wait:
                 seconds = max(1, math.ceil(wait))
@@ -120,7 +119,8 @@ class Authenticator:
                     f" ({UNKNOWN_KEY_READS:g} a second); retry in {seconds} s",
                     retry_after=seconds,
                 )
-        verified = await self.keys.verify(token)
+
+        verified = await self.keys.verify(token, count_read)
         key, matched = verified.key, verified.matched_hash
         known = self._identities.get(key.id)
         if known is not None and known[0] is key and known[1] == matched:

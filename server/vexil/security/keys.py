@@ -187,14 +187,18 @@ class KeyManager:
 
     # -- authentication ----------------------------------------------------------------------
 
-    async def verify(self, token: str) -> VerifiedKey:
+    async def verify(self, token: str, before_read: Callable[[], None] | None = None) -> VerifiedKey:
         """The key a token belongs to, if it currently accepts it; `Unauthenticated` otherwise.
+        `before_read` is called first when the key is not cached (its lookup may read the
+        store), and may refuse by raising (`authn` limits such reads per client).
 
         The secret is checked before anything about the key is said, so only a holder of a
         (once) valid secret learns that a key is revoked or expired."""
         parsed = apikeys.parse_token(token)
         if parsed is None:
             raise Unauthenticated("malformed API key")
+        if before_read is not None and not self.knows(parsed.key_id):
+            before_read()
         key = await self.lookup(parsed.key_id)
         matched = apikeys.matching_hash(key, parsed.secret) if key is not None else ""
         if not matched and self._may_recheck(parsed.key_id):
