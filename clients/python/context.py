@@ -74,7 +74,7 @@ def _value(obj: Any, depth: int) -> Any:
             number = float(obj)
         except OverflowError:
             raise ContextError(f"context: {obj} does not fit in a double") from None
-        if math.isfinite(number) and number.is_integer() and abs(number) < _INT64:
+        if math.isfinite(number) and number.is_integer() and -_INT64 <= number < _INT64:
             return int(number)
         return number
     if isinstance(obj, Mapping):

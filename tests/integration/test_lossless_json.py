@@ -193,7 +193,7 @@ def struct_norm(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         double = float(value)
-        return int(double) if double.is_integer() and abs(double) < INT64 else double
+        return int(double) if double.is_integer() and -INT64 <= double < INT64 else double
     if isinstance(value, dict):
         return {k: struct_norm(v) for k, v in value.items()}
     return [struct_norm(v) for v in value]
