@@ -49,6 +49,10 @@ HELP: dict[str, str] = {
     "change_log_max_entries": "change-log entries kept per environment (default 10000)",
     "heartbeat_seconds": "Watch heartbeat interval (default 15)",
     "watch_queue_size": "changes buffered per subscriber before a resync",
+    "max_connections": "most connections each port holds at once; more are refused (default 0: 10000, "
+    "or less when the open-file limit is lower)",
+    "http_client_timeout": "seconds an HTTP client has to send its next request, or a body (default 75; "
+    "keep it above a load balancer's idle timeout)",
     "evaluation_budget_operations": "operations one evaluation may spend in loops over data "
     "(default 20000: a few ms)",
     "evaluation_budget_characters": "characters (and array elements) one evaluation may build "

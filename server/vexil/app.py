@@ -29,6 +29,7 @@ from vexil.api.keys import KeyServicer
 from vexil.api.replica import ReplicaServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
+from vexil.connections import connection_limit, grpc_options, raise_open_file_limit
 from vexil.engine import budget
 from vexil.errors import CannotListen, VexilError
 from vexil.flagfile import FileSync
@@ -150,6 +151,7 @@ class App:
                 # by mistake on a busy port must fail, not silently take half the connections.
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+                *grpc_options(connection_limit(settings.max_connections)),
             ],
         )
         self.services = Router(
@@ -190,6 +192,8 @@ class App:
                 authenticate_operations=self.security.operations_authenticator,
                 ssl_context=self.security.http_ssl_context,
                 cors_origins=settings.cors_origins,
+                max_connections=settings.max_connections,
+                client_timeout=settings.http_client_timeout,
             )
             instrument_http(self.http, self.metrics)
             console.install(
@@ -358,6 +362,7 @@ async def serve(settings: Settings, worker_command: Sequence[str] = ()) -> None:
     With `worker_command` (the parent of `settings.workers` processes), start that command
     `workers - 1` times once this process listens, forward the stop signal to those children and
     wait for them, so a supervisor that stops the parent stops the whole group."""
+    raise_open_file_limit()  # before App: each listener's share of it is its connection limit
     app = App(settings)
     stop = asyncio.Event()
     received: list[int] = []

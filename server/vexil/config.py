@@ -84,6 +84,15 @@ class Settings:
     included, before it fails with UNAVAILABLE (instead of hanging on a stalled database)."""
     heartbeat_seconds: float = 15.0
     watch_queue_size: int = 256
+    max_connections: int = 0
+    """Most connections each listener (gRPC, HTTP) holds at once; one more is refused at once
+    (gRPC UNAVAILABLE, HTTP 503).  0: 10,000, or the listeners' share of the open-file limit
+    when that is lower (`vexil.connections`)."""
+    http_client_timeout: float = 75.0
+    """Seconds vexil waits on an HTTP client: for a request on an open connection (its head
+    included: a head sent a byte at a time is cut off), and for a request's body once its head
+    has come (then 408).  Keep it above the idle timeout of a load balancer in front (AWS ALB:
+    60 s), so that the balancer closes idle connections first."""
     evaluation_budget_operations: int = 20_000
     """Operations one evaluation may spend where work grows with the data (iterations of
     map/filter/reduce/all/some/none times their sub-rule's size, merge, in over a computed
@@ -395,7 +404,14 @@ def validate(settings: Settings) -> None:
             "to it: --flags-mode seed (create missing flags only) or --flags-mode sync (also update "
             "and delete the flags the file created; never other flags, never a kill)"
         )
-    for name in ("poll_interval", "write_timeout", "heartbeat_seconds", "shutdown_grace"):
+    positive = (
+        "poll_interval",
+        "write_timeout",
+        "heartbeat_seconds",
+        "shutdown_grace",
+        "http_client_timeout",
+    )
+    for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} (from {where(name)}): must be greater than 0")
     for name in ("cache_ttl", "cache_maxsize"):
@@ -444,6 +460,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"advertise_address (from {where('advertise_address')}): {settings.advertise_address!r} "
             "is not host:port (e.g. 10.0.0.5:50051 or vexil-0.vexil:50051)"
+        )
+    if settings.max_connections < 0:
+        raise ConfigError(
+            f"max_connections (from {where('max_connections')}): must not be negative "
+            "(0: from the open-file limit)"
         )
     if settings.watch_queue_size < 1:
         raise ConfigError(f"watch_queue_size (from {where('watch_queue_size')}): must be at least 1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -158,9 +159,12 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         port: int = 0,
         ca_cert: str = "",
+        open_files: tuple[int, int] | None = None,
     ) -> None:
-        """`ca_cert`: the server speaks TLS (its args say so) and health is checked trusting it."""
+        """`ca_cert`: the server speaks TLS (its args say so) and health is checked trusting it.
+        `open_files`: the (soft, hard) limit on open files the server starts with."""
         self.ca_cert = ca_cert
+        self.open_files = open_files
         self.port = port or free_port()
         self.http_port = free_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -178,9 +182,14 @@ class ServerProcess:
             stdout=self.stdout_path.open("w"),
             stderr=self.stderr_path.open("w"),
             env=self.env,
+            preexec_fn=self._limit_open_files if self.open_files else None,
         )
         wait_serving(self.target, timeout, self.proc, self.ca_cert)
         return self
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.open_files)
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         assert self.proc is not None

@@ -186,16 +186,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    """The whole body, up to MAX_BODY_BYTES.  One `read(n)` returns what has arrived so far, not
-    the body: a large one sent in pieces (any body over a few TCP segments) would be cut short."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InvalidArgument(f"the request is larger than {MAX_BODY_BYTES} bytes", "body")
-    return b"".join(chunks)
+    """The whole body, up to MAX_BODY_BYTES (the HTTP side has read it already, within its
+    deadline: `vexil.http.server`)."""
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidArgument(f"the request is larger than {MAX_BODY_BYTES} bytes", "body")
+    return raw
 
 
 def check_text(value: Any, path: str = "") -> None:

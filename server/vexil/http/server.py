@@ -9,16 +9,19 @@ authenticated.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
 from vexil import identity
+from vexil.connections import connection_limit
 from vexil.errors import CannotListen, VexilError
 from vexil.http import health, ofrep
 from vexil.http.cors import cors_middleware
-from vexil.http.errors import error_response, internal_error
+from vexil.http.errors import error_response, internal_error, json_error
+from vexil.http.listener import Listener
 from vexil.identity import Principal
 from vexil.service import FlagService
 
@@ -30,6 +33,21 @@ CREDENTIALED_PATHS = frozenset({"/metrics"})
 """Operational routes that need `authenticate_operations`' credentials when it is set."""
 DETAILED_PATHS = frozenset({"/readyz"})
 """Routes that answer anyone, but give their detail only to `authenticate_operations`' callers."""
+
+
+async def _read_in_time(request: web.Request, seconds: float) -> web.Response | None:
+    """Read the whole body before any handler sees the request, within `seconds`: a body
+    sent a byte at a time would otherwise hold its handler (and connection) for as long as the
+    client likes.  Handlers then get it from aiohttp's copy (`request.read()`).  A late body
+    is answered 408 and its connection closed; None when it arrived in time."""
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        response = json_error(408, f"the request body did not arrive within {seconds:g} seconds")
+        response.force_close()
+        return response
+    return None
 
 
 class HttpServer:
@@ -45,11 +63,18 @@ class HttpServer:
         ssl_context: ssl.SSLContext | None = None,
         authenticate_operations: Authenticator | None = None,
         cors_origins: Iterable[str] = (),
+        max_connections: int = 0,
+        client_timeout: float = 75.0,
     ) -> None:
         """`port` 0 picks a free port (`start` returns the one it got); `reuse_port` lets several
         worker processes share it (SO_REUSEPORT). `authenticate_operations`: who may read
         `/metrics` and the `/readyz` detail (None: anyone, as in the local profile).
-        `cors_origins`: the browser origins OFREP answers (`vexil.http.cors`)."""
+        `cors_origins`: the browser origins OFREP answers (`vexil.http.cors`).
+        `max_connections`: most connections held at once (0: `vexil.connections.connection_limit`);
+        `client_timeout`: seconds a client has to send its next request on a connection, or a
+        request's body."""
+        self.max_connections = connection_limit(max_connections)
+        self.client_timeout = client_timeout
         self.authenticate_operations = authenticate_operations
         self.reuse_port = reuse_port
         self.ssl_context = ssl_context
@@ -65,6 +90,7 @@ class HttpServer:
         self.app[health.READINESS] = self.readiness
         self.app.add_routes([*health.routes(), *ofrep.routes()])
         self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
 
     def add_routes(self, routes: Iterable[web.AbstractRouteDef]) -> None:
         """Add routes (before `start`): how `/metrics` and other operational endpoints join."""
@@ -83,6 +109,10 @@ class HttpServer:
                     await self.authenticate_operations(request)
                 elif request.path in DETAILED_PATHS:
                     request[health.DETAIL] = await self._may_see_detail(request)
+            if request.body_exists:
+                late = await _read_in_time(request, self.client_timeout)
+                if late is not None:
+                    return late
             return await handler(request)
         except VexilError as exc:
             return error_response(exc, key)
@@ -106,23 +136,30 @@ class HttpServer:
         return True
 
     async def start(self) -> int:
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_grace)
-        await runner.setup()
-        site = web.TCPSite(
-            runner, self.host, self.port, reuse_port=self.reuse_port or None, ssl_context=self.ssl_context
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=self.shutdown_grace,
+            keepalive_timeout=self.client_timeout,
         )
+        await runner.setup()
+        assert runner.server is not None
+        listener = Listener(runner.server, limit=self.max_connections, ssl_context=self.ssl_context)
         try:
-            await site.start()
+            self.port = await listener.start(self.host, self.port, reuse_port=self.reuse_port)
         except OSError as exc:
             await runner.cleanup()
             raise CannotListen(f"cannot listen on {self.host}:{self.port} (HTTP): {exc.strerror}") from None
         self._runner = runner
-        self.port = int(runner.addresses[0][1])
+        self._listener = listener
         return self.port
 
     async def stop(self) -> None:
         """Report not ready, then close: in-flight requests get `shutdown_grace` seconds."""
         self.readiness.draining = True
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
