@@ -7,8 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.servers import Connected, connected, running_app, server_settings
+from vexil.connections import raise_open_file_limit
 
 pytest_plugins = ["tests.support.dynamo", "tests.support.no_skips", "tests.support.browser"]
+
+# In-process servers share this process's open-file limit, and take their connection limits
+# from it, as `vexil serve` does after raising it: raise it the same way.
+raise_open_file_limit()
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

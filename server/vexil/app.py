@@ -29,7 +29,7 @@ from vexil.api.keys import KeyServicer
 from vexil.api.replica import ReplicaServicer
 from vexil.cache import SnapshotCache
 from vexil.config import Settings
-from vexil.connections import connection_limit, grpc_options, raise_open_file_limit
+from vexil.connections import call_limit, connection_limit, grpc_options, raise_open_file_limit
 from vexil.engine import budget
 from vexil.errors import CannotListen, VexilError
 from vexil.flagfile import FileSync
@@ -145,13 +145,15 @@ class App:
         self.health = health.aio.HealthServicer()
         self.gate = ShutdownGate()
         quiet_clients_gone()
+        connections = connection_limit(settings.max_connections)
         self.server = grpc.aio.server(
+            maximum_concurrent_rpcs=call_limit(connections),
             options=[
                 # Off unless several workers share the port on purpose: a second server started
                 # by mistake on a busy port must fail, not silently take half the connections.
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-                *grpc_options(connection_limit(settings.max_connections)),
+                *grpc_options(connections),
             ],
         )
         self.services = Router(

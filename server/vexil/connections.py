@@ -26,6 +26,14 @@ files, pokes to other replicas."""
 LISTENERS = 2
 HANDSHAKE_SECONDS = 10.0
 """A new connection's TLS handshake (and, on gRPC, its HTTP/2 preface) must end within this."""
+STREAMS_PER_CONNECTION = 1000
+"""Calls one gRPC connection may have open at once (HTTP/2's MAX_CONCURRENT_STREAMS; a client
+queues more until one ends).  Unbounded, one connection could open calls that send headers
+and never a message: 20,000 of them took 135 MB."""
+CALLS_PER_CONNECTION = 2
+"""Calls the whole gRPC server has open at once, per connection it may hold: a client instance
+holds about one stream (Watch, EventStream or SyncFlags) and a few calls in flight.  Past it a
+new call is RESOURCE_EXHAUSTED: refused, where unbounded calls would exhaust memory."""
 GRPC_IDLE_SECONDS = 600.0
 """A gRPC connection with no call under way is sent GOAWAY after this; a client reconnects at
 its next call.  A stream is a call, so a subscriber is never idle."""
@@ -56,10 +64,17 @@ def connection_limit(setting: int = 0) -> int:
     return max(1, min(DEFAULT_LIMIT, (soft - RESERVED_FILES) // LISTENERS))
 
 
+def call_limit(connections: int) -> int:
+    """Calls the gRPC server has open at once, for `connections` it may hold."""
+    return CALLS_PER_CONNECTION * connections
+
+
 def grpc_options(limit: int) -> list[tuple[str, int]]:
-    """The gRPC server's side of these bounds (grpc core enforces them)."""
+    """The gRPC server's side of these bounds (grpc core enforces them; the whole server's
+    number of open calls is `call_limit`, grpc.aio's `maximum_concurrent_rpcs`)."""
     return [
         ("grpc.max_allowed_incoming_connections", limit),
+        ("grpc.max_concurrent_streams", STREAMS_PER_CONNECTION),
         ("grpc.server_handshake_timeout_ms", int(HANDSHAKE_SECONDS * 1000)),
         ("grpc.max_connection_idle_ms", int(GRPC_IDLE_SECONDS * 1000)),
     ]

@@ -132,6 +132,58 @@ def test_a_grpc_flood_is_refused_and_http_keeps_serving(plain: ServerProcess) ->
     _eventually(lambda: _health(plain.target), "SERVING")
 
 
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    """An HTTP/2 frame (RFC 9113, 4.1)."""
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _hpack_literal(name: str, value: str) -> bytes:
+    """A header field, literal and not indexed (RFC 7541, 6.2.2), both strings shorter than 127."""
+    return b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
+
+
+def _settings_of(received: bytes) -> dict[int, int]:
+    """The parameters of the first non-ACK SETTINGS frame (type 4) among `received` frames."""
+    at = 0
+    while at + 9 <= len(received):
+        size, kind, flags = int.from_bytes(received[at : at + 3], "big"), received[at + 3], received[at + 4]
+        payload = received[at + 9 : at + 9 + size]
+        if kind == 4 and not flags & 1:
+            return {
+                int.from_bytes(payload[i : i + 2], "big"): int.from_bytes(payload[i + 2 : i + 6], "big")
+                for i in range(0, size, 6)
+            }
+        at += 9 + size
+    raise AssertionError(f"no SETTINGS frame in {received[:60]!r}")
+
+
+def test_calls_that_never_send_a_message_are_bounded_per_connection_and_in_all(plain: ServerProcess) -> None:
+    """Each call that sends its headers and never a message is held open by gRPC; 20,000 of them
+    on one connection took 135 MB.  One connection now opens at most 1,000 at once, and the
+    server at most twice its connection limit (here 16), past which calls are RESOURCE_EXHAUSTED."""
+    headers = b"".join(
+        _hpack_literal(name, value)
+        for name, value in (
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/grpc.health.v1.Health/Check"),
+            (":authority", "127.0.0.1"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        )
+    )
+    with socket.create_connection(("127.0.0.1", plain.port), timeout=5) as raw:
+        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0, b""))
+        time.sleep(0.3)
+        raw.settimeout(2)
+        assert _settings_of(raw.recv(65536)).get(0x3) == 1000  # SETTINGS_MAX_CONCURRENT_STREAMS
+        end_headers = 0x4  # and no END_STREAM: the message never comes
+        raw.sendall(b"".join(_h2_frame(1, end_headers, 2 * i + 1, headers) for i in range(2 * LIMIT + 4)))
+        time.sleep(0.5)
+        assert _health(plain.target) == "RESOURCE_EXHAUSTED"
+    _eventually(lambda: _health(plain.target), "SERVING")
+
+
 def test_http_clients_that_send_no_whole_head_in_time_are_cut_off(plain: ServerProcess) -> None:
     silent, partial, dripping, kept = _flood(plain.http_port, 4)
     partial.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
