@@ -20,6 +20,11 @@ from vexil.http.errors import json_body
 log = logging.getLogger(__name__)
 
 REFUSAL_WARNING_SECONDS = 60.0
+BACKLOG = 1024
+"""Connections the kernel queues for accept (asyncio's default is 100).  A burst of more, such as
+a fleet of clients reconnecting at once, has its SYNs dropped and retried a second later.  At
+most the connection limit: asyncio accepts a whole backlog before any is refused, and each
+accepted one holds a file descriptor until then."""
 
 
 def _refusal(limit: int) -> bytes:
@@ -59,7 +64,12 @@ class Listener:
         """Listen (every address `host` resolves to, as aiohttp would); return the port bound."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Counted(self), host, port, reuse_address=True, reuse_port=reuse_port or None
+            lambda: _Counted(self),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+            backlog=min(BACKLOG, self.limit),
         )
         return int(self._server.sockets[0].getsockname()[1])
 
