@@ -145,15 +145,14 @@ class App:
         self.health = health.aio.HealthServicer()
         self.gate = ShutdownGate()
         quiet_clients_gone()
-        connections = connection_limit(settings.max_connections)
         self.server = grpc.aio.server(
-            maximum_concurrent_rpcs=call_limit(connections),
+            maximum_concurrent_rpcs=call_limit(settings.max_connections),
             options=[
                 # Off unless several workers share the port on purpose: a second server started
                 # by mistake on a busy port must fail, not silently take half the connections.
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-                *grpc_options(connections),
+                *grpc_options(connection_limit(settings.max_connections)),
             ],
         )
         self.services = Router(

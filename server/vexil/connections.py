@@ -27,7 +27,7 @@ LISTENERS = 2
 HANDSHAKE_SECONDS = 10.0
 """A new connection's TLS handshake (and, on gRPC, its HTTP/2 preface) must end within this."""
 CALLS_PER_CONNECTION = 2
-"""Calls the whole gRPC server has open at once, per connection it may hold: a client instance
+"""Calls the whole gRPC server has open at once, per connection (`call_limit`): a client instance
 holds about one stream (Watch, EventStream or SyncFlags) and a few calls in flight.  Past it a
 new call is RESOURCE_EXHAUSTED.  Unbounded, calls that send their headers and never a message
 are held open by gRPC: 20,000 of them on one connection took 135 MB.  There is no bound per
@@ -64,9 +64,11 @@ def connection_limit(setting: int = 0) -> int:
     return max(1, min(DEFAULT_LIMIT, (soft - RESERVED_FILES) // LISTENERS))
 
 
-def call_limit(connections: int) -> int:
-    """Calls the gRPC server has open at once, for `connections` it may hold."""
-    return CALLS_PER_CONNECTION * connections
+def call_limit(setting: int = 0) -> int:
+    """Calls the gRPC server has open at once: per connection the `max_connections` setting
+    allows, or `DEFAULT_LIMIT` allows.  Not the open-file share: a call holds no descriptor, and
+    a load balancer carries many clients' calls on a few connections."""
+    return CALLS_PER_CONNECTION * (setting if setting > 0 else DEFAULT_LIMIT)
 
 
 def grpc_options(limit: int) -> list[tuple[str, int]]:

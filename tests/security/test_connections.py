@@ -303,3 +303,16 @@ def test_the_default_limit_is_each_ports_share_of_open_files(
 ) -> None:
     monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, resource.RLIM_INFINITY))
     assert connections.connection_limit(setting) == expected
+
+
+@pytest.mark.parametrize(
+    ("soft", "setting", "expected"),
+    [(1024, 0, 20_000), (1 << 20, 0, 20_000), (1024, 8, 16), (1024, 50_000, 100_000)],
+)
+def test_the_call_limit_is_twice_the_connection_setting_whatever_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch, soft: int, setting: int, expected: int
+) -> None:
+    """A call holds no descriptor, and a load balancer carries many clients' calls on a few
+    connections: a replica at 1,024 open files still takes 20,000 calls."""
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, resource.RLIM_INFINITY))
+    assert connections.call_limit(setting) == expected
