@@ -109,7 +109,7 @@ class HttpServer:
                     await self.authenticate_operations(request)
                 elif request.path in DETAILED_PATHS:
                     request[health.DETAIL] = await self._may_see_detail(request)
-            if request.body_exists:
+            if request.body_exists and not request.content.is_eof():  # a whole body needs no timer
                 late = await _read_in_time(request, self.client_timeout)
                 if late is not None:
                     return late
