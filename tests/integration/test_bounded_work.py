@@ -7,17 +7,17 @@ The bound here is generous for a loaded test machine; the strict 100 ms figure i
 
 The server shares its heap with the test run, though, and late in a full run a full pass of the
 garbage collector over that heap holds the loop for 0.2-0.4 s (a `serve` process leaves what
-starting made out of those passes: `vexil.heap.settle_startup`).  So while a probe measures,
-what the run made before it is frozen the same way (`frozen_heap`): what it sees is the server's.
+starting made out of those passes: `vexil.heap.settle_startup`).  So before a probe measures,
+what the test made so far is frozen the same way (`settle`, as `tests/conftest.py` does before
+each module): what the probe sees is the server's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -57,15 +57,10 @@ async def create(server: Connected, key: str, rule: dict[str, Any]) -> None:
     await server.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag))
 
 
-@contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
-    """What the test run made so far out of the collector's full passes, then back in."""
+def settle() -> None:
+    """What the test made so far (its flags above all) out of the collector's full passes."""
     gc.collect()
     gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 async def probed(server: Connected, load: Callable[[], Awaitable[Any]]) -> tuple[Any, list[float]]:
@@ -86,14 +81,14 @@ async def probed(server: Connected, load: Callable[[], Awaitable[Any]]) -> tuple
             due = ended + 0.005
             await asyncio.sleep(0.005)
 
-    with frozen_heap():
-        task = asyncio.create_task(probe())
-        try:
-            await asyncio.sleep(0.05)  # the probe is running before the load starts
-            result = await load()
-        finally:
-            done.set()
-            await task
+    settle()
+    task = asyncio.create_task(probe())
+    try:
+        await asyncio.sleep(0.05)  # the probe is running before the load starts
+        result = await load()
+    finally:
+        done.set()
+        await task
     return result, latencies
 
 
