@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support import jscore
+from tests.support import jscore, reference
 from tests.support.reference import CASES, FRACTIONAL, RULES
 
 
@@ -29,3 +30,12 @@ def js_core() -> Any:
 
     jscore.install()
     return jscore
+
+
+@pytest.fixture
+def flagd_reference() -> Iterator[None]:
+    """flagd's coercions and the reference's stopped clock around a whole test of comparisons,
+    patched once (`reference.flagd_reference`); not for tests that also ask the Python core's
+    own answer."""
+    with reference.flagd_reference():
+        yield

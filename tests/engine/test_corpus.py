@@ -19,6 +19,8 @@ import pytest
 from tests.support.rules import check
 from tests.support.strategies import EDGE_VALUES, PATHS
 
+pytestmark = pytest.mark.usefixtures("flagd_reference")
+
 # Literal forms of the edge values (an object literal would be read as an operator).
 LITERALS = [v for v in EDGE_VALUES if not (isinstance(v, dict) and len(v) == 1)]
 

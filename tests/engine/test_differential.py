@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,8 @@ from tests.support.strategies import (
 )
 from vexil.engine import FlagValidationError, ValueType, compile_flag, evaluate
 from vexil.engine.compiler import missing_reference
+
+pytestmark = pytest.mark.usefixtures("flagd_reference")
 
 
 def allowed_deviation(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,8 @@ from tests.support.strategies import (
     targeting_keys,
     var_nodes,
 )
+
+pytestmark = pytest.mark.usefixtures("flagd_reference")
 
 family = settings(
     max_examples=450,

@@ -25,6 +25,8 @@ from vexil.engine.rules import compile_rule
 from vexil.engine.semver import parse_version
 from vexil.model import Flag
 
+pytestmark = pytest.mark.usefixtures("flagd_reference")
+
 CONTEXT = {
     "email": "bob@example.com",
     "country": "US",

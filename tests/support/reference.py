@@ -23,7 +23,7 @@ import importlib
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 from unittest import mock
@@ -130,28 +130,74 @@ def _js_remainder(data: Any = None, a: Any = None, b: Any = None, *_ignored: Any
     return math.fmod(x, y)
 
 
+_ENTERED: set[str] = set()
+"""The patches (`_once`) in force now."""
+
+
 @contextlib.contextmanager
-def flagd_coercions() -> Iterator[None]:
-    """The Python core with the coercions flagd and vexil answer differently replaced."""
-    operators = _TARGETING_MODULE.OPERATORS
+def _once(name: str, patch: Callable[[contextlib.ExitStack], None]) -> Iterator[None]:
+    """`patch` in force while inside; entered again inside itself it patches nothing more, so a
+    batch of checks can enter it once around them all (`flagd_reference`): patching it anew for
+    every check took most of the checks' time."""
+    if name in _ENTERED:
+        yield
+        return
     with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(json_logic_builtins, "to_number", _js_to_number))
-        stack.enter_context(mock.patch.object(json_logic_builtins, "to_string", _js_to_string))
-        for name, python_ordering in _PYTHON.orderings.items():
-            stack.enter_context(
-                mock.patch.object(json_logic_builtins, name, _null_meets_string(python_ordering))
-            )
-        stack.enter_context(
-            mock.patch.dict(
-                operators,
-                {
-                    "===": lambda data=None, a=None, b=None, *_: _js_strict_equals(a, b),
-                    "!==": lambda data=None, a=None, b=None, *_: not _js_strict_equals(a, b),
-                    "in": _js_in,
-                    "%": _js_remainder,
-                },
-            )
+        patch(stack)
+        _ENTERED.add(name)
+        try:
+            yield
+        finally:
+            _ENTERED.discard(name)
+
+
+def _patch_coercions(stack: contextlib.ExitStack) -> None:
+    operators = _TARGETING_MODULE.OPERATORS
+    stack.enter_context(mock.patch.object(json_logic_builtins, "to_number", _js_to_number))
+    stack.enter_context(mock.patch.object(json_logic_builtins, "to_string", _js_to_string))
+    for name, python_ordering in _PYTHON.orderings.items():
+        stack.enter_context(mock.patch.object(json_logic_builtins, name, _null_meets_string(python_ordering)))
+    stack.enter_context(
+        mock.patch.dict(
+            operators,
+            {
+                "===": lambda data=None, a=None, b=None, *_: _js_strict_equals(a, b),
+                "!==": lambda data=None, a=None, b=None, *_: not _js_strict_equals(a, b),
+                "in": _js_in,
+                "%": _js_remainder,
+            },
         )
+    )
+
+
+def flagd_coercions() -> contextlib.AbstractContextManager[None]:
+    """The Python core with the coercions flagd and vexil answer differently replaced."""
+    return _once("coercions", _patch_coercions)
+
+
+def coercions(*, python_core: bool) -> contextlib.AbstractContextManager[None]:
+    """flagd's coercions, or (`python_core`) the Python core's own, which cannot be had inside
+    `flagd_coercions`."""
+    if not python_core:
+        return flagd_coercions()
+    if "coercions" in _ENTERED:
+        raise RuntimeError("the Python core's own answer was asked for inside flagd_coercions")
+    return contextlib.nullcontext()
+
+
+def fixed_clock() -> contextlib.AbstractContextManager[None]:
+    """The reference's clock stopped at `NOW` (`$flagd.timestamp`)."""
+    clock = SimpleNamespace(time=lambda: float(NOW))
+    return _once(
+        "clock", lambda stack: stack.enter_context(mock.patch.object(_TARGETING_MODULE, "time", clock))
+    )
+
+
+@contextlib.contextmanager
+def flagd_reference() -> Iterator[None]:
+    """flagd's coercions and the fixed clock, around a batch of comparisons (each comparison
+    enters them itself too; inside this, at no cost)."""
+    with flagd_coercions(), fixed_clock():
         yield
 
 
@@ -241,10 +287,8 @@ class ReferenceFlag:
         """The resolution; with flagd's coercions (`flagd_coercions`) unless `python_core`."""
         attributes = {k: copy.deepcopy(v) for k, v in context.items() if k != "targetingKey"}
         ctx = EvaluationContext(targeting_key=context.get("targetingKey"), attributes=attributes)
-        clock = SimpleNamespace(time=lambda: float(NOW))
-        coercions = contextlib.nullcontext() if python_core else flagd_coercions()
         try:
-            with coercions, mock.patch.object(_TARGETING_MODULE, "time", clock):
+            with coercions(python_core=python_core), fixed_clock():
                 details = getattr(self.core, _METHODS[value_type])(self.key, _CALLER_DEFAULT, ctx)
         except OpenFeatureError as exc:
             return Outcome(None, None, "ERROR", str(exc.error_code))

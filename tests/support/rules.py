@@ -9,19 +9,15 @@ runs with flagd's coercions where the Python core's differ (`reference.flagd_coe
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
-from tests.support.reference import NOW, RULES, flagd_coercions, typed_json
+from tests.support.reference import NOW, RULES, coercions, fixed_clock, typed_json
 from vexil.engine.errors import RuleParseError
 from vexil.engine.fractional import CBOR
 from vexil.engine.rules import compile_rule
 
-_targeting_module = importlib.import_module("openfeature.contrib.tools.flagd.core.targeting.targeting")
 _reference_targeting = importlib.import_module("openfeature.contrib.tools.flagd.core.targeting").targeting
 _evaluation_context = importlib.import_module("openfeature.evaluation_context").EvaluationContext
 
@@ -34,12 +30,8 @@ def reference_value(
     """The rule's value; with flagd's coercions unless `python_core`."""
     attributes = {k: v for k, v in context.items() if k != "targetingKey"}
     ctx = _evaluation_context(targeting_key=context.get("targetingKey"), attributes=attributes)
-    coercions = contextlib.nullcontext() if python_core else flagd_coercions()
     try:
-        with (
-            coercions,
-            mock.patch.object(_targeting_module, "time", SimpleNamespace(time=lambda: float(NOW))),
-        ):
+        with coercions(python_core=python_core), fixed_clock():
             return ("value", typed_json(_reference_targeting(key, rule, ctx)))
     except ReferenceError:
         return ("error", "PARSE")
