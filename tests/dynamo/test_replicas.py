@@ -15,7 +15,7 @@ from tests.support.flags import flag_pb
 from tests.support.servers import dynamodb_replica
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
-WRITES = 50
+WRITES = 20
 SPACING = 0.25
 
 

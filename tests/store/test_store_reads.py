@@ -384,9 +384,9 @@ async def test_keys_sharing_a_prefix_are_read_in_parallel_parts_of_about_a_page(
     store.instrument(overlap.attach)
     await store.start()
     try:
-        keys = [f"flag-{i:03d}" for i in range(120)]
+        keys = [f"flag-{i:03d}" for i in range(60)]
         await create(store, keys)
-        page = 10
+        page = 5  # twelve pages of keys, so several parts are read at once
         monkeypatch.setattr(dynamodb, "LOAD_PAGE_ITEMS", page)
         for _ in range(2):  # past the start's load and the first discovery
             await store.load_environment(ENV)
