@@ -12,7 +12,7 @@ import boto3
 import grpc
 
 from tests.support.flags import flag_pb
-from tests.support.servers import dynamodb_replica
+from tests.support.servers import dynamodb_replica, started_together
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 WRITES = 20
@@ -22,7 +22,9 @@ SPACING = 0.25
 async def test_write_through_a_reaches_b_within_the_poll_interval(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
     # The product's default change-log poll interval (1 s): this is what operators get.
-    with dynamodb_replica(tmp_path, endpoint, table) as a, dynamodb_replica(tmp_path, endpoint, table) as b:
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table), dynamodb_replica(tmp_path, endpoint, table)
+    ) as (a, b):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             eval_b = evaluation_pb2_grpc.EvaluationServiceStub(cb)

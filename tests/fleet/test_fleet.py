@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.flags import flag_pb
 from tests.support.fleet import own_id, replicas, served_version, status, wait_until
-from tests.support.servers import VEXIL, ServerProcess, dynamodb_replica
+from tests.support.servers import VEXIL, ServerProcess, dynamodb_replica, started_together
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 FAST = ("--replica-heartbeat", "0.5", "--replica-expiry", "2")
@@ -28,15 +28,9 @@ FAST = ("--replica-heartbeat", "0.5", "--replica-expiry", "2")
 
 @contextlib.contextmanager
 def fleet(tmp: Path, endpoint: str, table: str, *extra: tuple[str, ...]) -> Iterator[list[ServerProcess]]:
-    """Replicas on one table, each with its own extra arguments (started one after the other)."""
-    started: list[ServerProcess] = []
-    try:
-        for args in extra:
-            started.append(dynamodb_replica(tmp, endpoint, table, *args).start())
-        yield started
-    finally:
-        for replica in started:
-            replica.stop()
+    """Replicas on one table, each with its own extra arguments (started together)."""
+    with started_together(*(dynamodb_replica(tmp, endpoint, table, *args) for args in extra)) as replicas:
+        yield list(replicas)
 
 
 async def create(target: str, key: str) -> int:

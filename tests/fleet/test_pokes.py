@@ -17,7 +17,14 @@ import pytest
 from tests.support.flags import flag_model, flag_pb
 from tests.support.fleet import own_id, replicas, served_version, status, wait_until
 from tests.support.richstatus import from_error
-from tests.support.servers import ServerProcess, dynamodb_replica, free_port, running_app, server_settings
+from tests.support.servers import (
+    ServerProcess,
+    dynamodb_replica,
+    free_port,
+    running_app,
+    server_settings,
+    started_together,
+)
 from vexil.app import App
 from vexil.v1 import admin_pb2, admin_pb2_grpc, replica_pb2, replica_pb2_grpc
 
@@ -60,10 +67,10 @@ def _metric(http_port: int, outcome: str) -> float:
 
 async def test_a_poke_makes_the_other_replica_read_the_change_log_at_once(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
-    with (
-        dynamodb_replica(tmp_path, endpoint, table, *SLOW_POLL) as a,
-        dynamodb_replica(tmp_path, endpoint, table, *SLOW_POLL) as b,
-    ):
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table, *SLOW_POLL),
+        dynamodb_replica(tmp_path, endpoint, table, *SLOW_POLL),
+    ) as (a, b):
         await _registered(a, b)
         delays = await _write_and_time(a.target, b.target, [f"poked-{i}" for i in range(10)])
         print(f"poked: median {statistics.median(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
@@ -75,10 +82,10 @@ async def test_a_poke_makes_the_other_replica_read_the_change_log_at_once(tmp_pa
 async def test_a_lost_poke_leaves_the_poll_to_deliver(tmp_path, dynamo_table) -> None:
     endpoint, table = dynamo_table
     nobody = f"127.0.0.1:{free_port()}"  # B advertises an address where nothing listens
-    with (
-        dynamodb_replica(tmp_path, endpoint, table) as a,
-        dynamodb_replica(tmp_path, endpoint, table, "--advertise-address", nobody) as b,
-    ):
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table),
+        dynamodb_replica(tmp_path, endpoint, table, "--advertise-address", nobody),
+    ) as (a, b):
         await _registered(a, b)
         delays = await _write_and_time(a.target, b.target, [f"polled-{i}" for i in range(3)])
         print(f"poke lost, polled: {[round(d * 1000) for d in delays]} ms")

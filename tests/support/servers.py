@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,11 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.launch()
+        return self.wait_serving(timeout)
+
+    def launch(self) -> ServerProcess:
+        """Start the process, not waiting for it to serve (`wait_serving`)."""
         self.proc = subprocess.Popen(
             self.args,
             stdout=self.stdout_path.open("w"),
@@ -184,6 +189,9 @@ class ServerProcess:
             env=self.env,
             preexec_fn=self._limit_open_files if self.open_files else None,
         )
+        return self
+
+    def wait_serving(self, timeout: float = 30.0) -> ServerProcess:
         wait_serving(self.target, timeout, self.proc, self.ca_cert)
         return self
 
@@ -219,6 +227,21 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def started_together(*servers: ServerProcess, timeout: float = 30.0) -> Iterator[tuple[ServerProcess, ...]]:
+    """Every server started at once, so their start-ups overlap (three replicas took 3.4 s one
+    after the other on two cores, 1.4-2.6 s together), then each waited for; all stopped after."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_serving(timeout)
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def dynamodb_replica(tmp: Path, endpoint: str, table: str, *extra: str) -> ServerProcess:
