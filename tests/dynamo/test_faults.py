@@ -103,9 +103,9 @@ async def test_store_outage_and_recovery(dynamo_table, fault: str) -> None:
 
 
 async def test_slow_store_does_not_slow_evaluation(dynamo_table) -> None:
-    """A 2 s delay on every request to DynamoDB: writes are slow but land; evaluations are not.
-    (A write takes two such round trips, close to the default write deadline of 5 s; the deadline
-    is raised here so this stays about slowness, `test_write_faults` is about the deadline.)"""
+    """A 1 s delay on every request to DynamoDB: writes are slow but land; evaluations are not.
+    (The write deadline is raised all the same, so a loaded machine's slower round trips cannot
+    make this about the deadline: `test_write_faults` is about that.)"""
     endpoint, table = dynamo_table
     upstream = urllib.parse.urlsplit(endpoint)
     proxy = await FaultProxy(upstream.hostname, upstream.port).start()
@@ -120,12 +120,12 @@ async def test_slow_store_does_not_slow_evaluation(dynamo_table) -> None:
         async with running_app(settings) as app, connected(app) as a:
             await a.admin.CreateFlag(admin_pb2.CreateFlagRequest(flag=flag_pb("f1")))
             before = await eval_latencies(a, "f1")
-            proxy.set("delay", delay=2.0)
+            proxy.set("delay", delay=1.0)
             began = time.monotonic()
             resp = await a.admin.UpdateFlag(
                 admin_pb2.UpdateFlagRequest(flag=flag_pb("f1"), expected_version=1), timeout=60
             )
-            assert resp.flag.version == 2 and time.monotonic() - began >= 2.0
+            assert resp.flag.version == 2 and time.monotonic() - began >= 1.0
             assert_same_speed(before, await eval_latencies(a, "f1"))
             proxy.set("pass")
     finally:

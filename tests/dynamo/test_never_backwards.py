@@ -18,7 +18,7 @@ import grpc
 
 from tests.support.dynamo import REGION
 from tests.support.flags import flag_pb
-from tests.support.servers import VEXIL, ServerProcess, dynamodb_replica
+from tests.support.servers import VEXIL, ServerProcess, dynamodb_replica, started_together
 from vexil.store.dynamodb_table import table_spec
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
@@ -85,10 +85,10 @@ async def test_recreated_table_keeps_last_known_good_until_adopted(tmp_path, dyn
     # B keeps the local profile's 60 s reload, longer than any wait here, so only its change-log
     # poll can notice.
     poll = ("--poll-interval", POLL)
-    with (
-        dynamodb_replica(tmp_path, endpoint, table, *poll, "--cache-ttl", "1") as a,
-        dynamodb_replica(tmp_path, endpoint, table, *poll) as b,
-    ):
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table, *poll, "--cache-ttl", "1"),
+        dynamodb_replica(tmp_path, endpoint, table, *poll),
+    ) as (a, b):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             for key in FLAGS:
@@ -186,10 +186,10 @@ async def test_resume_from_a_version_written_through_another_replica(tmp_path, d
     endpoint, table = dynamo_table
     # B polls slowly (and A pokes no one), so that the resume below reaches B before its change feed
     # has the write.
-    with (
-        dynamodb_replica(tmp_path, endpoint, table, "--replica-pokes", "false") as a,
-        dynamodb_replica(tmp_path, endpoint, table, "--poll-interval", "3") as b,
-    ):
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table, "--replica-pokes", "false"),
+        dynamodb_replica(tmp_path, endpoint, table, "--poll-interval", "3"),
+    ) as (a, b):
         async with grpc.aio.insecure_channel(a.target) as ca, grpc.aio.insecure_channel(b.target) as cb:
             admin_a = admin_pb2_grpc.AdminServiceStub(ca)
             eval_b = evaluation_pb2_grpc.EvaluationServiceStub(cb)

@@ -25,7 +25,7 @@ import grpc
 
 from tests.support.calls import eventually
 from tests.support.flags import flag_pb
-from tests.support.servers import ServerProcess, dynamodb_replica
+from tests.support.servers import ServerProcess, dynamodb_replica, started_together
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 WRITERS = 10
@@ -135,10 +135,10 @@ async def test_no_acknowledged_write_is_lost_across_replicas_and_a_kill(tmp_path
     endpoint, table = dynamo_table
     fast = ("--poll-interval", "0.5")
     began = time.monotonic()
-    with (
-        dynamodb_replica(tmp_path, endpoint, table, *fast) as a,
-        dynamodb_replica(tmp_path, endpoint, table, *fast) as b,
-    ):
+    with started_together(
+        dynamodb_replica(tmp_path, endpoint, table, *fast),
+        dynamodb_replica(tmp_path, endpoint, table, *fast),
+    ) as (a, b):
         replicas = Replicas([a.target, b.target])
         acks: list[Ack] = []
         stats = {"raced": 0, "gone": 0}
