@@ -287,8 +287,9 @@ class ReferenceFlag:
         """The resolution; with flagd's coercions (`flagd_coercions`) unless `python_core`."""
         attributes = {k: copy.deepcopy(v) for k, v in context.items() if k != "targetingKey"}
         ctx = EvaluationContext(targeting_key=context.get("targetingKey"), attributes=attributes)
+        patched = coercions(python_core=python_core)  # outside `try`: asking wrongly must raise
         try:
-            with coercions(python_core=python_core), fixed_clock():
+            with patched, fixed_clock():
                 details = getattr(self.core, _METHODS[value_type])(self.key, _CALLER_DEFAULT, ctx)
         except OpenFeatureError as exc:
             return Outcome(None, None, "ERROR", str(exc.error_code))

@@ -30,8 +30,9 @@ def reference_value(
     """The rule's value; with flagd's coercions unless `python_core`."""
     attributes = {k: v for k, v in context.items() if k != "targetingKey"}
     ctx = _evaluation_context(targeting_key=context.get("targetingKey"), attributes=attributes)
+    patched = coercions(python_core=python_core)  # outside `try`: asking wrongly must raise
     try:
-        with coercions(python_core=python_core), fixed_clock():
+        with patched, fixed_clock():
             return ("value", typed_json(_reference_targeting(key, rule, ctx)))
     except ReferenceError:
         return ("error", "PARSE")
