@@ -58,7 +58,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("VEXIL_MODE", (SDK,), "`remote` (an RPC per evaluation) or `local` (in-process from Watch)"),
     Variable("VEXIL_DEADLINE_MS", (SDK,), "milliseconds an evaluation RPC may take"),
     Variable("VEXIL_STALE_GRACE_MS", (SDK,), "milliseconds disconnected before the state turns ERROR"),
-    Variable("VEXIL_IDLE_TIMEOUT_MS", (SDK,), "milliseconds without a Watch message before reconnecting"),
+    Variable(
+        "VEXIL_IDLE_TIMEOUT_MS",
+        (SDK,),
+        "milliseconds without a Watch message before reconnecting (45,000; never less than twice the "
+        "heartbeat interval the server's stream states, plus 1 s)",
+    ),
     Variable("VEXIL_FLAGS_FILE", (SDK,), "flagd file served (local mode) until the server answers"),
     Variable("VEXIL_SNAPSHOT_FILE", (SDK,), "where local mode persists its last snapshot"),
     Variable("VEXIL_RETRY_MAX_ATTEMPTS", (SDK,), "attempts of an evaluation call that met UNAVAILABLE"),

@@ -47,6 +47,8 @@ WatchEvent = evaluation_pb2.WatchEvent
 FATAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 PERSIST_INTERVAL = 1.0
 CLOSED_BY_SERVER = "the server closed the stream"
+HEARTBEAT_SLACK = 1.0
+"""Seconds a heartbeat may come late, on top of missing one whole interval (`idle_timeout`)."""
 RESUME_TIMEOUT = 3.0
 """Seconds to wait for the first event of a resumed stream.  A server that holds the client's
 version answers at once; one that is behind waits for its change feed (or its store) first, so
@@ -87,6 +89,8 @@ class WatchSession:
         self._attempt = 0
         self._dirty = False
         self._persisted_at = 0.0
+        self._heartbeat = 0.0
+        """Seconds between the server's heartbeats, as its stream last said (0: not said)."""
 
     # -- requests and events ----------------------------------------------------------------------
 
@@ -103,6 +107,8 @@ class WatchSession:
     def receive(self, event: evaluation_pb2.WatchEvent) -> None:
         """Apply one event; raises `Resync` when the stream cannot be trusted to continue."""
         first, self._first = self._first, False
+        if event.heartbeat_ms:
+            self._heard_heartbeat(event.heartbeat_ms / 1000)
         kind = event.type
         change: ChangeEvent | None = None
         if kind == WatchEvent.TYPE_SNAPSHOT:
@@ -147,9 +153,27 @@ class WatchSession:
         if change is not None:
             self.listeners.dispatch(change)
 
+    def _heard_heartbeat(self, seconds: float) -> None:
+        if seconds != self._heartbeat:
+            self._heartbeat = seconds
+            if self.config.idle_timeout < self.idle_timeout():
+                log.warning(
+                    "vexil client: idle_timeout %.1f s is shorter than the server's heartbeat allows "
+                    "(every %.1f s): a stream is taken for dead after %.1f s of silence instead",
+                    self.config.idle_timeout,
+                    seconds,
+                    self.idle_timeout(),
+                )
+
+    def idle_timeout(self) -> float:
+        """Seconds of silence after which the stream is taken for dead: `idle_timeout`, but never
+        less than a missed heartbeat and a late one (`HEARTBEAT_SLACK`) of the server in use.
+        Shorter, a quiet stream would be dropped and opened again between every two heartbeats."""
+        return max(self.config.idle_timeout, 2 * self._heartbeat + HEARTBEAT_SLACK)
+
     def first_timeout(self) -> float:
         """How long the current stream may take to deliver its first event."""
-        idle = self.config.idle_timeout
+        idle = self.idle_timeout()
         return min(idle, RESUME_TIMEOUT) if self._resuming else idle
 
     def silent(self, waited: float) -> str:
@@ -316,11 +340,12 @@ class ThreadWatcher:
                 call.cancel()
                 return "closed"
             self._call = call
-        watchdog = Watchdog(call, session.first_timeout(), session.config.idle_timeout)
+        watchdog = Watchdog(call, session.first_timeout(), session.idle_timeout())
         try:
             for event in call:
                 watchdog.touch()
                 session.receive(event)
+                watchdog.idle = session.idle_timeout()
                 session.persist()
             return CLOSED_BY_SERVER
         except grpc.RpcError:
@@ -341,7 +366,8 @@ class Watchdog:
 
     def __init__(self, call: grpc.Call, first: float, idle: float) -> None:
         self._call = call
-        self._idle = idle
+        self.idle = idle
+        """Seconds of silence after the first event (the session may change it as events come)."""
         self._last = self._started = time.monotonic()
         self._stopped = False
         self.fired: float | None = None
@@ -363,10 +389,10 @@ class Watchdog:
 
     def _check(self) -> None:
         quiet = time.monotonic() - self._last
-        if quiet >= self._idle:
+        if quiet >= self.idle:
             self._fire(quiet)
         elif not self._stopped:
-            self._timer = _timer(self._idle - quiet, self._check)
+            self._timer = _timer(self.idle - quiet, self._check)
 
     def _fire(self, quiet: float) -> None:
         if not self._stopped:
@@ -449,8 +475,8 @@ class AsyncWatcher:
                     return session.silent(timeout)
                 if event is grpc.aio.EOF:
                     return CLOSED_BY_SERVER
-                timeout = session.config.idle_timeout
                 session.receive(event)
+                timeout = session.idle_timeout()
                 if session.config.snapshot_file:
                     await asyncio.to_thread(session.persist)
         finally:

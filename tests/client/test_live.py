@@ -4,7 +4,9 @@ silent streams, and the STALE -> ERROR grace period."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -20,8 +22,9 @@ from tests.support.client import (
     wait_until,
 )
 from tests.support.flags import flag_pb
-from vexil.client import ChangeEvent, ChangeKind, Client, ConnectionState, Reason, StateEvent
+from vexil.client import AsyncClient, ChangeEvent, ChangeKind, Client, ConnectionState, Reason, StateEvent
 from vexil.store.memory import MemoryStore
+from vexil.v1 import evaluation_pb2
 
 
 class Recorder:
@@ -258,3 +261,77 @@ def test_a_silent_stream_is_replaced(loop_thread: LoopThread) -> None:
             assert wait_until(lambda: len(servicer.metadata) >= 3, 10)
     finally:
         fake.stop()
+
+
+# The protocol's rule (evaluation.proto, `WatchEvent.heartbeat_ms`, and the client's
+# `idle_timeout`): a stream is taken for dead only after twice the stated heartbeat plus 1 s.
+SHORT_IDLE = 0.3
+"""An `idle_timeout` shorter than any heartbeat below."""
+
+
+def test_a_short_idle_timeout_keeps_a_stream_whose_heartbeats_come_as_stated(loop_thread: LoopThread) -> None:
+    """A server that says it sends a heartbeat every second, and does: the client keeps its one
+    stream, though its own `idle_timeout` alone would have dropped it three times a second."""
+    servicer = FakeEvaluation(heartbeat=1.0)
+    fake = FakeServer(loop_thread, servicer)
+    try:
+        with Client(target=fake.target, idle_timeout=SHORT_IDLE, **FAST) as client:
+            assert client.wait_for_ready(5)
+            began = time.monotonic()
+            while time.monotonic() - began < 3.5:
+                assert client.state is ConnectionState.READY
+                time.sleep(0.05)
+            assert len(servicer.watches) == 1, servicer.watches
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize("runner", ["blocking", "async"])
+def test_a_stream_silent_past_its_stated_heartbeat_is_replaced(loop_thread: LoopThread, runner: str) -> None:
+    """A server that says 0.5 s and then sends nothing: the stream is replaced after 2 s (twice
+    0.5 s plus 1 s), not after the client's 0.3 s, and not never."""
+    servicer = FakeEvaluation(heartbeat=0.5, heartbeats=False)
+    fake = FakeServer(loop_thread, servicer)
+    try:
+        if runner == "blocking":
+            with Client(target=fake.target, idle_timeout=SHORT_IDLE, **FAST) as client:
+                assert client.wait_for_ready(5)
+                assert wait_until(lambda: len(servicer.watches) >= 2, 10)
+        else:
+
+            async def follow() -> None:
+                async with AsyncClient(target=fake.target, idle_timeout=SHORT_IDLE, **FAST) as client:
+                    assert await client.wait_for_ready(5)
+                    for _ in range(200):
+                        if len(servicer.watches) >= 2:
+                            return
+                        await asyncio.sleep(0.05)
+
+            asyncio.run(follow())
+        waited = servicer.watches[1] - servicer.watches[0]
+        assert 2.0 <= waited < 5.0, waited
+    finally:
+        fake.stop()
+
+
+def test_the_server_states_its_heartbeat_in_snapshots_and_heartbeats(loop_thread: LoopThread) -> None:
+    server = Replica(loop_thread, MemoryStore(), heartbeat_seconds=0.25).start()
+    try:
+        admin = Admin(server.target)
+        version = admin.create(flag_pb("stated"))
+        watch = admin.evaluation.Watch(evaluation_pb2.WatchRequest(), timeout=10)
+        first, second = next(watch), next(watch)
+        watch.cancel()
+        assert (first.type, first.heartbeat_ms) == (evaluation_pb2.WatchEvent.TYPE_SNAPSHOT, 250)
+        assert (second.type, second.heartbeat_ms) == (evaluation_pb2.WatchEvent.TYPE_HEARTBEAT, 250)
+        resumed = admin.evaluation.Watch(evaluation_pb2.WatchRequest(since_version=version), timeout=10)
+        confirmed = next(resumed)
+        resumed.cancel()
+        assert (confirmed.type, confirmed.config_version, confirmed.heartbeat_ms) == (
+            evaluation_pb2.WatchEvent.TYPE_HEARTBEAT,
+            version,
+            250,
+        )
+        admin.close()
+    finally:
+        server.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -153,10 +154,22 @@ class FakeEvaluation(evaluation_pb2_grpc.EvaluationServiceServicer):
     It records the metadata of every call so tests can check what the client sends.
     """
 
-    def __init__(self, code: grpc.StatusCode | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode | None = None,
+        delay: float = 0.0,
+        *,
+        heartbeat: float = 0.0,
+        heartbeats: bool = True,
+    ) -> None:
+        """`heartbeat`: the interval Watch states (`heartbeat_ms`) and, with `heartbeats`, keeps."""
         self.code = code
         self.delay = delay
+        self.heartbeat = heartbeat
+        self.heartbeats = heartbeats
         self.metadata: list[dict[str, str]] = []
+        self.watches: list[float] = []
+        """When each Watch call came (`time.monotonic()`)."""
 
     async def _gate(self, context: grpc.aio.ServicerContext) -> None:
         self.metadata.append({k: str(v) for k, v in context.invocation_metadata() or ()})
@@ -181,9 +194,16 @@ class FakeEvaluation(evaluation_pb2_grpc.EvaluationServiceServicer):
         return evaluation_pb2.EvaluateAllResponse(config_version=9)
 
     async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.watches.append(time.monotonic())
         await self._gate(context)
-        yield evaluation_pb2.WatchEvent(type=evaluation_pb2.WatchEvent.TYPE_SNAPSHOT, config_version=9)
-        await asyncio.sleep(3600)
+        stated = round(self.heartbeat * 1000)
+        WatchEvent = evaluation_pb2.WatchEvent
+        yield WatchEvent(type=WatchEvent.TYPE_SNAPSHOT, config_version=9, heartbeat_ms=stated)
+        if not (self.heartbeat and self.heartbeats):
+            await asyncio.sleep(3600)
+        for _ in range(3600):
+            await asyncio.sleep(self.heartbeat)
+            yield WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=9, heartbeat_ms=stated)
 
 
 class FakeServer:

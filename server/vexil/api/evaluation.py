@@ -29,6 +29,7 @@ CONTEXT_FIELD = evaluation_pb2.EvaluateRequest.DESCRIPTOR.fields_by_name["contex
 ALL_CONTEXT_FIELD = evaluation_pb2.EvaluateAllRequest.DESCRIPTOR.fields_by_name["context"].number
 EVENT_MEMO_SIZE = 64
 DEFAULT_MAX_KEYS = 1000
+UINT32_MAX = 2**32 - 1
 """Most distinct `flag_keys` one EvaluateAll may name (the `evaluate_all_max_keys` setting)."""
 
 VALUE_TYPES = {
@@ -54,6 +55,8 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         self.cache = service.cache
         self.hub = hub
         self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_ms = min(round(heartbeat_seconds * 1000), UINT32_MAX)
+        """What SNAPSHOT and HEARTBEAT events say of the heartbeat (`WatchEvent.heartbeat_ms`)."""
         # One event message per change, shared by every subscriber that receives it.
         self._events: OrderedDict[tuple[str, int], WatchEvent] = OrderedDict()
 
@@ -111,13 +114,18 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         env = self.service.environment(request.environment)
         keys = frozenset(request.flag_keys) or None
         since = request.since_version if request.HasField("since_version") else None
+        heartbeat_ms = self.heartbeat_ms
 
         def encode(item: Item) -> WatchEvent:
             if isinstance(item, Changed):
                 return self._change_event(item.change)
             if isinstance(item, Heartbeat):
-                return WatchEvent(type=WatchEvent.TYPE_HEARTBEAT, config_version=item.version)
-            return snapshot_event(item.snapshot, keys, item.reason)
+                return WatchEvent(
+                    type=WatchEvent.TYPE_HEARTBEAT, config_version=item.version, heartbeat_ms=heartbeat_ms
+                )
+            event = snapshot_event(item.snapshot, keys, item.reason)
+            event.heartbeat_ms = heartbeat_ms
+            return event
 
         return follow(env, self.cache, self.hub, self.heartbeat_seconds, encode, since=since, flag_keys=keys)
 

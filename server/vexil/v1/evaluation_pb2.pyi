@@ -123,7 +123,7 @@ class WatchRequest(_message.Message):
     def __init__(self, environment: _Optional[str] = ..., since_version: _Optional[int] = ..., flag_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchEvent(_message.Message):
-    __slots__ = ("type", "config_version", "flags", "flag", "flag_key", "environment", "reason", "change")
+    __slots__ = ("type", "config_version", "flags", "flag", "flag_key", "environment", "reason", "change", "heartbeat_ms")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[WatchEvent.Type]
@@ -146,6 +146,7 @@ class WatchEvent(_message.Message):
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_MS_FIELD_NUMBER: _ClassVar[int]
     type: WatchEvent.Type
     config_version: int
     flags: _containers.RepeatedCompositeFieldContainer[_flag_pb2.Flag]
@@ -154,4 +155,5 @@ class WatchEvent(_message.Message):
     environment: _flag_pb2.Environment
     reason: str
     change: _flag_pb2.Change
-    def __init__(self, type: _Optional[_Union[WatchEvent.Type, str]] = ..., config_version: _Optional[int] = ..., flags: _Optional[_Iterable[_Union[_flag_pb2.Flag, _Mapping]]] = ..., flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., flag_key: _Optional[str] = ..., environment: _Optional[_Union[_flag_pb2.Environment, _Mapping]] = ..., reason: _Optional[str] = ..., change: _Optional[_Union[_flag_pb2.Change, _Mapping]] = ...) -> None: ...
+    heartbeat_ms: int
+    def __init__(self, type: _Optional[_Union[WatchEvent.Type, str]] = ..., config_version: _Optional[int] = ..., flags: _Optional[_Iterable[_Union[_flag_pb2.Flag, _Mapping]]] = ..., flag: _Optional[_Union[_flag_pb2.Flag, _Mapping]] = ..., flag_key: _Optional[str] = ..., environment: _Optional[_Union[_flag_pb2.Environment, _Mapping]] = ..., reason: _Optional[str] = ..., change: _Optional[_Union[_flag_pb2.Change, _Mapping]] = ..., heartbeat_ms: _Optional[int] = ...) -> None: ...
