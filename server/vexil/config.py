@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -365,6 +366,13 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"env (from {where('env')}): '{settings.env}' is not a profile; use one of {', '.join(PROFILES)}"
         )
+    for setting in dataclasses.fields(settings):
+        value = getattr(settings, setting.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            # Every bound below would let inf or nan through (nan <= 0 is false), and a duration
+            # of either breaks what waits on it.
+            name = setting.name
+            raise ConfigError(f"{name} (from {where(name)}): must be a finite number, not {value}")
     for env in settings.served_environments:
         if not ENVIRONMENT_PATTERN.fullmatch(env):
             raise ConfigError(f"environments (from {where('environments')}): '{env}' is not a valid name")

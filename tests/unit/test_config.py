@@ -38,6 +38,17 @@ def test_profiles_from_the_operations_guide() -> None:
         ({"VEXIL_WRITE_TIMEOUT": "-1"}, "write_timeout (from VEXIL_WRITE_TIMEOUT): must be greater than 0"),
         ({"VEXIL_ENVIRONMENTS": "local,Bad Env"}, "'Bad Env' is not a valid name"),
         ({"VEXIL_DRAIN_SECONDS": "-1"}, "drain_seconds (from VEXIL_DRAIN_SECONDS): must not be negative"),
+        # Python reads these as floats, and nan passes every bound (nan <= 0 is false).
+        (
+            {"VEXIL_HEARTBEAT_SECONDS": "inf"},
+            "heartbeat_seconds (from VEXIL_HEARTBEAT_SECONDS): must be a finite number, not inf",
+        ),
+        (
+            {"VEXIL_HEARTBEAT_SECONDS": "nan"},
+            "heartbeat_seconds (from VEXIL_HEARTBEAT_SECONDS): must be a finite number, not nan",
+        ),
+        ({"VEXIL_CACHE_TTL": "nan"}, "cache_ttl (from VEXIL_CACHE_TTL): must be a finite number, not nan"),
+        ({"VEXIL_DRAIN_SECONDS": "Infinity"}, "drain_seconds (from VEXIL_DRAIN_SECONDS): must be a finite"),
         # DynamoDB's table names: 3 to 255 of A-Z a-z 0-9 _ . - (the AWS naming rules).
         ({"VEXIL_DYNAMODB_TABLE": "ab"}, "dynamodb_table (from VEXIL_DYNAMODB_TABLE): 'ab' is not a"),
         ({"VEXIL_DYNAMODB_TABLE": "flags prod"}, "'flags prod' is not a table name"),

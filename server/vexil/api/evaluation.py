@@ -29,8 +29,9 @@ CONTEXT_FIELD = evaluation_pb2.EvaluateRequest.DESCRIPTOR.fields_by_name["contex
 ALL_CONTEXT_FIELD = evaluation_pb2.EvaluateAllRequest.DESCRIPTOR.fields_by_name["context"].number
 EVENT_MEMO_SIZE = 64
 DEFAULT_MAX_KEYS = 1000
-UINT32_MAX = 2**32 - 1
 """Most distinct `flag_keys` one EvaluateAll may name (the `evaluate_all_max_keys` setting)."""
+UINT32_MAX = 2**32 - 1
+"""The most `WatchEvent.heartbeat_ms` holds (a `heartbeat_seconds` of 49 days and more)."""
 
 VALUE_TYPES = {
     evaluation_pb2.VALUE_TYPE_UNSPECIFIED: ValueType.ANY,
