@@ -88,8 +88,8 @@ class ClientConfig:
     stale_grace: float = 10.0
     """Seconds disconnected (STALE) before the state turns ERROR; data keeps being served."""
     idle_timeout: float = 45.0
-    """Seconds without any Watch message before reconnecting; never less than the server's
-    heartbeat interval (which its stream says: 15 s by default) twice, plus 1 s."""
+    """Seconds without any Watch message before reconnecting; never less than twice the heartbeat
+    interval the server's stream states (15 s by default), plus 1 s."""
     flags_file: str = ""
     """flagd flag-definition file to serve (local mode) until the server has answered."""
     snapshot_file: str = ""

@@ -156,13 +156,14 @@ class WatchSession:
     def _heard_heartbeat(self, seconds: float) -> None:
         if seconds != self._heartbeat:
             self._heartbeat = seconds
-            if self.config.idle_timeout < self.idle_timeout():
+            waited = self.idle_timeout()
+            if self.config.idle_timeout < waited:
                 log.warning(
                     "vexil client: idle_timeout %.1f s is shorter than the server's heartbeat allows "
                     "(every %.1f s): a stream is taken for dead after %.1f s of silence instead",
                     self.config.idle_timeout,
                     seconds,
-                    self.idle_timeout(),
+                    waited,
                 )
 
     def idle_timeout(self) -> float:
