@@ -26,10 +26,15 @@ FLAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,62}")
 
 
-def _shown(value: object, limit: int) -> str:
-    """A rejected name as the message quotes it: cut short, so a hostile megabyte is not echoed."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+def shown(value: object, limit: int = 60) -> str:
+    """`repr(value)` as a message or log line quotes it: control characters escaped, cut short
+    (so a hostile megabyte is not echoed), and never failing (an integer with thousands of
+    digits, for one, cannot be printed)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_flag_key(key: str, field: str = "key") -> str:
@@ -40,7 +45,7 @@ def check_flag_key(key: str, field: str = "key") -> str:
     if key == "":
         raise InvalidArgument("a flag key is required", field)
     raise InvalidArgument(
-        f"{_shown(key, 140)} is not a valid flag key: use 1-128 characters from A-Z a-z 0-9 _ . -", field
+        f"{shown(key, 140)} is not a valid flag key: use 1-128 characters from A-Z a-z 0-9 _ . -", field
     )
 
 
@@ -49,7 +54,7 @@ def check_environment_name(name: str, field: str = "environment") -> str:
     if isinstance(name, str) and ENVIRONMENT_PATTERN.fullmatch(name):
         return name
     raise InvalidArgument(
-        f"{_shown(name, 70)} is not a valid environment name: use 1-63 characters from a-z 0-9 _ -, "
+        f"{shown(name, 70)} is not a valid environment name: use 1-63 characters from a-z 0-9 _ -, "
         "starting with a letter or digit",
         field,
     )

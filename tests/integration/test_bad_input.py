@@ -33,6 +33,17 @@ async def test_unknown_flag(server: Connected) -> None:
     assert "nope" in res.error_message
 
 
+async def test_a_huge_unknown_key_is_not_found_and_not_echoed_twice(server: Connected) -> None:
+    """A 3 MB key (a gRPC request may hold 4 MB) is simply not found. The answer echoes the key in
+    its key field; were the message to quote it whole as well, the answer would pass the client's
+    4 MB receive limit and the caller would see RESOURCE_EXHAUSTED instead of its default."""
+    key = "k" * 3_000_000
+    res = await server.evaluation.Evaluate(evaluation_pb2.EvaluateRequest(flag_key=key))
+    assert res.error_code == evaluation_pb2.ERROR_CODE_FLAG_NOT_FOUND
+    assert res.flag_key == key
+    assert res.error_message.startswith("flag 'kkk") and len(res.error_message) < 200
+
+
 def malformed_flags() -> list[tuple[str, flag_pb2.Flag, str]]:
     mixed = flag_pb("mixed")
     mixed.variants["other"].string_value = "x"

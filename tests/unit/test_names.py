@@ -26,7 +26,7 @@ BAD_KEYS = [
     ("has space", f"'has space' {KEY_RULE}"),
     ("a#b", f"'a#b' {KEY_RULE}"),
     ("x" * 129, f"{'x' * 129!r} {KEY_RULE}"),
-    ("y" * 300, f"{('y' * 300)!r:.140}... {KEY_RULE}"),
+    ("y" * 300, f"{('y' * 300)!r:.137}... {KEY_RULE}"),  # quoted in 140 characters
     ("ключ", f"'ключ' {KEY_RULE}"),
     ("", "a flag key is required"),
 ]
@@ -36,7 +36,7 @@ BAD_ENVS = [
     ("-dev", f"'-dev' {ENV_RULE}"),
     ("", f"'' {ENV_RULE}"),
     ("a" * 64, f"{'a' * 64!r} {ENV_RULE}"),
-    ("b" * 100, f"{('b' * 100)!r:.70}... {ENV_RULE}"),
+    ("b" * 100, f"{('b' * 100)!r:.67}... {ENV_RULE}"),  # quoted in 70 characters
     ("dev#1", f"'dev#1' {ENV_RULE}"),
 ]
 

@@ -20,10 +20,9 @@ from typing import Any, TypeVar
 
 from vexil.engine import fractional
 from vexil.engine.errors import FlagValidationError, describe_failure
-from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Reason, Resolution, ValueType, error_resolution
 from vexil.engine.rules import REF, compile_rule, variant_name
-from vexil.model import Flag
+from vexil.model import Flag, shown
 
 _STATES = frozenset(("ENABLED", "DISABLED"))
 INT64_MIN, INT64_END = -(2**63), 2**63

@@ -16,8 +16,8 @@ from typing import Any
 from vexil.engine.budget import BudgetExceeded
 from vexil.engine.compiler import CompiledFlag, by_type, unknown_variant
 from vexil.engine.errors import RuleParseError, describe_failure
-from vexil.engine.expr import shown
 from vexil.engine.resolution import ErrorCode, Resolution, ValueType, error_resolution
+from vexil.model import shown
 
 _EMPTY: Mapping[str, Any] = {}
 

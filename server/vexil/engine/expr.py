@@ -64,16 +64,6 @@ class Expr:
         return f"Const({self.value!r})" if self.const else f"Expr({self.fn!r})"
 
 
-def shown(value: Any, limit: int = 60) -> str:
-    """`repr(value)` for messages: shortened, and never failing (an integer with thousands of
-    digits, for one, cannot be printed)."""
-    try:
-        text = repr(value)
-    except Exception:
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def const(value: Any) -> Expr:
     return Expr(None, value)
 

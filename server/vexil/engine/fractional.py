@@ -35,7 +35,8 @@ from typing import Any
 import cbor2
 import mmh3
 
-from vexil.engine.expr import Expr, Fn, Operator, Site, as_fn, const, dynamic, shown
+from vexil.engine.expr import Expr, Fn, Operator, Site, as_fn, const, dynamic
+from vexil.model import shown
 
 MAX_TOTAL_WEIGHT = 2_147_483_647
 """The reference refuses a total weight above MaxInt32."""

@@ -12,7 +12,7 @@ from enum import auto
 from types import MappingProxyType
 from typing import Any
 
-from vexil.model import NamedEnum
+from vexil.model import NamedEnum, shown
 
 
 class Reason(NamedEnum):
@@ -90,5 +90,7 @@ def error_resolution(
 
 
 def not_found(key: str) -> Resolution:
-    """The resolution for a key the environment does not hold (flagd's FLAG_NOT_FOUND)."""
-    return error_resolution(ErrorCode.FLAG_NOT_FOUND, f"flag '{key}' not found")
+    """The resolution for a key the environment does not hold (flagd's FLAG_NOT_FOUND). The
+    message quotes the key cut short: a key can be megabytes long, and the answer echoes it
+    once already, in its key field."""
+    return error_resolution(ErrorCode.FLAG_NOT_FOUND, f"flag {shown(key, 140)} not found")

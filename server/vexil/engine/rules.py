@@ -20,7 +20,8 @@ from typing import Any
 
 from vexil.engine import access, arithmetic, arrays, budget, comparison, fractional, logic, semver, strings
 from vexil.engine.errors import FlagValidationError, RuleParseError
-from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic, shown
+from vexil.engine.expr import Expr, Operator, Site, as_fn, const, dynamic
+from vexil.model import shown
 
 OPERATORS: dict[str, Operator] = {
     **access.OPERATORS,

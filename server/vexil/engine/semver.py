@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager, shown
+from vexil.engine.expr import Expr, Operator, Site, as_fn, dynamic, eager
+from vexil.model import shown
 
 _NUMBER = r"0|[1-9][0-9]*"
 _PRE_IDENTIFIER = r"0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*"

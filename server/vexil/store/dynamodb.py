@@ -93,6 +93,7 @@ from vexil.model import (
     Page,
     check_environment_name,
     check_flag_key,
+    shown,
 )
 from vexil.store import dynamodb_items as items
 from vexil.store import key_ranges, paging, records
@@ -885,7 +886,7 @@ class DynamoStore(OwnsClient, FlagStore):
                 self._skip(
                     pk,
                     sk,
-                    f"is a flag item of {env} whose key {_shown(key)} is outside vexil's key rule"
+                    f"is a flag item of {env} whose key {shown(key, 150)} is outside vexil's key rule"
                     f" ({FLAG_KEY_PATTERN.pattern}, as the admin API checks it): it cannot be"
                     " addressed, so it is neither served nor listed",
                 )
@@ -897,7 +898,7 @@ class DynamoStore(OwnsClient, FlagStore):
         """Warn about a skipped item once per process (a reload every cache TTL skips it again)."""
         if (pk, sk) not in self._skipped:
             self._skipped.add((pk, sk))
-            log.warning("item PK=%s SK=%s %s", _shown(pk), _shown(sk), why)
+            log.warning("item PK=%s SK=%s %s", shown(pk, 150), shown(sk, 150), why)
 
     async def _query_open(self, env: str, lo: str, hi: str, start: Item | None) -> list[Item]:
         """Every GSI1 item of `env` from `lo` (after `start` if given) to `hi`, in key order: a
@@ -1146,9 +1147,3 @@ def _text_of(item: Item, name: str) -> str:
     """A key attribute of an item as text ("" when absent or not a string)."""
     value = item.get(name, {}).get("S")
     return value if isinstance(value, str) else ""
-
-
-def _shown(text: str, limit: int = 150) -> str:
-    """An item's key as a log line quotes it: repr (control characters escaped), cut short."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[:limit] + "..."
