@@ -45,6 +45,7 @@ from vexil.service import FlagService
 from vexil.store.base import FlagStore
 from vexil.store.keys import KeyStore
 from vexil.transport import flagd_protos
+from vexil.transport.arrival import ArrivalInterceptor
 from vexil.transport.decoding import DecodingInterceptor
 from vexil.transport.gate import ShutdownGate
 from vexil.transport.generic import Router
@@ -158,6 +159,7 @@ class App:
         self.services = Router(
             self.server,
             [
+                ArrivalInterceptor(),  # outermost: a call's message arrives in time, or it ends
                 *self.security.interceptors(self._count_rejection),
                 DecodingInterceptor(),  # after them: a request is parsed once its caller passed
                 MetricsInterceptor(self.metrics.requests, self.metrics.evaluations),

@@ -27,7 +27,8 @@ class Reason(StrEnum):
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     """A request field is missing or wrong; `BadRequest` names the field."""
     MALFORMED_REQUEST = "MALFORMED_REQUEST"
-    """The request bytes do not decode as the method's message (or nest too deeply)."""
+    """The request bytes do not decode as the method's message (or nest too deeply), or the call
+    brought no request message (`vexil.transport.arrival`)."""
     # NOT_FOUND
     FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
     """No flag with that key in the environment."""

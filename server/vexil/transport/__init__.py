@@ -3,6 +3,7 @@
 - `generic`: `Router`, the one generic handler every service joins through: it finds a call's
   handler, with the interceptors applied once per method, and checks the shutdown gate;
 - `gate`: the shutdown gate, refusing new calls once the server stops;
+- `arrival`: a call's request message arrives soon after its headers, or the call ends;
 - `gone`: grpc's ERROR for a send to a client that went away, logged at DEBUG instead;
 - `decoding`: undecodable requests become INVALID_ARGUMENT;
 - `wrapping`: the base of every interceptor (how to wrap one method's handler);
