@@ -116,3 +116,30 @@ async def test_a_call_that_ends_without_a_message_is_refused_at_once() -> None:
         health = health_pb2_grpc.HealthStub(ch)
         answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_one_address_may_keep_only_so_many_calls_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ending calls in time alone would not do: one address sending 2,000 headers a second would
+    keep the whole limit waiting.  So each address may have only so many calls waiting (here 2);
+    other addresses (::1 beside 127.0.0.1) are served meanwhile."""
+    monkeypatch.setattr(arrival, "MAX_WAITING_PER_ADDRESS", 2)
+    async with running_app(server_settings(host="localhost")) as app:
+        v4, v6 = f"127.0.0.1:{app.port}", f"[::1]:{app.port}"
+        async with (
+            grpc.aio.insecure_channel(v4) as holder,
+            grpc.aio.insecure_channel(v4) as same,
+            grpc.aio.insecure_channel(v6) as other,
+        ):
+            held = [holder.stream_unary(EVALUATE)(never()) for _ in range(2)]
+            await asyncio.sleep(0.3)
+            code, details, reason = await ending(holder.stream_unary(HEALTH)(never()), within=2)
+            assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"), details
+            assert details.startswith("2 calls from this address are waiting for their request message"), (
+                details
+            )
+            assert await evaluate(same) == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert await evaluate(other) == grpc.StatusCode.OK
+            for call in held:
+                call.cancel()
+            await asyncio.sleep(0.3)
+            assert await evaluate(same) == grpc.StatusCode.OK

@@ -16,9 +16,9 @@ from tests.support.pki import PkiFiles
 from tests.support.secure import Secure, code_of, freeze, open_secure
 from tests.support.servers import running_app, server_settings
 from vexil.errors import ResourceExhausted
-from vexil.security.interceptors import peer_host
 from vexil.security.policy import ADMIN_API, EVALUATION_API
 from vexil.security.ratelimit import BucketTable, RateLimiter, TokenBucket
+from vexil.transport.peers import peer_host
 from vexil.v1 import admin_pb2, admin_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
 
 # -- units ---------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.support.calls import eventually
 from tests.support.flags import flag_pb
@@ -253,4 +255,29 @@ async def test_one_credential_holds_at_most_100_streams_from_one_address(secure:
     again = secure.evaluation.Watch(WatchRequest(), metadata=md)
     await started({"again": again})
     for stream in (*opened, other, again):
+        stream.cancel()
+
+
+async def test_streams_open_to_all_count_by_address(secure: Secure) -> None:
+    """Health Watch and reflection need no credentials, and each open stream holds one of the
+    calls the server has open at once: without a bound, one address could open them all and
+    every other client's calls would be refused.  They count by address: the 101st is
+    RESOURCE_EXHAUSTED, whatever the method; a stream with credentials is not affected."""
+    health = health_pb2_grpc.HealthStub(secure.channel)
+    opened = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(99)]
+    await started(dict(enumerate(opened)))
+    reflection = reflection_pb2_grpc.ServerReflectionStub(secure.channel).ServerReflectionInfo()
+    await reflection.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    assert (await asyncio.wait_for(reflection.read(), 5)).list_services_response.service
+    refused = health.Watch(health_pb2.HealthCheckRequest())
+    error = await ended(refused, within=5)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+    assert "this address already holds 100 open streams" in (error.details() or ""), error
+    watch = secure.evaluation.Watch(WatchRequest(), metadata=secure.md("evaluator"))
+    await started({"watch": watch})
+    reflection.cancel()
+    await asyncio.sleep(0.2)
+    again = health.Watch(health_pb2.HealthCheckRequest())
+    await started({"again": again})
+    for stream in (*opened, watch, again):
         stream.cancel()

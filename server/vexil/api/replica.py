@@ -18,9 +18,9 @@ import grpc
 
 from vexil.errors import FailedPrecondition, ResourceExhausted, Unauthenticated, VexilError
 from vexil.fleet import Fleet
-from vexil.security.authn import peer_host
 from vexil.security.ratelimit import BucketTable, TokenBucket
 from vexil.transport import status
+from vexil.transport.peers import peer_host
 from vexil.transport.poke import SECRET_HEADER
 from vexil.v1 import replica_pb2, replica_pb2_grpc
 

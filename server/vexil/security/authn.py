@@ -28,6 +28,7 @@ from vexil.security.keys import KeyManager
 from vexil.security.ratelimit import BucketTable
 from vexil.sendable import header_problem
 from vexil.store.keys import ALL_ENVIRONMENTS, ApiKey
+from vexil.transport.peers import peer_host
 
 AUTHORIZATION = "authorization"
 UNKNOWN_KEY_READS = 50.0
@@ -35,16 +36,6 @@ UNKNOWN_KEY_READS = 50.0
 UNKNOWN_KEY_BURST = 200.0
 MAX_CREDENTIAL_BYTES = 8192
 MISSING = "missing credentials: send 'authorization: Bearer <API key or JWT>'"
-
-
-def peer_host(peer: str) -> str:
-    """`ipv4:10.0.0.1:5555` -> `10.0.0.1`, `ipv6:[::1]:5555` -> `::1`: a client, not a connection."""
-    kind, _, address = peer.partition(":")
-    if kind == "ipv4":
-        return address.rpartition(":")[0] or address
-    if kind == "ipv6":
-        return address.rpartition("]")[0].lstrip("[") or address
-    return peer
 
 
 @dataclass(frozen=True, slots=True)

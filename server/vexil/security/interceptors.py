@@ -27,12 +27,13 @@ from vexil.errors import MethodClosed, PermissionDenied, ResourceExhausted, Vexi
 from vexil.identity import current_principal
 from vexil.reasons import Reason
 from vexil.security import audit, roles
-from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity, peer_host
+from vexil.security.authn import AUTHORIZATION, MISSING, Authenticator, Identity
 from vexil.security.policy import Rule, rule_for
 from vexil.security.ratelimit import RateLimiter
 from vexil.security.streams import Client, StreamRegistry, StreamTicket
 from vexil.transport import status
 from vexil.transport.details import DEFAULT_RETRY_SECONDS
+from vexil.transport.peers import peer_host
 from vexil.transport.wrapping import WrappingInterceptor
 
 Behavior = Callable[..., Any]
@@ -116,7 +117,7 @@ class AuthInterceptor(WrappingInterceptor):
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         rule = rule_for(method)
         if rule is not None and rule.role is None:
-            return handler
+            return self._open(method, handler)
         identify = self._identifier(method, rule)
         streams = self.streams
 
@@ -134,7 +135,7 @@ class AuthInterceptor(WrappingInterceptor):
         def streaming(behavior: Behavior) -> Behavior:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 identity = await identify(context)
-                with streams.tracking(identity, await reserve(identity, context)) as ticket:
+                with streams.tracking(identity, await self._reserve(method, identity, context)) as ticket:
                     async for item in behavior(request, context):
                         yield item
                     await _end_if_closed(ticket, context)
@@ -144,21 +145,47 @@ class AuthInterceptor(WrappingInterceptor):
         def writer(behavior: Behavior) -> Behavior:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
                 identity = await identify(context)
-                with streams.tracking(identity, await reserve(identity, context)) as ticket:
+                with streams.tracking(identity, await self._reserve(method, identity, context)) as ticket:
                     await behavior(request, context)
                     await _end_if_closed(ticket, context)
 
             return call
 
-        async def reserve(identity: Identity, context: grpc.aio.ServicerContext) -> Client:
-            """The stream's place in the per-client count; over the cap, the call ends
-            RESOURCE_EXHAUSTED (`StreamRegistry.reserve`)."""
-            try:
-                return streams.reserve(identity, context.peer() or "")
-            except VexilError as exc:
-                self.on_rejected(exc, method)
-                await status.abort(context, exc)
-                raise AssertionError("unreachable: abort raises") from exc
+        return replace_behavior(handler, unary, streaming, writer)
+
+    async def _reserve(
+        self, method: str, identity: Identity | None, context: grpc.aio.ServicerContext
+    ) -> Client:
+        """The stream's place in the per-client count; over the cap, the call ends
+        RESOURCE_EXHAUSTED (`StreamRegistry.reserve`)."""
+        try:
+            return self.streams.reserve(identity, context.peer() or "")
+        except VexilError as exc:
+            self.on_rejected(exc, method)
+            await status.abort(context, exc)
+            raise AssertionError("unreachable: abort raises") from exc
+
+    def _open(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """A method open to all: no credentials, but a stream's place is counted by address."""
+        streams = self.streams
+
+        def unary(behavior: Behavior) -> Behavior:
+            return behavior
+
+        def streaming(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                with streams.holding(await self._reserve(method, None, context)):
+                    async for item in behavior(request, context):
+                        yield item
+
+            return call
+
+        def writer(behavior: Behavior) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
+                with streams.holding(await self._reserve(method, None, context)):
+                    await behavior(request, context)
+
+            return call
 
         return replace_behavior(handler, unary, streaming, writer)
 

@@ -32,10 +32,11 @@ from vexil.errors import ResourceExhausted, Unavailable
 from vexil.hub import Hub, Subscription
 from vexil.identity import current_principal
 from vexil.security import apikeys
-from vexil.security.authn import Identity, peer_host
+from vexil.security.authn import Identity
 from vexil.security.keys import KeyManager
 from vexil.store.keys import ApiKey
 from vexil.transport.details import DEFAULT_RETRY_SECONDS
+from vexil.transport.peers import peer_host
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,11 @@ Client = tuple[str, str]
 """(credential subject, client address): whom `MAX_STREAMS_PER_CLIENT` counts."""
 MAX_STREAMS_PER_CLIENT = 100
 """Streams one credential may hold open from one client address (a service instance opens one or
-a few; every open stream holds server memory, about 60 KB): the 101st is RESOURCE_EXHAUSTED."""
+a few; every open stream holds server memory, about 60 KB): the 101st is RESOURCE_EXHAUSTED.
+Streams of the methods open to all (health Watch, reflection) count by address alone: each holds
+one of the calls the server has open at once, and nothing else would bound them."""
+ANONYMOUS = ""
+"""The subject streams of methods open to all are counted under (no credential has it)."""
 
 
 class StreamRegistry:
@@ -121,18 +126,34 @@ class StreamRegistry:
                 del self._by_key[key_id]
         self._expiring.discard(ticket)
 
-    def reserve(self, identity: Identity, peer: str) -> Client:
-        """Count one more stream of this credential from this address (`peer`), for `tracking`
-        to release; `ResourceExhausted` when it already holds `MAX_STREAMS_PER_CLIENT`."""
-        client = (identity.principal.subject, peer_host(peer))
+    def reserve(self, identity: Identity | None, peer: str) -> Client:
+        """Count one more stream of this credential (None: a stream of a method open to all,
+        health Watch or reflection, counted by address alone) from this address (`peer`), for
+        `tracking` or `holding` to release; `ResourceExhausted` when it already holds
+        `MAX_STREAMS_PER_CLIENT`."""
+        client = (identity.principal.subject if identity else ANONYMOUS, peer_host(peer))
         if self._per_client[client] >= MAX_STREAMS_PER_CLIENT:
+            who = "these credentials already hold" if identity else "this address already holds"
             raise ResourceExhausted(
-                f"these credentials already hold {MAX_STREAMS_PER_CLIENT} open streams from this"
-                " address; close one (a client needs one stream per environment it follows)",
+                f"{who} {MAX_STREAMS_PER_CLIENT} open streams from this address; close one"
+                " (a client needs one stream per environment it follows)",
                 retry_after=DEFAULT_RETRY_SECONDS,
             )
         self._per_client[client] += 1
         return client
+
+    @contextlib.contextmanager
+    def holding(self, client: Client) -> Iterator[None]:
+        """For the duration of one stream of a method open to all: its `reserve`d place."""
+        try:
+            yield
+        finally:
+            self._release_client(client)
+
+    def _release_client(self, client: Client) -> None:
+        self._per_client[client] -= 1
+        if not self._per_client[client]:
+            del self._per_client[client]
 
     @contextlib.contextmanager
     def tracking(self, identity: Identity, client: Client | None = None) -> Iterator[StreamTicket]:
@@ -147,9 +168,7 @@ class StreamRegistry:
         finally:
             self.release(ticket)
             if client is not None:
-                self._per_client[client] -= 1
-                if not self._per_client[client]:
-                    del self._per_client[client]
+                self._release_client(client)
             # A stream's generator may be finalised from another context (client gone); that
             # context is being discarded anyway.
             with contextlib.suppress(ValueError):

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
 from vexil.reasons import Reason
+from vexil.transport.details import DEFAULT_RETRY_SECONDS
+from vexil.transport.peers import peer_host
 from vexil.transport.status import refuse
 from vexil.transport.wrapping import WrappingInterceptor
 
@@ -33,6 +36,11 @@ REQUEST_SECONDS = 10.0
 without it is ended between this and one and a half times this.  A client sends the message
 with the headers (grpc's clients write both at once), so only a call held open on purpose, or
 a link that stalls for this long, reaches it."""
+MAX_WAITING_PER_ADDRESS = 100
+"""Calls from one client address that may wait for their request message at once; the next is
+RESOURCE_EXHAUSTED at once.  A client's calls wait microseconds (the message comes with the
+headers), so even many clients behind one address hardly ever have two waiting; without this,
+one address sending 2,000 headers a second would keep 20,000 calls waiting, the whole limit."""
 
 
 class Arrivals:
@@ -47,6 +55,8 @@ class Arrivals:
         self.seconds = REQUEST_SECONDS if seconds is None else seconds
         self._waiting: dict[asyncio.Task, float] = {}
         """Each waiting call's task -> when it arrived (`time.monotonic`)."""
+        self._per_address: Counter[str] = Counter()
+        """Client address -> its calls waiting (`MAX_WAITING_PER_ADDRESS`)."""
         self._late: set[asyncio.Task] = set()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -54,6 +64,17 @@ class Arrivals:
         """The call's one request message; a refusal when it does not arrive in time."""
         task = asyncio.current_task()
         assert task is not None
+        address = peer_host(context.peer() or "")
+        if self._per_address[address] >= MAX_WAITING_PER_ADDRESS:
+            await refuse(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{MAX_WAITING_PER_ADDRESS} calls from this address are waiting for their request"
+                " message; send each call's message with its headers",
+                Reason.RATE_LIMITED,
+                retry_after=DEFAULT_RETRY_SECONDS,
+            )
+        self._per_address[address] += 1
         self._waiting[task] = time.monotonic()
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.seconds / 2, self._sweep)
@@ -70,6 +91,9 @@ class Arrivals:
             why = "the call ended without a request message"
         finally:
             del self._waiting[task]
+            self._per_address[address] -= 1
+            if not self._per_address[address]:
+                del self._per_address[address]
         if request is grpc.aio.EOF:
             await refuse(
                 context,
