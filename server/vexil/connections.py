@@ -31,7 +31,7 @@ CALLS_PER_CONNECTION = 2
 holds about one stream (Watch, EventStream or SyncFlags) and a few calls in flight.  Past it a
 new call is RESOURCE_EXHAUSTED.  Unbounded, calls that send their headers and never a message
 are held open by gRPC: 20,000 of them on one connection took 135 MB (such calls are now also
-ended in time: `vexil.transport.arrival`).  There is no bound per
+ended in time, and bounded per address: `vexil.transport.arrival`).  There is no bound per
 connection (HTTP/2's MAX_CONCURRENT_STREAMS): a client past it queues its calls silently, and a
 process multiplexing many subscribers on one connection (gRPC shares one between equal
 channels) would hang where it now gets an answer."""

@@ -272,7 +272,9 @@ async def test_streams_open_to_all_count_by_address(secure: Secure) -> None:
     refused = health.Watch(health_pb2.HealthCheckRequest())
     error = await ended(refused, within=5)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-    assert "this address already holds 100 open streams" in (error.details() or ""), error
+    assert "this address already holds 100 open streams of methods open to all" in (error.details() or ""), (
+        error
+    )
     watch = secure.evaluation.Watch(WatchRequest(), metadata=secure.md("evaluator"))
     await started({"watch": watch})
     reflection.cancel()

@@ -133,10 +133,14 @@ class StreamRegistry:
         `MAX_STREAMS_PER_CLIENT`."""
         client = (identity.principal.subject if identity else ANONYMOUS, peer_host(peer))
         if self._per_client[client] >= MAX_STREAMS_PER_CLIENT:
-            who = "these credentials already hold" if identity else "this address already holds"
+            limit = MAX_STREAMS_PER_CLIENT
+            held = (
+                f"these credentials already hold {limit} open streams from this address"
+                if identity
+                else f"this address already holds {limit} open streams of methods open to all"
+            )
             raise ResourceExhausted(
-                f"{who} {MAX_STREAMS_PER_CLIENT} open streams from this address; close one"
-                " (a client needs one stream per environment it follows)",
+                f"{held}; close one (a client needs one stream per environment it follows)",
                 retry_after=DEFAULT_RETRY_SECONDS,
             )
         self._per_client[client] += 1
