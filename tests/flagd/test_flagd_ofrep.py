@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,23 @@ async def test_a_context_no_reader_takes_is_named_for_what_to_fix(
             status, body, _ = await post(http, path, data=payload)
             assert (status, body.get("errorCode")) == (400, "INVALID_CONTEXT"), (path, body)
             assert body["errorDetails"].startswith(f"context: {said}"), (path, body["errorDetails"][:200])
+
+
+async def test_a_body_over_the_limit_is_413_in_json(
+    flagd_server: Connected, http: aiohttp.ClientSession
+) -> None:
+    """aiohttp answers a body over its limit in plain text; an OFREP client reads JSON.  The limit
+    (1 MiB, README) counts what a compressed body decompresses to: 20 MB of gzip'd context (87 KB
+    on the wire) is refused as soon as the first MiB is out."""
+    big = b'{"context": {"targetingKey": "' + b"u" * (1024 * 1024) + b'"}}'
+    bomb = gzip.compress(b'{"context": {"targetingKey": "' + b"u" * 20_000_000 + b'"}}', 1)
+    for data, headers in ((big, {}), (bomb, {"Content-Encoding": "gzip"})):
+        for path in ("/ofrep/v1/evaluate/flags/color", "/ofrep/v1/evaluate/flags"):
+            status, body, _ = await post(http, path, data=data, headers=headers)
+            assert status == 413, (path, status)
+            assert body["errorDetails"].startswith("the request body is over 1,048,576 bytes"), body
+    status, _, _ = await post(http, "/ofrep/v1/evaluate/flags/color", json={"context": {}})
+    assert status == 200
 
 
 async def test_a_context_no_other_door_takes_is_invalid(

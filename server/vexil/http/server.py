@@ -35,19 +35,31 @@ DETAILED_PATHS = frozenset({"/readyz"})
 """Routes that answer anyone, but give their detail only to `authenticate_operations`' callers."""
 
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body the HTTP side reads, compressed or not (what it decompresses counts):
+aiohttp's default, stated.  An OFREP context is far smaller; the console's bodies are bounded
+lower still (`vexil.console.access.MAX_BODY_BYTES`)."""
+
+
 async def _read_in_time(request: web.Request, seconds: float) -> web.Response | None:
     """Read the whole body before any handler sees the request, within `seconds`: a body
     sent a byte at a time would otherwise hold its handler (and connection) for as long as the
     client likes.  Handlers then get it from aiohttp's copy (`request.read()`).  A late body
-    is answered 408 and its connection closed; None when it arrived in time."""
+    is answered 408, one over `MAX_BODY_BYTES` 413 (in JSON, as every answer of this side: aiohttp
+    says it in plain text), and the connection is closed; None when the body arrived in time."""
     try:
         async with asyncio.timeout(seconds):
             await request.read()
     except TimeoutError:
         response = json_error(408, f"the request body did not arrive within {seconds:g} seconds")
-        response.force_close()
-        return response
-    return None
+    except web.HTTPRequestEntityTooLarge:
+        response = json_error(
+            413, f"the request body is over {MAX_BODY_BYTES:,} bytes, the most this server reads: send less"
+        )
+    else:
+        return None
+    response.force_close()
+    return response
 
 
 class HttpServer:
@@ -85,7 +97,9 @@ class HttpServer:
         self.shutdown_grace = shutdown_grace
         self.readiness = health.Readiness(service.cache)
         # CORS outermost: a preflight carries no credentials, so it is answered before authentication.
-        self.app = web.Application(middlewares=[cors_middleware(cors_origins), self._middleware])
+        self.app = web.Application(
+            middlewares=[cors_middleware(cors_origins), self._middleware], client_max_size=MAX_BODY_BYTES
+        )
         self.app[ofrep.SERVICE] = service
         self.app[health.READINESS] = self.readiness
         self.app.add_routes([*health.routes(), *ofrep.routes()])
