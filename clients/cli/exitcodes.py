@@ -94,13 +94,13 @@ def fail(message: str, code: ExitCode) -> int:
 def guarded(command: Callable[..., int], *args: Any) -> int:
     """Run a command; its failures become one line on standard error and their exit code."""
     from vexil.errors import VexilError
-    from vexil.ops.connection import ConnectionOptionsError
+    from vexil.ops.connection import ConnectionOptionsError, TlsMismatch
 
     try:
         return command(*args)
     except (UsageError, ConnectionOptionsError) as exc:
         return fail(str(exc), ExitCode.USAGE)
-    except ServerGone as exc:
+    except (ServerGone, TlsMismatch) as exc:
         return fail(f"UNAVAILABLE: {exc}", ExitCode.UNAVAILABLE)
     except VexilError as exc:
         code = for_error(exc)

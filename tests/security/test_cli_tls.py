@@ -16,7 +16,7 @@ from tests.support.flags import flag_pb
 from tests.support.ops import vexil
 from tests.support.pki import SERVICE_NAME, PkiFiles
 from tests.support.secure import Secure, open_secure
-from tests.support.servers import free_port
+from tests.support.servers import free_port, running_app, server_settings
 from tests.support.site import site
 from vexil.security.tls import TlsFiles, server_context
 from vexil.v1 import admin_pb2
@@ -102,6 +102,45 @@ async def test_flags_list_over_tls(secure: Secure, pki: PkiFiles) -> None:
 async def test_a_plaintext_client_is_refused_not_silently_downgraded(secure: Secure) -> None:
     ran = await vexil("status", "--target", secure.target, "--json", "--timeout", "3")
     assert ran.code == UNAVAILABLE, ran.out + ran.err
+
+
+async def test_tls_mismatches_say_what_to_change(secure: Secure, pki: PkiFiles) -> None:
+    """gRPC reports every TLS disagreement as UNAVAILABLE, a server that is down, in its TLS
+    library's words (a plaintext client to a TLS server sees only "Socket closed").  Each is
+    named with the option that fixes it; the exit code stays 6 (the README's table).  gRPC's own
+    per-handshake log line is not printed beside it."""
+    mismatches = {
+        # what is wrong: (server, client options, words the message must hold)
+        "plaintext to a TLS server": ("tls", [], ["serves TLS", "--ca-cert", "--tls"]),
+        "the system's CAs for a private CA": (
+            "tls",
+            ["--tls"],
+            ["did not verify", "no CA this system trusts signed it", "--ca-cert"],
+        ),
+        "a CA that did not sign it": (
+            "tls",
+            ["--ca-cert", pki.rogue_ca],
+            ["did not verify", f"--ca-cert {pki.rogue_ca} did not sign it"],
+        ),
+        "another name": (
+            "tls",
+            ["--ca-cert", pki.ca, "--tls-server-name", "vexil.example"],
+            ["does not name vexil.example", "localhost, 127.0.0.1", "--tls-server-name"],
+        ),
+        "an expired certificate": ("expired", ["--ca-cert", pki.ca], ["not valid now", "expired"]),
+        "TLS to a plaintext server": ("plain", ["--ca-cert", pki.ca], ["did not answer in TLS", "--tls"]),
+    }
+    expired = {"tls_cert": pki.expired_server_cert, "tls_key": pki.expired_server_key}
+    async with open_secure(pki, **expired) as old, running_app(server_settings()) as plain:
+        targets = {"tls": secure.target, "expired": old.target, "plain": f"127.0.0.1:{plain.port}"}
+        for what, (server, client, words) in mismatches.items():
+            args = ["--target", targets[server], *client, "--timeout", "3"]
+            for command in (["flags", "list"], ["status", "--json"]):
+                ran = await vexil(*command, *args)
+                assert ran.code == UNAVAILABLE, (what, command, ran.out + ran.err)
+                said = ran.out if command[0] == "status" else ran.err
+                assert all(word in said for word in words), (what, command, said)
+                assert "Traceback" not in ran.err and "Handshake failed" not in ran.err, (what, ran.err)
 
 
 async def test_status_with_mutual_tls(pki: PkiFiles) -> None:

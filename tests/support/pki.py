@@ -35,6 +35,11 @@ class PkiFiles:
     rogue_client_key: str
     named_server_cert: str
     named_server_key: str
+    rogue_ca: str
+    """The CA that signed the rogue client certificate: it signed no server certificate."""
+    expired_server_cert: str
+    expired_server_key: str
+    """A server certificate of the test CA for `localhost` whose validity ended an hour ago."""
 
     def read(self, name: str) -> bytes:
         return Path(getattr(self, name)).read_bytes()
@@ -95,10 +100,13 @@ def _leaf(
     *,
     server: bool,
     names: list[x509.GeneralName] | None = None,
+    expired: bool = False,
 ) -> tuple[bytes, bytes]:
     ca_cert, ca_key = ca
     key = _key()
     now = datetime.datetime.now(datetime.UTC)
+    if expired:  # valid for a day, which ended an hour ago
+        now -= datetime.timedelta(days=1, hours=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -130,6 +138,7 @@ def make_pki(directory: Path) -> PkiFiles:
     client_cert, client_key = _leaf(ca, "test client", server=False)
     rogue_cert, rogue_key = _leaf(rogue, "rogue client", server=False)
     named_cert, named_key = _leaf(ca, SERVICE_NAME, server=True, names=[x509.DNSName(SERVICE_NAME)])
+    expired_cert, expired_key = _leaf(ca, "localhost", server=True, expired=True)
     contents = {
         "ca": _pem_cert(ca[0]),
         "server_cert": server_cert,
@@ -140,6 +149,9 @@ def make_pki(directory: Path) -> PkiFiles:
         "rogue_client_key": rogue_key,
         "named_server_cert": named_cert,
         "named_server_key": named_key,
+        "rogue_ca": _pem_cert(rogue[0]),
+        "expired_server_cert": expired_cert,
+        "expired_server_key": expired_key,
     }
     paths = {}
     for name, data in contents.items():

@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -32,6 +33,18 @@ class ConnectionOptionsError(ValueError):
 class HandshakeRefused(Unauthenticated):
     """The server refused this client's TLS certificate, or the lack of one (mutual TLS)."""
 
+
+class TlsMismatch(Exception):
+    """The client and the server do not agree on TLS: a plaintext client and a TLS server (or
+    the reverse), a server certificate the client does not trust or that names another host.
+    gRPC reports each as UNAVAILABLE, like a server that is down; this says what to change.
+    Not a `VexilError`: it is found on the client and never sent, so it has no reason to send."""
+
+    code = "UNAVAILABLE"
+
+
+_VERIFY_FAILED = re.compile(r"CERTIFICATE_VERIFY_FAILED: ([^:]+)")
+"""gRPC's words for a server certificate that did not verify, and BoringSSL's reason after them."""
 
 _SCHEME = re.compile(r"^dns:(//[^/]*/)?")
 """gRPC's `dns:` scheme, with or without an authority (`dns:///host:port`, `dns://8.8.8.8/host:port`)."""
@@ -246,23 +259,114 @@ class Connection:
             " be signed by a CA the server trusts for clients, and be valid now"
         )
 
-    def described(self, exc: grpc.RpcError) -> tuple[str, str]:
-        """A failed call's status name and message; a refused client certificate (`refusal`) as
-        UNAUTHENTICATED with what to fix, the way the server reports a token it refuses."""
+    def mismatch(self, exc: grpc.RpcError) -> str:
+        """What to change when a call failed UNAVAILABLE because the client and the server do not
+        agree on TLS; "" when it was not that.
+
+        gRPC names the cause only in the words of its message (its TLS library's), so these are
+        matched: a certificate that did not verify, one that names another host, a server that
+        answered a TLS hello in plaintext.  A plaintext client to a TLS server sees only a closed
+        socket, so that case shakes hands once through Python's TLS to see whether the server
+        speaks it."""
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            return ""
+        details = exc.details() or ""  # type: ignore[attr-defined]
+        if self.secure:
+            failed = _VERIFY_FAILED.search(details)
+            if failed:
+                return self._untrusted(failed.group(1).strip())
+            if "Hostname Verification Check failed" in details:
+                return self._misnamed()
+            if "WRONG_VERSION_NUMBER" in details:
+                return (
+                    f"the server at {self.target} did not answer in TLS: it serves plaintext, or this"
+                    " is another port; for a plaintext server drop --tls and --ca-cert (VEXIL_TLS,"
+                    " VEXIL_CA_CERT), else check --target"
+                )
+            return ""
+        if "Socket closed" in details and self._certificate(verify=False) is not None:
+            return (
+                f"the server at {self.target} serves TLS and this client sent plaintext: give --ca-cert"
+                " (VEXIL_CA_CERT) the CA that signed the server's certificate, or --tls (VEXIL_TLS=1)"
+                " when the system trusts it"
+            )
+        return ""
+
+    def _untrusted(self, why: str) -> str:
+        if "expired" in why or "not yet valid" in why:
+            return (
+                f"the server's certificate is not valid now ({why}): the server needs a current"
+                " one (vexil serve --tls-cert)"
+            )
+        signer = "no CA this system trusts signed it"
+        if self.ca_cert:
+            signer = f"--ca-cert {self.ca_cert} did not sign it"
+        return (
+            f"the server's certificate did not verify ({why}): {signer}; give --ca-cert"
+            " (VEXIL_CA_CERT) the CA that signed the server's certificate"
+        )
+
+    def _misnamed(self) -> str:
+        asked = self.server_name or target_address(self.target)[0]
+        certificate = self._certificate(verify=True)
+        names = [value for _kind, value in (certificate or {}).get("subjectAltName", ())]
+        holds = f" (it names {', '.join(map(str, names))})" if names else ""
+        return (
+            f"the server's certificate does not name {asked}{holds}: give --tls-server-name"
+            " (VEXIL_TLS_SERVER_NAME) a name it holds"
+        )
+
+    def _certificate(self, *, verify: bool) -> dict[str, Any] | None:
+        """The server's certificate from one TLS handshake (its fields as `getpeercert` gives them;
+        {} when not verified, which leaves it undecoded), or None when no TLS handshake completes.
+        `verify`: check the chain with this client's trust, but not the name."""
+        host, port = target_address(self.target)
+        if not host or port is None:
+            return None
+        if verify:
+            context: ssl.SSLContext = self._tls_context()
+            context.check_hostname = False
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        try:
+            with (
+                socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                return tls.getpeercert() or {}
+        except (OSError, ConnectionOptionsError):  # ssl.SSLError is an OSError
+            return None
+
+    def explained(self, exc: grpc.RpcError) -> HandshakeRefused | TlsMismatch | None:
+        """A failed call as what the operator must change (`refusal`, `mismatch`), or None when
+        gRPC's own status and message are all there is to say."""
+        why = self.mismatch(exc)
+        if why:
+            return TlsMismatch(why)
         why = self.refusal(exc)
         if why:
-            return HandshakeRefused.code, why
+            return HandshakeRefused(why)
+        return None
+
+    def described(self, exc: grpc.RpcError) -> tuple[str, str]:
+        """A failed call's status name and message, as `explained` has it where it can."""
+        error = self.explained(exc)
+        if error is not None:
+            return error.code, str(error)
         return exc.code().name, exc.details()  # type: ignore[attr-defined]
 
     @contextmanager
     def refusals_explained(self) -> Iterator[None]:
-        """Within it, a call refused for this client's TLS certificate (`refusal`) raises
-        `HandshakeRefused`, a refused credential (exit 5), instead of gRPC's UNAVAILABLE (exit 6,
-        "try again later", which would never help)."""
+        """Within it, a call that failed for TLS raises what to change (`explained`): a refused
+        client certificate as `HandshakeRefused`, a refused credential (exit 5), instead of gRPC's
+        UNAVAILABLE (exit 6, "try again later", which would never help); a TLS mismatch as
+        `TlsMismatch`, still UNAVAILABLE, with the option to change."""
         try:
             yield
         except grpc.RpcError as exc:
-            why = self.refusal(exc)
-            if why:
-                raise HandshakeRefused(why) from None
+            error = self.explained(exc)
+            if error is not None:
+                raise error from None
             raise
