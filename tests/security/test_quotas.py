@@ -17,6 +17,7 @@ import pytest
 from tests.support.pki import PkiFiles
 from tests.support.secure import Clock, code_of, freeze, open_secure
 from vexil.errors import ResourceExhausted
+from vexil.security.http import HttpAuthenticator
 from vexil.security.policy import EVALUATION_API
 from vexil.security.ratelimit import QuotaExceeded, RateLimiter
 from vexil.v1 import evaluation_pb2
@@ -40,6 +41,32 @@ def outcomes(limiter: RateLimiter, client: str, role: str, calls: int) -> list[s
 
 
 # -- units ---------------------------------------------------------------------------------------
+
+
+class HttpRequest:
+    """What `HttpAuthenticator` reads of a request without credentials: its address."""
+
+    def __init__(self, remote: str) -> None:
+        self.remote = remote
+        self.headers: dict[str, str] = {}
+
+
+async def test_ofrep_callers_without_credentials_count_by_ipv4_address_and_ipv6_64() -> None:
+    """The HTTP side counts an anonymous caller as the gRPC side does (`peer_host`): the
+    addresses of one IPv6 /64 share a quota, the next /64 and another IPv4 address have their own."""
+    limiter = RateLimiter(evaluation_per_second=0, evaluation_per_client=2, clock=Clock())
+    authenticate = HttpAuthenticator(None, limiter)
+
+    async def outcome(remote: str) -> str:
+        try:
+            await authenticate(HttpRequest(remote))  # type: ignore[arg-type]
+        except QuotaExceeded:
+            return "quota"
+        return "ok"
+
+    one_64 = ["2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::3"]
+    assert [await outcome(a) for a in one_64] == ["ok", "ok", "quota"]
+    assert [await outcome(a) for a in ("2001:db8:0:2::1", "10.0.0.1", "10.0.0.2")] == ["ok"] * 3
 
 
 def test_a_client_over_its_quota_does_not_use_up_the_server_wide_cap() -> None:

@@ -159,10 +159,26 @@ async def test_a_stream_counts_once_when_it_opens_and_ofrep_shares_the_cap(pki: 
         watch.cancel()
 
 
-def test_anonymous_clients_are_counted_by_address_not_by_connection() -> None:
-    assert peer_host("ipv4:10.1.2.3:50000") == "10.1.2.3"
-    assert peer_host("ipv6:[::1]:50000") == "::1"
-    assert peer_host("unix:/tmp/socket") == "unix:/tmp/socket"
+CLIENTS = {
+    # a gRPC peer, or an HTTP request's address: the client per-client limits count it as
+    "ipv4:10.1.2.3:50000": "10.1.2.3",
+    "10.1.2.3": "10.1.2.3",
+    "ipv6:[::1]:50000": "::1",
+    # IPv6 by its /64: the addresses one host or site may use all count as one client
+    "ipv6:[2001:db8:1:2:aaaa::1]:50000": "2001:db8:1:2::/64",
+    "ipv6:[2001:db8:1:2:ffff:ffff:ffff:ffff]:1": "2001:db8:1:2::/64",
+    "2001:db8:1:2::7": "2001:db8:1:2::/64",
+    "ipv6:[2001:db8:1:3::1]:50000": "2001:db8:1:3::/64",
+    # an IPv4 client of a dual-stack listener is that IPv4 address, not the ::ffff:0:0/96 block
+    "ipv6:[::ffff:10.1.2.3]:50000": "10.1.2.3",
+    "ipv6:[::ffff:10.1.2.4]:50000": "10.1.2.4",
+    "unix:/tmp/socket": "unix:/tmp/socket",
+}
+
+
+@pytest.mark.parametrize(("peer", "client"), CLIENTS.items())
+def test_anonymous_clients_are_counted_by_address_not_by_connection(peer: str, client: str) -> None:
+    assert peer_host(peer) == client
 
 
 async def test_open_local_server_limits_anonymous_callers_when_asked() -> None:

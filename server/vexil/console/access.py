@@ -31,6 +31,7 @@ from vexil.security.layer import SecurityLayer
 from vexil.security.policy import POLICY, Rule
 from vexil.service import FlagService
 from vexil.store.records import check_portable
+from vexil.transport.peers import client_address
 
 from .session import COOKIE, CSRF_HEADER, CsrfTokenInvalid, Session, Sessions
 
@@ -136,7 +137,7 @@ class Console:
         """Count one request against the caller's rate limit of `api`, as the API counts a call."""
         limiter = self.security.limiter
         if limiter is not None:
-            client = principal.subject if principal is not None else f"peer:{peer}"
+            client = principal.subject if principal is not None else f"peer:{client_address(peer)}"
             limiter.check(api, client, principal.role if principal is not None else "")
 
 

@@ -16,6 +16,7 @@ from vexil.security import audit, roles
 from vexil.security.authn import Authenticator
 from vexil.security.policy import POLICY
 from vexil.security.ratelimit import RateLimiter
+from vexil.transport.peers import client_address
 
 RULE = POLICY["OFREP"]
 METHOD = "OFREP"
@@ -31,7 +32,7 @@ class HttpAuthenticator:
     async def __call__(self, request: web.Request) -> Principal | None:
         peer = request.remote or ""
         principal: Principal | None = None
-        client, role = f"peer:{peer}", ""
+        client, role = f"peer:{client_address(peer)}", ""
         if self.authenticator is not None:
             values = request.headers.getall("Authorization", [])
             identity = await self.authenticator.authenticate(values, peer=peer, method=METHOD)
