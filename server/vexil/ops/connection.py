@@ -227,16 +227,10 @@ class Connection:
         does), where one that accepts it sends its HTTP/2 settings at once."""
         if not self.secure or exc.code() is not grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
             return ""
-        host, port = target_address(self.target)
-        if not host or port is None:
-            return ""
         context = self._tls_context()
         context.set_alpn_protocols(["h2"])
         try:
-            with (
-                socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
-                context.wrap_socket(raw, server_hostname=host) as tls,
-            ):
+            with self._handshake(context) as tls:
                 if tls.recv(1):
                     return ""  # the server speaks: the handshake was not the problem
                 how = "it closed the connection right after the TLS handshake"
@@ -320,24 +314,32 @@ class Connection:
         """The server's certificate from one TLS handshake (its fields as `getpeercert` gives them;
         {} when not verified, which leaves it undecoded), or None when no TLS handshake completes.
         `verify`: check the chain with this client's trust, but not the name."""
-        host, port = target_address(self.target)
-        if not host or port is None:
-            return None
-        if verify:
-            context: ssl.SSLContext = self._tls_context()
-            context.check_hostname = False
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
         try:
-            with (
-                socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
-                context.wrap_socket(raw, server_hostname=host) as tls,
-            ):
+            if verify:
+                context: ssl.SSLContext = self._tls_context()
+                context.check_hostname = False
+            else:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            with self._handshake(context) as tls:
                 return tls.getpeercert() or {}
         except (OSError, ConnectionOptionsError):  # ssl.SSLError is an OSError
             return None
+
+    @contextmanager
+    def _handshake(self, context: ssl.SSLContext) -> Iterator[ssl.SSLSocket]:
+        """One TLS handshake with the target through Python's TLS, within the call timeout (at
+        most 5 s).  OSError (`ssl.SSLError` for TLS's own failures) when it does not complete,
+        and for a target with no host and port to dial (`unix:`)."""
+        host, port = target_address(self.target)
+        if not host or port is None:
+            raise OSError(f"{self.target} names no host and port to dial")
+        with (
+            socket.create_connection((host, port), timeout=min(self.timeout, 5.0)) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            yield tls
 
     def explained(self, exc: grpc.RpcError) -> HandshakeRefused | TlsMismatch | None:
         """A failed call as what the operator must change (`refusal`, `mismatch`), or None when
